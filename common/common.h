@@ -1,0 +1,58 @@
+/*
+ * common.h - small helpers every module may use: allocation that aborts on
+ * out-of-memory, logfmt logging to stderr, and parsers for sizes, durations
+ * and dates used by the configuration and the command line.
+ */
+#ifndef STSD_COMMON_H
+#define STSD_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* alloc.c: out of memory aborts (OpenSMTPD's xmalloc); never returns NULL. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* printf into a new malloc'd string. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* log.c: one logfmt line per event on stderr:
+ *   level=info event=report.stored id=42 org="Google Inc."
+ * `fields` is a printf format producing the rest of the line (key=value ...);
+ * use log_quote() for values that may hold spaces or quotes. */
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+void log_set_level(enum log_level min);
+void log_event(enum log_level level, const char *event, const char *fields, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Quote a value for logfmt into buf (always NUL-terminated, truncated with "...").
+ * Returns buf. */
+const char *log_quote(char *buf, size_t bufsz, const char *value);
+
+/* parse.c: strict parsers; return 0 on success, -1 on bad input. */
+/* "10M", "512k", "1G", "100" (bytes); suffixes k/K M G are powers of 1024. */
+int parse_size(const char *s, uint64_t *out);
+/* "6h", "30m", "45s", "7d", "90" (seconds). */
+int parse_duration(const char *s, int64_t *seconds);
+/* "YYYY-MM-DD" (UTC midnight) or a relative "30d"/"12h" back from `now`. */
+int parse_date_or_ago(const char *s, time_t now, time_t *out);
+/* RFC 3339 date-time; a missing zone is read as UTC (real senders omit it). */
+int parse_rfc3339(const char *s, time_t *out);
+/* Format t as "YYYY-MM-DDTHH:MM:SSZ" into buf[21]. */
+void format_rfc3339(time_t t, char buf[21]);
+/* Format t as "YYYY-MM-DD" into buf[11]. */
+void format_date(time_t t, char buf[11]);
+
+/* fs.c */
+/* Read a whole file (at most `cap` bytes; more is an error with errno=EFBIG).
+ * Returns a malloc'd NUL-terminated buffer, length in *len; NULL on error (errno set). */
+char *file_read_all(const char *path, size_t cap, size_t *len);
+/* Write `len` bytes to `path` atomically (temp file in the same directory, fsync,
+ * rename, fsync of the directory) with the given mode. 0 or -1 (errno set). */
+int file_write_atomic(const char *path, const void *buf, size_t len, int mode);
+/* mkdir -p with the given mode for created directories. */
+int mkdir_p(const char *path, int mode);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * config.h - the stsd configuration (SPEC §1): an INI file read with libinih.
+ * Every key has a default; an empty file is a valid configuration.
+ */
+#ifndef STSD_CONFIG_H
+#define STSD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STSD_DEFAULT_CONFIG "/etc/stsd/stsd.conf"
+
+/* An address range from rate_exempt: family AF_INET or AF_INET6, network bytes. */
+struct cfg_cidr {
+    int family;
+    unsigned char addr[16];
+    int prefix;
+};
+
+struct stsd_config {
+    char *file; /* the file that was read, or NULL for built-in defaults */
+
+    /* [server] */
+    char **listen; /* "host:port" strings, "[::]:443" for IPv6 */
+    size_t n_listen;
+    char *state_dir;
+    int threads; /* 0 = one event loop per core */
+    int max_conn_per_address;
+    char *access_log; /* NULL = off, "-" = stderr, else a file */
+    int log_level;    /* enum log_level */
+
+    /* [tls] */
+    char *cert_dir;
+    int min_version; /* 0x0303 = TLS 1.2, 0x0304 = TLS 1.3 (OpenSSL's values) */
+
+    /* [reports] */
+    char **report_paths;
+    size_t n_report_paths;
+    uint64_t max_body;
+    uint64_t max_json;
+    int accept_any; /* 0: accept = hosted, 1: accept = any */
+    double rate_per_sec;
+    struct cfg_cidr *rate_exempt;
+    size_t n_rate_exempt;
+    size_t queue;
+
+    /* [admin] */
+    char *admin_listen; /* "off" disables the admin listener */
+    char *token_file;
+
+    /* [checks] (scheduled self-checks, issue 5) */
+    int64_t check_interval; /* seconds; 0 = off */
+    char **check_domains;   /* empty = every hosted domain */
+    size_t n_check_domains;
+    char *check_resolver;   /* NULL = system resolver */
+    char *check_ca_file;    /* NULL = system trust store */
+    int check_smtp_port;
+    int check_https_port;
+
+    /* [alerts] */
+    char *webhook_url; /* NULL = no webhook */
+    double alert_failure_rate; /* alert when failed/(all) in new reports passes it */
+    int alert_cert_days;       /* alert when a served certificate has fewer days left */
+    int digest_daily;          /* 1: a daily digest webhook */
+};
+
+/* Fill cfg with the built-in defaults (state_dir /var/lib/stsd, ...). */
+void config_defaults(struct stsd_config *cfg);
+
+/*
+ * Load the configuration. `path` NULL means the default path, read only if it exists.
+ * With an explicit path a missing file is an error. On error returns -1 and writes one
+ * line to err naming file, line, key and the fix. Derived paths (cert_dir, token_file)
+ * are filled from state_dir when not set.
+ */
+int config_load(struct stsd_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Release everything config_load/config_defaults allocated. */
+void config_free(struct stsd_config *cfg);
+
+/* Helpers other modules share. */
+/* 1 if addr (network bytes of `family`) lies in one of the ranges. */
+int config_cidr_match(const struct cfg_cidr *list, size_t n, int family, const void *addr);
+/* Parse "127.0.0.0/8" or "::1" (a bare address is a host route). 0 or -1. */
+int config_parse_cidr(const char *s, struct cfg_cidr *out);
+/* Split "host:port" / "[v6]:port" into host and port. 0 or -1. */
+int config_split_hostport(const char *s, char *host, size_t hostsz, char *port, size_t portsz);
+
+#endif

@@ -1,0 +1,201 @@
+/* parse.c - strict parsers for sizes, durations and dates used by config and CLI. */
+#include "common/common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parse a run of decimal digits (at least one) without overflow. */
+static int parse_digits(const char **sp, uint64_t max, uint64_t *out)
+{
+    const char *s = *sp;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    for (; isdigit((unsigned char)*s); s++) {
+        uint64_t d = (uint64_t)(*s - '0');
+        if (v > (max - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *sp = s;
+    *out = v;
+    return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+    uint64_t v, mul = 1;
+    if (s == NULL || parse_digits(&s, UINT64_MAX, &v) != 0)
+        return -1;
+    switch (*s) {
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        mul = 1024;
+        s++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1024 * 1024;
+        s++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1024ull * 1024 * 1024;
+        s++;
+        break;
+    default:
+        return -1;
+    }
+    if (*s == 'B' || *s == 'b')
+        s++;
+    if (*s != '\0' || v > UINT64_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+int parse_duration(const char *s, int64_t *seconds)
+{
+    uint64_t v, mul = 1;
+    if (s == NULL || parse_digits(&s, INT64_MAX, &v) != 0)
+        return -1;
+    switch (*s) {
+    case '\0':
+        break;
+    case 's':
+        s++;
+        break;
+    case 'm':
+        mul = 60;
+        s++;
+        break;
+    case 'h':
+        mul = 3600;
+        s++;
+        break;
+    case 'd':
+        mul = 86400;
+        s++;
+        break;
+    case 'w':
+        mul = 7 * 86400;
+        s++;
+        break;
+    default:
+        return -1;
+    }
+    if (*s != '\0' || v > (uint64_t)INT64_MAX / mul)
+        return -1;
+    *seconds = (int64_t)(v * mul);
+    return 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return d[m - 1];
+}
+
+/* Fixed-width digits. */
+static int fixed(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_ymd(const char *s, int *y, int *mo, int *d)
+{
+    if (fixed(s, 4, y) || s[4] != '-' || fixed(s + 5, 2, mo) || s[7] != '-' ||
+        fixed(s + 8, 2, d))
+        return -1;
+    if (*y < 1970 || *y > 9999 || *mo < 1 || *mo > 12 || *d < 1 || *d > days_in_month(*y, *mo))
+        return -1;
+    return 0;
+}
+
+int parse_date_or_ago(const char *s, time_t now, time_t *out)
+{
+    int y, mo, d;
+    if (s == NULL)
+        return -1;
+    if (strlen(s) == 10 && parse_ymd(s, &y, &mo, &d) == 0) {
+        struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d};
+        *out = timegm(&tm);
+        return 0;
+    }
+    int64_t secs;
+    if (s[0] != '\0' && s[strlen(s) - 1] != 's' && parse_duration(s, &secs) == 0 &&
+        isalpha((unsigned char)s[strlen(s) - 1]) && secs <= (int64_t)now) {
+        *out = now - (time_t)secs;
+        return 0;
+    }
+    return -1;
+}
+
+int parse_rfc3339(const char *s, time_t *out)
+{
+    int y, mo, d, h, mi, sec;
+    if (s == NULL || strlen(s) < 19 || parse_ymd(s, &y, &mo, &d) != 0)
+        return -1;
+    if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || fixed(s + 11, 2, &h) || s[13] != ':' ||
+        fixed(s + 14, 2, &mi) || s[16] != ':' || fixed(s + 17, 2, &sec))
+        return -1;
+    if (h > 23 || mi > 59 || sec > 60)
+        return -1;
+    const char *p = s + 19;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    long offset = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (fixed(p + 1, 2, &oh) || p[3] != ':' || fixed(p + 4, 2, &om) || oh > 23 || om > 59)
+            return -1;
+        offset = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
+        p += 6;
+    }
+    /* A missing zone is read as UTC: Microsoft sends such datetimes (SPEC §4). */
+    if (*p != '\0')
+        return -1;
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = sec > 59 ? 59 : sec};
+    *out = timegm(&tm) - offset;
+    return 0;
+}
+
+void format_rfc3339(time_t t, char buf[21])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void format_date(time_t t, char buf[11])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, 11, "%Y-%m-%d", &tm);
+}

@@ -1,0 +1,8 @@
+#!/bin/sh
+# Run one libFuzzer target for a bounded time over its seed corpora (read-only: new inputs
+# go to a temporary directory). usage: run.sh TARGET SECONDS CORPUS_DIR...
+set -e
+bin=$1; secs=$2; shift 2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$tmp" "$@"

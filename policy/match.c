@@ -1,0 +1,2 @@
+/* match.c - placeholder. */
+#include "policy/policy.h"

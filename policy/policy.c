@@ -1,0 +1,2 @@
+/* policy.c - placeholder. */
+#include "policy/policy.h"

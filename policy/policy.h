@@ -1,0 +1,139 @@
+/*
+ * policy.h - MTA-STS policies (RFC 8461): parsing, validation and formatting of
+ * policy files, mx pattern matching, the _mta-sts and _smtp._tls TXT records,
+ * and the policy store (a directory of <domain>.txt files).
+ *
+ * Pure code: bytes in, structs out; no sockets, no h2o, no SQLite. The checker
+ * uses the same parser on fetched policies.
+ */
+#ifndef STSD_POLICY_H
+#define STSD_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define POLICY_MAX_BODY (64 * 1024) /* a body of 64 KiB or more is an error (SPEC §2) */
+#define POLICY_MAX_AGE_LIMIT 31557600L
+#define POLICY_ID_MAX 32
+
+enum policy_mode { POLICY_MODE_NONE = 0, POLICY_MODE_TESTING, POLICY_MODE_ENFORCE };
+
+enum policy_severity { POLICY_SEV_WARNING = 1, POLICY_SEV_ERROR = 2 };
+
+/* Machine-readable kind of a diagnostic, so the checker can map it to a finding id. */
+enum policy_diag_kind {
+    POLICY_DIAG_SYNTAX = 1,  /* any validation error -> sts.policy.syntax */
+    POLICY_DIAG_UNKNOWN_KEY, /* unknown key (warning) -> sts.policy.unknown-key */
+    POLICY_DIAG_DUPLICATE_KEY, /* duplicate non-mx key, first wins (warning) */
+    POLICY_DIAG_SIZE,        /* body >= 64 KiB (error) */
+};
+
+struct policy_diag_item {
+    int line; /* 1-based; 0 when it concerns the whole file */
+    enum policy_severity severity;
+    enum policy_diag_kind kind;
+    char message[200]; /* "mode 'Enforce' is not one of enforce, testing, none" */
+};
+
+/* Diagnostics collected by the parsers; caller-owned, filled up to a cap. */
+struct policy_diag {
+    size_t n; /* number of items stored (at most 32) */
+    size_t n_errors, n_warnings; /* counts, including ones past the cap */
+    struct policy_diag_item items[32];
+};
+
+struct policy {
+    enum policy_mode mode;
+    long max_age;
+    char **mx; /* patterns as written (lowercased), e.g. "*.example.com" */
+    size_t n_mx;
+};
+
+/* policy.c */
+/*
+ * Parse and validate a policy body per RFC 8461 §3.2 and SPEC §2. Returns 0 when there is
+ * no error (warnings may be present in diag), -1 otherwise; `out` is filled as far as it
+ * could be and must be released with policy_clear() either way. `diag` may be NULL.
+ */
+int policy_parse(const char *buf, size_t len, struct policy *out, struct policy_diag *diag);
+void policy_clear(struct policy *p);
+/* Canonical text of a policy with CRLF line endings; malloc'd, length in *len. */
+char *policy_format(const struct policy *p, size_t *len);
+const char *policy_mode_name(enum policy_mode m);
+/* "enforce" -> POLICY_MODE_ENFORCE; -1 for anything else (case-sensitive). */
+int policy_mode_parse(const char *s);
+/* Format the first error (or warning) of diag as "line N: message". */
+const char *policy_diag_first(const struct policy_diag *diag, char *buf, size_t bufsz);
+
+/* match.c */
+/*
+ * RFC 8461 §4.1: does `host` match mx `pattern`? Case-insensitive, a trailing dot on
+ * host ignored; "*.example.com" matches exactly one extra left-most label. 1 or 0.
+ */
+int policy_match_mx(const char *pattern, const char *host);
+/* 1 if s is a valid host name in A-labels (LDH labels 1-63, total <= 253, at least two
+ * labels, no trailing dot, not an IP address). */
+int policy_domain_valid(const char *s);
+/* 1 if s is a valid policy mx pattern: a domain, optionally prefixed "*.". */
+int policy_mx_pattern_valid(const char *s);
+/* 1 if s is 1-32 ALPHA/DIGIT (RFC 8461 §3.1 sts-id). */
+int policy_id_valid(const char *s);
+
+/* txt.c - TXT records. The parsers take the joined TXT rdata of one record. */
+struct sts_txt {
+    char id[POLICY_ID_MAX + 1];
+    size_t n_ext; /* extension fields seen */
+};
+/* 1 if the record starts with "v=STSv1" (then it is an STS record, RFC 8461 §3.1). */
+int policy_txt_is_sts(const char *txt);
+/* Parse a _mta-sts record. 0 ok, -1 with err filled. `*id_error` is set to 1 when the
+ * failure concerns the id field (missing or invalid) rather than general syntax. */
+int policy_sts_txt_parse(const char *txt, struct sts_txt *out, int *id_error, char *err,
+                         size_t errlen);
+/* Format "v=STSv1; id=<id>" into buf. */
+const char *policy_sts_txt_format(const char *id, char *buf, size_t bufsz);
+
+struct rpt_txt {
+    char **rua; /* each URI, as written (decoded of %2C etc. not applied) */
+    size_t n_rua;
+};
+int policy_txt_is_rpt(const char *txt);
+/* Parse a _smtp._tls record (RFC 8460 §3). 0 ok, -1 with err filled. */
+int policy_rpt_txt_parse(const char *txt, struct rpt_txt *out, char *err, size_t errlen);
+void policy_rpt_txt_clear(struct rpt_txt *r);
+/* Format "v=TLSRPTv1; rua=<uri>[,<uri>...]" (malloc'd). */
+char *policy_rpt_txt_format(const char *const *rua, size_t n);
+
+/* store.c - the policy directory: <dir>/<domain>.txt holding exactly the policy text. */
+struct policy_store_entry {
+    char *domain; /* lowercased, from the file name */
+    char *text;   /* file contents as read (NULL if unreadable) */
+    size_t len;
+    unsigned char sha256[32];
+    int valid;    /* parsed without error */
+    struct policy policy;
+    struct policy_diag diag;
+    char *read_error; /* errno text when the file could not be read */
+};
+struct policy_store_list {
+    struct policy_store_entry *items;
+    size_t n;
+};
+/* Read every <domain>.txt in dir (file names that are not valid domains are skipped and
+ * reported in skipped/n_skipped if non-NULL). Returns 0 or -1 if dir can't be opened. */
+int policy_store_load(const char *dir, struct policy_store_list *out, char *err, size_t errlen);
+/* Read one domain's file; 0 found, -1 not found/unreadable. */
+int policy_store_load_one(const char *dir, const char *domain, struct policy_store_entry *out);
+void policy_store_entry_clear(struct policy_store_entry *e);
+void policy_store_list_free(struct policy_store_list *l);
+/* Write a policy file atomically (0644). `domain` must be valid. 0 or -1 (errno). */
+int policy_store_write(const char *dir, const char *domain, const char *text, size_t len);
+/* Path of a domain's file (malloc'd); NULL when domain is not a valid domain name.
+ * Never derived from anything but a validated domain. */
+char *policy_store_path(const char *dir, const char *domain);
+/* A new policy id from the time: "YYYYMMDDTHHMMSS" plus a suffix when `taken` says the
+ * plain one is used. `taken` may be NULL. */
+void policy_new_id(int64_t now, int (*taken)(void *ctx, const char *id), void *ctx,
+                   char out[POLICY_ID_MAX + 1]);
+
+#endif

@@ -1,0 +1,2 @@
+/* store.c - placeholder. */
+#include "policy/policy.h"

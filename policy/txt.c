@@ -1,0 +1,2 @@
+/* txt.c - placeholder. */
+#include "policy/policy.h"

@@ -1,0 +1,2 @@
+/* report.c - placeholder. */
+#include "reports/reports.h"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install what is missing, build with AddressSanitizer + UndefinedBehaviorSanitizer, build the
+# libFuzzer targets with clang, and run the whole suite (unit, integration, fuzz smoke runs).
+# Ends with one line "N passed, N failed". Exit status is non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
+status=0
+# One clang build: ASan + UBSan for everything, and the libFuzzer targets, whose short
+# runs over the seed corpora are part of the suite.
+if [ ! -d build-asan ]; then
+  CC=clang meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dfuzz=true --buildtype=debugoptimized >/dev/null || status=1
+fi
+ninja -C build-asan >build-asan/ninja.log 2>&1 || { cat build-asan/ninja.log; status=1; }
+if grep -q "warning:" build-asan/ninja.log; then
+  echo "compiler warnings:"; grep "warning:" build-asan/ninja.log; status=1
+fi
+meson test -C build-asan --print-errorlogs --num-processes 2 "$@"
+rc=$?
+[ $rc -eq 0 ] || status=1
+# Count tests from meson's JSON log: OK/EXPECTEDFAIL pass, everything else fails.
+read -r passed failed < <(python3 - build-asan/meson-logs/testlog.json <<'PY'
+import json, sys
+p = f = 0
+try:
+    for line in open(sys.argv[1]):
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"): p += 1
+        else: f += 1
+except OSError:
+    f += 1
+print(p, f)
+PY
+)
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

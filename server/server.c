@@ -1,0 +1,2 @@
+/* server.c - placeholder. */
+#include "server/server.h"

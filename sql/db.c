@@ -1,0 +1,161 @@
+/* db.c - opening the SQLite database, migrations, transactions and the statement cache. */
+#include "sql/db.h"
+#include "sql/db_int.h"
+#include "common/common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+sqlite3_stmt *db__stmt(struct db *db, const char *sql)
+{
+    for (int i = 0; i < db->n_stmts; i++) {
+        if (db->stmts[i].sql == sql) {
+            sqlite3_reset(db->stmts[i].st);
+            sqlite3_clear_bindings(db->stmts[i].st);
+            return db->stmts[i].st;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL;
+    if (db->n_stmts < DB__MAX_STMTS) {
+        db->stmts[db->n_stmts].sql = sql;
+        db->stmts[db->n_stmts].st = st;
+        db->n_stmts++;
+    } else {
+        abort(); /* raise DB__MAX_STMTS: every statement is a literal, so the set is fixed */
+    }
+    return st;
+}
+
+static int exec(struct db *db, const char *sql)
+{
+    return sqlite3_exec(db->h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int db_schema_latest(void)
+{
+    return db__n_migrations;
+}
+
+int db_schema_version(struct db *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int migrate(struct db *db, char *err, size_t errlen)
+{
+    if (exec(db, "BEGIN IMMEDIATE") != 0) {
+        snprintf(err, errlen, "cannot lock the database for migration: %s",
+                 sqlite3_errmsg(db->h));
+        return -1;
+    }
+    int v = db_schema_version(db);
+    if (v > db__n_migrations) {
+        exec(db, "ROLLBACK");
+        snprintf(err, errlen,
+                 "the database schema is version %d but this stsd knows only up to %d; "
+                 "use a newer stsd",
+                 v, db__n_migrations);
+        return -1;
+    }
+    for (int i = v; i < db__n_migrations; i++) {
+        char *msg = NULL;
+        if (sqlite3_exec(db->h, db__migrations[i].sql, NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "migration %s failed: %s", db__migrations[i].name,
+                     msg ? msg : "?");
+            sqlite3_free(msg);
+            exec(db, "ROLLBACK");
+            return -1;
+        }
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", db__migrations[i].version);
+        exec(db, pragma);
+    }
+    if (exec(db, "COMMIT") != 0) {
+        snprintf(err, errlen, "cannot commit migrations: %s", sqlite3_errmsg(db->h));
+        return -1;
+    }
+    return 0;
+}
+
+struct db *db_open(const char *path, char *err, size_t errlen)
+{
+    struct db *db = xcalloc(1, sizeof(*db));
+    int rc = sqlite3_open_v2(path, &db->h,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot open the database: %s", path,
+                 db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+        db_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db->h, 10000);
+    if (exec(db, "PRAGMA journal_mode=WAL") != 0 || exec(db, "PRAGMA synchronous=NORMAL") != 0 ||
+        exec(db, "PRAGMA foreign_keys=ON") != 0) {
+        snprintf(err, errlen, "%s: cannot set up the database: %s", path,
+                 sqlite3_errmsg(db->h));
+        db_close(db);
+        return NULL;
+    }
+    if (migrate(db, err, errlen) != 0) {
+        db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+void db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    for (int i = 0; i < db->n_stmts; i++)
+        sqlite3_finalize(db->stmts[i].st);
+    sqlite3_close(db->h);
+    free(db);
+}
+
+int db_begin(struct db *db)
+{
+    return exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(struct db *db)
+{
+    return exec(db, "COMMIT");
+}
+
+int db_rollback(struct db *db)
+{
+    return exec(db, "ROLLBACK");
+}
+
+const char *db_errmsg(struct db *db)
+{
+    return sqlite3_errmsg(db->h);
+}
+
+int db_integrity_check(struct db *db, char *buf, size_t bufsz)
+{
+    sqlite3_stmt *st;
+    int ok = -1;
+    snprintf(buf, bufsz, "integrity_check did not run");
+    if (sqlite3_prepare_v2(db->h, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *r = (const char *)sqlite3_column_text(st, 0);
+        snprintf(buf, bufsz, "%s", r ? r : "?");
+        ok = r && strcmp(r, "ok") == 0 ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}

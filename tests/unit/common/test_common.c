@@ -1,0 +1,183 @@
+/* test_common.c - unit tests of common/: size, duration, date parsers and the config loader. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/common.h"
+#include "common/config.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void test_parse_size(void **state)
+{
+    uint64_t v;
+    assert_int_equal(parse_size("10M", &v), 0);
+    assert_int_equal(v, 10 * 1024 * 1024);
+    assert_int_equal(parse_size("512k", &v), 0);
+    assert_int_equal(v, 512 * 1024);
+    assert_int_equal(parse_size("100", &v), 0);
+    assert_int_equal(v, 100);
+    assert_int_equal(parse_size("1G", &v), 0);
+    assert_int_equal(v, 1024ull * 1024 * 1024);
+    assert_int_equal(parse_size("", &v), -1);
+    assert_int_equal(parse_size("M", &v), -1);
+    assert_int_equal(parse_size("10X", &v), -1);
+    assert_int_equal(parse_size("-1", &v), -1);
+    assert_int_equal(parse_size("99999999999999999999", &v), -1);
+    assert_int_equal(parse_size("18446744073709551615G", &v), -1);
+}
+
+static void test_parse_duration(void **state)
+{
+    int64_t s;
+    assert_int_equal(parse_duration("6h", &s), 0);
+    assert_int_equal(s, 21600);
+    assert_int_equal(parse_duration("30d", &s), 0);
+    assert_int_equal(s, 30 * 86400);
+    assert_int_equal(parse_duration("45", &s), 0);
+    assert_int_equal(s, 45);
+    assert_int_equal(parse_duration("h", &s), -1);
+    assert_int_equal(parse_duration("5y", &s), -1);
+    assert_int_equal(parse_duration("1h30m", &s), -1);
+}
+
+static void test_rfc3339(void **state)
+{
+    time_t t;
+    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00Z", &t), 0);
+    assert_int_equal(t, 1795955400);
+    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00", &t), 0); /* no zone: UTC */
+    assert_int_equal(t, 1795955400);
+    assert_int_equal(parse_rfc3339("2026-11-29T14:30:00+02:00", &t), 0);
+    assert_int_equal(t, 1795955400);
+    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00.123Z", &t), 0);
+    assert_int_equal(t, 1795955400);
+    assert_int_equal(parse_rfc3339("2026-02-30T00:00:00Z", &t), -1);
+    assert_int_equal(parse_rfc3339("2026-11-29", &t), -1);
+    assert_int_equal(parse_rfc3339("2026-11-29T25:00:00Z", &t), -1);
+    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00Zjunk", &t), -1);
+    assert_int_equal(parse_rfc3339("yesterday", &t), -1);
+    char buf[21];
+    format_rfc3339(1795955400, buf);
+    assert_string_equal(buf, "2026-11-29T12:30:00Z");
+}
+
+static void test_date_or_ago(void **state)
+{
+    time_t t, now = 1795955400;
+    assert_int_equal(parse_date_or_ago("2026-11-01", now, &t), 0);
+    char buf[11];
+    format_date(t, buf);
+    assert_string_equal(buf, "2026-11-01");
+    assert_int_equal(parse_date_or_ago("30d", now, &t), 0);
+    assert_int_equal(t, now - 30 * 86400);
+    assert_int_equal(parse_date_or_ago("12h", now, &t), 0);
+    assert_int_equal(t, now - 12 * 3600);
+    assert_int_equal(parse_date_or_ago("30", now, &t), -1);
+    assert_int_equal(parse_date_or_ago("2026-13-01", now, &t), -1);
+}
+
+static char *write_tmp(const char *text)
+{
+    char *path = strdup("/tmp/stsd-test-conf-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_config_defaults_and_values(void **state)
+{
+    char err[1024];
+    struct stsd_config cfg;
+    char *p = write_tmp("");
+    assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+    assert_string_equal(cfg.state_dir, "/var/lib/stsd");
+    assert_string_equal(cfg.cert_dir, "/var/lib/stsd/certs");
+    assert_int_equal(cfg.n_listen, 1);
+    assert_string_equal(cfg.listen[0], "0.0.0.0:443");
+    assert_string_equal(cfg.admin_listen, "127.0.0.1:8080");
+    assert_int_equal(cfg.max_body, 10 * 1024 * 1024);
+    config_free(&cfg);
+    unlink(p);
+    free(p);
+
+    p = write_tmp("[server]\nlisten = 127.0.0.1:8443\nlisten = [::1]:8443\n"
+                  "state_dir = /tmp/x\n[reports]\nmax_body = 1M\naccept = any\n"
+                  "rate_exempt = 10.0.0.0/8, ::1\n[tls]\nmin_version = TLSv1.3\n");
+    assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
+    assert_int_equal(cfg.n_listen, 2);
+    assert_string_equal(cfg.listen[1], "[::1]:8443");
+    assert_string_equal(cfg.cert_dir, "/tmp/x/certs");
+    assert_int_equal(cfg.max_body, 1024 * 1024);
+    assert_int_equal(cfg.accept_any, 1);
+    assert_int_equal(cfg.min_version, 0x0304);
+    assert_int_equal(cfg.n_rate_exempt, 2);
+    unsigned char a[16];
+    inet_pton(AF_INET, "10.1.2.3", a);
+    assert_true(config_cidr_match(cfg.rate_exempt, cfg.n_rate_exempt, AF_INET, a));
+    inet_pton(AF_INET, "11.1.2.3", a);
+    assert_false(config_cidr_match(cfg.rate_exempt, cfg.n_rate_exempt, AF_INET, a));
+    config_free(&cfg);
+    unlink(p);
+    free(p);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+    char err[1024];
+    struct stsd_config cfg;
+    char *p = write_tmp(text);
+    assert_int_equal(config_load(&cfg, p, err, sizeof(err)), -1);
+    if (strstr(err, needle) == NULL)
+        fail_msg("error '%s' lacks '%s'", err, needle);
+    assert_non_null(strstr(err, p)); /* names the file */
+    config_free(&cfg);
+    unlink(p);
+    free(p);
+}
+
+static void test_config_errors(void **state)
+{
+    expect_error("[server]\nlisten = 127.0.0.1:443\nbogus = 1\n", ":3: unknown key 'bogus'");
+    expect_error("[server]\nthreads = many\n", ":2: [server] threads = 'many'");
+    expect_error("[nope]\nx = 1\n", ":2: unknown section [nope]");
+    expect_error("x = 1\n", "outside a section");
+    expect_error("[reports]\nmax_body = 10Q\n", "max_body");
+    expect_error("[server]\nlisten = 443\n", "not an address:port");
+    expect_error("[server\n", ":1: syntax error");
+    char err[1024];
+    struct stsd_config cfg;
+    assert_int_equal(config_load(&cfg, "/nonexistent/stsd.conf", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "/nonexistent/stsd.conf"));
+    config_free(&cfg);
+}
+
+static void test_log_quote(void **state)
+{
+    char buf[64];
+    assert_string_equal(log_quote(buf, sizeof(buf), "Google Inc."), "\"Google Inc.\"");
+    assert_string_equal(log_quote(buf, sizeof(buf), "a\"b\n"), "\"a\\\"b\\n\"");
+    char small[12];
+    log_quote(small, sizeof(small), "a very long value indeed");
+    assert_true(strlen(small) < sizeof(small));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_size),     cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_date_or_ago),
+        cmocka_unit_test(test_config_defaults_and_values),
+        cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_log_quote),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
