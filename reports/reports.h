@@ -99,4 +99,93 @@ int report_mime_extract(const char *msg, size_t len, struct report_part **parts,
                         struct report_error *err);
 void report_parts_free(struct report_part *parts, int n);
 
+/* summary.c */
+/*
+ * Summaries of stored reports (SPEC §6) and the JSON/CSV/text forms of summaries, report
+ * lists and single reports, shared by `stsd reports` and the admin API. sql/ fills these
+ * structs (db_report_summary, db_report_list, db_report_get); this file sorts, computes
+ * rates and renders. Nothing here touches SQLite.
+ *
+ * Time semantics: a report belongs to the window [since, until) when its
+ * date-range.start-datetime lies in it (end excluded). With a domain filter only the
+ * report's policies for that policy-domain count. Sessions come from the policies'
+ * summary totals; by_result_type and by_mx come from failure-details, whose counts real
+ * senders let exceed the failure total, so those lists need not add up to `failed`.
+ * The mx of a failure detail is its receiving-mx-hostname (lowercased, trailing dot
+ * removed), else its receiving-ip, else "(unknown)".
+ */
+#include <stdio.h> /* FILE */
+struct json_t;     /* jansson's json_t */
+
+enum report_group {
+    REPORT_BY_NONE = 0,
+    REPORT_BY_DAY,      /* UTC day of start-datetime, "YYYY-MM-DD" */
+    REPORT_BY_DOMAIN,   /* policy-domain */
+    REPORT_BY_MX,       /* failure-details mx (see above); successful = -1 */
+    REPORT_BY_REPORTER, /* organization-name */
+    REPORT_BY_RESULT,   /* failure-details result-type; successful = -1 */
+};
+
+struct report_summary_row {
+    char *key;
+    int64_t reports;    /* distinct reports contributing to this row */
+    int64_t successful; /* -1 where it does not apply (rows from failure-details) */
+    int64_t failed;
+};
+
+struct report_summary_rows {
+    struct report_summary_row *v;
+    size_t n;
+};
+
+struct report_summary {
+    /* query: set by the caller before db_report_summary */
+    int64_t since, until; /* [since, until), unix seconds */
+    const char *domain;   /* NULL = every policy-domain; not owned */
+    enum report_group by; /* REPORT_BY_NONE = no `groups` */
+    /* result */
+    int64_t reports, successful, failed;
+    struct report_summary_rows by_result_type, by_mx, by_reporter, groups;
+};
+
+/* One stored report without its policies (a row of `stsd reports list`). */
+struct report_listing {
+    int64_t id;
+    char *organization_name;
+    char *report_id;
+    char *contact_info; /* NULL when absent */
+    char *source;       /* "https", "email" or "file" */
+    int64_t start, end, received;
+    int64_t successful, failed; /* sums over all the report's policies */
+    char **domains;             /* distinct policy-domains */
+    size_t n_domains;
+    int gzip;        /* the raw bytes are gzip */
+    int64_t rawsize; /* length of the raw bytes */
+};
+
+/* "day", "domain", "mx", "reporter", "result" (also "none"); 0 or -1. */
+int report_group_parse(const char *s, enum report_group *out);
+const char *report_group_name(enum report_group by);
+/* successful / (successful + failed), or -1 when there were no sessions. */
+double report_success_rate(int64_t successful, int64_t failed);
+/* Sort the lists: by_result_type, by_mx and the mx/result/domain/reporter groups by failed
+ * sessions (most first), by_reporter by reports (most first), day groups by date; ties by key. */
+void report_summary_sort(struct report_summary *s);
+/* The SPEC §6 object (extended with "domain", "by" and "groups"); new reference. */
+struct json_t *report_summary_json(const struct report_summary *s);
+/* CSV (RFC 4180): with `by` set, one row per group, else one row per breakdown entry. */
+void report_summary_csv(const struct report_summary *s, FILE *out);
+void report_summary_text(const struct report_summary *s, FILE *out);
+/* "YYYY-MM-DD" at midnight UTC, else "YYYY-MM-DDTHH:MM:SSZ", into buf[21]. */
+void report_format_time(int64_t t, char buf[21]);
+
+/* The list of stored reports: {"since","until","reports":[...]}; CSV; a text table. */
+struct json_t *report_list_json(const struct report_listing *v, size_t n, int64_t since,
+                                int64_t until);
+void report_list_csv(const struct report_listing *v, size_t n, FILE *out);
+void report_list_text(const struct report_listing *v, size_t n, FILE *out);
+/* One stored report with its policies and failure details. */
+struct json_t *report_detail_json(const struct report_listing *meta, const struct report *r);
+void report_detail_text(const struct report_listing *meta, const struct report *r, FILE *out);
+
 #endif
