@@ -1,0 +1,216 @@
+/* db_checks.c - the checks and check_findings tables: results of the scheduled self-checks. */
+#include "sql/db.h"
+#include "sql/db_int.h"
+#include "common/common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? xstrdup((const char *)t) : NULL;
+}
+
+int db_check_store(struct db *db, const struct db_check *c, const struct db_check_finding *f,
+                   size_t n, int64_t *id)
+{
+    if (db_begin(db) != 0)
+        return -1;
+    sqlite3_stmt *st = db__stmt(db, "INSERT INTO checks (domain, started, duration_ms, status, "
+                                    "errors, warnings, infos, dns_id, result) "
+                                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    if (st == NULL)
+        goto fail;
+    sqlite3_bind_text(st, 1, c->domain, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->started);
+    sqlite3_bind_int64(st, 3, c->duration_ms);
+    sqlite3_bind_int(st, 4, c->status);
+    sqlite3_bind_int(st, 5, c->errors);
+    sqlite3_bind_int(st, 6, c->warnings);
+    sqlite3_bind_int(st, 7, c->infos);
+    if (c->dns_id != NULL)
+        sqlite3_bind_text(st, 8, c->dns_id, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 8);
+    sqlite3_bind_text(st, 9, c->result ? c->result : "{}", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        goto fail;
+    int64_t cid = sqlite3_last_insert_rowid(db->h);
+    st = db__stmt(db, "INSERT INTO check_findings (check_id, finding, severity, subject, message) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (st == NULL)
+        goto fail;
+    for (size_t i = 0; i < n && i < DB_CHECK_MAX_FINDINGS; i++) {
+        sqlite3_bind_int64(st, 1, cid);
+        sqlite3_bind_text(st, 2, f[i].finding ? f[i].finding : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, f[i].severity ? f[i].severity : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, f[i].subject ? f[i].subject : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, f[i].message ? f[i].message : "", -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            goto fail;
+    }
+    if (db_commit(db) != 0)
+        goto fail;
+    if (id != NULL)
+        *id = cid;
+    return 0;
+fail:
+    db_rollback(db);
+    return -1;
+}
+
+static void read_row(sqlite3_stmt *st, struct db_check *c, int with_result)
+{
+    c->id = sqlite3_column_int64(st, 0);
+    c->domain = col_text(st, 1);
+    c->started = sqlite3_column_int64(st, 2);
+    c->duration_ms = sqlite3_column_int64(st, 3);
+    c->status = sqlite3_column_int(st, 4);
+    c->errors = sqlite3_column_int(st, 5);
+    c->warnings = sqlite3_column_int(st, 6);
+    c->infos = sqlite3_column_int(st, 7);
+    c->dns_id = col_text(st, 8);
+    c->result = with_result ? col_text(st, 9) : NULL;
+}
+
+/* Step through a prepared SELECT of check rows into a malloc'd array (at most `cap`). */
+static int collect(sqlite3_stmt *st, int with_result, size_t cap, struct db_check **out, size_t *n)
+{
+    size_t alloc = 0;
+    *out = NULL;
+    *n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n >= cap)
+            break;
+        if (*n == alloc) {
+            alloc = alloc ? 2 * alloc : 8;
+            *out = xrealloc(*out, alloc * sizeof(**out));
+        }
+        memset(&(*out)[*n], 0, sizeof(**out));
+        read_row(st, &(*out)[*n], with_result);
+        (*n)++;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_checks_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+#define CHECK_COLS                                                                                 \
+    "id, domain, started, duration_ms, status, errors, warnings, infos, dns_id, result"
+
+int db_check_latest(struct db *db, const char *domain, struct db_check **out, size_t *n)
+{
+    /* The newest run of each domain: the highest id, since ids grow with time. */
+    sqlite3_stmt *st = db__stmt(db, "SELECT " CHECK_COLS " FROM checks WHERE id IN "
+                                    "(SELECT max(id) FROM checks WHERE ?1 IS NULL OR domain = ?1 "
+                                    "GROUP BY domain) ORDER BY domain");
+    if (st == NULL)
+        return -1;
+    if (domain != NULL)
+        sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 1);
+    return collect(st, 1, DB_CHECK_MAX_ROWS, out, n);
+}
+
+int db_check_history(struct db *db, const char *domain, int64_t limit, int with_result,
+                     struct db_check **out, size_t *n)
+{
+    sqlite3_stmt *st = db__stmt(db, "SELECT " CHECK_COLS " FROM checks "
+                                    "WHERE ?1 IS NULL OR domain = ?1 ORDER BY id DESC LIMIT ?2");
+    if (st == NULL)
+        return -1;
+    if (domain != NULL)
+        sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 1);
+    if (limit <= 0 || limit > DB_CHECK_MAX_ROWS)
+        limit = DB_CHECK_MAX_ROWS;
+    sqlite3_bind_int64(st, 2, limit);
+    return collect(st, with_result, (size_t)limit, out, n);
+}
+
+int db_check_findings(struct db *db, int64_t check_id, struct db_check_finding **out, size_t *n)
+{
+    sqlite3_stmt *st = db__stmt(db, "SELECT finding, severity, subject, message "
+                                    "FROM check_findings WHERE check_id = ?1 ORDER BY id");
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, check_id);
+    size_t alloc = 0;
+    *out = NULL;
+    *n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < DB_CHECK_MAX_FINDINGS) {
+        if (*n == alloc) {
+            alloc = alloc ? 2 * alloc : 8;
+            *out = xrealloc(*out, alloc * sizeof(**out));
+        }
+        struct db_check_finding *f = &(*out)[(*n)++];
+        f->finding = col_text(st, 0);
+        f->severity = col_text(st, 1);
+        f->subject = col_text(st, 2);
+        f->message = col_text(st, 3);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_check_findings_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int db_check_prune(struct db *db, const char *domain, int64_t keep)
+{
+    sqlite3_stmt *st = db__stmt(db, "DELETE FROM checks WHERE domain = ?1 AND id NOT IN "
+                                    "(SELECT id FROM checks WHERE domain = ?1 "
+                                    "ORDER BY id DESC LIMIT ?2)");
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, keep);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+void db_checks_free(struct db_check *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].domain);
+        free(v[i].dns_id);
+        free(v[i].result);
+    }
+    free(v);
+}
+
+void db_check_findings_free(struct db_check_finding *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].finding);
+        free(v[i].severity);
+        free(v[i].subject);
+        free(v[i].message);
+    }
+    free(v);
+}
