@@ -59,9 +59,19 @@ struct report {
 /*
  * Parse and validate one report (UTF-8 JSON, not NUL-terminated). Returns 0 and fills
  * `out` (release with report_clear), or -1 with `err` saying what and where.
+ * Rules beyond SPEC §4: duplicate keys, an empty organization-name or report-id and
+ * nesting deeper than the schema (also inside unknown members) are rejected; unknown
+ * members are ignored; an empty policies array is a valid report with n_policies 0;
+ * null optional strings read as absent (NULL); a leading UTF-8 BOM is skipped; a
+ * policy-string that is one string holding a JSON array of strings is split into its
+ * entries; mx-host entries lose a "mx:" prefix; counts are 0..2^53.
  */
 int report_parse(const char *json, size_t len, struct report *out, struct report_error *err);
+/* Free every field of r with free() (so a report built by hand with malloc'd strings may be
+ * cleared too) and zero it. report_clear(NULL) is a no-op. */
 void report_clear(struct report *r);
+/* "path: message" into buf (always NUL-terminated); returns buf. */
+const char *report_error_text(const struct report_error *err, char *buf, size_t bufsz);
 
 /* gunzip.c */
 /* 1 if the buffer starts with the gzip magic 1f 8b. */
@@ -78,6 +88,17 @@ enum report_gunzip_result {
  */
 enum report_gunzip_result report_gunzip(const void *in, size_t inlen, size_t cap, char **out,
                                         size_t *outlen);
+/* A fixed message for a result ("gzip: ..."), for logs and 400/413 answers. */
+const char *report_gunzip_strerror(enum report_gunzip_result r);
+/*
+ * The whole intake step for one body (an HTTPS POST or an extracted e-mail part): inflate
+ * it when it starts with the gzip magic (bounded by max_json), then report_parse.
+ * Returns 0 with `out` filled (release with report_clear), or the HTTP status to answer:
+ * 413 when it inflates past max_json, 400 for corrupt gzip or an invalid report, with
+ * `err` filled (gzip errors have the path "body").
+ */
+int report_parse_body(const void *body, size_t len, size_t max_json, struct report *out,
+                      struct report_error *err);
 
 /* mime.c */
 struct report_part {
