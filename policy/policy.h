@@ -26,6 +26,8 @@ enum policy_diag_kind {
     POLICY_DIAG_UNKNOWN_KEY, /* unknown key (warning) -> sts.policy.unknown-key */
     POLICY_DIAG_DUPLICATE_KEY, /* duplicate non-mx key, first wins (warning) */
     POLICY_DIAG_SIZE,        /* body >= 64 KiB (error) */
+    POLICY_DIAG_STYLE,       /* tolerated layout: blank line, whitespace before the key or
+                              * ':' (warning) -> sts.policy.syntax as a warning */
 };
 
 struct policy_diag_item {
@@ -116,8 +118,10 @@ struct policy_store_entry {
     char *read_error; /* errno text when the file could not be read */
 };
 struct policy_store_list {
-    struct policy_store_entry *items;
+    struct policy_store_entry *items; /* sorted by domain */
     size_t n;
+    char **skipped; /* names of *.txt files that are not <lowercase valid domain>.txt */
+    size_t n_skipped;
 };
 /* Read every <domain>.txt in dir (file names that are not valid domains are skipped and
  * reported in skipped/n_skipped if non-NULL). Returns 0 or -1 if dir can't be opened. */

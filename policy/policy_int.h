@@ -1,0 +1,43 @@
+/* policy_int.h - declarations shared by the files of policy/ only. */
+#ifndef STSD_POLICY_INT_H
+#define STSD_POLICY_INT_H
+
+#include "policy/policy.h"
+
+#include <stddef.h>
+
+/* Longest domain name in presentation form without the trailing dot (RFC 1035 §2.3.4). */
+#define POLICY__DOMAIN_MAX 253
+
+/*
+ * Why s[0..n) is not a valid host name in A-labels, or NULL when it is one (see
+ * policy_domain_valid). The reason is a short static phrase that follows the name in a
+ * message: "'x' <reason>".
+ */
+const char *policy__domain_problem(const char *s, size_t n);
+/* The same for an mx pattern: a domain optionally prefixed with "*." (RFC 8461 §3.2). */
+const char *policy__mx_problem(const char *s, size_t n);
+
+/* ASCII-only helpers: the parsers must not depend on the locale. */
+static inline int policy__is_alpha(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static inline int policy__is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+static inline int policy__is_alnum(int c)
+{
+    return policy__is_alpha(c) || policy__is_digit(c);
+}
+static inline int policy__is_wsp(int c)
+{
+    return c == ' ' || c == '\t';
+}
+static inline int policy__lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+#endif
