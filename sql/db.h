@@ -47,4 +47,55 @@ int db_policy_version_record(struct db *db, const char *domain, const unsigned c
 int db_policy_versions(struct db *db, const char *domain, struct db_policy_version **out,
                        size_t *n);
 
+/* db_reports.c - TLS-RPT reports (RFC 8460): stored once per (organization-name, report-id),
+ * listed, shown and summarised. The structs come from reports/reports.h (data only). */
+struct report;
+struct report_listing;
+struct report_summary;
+
+/*
+ * Store one parsed report with its original bytes (`raw`, gzip or JSON exactly as received;
+ * gzip is recognised by its magic). `source` is "https", "email" or "file"; `received` the
+ * unix time of arrival. Works inside a transaction opened by the caller (db_begin ...
+ * db_commit: the writer thread batches this way; a failed report is rolled back alone
+ * through a savepoint and the batch goes on) and alone (then it is its own transaction).
+ * If (organization-name, report-id) is already stored, nothing is written, *id is the
+ * stored report's id and *duplicate 1. Session counts are clamped to DB_REPORT_MAX_COUNT.
+ * 0 or -1 (db_errmsg says why).
+ */
+#define DB_REPORT_MAX_COUNT ((int64_t)1 << 40)
+int db_report_store(struct db *db, const struct report *r, const void *raw, size_t rawlen,
+                    const char *source, int64_t received, int64_t *id, int *duplicate);
+
+/* Which reports a list covers: start-datetime in [since, until), optionally only reports
+ * with a policy for `domain` (lowercase), newest first, at most `limit` (0 = all). */
+struct db_report_filter {
+    const char *domain;
+    int64_t since, until;
+    int64_t limit;
+};
+/* *out malloc'd, release with db_report_list_free. 0 or -1. */
+int db_report_list(struct db *db, const struct db_report_filter *f, struct report_listing **out,
+                   size_t *n);
+void db_report_list_free(struct report_listing *v, size_t n);
+/*
+ * One report: its row (meta), its policies and failure details (r; policy_string and mx_host
+ * as stored) and, if raw is not NULL, the original bytes (malloc'd into *raw, *rawlen).
+ * Release with db_report_listing_clear(meta), db_report_clear(r) and free(*raw).
+ * 1 found, 0 no such report, -1 error.
+ */
+int db_report_get(struct db *db, int64_t id, struct report_listing *meta, struct report *r,
+                  void **raw, size_t *rawlen);
+void db_report_listing_clear(struct report_listing *meta);
+void db_report_clear(struct report *r);
+/*
+ * Fill the result part of a summary whose query part (since, until, domain, by) the caller
+ * set (semantics in reports/reports.h, summary.c). Rows are unsorted: report_summary_sort.
+ * Release with db_report_summary_clear. 0 or -1.
+ */
+int db_report_summary(struct db *db, struct report_summary *s);
+void db_report_summary_clear(struct report_summary *s);
+/* Number of stored reports. 0 or -1. */
+int db_report_count(struct db *db, int64_t *n);
+
 #endif

@@ -1,0 +1,682 @@
+/* db_reports.c - the TLS-RPT report tables (RFC 8460 §4.4): store once, list, show, summarise. */
+#include "sql/db.h"
+#include "sql/db_int.h"
+#include "common/common.h"
+#include "reports/reports.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every statement is a literal here; db__stmt caches it by address. */
+static const char SQL_FIND[] =
+    "SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2";
+static const char SQL_INSERT_REPORT[] =
+    "INSERT INTO reports (organization_name, report_id, contact_info, start_time, end_time, "
+    "received, source, successful, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+    "RETURNING id";
+static const char SQL_INSERT_RAW[] =
+    "INSERT INTO report_raw (report, gzip, data) VALUES (?1, ?2, ?3)";
+static const char SQL_INSERT_POLICY[] =
+    "INSERT INTO report_policies (report, policy_type, policy_domain, policy_string, mx_host, "
+    "successful, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id";
+static const char SQL_INSERT_FAILURE[] =
+    "INSERT INTO failure_details (policy, result_type, sending_mta_ip, receiving_mx_hostname, "
+    "receiving_mx_helo, receiving_ip, failed_session_count, additional_information, "
+    "failure_reason_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT report_store";
+static const char SQL_RELEASE[] = "RELEASE report_store";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO report_store";
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_COUNT[] = "SELECT COUNT(*) FROM reports";
+
+#define LISTING_COLUMNS                                                                            \
+    "r.id, r.organization_name, r.report_id, r.contact_info, r.source, r.start_time, "             \
+    "r.end_time, r.received, r.successful, r.failed, w.gzip, length(w.data)"
+static const char SQL_LIST[] =
+    "SELECT " LISTING_COLUMNS " FROM reports r JOIN report_raw w ON w.report = r.id "
+    "WHERE r.start_time >= ?1 AND r.start_time < ?2 AND (?3 IS NULL OR EXISTS "
+    "(SELECT 1 FROM report_policies p WHERE p.report = r.id AND p.policy_domain = ?3)) "
+    "ORDER BY r.start_time DESC, r.id DESC LIMIT ?4";
+static const char SQL_GET[] =
+    "SELECT " LISTING_COLUMNS " FROM reports r JOIN report_raw w ON w.report = r.id "
+    "WHERE r.id = ?1";
+static const char SQL_DOMAINS[] = "SELECT DISTINCT policy_domain FROM report_policies "
+                                  "WHERE report = ?1 ORDER BY policy_domain";
+static const char SQL_RAW[] = "SELECT data FROM report_raw WHERE report = ?1";
+static const char SQL_POLICIES[] =
+    "SELECT id, policy_type, policy_domain, policy_string, mx_host, successful, failed "
+    "FROM report_policies WHERE report = ?1 ORDER BY id";
+static const char SQL_FAILURES[] =
+    "SELECT result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, "
+    "receiving_ip, failed_session_count, additional_information, failure_reason_code "
+    "FROM failure_details WHERE policy = ?1 ORDER BY id";
+
+/* Summary queries: ?1 since, ?2 until, ?3 domain or NULL. A report without policies still
+ * counts as a report when no domain is asked for (LEFT JOIN). */
+#define SUMMARY_WHERE                                                                              \
+    " WHERE r.start_time >= ?1 AND r.start_time < ?2 AND (?3 IS NULL OR p.policy_domain = ?3)"
+#define POLICY_JOIN " FROM reports r LEFT JOIN report_policies p ON p.report = r.id"
+#define FAILURE_JOIN                                                                               \
+    " FROM reports r JOIN report_policies p ON p.report = r.id"                                    \
+    " JOIN failure_details f ON f.policy = p.id"
+/* The mx of a failure detail: hostname (lowercased, no trailing dot), else IP, else unknown. */
+#define MX_KEY                                                                                     \
+    "COALESCE(NULLIF(lower(rtrim(f.receiving_mx_hostname, '.')), ''), "                            \
+    "NULLIF(f.receiving_ip, ''), '(unknown)')"
+static const char SQL_SUM_TOTALS[] = "SELECT COUNT(DISTINCT r.id), COALESCE(SUM(p.successful), 0), "
+                                     "COALESCE(SUM(p.failed), 0)" POLICY_JOIN SUMMARY_WHERE;
+static const char SQL_SUM_REPORTER[] =
+    "SELECT r.organization_name, COUNT(DISTINCT r.id), COALESCE(SUM(p.successful), 0), "
+    "COALESCE(SUM(p.failed), 0)" POLICY_JOIN SUMMARY_WHERE " GROUP BY r.organization_name";
+static const char SQL_SUM_DAY[] =
+    "SELECT r.start_time / 86400, COUNT(DISTINCT r.id), COALESCE(SUM(p.successful), 0), "
+    "COALESCE(SUM(p.failed), 0)" POLICY_JOIN SUMMARY_WHERE " GROUP BY r.start_time / 86400";
+static const char SQL_SUM_DOMAIN[] =
+    "SELECT p.policy_domain, COUNT(DISTINCT r.id), SUM(p.successful), SUM(p.failed)"
+    " FROM reports r JOIN report_policies p ON p.report = r.id" SUMMARY_WHERE
+    " GROUP BY p.policy_domain";
+static const char SQL_SUM_RESULT[] =
+    "SELECT f.result_type, COUNT(DISTINCT r.id), -1, SUM(f.failed_session_count)" FAILURE_JOIN
+        SUMMARY_WHERE " GROUP BY f.result_type";
+static const char SQL_SUM_MX[] =
+    "SELECT " MX_KEY ", COUNT(DISTINCT r.id), -1, "
+    "SUM(f.failed_session_count)" FAILURE_JOIN SUMMARY_WHERE " GROUP BY " MX_KEY;
+
+static int step_simple(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st = db__stmt(db, sql);
+    if (st == NULL)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int64_t clamp_count(int64_t v)
+{
+    if (v < 0)
+        return 0;
+    return v > DB_REPORT_MAX_COUNT ? DB_REPORT_MAX_COUNT : v;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s == NULL)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* A JSON array of strings (compact), malloc'd. Strings that are not UTF-8 cannot reach here:
+ * the parser rejects them; json_string would drop them. */
+static char *json_string_array(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i] ? v[i] : ""));
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return s ? s : xstrdup("[]");
+}
+
+static int find_report(struct db *db, const struct report *r, int64_t *id)
+{
+    sqlite3_stmt *st = db__stmt(db, SQL_FIND);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, r->organization_name ? r->organization_name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->report_id ? r->report_id : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int found = 0;
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        found = 1;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
+}
+
+static int insert_policy(struct db *db, int64_t report, const struct report_policy *p)
+{
+    sqlite3_stmt *st = db__stmt(db, SQL_INSERT_POLICY);
+    if (st == NULL)
+        return -1;
+    char *ps = json_string_array(p->policy_string, p->n_policy_string);
+    char *mx = json_string_array(p->mx_host, p->n_mx_host);
+    sqlite3_bind_int64(st, 1, report);
+    sqlite3_bind_text(st, 2, p->policy_type ? p->policy_type : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->policy_domain ? p->policy_domain : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ps, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, mx, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, clamp_count(p->total_successful));
+    sqlite3_bind_int64(st, 7, clamp_count(p->total_failure));
+    int64_t pid = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        pid = sqlite3_column_int64(st, 0);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(ps);
+    free(mx);
+    if (pid < 0 || rc != SQLITE_DONE)
+        return -1;
+    for (size_t i = 0; i < p->n_failures; i++) {
+        const struct report_failure *f = &p->failures[i];
+        st = db__stmt(db, SQL_INSERT_FAILURE);
+        if (st == NULL)
+            return -1;
+        sqlite3_bind_int64(st, 1, pid);
+        sqlite3_bind_text(st, 2, f->result_type ? f->result_type : "", -1, SQLITE_STATIC);
+        bind_text_or_null(st, 3, f->sending_mta_ip);
+        bind_text_or_null(st, 4, f->receiving_mx_hostname);
+        bind_text_or_null(st, 5, f->receiving_mx_helo);
+        bind_text_or_null(st, 6, f->receiving_ip);
+        sqlite3_bind_int64(st, 7, clamp_count(f->failed_session_count));
+        bind_text_or_null(st, 8, f->additional_information);
+        bind_text_or_null(st, 9, f->failure_reason_code);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+/* The inserts of one new report; the caller wraps them in a transaction or savepoint. */
+static int insert_report(struct db *db, const struct report *r, const void *raw, size_t rawlen,
+                         const char *source, int64_t received, int64_t *id)
+{
+    int64_t ok = 0, failed = 0;
+    for (size_t i = 0; i < r->n_policies; i++) {
+        ok += clamp_count(r->policies[i].total_successful);
+        failed += clamp_count(r->policies[i].total_failure);
+    }
+    sqlite3_stmt *st = db__stmt(db, SQL_INSERT_REPORT);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, r->organization_name ? r->organization_name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->report_id ? r->report_id : "", -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, r->contact_info);
+    sqlite3_bind_int64(st, 4, (int64_t)r->start);
+    sqlite3_bind_int64(st, 5, (int64_t)r->end);
+    sqlite3_bind_int64(st, 6, received);
+    sqlite3_bind_text(st, 7, source ? source : "file", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, ok);
+    sqlite3_bind_int64(st, 9, failed);
+    int64_t rid = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rid = sqlite3_column_int64(st, 0);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rid < 0 || rc != SQLITE_DONE)
+        return -1;
+
+    st = db__stmt(db, SQL_INSERT_RAW);
+    if (st == NULL)
+        return -1;
+    const unsigned char *b = raw;
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_int(st, 2, rawlen >= 2 && b[0] == 0x1f && b[1] == 0x8b);
+    sqlite3_bind_blob64(st, 3, raw ? raw : "", raw ? rawlen : 0, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+
+    for (size_t i = 0; i < r->n_policies; i++)
+        if (insert_policy(db, rid, &r->policies[i]) != 0)
+            return -1;
+    *id = rid;
+    return 0;
+}
+
+int db_report_store(struct db *db, const struct report *r, const void *raw, size_t rawlen,
+                    const char *source, int64_t received, int64_t *id, int *duplicate)
+{
+    /* Inside the caller's transaction a savepoint lets one bad report fail alone; outside,
+     * BEGIN IMMEDIATE takes the write lock first (busy_timeout waits for the other writer)
+     * so the look-up and the insert see the same database. */
+    int in_tx = !sqlite3_get_autocommit(db->h);
+    *duplicate = 0;
+    if (step_simple(db, in_tx ? SQL_SAVEPOINT : SQL_BEGIN) != 0)
+        return -1;
+    int64_t found;
+    int rc = find_report(db, r, &found);
+    if (rc == 1) {
+        *id = found;
+        *duplicate = 1;
+    } else if (rc == 0) {
+        rc = insert_report(db, r, raw, rawlen, source, received, id);
+    }
+    if (rc < 0) {
+        if (in_tx) {
+            step_simple(db, SQL_ROLLBACK_TO);
+            step_simple(db, SQL_RELEASE);
+        } else {
+            step_simple(db, SQL_ROLLBACK);
+        }
+        return -1;
+    }
+    if (step_simple(db, in_tx ? SQL_RELEASE : SQL_COMMIT) != 0) {
+        if (!in_tx)
+            step_simple(db, SQL_ROLLBACK);
+        return -1;
+    }
+    return 0;
+}
+
+int db_report_count(struct db *db, int64_t *n)
+{
+    sqlite3_stmt *st = db__stmt(db, SQL_COUNT);
+    if (st == NULL)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    return s ? xstrdup((const char *)s) : NULL;
+}
+
+static int load_domains(struct db *db, struct report_listing *m)
+{
+    sqlite3_stmt *st = db__stmt(db, SQL_DOMAINS);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, m->id);
+    int rc;
+    size_t cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (m->n_domains == cap) {
+            cap = cap ? 2 * cap : 2;
+            m->domains = xrealloc(m->domains, cap * sizeof(*m->domains));
+        }
+        m->domains[m->n_domains++] = col_text(st, 0);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void read_listing(sqlite3_stmt *st, struct report_listing *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->id = sqlite3_column_int64(st, 0);
+    m->organization_name = col_text(st, 1);
+    m->report_id = col_text(st, 2);
+    m->contact_info = col_text(st, 3);
+    m->source = col_text(st, 4);
+    m->start = sqlite3_column_int64(st, 5);
+    m->end = sqlite3_column_int64(st, 6);
+    m->received = sqlite3_column_int64(st, 7);
+    m->successful = sqlite3_column_int64(st, 8);
+    m->failed = sqlite3_column_int64(st, 9);
+    m->gzip = sqlite3_column_int(st, 10);
+    m->rawsize = sqlite3_column_int64(st, 11);
+}
+
+void db_report_listing_clear(struct report_listing *m)
+{
+    if (m == NULL)
+        return;
+    free(m->organization_name);
+    free(m->report_id);
+    free(m->contact_info);
+    free(m->source);
+    for (size_t i = 0; i < m->n_domains; i++)
+        free(m->domains[i]);
+    free(m->domains);
+    memset(m, 0, sizeof(*m));
+}
+
+void db_report_list_free(struct report_listing *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        db_report_listing_clear(&v[i]);
+    free(v);
+}
+
+int db_report_list(struct db *db, const struct db_report_filter *f, struct report_listing **out,
+                   size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = db__stmt(db, SQL_LIST);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, f->since);
+    sqlite3_bind_int64(st, 2, f->until);
+    bind_text_or_null(st, 3, f->domain);
+    sqlite3_bind_int64(st, 4, f->limit > 0 ? f->limit : INT64_MAX);
+    struct report_listing *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 16;
+            v = xrealloc(v, cap * sizeof(*v));
+        }
+        read_listing(st, &v[len++]);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        db_report_list_free(v, len);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (load_domains(db, &v[i]) != 0) {
+            db_report_list_free(v, len);
+            return -1;
+        }
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+/* Decode a stored JSON array of strings into a malloc'd char* array. */
+static char **json_to_strings(const char *text, size_t *n)
+{
+    *n = 0;
+    json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+    if (!json_is_array(a) || json_array_size(a) == 0) {
+        json_decref(a);
+        return NULL;
+    }
+    char **v = xcalloc(json_array_size(a), sizeof(*v));
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e)
+    {
+        v[(*n)++] = xstrdup(json_is_string(e) ? json_string_value(e) : "");
+    }
+    json_decref(a);
+    return v;
+}
+
+void db_report_clear(struct report *r)
+{
+    if (r == NULL)
+        return;
+    free(r->organization_name);
+    free(r->contact_info);
+    free(r->report_id);
+    for (size_t i = 0; i < r->n_policies; i++) {
+        struct report_policy *p = &r->policies[i];
+        free(p->policy_type);
+        free(p->policy_domain);
+        for (size_t j = 0; j < p->n_policy_string; j++)
+            free(p->policy_string[j]);
+        free(p->policy_string);
+        for (size_t j = 0; j < p->n_mx_host; j++)
+            free(p->mx_host[j]);
+        free(p->mx_host);
+        for (size_t j = 0; j < p->n_failures; j++) {
+            struct report_failure *f = &p->failures[j];
+            free(f->result_type);
+            free(f->sending_mta_ip);
+            free(f->receiving_mx_hostname);
+            free(f->receiving_mx_helo);
+            free(f->receiving_ip);
+            free(f->additional_information);
+            free(f->failure_reason_code);
+        }
+        free(p->failures);
+    }
+    free(r->policies);
+    memset(r, 0, sizeof(*r));
+}
+
+static int load_failures(struct db *db, int64_t pid, struct report_policy *p)
+{
+    sqlite3_stmt *st = db__stmt(db, SQL_FAILURES);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, pid);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (p->n_failures == cap) {
+            cap = cap ? 2 * cap : 4;
+            p->failures = xrealloc(p->failures, cap * sizeof(*p->failures));
+        }
+        struct report_failure *f = &p->failures[p->n_failures++];
+        f->result_type = col_text(st, 0);
+        f->sending_mta_ip = col_text(st, 1);
+        f->receiving_mx_hostname = col_text(st, 2);
+        f->receiving_mx_helo = col_text(st, 3);
+        f->receiving_ip = col_text(st, 4);
+        f->failed_session_count = sqlite3_column_int64(st, 5);
+        f->additional_information = col_text(st, 6);
+        f->failure_reason_code = col_text(st, 7);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int load_policies(struct db *db, int64_t id, struct report *r)
+{
+    sqlite3_stmt *st = db__stmt(db, SQL_POLICIES);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int64_t *pids = NULL;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (r->n_policies == cap) {
+            cap = cap ? 2 * cap : 2;
+            r->policies = xrealloc(r->policies, cap * sizeof(*r->policies));
+            pids = xrealloc(pids, cap * sizeof(*pids));
+        }
+        pids[r->n_policies] = sqlite3_column_int64(st, 0);
+        struct report_policy *p = &r->policies[r->n_policies++];
+        memset(p, 0, sizeof(*p));
+        p->policy_type = col_text(st, 1);
+        p->policy_domain = col_text(st, 2);
+        p->policy_string =
+            json_to_strings((const char *)sqlite3_column_text(st, 3), &p->n_policy_string);
+        p->mx_host = json_to_strings((const char *)sqlite3_column_text(st, 4), &p->n_mx_host);
+        p->total_successful = sqlite3_column_int64(st, 5);
+        p->total_failure = sqlite3_column_int64(st, 6);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        for (size_t i = 0; i < r->n_policies && rc == SQLITE_DONE; i++)
+            if (load_failures(db, pids[i], &r->policies[i]) != 0)
+                rc = SQLITE_ERROR;
+    }
+    free(pids);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int load_raw(struct db *db, int64_t id, void **raw, size_t *rawlen)
+{
+    sqlite3_stmt *st = db__stmt(db, SQL_RAW);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        const void *b = sqlite3_column_blob(st, 0);
+        *raw = xmalloc(len + 1);
+        if (len)
+            memcpy(*raw, b, len);
+        ((char *)*raw)[len] = '\0';
+        *rawlen = len;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int db_report_get(struct db *db, int64_t id, struct report_listing *meta, struct report *r,
+                  void **raw, size_t *rawlen)
+{
+    memset(meta, 0, sizeof(*meta));
+    memset(r, 0, sizeof(*r));
+    if (raw) {
+        *raw = NULL;
+        *rawlen = 0;
+    }
+    sqlite3_stmt *st = db__stmt(db, SQL_GET);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        read_listing(st, meta);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return -1;
+    r->organization_name = xstrdup(meta->organization_name ? meta->organization_name : "");
+    r->report_id = xstrdup(meta->report_id ? meta->report_id : "");
+    r->contact_info = meta->contact_info ? xstrdup(meta->contact_info) : NULL;
+    r->start = (time_t)meta->start;
+    r->end = (time_t)meta->end;
+    if (load_domains(db, meta) != 0 || load_policies(db, id, r) != 0 ||
+        (raw && load_raw(db, id, raw, rawlen) != 0)) {
+        db_report_listing_clear(meta);
+        db_report_clear(r);
+        if (raw) {
+            free(*raw);
+            *raw = NULL;
+        }
+        return -1;
+    }
+    return 1;
+}
+
+static void rows_add(struct report_summary_rows *rows, char *key, int64_t reports,
+                     int64_t successful, int64_t failed)
+{
+    /* Reallocate to twice the size whenever n reaches a power of two: capacity > n. */
+    if ((rows->n & (rows->n - 1)) == 0) {
+        size_t cap = rows->n ? 2 * rows->n : 4;
+        rows->v = xrealloc(rows->v, cap * sizeof(*rows->v));
+    }
+    struct report_summary_row *r = &rows->v[rows->n++];
+    r->key = key;
+    r->reports = reports;
+    r->successful = successful;
+    r->failed = failed;
+}
+
+static void rows_clear(struct report_summary_rows *rows)
+{
+    for (size_t i = 0; i < rows->n; i++)
+        free(rows->v[i].key);
+    free(rows->v);
+    rows->v = NULL;
+    rows->n = 0;
+}
+
+static sqlite3_stmt *summary_stmt(struct db *db, const char *sql, const struct report_summary *s)
+{
+    sqlite3_stmt *st = db__stmt(db, sql);
+    if (st == NULL)
+        return NULL;
+    sqlite3_bind_int64(st, 1, s->since);
+    sqlite3_bind_int64(st, 2, s->until);
+    bind_text_or_null(st, 3, s->domain);
+    return st;
+}
+
+/* Run a grouped summary query (key, reports, successful, failed) into rows. day: the key is
+ * a day number to format as YYYY-MM-DD. */
+static int summary_rows(struct db *db, const char *sql, const struct report_summary *s, int day,
+                        struct report_summary_rows *rows)
+{
+    sqlite3_stmt *st = summary_stmt(db, sql, s);
+    if (st == NULL)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char *key;
+        if (day) {
+            char buf[11];
+            format_date((time_t)(sqlite3_column_int64(st, 0) * 86400), buf);
+            key = xstrdup(buf);
+        } else {
+            key = col_text(st, 0);
+            if (key == NULL)
+                key = xstrdup("");
+        }
+        rows_add(rows, key, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                 sqlite3_column_int64(st, 3));
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+void db_report_summary_clear(struct report_summary *s)
+{
+    if (s == NULL)
+        return;
+    rows_clear(&s->by_result_type);
+    rows_clear(&s->by_mx);
+    rows_clear(&s->by_reporter);
+    rows_clear(&s->groups);
+    s->reports = s->successful = s->failed = 0;
+}
+
+int db_report_summary(struct db *db, struct report_summary *s)
+{
+    s->reports = s->successful = s->failed = 0;
+    memset(&s->by_result_type, 0, sizeof(s->by_result_type));
+    memset(&s->by_mx, 0, sizeof(s->by_mx));
+    memset(&s->by_reporter, 0, sizeof(s->by_reporter));
+    memset(&s->groups, 0, sizeof(s->groups));
+
+    sqlite3_stmt *st = summary_stmt(db, SQL_SUM_TOTALS, s);
+    if (st == NULL)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        s->reports = sqlite3_column_int64(st, 0);
+        s->successful = sqlite3_column_int64(st, 1);
+        s->failed = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return -1;
+
+    const char *group_sql = NULL;
+    int day = 0;
+    switch (s->by) {
+    case REPORT_BY_DAY:
+        group_sql = SQL_SUM_DAY;
+        day = 1;
+        break;
+    case REPORT_BY_DOMAIN:
+        group_sql = SQL_SUM_DOMAIN;
+        break;
+    case REPORT_BY_MX:
+        group_sql = SQL_SUM_MX;
+        break;
+    case REPORT_BY_REPORTER:
+        group_sql = SQL_SUM_REPORTER;
+        break;
+    case REPORT_BY_RESULT:
+        group_sql = SQL_SUM_RESULT;
+        break;
+    case REPORT_BY_NONE:
+        break;
+    }
+    if (summary_rows(db, SQL_SUM_RESULT, s, 0, &s->by_result_type) != 0 ||
+        summary_rows(db, SQL_SUM_MX, s, 0, &s->by_mx) != 0 ||
+        summary_rows(db, SQL_SUM_REPORTER, s, 0, &s->by_reporter) != 0 ||
+        (group_sql && summary_rows(db, group_sql, s, day, &s->groups) != 0)) {
+        db_report_summary_clear(s);
+        return -1;
+    }
+    return 0;
+}
