@@ -98,4 +98,41 @@ void db_report_summary_clear(struct report_summary *s);
 /* Number of stored reports. 0 or -1. */
 int db_report_count(struct db *db, int64_t *n);
 
+/* db_checks.c - results of the scheduled self-checks (003_checks.sql). */
+#define DB_CHECK_MAX_FINDINGS 1000 /* findings stored per run */
+#define DB_CHECK_MAX_ROWS 10000    /* rows any one query returns */
+struct db_check_finding {
+    char *finding;  /* the stable id, e.g. "mx.cert.expired" */
+    char *severity; /* "error", "warning" or "info" */
+    char *subject;
+    char *message;
+};
+struct db_check {
+    int64_t id;
+    char *domain;
+    int64_t started; /* unix seconds */
+    int64_t duration_ms;
+    int status; /* the checker's exit status (0, 1, 2, 69) */
+    int errors, warnings, infos;
+    char *dns_id; /* the _mta-sts id DNS published; NULL when none */
+    char *result; /* the checker's JSON; NULL when not asked for */
+};
+/* Store one run with its findings in its own transaction (not inside db_begin). The new
+ * row's id goes to *id (may be NULL). 0 or -1. */
+int db_check_store(struct db *db, const struct db_check *c, const struct db_check_finding *f,
+                   size_t n, int64_t *id);
+/* The newest run of `domain` (NULL: of every domain, ordered by domain), with its result.
+ * *out malloc'd, release with db_checks_free. 0 or -1; *n == 0 when there is none. */
+int db_check_latest(struct db *db, const char *domain, struct db_check **out, size_t *n);
+/* Runs of `domain` (NULL = all), newest first, at most `limit` (<= 0: DB_CHECK_MAX_ROWS);
+ * result JSON only if with_result. 0 or -1. */
+int db_check_history(struct db *db, const char *domain, int64_t limit, int with_result,
+                     struct db_check **out, size_t *n);
+/* The findings of one run in the checker's order; release with db_check_findings_free. */
+int db_check_findings(struct db *db, int64_t check_id, struct db_check_finding **out, size_t *n);
+/* Keep only the newest `keep` runs of a domain. 0 or -1. */
+int db_check_prune(struct db *db, const char *domain, int64_t keep);
+void db_checks_free(struct db_check *v, size_t n);
+void db_check_findings_free(struct db_check_finding *v, size_t n);
+
 #endif
