@@ -1,0 +1,141 @@
+/*
+ * intake_int.h - report intake over HTTPS (RFC 8460 §5.4, SPEC §3), shared between the
+ * files of server/ only: the POST handler (handler_report.c), the writer thread that owns
+ * the database connection (writer.c) and the per-address rate limiter (ratelimit.c).
+ *
+ * How a report travels: a loop thread inflates and parses the body (handler_report.c), puts
+ * a srv_job into the writer's bounded queue and returns without answering. The writer thread
+ * takes everything queued (up to a batch cap), stores it in one transaction, commits, and
+ * sends each job back to the receiver of the loop thread that queued it
+ * (h2o_multithread_send_message); that thread answers 201/200/503. The event loop never
+ * waits on SQLite.
+ */
+#ifndef STSD_SERVER_INTAKE_INT_H
+#define STSD_SERVER_INTAKE_INT_H
+
+#include <h2o.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "reports/reports.h"
+
+/* ---------------------------------------------------------------- ratelimit.c */
+
+/*
+ * A token bucket per client address (rate r/s, burst 10 r), shared by all loop threads
+ * (one mutex, a short critical section). The table is a fixed array of slots, so memory is
+ * bounded whatever the number of addresses: an unknown address takes the least recently
+ * used slot of its set. An address evicted that way starts again with a full bucket, which
+ * only matters for addresses idle long enough for the bucket to refill anyway.
+ */
+struct srv_ratelimit;
+#define SRV_RATELIMIT_BURST 10.0
+#define SRV_RATELIMIT_SLOTS 16384 /* 16384 * 48 bytes = 768 KiB */
+
+/* rate_per_sec <= 0 disables the limit (every call allows). `exempt` is not copied: it must
+ * outlive the limiter. */
+struct srv_ratelimit *srv_ratelimit_new(double rate_per_sec, const struct cfg_cidr *exempt,
+                                        size_t n_exempt);
+void srv_ratelimit_free(struct srv_ratelimit *rl); /* NULL is a no-op */
+/*
+ * Take one token for the address `sa` at time `now_ms` (a monotonic clock in ms).
+ * Returns 0 when the request may go on, else the number of seconds (>= 1) after which a
+ * token will be there (the Retry-After value). Exempt addresses always get 0.
+ */
+int srv_ratelimit_take(struct srv_ratelimit *rl, const struct sockaddr *sa, uint64_t now_ms);
+
+/* ---------------------------------------------------------------- writer.c */
+
+enum srv_job_result {
+    SRV_JOB_PENDING = 0,
+    SRV_JOB_STORED,    /* committed: 201 */
+    SRV_JOB_DUPLICATE, /* already stored: 200 */
+    SRV_JOB_FAILED,    /* the store failed or the commit did: 503 */
+};
+
+struct srv_job_pending;
+
+/* One report on its way to the database and back. Allocated by the loop thread, owned by the
+ * writer while queued, given back through `reply`, freed by the loop thread (srv_job_free). */
+struct srv_job {
+    h2o_multithread_message_t super; /* the link used to send it back */
+    struct srv_job *next;            /* writer queue */
+    h2o_multithread_receiver_t *reply;
+    struct report report;
+    char *raw; /* the body exactly as received (gzip or JSON), malloc'd */
+    size_t rawlen;
+    int64_t received; /* unix time */
+    uint64_t t0_ns;   /* when the body was parsed (CLOCK_MONOTONIC), for the log line */
+    /* written by the writer thread before the job is sent back */
+    enum srv_job_result result;
+    int64_t id;
+    /* loop thread only: the request waiting for this job, NULL once the client went away */
+    struct srv_job_pending *pending;
+};
+
+struct srv_writer;
+
+/*
+ * Open the database at db_path (running migrations) and start the writer thread. At most
+ * `queue_cap` jobs wait at a time; up to `batch_cap` are stored per transaction.
+ * NULL with a message in err when the database cannot be opened.
+ */
+struct srv_writer *srv_writer_new(const char *db_path, size_t queue_cap, size_t batch_cap,
+                                  char *err, size_t errlen);
+/*
+ * Queue a job (ownership passes to the writer until it comes back through job->reply).
+ * -1 when the queue is full or the writer is stopping: the caller keeps the job and answers
+ * 503. Thread-safe.
+ */
+int srv_writer_submit(struct srv_writer *w, struct srv_job *job);
+/* Jobs queued or being stored right now. Thread-safe. */
+size_t srv_writer_queued(struct srv_writer *w);
+/* 1 while the last batch failed to commit (the store is unavailable). */
+int srv_writer_failing(struct srv_writer *w);
+/*
+ * Stop: refuse new jobs, store and commit everything queued, send it back, then end the
+ * thread and close the database. The loop threads must keep running until the replies are
+ * handled (see srv_intake_inflight). NULL is a no-op.
+ */
+void srv_writer_free(struct srv_writer *w);
+/* Release a job's report and raw bytes and the job. */
+void srv_job_free(struct srv_job *job);
+
+/* ---------------------------------------------------------------- handler_report.c */
+
+/* Per loop thread: where the writer sends finished jobs back, and how many are out. */
+struct srv_intake_thread {
+    h2o_multithread_receiver_t receiver;
+    size_t outstanding; /* jobs queued by this thread and not back yet (loop thread only) */
+};
+
+/* What the report handler needs from the rest of the server. */
+struct srv_intake_conf {
+    const struct stsd_config *cfg; /* max_body, max_json, accept_any; outlives the handler */
+    struct srv_writer *writer;
+    struct srv_ratelimit *ratelimit; /* NULL = no limit */
+    /* accept = hosted: 1 if `domain` (lowercase, no trailing dot) is a hosted domain. Called
+     * on loop threads. NULL = every domain is accepted. */
+    int (*is_hosted)(const char *domain);
+    /* The calling loop thread's srv_intake_thread. */
+    struct srv_intake_thread *(*thread)(void);
+};
+
+/* Register the POST handler on a path (one call per [reports] path). `conf` is copied. */
+h2o_handler_t *srv_report_register(h2o_pathconf_t *pathconf, const struct srv_intake_conf *conf);
+/* Set up / tear down a loop thread's receiver (on that thread; ctx->queue of its context).
+ * srv_intake_thread_stop first runs the loop until every job of the thread came back. */
+void srv_intake_thread_init(struct srv_intake_thread *t, h2o_multithread_queue_t *queue);
+void srv_intake_thread_stop(struct srv_intake_thread *t, h2o_evloop_t *loop);
+/* Reports accepted by the handlers and not answered yet (queued, being stored, or stored
+ * and waiting for their loop thread). Thread-safe. */
+size_t srv_intake_inflight(void);
+
+/* ---------------------------------------------------------------- intake.c */
+
+/* The server module (server_int.h extension point) that wires the above into stsd serve. */
+struct srv_module;
+extern const struct srv_module srv_report_module;
+
+#endif
