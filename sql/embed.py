@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Embed sql/migrations/NNN_name.sql files into a C source file (build time)."""
+"""Embed sql/migrations/NNN_name.sql files into a C source file (build time).
+
+Bytes are escaped as 3-digit octal: a hex escape would swallow the hex digits after it
+(\\x0aCREATE is one byte 0xac then REATE).
+"""
 import os
 import re
 import sys
@@ -14,7 +18,7 @@ for i, path in enumerate(files, 1):
         sys.exit(f"{path}: migrations must be named 001_x.sql, 002_y.sql, ... without gaps")
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    lit = "".join("\\x%02x" % b if b < 0x20 or b > 0x7e or b in (0x22, 0x5c, 0x3f) else chr(b)
+    lit = "".join("\\%03o" % b if b < 0x20 or b > 0x7e or b in (0x22, 0x5c, 0x3f) else chr(b)
                   for b in text.encode())
     rows.append(f'    {{{i}, "{name}", "{lit}"}},')
 with open(out, "w", encoding="utf-8") as f:
