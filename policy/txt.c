@@ -217,7 +217,7 @@ int policy_sts_txt_parse(const char *txt, struct sts_txt *out, int *id_error, ch
     if (check_length(txt, err, errlen) != 0)
         return -1;
     if (!policy_txt_is_sts(txt)) {
-        if (strncasecmp(txt, "v=stsv1", 7) == 0)
+        if (strncmp(txt, "v=STSv1", 7) != 0 && strncasecmp(txt, "v=stsv1", 7) == 0)
             return fail(err, errlen, "the record must start with 'v=STSv1' (case-sensitive)");
         return fail(err, errlen, "the record does not start with 'v=STSv1'");
     }
@@ -326,7 +326,7 @@ int policy_rpt_txt_parse(const char *txt, struct rpt_txt *out, char *err, size_t
     if (check_length(txt, err, errlen) != 0)
         return -1;
     if (!policy_txt_is_rpt(txt)) {
-        if (strncasecmp(txt, "v=tlsrptv1", 10) == 0)
+        if (strncmp(txt, "v=TLSRPTv1", 10) != 0 && strncasecmp(txt, "v=tlsrptv1", 10) == 0)
             return fail(err, errlen, "the record must start with 'v=TLSRPTv1' (case-sensitive)");
         return fail(err, errlen, "the record does not start with 'v=TLSRPTv1'");
     }
