@@ -1,0 +1,20 @@
+/*
+ * reports_test.h - helpers shared by the unit tests of reports/: the text form of a parsed
+ * report used by the .expect files, and gzip compression with zlib.
+ */
+#ifndef STSD_REPORTS_TEST_H
+#define STSD_REPORTS_TEST_H
+
+#include <stddef.h>
+
+#include "reports/reports.h"
+
+/*
+ * The facts of a report, one per line, in the format of the .expect files of tests/data/tlsrpt/valid
+ * (written by tests/data/tlsrpt/gen_cases.py). malloc'd.
+ */
+char *rt_describe(const struct report *r);
+/* gzip `len` bytes into one member (level 9); *outlen gets the size. malloc'd. */
+unsigned char *rt_gzip(const void *in, size_t len, size_t *outlen);
+
+#endif

@@ -1,0 +1,205 @@
+/* test_report.c - data-driven tests of report_parse/report_parse_body over tests/data/tlsrpt. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/common.h"
+#include "reports/reports.h"
+#include "tests/unit/reports/reports_test.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* SPEC §1 default of [reports] max_json. */
+#define DEFAULT_MAX_JSON (20u * 1024 * 1024)
+
+struct dcase {
+    char *input;  /* path of the input */
+    char *expect; /* path of the .expect file */
+};
+
+/* One valid case: the description of the parsed report equals the .expect file, read
+ * plain and after a gzip round trip through report_parse_body. */
+static void test_valid(void **state)
+{
+    struct dcase *c = *state;
+    size_t len, elen;
+    char *in = file_read_all(c->input, 1 << 24, &len);
+    char *exp = file_read_all(c->expect, 1 << 24, &elen);
+    assert_non_null(in);
+    if (exp == NULL)
+        fail_msg("%s: no .expect file", c->input);
+
+    struct report r;
+    struct report_error err;
+    char etext[512];
+    if (report_parse(in, len, &r, &err) != 0)
+        fail_msg("%s: %s", c->input, report_error_text(&err, etext, sizeof etext));
+    char *got = rt_describe(&r);
+    if (strcmp(got, exp) != 0)
+        fail_msg("%s:\n--- expected\n%s--- got\n%s", c->input, exp, got);
+    report_clear(&r);
+    free(got);
+
+    size_t zlen = compressBound(len) + 32;
+    unsigned char *z = rt_gzip(in, len, &zlen);
+    int status = report_parse_body(z, zlen, DEFAULT_MAX_JSON, &r, &err);
+    if (status != 0)
+        fail_msg("%s (gzip): %d %s", c->input, status,
+                 report_error_text(&err, etext, sizeof etext));
+    got = rt_describe(&r);
+    assert_string_equal(got, exp);
+    report_clear(&r);
+    free(got);
+    free(z);
+    free(in);
+    free(exp);
+}
+
+/* "key: value" from an .expect file (value up to the end of the line), or NULL. */
+static char *expect_field(const char *exp, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = exp; p != NULL && *p != '\0';) {
+        const char *eol = strchr(p, '\n');
+        size_t ll = eol != NULL ? (size_t)(eol - p) : strlen(p);
+        if (ll > kl + 1 && strncmp(p, key, kl) == 0 && p[kl] == ':' && p[kl + 1] == ' ')
+            return xstrndup(p + kl + 2, ll - kl - 2);
+        p = eol != NULL ? eol + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* One invalid case: the intake answers the expected status and the error text holds the
+ * expected "path: message" substring. */
+static void test_invalid(void **state)
+{
+    struct dcase *c = *state;
+    size_t len, elen;
+    char *in = file_read_all(c->input, 1 << 26, &len);
+    char *exp = file_read_all(c->expect, 1 << 20, &elen);
+    assert_non_null(in);
+    if (exp == NULL)
+        fail_msg("%s: no .expect file", c->input);
+    char *status_s = expect_field(exp, "status");
+    char *error_s = expect_field(exp, "error");
+    char *cap_s = expect_field(exp, "cap");
+    assert_non_null(status_s);
+    assert_non_null(error_s);
+    size_t cap = cap_s != NULL ? (size_t)strtoull(cap_s, NULL, 10) : DEFAULT_MAX_JSON;
+
+    struct report r;
+    struct report_error err;
+    char etext[512];
+    memset(&err, 0, sizeof err);
+    int status = report_parse_body(in, len, cap, &r, &err);
+    report_error_text(&err, etext, sizeof etext);
+    if (status != atoi(status_s))
+        fail_msg("%s: status %d, expected %s (%s)", c->input, status, status_s, etext);
+    if (strstr(etext, error_s) == NULL)
+        fail_msg("%s: error \"%s\" lacks \"%s\"", c->input, etext, error_s);
+    /* A failed parse leaves nothing to free. */
+    assert_null(r.organization_name);
+    assert_null(r.policies);
+    free(status_s);
+    free(error_s);
+    free(cap_s);
+    free(in);
+    free(exp);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every input of a folder (*.json, *.json.gz) with its .expect file. */
+static size_t collect(const char *dir, struct dcase **out, char ***names)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        fprintf(stderr, "cannot open %s\n", dir);
+        exit(1);
+    }
+    char **list = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if ((l > 5 && strcmp(de->d_name + l - 5, ".json") == 0) ||
+            (l > 8 && strcmp(de->d_name + l - 8, ".json.gz") == 0)) {
+            list = xrealloc(list, (n + 1) * sizeof *list);
+            list[n++] = xstrdup(de->d_name);
+        }
+    }
+    closedir(d);
+    qsort(list, n, sizeof *list, by_name);
+    struct dcase *cases = xcalloc(n ? n : 1, sizeof *cases);
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = list[i];
+        size_t l = strlen(nm);
+        size_t stem = l - (strcmp(nm + l - 3, ".gz") == 0 ? 8 : 5);
+        cases[i].input = xasprintf("%s/%s", dir, nm);
+        cases[i].expect = xasprintf("%s/%.*s.expect", dir, (int)stem, nm);
+    }
+    *out = cases;
+    *names = list;
+    return n;
+}
+
+int main(void)
+{
+    const char *data = getenv("STSD_TEST_DATA");
+    if (data == NULL) {
+        fprintf(stderr, "STSD_TEST_DATA is not set\n");
+        return 1;
+    }
+    char *vdir = xasprintf("%s/tlsrpt/valid", data);
+    char *idir = xasprintf("%s/tlsrpt/invalid", data);
+    struct dcase *vc, *ic;
+    char **vn, **in;
+    size_t nv = collect(vdir, &vc, &vn);
+    size_t ni = collect(idir, &ic, &in);
+    /* Guard against an empty or missing corpus passing silently. */
+    if (nv < 30 || ni < 30) {
+        fprintf(stderr, "too few cases: %zu valid, %zu invalid\n", nv, ni);
+        return 1;
+    }
+    struct CMUnitTest *tests = xcalloc(nv + ni, sizeof *tests);
+    for (size_t i = 0; i < nv; i++) {
+        tests[i].name = xasprintf("valid/%s", vn[i]);
+        tests[i].test_func = test_valid;
+        tests[i].initial_state = &vc[i];
+    }
+    for (size_t i = 0; i < ni; i++) {
+        tests[nv + i].name = xasprintf("invalid/%s", in[i]);
+        tests[nv + i].test_func = test_invalid;
+        tests[nv + i].initial_state = &ic[i];
+    }
+    int rc = _cmocka_run_group_tests("report_data", tests, nv + ni, NULL, NULL);
+    for (size_t i = 0; i < nv + ni; i++)
+        free((char *)tests[i].name);
+    for (size_t i = 0; i < nv; i++) {
+        free(vc[i].input);
+        free(vc[i].expect);
+        free(vn[i]);
+    }
+    for (size_t i = 0; i < ni; i++) {
+        free(ic[i].input);
+        free(ic[i].expect);
+        free(in[i]);
+    }
+    free(vc);
+    free(ic);
+    free(vn);
+    free(in);
+    free(tests);
+    free(vdir);
+    free(idir);
+    return rc;
+}
