@@ -134,5 +134,14 @@ int db_check_findings(struct db *db, int64_t check_id, struct db_check_finding *
 int db_check_prune(struct db *db, const char *domain, int64_t keep);
 void db_checks_free(struct db_check *v, size_t n);
 void db_check_findings_free(struct db_check_finding *v, size_t n);
+/* Reports stored after report id `after_id`, summed per policy domain (for the failure-rate
+ * alert). *max_id gets the newest report id (after_id when there is none). 0 or -1. */
+struct db_new_reports {
+    char *domain;
+    int64_t reports, successful, failed;
+};
+int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports **out, size_t *n,
+                         int64_t *max_id);
+void db_new_reports_free(struct db_new_reports *v, size_t n);
 
 #endif

@@ -214,3 +214,61 @@ void db_check_findings_free(struct db_check_finding *v, size_t n)
     }
     free(v);
 }
+
+int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports **out, size_t *n,
+                         int64_t *max_id)
+{
+    *out = NULL;
+    *n = 0;
+    *max_id = after_id;
+    sqlite3_stmt *st = db__stmt(db, "SELECT coalesce(max(id), ?1) FROM reports WHERE id > ?1");
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, after_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *max_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return -1;
+    if (*max_id == after_id)
+        return 0;
+    st = db__stmt(db, "SELECT p.policy_domain, count(DISTINCT r.id), sum(p.successful), "
+                      "sum(p.failed) FROM reports r JOIN report_policies p ON p.report = r.id "
+                      "WHERE r.id > ?1 AND r.id <= ?2 GROUP BY p.policy_domain "
+                      "ORDER BY p.policy_domain");
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, *max_id);
+    size_t alloc = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < DB_CHECK_MAX_ROWS) {
+        if (*n == alloc) {
+            alloc = alloc ? 2 * alloc : 8;
+            *out = xrealloc(*out, alloc * sizeof(**out));
+        }
+        struct db_new_reports *r = &(*out)[(*n)++];
+        r->domain = col_text(st, 0);
+        r->reports = sqlite3_column_int64(st, 1);
+        r->successful = sqlite3_column_int64(st, 2);
+        r->failed = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_new_reports_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+void db_new_reports_free(struct db_new_reports *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i].domain);
+    free(v);
+}
