@@ -1,15 +1,70 @@
-/* cmd_serve.c - 'stsd serve' (placeholder until its issue lands). */
+/* cmd_serve.c - `stsd serve`: load the configuration and run the HTTPS server. */
 #include "cli/cli.h"
+#include "common/common.h"
+#include "server/server.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+static const char usage[] =
+    "usage: stsd serve [-c FILE]\n"
+    "\n"
+    "Run the HTTPS server: MTA-STS policies at https://mta-sts.<domain>/.well-known/mta-sts.txt\n"
+    "for every <state_dir>/policies/<domain>.txt (RFC 8461), with the certificate of\n"
+    "<cert_dir>/<hostname>.pem (or .crt + .key) chosen by SNI, TLS-RPT reports at each\n"
+    "[reports] path, and the admin API on [admin] listen.\n"
+    "\n"
+    "SIGHUP (and any change in the policy or certificate directory) reloads policies and\n"
+    "certificates without dropping connections; a file that does not parse keeps its last\n"
+    "good version. SIGTERM/SIGINT stop gracefully; a second one stops at once.\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE   configuration file (default " STSD_DEFAULT_CONFIG " if it exists)\n"
+    "  -h, --help          this help\n"
+    "\n"
+    "exit codes: 0 stopped by SIGTERM/SIGINT, 1 forced stop (second signal),\n"
+    "70 runtime error, 78 configuration error (bad file, port in use, directories).\n";
+
 int cmd_serve(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: stsd serve ...\n\nnot implemented yet\n");
-        return 0;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return EXIT_USAGE;
+        }
     }
-    cli_error("serve: not implemented yet");
-    return EXIT_UNAVAILABLE;
+    if (optind != argc) {
+        cli_error("serve: unexpected argument '%s'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    struct stsd_config cfg;
+    int rc = cli_load_config(&cfg, config);
+    if (rc != 0)
+        return rc;
+    enum srv_status st = srv_run(&cfg);
+    config_free(&cfg);
+    switch (st) {
+    case SRV_STOPPED:
+        return EXIT_OK_;
+    case SRV_FORCED:
+        return EXIT_PARTIAL;
+    case SRV_CONFIG_ERROR:
+        return EXIT_CONFIG;
+    default:
+        return EXIT_SOFTWARE;
+    }
 }

@@ -1,0 +1,199 @@
+/* policies.c - the in-memory policy table served at /.well-known/mta-sts.txt (RFC 8461 §3.3). */
+#include "server/server_int.h"
+#include "common/common.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+char *srv__crlf(const char *in, size_t len, size_t *outlen)
+{
+    size_t extra = 0;
+    for (size_t i = 0; i < len; i++)
+        if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+            extra++;
+    char *out = xmalloc(len + extra + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+            out[o++] = '\r';
+        out[o++] = in[i];
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+int srv__policy_host(const char *host, size_t len, char *out, size_t outsz)
+{
+    static const char prefix[] = "mta-sts.";
+    const size_t plen = sizeof(prefix) - 1;
+    if (len == 0 || host[0] == '[')
+        return -1; /* an IP literal is never a policy host */
+    const char *colon = memchr(host, ':', len);
+    if (colon != NULL)
+        len = (size_t)(colon - host);
+    if (len > 0 && host[len - 1] == '.')
+        len--;
+    if (len <= plen || len - plen >= outsz)
+        return -1;
+    for (size_t i = 0; i < plen; i++) {
+        char c = host[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c != prefix[i])
+            return -1;
+    }
+    size_t n = len - plen;
+    for (size_t i = 0; i < n; i++) {
+        char c = host[plen + i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+            return -1;
+        out[i] = c;
+    }
+    out[n] = '\0';
+    return (int)n;
+}
+
+static const char *policy_key(const void *ctx, uint32_t i)
+{
+    const struct srv_policy_table *t = ctx;
+    return t->items[i].domain;
+}
+
+const struct srv_policy *srv_policy_lookup(const struct srv_policy_table *t, const char *domain,
+                                           size_t len)
+{
+    if (t == NULL)
+        return NULL;
+    long i = srv__hash_get(&t->index, domain, len, policy_key, t);
+    return i < 0 ? NULL : &t->items[i];
+}
+
+static int cmp_policy(const void *a, const void *b)
+{
+    const struct srv_policy *x = a, *y = b;
+    return strcmp(x->domain, y->domain);
+}
+
+/* The first error of a parse (line and message), or the read error. */
+static void first_error(const struct policy_store_entry *e, int *line, const char **reason)
+{
+    *line = 0;
+    *reason = e->read_error ? e->read_error : "invalid policy";
+    for (size_t i = 0; i < e->diag.n; i++) {
+        if (e->diag.items[i].severity == POLICY_SEV_ERROR) {
+            *line = e->diag.items[i].line;
+            *reason = e->diag.items[i].message;
+            return;
+        }
+    }
+}
+
+static void record_version(struct db *db, struct srv_policy *p, int64_t now)
+{
+    int is_new = 0;
+    if (db_policy_version_record(db, p->domain, p->sha256, now, p->id, &is_new) != 0) {
+        char q[256];
+        log_event(LOG_WARN, "policy.version_failed", "domain=%s error=%s", p->domain,
+                  log_quote(q, sizeof(q), db_errmsg(db)));
+        p->id[0] = '\0';
+        return;
+    }
+    if (is_new)
+        log_event(LOG_INFO, "policy.version", "domain=%s id=%s", p->domain, p->id);
+}
+
+struct srv_policy_table *srv__policies_build(const char *dir, const struct srv_policy_table *prev,
+                                             struct db *db)
+{
+    struct srv_policy_table *t = xcalloc(1, sizeof(*t));
+    struct policy_store_list list = {0};
+    char err[512], q1[600], q2[300];
+    if (policy_store_load(dir, &list, err, sizeof(err)) != 0) {
+        log_event(LOG_ERROR, "policy.dir",
+                  "dir=%s error=%s fix=\"check the directory exists "
+                  "and is readable\"",
+                  log_quote(q1, sizeof(q1), dir), log_quote(q2, sizeof(q2), err));
+        list.n = 0;
+    }
+    t->items = xcalloc(list.n + 1, sizeof(*t->items));
+    t->invalid = xcalloc(list.n + 1, sizeof(*t->invalid));
+    int64_t now = (int64_t)time(NULL);
+    int in_tx = db != NULL && db_begin(db) == 0;
+    for (size_t i = 0; i < list.n; i++) {
+        const struct policy_store_entry *e = &list.items[i];
+        const struct srv_policy *old = srv_policy_lookup(prev, e->domain, strlen(e->domain));
+        if (e->valid && e->text != NULL) {
+            struct srv_policy *p = &t->items[t->n++];
+            p->domain = xstrdup(e->domain);
+            p->body = srv__crlf(e->text, e->len, &p->len);
+            memcpy(p->sha256, e->sha256, sizeof(p->sha256));
+            if (old != NULL && !old->stale && memcmp(old->sha256, e->sha256, 32) == 0 &&
+                old->id[0] != '\0') {
+                memcpy(p->id, old->id, sizeof(p->id));
+            } else {
+                if (db != NULL)
+                    record_version(db, p, now);
+                for (size_t k = 0; k < e->diag.n; k++) {
+                    char *file = policy_store_path(dir, e->domain);
+                    log_event(LOG_WARN, "policy.warning", "file=%s line=%d reason=%s",
+                              log_quote(q1, sizeof(q1), file ? file : e->domain),
+                              e->diag.items[k].line,
+                              log_quote(q2, sizeof(q2), e->diag.items[k].message));
+                    free(file);
+                }
+            }
+            continue;
+        }
+        int line;
+        const char *reason;
+        first_error(e, &line, &reason);
+        struct srv_policy_invalid *inv = &t->invalid[t->n_invalid++];
+        char *file = policy_store_path(dir, e->domain);
+        inv->file = file ? file : xstrdup(e->domain);
+        inv->line = line;
+        inv->reason = xstrdup(reason);
+        log_event(LOG_WARN, "policy.invalid", "file=%s line=%d reason=%s serving=%s",
+                  log_quote(q1, sizeof(q1), inv->file), line, log_quote(q2, sizeof(q2), reason),
+                  old ? "last-good" : "none");
+        if (old != NULL) {
+            struct srv_policy *p = &t->items[t->n++];
+            p->domain = xstrdup(old->domain);
+            p->body = xmalloc(old->len + 1);
+            memcpy(p->body, old->body, old->len + 1);
+            p->len = old->len;
+            memcpy(p->sha256, old->sha256, sizeof(p->sha256));
+            memcpy(p->id, old->id, sizeof(p->id));
+            p->stale = 1;
+        }
+    }
+    if (in_tx && db_commit(db) != 0)
+        db_rollback(db);
+    policy_store_list_free(&list);
+    qsort(t->items, t->n, sizeof(*t->items), cmp_policy);
+    srv__hash_init(&t->index, t->n);
+    for (size_t i = 0; i < t->n; i++)
+        srv__hash_put(&t->index, t->items[i].domain, (uint32_t)i, policy_key, t);
+    return t;
+}
+
+void srv__policies_free(struct srv_policy_table *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->items[i].domain);
+        free(t->items[i].body);
+    }
+    for (size_t i = 0; i < t->n_invalid; i++) {
+        free(t->invalid[i].file);
+        free(t->invalid[i].reason);
+    }
+    free(t->items);
+    free(t->invalid);
+    srv__hash_free(&t->index);
+    free(t);
+}

@@ -1,0 +1,239 @@
+/*
+ * server_int.h - declarations shared by the files of server/ only, and the extension
+ * points for the other parts of `stsd serve` (report intake, admin listener).
+ *
+ * Threads:
+ *   - the main thread is the control thread: it handles signals (signalfd), watches the
+ *     policy and certificate directories (inotify, debounced), builds new tables (the only
+ *     thread that opens SQLite for policy_versions) and swaps them in;
+ *   - N loop threads (`[server] threads`, 0 = nproc), each with its own h2o_evloop,
+ *     h2o_context and one SO_REUSEPORT listening socket per `[server] listen` address (and
+ *     per `[admin] listen` address).
+ *
+ * Snapshots: what a loop thread serves (policy table + certificate table) is an immutable
+ * struct srv_snapshot. The control thread publishes a new one and sends every loop thread
+ * a message; a loop thread switches its own pointer (srv_thread.snap) when it handles the
+ * message, between requests, and acknowledges. Only when every thread has acknowledged is
+ * the old snapshot released. So code on a loop thread may use srv_current()->snap freely
+ * for the duration of one callback, but must copy what it keeps longer (into req->pool).
+ *
+ * Extension points (for handler_report.c / writer.c and the admin listener):
+ *   1. Write a `const struct srv_module` with the hooks you need and add it to the
+ *      `srv__modules[]` array in server.c (one line), declaring it below.
+ *   2. In `init`, register handlers: srv_public_path(srv, "/tlsrpt") returns an h2o pathconf
+ *      on the public (HTTPS) listener, srv_admin_path(srv, "/api/v1") one on the admin
+ *      (plain HTTP) listener; then h2o_create_handler(pathconf, sizeof(yours)) and set
+ *      on_req. Registration happens before the catch-all "/" handler, so your paths win;
+ *      any path nobody registered answers 404 (the policy path aside).
+ *   3. `thread_start` runs on each loop thread before it accepts (create h2o multithread
+ *      receivers on t->ctx.queue there); `thread_stop` after it has drained; `fini` on the
+ *      main thread at exit. srv_module_data(t, idx) is a per-thread slot for each module.
+ */
+#ifndef STSD_SERVER_INT_H
+#define STSD_SERVER_INT_H
+
+#include "server/server.h"
+#include "common/config.h"
+#include "policy/policy.h"
+#include "sql/db.h"
+
+#include <h2o.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+struct srv;
+struct srv_thread;
+
+/* ---- hash.c: an immutable open-addressing string -> index table ---- */
+struct srv_hash {
+    uint32_t *slots; /* index + 1, 0 = empty */
+    size_t mask;     /* capacity - 1 (a power of two, at least twice the entries) */
+};
+uint32_t srv__hash_str(const char *s, size_t len);
+/* Size for n entries. */
+void srv__hash_init(struct srv_hash *h, size_t n);
+void srv__hash_free(struct srv_hash *h);
+/* Insert key -> idx unless the key is there already (keys(ctx, i) gives entry i's key).
+ * Returns 1 inserted, 0 present. */
+int srv__hash_put(struct srv_hash *h, const char *key, uint32_t idx,
+                  const char *(*keys)(const void *ctx, uint32_t i), const void *ctx);
+/* Index of key, or -1. */
+long srv__hash_get(const struct srv_hash *h, const char *key, size_t len,
+                   const char *(*keys)(const void *ctx, uint32_t i), const void *ctx);
+
+/* ---- policies.c: the policy table (RFC 8461 §3.3, SPEC §2) ---- */
+struct srv_policy {
+    char *domain; /* lowercased policy domain ("example.com"; served as mta-sts.<domain>) */
+    char *body;   /* the file text with CRLF line endings */
+    size_t len;
+    unsigned char sha256[32];   /* of the file as read (what policy_versions records) */
+    char id[POLICY_ID_MAX + 1]; /* from policy_versions; "" if the database was unavailable */
+    int stale;                  /* the file on disk is invalid: this is the last good version */
+};
+struct srv_policy_invalid {
+    char *file;
+    int line;
+    char *reason;
+};
+struct srv_policy_table {
+    struct srv_policy *items; /* sorted by domain */
+    size_t n;
+    struct srv_hash index;
+    struct srv_policy_invalid *invalid; /* files that do not parse (served or not) */
+    size_t n_invalid;
+    int refs; /* snapshots using it; touched by the control thread only */
+};
+/* Build a table from the store in `dir`, keeping last good versions from `prev` (may be
+ * NULL) for files that do not parse, logging policy.invalid for them. `db` may be NULL.
+ * Never returns NULL (an unreadable directory gives an empty table plus a log line). */
+struct srv_policy_table *srv__policies_build(const char *dir, const struct srv_policy_table *prev,
+                                             struct db *db);
+void srv__policies_free(struct srv_policy_table *t);
+/* Entry for a domain (lowercase, no trailing dot), or NULL. Safe on a loop thread. */
+const struct srv_policy *srv_policy_lookup(const struct srv_policy_table *t, const char *domain,
+                                           size_t len);
+/* Normalise line endings to CRLF (a lone LF becomes CRLF, a lone CR is kept). malloc'd. */
+char *srv__crlf(const char *in, size_t len, size_t *outlen);
+/* From a Host / :authority value, the policy domain: lowercased, port and one trailing dot
+ * removed, "mta-sts." prefix required and removed. Writes into out (NUL-terminated) and
+ * returns its length, or -1 when it is not an mta-sts host name. */
+int srv__policy_host(const char *host, size_t len, char *out, size_t outsz);
+
+/* ---- tls.c: certificates and the SNI callback ---- */
+struct srv_cert {
+    char *file; /* the .pem or .crt it came from */
+    X509 *x509;
+    EVP_PKEY *key;
+    STACK_OF(X509) * chain;
+    time_t not_after;
+    time_t mtime; /* of the file, to reuse unchanged certificates on reload */
+    off_t size;
+};
+struct srv_cert_name {
+    char *name; /* lowercased host name, or "*.example.com" from a wildcard SAN */
+    uint32_t cert;
+};
+struct srv_cert_table {
+    struct srv_cert *certs;
+    size_t n;
+    struct srv_cert_name *names;
+    size_t n_names;
+    struct srv_hash index;
+    long default_cert; /* index of default.pem, or -1 */
+    int refs;
+};
+/* Load every <host>.pem / <host>.crt+<host>.key of dir (and default.pem). Files that fail
+ * are logged (cert.invalid) and, when prev had them, the previous version is kept. */
+struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_table *prev);
+void srv__certs_free(struct srv_cert_table *t);
+/* The certificate for a server name (exact, then wildcard, then default), or NULL. */
+const struct srv_cert *srv__cert_find(const struct srv_cert_table *t, const char *name);
+/* The one SSL_CTX: protocol floor, ALPN (h2, http/1.1), servername callback. NULL + err. */
+SSL_CTX *srv__ssl_ctx_new(const struct stsd_config *cfg, char *err, size_t errlen);
+
+/* ---- the snapshot loop threads serve from ---- */
+struct srv_snapshot {
+    struct srv_policy_table *policies;
+    struct srv_cert_table *certs;
+    uint64_t generation;
+};
+
+/* ---- listen.c: sockets, accept, per-address connection cap ---- */
+struct srv_listener {
+    char *addr; /* as configured, "127.0.0.1:443" */
+    int admin;  /* 1: the plain-HTTP admin listener */
+    int *fds;   /* one per loop thread (SO_REUSEPORT); -1 once a thread owns it */
+    int n_fds;
+};
+/* Open n_threads sockets for addr; 0 or -1 with a one-line error (what, where, fix). */
+int srv__listener_open(struct srv_listener *l, const char *addr, int admin, int n_threads,
+                       char *err, size_t errlen);
+void srv__listener_close(struct srv_listener *l);
+/* Per-address connection counting shared by all threads. */
+void srv__conns_init(void);
+/* Account a new connection from sa. Returns a token for srv__conns_release, or NULL when
+ * over the cap (the caller closes the socket). Exempt addresses get a static token. */
+void *srv__conns_acquire(struct srv *s, const struct sockaddr *sa);
+void srv__conns_release(void *token);
+extern char srv__conns_exempt_token;
+/* Start accepting on this thread's sockets. */
+void srv__listeners_start(struct srv_thread *t);
+/* Stop accepting (close this thread's listening sockets). */
+void srv__listeners_stop(struct srv_thread *t);
+
+/* ---- handler_policy.c ---- */
+#define SRV_POLICY_PATH "/.well-known/mta-sts.txt"
+/* The catch-all handler on "/" of the public host: the policy endpoint, 404 elsewhere. */
+void srv__policy_register(struct srv *s, h2o_pathconf_t *pathconf);
+/* The catch-all "/" on the admin host: 404 everywhere (until the admin module adds paths). */
+void srv__notfound_register(h2o_pathconf_t *pathconf);
+
+/* ---- modules (extension points) ---- */
+#define SRV_MAX_MODULES 8
+struct srv_module {
+    const char *name;
+    /* Main thread, before the loop threads start: register paths. 0, or -1 with a one-line
+     * error in err (serve then exits with a configuration error). */
+    int (*init)(struct srv *s, int idx, char *err, size_t errlen);
+    /* Each loop thread, before it accepts connections. */
+    void (*thread_start)(struct srv_thread *t, int idx);
+    /* Each loop thread, when a graceful stop starts (listeners are closed already). */
+    void (*thread_stopping)(struct srv_thread *t, int idx);
+    /* Each loop thread, after it drained, before its h2o context is disposed. */
+    void (*thread_stop)(struct srv_thread *t, int idx);
+    /* Main thread, after the loop threads have exited. */
+    void (*fini)(struct srv *s, int idx);
+};
+/* The modules server.c runs, NULL-terminated. Declare yours here:
+ *   extern const struct srv_module srv_report_module; */
+extern const struct srv_module *const srv__modules[];
+
+/* ---- server.c: the running server ---- */
+struct srv_thread {
+    struct srv *srv;
+    int idx;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_public, accept_admin;
+    h2o_socket_t **socks;            /* this thread's listening sockets (one per srv_listener) */
+    const struct srv_snapshot *snap; /* what this thread serves now */
+    size_t n_conns;                  /* open connections accepted by this thread */
+    int stopping;
+    uint64_t stop_deadline; /* ms, h2o_now() */
+    h2o_multithread_receiver_t ctl;
+    struct srv_ctl_msg {
+        h2o_multithread_message_t super;
+        int kind; /* 1 = swap snapshot, 2 = stop */
+    } msg_swap, msg_stop;
+    void *module_data[SRV_MAX_MODULES];
+};
+
+struct srv {
+    const struct stsd_config *cfg;
+    h2o_globalconf_t globalconf;
+    h2o_hostconf_t *host_public, *host_admin;
+    h2o_hostconf_t *hosts_public[2], *hosts_admin[2]; /* NULL-terminated accept lists */
+    SSL_CTX *ssl_ctx;
+    char *policy_dir, *cert_dir, *db_path;
+    struct srv_listener *listeners;
+    size_t n_listeners;
+    struct srv_thread *threads;
+    int n_threads;
+    _Atomic(const struct srv_snapshot *) current;
+    atomic_int pending_acks;
+    atomic_int threads_running;
+    h2o_access_log_filehandle_t *access_log;
+    void *module_state[SRV_MAX_MODULES];
+};
+
+/* The loop thread running the caller, or NULL on any other thread. */
+struct srv_thread *srv_current(void);
+/* An h2o pathconf on the public HTTPS host / the admin host (call from a module's init). */
+h2o_pathconf_t *srv_public_path(struct srv *s, const char *path);
+h2o_pathconf_t *srv_admin_path(struct srv *s, const char *path);
+
+#endif
