@@ -309,14 +309,18 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     memset(&err, 0, sizeof(err));
     size_t max_json = (size_t)conf->cfg->max_json;
     int prc = report_parse_body(req->entity.base, req->entity.len, max_json, &job->report, &err);
-    if (prc == 400 && gzip && nested_too_big(req->entity.base, req->entity.len, max_json))
-        prc = 413;
+    if (prc == 400 && gzip && nested_too_big(req->entity.base, req->entity.len, max_json)) {
+        srv_job_free(job);
+        send_error(req, 413, "Payload Too Large", 0,
+                   "body: gzip inside gzip inflates past the size limit (max_json = %zu bytes)",
+                   max_json);
+        return 0;
+    }
     if (prc != 0) {
         srv_job_free(job);
         if (prc == 413)
-            send_error(req, 413, "Payload Too Large", 0,
-                       "%s: the report inflates past max_json (%zu bytes)",
-                       err.path[0] ? err.path : "body", max_json);
+            send_error(req, 413, "Payload Too Large", 0, "%s: %s (max_json = %zu bytes)",
+                       err.path[0] ? err.path : "body", err.message, max_json);
         else if (err.path[0])
             send_error(req, 400, "Bad Request", 0, "%s: %s", err.path, err.message);
         else
