@@ -1,0 +1,314 @@
+/* test_summary.c - unit tests of reports/summary.c: rates, sorting and the JSON, CSV and text
+ * forms of summaries, report lists and single reports, on hand-made structs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "reports/reports.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 1704067200 /* 2024-01-01T00:00:00Z */
+
+static struct report_summary_row result_rows[] = {
+    {"validation-failure", 1, -1, 2},
+    {"certificate-expired", 2, -1, 20},
+    {"a-tie", 1, -1, 2},
+};
+static struct report_summary_row mx_rows[] = {
+    {"mx2.example.com", 1, -1, 4},
+    {"mx1.example.com", 2, -1, 20},
+};
+static struct report_summary_row reporter_rows[] = {
+    {"Microsoft Corporation", 1, 7, 0},
+    {"Google Inc.", 7, 4000, 11},
+    {"Example, \"Inc.\"", 1, 0, 0},
+};
+static struct report_summary_row day_rows[] = {
+    {"2024-01-02", 2, 300, 4},
+    {"2024-01-01", 1, 150, 6},
+};
+
+static struct report_summary make_summary(enum report_group by)
+{
+    struct report_summary s = {
+        .since = T0,
+        .until = T0 + 30 * 86400 + 3600,
+        .domain = NULL,
+        .by = by,
+        .reports = 9,
+        .successful = 4007,
+        .failed = 11,
+        .by_result_type = {result_rows, 3},
+        .by_mx = {mx_rows, 2},
+        .by_reporter = {reporter_rows, 3},
+    };
+    if (by == REPORT_BY_DAY)
+        s.groups = (struct report_summary_rows){day_rows, 2};
+    return s;
+}
+
+static char *capture(void (*fn)(const struct report_summary *, FILE *),
+                     const struct report_summary *s)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    fn(s, f);
+    fclose(f);
+    return buf;
+}
+
+static void test_group_names(void **state)
+{
+    const char *names[] = {"none", "day", "domain", "mx", "reporter", "result"};
+    for (size_t i = 0; i < 6; i++) {
+        enum report_group g;
+        assert_int_equal(report_group_parse(names[i], &g), 0);
+        assert_int_equal(g, (enum report_group)i);
+        assert_string_equal(report_group_name(g), names[i]);
+    }
+    enum report_group g;
+    assert_int_equal(report_group_parse("week", &g), -1);
+    assert_int_equal(report_group_parse("", &g), -1);
+    assert_int_equal(report_group_parse(NULL, &g), -1);
+    assert_int_equal(report_group_parse("Day", &g), -1);
+}
+
+static void test_rate_and_time(void **state)
+{
+    assert_true(report_success_rate(0, 0) < 0);
+    assert_true(report_success_rate(99, 1) > 0.98999 && report_success_rate(99, 1) < 0.99001);
+    assert_true(report_success_rate(0, 5) == 0.0);
+    assert_true(report_success_rate(5, 0) == 1.0);
+    assert_true(report_success_rate(-1, 0) < 0);
+    char buf[21];
+    report_format_time(T0, buf);
+    assert_string_equal(buf, "2024-01-01");
+    report_format_time(T0 + 3661, buf);
+    assert_string_equal(buf, "2024-01-01T01:01:01Z");
+}
+
+static void test_sort(void **state)
+{
+    struct report_summary s = make_summary(REPORT_BY_DAY);
+    report_summary_sort(&s);
+    /* failed desc, ties by key */
+    assert_string_equal(result_rows[0].key, "certificate-expired");
+    assert_string_equal(result_rows[1].key, "a-tie");
+    assert_string_equal(result_rows[2].key, "validation-failure");
+    assert_string_equal(mx_rows[0].key, "mx1.example.com");
+    /* reporters by reports desc, ties by key */
+    assert_string_equal(reporter_rows[0].key, "Google Inc.");
+    assert_string_equal(reporter_rows[1].key, "Example, \"Inc.\"");
+    assert_string_equal(reporter_rows[2].key, "Microsoft Corporation");
+    /* days in date order */
+    assert_string_equal(day_rows[0].key, "2024-01-01");
+    assert_string_equal(day_rows[1].key, "2024-01-02");
+}
+
+static void test_summary_json(void **state)
+{
+    struct report_summary s = make_summary(REPORT_BY_NONE);
+    report_summary_sort(&s);
+    json_t *j = report_summary_json(&s);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(5));
+    assert_string_equal(
+        text,
+        "{\"by_mx\":[{\"failed_sessions\":20,\"mx\":\"mx1.example.com\",\"reports\":2},"
+        "{\"failed_sessions\":4,\"mx\":\"mx2.example.com\",\"reports\":1}],"
+        "\"by_reporter\":[{\"failed_sessions\":11,\"organization\":\"Google Inc.\",\"reports\":7,"
+        "\"success_rate\":0.99726,\"successful_sessions\":4000},"
+        "{\"failed_sessions\":0,\"organization\":\"Example, \\\"Inc.\\\"\",\"reports\":1,"
+        "\"success_rate\":null,\"successful_sessions\":0},"
+        "{\"failed_sessions\":0,\"organization\":\"Microsoft Corporation\",\"reports\":1,"
+        "\"success_rate\":1.0,\"successful_sessions\":7}],"
+        "\"by_result_type\":[{\"failed_sessions\":20,\"reports\":2,\"result_type\":"
+        "\"certificate-expired\"},{\"failed_sessions\":2,\"reports\":1,\"result_type\":"
+        "\"a-tie\"},{\"failed_sessions\":2,\"reports\":1,\"result_type\":\"validation-failure\"}],"
+        "\"domain\":null,\"since\":\"2024-01-01\",\"totals\":{\"failed_sessions\":11,"
+        "\"reports\":9,\"success_rate\":0.99726,\"successful_sessions\":4007},"
+        "\"until\":\"2024-01-31T01:00:00Z\"}");
+    free(text);
+    json_decref(j);
+
+    /* With --by: "by" and "groups"; a domain. */
+    s = make_summary(REPORT_BY_DAY);
+    s.domain = "example.com";
+    report_summary_sort(&s);
+    j = report_summary_json(&s);
+    assert_string_equal(json_string_value(json_object_get(j, "by")), "day");
+    assert_string_equal(json_string_value(json_object_get(j, "domain")), "example.com");
+    json_t *groups = json_object_get(j, "groups");
+    assert_int_equal(json_array_size(groups), 2);
+    json_t *g0 = json_array_get(groups, 0);
+    assert_string_equal(json_string_value(json_object_get(g0, "key")), "2024-01-01");
+    assert_int_equal(json_integer_value(json_object_get(g0, "successful_sessions")), 150);
+    assert_int_equal(json_integer_value(json_object_get(g0, "failed_sessions")), 6);
+    json_decref(j);
+
+    /* No sessions at all: the rate is null, lists are empty arrays. */
+    struct report_summary e = {.since = T0, .until = T0 + 86400};
+    j = report_summary_json(&e);
+    text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text, "{\"by_mx\":[],\"by_reporter\":[],\"by_result_type\":[],"
+                              "\"domain\":null,\"since\":\"2024-01-01\",\"totals\":"
+                              "{\"failed_sessions\":0,\"reports\":0,\"success_rate\":null,"
+                              "\"successful_sessions\":0},\"until\":\"2024-01-02\"}");
+    free(text);
+    json_decref(j);
+}
+
+static void test_summary_csv(void **state)
+{
+    struct report_summary s = make_summary(REPORT_BY_NONE);
+    report_summary_sort(&s);
+    char *csv = capture(report_summary_csv, &s);
+    assert_string_equal(csv,
+                        "section,key,reports,successful_sessions,failed_sessions,success_rate\r\n"
+                        "total,,9,4007,11,0.99726\r\n"
+                        "result_type,certificate-expired,2,,20,\r\n"
+                        "result_type,a-tie,1,,2,\r\n"
+                        "result_type,validation-failure,1,,2,\r\n"
+                        "mx,mx1.example.com,2,,20,\r\n"
+                        "mx,mx2.example.com,1,,4,\r\n"
+                        "reporter,Google Inc.,7,4000,11,0.99726\r\n"
+                        "reporter,\"Example, \"\"Inc.\"\"\",1,0,0,\r\n"
+                        "reporter,Microsoft Corporation,1,7,0,1.00000\r\n");
+    free(csv);
+    s = make_summary(REPORT_BY_DAY);
+    report_summary_sort(&s);
+    csv = capture(report_summary_csv, &s);
+    assert_string_equal(csv, "day,reports,successful_sessions,failed_sessions,success_rate\r\n"
+                             "2024-01-01,1,150,6,0.96154\r\n"
+                             "2024-01-02,2,300,4,0.98684\r\n");
+    free(csv);
+}
+
+static void test_summary_text(void **state)
+{
+    struct report_summary s = make_summary(REPORT_BY_NONE);
+    s.domain = "example.com";
+    report_summary_sort(&s);
+    char *t = capture(report_summary_text, &s);
+    assert_non_null(strstr(t, "TLS-RPT reports starting in [2024-01-01, 2024-01-31T01:00:00Z), "
+                              "policy-domain example.com\n"));
+    assert_non_null(strstr(t, "  reports              9\n"));
+    assert_non_null(strstr(t, "  failed sessions      11\n"));
+    assert_non_null(strstr(t, "   99.73%\n"));
+    assert_non_null(strstr(t, "Failures by result type\n"));
+    assert_non_null(strstr(t, "  certificate-expired"));
+    assert_non_null(strstr(t, "By reporting organisation\n"));
+    free(t);
+}
+
+static void test_list_and_detail(void **state)
+{
+    char *domains[] = {"example.com", "example.net"};
+    struct report_listing m = {
+        .id = 42,
+        .organization_name = "Google Inc.",
+        .report_id = "r,1",
+        .contact_info = NULL,
+        .source = "email",
+        .start = T0,
+        .end = T0 + 86399,
+        .received = T0 + 90000,
+        .successful = 10,
+        .failed = 2,
+        .domains = domains,
+        .n_domains = 2,
+        .gzip = 1,
+        .rawsize = 321,
+    };
+    json_t *j = report_list_json(&m, 1, T0, T0 + 86400);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(
+        text, "{\"reports\":[{\"contact_info\":null,\"end\":\"2024-01-01T23:59:59Z\","
+              "\"failed_sessions\":2,\"gzip\":true,\"id\":42,\"organization_name\":\"Google Inc.\","
+              "\"policy_domains\":[\"example.com\",\"example.net\"],\"raw_size\":321,"
+              "\"received\":\"2024-01-02T01:00:00Z\",\"report_id\":\"r,1\",\"source\":\"email\","
+              "\"start\":\"2024-01-01T00:00:00Z\",\"successful_sessions\":10}],"
+              "\"since\":\"2024-01-01\",\"until\":\"2024-01-02\"}");
+    free(text);
+    json_decref(j);
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    report_list_csv(&m, 1, f);
+    fclose(f);
+    assert_string_equal(buf, "id,organization_name,report_id,start,end,received,source,"
+                             "policy_domains,successful_sessions,failed_sessions\r\n"
+                             "42,Google Inc.,\"r,1\",2024-01-01T00:00:00Z,2024-01-01T23:59:59Z,"
+                             "2024-01-02T01:00:00Z,email,example.com example.net,10,2\r\n");
+    free(buf);
+
+    f = open_memstream(&buf, &len);
+    report_list_text(&m, 1, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "42     2024-01-01T00:00:00Z Google Inc."));
+    assert_non_null(strstr(buf, "1 report\n"));
+    free(buf);
+
+    char *ps[] = {"version: STSv1", "mode: enforce"};
+    char *mx[] = {"*.example.com"};
+    struct report_failure fails[] = {{.result_type = "certificate-expired",
+                                      .receiving_mx_hostname = "mx1.example.com",
+                                      .failed_session_count = 2}};
+    struct report_policy pol = {.policy_type = "sts",
+                                .policy_string = ps,
+                                .n_policy_string = 2,
+                                .policy_domain = "example.com",
+                                .mx_host = mx,
+                                .n_mx_host = 1,
+                                .total_successful = 10,
+                                .total_failure = 2,
+                                .failures = fails,
+                                .n_failures = 1};
+    struct report r = {.organization_name = "Google Inc.",
+                       .report_id = "r,1",
+                       .start = T0,
+                       .end = T0 + 86399,
+                       .policies = &pol,
+                       .n_policies = 1};
+    j = report_detail_json(&m, &r);
+    json_t *p0 = json_array_get(json_object_get(j, "policies"), 0);
+    text = json_dumps(p0, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text, "{\"failed_sessions\":2,\"failure_details\":[{\"failed_session_"
+                              "count\":2,\"receiving_mx_hostname\":\"mx1.example.com\","
+                              "\"result_type\":\"certificate-expired\"}],\"mx_host\":"
+                              "[\"*.example.com\"],\"policy_domain\":\"example.com\","
+                              "\"policy_string\":[\"version: STSv1\",\"mode: enforce\"],"
+                              "\"policy_type\":\"sts\",\"successful_sessions\":10}");
+    free(text);
+    assert_int_equal(json_integer_value(json_object_get(j, "id")), 42);
+    json_decref(j);
+
+    f = open_memstream(&buf, &len);
+    report_detail_text(&m, &r, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "report 42\n"));
+    assert_non_null(strstr(buf, "  policy 1: sts example.com, 10 successful, 2 failed\n"));
+    assert_non_null(strstr(buf, "    failure: certificate-expired, 2 sessions\n"));
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_names),
+        cmocka_unit_test(test_rate_and_time),
+        cmocka_unit_test(test_sort),
+        cmocka_unit_test(test_summary_json),
+        cmocka_unit_test(test_summary_csv),
+        cmocka_unit_test(test_summary_text),
+        cmocka_unit_test(test_list_and_detail),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

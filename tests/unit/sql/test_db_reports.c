@@ -1,0 +1,497 @@
+/* test_db_reports.c - unit tests of sql/db_reports.c on a temporary database: store once,
+ * duplicates, transactions, list filters, get, summary numbers and the schema version. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/common.h"
+#include "reports/reports.h"
+#include "sql/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DAY 86400
+#define T0 1704067200 /* 2024-01-01T00:00:00Z */
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct db *db;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/stsd-test-db-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->path, sizeof(f->path), "%s/stsd.db", f->dir);
+    char err[256];
+    f->db = db_open(f->path, err, sizeof(err));
+    if (f->db == NULL) {
+        fprintf(stderr, "# db_open: %s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    db_close(f->db);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[160];
+        snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A failure detail to put into a hand-made report. */
+struct fd {
+    const char *result_type, *mx, *ip;
+    int64_t count;
+};
+
+static void add_policy(struct report *r, const char *domain, int64_t ok, int64_t failed,
+                       const struct fd *fds, size_t nfd)
+{
+    r->policies = xrealloc(r->policies, (r->n_policies + 1) * sizeof(*r->policies));
+    struct report_policy *p = &r->policies[r->n_policies++];
+    memset(p, 0, sizeof(*p));
+    p->policy_type = xstrdup("sts");
+    p->policy_domain = xstrdup(domain);
+    p->n_policy_string = 2;
+    p->policy_string = xcalloc(2, sizeof(char *));
+    p->policy_string[0] = xstrdup("version: STSv1");
+    p->policy_string[1] = xstrdup("mode: \"enforce\"");
+    p->n_mx_host = 1;
+    p->mx_host = xcalloc(1, sizeof(char *));
+    p->mx_host[0] = xasprintf("*.%s", domain);
+    p->total_successful = ok;
+    p->total_failure = failed;
+    p->n_failures = nfd;
+    p->failures = nfd ? xcalloc(nfd, sizeof(*p->failures)) : NULL;
+    for (size_t i = 0; i < nfd; i++) {
+        p->failures[i].result_type = xstrdup(fds[i].result_type);
+        p->failures[i].receiving_mx_hostname = fds[i].mx ? xstrdup(fds[i].mx) : NULL;
+        p->failures[i].receiving_ip = fds[i].ip ? xstrdup(fds[i].ip) : NULL;
+        p->failures[i].sending_mta_ip = xstrdup("192.0.2.1");
+        p->failures[i].failed_session_count = fds[i].count;
+    }
+}
+
+static void make_report(struct report *r, const char *org, const char *id, int64_t start)
+{
+    memset(r, 0, sizeof(*r));
+    r->organization_name = xstrdup(org);
+    r->report_id = xstrdup(id);
+    r->contact_info = xstrdup("tls-reports@sender.example");
+    r->start = (time_t)start;
+    r->end = (time_t)(start + DAY - 1);
+}
+
+static int64_t store(struct db *db, const struct report *r, int *dup)
+{
+    int64_t id = -1;
+    int d = -1;
+    static const char raw[] = "{\"raw\":true}";
+    assert_int_equal(db_report_store(db, r, raw, sizeof(raw) - 1, "file", T0 + 100, &id, &d), 0);
+    if (dup)
+        *dup = d;
+    return id;
+}
+
+static void test_schema_version(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(db_schema_latest() >= 2);
+    assert_int_equal(db_schema_version(f->db), db_schema_latest());
+    int64_t n = -1;
+    assert_int_equal(db_report_count(f->db, &n), 0);
+    assert_int_equal(n, 0);
+    /* Opening again runs no migration twice. */
+    char err[256];
+    struct db *again = db_open(f->path, err, sizeof(err));
+    assert_non_null(again);
+    assert_int_equal(db_schema_version(again), db_schema_latest());
+    db_close(again);
+}
+
+static void test_store_duplicate(void **state)
+{
+    struct fixture *f = *state;
+    struct report r;
+    make_report(&r, "Google Inc.", "2024-01-01_example.com", T0);
+    static const struct fd fds[] = {{"certificate-expired", "mx1.example.com", NULL, 3}};
+    add_policy(&r, "example.com", 10, 3, fds, 1);
+    int dup;
+    int64_t id = store(f->db, &r, &dup);
+    assert_true(id > 0);
+    assert_int_equal(dup, 0);
+    /* The same (organization-name, report-id) again: nothing stored, the existing id. */
+    int64_t id2 = store(f->db, &r, &dup);
+    assert_int_equal(id2, id);
+    assert_int_equal(dup, 1);
+    /* Same report-id from another organisation is another report. */
+    free(r.organization_name);
+    r.organization_name = xstrdup("Microsoft Corporation");
+    int64_t id3 = store(f->db, &r, &dup);
+    assert_int_equal(dup, 0);
+    assert_true(id3 > id);
+    int64_t n;
+    assert_int_equal(db_report_count(f->db, &n), 0);
+    assert_int_equal(n, 2);
+    db_report_clear(&r);
+}
+
+static void test_transaction_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct report r;
+    int dup;
+    /* A batch in the caller's transaction, with a duplicate inside it. */
+    assert_int_equal(db_begin(f->db), 0);
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "batch-%d", i % 2);
+        make_report(&r, "Org", id, T0);
+        add_policy(&r, "example.com", 1, 0, NULL, 0);
+        int64_t got = store(f->db, &r, &dup);
+        assert_true(got > 0);
+        assert_int_equal(dup, i == 2);
+        db_report_clear(&r);
+    }
+    assert_int_equal(db_commit(f->db), 0);
+    int64_t n;
+    assert_int_equal(db_report_count(f->db, &n), 0);
+    assert_int_equal(n, 2);
+    /* A rolled-back batch leaves nothing behind. */
+    assert_int_equal(db_begin(f->db), 0);
+    make_report(&r, "Org", "rolled-back", T0);
+    store(f->db, &r, &dup);
+    assert_int_equal(dup, 0);
+    assert_int_equal(db_rollback(f->db), 0);
+    assert_int_equal(db_report_count(f->db, &n), 0);
+    assert_int_equal(n, 2);
+    /* ... and can be stored afterwards on its own. */
+    store(f->db, &r, &dup);
+    assert_int_equal(dup, 0);
+    assert_int_equal(db_report_count(f->db, &n), 0);
+    assert_int_equal(n, 3);
+    db_report_clear(&r);
+}
+
+static void test_get_roundtrip(void **state)
+{
+    struct fixture *f = *state;
+    struct report r;
+    make_report(&r, "Org \"quoted\"", "rt-1", T0 + 3600);
+    free(r.contact_info);
+    r.contact_info = NULL;
+    static const struct fd fds[] = {{"validation-failure", "Mx1.Example.COM.", "198.51.100.7", 2},
+                                    {"x-unknown-type", NULL, NULL, 1}};
+    add_policy(&r, "example.com", 5, 3, fds, 2);
+    add_policy(&r, "example.net", 7, 0, NULL, 0);
+    r.policies[0].failures[0].additional_information = xstrdup("https://x.example/why");
+    r.policies[0].failures[0].failure_reason_code = xstrdup("X509_V_ERR 10");
+    r.policies[0].failures[0].receiving_mx_helo = xstrdup("mx1");
+    const unsigned char gz[] = {0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02, 0x00, 0xff};
+    int64_t id = -1;
+    int dup;
+    assert_int_equal(db_report_store(f->db, &r, gz, sizeof(gz), "https", T0 + 7200, &id, &dup), 0);
+
+    struct report_listing m;
+    struct report g;
+    void *raw;
+    size_t rawlen;
+    assert_int_equal(db_report_get(f->db, id, &m, &g, &raw, &rawlen), 1);
+    assert_int_equal(rawlen, sizeof(gz));
+    assert_memory_equal(raw, gz, sizeof(gz));
+    assert_int_equal(m.gzip, 1);
+    assert_int_equal(m.rawsize, sizeof(gz));
+    assert_string_equal(m.organization_name, "Org \"quoted\"");
+    assert_string_equal(m.report_id, "rt-1");
+    assert_null(m.contact_info);
+    assert_string_equal(m.source, "https");
+    assert_int_equal(m.start, T0 + 3600);
+    assert_int_equal(m.end, T0 + 3600 + DAY - 1);
+    assert_int_equal(m.received, T0 + 7200);
+    assert_int_equal(m.successful, 12);
+    assert_int_equal(m.failed, 3);
+    assert_int_equal(m.n_domains, 2);
+    assert_string_equal(m.domains[0], "example.com");
+    assert_string_equal(m.domains[1], "example.net");
+    assert_int_equal(g.n_policies, 2);
+    assert_string_equal(g.policies[0].policy_type, "sts");
+    assert_int_equal(g.policies[0].n_policy_string, 2);
+    assert_string_equal(g.policies[0].policy_string[1], "mode: \"enforce\"");
+    assert_int_equal(g.policies[0].n_mx_host, 1);
+    assert_string_equal(g.policies[0].mx_host[0], "*.example.com");
+    assert_int_equal(g.policies[0].n_failures, 2);
+    struct report_failure *f0 = &g.policies[0].failures[0];
+    assert_string_equal(f0->result_type, "validation-failure");
+    assert_string_equal(f0->receiving_mx_hostname, "Mx1.Example.COM."); /* kept as sent */
+    assert_string_equal(f0->receiving_ip, "198.51.100.7");
+    assert_string_equal(f0->receiving_mx_helo, "mx1");
+    assert_string_equal(f0->additional_information, "https://x.example/why");
+    assert_string_equal(f0->failure_reason_code, "X509_V_ERR 10");
+    assert_int_equal(f0->failed_session_count, 2);
+    assert_string_equal(g.policies[0].failures[1].result_type, "x-unknown-type");
+    assert_null(g.policies[0].failures[1].receiving_ip);
+    assert_int_equal(g.policies[1].total_successful, 7);
+    assert_int_equal(g.policies[1].n_failures, 0);
+    db_report_listing_clear(&m);
+    db_report_clear(&g);
+    free(raw);
+
+    /* Without raw, and a missing id. */
+    assert_int_equal(db_report_get(f->db, id, &m, &g, NULL, NULL), 1);
+    assert_int_equal(m.gzip, 1);
+    db_report_listing_clear(&m);
+    db_report_clear(&g);
+    assert_int_equal(db_report_get(f->db, id + 1000, &m, &g, &raw, &rawlen), 0);
+    assert_null(raw);
+    db_report_clear(&r);
+}
+
+static void test_list_filters(void **state)
+{
+    struct fixture *f = *state;
+    /* Reports starting on days 0..4, alternating domains. */
+    for (int i = 0; i < 5; i++) {
+        struct report r;
+        char id[16];
+        snprintf(id, sizeof(id), "day-%d", i);
+        make_report(&r, i % 2 ? "B" : "A", id, T0 + i * DAY);
+        add_policy(&r, i % 2 ? "b.example" : "a.example", 10 * i, i, NULL, 0);
+        if (i == 4)
+            add_policy(&r, "b.example", 1, 1, NULL, 0);
+        store(f->db, &r, NULL);
+        db_report_clear(&r);
+    }
+    struct report_listing *v;
+    size_t n;
+    struct db_report_filter all = {.since = T0, .until = T0 + 5 * DAY};
+    assert_int_equal(db_report_list(f->db, &all, &v, &n), 0);
+    assert_int_equal(n, 5);
+    /* newest first, with totals over all policies */
+    assert_string_equal(v[0].report_id, "day-4");
+    assert_int_equal(v[0].successful, 41);
+    assert_int_equal(v[0].failed, 5);
+    assert_int_equal(v[0].n_domains, 2);
+    assert_string_equal(v[4].report_id, "day-0");
+    db_report_list_free(v, n);
+
+    /* [since, until): a report starting exactly at until is out, at since is in. */
+    struct db_report_filter win = {.since = T0 + DAY, .until = T0 + 3 * DAY};
+    assert_int_equal(db_report_list(f->db, &win, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].report_id, "day-2");
+    assert_string_equal(v[1].report_id, "day-1");
+    db_report_list_free(v, n);
+
+    struct db_report_filter dom = {.domain = "b.example", .since = 0, .until = T0 + 10 * DAY};
+    assert_int_equal(db_report_list(f->db, &dom, &v, &n), 0);
+    assert_int_equal(n, 3); /* day-1, day-3, and day-4's second policy */
+    assert_string_equal(v[0].report_id, "day-4");
+    assert_string_equal(v[2].report_id, "day-1");
+    db_report_list_free(v, n);
+
+    struct db_report_filter lim = {.since = 0, .until = T0 + 10 * DAY, .limit = 2};
+    assert_int_equal(db_report_list(f->db, &lim, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[1].report_id, "day-3");
+    db_report_list_free(v, n);
+
+    struct db_report_filter none = {.domain = "c.example", .since = 0, .until = T0 + 10 * DAY};
+    assert_int_equal(db_report_list(f->db, &none, &v, &n), 0);
+    assert_int_equal(n, 0);
+    db_report_list_free(v, n);
+}
+
+static const struct report_summary_row *find_row(const struct report_summary_rows *rows,
+                                                 const char *key)
+{
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(rows->v[i].key, key) == 0)
+            return &rows->v[i];
+    fail_msg("no row '%s'", key);
+    return NULL;
+}
+
+static void test_summary_numbers(void **state)
+{
+    struct fixture *f = *state;
+    struct report r;
+    /* R1: Google, day 0, example.com: 100 ok, 5 failed; details 3 expired @ MX1.example.com.,
+     *     2 starttls @ ip only. Plus a policy for other.example: 50 ok, 1 failed, 1 unknown. */
+    make_report(&r, "Google Inc.", "r1", T0);
+    static const struct fd f1[] = {{"certificate-expired", "MX1.example.com.", "192.0.2.9", 3},
+                                   {"starttls-not-supported", "", "198.51.100.1", 2}};
+    add_policy(&r, "example.com", 100, 5, f1, 2);
+    static const struct fd f1b[] = {{"validation-failure", NULL, NULL, 1}};
+    add_policy(&r, "other.example", 50, 1, f1b, 1);
+    store(f->db, &r, NULL);
+    db_report_clear(&r);
+    /* R2: Google, day 1, example.com: 200 ok, 4 failed; details sum past the total (6). */
+    make_report(&r, "Google Inc.", "r2", T0 + DAY + 7200);
+    static const struct fd f2[] = {{"certificate-expired", "mx1.example.com", NULL, 6}};
+    add_policy(&r, "example.com", 200, 4, f2, 1);
+    store(f->db, &r, NULL);
+    db_report_clear(&r);
+    /* R3: Microsoft, day 1, example.com: 7 ok. */
+    make_report(&r, "Microsoft Corporation", "r3", T0 + DAY);
+    add_policy(&r, "example.com", 7, 0, NULL, 0);
+    store(f->db, &r, NULL);
+    db_report_clear(&r);
+    /* R4: outside the window (day 10). */
+    make_report(&r, "Google Inc.", "r4", T0 + 10 * DAY);
+    add_policy(&r, "example.com", 1000, 1000, NULL, 0);
+    store(f->db, &r, NULL);
+    db_report_clear(&r);
+
+    struct report_summary s = {.since = T0, .until = T0 + 10 * DAY, .by = REPORT_BY_DAY};
+    assert_int_equal(db_report_summary(f->db, &s), 0);
+    report_summary_sort(&s);
+    assert_int_equal(s.reports, 3);
+    assert_int_equal(s.successful, 357);
+    assert_int_equal(s.failed, 10);
+    assert_int_equal(s.by_result_type.n, 3);
+    assert_string_equal(s.by_result_type.v[0].key, "certificate-expired");
+    assert_int_equal(s.by_result_type.v[0].failed, 9);
+    assert_int_equal(s.by_result_type.v[0].reports, 2);
+    assert_int_equal(s.by_result_type.v[0].successful, -1);
+    assert_int_equal(find_row(&s.by_result_type, "starttls-not-supported")->failed, 2);
+    assert_int_equal(find_row(&s.by_result_type, "validation-failure")->failed, 1);
+    /* mx: hostname lowercased without the dot; else the IP; else (unknown) */
+    assert_int_equal(s.by_mx.n, 3);
+    assert_string_equal(s.by_mx.v[0].key, "mx1.example.com");
+    assert_int_equal(s.by_mx.v[0].failed, 9);
+    assert_int_equal(find_row(&s.by_mx, "198.51.100.1")->failed, 2);
+    assert_int_equal(find_row(&s.by_mx, "(unknown)")->failed, 1);
+    assert_int_equal(s.by_reporter.n, 2);
+    assert_string_equal(s.by_reporter.v[0].key, "Google Inc.");
+    assert_int_equal(s.by_reporter.v[0].reports, 2);
+    assert_int_equal(s.by_reporter.v[0].successful, 350);
+    assert_int_equal(s.by_reporter.v[0].failed, 10);
+    assert_int_equal(find_row(&s.by_reporter, "Microsoft Corporation")->successful, 7);
+    /* by day: day 0 = R1, day 1 = R2 + R3 */
+    assert_int_equal(s.groups.n, 2);
+    assert_string_equal(s.groups.v[0].key, "2024-01-01");
+    assert_int_equal(s.groups.v[0].reports, 1);
+    assert_int_equal(s.groups.v[0].successful, 150);
+    assert_string_equal(s.groups.v[1].key, "2024-01-02");
+    assert_int_equal(s.groups.v[1].reports, 2);
+    assert_int_equal(s.groups.v[1].successful, 207);
+    assert_int_equal(s.groups.v[1].failed, 4);
+    db_report_summary_clear(&s);
+
+    /* Domain filter: only example.com policies count. */
+    struct report_summary d = {
+        .since = T0, .until = T0 + 10 * DAY, .domain = "other.example", .by = REPORT_BY_DOMAIN};
+    assert_int_equal(db_report_summary(f->db, &d), 0);
+    assert_int_equal(d.reports, 1);
+    assert_int_equal(d.successful, 50);
+    assert_int_equal(d.failed, 1);
+    assert_int_equal(d.by_result_type.n, 1);
+    assert_string_equal(d.by_result_type.v[0].key, "validation-failure");
+    assert_int_equal(d.groups.n, 1);
+    assert_string_equal(d.groups.v[0].key, "other.example");
+    db_report_summary_clear(&d);
+
+    struct report_summary g = {.since = T0, .until = T0 + 10 * DAY, .by = REPORT_BY_DOMAIN};
+    assert_int_equal(db_report_summary(f->db, &g), 0);
+    report_summary_sort(&g);
+    assert_int_equal(g.groups.n, 2);
+    assert_string_equal(g.groups.v[0].key, "example.com"); /* 9 failed before 1 */
+    assert_int_equal(g.groups.v[0].reports, 3);
+    assert_int_equal(g.groups.v[0].successful, 307);
+    assert_int_equal(g.groups.v[0].failed, 9);
+    db_report_summary_clear(&g);
+
+    /* An empty window. */
+    struct report_summary e = {.since = 0, .until = T0};
+    assert_int_equal(db_report_summary(f->db, &e), 0);
+    assert_int_equal(e.reports, 0);
+    assert_int_equal(e.successful, 0);
+    assert_int_equal(e.by_mx.n, 0);
+    db_report_summary_clear(&e);
+}
+
+static void test_clamp_and_no_policies(void **state)
+{
+    struct fixture *f = *state;
+    struct report r;
+    make_report(&r, "Big", "huge", T0);
+    add_policy(&r, "example.com", (int64_t)1 << 53, 0, NULL, 0);
+    add_policy(&r, "example.com", (int64_t)1 << 53, 0, NULL, 0);
+    store(f->db, &r, NULL);
+    db_report_clear(&r);
+    make_report(&r, "Empty", "no-policies", T0);
+    store(f->db, &r, NULL);
+    db_report_clear(&r);
+    struct report_summary s = {.since = T0, .until = T0 + DAY};
+    assert_int_equal(db_report_summary(f->db, &s), 0);
+    assert_int_equal(s.reports, 2); /* a report without policies still counts */
+    assert_int_equal(s.successful, 2 * DB_REPORT_MAX_COUNT);
+    db_report_summary_clear(&s);
+}
+
+/* Batched insert speed (the target is >= 10,000 reports/s); printed, asserted loosely so
+ * that a sanitizer build on a busy machine does not fail. */
+static void test_batch_speed(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 5000, BATCH = 500 };
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < N; i += BATCH) {
+        assert_int_equal(db_begin(f->db), 0);
+        for (int j = i; j < i + BATCH; j++) {
+            struct report r;
+            char id[32];
+            snprintf(id, sizeof(id), "speed-%d", j);
+            make_report(&r, "Google Inc.", id, T0 + (j % 30) * DAY);
+            static const struct fd fds[] = {{"certificate-expired", "mx1.example.com", NULL, 1}};
+            add_policy(&r, "example.com", 100, 1, fds, 1);
+            int dup;
+            store(f->db, &r, &dup);
+            assert_int_equal(dup, 0);
+            db_report_clear(&r);
+        }
+        assert_int_equal(db_commit(f->db), 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    printf("# stored %d reports in %.3f s: %.0f reports/s\n", N, secs, N / secs);
+    int64_t n;
+    assert_int_equal(db_report_count(f->db, &n), 0);
+    assert_int_equal(n, N);
+    assert_true(N / secs > 500);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transaction_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_summary_numbers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clamp_and_no_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_speed, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
