@@ -1,0 +1,52 @@
+/* fuzz_report.c - libFuzzer target: report_parse and report_parse_body on arbitrary bytes. */
+#include "reports/reports.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* What every parsed report must satisfy, whatever the input. */
+static void check(const struct report *r)
+{
+    if (r->organization_name == NULL || r->organization_name[0] == '\0' || r->report_id == NULL ||
+        r->report_id[0] == '\0' || r->end < r->start || r->n_policies > REPORT_MAX_POLICIES)
+        abort();
+    for (size_t i = 0; i < r->n_policies; i++) {
+        const struct report_policy *p = &r->policies[i];
+        if (p->policy_type == NULL || p->policy_domain == NULL || p->total_successful < 0 ||
+            p->total_failure < 0 || p->n_failures > REPORT_MAX_FAILURE_DETAILS ||
+            p->n_mx_host > REPORT_MAX_STRINGS || p->n_policy_string > REPORT_MAX_STRINGS)
+            abort();
+        if (strlen(p->policy_domain) > 253)
+            abort();
+        for (size_t j = 0; j < p->n_failures; j++)
+            if (p->failures[j].result_type == NULL || p->failures[j].failed_session_count < 0)
+                abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct report r;
+    struct report_error err;
+    char text[512];
+    if (report_parse((const char *)data, size, &r, &err) == 0) {
+        check(&r);
+        report_clear(&r);
+    } else {
+        report_error_text(&err, text, sizeof text);
+        if (r.organization_name != NULL || r.policies != NULL)
+            abort(); /* a failed parse leaves nothing behind */
+    }
+    /* The intake path: gzip inputs inflate under a small cap. */
+    int st = report_parse_body(data, size, 1 << 16, &r, &err);
+    if (st == 0) {
+        check(&r);
+        report_clear(&r);
+    } else if (st != 400 && st != 413) {
+        abort();
+    }
+    return 0;
+}
