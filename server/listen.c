@@ -46,6 +46,8 @@ static int open_one(const struct addrinfo *ai, int reuseport, int *e)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
     if (ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    /* accepted sockets inherit it: small responses must not wait for delayed ACKs */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
         (reuseport && listen(fd, LISTEN_BACKLOG) != 0)) {
         *e = errno;
