@@ -190,6 +190,8 @@ struct srv_module {
 /* The modules server.c runs, NULL-terminated. Declare yours here:
  *   extern const struct srv_module srv_report_module; */
 extern const struct srv_module *const srv__modules[];
+/* intake.c: report intake (POST at each [reports] path, the writer thread). */
+extern const struct srv_module srv_report_module;
 
 /* ---- server.c: the running server ---- */
 struct srv_thread {

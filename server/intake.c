@@ -1,0 +1,105 @@
+/* intake.c - the report intake module of stsd serve: writer thread, rate limiter, handlers. */
+#include "server/intake_int.h"
+#include "server/server_int.h"
+#include "common/common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reports stored per transaction: large enough that the commit cost is shared (NOTES.md:
+ * ~66k rows/s batched vs ~4k commits/s), small enough that a batch commits in milliseconds. */
+#define BATCH_CAP 512
+
+struct intake {
+    struct srv_writer *writer;
+    struct srv_ratelimit *ratelimit;
+};
+
+static int module_idx = -1;
+
+static int is_hosted(const char *domain)
+{
+    struct srv_thread *t = srv_current();
+    if (t == NULL || t->snap == NULL || t->snap->policies == NULL)
+        return 0;
+    return srv_policy_lookup(t->snap->policies, domain, strlen(domain)) != NULL;
+}
+
+static struct srv_intake_thread *this_thread(void)
+{
+    return srv_current()->module_data[module_idx];
+}
+
+static int intake_init(struct srv *s, int idx, char *err, size_t errlen)
+{
+    const struct stsd_config *cfg = s->cfg;
+    module_idx = idx;
+    /* Over HTTP/1.1 h2o answers 413 itself to a body past max_request_entity_size, but over
+     * HTTP/2 (h2o 2.2.5) it resets the stream with REFUSED_STREAM, which senders take as
+     * "retry". So h2o's cap is twice max_body and this handler answers 413 for a body
+     * between the two; only a body past twice max_body sent over HTTP/2 gets the reset. */
+    if (s->globalconf.max_request_entity_size < 2 * (size_t)cfg->max_body)
+        s->globalconf.max_request_entity_size = 2 * (size_t)cfg->max_body;
+
+    struct intake *in = xcalloc(1, sizeof(*in));
+    char e[512];
+    in->writer = srv_writer_new(s->db_path, cfg->queue, BATCH_CAP, e, sizeof(e));
+    if (in->writer == NULL) {
+        snprintf(err, errlen, "report intake: %s", e);
+        free(in);
+        return -1;
+    }
+    if (cfg->rate_per_sec > 0)
+        in->ratelimit = srv_ratelimit_new(cfg->rate_per_sec, cfg->rate_exempt, cfg->n_rate_exempt);
+    s->module_state[idx] = in;
+
+    struct srv_intake_conf conf = {
+        .cfg = cfg,
+        .writer = in->writer,
+        .ratelimit = in->ratelimit,
+        .is_hosted = is_hosted,
+        .thread = this_thread,
+    };
+    for (size_t i = 0; i < cfg->n_report_paths; i++)
+        srv_report_register(srv_public_path(s, cfg->report_paths[i]), &conf);
+    return 0;
+}
+
+static void intake_thread_start(struct srv_thread *t, int idx)
+{
+    struct srv_intake_thread *it = xcalloc(1, sizeof(*it));
+    srv_intake_thread_init(it, t->ctx.queue);
+    t->module_data[idx] = it;
+}
+
+static void intake_thread_stop(struct srv_thread *t, int idx)
+{
+    struct srv_intake_thread *it = t->module_data[idx];
+    if (it == NULL)
+        return;
+    srv_intake_thread_stop(it, t->loop);
+    if (it->outstanding == 0)
+        free(it);
+    t->module_data[idx] = NULL;
+}
+
+static void intake_fini(struct srv *s, int idx)
+{
+    struct intake *in = s->module_state[idx];
+    if (in == NULL)
+        return;
+    /* Every loop thread has exited: whatever is still queued is committed here. */
+    srv_writer_free(in->writer);
+    srv_ratelimit_free(in->ratelimit);
+    free(in);
+    s->module_state[idx] = NULL;
+}
+
+const struct srv_module srv_report_module = {
+    .name = "reports",
+    .init = intake_init,
+    .thread_start = intake_thread_start,
+    .thread_stop = intake_thread_stop,
+    .fini = intake_fini,
+};
