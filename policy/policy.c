@@ -169,6 +169,7 @@ struct parser {
     int mode_line;
     int max_age_line;
     int first_error; /* the first field was not version */
+    int mx_lines;    /* mx lines seen, valid or not (an empty one too) */
     size_t mx_cap;
 };
 
@@ -353,6 +354,8 @@ static void field_line(struct parser *p, const char *s, size_t n)
             p->max_age_line = p->line;
         if (key_is(k, kn, "version") && p->version_line == 0)
             p->version_line = p->line;
+        if (key_is(k, kn, "mx"))
+            p->mx_lines++;
         return;
     }
     if (key_is(k, kn, "version")) {
@@ -362,6 +365,7 @@ static void field_line(struct parser *p, const char *s, size_t n)
     } else if (key_is(k, kn, "max_age")) {
         field_max_age(p, v, vn);
     } else if (key_is(k, kn, "mx")) {
+        p->mx_lines++;
         field_mx(p, v, vn);
     } else {
         for (size_t j = 0; j < sizeof(known_keys) / sizeof(known_keys[0]); j++) {
@@ -448,7 +452,8 @@ int policy_parse(const char *buf, size_t len, struct policy *out, struct policy_
             ERR(&p, "missing required field 'mode'");
         if (p.max_age_line == 0)
             ERR(&p, "missing required field 'max_age'");
-        if (p.mode_line != 0 && out->mode != POLICY_MODE_NONE && out->n_mx == 0)
+        /* An invalid mx already has its error; do not add a second one for it. */
+        if (p.mode_line != 0 && out->mode != POLICY_MODE_NONE && p.mx_lines == 0)
             ERR(&p, "mode %s needs at least one 'mx' line", policy_mode_name(out->mode));
     }
     return diag->n_errors > 0 ? -1 : 0;
