@@ -1,2 +1,323 @@
-/* check.c - placeholder. */
-#include "checker/checker.h"
+/* check.c - check_run: one poll loop (curl_multi_poll with the resolver's and the probes'
+ * descriptors added) drives the DNS queries, every SMTP probe and the policy fetches of all
+ * domains at once; then the hosted state is read, the rules run and the JSON is built. */
+#include "checker/checker_int.h"
+#include "common/common.h"
+#include "sql/db.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/pem.h>
+#include <unbound.h>
+
+int64_t check__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int check_resolver_parse(const char *s, char *out, size_t outsz)
+{
+    char ip[INET6_ADDRSTRLEN + 1];
+    const char *port = NULL;
+    size_t iplen;
+    if (s == NULL || s[0] == '\0' || strlen(s) > 80)
+        return -1;
+    if (s[0] == '[') { /* [v6]:port or [v6]@port */
+        const char *e = strchr(s, ']');
+        if (e == NULL)
+            return -1;
+        iplen = (size_t)(e - s - 1);
+        if (iplen >= sizeof(ip))
+            return -1;
+        memcpy(ip, s + 1, iplen);
+        if (e[1] == ':' || e[1] == '@')
+            port = e + 2;
+        else if (e[1] != '\0')
+            return -1;
+    } else {
+        const char *at = strchr(s, '@');
+        const char *colon = strchr(s, ':');
+        if (at != NULL) {
+            iplen = (size_t)(at - s);
+            port = at + 1;
+        } else if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+            iplen = (size_t)(colon - s); /* IPv4:port; a bare IPv6 has several colons */
+            port = colon + 1;
+        } else {
+            iplen = strlen(s);
+        }
+        if (iplen >= sizeof(ip))
+            return -1;
+        memcpy(ip, s, iplen);
+    }
+    ip[iplen] = '\0';
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1)
+        return -1;
+    long p = 53;
+    if (port != NULL) {
+        char *end;
+        if (!isdigit((unsigned char)port[0]))
+            return -1;
+        p = strtol(port, &end, 10);
+        if (*end != '\0' || p < 1 || p > 65535)
+            return -1;
+    }
+    int n = snprintf(out, outsz, "%s@%ld", ip, p);
+    return (n > 0 && (size_t)n < outsz) ? 0 : -1;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void normalise_domain(struct check_domain *d, const char *arg)
+{
+    size_t len = strlen(arg);
+    if (len > 300)
+        len = 300;
+    d->name = xstrndup(arg, len);
+    for (char *p = d->name; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    size_t l = strlen(d->name);
+    if (l > 1 && d->name[l - 1] == '.')
+        d->name[l - 1] = '\0';
+    /* Keep the name printable for messages. */
+    for (char *p = d->name; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            *p = '?';
+    unsigned char ipbuf[16];
+    if (inet_pton(AF_INET, d->name, ipbuf) == 1 || inet_pton(AF_INET6, d->name, ipbuf) == 1)
+        snprintf(d->input_error, sizeof(d->input_error), "an IP address, not a domain");
+    else if (strlen(arg) > 253)
+        snprintf(d->input_error, sizeof(d->input_error), "longer than 253 characters");
+    else if (!check__domain_valid(d->name))
+        snprintf(d->input_error, sizeof(d->input_error),
+                 "labels must be 1-63 letters, digits or hyphens, and there must be two "
+                 "or more");
+    else
+        d->valid = 1;
+}
+
+/* ---- the hosted state (with a state directory) ---- */
+
+static void read_cert(struct check_hosted *h, const char *cert_dir, const char *domain)
+{
+    static const char *const exts[] = {"pem", "crt"};
+    h->cert_checked = 1;
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(h->cert_path, sizeof(h->cert_path), "%s/mta-sts.%s.%s", cert_dir, domain, exts[i]);
+        FILE *f = fopen(h->cert_path, "r");
+        if (f == NULL)
+            continue;
+        X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+        if (x == NULL)
+            continue;
+        struct tm tm;
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
+            h->cert_found = 1;
+            h->cert_not_after = (int64_t)timegm(&tm);
+        }
+        X509_free(x);
+        return;
+    }
+    h->cert_path[0] = '\0';
+}
+
+static void collect_hosted(const struct check_opts *o, struct db *db, struct check_domain *d)
+{
+    struct check_hosted *h = &d->hosted;
+    h->enabled = 1;
+    char *dir = xasprintf("%s/policies", o->state_dir);
+    struct policy_store_entry e;
+    memset(&e, 0, sizeof(e));
+    if (policy_store_load_one(dir, d->name, &e) == 0 && e.text != NULL) {
+        h->has_policy = 1;
+        h->policy_valid = e.valid;
+        h->policy_text = xstrndup(e.text, e.len);
+        h->policy_len = e.len;
+        int is_new = 0;
+        if (db != NULL && db_policy_version_record(db, d->name, e.sha256, (int64_t)time(NULL),
+                                                   h->current_id, &is_new) != 0)
+            h->current_id[0] = '\0';
+        struct db_policy_version *v = NULL;
+        size_t n = 0;
+        if (db != NULL && db_policy_versions(db, d->name, &v, &n) == 0) {
+            h->old_ids = xcalloc(n ? n : 1, sizeof(char *));
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(v[i].id, h->current_id) != 0)
+                    h->old_ids[h->n_old_ids++] = xstrdup(v[i].id);
+            free(v);
+        }
+    }
+    policy_store_entry_clear(&e);
+    free(dir);
+    if (h->has_policy && o->cert_dir != NULL)
+        read_cert(h, o->cert_dir, d->name);
+}
+
+/* ---- the loop ---- */
+
+static void run_loop(struct check__run *run)
+{
+    size_t cap = 1 + CHECK_MAX_CONNS;
+    struct curl_waitfd *fds = xcalloc(cap, sizeof(*fds));
+    int ubfd = ub_fd(run->ub);
+    /* A hard stop far beyond any legitimate run: every step has its own timeout. */
+    int64_t hard = check__now_ms() + 12 * run->step_ms + 5000;
+    while (check__dns_pending(run) > 0 || run->n_active > 0 || run->n_fetch_running > 0) {
+        int64_t now = check__now_ms();
+        size_t n = 0;
+        fds[n].fd = ubfd;
+        fds[n].events = CURL_WAIT_POLLIN;
+        fds[n].revents = 0;
+        n++;
+        n += check__probe_fds(run, fds + 1, cap - 1);
+        int64_t next = check__probe_next_deadline(run);
+        if (now + 200 < next)
+            next = now + 200; /* DNS deadlines are checked on this beat */
+        int timeout = next > now ? (int)(next - now) : 0;
+        int numfds = 0;
+        curl_multi_poll(run->multi, fds, (unsigned)n, timeout, &numfds);
+        now = check__now_ms();
+        if (fds[0].revents & CURL_WAIT_POLLIN)
+            ub_process(run->ub);
+        check__probe_events(run, fds + 1, n - 1, now);
+        check__dns_expire(run, now, now > hard);
+        int running = 0;
+        curl_multi_perform(run->multi, &running);
+        check__fetch_collect(run);
+        if (now > hard && run->n_fetch_running == 0 && check__dns_pending(run) == 0)
+            break;
+    }
+    free(fds);
+}
+
+int check_run(const struct check_opts *opts, const char *const *domains, size_t n,
+              json_t **out_json, char *err, size_t errlen)
+{
+    *out_json = NULL;
+    err[0] = '\0';
+    if (n > CHECK_MAX_DOMAINS) {
+        snprintf(err, errlen, "too many domains (%zu; at most %d per run)", n, CHECK_MAX_DOMAINS);
+        return -1;
+    }
+    pthread_once(&curl_once, curl_init_once);
+    struct check__run run;
+    memset(&run, 0, sizeof(run));
+    run.opts = opts;
+    run.smtp_port = opts->smtp_port > 0 ? opts->smtp_port : 25;
+    run.https_port = opts->https_port > 0 ? opts->https_port : 443;
+    run.step_ms = (int64_t)(opts->timeout > 0 ? opts->timeout : 10) * 1000;
+    if (opts->ehlo_name != NULL)
+        snprintf(run.ehlo, sizeof(run.ehlo), "%s", opts->ehlo_name);
+    else if (gethostname(run.ehlo, sizeof(run.ehlo) - 1) != 0 || strchr(run.ehlo, '.') == NULL)
+        snprintf(run.ehlo, sizeof(run.ehlo), "localhost");
+
+    char fwd[128];
+    if (opts->resolver != NULL && check_resolver_parse(opts->resolver, fwd, sizeof(fwd)) != 0) {
+        snprintf(err, errlen, "invalid resolver '%s' (use IP, IP@PORT or IP:PORT)", opts->resolver);
+        return -1;
+    }
+
+    /* Normalise and de-duplicate the names. */
+    run.domains = xcalloc(n ? n : 1, sizeof(*run.domains));
+    for (size_t i = 0; i < n; i++) {
+        struct check_domain tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        normalise_domain(&tmp, domains[i]);
+        int dup = 0;
+        for (size_t j = 0; j < run.n_domains && !dup; j++)
+            dup = strcmp(run.domains[j].name, tmp.name) == 0;
+        if (dup)
+            free(tmp.name);
+        else
+            run.domains[run.n_domains++] = tmp;
+    }
+
+    int rc = 0;
+    run.ub = check__dns_new(opts->resolver ? fwd : NULL, err, errlen);
+    if (run.ub != NULL)
+        run.ssl = check__tls_ctx_new(opts->ca_file, err, errlen);
+    if (run.ub == NULL || run.ssl == NULL) {
+        rc = -1;
+        goto out;
+    }
+    run.multi = curl_multi_init();
+
+    size_t n_valid = 0;
+    for (size_t i = 0; i < run.n_domains; i++)
+        if (run.domains[i].valid) {
+            check__dns_start(&run, &run.domains[i]);
+            n_valid++;
+        }
+    run_loop(&run);
+    if (n_valid > 0 && !run.dns_answered) {
+        snprintf(err, errlen, "no DNS answer from %s%s within %lld s",
+                 opts->resolver ? "the resolver " : "the resolvers in ",
+                 opts->resolver ? opts->resolver : "/etc/resolv.conf",
+                 (long long)(run.step_ms / 1000));
+        rc = -1;
+    }
+
+out:;
+    int64_t now = (int64_t)time(NULL);
+    struct db *db = NULL;
+    if (rc == 0 && opts->state_dir != NULL) {
+        char *path = xasprintf("%s/stsd.db", opts->state_dir);
+        char dberr[256];
+        db = db_open(path, dberr, sizeof(dberr));
+        free(path);
+    }
+    json_t *doms = json_array();
+    int worst = CHECK_INFO;
+    for (size_t i = 0; i < run.n_domains; i++) {
+        struct check_domain *d = &run.domains[i];
+        if (rc != 0) {
+            if (d->valid)
+                check__finding_add(d, "dns.resolver", CHECK_ERROR, NULL,
+                                   opts->resolver ? opts->resolver : "/etc/resolv.conf",
+                                   "Check that the resolver runs and is reachable (or name "
+                                   "one with --resolver IP[@PORT]).",
+                                   "the check could not run: %s", err);
+            else
+                check__rules(d, now);
+        } else {
+            if (opts->state_dir != NULL && d->valid)
+                collect_hosted(opts, db, d);
+            check__rules(d, now);
+        }
+        enum check_severity w = check__worst(d);
+        if ((int)w > worst)
+            worst = (int)w;
+        json_array_append_new(doms, check__domain_json(d, now));
+    }
+    db_close(db);
+    json_t *res = json_object();
+    json_object_set_new(res, "version", json_integer(1));
+    json_object_set_new(res, "domains", doms);
+    *out_json = res;
+
+    if (run.multi != NULL)
+        curl_multi_cleanup(run.multi);
+    check__probe_free_all(&run);
+    if (run.ub != NULL)
+        ub_ctx_delete(run.ub);
+    check__dns_free(&run);
+    if (run.ssl != NULL)
+        SSL_CTX_free(run.ssl);
+    for (size_t i = 0; i < run.n_domains; i++)
+        check__domain_clear(&run.domains[i]);
+    free(run.domains);
+    return rc != 0 ? -1 : worst;
+}

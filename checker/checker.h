@@ -1,4 +1,88 @@
-/* checker.h - stsd check (SPEC §7): placeholder until issue 4. */
+/*
+ * checker.h - stsd check (SPEC §7): resolve a domain's MX, _mta-sts, _smtp._tls and
+ * mta-sts host records (libunbound, asynchronous), probe STARTTLS on every address of every MX
+ * and fetch the policy (libcurl) in parallel from one poll loop, then turn the facts into
+ * findings with a stable id, a severity, a subject, a message and a fix.
+ *
+ * check_run() may be called repeatedly from any thread (the server's scheduled self-checks):
+ * every resource it creates (resolver context, TLS context, curl handles) is released before
+ * it returns.
+ *
+ * JSON (`stsd check --json`, version 1; one object for all domains):
+ *
+ *   {"version": 1,
+ *    "domains": [
+ *     {"domain": "good.test",
+ *      "verdict": "ok" | "warning" | "error",        worst severity; info counts as ok
+ *      "findings": [{"id", "severity": "error"|"warning"|"info", "subject", "message", "fix",
+ *                    "result_type" (TLS-RPT result type, only when one applies)}],
+ *      "dns": {"mx": [{"preference", "host"}], "null_mx": bool,
+ *              "sts_txt": [string], "rpt_txt": [string],      every TXT record at the name
+ *              "policy_host": {"name", "addresses": [string]},
+ *              "dnssec": "secure" | "insecure" | "bogus" | "unknown"},
+ *      "policy": null (no fetch attempted: the policy host does not resolve or the domain is
+ *                invalid) |
+ *                {"url", "fetched": bool (a 200 body was received), "status": int|null,
+ *                 "content_type": string|null, "ms": int, "text": string|null,
+ *                 "mode": string|null, "max_age": int|null, "mx": [string]|null,
+ *                 "error": string|null},     mode/max_age/mx are null unless the body parsed
+ *      "mx": [{"host", "preference",
+ *              "addresses": [{"ip", "reachable", "starttls", "tls_version", "cipher",
+ *                             "verified", "verify_error", "name_match", "not_before",
+ *                             "not_after", "days_left", "error", "ms"}]}],
+ *      "hosted": {...}   only with a state directory (-c): "policy_id", "served_matches",
+ *                        "cert_not_after"
+ *     }]}
+ *
+ * Finding ids: the SPEC §7 catalogue, plus these additions:
+ *   check.input          error    the argument is not a valid domain name
+ *   dns.resolver         error    no resolver answered (check_run returns -1: exit 69)
+ *   dns.error            error    a query failed (SERVFAIL, timeout) for a name
+ *   dns.dnssec           error    a DNSSEC-bogus answer (result type dnssec-invalid)
+ *   mx.too-many          warning  more MX hosts than are probed (CHECK_MAX_MX)
+ *   mx.slow              warning  an SMTP banner slower than CHECK_SLOW_BANNER_MS
+ *   sts.fetch.connect    error    the policy host does not accept HTTPS connections
+ *   sts.hosted.mismatch  warning  the served policy differs from the hosted file (with -c)
+ *   sts.host.cert-expiring warning/error  the mta-sts host certificate in cert_dir expires
+ *                        within 14 days (error when expired or missing) (with -c)
+ */
 #ifndef STSD_CHECKER_H
 #define STSD_CHECKER_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#define CHECK_MAX_DOMAINS 256 /* domains per check_run */
+
+enum check_severity { CHECK_INFO = 0, CHECK_WARNING = 1, CHECK_ERROR = 2 };
+
+struct check_opts {
+    const char *resolver;  /* "IP", "IP@PORT", "IP:PORT", "[v6]:PORT"; NULL = resolv.conf */
+    const char *ca_file;   /* trust anchors (PEM); NULL = the system store */
+    int smtp_port;         /* 0 = 25 */
+    int https_port;        /* 0 = 443 */
+    int timeout;           /* seconds per SMTP step and for the fetch; 0 = 10 */
+    const char *state_dir; /* non-NULL: compare with what this stsd hosts */
+    const char *cert_dir;  /* with state_dir: where the mta-sts host certificates are */
+    const char *ehlo_name; /* NULL = this host's name */
+};
+
+/* check.c */
+/*
+ * Check `n` domains (in parallel). *out_json receives the object documented above (the caller
+ * frees it with json_decref), also when the check could not run. Returns the worst severity
+ * (enum check_severity), or -1 when the check could not run (no resolver answered, bad
+ * option) with a one-line reason in err.
+ */
+int check_run(const struct check_opts *opts, const char *const *domains, size_t n,
+              json_t **out_json, char *err, size_t errlen);
+/* Parse "IP", "IP@PORT", "IP:PORT", "[v6]:PORT" into unbound's "IP@PORT" form. 0 or -1. */
+int check_resolver_parse(const char *s, char *out, size_t outsz);
+
+/* output.c */
+/* Print the result of check_run grouped per domain as human-readable text; colour only when
+ * `color` is set. */
+void check_print_text(FILE *f, const json_t *result, int color);
+
 #endif

@@ -1,0 +1,502 @@
+/* dns.c - the checker's DNS: many libunbound queries in flight, answered from the poll loop,
+ * and the parsers for MX and TXT rdata. */
+#include "checker/checker_int.h"
+#include "common/common.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <unbound.h>
+
+#define TRUST_ANCHOR_FILE "/usr/share/dns/root.key"
+
+enum qkind { Q_MX, Q_STS, Q_RPT, Q_HOST_A, Q_HOST_AAAA, Q_MX_A, Q_MX_AAAA, Q_RUA_A, Q_RUA_AAAA };
+
+struct dns_query {
+    struct check__run *run;
+    struct check_domain *d;
+    enum qkind kind;
+    size_t idx; /* MX or rua host index */
+    int async_id;
+    int pending;
+    int64_t started;
+};
+
+struct ub_ctx *check__dns_new(const char *resolver, char *err, size_t errlen)
+{
+    struct ub_ctx *ctx = ub_ctx_create();
+    int rc;
+    if (ctx == NULL) {
+        snprintf(err, errlen, "cannot create a resolver context");
+        return NULL;
+    }
+    /* A thread, not a forked process, answers the queries: check_run may run inside the
+     * multi-threaded server. */
+    if ((rc = ub_ctx_async(ctx, 1)) != 0)
+        goto fail;
+    /* libunbound answers the special-use zone test. itself with NXDOMAIN (RFC 6761); ask the
+     * configured resolver instead so that test domains work (NOTES.md). */
+    if ((rc = ub_ctx_set_option(ctx, "local-zone:", "test. transparent")) != 0)
+        goto fail;
+    if (resolver != NULL) {
+        if ((rc = ub_ctx_set_fwd(ctx, resolver)) != 0)
+            goto fail;
+    } else {
+        if ((rc = ub_ctx_resolvconf(ctx, NULL)) != 0)
+            goto fail;
+        /* Validate DNSSEC when the root trust anchor is installed (dns-root-data). A test
+         * forwarder serves unsigned local data, so not with --resolver. */
+        if (access(TRUST_ANCHOR_FILE, R_OK) == 0)
+            ub_ctx_add_ta_file(ctx, TRUST_ANCHOR_FILE);
+    }
+    return ctx;
+fail:
+    snprintf(err, errlen, "resolver setup failed (%s): %s", resolver ? resolver : "resolv.conf",
+             ub_strerror(rc));
+    ub_ctx_delete(ctx);
+    return NULL;
+}
+
+int check__domain_valid(const char *s)
+{
+    size_t len = strlen(s), label = 0, labels = 1;
+    if (len == 0 || len > 253)
+        return 0;
+    int all_digits_label = 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            if (label == 0 || s[i - 1] == '-')
+                return 0;
+            label = 0;
+            labels++;
+            all_digits_label = 1;
+            continue;
+        }
+        if (!(isalnum(c) || c == '-' || c == '_'))
+            return 0;
+        if (label == 0 && c == '-')
+            return 0;
+        if (!isdigit(c))
+            all_digits_label = 0;
+        if (++label > 63)
+            return 0;
+    }
+    if (label == 0 || s[len - 1] == '-' || labels < 2)
+        return 0;
+    /* A numeric last label means an IP address, not a domain (RFC 3696 §2). */
+    return !all_digits_label;
+}
+
+int check__mx_rdata_parse(const unsigned char *rd, size_t len, int *pref, char *host, size_t hostsz,
+                          int *valid)
+{
+    size_t o = 2, w = 0;
+    if (len < 3 || hostsz < 8)
+        return -1;
+    *pref = (rd[0] << 8) | rd[1];
+    *valid = 1;
+    host[0] = '\0';
+    for (;;) {
+        if (o >= len)
+            return -1;
+        size_t l = rd[o++];
+        if (l == 0)
+            break;
+        if (l > 63 || o + l > len)
+            return -1; /* compression pointers do not occur in unbound's rdata */
+        if (w > 0) {
+            if (w + 1 >= hostsz)
+                return -1;
+            host[w++] = '.';
+        }
+        for (size_t i = 0; i < l; i++) {
+            unsigned char c = rd[o + i];
+            if (isalnum(c) || c == '-' || c == '_') {
+                if (w + 1 >= hostsz)
+                    return -1;
+                host[w++] = (char)tolower(c);
+            } else {
+                if (w + 5 >= hostsz)
+                    return -1;
+                w += (size_t)snprintf(host + w, hostsz - w, "\\%03u", c);
+                *valid = 0;
+            }
+        }
+        o += l;
+    }
+    host[w] = '\0';
+    if (w == 0)
+        *valid = 0; /* "." : a null MX (RFC 7505) */
+    else if (!check__domain_valid(host))
+        *valid = 0;
+    return 0;
+}
+
+long check__txt_rdata_join(const unsigned char *rd, size_t len, char *out, size_t cap)
+{
+    size_t o = 0, w = 0;
+    long total = 0;
+    if (cap == 0)
+        return -1;
+    while (o < len) {
+        size_t l = rd[o++];
+        if (o + l > len) {
+            out[w] = '\0';
+            return -1;
+        }
+        for (size_t i = 0; i < l; i++) {
+            unsigned char c = rd[o + i];
+            total++;
+            if (c >= 0x20 && c < 0x7f) {
+                if (w + 1 < cap)
+                    out[w++] = (char)c;
+            } else if (w + 5 < cap) {
+                w += (size_t)snprintf(out + w, cap - w, "\\%03u", c);
+            }
+        }
+        o += l;
+    }
+    out[w] = '\0';
+    return total;
+}
+
+static struct dns_answer *answer_of(struct dns_query *q)
+{
+    struct check_domain *d = q->d;
+    switch (q->kind) {
+    case Q_MX:
+        return &d->mx_ans;
+    case Q_STS:
+        return &d->sts_ans;
+    case Q_RPT:
+        return &d->rpt_ans;
+    case Q_HOST_A:
+        return &d->host_a;
+    case Q_HOST_AAAA:
+        return &d->host_aaaa;
+    case Q_MX_A:
+        return &d->mx[q->idx].a;
+    case Q_MX_AAAA:
+        return &d->mx[q->idx].aaaa;
+    case Q_RUA_A:
+        return &d->rua_hosts[q->idx].a;
+    case Q_RUA_AAAA:
+        return &d->rua_hosts[q->idx].aaaa;
+    }
+    return NULL;
+}
+
+static void on_answer(void *arg, int err, struct ub_result *res);
+
+static void query(struct check__run *run, struct check_domain *d, enum qkind kind, size_t idx,
+                  const char *name, int rrtype)
+{
+    struct dns_query *q = xcalloc(1, sizeof(*q));
+    q->run = run;
+    q->d = d;
+    q->kind = kind;
+    q->idx = idx;
+    q->started = check__now_ms();
+    if (run->n_queries == run->cap_queries) {
+        run->cap_queries = run->cap_queries ? 2 * run->cap_queries : 32;
+        run->queries = xrealloc(run->queries, run->cap_queries * sizeof(*run->queries));
+    }
+    run->queries[run->n_queries++] = q;
+    struct dns_answer *ans = answer_of(q);
+    ans->status = DNS_PENDING;
+    int rc = ub_resolve_async(run->ub, name, rrtype, 1 /* IN */, q, on_answer, &q->async_id);
+    if (rc != 0) {
+        ans->status = DNS_FAIL;
+        snprintf(ans->why, sizeof(ans->why), "%s", ub_strerror(rc));
+        return;
+    }
+    q->pending = 1;
+    run->n_dns_pending++;
+}
+
+static void start_fetch_if_ready(struct check__run *run, struct check_domain *d)
+{
+    if (d->host_a.status == DNS_PENDING || d->host_aaaa.status == DNS_PENDING)
+        return;
+    if (d->n_host_addrs > 0 && !d->fetch.attempted)
+        check__fetch_start(run, d);
+}
+
+static int mx_cmp(const void *a, const void *b)
+{
+    const struct check_mx *x = a, *y = b;
+    if (x->preference != y->preference)
+        return x->preference < y->preference ? -1 : 1;
+    return strcmp(x->host, y->host);
+}
+
+static void got_mx(struct check__run *run, struct check_domain *d, struct ub_result *res)
+{
+    size_t n = 0;
+    for (; res->data[n] != NULL; n++)
+        ;
+    d->n_mx_total = n;
+    size_t keep = n < CHECK_MAX_MX_LISTED ? n : CHECK_MAX_MX_LISTED;
+    struct check_mx *all = xcalloc(keep ? keep : 1, sizeof(*all));
+    size_t k = 0;
+    for (size_t i = 0; i < keep; i++) {
+        char host[1100];
+        int pref, valid;
+        if (check__mx_rdata_parse((const unsigned char *)res->data[i], (size_t)res->len[i], &pref,
+                                  host, sizeof(host), &valid) != 0)
+            continue;
+        if (host[0] == '\0') {
+            d->null_mx = 1;
+            continue;
+        }
+        all[k].host = xstrdup(host);
+        all[k].preference = pref;
+        all[k].host_valid = valid;
+        k++;
+    }
+    qsort(all, k, sizeof(*all), mx_cmp);
+    /* Drop duplicates (the same host twice with different preferences keeps the first). */
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < u && !dup; j++)
+            dup = strcmp(all[j].host, all[i].host) == 0;
+        if (dup)
+            free(all[i].host);
+        else
+            all[u++] = all[i];
+    }
+    d->mx_listed = xcalloc(u ? u : 1, sizeof(*d->mx_listed));
+    for (size_t i = 0; i < u; i++) {
+        d->mx_listed[i].preference = all[i].preference;
+        d->mx_listed[i].host = xstrdup(all[i].host);
+    }
+    d->n_mx_listed = u;
+    d->n_mx = u < CHECK_MAX_MX ? u : CHECK_MAX_MX;
+    for (size_t i = d->n_mx; i < u; i++)
+        free(all[i].host);
+    d->mx = all;
+    for (size_t i = 0; i < d->n_mx; i++) {
+        if (!d->mx[i].host_valid) {
+            d->mx[i].a.status = d->mx[i].aaaa.status = DNS_FAIL;
+            snprintf(d->mx[i].a.why, sizeof(d->mx[i].a.why), "not a valid host name");
+            continue;
+        }
+        query(run, d, Q_MX_A, i, d->mx[i].host, 1);
+        query(run, d, Q_MX_AAAA, i, d->mx[i].host, 28);
+    }
+}
+
+static void got_txt(struct check_domain *d, int rpt, struct ub_result *res)
+{
+    char **list = rpt ? d->rpt_txt : d->sts_txt;
+    size_t *n = rpt ? &d->n_rpt_txt : &d->n_sts_txt;
+    size_t *total = rpt ? &d->n_rpt_txt_total : &d->n_sts_txt_total;
+    size_t *longest = rpt ? &d->rpt_txt_longest : &d->sts_txt_longest;
+    for (size_t i = 0; res->data[i] != NULL; i++) {
+        (*total)++;
+        if (*n >= CHECK_MAX_TXT)
+            continue;
+        char *buf = xmalloc(CHECK_MAX_TXT_LEN);
+        long l = check__txt_rdata_join((const unsigned char *)res->data[i], (size_t)res->len[i],
+                                       buf, CHECK_MAX_TXT_LEN);
+        if (l < 0) {
+            free(buf);
+            continue;
+        }
+        if ((size_t)l > *longest)
+            *longest = (size_t)l;
+        list[(*n)++] = buf;
+    }
+}
+
+/* The https: rua hosts of the TLS-RPT records, so rpt.rua.https can say whether they
+ * resolve. */
+static void rua_hosts(struct check__run *run, struct check_domain *d)
+{
+    for (size_t i = 0; i < d->n_rpt_txt; i++) {
+        const char *p = d->rpt_txt[i];
+        while ((p = strstr(p, "https://")) != NULL && d->n_rua_hosts < 4) {
+            p += 8;
+            size_t l = strcspn(p, "/:,;! ");
+            if (l == 0 || l > 253)
+                continue;
+            char host[254];
+            memcpy(host, p, l);
+            host[l] = '\0';
+            for (char *c = host; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+            if (!check__domain_valid(host))
+                continue;
+            size_t k = d->n_rua_hosts++;
+            d->rua_hosts[k].host = xstrdup(host);
+            query(run, d, Q_RUA_A, k, host, 1);
+            query(run, d, Q_RUA_AAAA, k, host, 28);
+        }
+    }
+}
+
+static void add_address(char (*list)[INET6_ADDRSTRLEN], size_t *n, const char *data, int len)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (*n >= CHECK_MAX_ADDRS)
+        return;
+    if (len == 4)
+        inet_ntop(AF_INET, data, ip, sizeof(ip));
+    else if (len == 16)
+        inet_ntop(AF_INET6, data, ip, sizeof(ip));
+    else
+        return;
+    snprintf(list[(*n)++], INET6_ADDRSTRLEN, "%s", ip);
+}
+
+static void got_mx_addrs(struct check__run *run, struct check_domain *d, size_t idx,
+                         struct ub_result *res)
+{
+    struct check_mx *mx = &d->mx[idx];
+    for (size_t i = 0; res->data[i] != NULL; i++) {
+        if (mx->n_addrs >= CHECK_MAX_ADDRS) {
+            mx->n_addrs_dropped++;
+            continue;
+        }
+        int len = res->len[i];
+        if (len != 4 && len != 16)
+            continue;
+        struct check_addr *a = &mx->addrs[mx->n_addrs++];
+        a->family = len == 4 ? AF_INET : AF_INET6;
+        inet_ntop(a->family, res->data[i], a->ip, sizeof(a->ip));
+        a->failed_step = SMTP_DONE;
+        check__probe_add(run, mx, a);
+    }
+}
+
+static void after_answer(struct dns_query *q, struct ub_result *res)
+{
+    struct check__run *run = q->run;
+    struct check_domain *d = q->d;
+    switch (q->kind) {
+    case Q_MX:
+        if (res != NULL)
+            got_mx(run, d, res);
+        break;
+    case Q_STS:
+        if (res != NULL)
+            got_txt(d, 0, res);
+        break;
+    case Q_RPT:
+        if (res != NULL) {
+            got_txt(d, 1, res);
+            rua_hosts(run, d);
+        }
+        break;
+    case Q_HOST_A:
+    case Q_HOST_AAAA:
+        if (res != NULL)
+            for (size_t i = 0; res->data[i] != NULL; i++)
+                add_address(d->host_addrs, &d->n_host_addrs, res->data[i], res->len[i]);
+        start_fetch_if_ready(run, d);
+        break;
+    case Q_MX_A:
+    case Q_MX_AAAA:
+        if (res != NULL)
+            got_mx_addrs(run, d, q->idx, res);
+        break;
+    case Q_RUA_A:
+    case Q_RUA_AAAA:
+        break;
+    }
+}
+
+static void on_answer(void *arg, int err, struct ub_result *res)
+{
+    struct dns_query *q = arg;
+    struct dns_answer *ans = answer_of(q);
+    q->pending = 0;
+    q->run->n_dns_pending--;
+    if (err != 0 || res == NULL) {
+        ans->status = DNS_FAIL;
+        snprintf(ans->why, sizeof(ans->why), "%s", ub_strerror(err));
+        after_answer(q, NULL);
+        if (res != NULL)
+            ub_resolve_free(res);
+        return;
+    }
+    ans->rcode = res->rcode;
+    ans->secure = res->secure;
+    ans->bogus = res->bogus;
+    if (res->bogus) {
+        ans->status = DNS_FAIL;
+        snprintf(ans->why, sizeof(ans->why), "DNSSEC bogus: %s",
+                 res->why_bogus ? res->why_bogus : "validation failed");
+        q->run->dns_answered = 1;
+        after_answer(q, NULL);
+    } else if (res->rcode == 0) {
+        q->run->dns_answered = 1;
+        ans->status = res->havedata ? DNS_OK : DNS_NODATA;
+        after_answer(q, res->havedata ? res : NULL);
+    } else if (res->rcode == 3) {
+        q->run->dns_answered = 1;
+        ans->status = DNS_NXDOMAIN;
+        after_answer(q, NULL);
+    } else {
+        static const char *const rcodes[] = {"NOERROR",  "FORMERR", "SERVFAIL",
+                                             "NXDOMAIN", "NOTIMP",  "REFUSED"};
+        ans->status = DNS_FAIL;
+        if (res->rcode < 6)
+            snprintf(ans->why, sizeof(ans->why), "%s", rcodes[res->rcode]);
+        else
+            snprintf(ans->why, sizeof(ans->why), "rcode %d", res->rcode);
+        if (res->rcode != 2)
+            q->run->dns_answered = 1; /* a REFUSED comes from a resolver that answered */
+        after_answer(q, NULL);
+    }
+    ub_resolve_free(res);
+}
+
+void check__dns_start(struct check__run *run, struct check_domain *d)
+{
+    char name[300];
+    query(run, d, Q_MX, 0, d->name, 15);
+    snprintf(name, sizeof(name), "_mta-sts.%s", d->name);
+    query(run, d, Q_STS, 0, name, 16);
+    snprintf(name, sizeof(name), "_smtp._tls.%s", d->name);
+    query(run, d, Q_RPT, 0, name, 16);
+    snprintf(name, sizeof(name), "mta-sts.%s", d->name);
+    query(run, d, Q_HOST_A, 0, name, 1);
+    query(run, d, Q_HOST_AAAA, 0, name, 28);
+}
+
+size_t check__dns_pending(const struct check__run *run)
+{
+    return run->n_dns_pending;
+}
+
+void check__dns_expire(struct check__run *run, int64_t now, int all)
+{
+    /* Index loop: after_answer may start new queries and grow the array. */
+    for (size_t i = 0; i < run->n_queries; i++) {
+        struct dns_query *q = run->queries[i];
+        if (!q->pending || (!all && now - q->started < run->step_ms))
+            continue;
+        ub_cancel(run->ub, q->async_id);
+        q->pending = 0;
+        run->n_dns_pending--;
+        struct dns_answer *ans = answer_of(q);
+        ans->status = DNS_FAIL;
+        snprintf(ans->why, sizeof(ans->why), "no answer within %lld s",
+                 (long long)(run->step_ms / 1000));
+        after_answer(q, NULL);
+    }
+}
+
+void check__dns_free(struct check__run *run)
+{
+    for (size_t i = 0; i < run->n_queries; i++)
+        free(run->queries[i]);
+    free(run->queries);
+    run->queries = NULL;
+    run->n_queries = run->cap_queries = 0;
+}

@@ -1,0 +1,144 @@
+/* fetch.c - the policy fetch as senders do it (RFC 8461 §3.3): HTTPS GET of
+ * https://mta-sts.<domain>/.well-known/mta-sts.txt through libcurl's multi interface, pinned
+ * to the addresses our resolver found, redirects never followed, the body capped. */
+#include "checker/checker_int.h"
+#include "common/common.h"
+#include "policy/policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fetch_ctx {
+    struct check_domain *d;
+    CURL *easy;
+    struct curl_slist *resolve;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The cap lives here, not in CURLOPT_MAXFILESIZE: that does not stop a chunked body. */
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct check_fetch *fe = &((struct fetch_ctx *)ud)->d->fetch;
+    size_t n = size * nmemb;
+    if (fe->len + n >= POLICY_MAX_BODY) {
+        fe->too_big = 1;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    fe->body = xrealloc(fe->body, fe->len + n + 1);
+    memcpy(fe->body + fe->len, ptr, n);
+    fe->len += n;
+    fe->body[fe->len] = '\0';
+    return n;
+}
+
+void check__fetch_start(struct check__run *run, struct check_domain *d)
+{
+    struct check_fetch *fe = &d->fetch;
+    fe->attempted = 1;
+    if (run->https_port == 443)
+        snprintf(fe->url, sizeof(fe->url), "https://mta-sts.%s/.well-known/mta-sts.txt", d->name);
+    else
+        snprintf(fe->url, sizeof(fe->url), "https://mta-sts.%s:%d/.well-known/mta-sts.txt", d->name,
+                 run->https_port);
+    /* CURLOPT_RESOLVE: "host:port:addr[,addr...]" with IPv6 addresses in brackets, so curl
+     * connects where our resolver said, not where the system's would. */
+    size_t cap = 64 + strlen(d->name) + d->n_host_addrs * (INET6_ADDRSTRLEN + 3);
+    char *entry = xmalloc(cap);
+    int w = snprintf(entry, cap, "mta-sts.%s:%d:", d->name, run->https_port);
+    for (size_t i = 0; i < d->n_host_addrs; i++) {
+        const char *ip = d->host_addrs[i];
+        int v6 = strchr(ip, ':') != NULL;
+        w += snprintf(entry + w, cap - (size_t)w, "%s%s%s%s", i ? "," : "", v6 ? "[" : "", ip,
+                      v6 ? "]" : "");
+    }
+    struct fetch_ctx *f = xcalloc(1, sizeof(*f));
+    f->d = d;
+    f->resolve = curl_slist_append(NULL, entry);
+    free(entry);
+    f->easy = curl_easy_init();
+    CURL *e = f->easy;
+    curl_easy_setopt(e, CURLOPT_URL, fe->url);
+    curl_easy_setopt(e, CURLOPT_RESOLVE, f->resolve);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)run->step_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)run->step_ms);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (run->opts->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, run->opts->ca_file);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "stsd-check/" STSD_VERSION);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, f);
+    curl_multi_add_handle(run->multi, e);
+    run->n_fetch_running++;
+}
+
+static void classify(struct check_fetch *fe, CURLcode rc, const char *errbuf)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return;
+    case CURLE_WRITE_ERROR:
+        if (fe->too_big) {
+            snprintf(fe->error, sizeof(fe->error), "the body reached %d bytes", POLICY_MAX_BODY);
+            return;
+        }
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        fe->timed_out = 1;
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        fe->tls_error = 1;
+        break;
+    default:
+        fe->connect_error = 1;
+        break;
+    }
+    snprintf(fe->error, sizeof(fe->error), "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+}
+
+void check__fetch_collect(struct check__run *run)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(run->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *e = msg->easy_handle;
+        CURLcode rc = msg->data.result;
+        struct fetch_ctx *f = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&f);
+        struct check_fetch *fe = &f->d->fetch;
+        long status = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        fe->status = status;
+        char *ct = NULL;
+        if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct != NULL)
+            snprintf(fe->content_type, sizeof(fe->content_type), "%s", ct);
+        char *loc = NULL;
+        if (status >= 300 && status < 400 &&
+            curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL)
+            snprintf(fe->redirect, sizeof(fe->redirect), "%s", loc);
+        curl_off_t us = 0;
+        curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
+        fe->ms = (int64_t)(us / 1000);
+        classify(fe, rc, f->errbuf);
+        fe->done = 1;
+        curl_multi_remove_handle(run->multi, e);
+        curl_easy_cleanup(e);
+        curl_slist_free_all(f->resolve);
+        free(f);
+        run->n_fetch_running--;
+    }
+}
