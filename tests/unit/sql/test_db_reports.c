@@ -448,14 +448,16 @@ static void test_clamp_and_no_policies(void **state)
     db_report_summary_clear(&s);
 }
 
-/* Batched insert speed (the target is >= 10,000 reports/s); printed, asserted loosely so
- * that a sanitizer build on a busy machine does not fail. */
+/* Batched inserts: 10 transactions of 500 reports. The speed (target >= 10,000 reports/s,
+ * measured by bench/, not here) is printed as a diagnostic only: a shared machine or a
+ * sanitizer build must not make this test flaky. */
 static void test_batch_speed(void **state)
 {
     struct fixture *f = *state;
     enum { N = 5000, BATCH = 500 };
-    struct timespec a, b;
+    struct timespec a, b, ca, cb;
     clock_gettime(CLOCK_MONOTONIC, &a);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ca);
     for (int i = 0; i < N; i += BATCH) {
         assert_int_equal(db_begin(f->db), 0);
         for (int j = i; j < i + BATCH; j++) {
@@ -473,12 +475,13 @@ static void test_batch_speed(void **state)
         assert_int_equal(db_commit(f->db), 0);
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cb);
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-    printf("# stored %d reports in %.3f s: %.0f reports/s\n", N, secs, N / secs);
+    double cpu = (double)(cb.tv_sec - ca.tv_sec) + (double)(cb.tv_nsec - ca.tv_nsec) / 1e9;
+    printf("# stored %d reports in %.3f s (%.3f s CPU): %.0f reports/s\n", N, secs, cpu, N / secs);
     int64_t n;
     assert_int_equal(db_report_count(f->db, &n), 0);
     assert_int_equal(n, N);
-    assert_true(N / secs > 500);
 }
 
 int main(void)
