@@ -25,6 +25,7 @@ enum { MSG_SWAP = 1, MSG_STOP = 2 };
 /* The modules `stsd serve` runs besides policy hosting; see server_int.h. */
 const struct srv_module *const srv__modules[] = {
     &srv_report_module,
+    &srv_admin_module,
     NULL,
 };
 

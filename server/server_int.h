@@ -192,6 +192,37 @@ struct srv_module {
 extern const struct srv_module *const srv__modules[];
 /* intake.c: report intake (POST at each [reports] path, the writer thread). */
 extern const struct srv_module srv_report_module;
+/* admin.c: the admin listener (API, dashboard, /metrics) and the self-check thread. */
+extern const struct srv_module srv_admin_module;
+
+/* ---- metrics.c: counters for /metrics (admin listener); lock-free, any thread ---- */
+enum srv_endpoint {
+    SRV_EP_POLICY = 0, /* GET/HEAD /.well-known/mta-sts.txt (and its 404/405) */
+    SRV_EP_REPORT,     /* POST [reports] path */
+    SRV_EP_API,        /* /api/v1/... */
+    SRV_EP_DASHBOARD,  /* / on the admin listener */
+    SRV_EP_METRICS,    /* /metrics */
+    SRV_EP_OTHER,      /* anything else */
+    SRV_EP__N
+};
+enum srv_report_outcome {
+    SRV_REPORT_STORED = 0,    /* 201 */
+    SRV_REPORT_DUPLICATE,     /* 200 */
+    SRV_REPORT_INVALID,       /* 400 */
+    SRV_REPORT_TOO_LARGE,     /* 413 */
+    SRV_REPORT_MEDIA_TYPE,    /* 415 */
+    SRV_REPORT_NOT_HOSTED,    /* 422 */
+    SRV_REPORT_RATE_LIMITED,  /* 429 */
+    SRV_REPORT_UNAVAILABLE,   /* 503 */
+    SRV_REPORT__N
+};
+/* Count one answered request (any thread; lock-free). Status outside 100-599 counts as 0. */
+void srv_metrics_count_request(enum srv_endpoint ep, int status);
+/* Count one report POST by outcome. */
+void srv_metrics_count_report(enum srv_report_outcome o);
+/* A policy reload finished (ok = 0 when it failed as a whole); gauges after it. */
+void srv_metrics_count_reload(int ok);
+void srv_metrics_set_policies(int64_t served, int64_t broken);
 
 /* ---- server.c: the running server ---- */
 struct srv_thread {

@@ -1,0 +1,444 @@
+/* admin_dashboard.c - the dashboard at "/": server-rendered HTML with inline CSS and inline
+ * SVG charts, no script and nothing loaded from elsewhere; every string is HTML-escaped. */
+#include "server/admin_int.h"
+#include "common/common.h"
+#include "policy/policy.h"
+#include "reports/reports.h"
+#include "sql/db.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAY 86400
+#define MAX_DAYS 62 /* day bars drawn: the latest days with reports */
+#define MAX_ROWS 10 /* entries per breakdown chart */
+
+void srv__buf_printf(struct admin_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || b->len + (size_t)n + 1 > ADMIN_MAX_BODY)
+        return;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t c = b->cap ? b->cap : 4096;
+        while (c < b->len + (size_t)n + 1)
+            c *= 2;
+        b->p = xrealloc(b->p, c);
+        b->cap = c;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void srv__buf_html(struct admin_buf *b, const char *s)
+{
+    if (s == NULL)
+        return;
+    const char *run = s;
+    for (; *s; s++) {
+        const char *rep = NULL;
+        switch (*s) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            continue;
+        }
+        srv__buf_printf(b, "%.*s%s", (int)(s - run), run, rep);
+        run = s + 1;
+    }
+    srv__buf_printf(b, "%s", run);
+}
+
+static const char css[] =
+    "*{box-sizing:border-box}"
+    "body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d232a;"
+    "background:#f4f6f8}"
+    "header{background:#1d3557;color:#fff;padding:.8em 1em}header h1{margin:0;font-size:1.3em}"
+    "header a{color:#cfe3ff;margin-right:.8em}"
+    "main{max-width:1100px;margin:0 auto;padding:.5em}"
+    "section{background:#fff;border-radius:8px;padding:.8em 1em;margin:.8em 0;"
+    "box-shadow:0 1px 3px rgba(0,0,0,.12)}"
+    "h2{margin:.2em 0 .5em;font-size:1.2em}h3{font-size:1em;margin:1em 0 .3em}"
+    ".cards{display:flex;flex-wrap:wrap;gap:.6em}"
+    ".card{flex:1 1 9em;border:1px solid #dde3ea;border-radius:6px;padding:.4em .6em}"
+    ".card dt{font-size:.8em;color:#5a6470}.card dd{margin:0;font-size:1.25em;font-weight:600}"
+    ".ok{color:#1a7f37}.bad{color:#c62828}.warn{color:#a15c00}"
+    "table{border-collapse:collapse;width:100%;font-size:.9em}"
+    "th,td{text-align:left;padding:.25em .4em;border-bottom:1px solid #e6eaee;"
+    "vertical-align:top;overflow-wrap:anywhere}"
+    "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
+    "svg{width:100%;height:auto;display:block}"
+    ".scroll{overflow-x:auto}pre{white-space:pre-wrap;background:#f6f8fa;padding:.5em;"
+    "border-radius:4px;font-size:.85em}"
+    ".legend span{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .8em}"
+    "@media (max-width:600px){body{font-size:14px}main{padding:.2em}section{padding:.6em}}";
+
+static void fmt_rate(char *buf, size_t n, int64_t ok, int64_t failed)
+{
+    double r = report_success_rate(ok, failed);
+    if (r < 0)
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, "%.2f%%", r * 100.0);
+}
+
+static void card(struct admin_buf *b, const char *id, const char *label, const char *cls,
+                 const char *value)
+{
+    srv__buf_printf(b, "<dl class=\"card\"><dt>");
+    srv__buf_html(b, label);
+    srv__buf_printf(b, "</dt><dd%s%s%s data-k=\"", cls ? " class=\"" : "", cls ? cls : "",
+                    cls ? "\"" : "");
+    srv__buf_html(b, id);
+    srv__buf_printf(b, "\">");
+    srv__buf_html(b, value);
+    srv__buf_printf(b, "</dd></dl>");
+}
+
+static void card_int(struct admin_buf *b, const char *id, const char *label, const char *cls,
+                     int64_t v)
+{
+    char s[32];
+    snprintf(s, sizeof(s), "%lld", (long long)v);
+    card(b, id, label, cls, s);
+}
+
+/* Successful and failed sessions per day: two bars per day on a common linear scale. */
+static void day_chart(struct admin_buf *b, const struct report_summary_rows *days)
+{
+    if (days->n == 0) {
+        srv__buf_printf(b, "<p>No reports in this window.</p>");
+        return;
+    }
+    size_t first = days->n > MAX_DAYS ? days->n - MAX_DAYS : 0;
+    size_t n = days->n - first;
+    int64_t max = 1;
+    for (size_t i = first; i < days->n; i++) {
+        if (days->v[i].successful > max)
+            max = days->v[i].successful;
+        if (days->v[i].failed > max)
+            max = days->v[i].failed;
+    }
+    const int slot = 26, h = 150, top = 12, left = 44, bottom = 34;
+    int w = left + (int)n * slot + 8;
+    srv__buf_printf(b,
+                    "<div class=\"scroll\"><svg class=\"chart days\" role=\"img\" "
+                    "viewBox=\"0 0 %d %d\" style=\"min-width:%dpx\" "
+                    "xmlns=\"http://www.w3.org/2000/svg\"><title>Sessions per day</title>",
+                    w, top + h + bottom, n > 12 ? (int)n * 14 : 0);
+    srv__buf_printf(b,
+                    "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>"
+                    "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%lld</text>"
+                    "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">0</text>",
+                    left, top + h, w, top + h, left - 4, top + 8, (long long)max, left - 4,
+                    top + h);
+    for (size_t i = 0; i < n; i++) {
+        const struct report_summary_row *r = &days->v[first + i];
+        int64_t ok = r->successful < 0 ? 0 : r->successful;
+        int hs = (int)((double)ok / (double)max * h + 0.5);
+        int hf = (int)((double)r->failed / (double)max * h + 0.5);
+        if (ok > 0 && hs < 1)
+            hs = 1;
+        if (r->failed > 0 && hf < 1)
+            hf = 1;
+        int x = left + (int)i * slot + 3;
+        srv__buf_printf(b, "<g class=\"day\" data-day=\"");
+        srv__buf_html(b, r->key);
+        srv__buf_printf(b, "\" data-successful=\"%lld\" data-failed=\"%lld\">", (long long)ok,
+                        (long long)r->failed);
+        srv__buf_printf(b,
+                        "<rect class=\"ok\" x=\"%d\" y=\"%d\" width=\"10\" height=\"%d\" "
+                        "fill=\"#2e7d32\"><title>",
+                        x, top + h - hs, hs);
+        srv__buf_html(b, r->key);
+        srv__buf_printf(b, ": %lld successful</title></rect>", (long long)ok);
+        srv__buf_printf(b,
+                        "<rect class=\"fail\" x=\"%d\" y=\"%d\" width=\"10\" height=\"%d\" "
+                        "fill=\"#c62828\"><title>",
+                        x + 10, top + h - hf, hf);
+        srv__buf_html(b, r->key);
+        srv__buf_printf(b, ": %lld failed</title></rect>", (long long)r->failed);
+        if (n <= 16 || i % (n / 8 + 1) == 0) {
+            srv__buf_printf(b,
+                            "<text x=\"%d\" y=\"%d\" font-size=\"9\" "
+                            "transform=\"rotate(-40 %d %d)\" text-anchor=\"end\">",
+                            x + 10, top + h + 12, x + 10, top + h + 12);
+            srv__buf_html(b, strlen(r->key) == 10 ? r->key + 5 : r->key);
+            srv__buf_printf(b, "</text>");
+        }
+        srv__buf_printf(b, "</g>");
+    }
+    srv__buf_printf(b, "</svg></div><p class=\"legend\"><span style=\"background:#2e7d32\">"
+                       "</span>successful<span style=\"background:#c62828\"></span>failed</p>");
+}
+
+/* A horizontal bar chart of failed sessions per key, with the numbers in a table beside. */
+static void bar_chart(struct admin_buf *b, const char *cls, const char *title,
+                      const struct report_summary_rows *rows, int with_sessions)
+{
+    srv__buf_printf(b, "<h3>");
+    srv__buf_html(b, title);
+    srv__buf_printf(b, "</h3>");
+    size_t n = rows->n < MAX_ROWS ? rows->n : MAX_ROWS;
+    if (n == 0) {
+        srv__buf_printf(b, "<p class=\"ok\">None.</p>");
+        return;
+    }
+    int64_t max = 1;
+    for (size_t i = 0; i < n; i++)
+        if (rows->v[i].failed > max)
+            max = rows->v[i].failed;
+    const int rowh = 20, w = 600, label = 250;
+    srv__buf_printf(b,
+                    "<svg class=\"chart %s\" role=\"img\" viewBox=\"0 0 %d %d\" "
+                    "xmlns=\"http://www.w3.org/2000/svg\"><title>",
+                    cls, w, (int)n * rowh + 4);
+    srv__buf_html(b, title);
+    srv__buf_printf(b, "</title>");
+    for (size_t i = 0; i < n; i++) {
+        const struct report_summary_row *r = &rows->v[i];
+        int bw = (int)((double)r->failed / (double)max * (w - label - 60) + 0.5);
+        if (r->failed > 0 && bw < 1)
+            bw = 1;
+        int y = (int)i * rowh + 2;
+        srv__buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">",
+                        label - 6, y + 13);
+        char key[40];
+        snprintf(key, sizeof(key), "%s", r->key);
+        if (strlen(r->key) > 36)
+            memcpy(key + 33, "...", 4);
+        srv__buf_html(b, key);
+        srv__buf_printf(b,
+                        "</text><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"14\" "
+                        "fill=\"#c62828\"><title>",
+                        label, y + 2, bw);
+        srv__buf_html(b, r->key);
+        srv__buf_printf(b,
+                        ": %lld failed</title></rect><text x=\"%d\" y=\"%d\" "
+                        "font-size=\"11\">%lld</text>",
+                        (long long)r->failed, label + bw + 4, y + 13, (long long)r->failed);
+    }
+    srv__buf_printf(b,
+                    "</svg><table class=\"%s\"><tr><th>%s</th>%s<th class=\"n\">failed "
+                    "sessions</th></tr>",
+                    cls, with_sessions ? "organisation" : "",
+                    with_sessions ? "<th class=\"n\">reports</th><th class=\"n\">successful</th>"
+                                  : "");
+    for (size_t i = 0; i < rows->n && i < 100; i++) {
+        const struct report_summary_row *r = &rows->v[i];
+        srv__buf_printf(b, "<tr><td class=\"key\">");
+        srv__buf_html(b, r->key);
+        srv__buf_printf(b, "</td>");
+        if (with_sessions)
+            srv__buf_printf(b,
+                            "<td class=\"n\" data-k=\"reports\">%lld</td>"
+                            "<td class=\"n\" data-k=\"successful\">%lld</td>",
+                            (long long)r->reports, (long long)r->successful);
+        srv__buf_printf(b, "<td class=\"n\" data-k=\"failed\">%lld</td></tr>",
+                        (long long)r->failed);
+    }
+    srv__buf_printf(b, "</table>");
+}
+
+static void latest_check(struct admin_buf *b, struct db *db, const char *domain)
+{
+    srv__buf_printf(b, "<h3>Latest check</h3>");
+    struct db_check *c = NULL;
+    size_t nc = 0;
+    if (db_check_latest(db, domain, &c, &nc) != 0 || nc == 0) {
+        srv__buf_printf(b, "<p>No check stored yet (see [checks] interval).</p>");
+        db_checks_free(c, nc);
+        return;
+    }
+    char t[21];
+    format_rfc3339((time_t)c[0].started, t);
+    const char *cls = c[0].errors ? "bad" : c[0].warnings ? "warn" : "ok";
+    srv__buf_printf(b,
+                    "<p class=\"check\">%s: <b class=\"%s\">%d error(s), %d warning(s)</b>, "
+                    "%d info, in %lld ms.</p>",
+                    t, cls, c[0].errors, c[0].warnings, c[0].infos, (long long)c[0].duration_ms);
+    struct db_check_finding *f = NULL;
+    size_t nf = 0;
+    if (db_check_findings(db, c[0].id, &f, &nf) == 0 && nf > 0) {
+        srv__buf_printf(b, "<table class=\"findings\"><tr><th>severity</th><th>id</th>"
+                           "<th>subject</th><th>message</th></tr>");
+        for (size_t i = 0; i < nf && i < 200; i++) {
+            const char *fc = strcmp(f[i].severity, "error") == 0     ? "bad"
+                             : strcmp(f[i].severity, "warning") == 0 ? "warn"
+                                                                     : "";
+            srv__buf_printf(b, "<tr class=\"finding\"><td class=\"%s\">", fc);
+            srv__buf_html(b, f[i].severity);
+            srv__buf_printf(b, "</td><td>");
+            srv__buf_html(b, f[i].finding);
+            srv__buf_printf(b, "</td><td>");
+            srv__buf_html(b, f[i].subject);
+            srv__buf_printf(b, "</td><td>");
+            srv__buf_html(b, f[i].message);
+            srv__buf_printf(b, "</td></tr>");
+        }
+        srv__buf_printf(b, "</table>");
+    }
+    db_check_findings_free(f, nf);
+    db_checks_free(c, nc);
+}
+
+static void domain_section(struct admin_buf *b, struct db *db, const struct admin_domain *d,
+                           int64_t since, int64_t until, time_t now)
+{
+    srv__buf_printf(b, "<section class=\"domain\" data-domain=\"");
+    srv__buf_html(b, d->domain);
+    srv__buf_printf(b, "\"><h2>");
+    srv__buf_html(b, d->domain);
+    srv__buf_printf(b, "</h2><div class=\"cards\">");
+    /* Policy state. */
+    if (d->valid)
+        card(b, "mode", "policy mode", d->mode == POLICY_MODE_ENFORCE ? "ok" : "warn",
+             policy_mode_name((enum policy_mode)d->mode));
+    else
+        card(b, "mode", "policy mode", "bad", "invalid file");
+    card(b, "policy_id", "policy id", NULL, d->policy_id[0] ? d->policy_id : "(not recorded)");
+    if (!d->checked)
+        card(b, "dns", "DNS _mta-sts id", NULL, "not checked yet");
+    else if (d->dns_id != NULL && d->policy_id[0] && strcmp(d->dns_id, d->policy_id) == 0)
+        card(b, "dns", "DNS _mta-sts id", "ok", "in agreement");
+    else {
+        char s[80];
+        snprintf(s, sizeof(s), "differs: %s", d->dns_id ? d->dns_id : "none published");
+        card(b, "dns", "DNS _mta-sts id", "bad", s);
+    }
+    if (d->has_cert) {
+        int64_t left = (d->cert_not_after - (int64_t)now) / DAY;
+        card_int(b, "cert_days", "certificate days left", left < 14 ? "bad" : "ok", left);
+    } else {
+        card(b, "cert_days", "certificate", "bad", "none in cert_dir");
+    }
+    struct report_summary s;
+    memset(&s, 0, sizeof(s));
+    s.since = since;
+    s.until = until;
+    s.domain = d->domain;
+    s.by = REPORT_BY_DAY;
+    int ok = db_report_summary(db, &s) == 0;
+    if (ok)
+        report_summary_sort(&s);
+    char rate[32];
+    fmt_rate(rate, sizeof(rate), s.successful, s.failed);
+    card_int(b, "reports", "reports", NULL, s.reports);
+    card_int(b, "successful", "successful sessions", "ok", s.successful);
+    card_int(b, "failed", "failed sessions", s.failed ? "bad" : "ok", s.failed);
+    card(b, "rate", "success rate", NULL, rate);
+    srv__buf_printf(b, "</div>");
+    if (!d->valid && d->error) {
+        srv__buf_printf(b, "<p class=\"bad\">Policy file error: ");
+        srv__buf_html(b, d->error);
+        srv__buf_printf(b, "</p>");
+    }
+    if (!ok) {
+        srv__buf_printf(b, "<p class=\"bad\">The database is not available.</p>");
+    } else {
+        srv__buf_printf(b, "<h3>Sessions per day</h3>");
+        day_chart(b, &s.groups);
+        bar_chart(b, "by-result", "Failures by result type", &s.by_result_type, 0);
+        bar_chart(b, "by-mx", "Failures by receiving MX", &s.by_mx, 0);
+        bar_chart(b, "by-reporter", "Reporters seen (failures by organisation)", &s.by_reporter, 1);
+    }
+    db_report_summary_clear(&s);
+    latest_check(b, db, d->domain);
+    if (d->text) {
+        srv__buf_printf(b, "<details><summary>Policy file</summary><pre>");
+        srv__buf_html(b, d->text);
+        srv__buf_printf(b, "</pre></details>");
+    }
+    srv__buf_printf(b, "</section>");
+}
+
+void srv__admin_dashboard(const struct admin_env *env, struct db *db, const struct admin_params *p,
+                          time_t now, struct admin_response *rs)
+{
+    char msg[200];
+    int64_t since, until;
+    for (size_t i = 0; i < p->n; i++) {
+        const char *k = p->v[i].name;
+        if (strcmp(k, "since") && strcmp(k, "until") && strcmp(k, "token")) {
+            snprintf(msg, sizeof(msg), "unknown parameter '%.40s'", k);
+            srv__admin_error(rs, 400, msg);
+            return;
+        }
+    }
+    if (srv__admin_window(p, now, &since, &until, msg, sizeof(msg)) != 0) {
+        srv__admin_error(rs, 400, msg);
+        return;
+    }
+    struct admin_domain *d = NULL;
+    size_t n = 0;
+    srv__admin_domains(env, db, NULL, &d, &n);
+    struct admin_buf b = {0};
+    char t0[21], t1[21];
+    report_format_time(since, t0);
+    report_format_time(until, t1);
+    srv__buf_printf(&b,
+                    "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                    "<title>stsd - MTA-STS and TLS-RPT</title><style>%s</style></head><body>"
+                    "<header><h1>stsd</h1><nav>",
+                    css);
+    static const char *const windows[] = {"7d", "30d", "90d", "365d"};
+    for (size_t i = 0; i < 4; i++)
+        srv__buf_printf(&b, "<a href=\"/?since=%s\">%s</a>", windows[i], windows[i]);
+    srv__buf_printf(&b, "</nav></header><main><section id=\"overview\"><h2>All domains</h2>"
+                        "<p>Reports starting from <time id=\"since\">");
+    srv__buf_html(&b, t0);
+    srv__buf_printf(&b, "</time> until <time id=\"until\">");
+    srv__buf_html(&b, t1);
+    srv__buf_printf(&b, "</time> (UTC).</p><div class=\"cards\">");
+    struct report_summary all;
+    memset(&all, 0, sizeof(all));
+    all.since = since;
+    all.until = until;
+    all.by = REPORT_BY_DOMAIN;
+    if (db_report_summary(db, &all) == 0) {
+        char rate[32];
+        fmt_rate(rate, sizeof(rate), all.successful, all.failed);
+        card_int(&b, "reports", "reports", NULL, all.reports);
+        card_int(&b, "successful", "successful sessions", "ok", all.successful);
+        card_int(&b, "failed", "failed sessions", all.failed ? "bad" : "ok", all.failed);
+        card(&b, "rate", "success rate", NULL, rate);
+        card_int(&b, "domains", "hosted domains", NULL, (int64_t)n);
+    }
+    db_report_summary_clear(&all);
+    srv__buf_printf(&b, "</div></section>");
+    if (n == 0)
+        srv__buf_printf(&b, "<section><p>No hosted domains: add policies with "
+                            "<code>stsd policy set</code>.</p></section>");
+    for (size_t i = 0; i < n; i++)
+        domain_section(&b, db, &d[i], since, until, now);
+    srv__buf_printf(&b,
+                    "<p><small>stsd %s &middot; JSON at <code>/api/v1/</code> &middot; "
+                    "<code>/metrics</code></small></p></main></body></html>\n",
+                    STSD_VERSION);
+    srv__admin_domains_free(d, n);
+    free(rs->body);
+    rs->body = b.p ? b.p : xstrdup("");
+    rs->len = b.len;
+    rs->status = 200;
+    rs->content_type = "text/html; charset=utf-8";
+}

@@ -1,0 +1,222 @@
+/*
+ * admin_int.h - the admin listener (JSON API, dashboard, /metrics), the request counters,
+ * the scheduled self-checks and the alert webhook; shared between server/admin*.c,
+ * metrics.c, selfcheck.c and webhook.c only. The counter API the other handlers call is in
+ * server_int.h (srv_metrics_*).
+ *
+ * How an admin request travels: the loop thread checks the token (constant time), copies
+ * method, path, query and cookie into a job and hands it to a small pool of worker threads
+ * (ADMIN_WORKERS). Each worker owns one SQLite connection (WAL: readers never wait for the
+ * writer thread and the writer never waits for them) and renders the whole answer; the job
+ * comes back to the loop thread through h2o_multithread_send_message, which sends it. The
+ * event loop never runs a query.
+ */
+#ifndef STSD_SERVER_ADMIN_INT_H
+#define STSD_SERVER_ADMIN_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common/config.h"
+#include "server/server_int.h"
+
+struct db;
+struct json_t;
+
+#define ADMIN_WORKERS 2
+#define ADMIN_MAX_QUERY 2048 /* bytes of query string accepted */
+#define ADMIN_MAX_PATH 1024  /* bytes of path accepted */
+#define ADMIN_QUEUE_MAX 256  /* admin jobs waiting for a worker; 503 beyond */
+#define ADMIN_TOKEN_BYTES 32 /* random bytes in a generated token (64 hex digits) */
+#define ADMIN_TOKEN_MAX 256  /* longest token accepted from the token file */
+#define ADMIN_COOKIE "stsd_token"
+#define ADMIN_LIST_LIMIT 1000  /* default and maximum `limit` of /api/v1/reports */
+#define ADMIN_CHECK_HISTORY 50 /* default `limit` of /api/v1/checks history */
+
+/* ---------------------------------------------------------------- admin.c */
+
+/* Everything a worker needs to answer; read-only once the server runs. */
+struct admin_env {
+    const struct stsd_config *cfg;
+    char *policy_dir; /* <state_dir>/policies */
+    char *db_path;
+    char token[ADMIN_TOKEN_MAX + 1];
+    size_t token_len;
+};
+
+struct admin_request {
+    int head;          /* HEAD: answer without a body */
+    const char *path;  /* without the query */
+    const char *query; /* after '?', NULL when none */
+    int set_cookie;    /* the token came in ?token=: answer with the cookie */
+    time_t now;
+};
+
+struct admin_response {
+    int status;
+    const char *content_type;
+    char *body; /* malloc'd */
+    size_t len;
+    int set_cookie; /* send Set-Cookie: stsd_token=... (HttpOnly, SameSite=Strict) */
+    const char *content_disposition; /* for raw reports */
+};
+
+enum admin_auth {
+    ADMIN_AUTH_OK = 0,
+    ADMIN_AUTH_MISSING, /* 401, WWW-Authenticate: Bearer realm="stsd" */
+    ADMIN_AUTH_INVALID, /* 401, ... error="invalid_token" (RFC 6750 §3.1) */
+};
+
+/*
+ * Decide whether a request carries the token: `Authorization: Bearer T` first, else the
+ * stsd_token cookie, else a `token=` query parameter (*from_query is set then, so that the
+ * answer sets the cookie). Compares with CRYPTO_memcmp over the full length.
+ */
+enum admin_auth srv__admin_auth(const struct admin_env *env, const char *authorization,
+                                size_t authlen, const char *cookie, size_t cookielen,
+                                const char *query, size_t querylen, int *from_query);
+/* Read the token file, creating it (0600, 64 random hex digits) when missing. 0 or -1. */
+int srv__admin_token_load(struct admin_env *env, const char *path, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- admin_api.c */
+
+/* Answer one authorised request (API, dashboard or metrics) with the worker's db. */
+void srv__admin_handle(const struct admin_env *env, struct db *db, const struct admin_request *rq,
+                       struct admin_response *rs);
+/* A JSON error body {"error": msg} with this status. */
+void srv__admin_error(struct admin_response *rs, int status, const char *msg);
+
+/* Query string parameters: at most ADMIN_MAX_PARAMS, percent-decoded, each value capped. */
+#define ADMIN_MAX_PARAMS 16
+struct admin_params {
+    size_t n;
+    struct {
+        char name[32];
+        char value[256];
+    } v[ADMIN_MAX_PARAMS];
+};
+/* Parse `query` (may be NULL). -1 on a malformed query (too many, too long, bad %xx). */
+int srv__admin_params_parse(const char *query, struct admin_params *out);
+const char *srv__admin_param(const struct admin_params *p, const char *name);
+/* The report window [since, until): since (default 30 days ago) and until (default now),
+ * exactly like `stsd reports`. -1 with msg filled on bad input. */
+int srv__admin_window(const struct admin_params *p, time_t now, int64_t *since, int64_t *until,
+                      char *msg, size_t msglen);
+
+/* A hosted domain as the API and the dashboard show it. */
+struct admin_domain {
+    char *domain;
+    int valid;
+    char *error; /* first validation error / read error, NULL when valid */
+    char *text;  /* the file content */
+    int mode;    /* enum policy_mode, -1 when invalid */
+    long max_age;
+    char **mx;
+    size_t n_mx;
+    char policy_id[33]; /* "" when the content has no recorded id */
+    /* from the latest stored check */
+    int checked;
+    int64_t checked_at;
+    char *dns_id; /* NULL when DNS publishes none */
+    /* certificate for mta-sts.<domain> in cert_dir */
+    int has_cert;
+    char *cert_file;
+    int64_t cert_not_after;
+};
+/* Every hosted domain (sorted), or only `only` (then *n is 0 when it is not hosted). */
+int srv__admin_domains(const struct admin_env *env, struct db *db, const char *only,
+                       struct admin_domain **out, size_t *n);
+void srv__admin_domains_free(struct admin_domain *v, size_t n);
+struct json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now);
+
+/* Certificates in cert_dir (one per file: <name>.pem or <name>.crt). */
+struct admin_cert {
+    char *name; /* file name without the extension: the host name it serves */
+    char *file;
+    int64_t not_after;
+    void *x509; /* X509 * */
+};
+int srv__admin_certs(const char *cert_dir, struct admin_cert **out, size_t *n);
+void srv__admin_certs_free(struct admin_cert *v, size_t n);
+/* The certificate serving mta-sts.<domain>: by file name, else one whose SAN matches. */
+int srv__admin_cert_for(const struct admin_cert *v, size_t n, const char *domain);
+
+/* ---------------------------------------------------------------- admin_dashboard.c */
+
+void srv__admin_dashboard(const struct admin_env *env, struct db *db, const struct admin_params *p,
+                          time_t now, struct admin_response *rs);
+
+/* A growing string buffer for the HTML and text renderers (capped at ADMIN_MAX_BODY). */
+#define ADMIN_MAX_BODY (16 * 1024 * 1024)
+struct admin_buf {
+    char *p;
+    size_t len, cap;
+};
+void srv__buf_printf(struct admin_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Append s with & < > " ' escaped for HTML text and attribute values. */
+void srv__buf_html(struct admin_buf *b, const char *s);
+
+/* ---------------------------------------------------------------- admin_metrics.c */
+
+void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,
+                        struct admin_response *rs);
+
+/* ---------------------------------------------------------------- metrics.c */
+
+struct srv__metrics_snapshot {
+    uint64_t requests[8][600]; /* [enum srv_endpoint][status] */
+    uint64_t reports[16];      /* [enum srv_report_outcome] */
+    uint64_t reloads_ok, reloads_failed;
+    int64_t policies, policies_broken;
+    uint64_t webhooks_sent, webhooks_failed, checks_run;
+};
+void srv__metrics_snapshot(struct srv__metrics_snapshot *s);
+const char *srv__metrics_endpoint_name(int ep);
+const char *srv__metrics_outcome_name(int o);
+void srv__metrics_count_webhook(int ok);
+void srv__metrics_count_check(void);
+
+/* ---------------------------------------------------------------- webhook.c */
+
+/*
+ * The alert webhook: a queue and one thread that POSTs JSON bodies to [alerts] webhook with
+ * libcurl, retrying a failed delivery with exponential backoff (1 s, 2 s, 4 s ... capped at
+ * WEBHOOK_MAX_BACKOFF, WEBHOOK_MAX_ATTEMPTS attempts). Enqueueing never blocks: a full queue
+ * drops the oldest body and logs it.
+ */
+#define WEBHOOK_QUEUE_MAX 64
+#define WEBHOOK_MAX_ATTEMPTS 6
+#define WEBHOOK_MAX_BACKOFF 60
+#define WEBHOOK_TIMEOUT 10 /* seconds per attempt */
+struct srv_webhook;
+struct srv_webhook *srv__webhook_new(const char *url);
+/* Queue a body (takes ownership of the malloc'd JSON text). */
+void srv__webhook_post(struct srv_webhook *w, char *json);
+/* Deliveries waiting or being retried. */
+size_t srv__webhook_pending(struct srv_webhook *w);
+/* Stop the thread (pending deliveries are abandoned and logged). NULL is a no-op. */
+void srv__webhook_free(struct srv_webhook *w);
+
+/* ---------------------------------------------------------------- selfcheck.c */
+
+/* Start the self-check and alert thread when [checks] interval > 0 or [alerts] webhook is
+ * set (no-op otherwise); stop it (waits at most 3 s for a check in progress). */
+void srv__selfcheck_start(const struct stsd_config *cfg, const char *policy_dir,
+                          const char *db_path);
+void srv__selfcheck_stop(void);
+
+/*
+ * One pass of the self-check thread, without the thread (unit tests call it): compare a
+ * new check with the previous one and build the alert bodies.
+ * A regression is an error finding (id + subject) in `cur` absent from `prev`.
+ * Returns a new JSON body or NULL when nothing regressed.
+ */
+struct db_check;
+struct db_check_finding;
+char *srv__selfcheck_regression(const char *domain, const struct db_check *cur,
+                                const struct db_check_finding *cf, size_t ncf,
+                                const struct db_check_finding *pf, size_t npf, int64_t prev_id);
+
+#endif

@@ -1,0 +1,167 @@
+/* admin_metrics.c - /metrics in the Prometheus text exposition format (version 0.0.4): the
+ * process counters of metrics.c plus gauges read from the database and the certificates. */
+#include "server/admin_int.h"
+#include "common/common.h"
+#include "reports/reports.h"
+#include "sql/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAY 86400
+#define MAX_DOMAINS 1000 /* per-domain series are capped */
+
+/* A label value with \ " and newline escaped, as the format requires. */
+static void label(struct admin_buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '\\')
+            srv__buf_printf(b, "\\\\");
+        else if (*s == '"')
+            srv__buf_printf(b, "\\\"");
+        else if (*s == '\n')
+            srv__buf_printf(b, "\\n");
+        else
+            srv__buf_printf(b, "%c", *s);
+    }
+}
+
+static void head(struct admin_buf *b, const char *name, const char *type, const char *help)
+{
+    srv__buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sessions(struct admin_buf *b, struct db *db)
+{
+    struct report_summary all;
+    memset(&all, 0, sizeof(all));
+    all.since = 0;
+    all.until = INT64_MAX;
+    all.by = REPORT_BY_DOMAIN;
+    if (db_report_summary(db, &all) != 0) {
+        db_report_summary_clear(&all);
+        return;
+    }
+    report_summary_sort(&all);
+    head(b, "stsd_reports_stored", "gauge", "Reports in the database.");
+    srv__buf_printf(b, "stsd_reports_stored %lld\n", (long long)all.reports);
+    head(b, "stsd_sessions", "gauge",
+         "Sessions in stored reports by policy domain and outcome (all time).");
+    for (size_t i = 0; i < all.groups.n && i < MAX_DOMAINS; i++) {
+        const struct report_summary_row *r = &all.groups.v[i];
+        srv__buf_printf(b, "stsd_sessions{domain=\"");
+        label(b, r->key);
+        srv__buf_printf(b, "\",result=\"successful\"} %lld\n", (long long)r->successful);
+        srv__buf_printf(b, "stsd_sessions{domain=\"");
+        label(b, r->key);
+        srv__buf_printf(b, "\",result=\"failed\"} %lld\n", (long long)r->failed);
+    }
+    head(b, "stsd_failed_sessions", "gauge",
+         "Failed sessions in stored reports' failure details by policy domain and result "
+         "type (all time).");
+    for (size_t i = 0; i < all.groups.n && i < MAX_DOMAINS; i++) {
+        struct report_summary s;
+        memset(&s, 0, sizeof(s));
+        s.since = 0;
+        s.until = INT64_MAX;
+        s.domain = all.groups.v[i].key;
+        if (db_report_summary(db, &s) == 0) {
+            report_summary_sort(&s);
+            for (size_t j = 0; j < s.by_result_type.n; j++) {
+                srv__buf_printf(b, "stsd_failed_sessions{domain=\"");
+                label(b, s.domain);
+                srv__buf_printf(b, "\",result_type=\"");
+                label(b, s.by_result_type.v[j].key);
+                srv__buf_printf(b, "\"} %lld\n", (long long)s.by_result_type.v[j].failed);
+            }
+        }
+        db_report_summary_clear(&s);
+    }
+    db_report_summary_clear(&all);
+}
+
+static void checks(struct admin_buf *b, struct db *db)
+{
+    struct db_check *c = NULL;
+    size_t n = 0;
+    if (db_check_latest(db, NULL, &c, &n) != 0)
+        return;
+    head(b, "stsd_check_findings", "gauge",
+         "Findings of the latest self-check of each domain by severity.");
+    for (size_t i = 0; i < n; i++) {
+        static const char *const sev[] = {"error", "warning", "info"};
+        int v[] = {c[i].errors, c[i].warnings, c[i].infos};
+        for (int k = 0; k < 3; k++) {
+            srv__buf_printf(b, "stsd_check_findings{domain=\"");
+            label(b, c[i].domain);
+            srv__buf_printf(b, "\",severity=\"%s\"} %d\n", sev[k], v[k]);
+        }
+    }
+    head(b, "stsd_check_timestamp_seconds", "gauge", "When the latest self-check ran.");
+    for (size_t i = 0; i < n; i++) {
+        srv__buf_printf(b, "stsd_check_timestamp_seconds{domain=\"");
+        label(b, c[i].domain);
+        srv__buf_printf(b, "\"} %lld\n", (long long)c[i].started);
+    }
+    db_checks_free(c, n);
+}
+
+void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,
+                        struct admin_response *rs)
+{
+    struct srv__metrics_snapshot *m = xmalloc(sizeof(*m));
+    srv__metrics_snapshot(m);
+    struct admin_buf b = {0};
+    head(&b, "stsd_http_requests_total", "counter", "Requests answered by endpoint and status.");
+    for (int e = 0; e < SRV_EP__N; e++)
+        for (int s = 0; s < 600; s++)
+            if (m->requests[e][s])
+                srv__buf_printf(
+                    &b, "stsd_http_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n",
+                    srv__metrics_endpoint_name(e), s, (unsigned long long)m->requests[e][s]);
+    head(&b, "stsd_report_posts_total", "counter",
+         "Report POSTs by outcome (stored, duplicate, or the reason for rejecting them).");
+    for (int o = 0; o < SRV_REPORT__N; o++)
+        srv__buf_printf(&b, "stsd_report_posts_total{outcome=\"%s\"} %llu\n",
+                        srv__metrics_outcome_name(o), (unsigned long long)m->reports[o]);
+    head(&b, "stsd_policy_reloads_total", "counter", "Policy reloads by result.");
+    srv__buf_printf(&b, "stsd_policy_reloads_total{result=\"ok\"} %llu\n",
+                    (unsigned long long)m->reloads_ok);
+    srv__buf_printf(&b, "stsd_policy_reloads_total{result=\"failed\"} %llu\n",
+                    (unsigned long long)m->reloads_failed);
+    head(&b, "stsd_policies_served", "gauge", "Policies served after the last (re)load.");
+    srv__buf_printf(&b, "stsd_policies_served %lld\n", (long long)m->policies);
+    head(&b, "stsd_policy_files_broken", "gauge",
+         "Policy files that do not parse (their last good version, if any, is served).");
+    srv__buf_printf(&b, "stsd_policy_files_broken %lld\n", (long long)m->policies_broken);
+    head(&b, "stsd_webhook_deliveries_total", "counter", "Alert webhook attempts by result.");
+    srv__buf_printf(&b, "stsd_webhook_deliveries_total{result=\"ok\"} %llu\n",
+                    (unsigned long long)m->webhooks_sent);
+    srv__buf_printf(&b, "stsd_webhook_deliveries_total{result=\"failed\"} %llu\n",
+                    (unsigned long long)m->webhooks_failed);
+    head(&b, "stsd_checks_total", "counter", "Self-checks run by this process.");
+    srv__buf_printf(&b, "stsd_checks_total %llu\n", (unsigned long long)m->checks_run);
+    free(m);
+
+    struct admin_cert *certs = NULL;
+    size_t nc = 0;
+    srv__admin_certs(env->cfg->cert_dir, &certs, &nc);
+    head(&b, "stsd_certificate_days_left", "gauge",
+         "Days until each certificate in cert_dir expires (negative: expired).");
+    for (size_t i = 0; i < nc; i++) {
+        double left = (double)(certs[i].not_after - (int64_t)now) / DAY;
+        srv__buf_printf(&b, "stsd_certificate_days_left{name=\"");
+        label(&b, certs[i].name);
+        srv__buf_printf(&b, "\"} %.2f\n", left);
+    }
+    srv__admin_certs_free(certs, nc);
+    sessions(&b, db);
+    checks(&b, db);
+
+    free(rs->body);
+    rs->body = b.p ? b.p : xstrdup("");
+    rs->len = b.len;
+    rs->status = 200;
+    rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}

@@ -1,0 +1,210 @@
+/* webhook.c - the alert webhook: a bounded queue and one thread that POSTs JSON with libcurl,
+ * retrying with exponential backoff, so that alerts never hold up serving. */
+#include "server/admin_int.h"
+#include "common/common.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hook_item {
+    struct hook_item *next;
+    char *json;
+};
+
+struct srv_webhook {
+    char *url;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct hook_item *head, **tail;
+    size_t n;
+    int busy; /* a delivery is in progress or waiting for its retry */
+    int stop;
+};
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    return size * n;
+}
+
+/* One attempt; 0 when the receiver answered 2xx. */
+static int post_once(const char *url, const char *json, long *status, char *err, size_t errlen)
+{
+    CURL *c = curl_easy_init();
+    if (c == NULL) {
+        snprintf(err, errlen, "curl_easy_init failed");
+        return -1;
+    }
+    char ebuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "stsd/" STSD_VERSION);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)WEBHOOK_TIMEOUT);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)WEBHOOK_TIMEOUT);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    CURLcode rc = curl_easy_perform(c);
+    *status = 0;
+    int ret = -1;
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+        if (*status >= 200 && *status < 300)
+            ret = 0;
+        else
+            snprintf(err, errlen, "HTTP status %ld", *status);
+    } else {
+        snprintf(err, errlen, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    return ret;
+}
+
+/* Wait up to `secs` or until stop; returns 1 when stopping. Called with mu held. */
+static int wait_secs(struct srv_webhook *w, int secs)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += secs;
+    while (!w->stop) {
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    return w->stop;
+}
+
+static void *hook_thread(void *arg)
+{
+    struct srv_webhook *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->head == NULL && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->stop)
+            break;
+        struct hook_item *it = w->head;
+        w->head = it->next;
+        if (w->head == NULL)
+            w->tail = &w->head;
+        w->n--;
+        w->busy = 1;
+        int delay = 1, done = 0;
+        for (int attempt = 1; attempt <= WEBHOOK_MAX_ATTEMPTS && !done; attempt++) {
+            pthread_mutex_unlock(&w->mu);
+            char err[CURL_ERROR_SIZE + 32] = "";
+            long status = 0;
+            done = post_once(w->url, it->json, &status, err, sizeof(err)) == 0;
+            char q[300];
+            if (done)
+                log_event(LOG_INFO, "alert.sent", "status=%ld attempt=%d", status, attempt);
+            else
+                log_event(LOG_WARN, "alert.failed", "attempt=%d reason=%s retry_in=%d", attempt,
+                          log_quote(q, sizeof(q), err),
+                          attempt < WEBHOOK_MAX_ATTEMPTS ? delay : -1);
+            srv__metrics_count_webhook(done);
+            pthread_mutex_lock(&w->mu);
+            if (!done && attempt < WEBHOOK_MAX_ATTEMPTS) {
+                if (wait_secs(w, delay))
+                    break;
+                delay = delay * 2 > WEBHOOK_MAX_BACKOFF ? WEBHOOK_MAX_BACKOFF : delay * 2;
+            }
+        }
+        if (!done)
+            log_event(LOG_ERROR, "alert.dropped",
+                      "reason=\"the webhook did not accept the alert\" attempts=%d",
+                      WEBHOOK_MAX_ATTEMPTS);
+        w->busy = 0;
+        free(it->json);
+        free(it);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+struct srv_webhook *srv__webhook_new(const char *url)
+{
+    struct srv_webhook *w = xcalloc(1, sizeof(*w));
+    w->url = xstrdup(url);
+    w->tail = &w->head;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (pthread_create(&w->thread, NULL, hook_thread, w) != 0) {
+        log_event(LOG_ERROR, "alert.thread", "reason=\"cannot start the webhook thread\"");
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w->url);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void srv__webhook_post(struct srv_webhook *w, char *json)
+{
+    if (w == NULL) {
+        free(json);
+        return;
+    }
+    struct hook_item *it = xcalloc(1, sizeof(*it));
+    it->json = json;
+    pthread_mutex_lock(&w->mu);
+    if (w->n >= WEBHOOK_QUEUE_MAX) {
+        struct hook_item *old = w->head;
+        w->head = old->next;
+        if (w->head == NULL)
+            w->tail = &w->head;
+        w->n--;
+        free(old->json);
+        free(old);
+        log_event(LOG_WARN, "alert.dropped", "reason=\"webhook queue full\" queue=%d",
+                  WEBHOOK_QUEUE_MAX);
+    }
+    *w->tail = it;
+    w->tail = &it->next;
+    w->n++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+size_t srv__webhook_pending(struct srv_webhook *w)
+{
+    if (w == NULL)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->n + (size_t)w->busy;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+void srv__webhook_free(struct srv_webhook *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    if (w->n > 0)
+        log_event(LOG_WARN, "alert.abandoned", "pending=%zu", w->n);
+    while (w->head != NULL) {
+        struct hook_item *it = w->head;
+        w->head = it->next;
+        free(it->json);
+        free(it);
+    }
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w->url);
+    free(w);
+    curl_global_cleanup();
+}
