@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static pthread_once_t mime_once = PTHREAD_ONCE_INIT;
 
@@ -16,6 +17,23 @@ static pthread_once_t mime_once = PTHREAD_ONCE_INIT;
 static void mime_init(void)
 {
     g_mime_init();
+}
+
+/* Occurrences of "boundary" in the message, ASCII case-insensitive, counted up to max+1. */
+static int count_boundaries(const char *msg, size_t len, int max)
+{
+    static const char word[] = "boundary";
+    const size_t wl = sizeof word - 1;
+    int n = 0;
+    for (size_t i = 0; i + wl <= len && n <= max; i++) {
+        if ((msg[i] | 0x20) != 'b')
+            continue;
+        if (strncasecmp(msg + i, word, wl) == 0) {
+            n++;
+            i += wl - 1;
+        }
+    }
+    return n;
 }
 
 struct walk {
@@ -101,6 +119,11 @@ int report_mime_extract(const char *msg, size_t len, struct report_part **parts,
     *parts = NULL;
     if (len > REPORT_MAX_MESSAGE) {
         report__set_error(err, "message", "larger than %d bytes", REPORT_MAX_MESSAGE);
+        return -1;
+    }
+    if (count_boundaries(msg, len, REPORT__MAX_MIME_BOUNDARIES) > REPORT__MAX_MIME_BOUNDARIES) {
+        report__set_error(err, "message", "more than %d multipart boundaries",
+                          REPORT__MAX_MIME_BOUNDARIES);
         return -1;
     }
     pthread_once(&mime_once, mime_init);

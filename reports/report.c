@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Counts are JSON numbers; above 2^53 they lose precision in most JSON readers (RFC 8259 §6). */
 #define COUNT_MAX (INT64_C(1) << 53)

@@ -19,6 +19,9 @@
 
 /* Deepest nesting of multiparts and message/rfc822 parts walked in an e-mail. */
 #define REPORT__MAX_MIME_DEPTH 16
+/* Most "boundary" parameters a message may mention: gmime checks every line against all
+ * open boundaries, so 200,000 nested multiparts take it minutes; reports have one or two. */
+#define REPORT__MAX_MIME_BOUNDARIES 256
 
 /* Fill an optional error (err may be NULL) with a path and a printf-style message. */
 void report__set_error(struct report_error *err, const char *path, const char *fmt, ...)

@@ -300,6 +300,41 @@ static void test_caps(void **state)
     free(msg);
 }
 
+/* `depth` nested multiparts around one report part. */
+static char *nested(int depth)
+{
+    size_t cap = (size_t)depth * 80 + 200, o = 0;
+    char *m = xmalloc(cap);
+    for (int i = 0; i < depth; i++)
+        o += (size_t)snprintf(m + o, cap - o,
+                              "Content-Type: multipart/mixed; boundary=\"b%d\"\n\n--b%d\n", i, i);
+    snprintf(m + o, cap - o, "Content-Type: application/tlsrpt+json\n\n{}\n");
+    return m;
+}
+
+/* Nesting: ten levels are walked, 256 are parsed but not walked to the end; past
+ * REPORT_MAX_MIME_BOUNDARIES (256) "boundary" parameters the message is refused before gmime spends
+ * minutes on it. */
+static void test_nesting(void **state)
+{
+    struct report_part *parts;
+    struct report_error err;
+    char *m = nested(10);
+    assert_int_equal(report_mime_extract(m, strlen(m), &parts, &err), 1);
+    report_parts_free(parts, 1);
+    free(m);
+    m = nested(256);
+    /* Parsed, but the report sits deeper than the 16 levels walked. */
+    assert_int_equal(report_mime_extract(m, strlen(m), &parts, &err), 0);
+    assert_null(parts);
+    free(m);
+    m = nested(257);
+    assert_int_equal(report_mime_extract(m, strlen(m), &parts, &err), -1);
+    assert_null(parts);
+    assert_string_equal(err.message, "more than 256 multipart boundaries");
+    free(m);
+}
+
 /* Several threads extract at once: the one-time gmime set-up and the parse are re-entrant. */
 static void *extract_thread(void *arg)
 {
@@ -339,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_two_reports), cmocka_unit_test(test_nested_forward),
         cmocka_unit_test(test_single_part), cmocka_unit_test(test_no_report),
         cmocka_unit_test(test_garbage),     cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_nesting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
