@@ -684,6 +684,10 @@ class Bed:
         return self
 
     def stop(self):
+        # a second SIGTERM must not cut the cleanup short (stsdtest turns it into SystemExit)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_IGN)
         self.stopping.set()
         for s in self.servers:
             try:

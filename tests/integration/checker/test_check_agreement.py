@@ -20,6 +20,7 @@ import json
 import os
 import re
 import ast
+import concurrent.futures
 import signal
 import subprocess
 import sys
@@ -97,31 +98,33 @@ def inner():
     san = B.sanitizer_report(r.err)
     rep.ok(san is None, "stsd check: no sanitizer report", san)
 
-    # 1. TLS verdicts against openssl s_client
-    compared = 0
+    # 1. TLS verdicts against openssl s_client (a few at a time)
+    probes = []
     for d in mx_domains:
         e = B.findings_of(js, d)
         if not rep.ok(e is not None, "%s: in the checker's output" % d):
             continue
         for m in e.get("mx") or []:
             for a in m.get("addresses") or []:
-                host, ip = m.get("host"), a.get("ip")
-                mine = a.get("verified") is True and a.get("name_match") is True
-                theirs, sr = s_client(ip, host, bed.ca_file)
-                compared += 1
-                rep.ok(mine == theirs, "%s[%s]: checker %s, s_client %s" %
-                       (host, ip, "pass" if mine else "fail", "pass" if theirs else "fail"),
-                       "checker: %r\ns_client rc=%r timed_out=%r\n%s" %
-                       (a, sr.returncode, sr.timed_out,
-                        "\n".join(l for l in (sr.out + sr.err).splitlines()
-                                  if "error" in l.lower() or "Verify" in l)))
+                probes.append((m.get("host"), a))
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        outs = list(ex.map(lambda pa: s_client(pa[1].get("ip"), pa[0], bed.ca_file), probes))
+    for (host, a), (theirs, sr) in zip(probes, outs):
+        mine = a.get("verified") is True and a.get("name_match") is True
+        rep.ok(mine == theirs, "%s[%s]: checker %s, s_client %s" %
+               (host, a.get("ip"), "pass" if mine else "fail", "pass" if theirs else "fail"),
+               "checker: %r\ns_client rc=%r timed_out=%r\n%s" %
+               (a, sr.returncode, sr.timed_out,
+                "\n".join(l for l in (sr.out + sr.err).splitlines()
+                          if "error" in l.lower() or "Verify" in l)))
     want = sum(len(bed.hosts[h]) for d in mx_domains for _, h in B.dom(d).mx)
-    rep.ok(compared >= want, "s_client compared on %d addresses" % compared)
+    rep.is_(len(probes), want, "s_client compared on every address of every MX")
 
     # 2. parsed policies against mta-sts-query
     valid = 0
-    for d in policy_domains:
-        res, pol, qr = mta_sts_query(d, bed.ca_file)
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        answers = list(ex.map(lambda d: mta_sts_query(d, bed.ca_file), policy_domains))
+    for d, (res, pol, qr) in zip(policy_domains, answers):
         if res is None:
             rep.ok(False, "%s: mta-sts-query output understood" % d, qr)
             continue
@@ -131,8 +134,7 @@ def inner():
         e = B.findings_of(js, d) or {}
         p = e.get("policy") or {}
         mine = (p.get("mode"), p.get("max_age"), p.get("mx"))
-        theirs = (pol.get("mode"), pol.get("max_age"),
-                  pol.get("mx") if pol.get("mode") != "none" else (p.get("mx")))
+        theirs = (pol.get("mode"), pol.get("max_age"), pol.get("mx"))
         rep.is_(mine, theirs, "%s: policy (mode, max_age, mx) equals mta-sts-query's" % d)
     rep.ok(valid >= 10, "mta-sts-query fetched a valid policy for %d domains" % valid)
     res, pol, qr = mta_sts_query("good.test", bed.ca_file)
