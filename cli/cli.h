@@ -27,6 +27,10 @@ int cmd_policy(int argc, char **argv);
 int cmd_reports(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 
+/* cmd_policy_advise.c: `stsd policy advise` (argv[0] is "advise"); config_path is a -c
+ * given before the command, or NULL. Called by cmd_policy's dispatcher. */
+int cmd_policy_advise(int argc, char **argv, const char *config_path);
+
 /* main.c */
 /* -c given before the subcommand ("stsd -c FILE policy list"), or NULL. */
 extern const char *cli_global_config;

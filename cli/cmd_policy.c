@@ -33,6 +33,7 @@ static const char usage[] =
     "                                  write a policy (atomically) and print its id\n"
     "  validate FILE|DOMAIN            check a policy file; exit 65 when it is invalid\n"
     "  dns DOMAIN [--address IP ...]   the DNS records to publish, in zone-file syntax\n"
+    "  advise DOMAIN [--json]          from reports and checks: the next step to enforce\n"
     "\n"
     "options (also accepted after the command):\n"
     "  -c, --config FILE               configuration file\n"
@@ -353,14 +354,15 @@ static int do_list(struct ctx *c, int argc, char **argv)
     json_t *arr = f.json ? json_array() : NULL;
     if (!f.json)
         printf("%-32s %-8s %9s %3s %-17s %s\n", "DOMAIN", "MODE", "MAX_AGE", "MX", "ID", "STATUS");
-    int broken = 0;
+    /* One transaction for all the new versions: 10,000 domains record in well under a
+     * second instead of one commit each. */
+    struct db *db = l.n > 0 ? ctx_db(c, 0) : NULL;
+    int in_tx = db != NULL && db_begin(db) == 0;
     for (size_t i = 0; i < l.n; i++) {
         struct policy_store_entry *e = &l.items[i];
         char *path = policy_store_path(c->dir, e->domain);
         char id[33], buf[512];
         int have_id = entry_id(c, e, id, NULL) == 0;
-        if (!e->valid)
-            broken++;
         if (f.json) {
             json_t *o =
                 json_pack("{s:s, s:s, s:b}", "domain", e->domain, "file", path, "valid", e->valid);
@@ -397,6 +399,8 @@ static int do_list(struct ctx *c, int argc, char **argv)
         }
         free(path);
     }
+    if (in_tx && db_commit(db) != 0)
+        cli_error("cannot record the policy versions: %s", db_errmsg(db));
     for (size_t i = 0; i < l.n_skipped; i++)
         cli_error("skipped %s/%s: the name is not <domain>.txt with a valid lowercase domain",
                   c->dir, l.skipped[i]);
@@ -911,6 +915,8 @@ int cmd_policy(int argc, char **argv)
         rc = do_validate(&c, sub_argc, sub_argv);
     } else if (strcmp(cmd, "dns") == 0) {
         rc = do_dns(&c, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "advise") == 0) {
+        rc = cmd_policy_advise(sub_argc, sub_argv, c.config_path);
     } else if (strcmp(cmd, "help") == 0) {
         fputs(usage, stdout);
         rc = EXIT_OK_;

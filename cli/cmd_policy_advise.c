@@ -1,0 +1,405 @@
+/* cmd_policy_advise.c - `stsd policy advise DOMAIN`: from the stored reports and the latest
+ * self-check, the next step towards enforce (RFC 8461 §5: testing before enforce) or what
+ * blocks it. */
+#include "cli/cli.h"
+#include "common/common.h"
+#include "policy/policy.h"
+#include "reports/reports.h"
+#include "sql/db.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/*
+ * The thresholds (also in --help and the JSON "thresholds" object):
+ *   - at least ADVISE_MIN_DAYS distinct UTC days on which reports for the domain start,
+ *     within the window (default the last ADVISE_WINDOW_DAYS days): RFC 8461 §5 asks for
+ *     testing mode first, and reporters send one report a day, so two weeks of reports means
+ *     the main senders have seen the policy;
+ *   - failed sessions at most ADVISE_MAX_FAILURE_RATE of all sessions: in enforce mode each
+ *     of them would be a message not delivered;
+ *   - the latest stored self-check has no error finding (and there is one).
+ */
+#define ADVISE_MIN_DAYS 14
+#define ADVISE_WINDOW_DAYS 30
+#define ADVISE_MAX_FAILURE_RATE 0.001
+#define ADVISE_GOOD_MAX_AGE 604800L /* one week: RFC 8461 §3.2 suggests weeks */
+
+static const char usage[] =
+    "usage: stsd policy advise DOMAIN [--json] [--since 30d|DATE] [-c FILE]\n"
+    "\n"
+    "Read the stored TLS-RPT reports and the latest self-check of DOMAIN and say whether its\n"
+    "policy can move on (none -> testing -> enforce), with the exact commands and the new\n"
+    "_mta-sts TXT record to publish, or what blocks it. Thresholds for enforce:\n"
+    "  - reports starting on at least 14 distinct days in the window (default 30 days)\n"
+    "  - at most 0.1% of the reported sessions failed\n"
+    "  - a stored self-check ([checks] in stsd serve) whose latest run has no error\n"
+    "\n"
+    "  --json             one JSON object\n"
+    "  --since WHEN       window start: YYYY-MM-DD or 30d (default 30d); it ends now\n"
+    "  -c, --config FILE  configuration file\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "exit: 0 ready (or nothing left to do), 1 blocked, 64 usage, 66 not a hosted domain,\n"
+    "70 database error.\n";
+
+struct blocker {
+    const char *id;
+    char message[300];
+};
+
+static json_t *rows_json(const struct report_summary_rows *r, const char *key, int reporters)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < r->n; i++) {
+        json_t *o = json_pack("{s:s}", key, r->v[i].key);
+        if (reporters) {
+            json_object_set_new(o, "reports", json_integer(r->v[i].reports));
+            json_object_set_new(o, "successful_sessions", json_integer(r->v[i].successful));
+        }
+        json_object_set_new(o, "failed_sessions", json_integer(r->v[i].failed));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+struct taken_ctx {
+    struct db *db;
+    const char *domain;
+};
+
+static int id_taken(void *p, const char *id)
+{
+    struct taken_ctx *c = p;
+    struct db_policy_version *v = NULL;
+    size_t n = 0;
+    int taken = 0;
+    if (db_policy_versions(c->db, c->domain, &v, &n) == 0)
+        for (size_t i = 0; i < n && !taken; i++)
+            taken = strcmp(v[i].id, id) == 0;
+    free(v);
+    return taken;
+}
+
+int cmd_policy_advise(int argc, char **argv, const char *config_path)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"since", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int json_out = 0, o;
+    const char *since_arg = NULL;
+    optind = 0;
+    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'j':
+            json_out = 1;
+            break;
+        case 's':
+            since_arg = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return EXIT_OK_;
+        default:
+            fputs(usage, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    char domain[256];
+    const char *arg = argv[optind];
+    size_t dl = strlen(arg);
+    if (dl > 0 && arg[dl - 1] == '.')
+        dl--;
+    if (dl == 0 || dl >= sizeof(domain)) {
+        cli_error("policy advise: '%s' is not a domain name", arg);
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < dl; i++)
+        domain[i] = (char)(arg[i] >= 'A' && arg[i] <= 'Z' ? arg[i] + 32 : arg[i]);
+    domain[dl] = '\0';
+    if (!policy_domain_valid(domain)) {
+        cli_error("policy advise: '%s' is not a domain name", arg);
+        return EXIT_USAGE;
+    }
+    time_t now = time(NULL);
+    time_t since = now - ADVISE_WINDOW_DAYS * 86400;
+    if (since_arg != NULL && parse_date_or_ago(since_arg, now, &since) != 0) {
+        cli_error("policy advise: --since '%s': expected YYYY-MM-DD or 30d", since_arg);
+        return EXIT_USAGE;
+    }
+
+    struct stsd_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    int rc = cli_load_config(&cfg, config_path);
+    if (rc != 0)
+        return rc;
+    char *pdir = xasprintf("%s/policies", cfg.state_dir);
+    struct policy_store_entry e;
+    memset(&e, 0, sizeof(e));
+    if (policy_store_load_one(pdir, domain, &e) != 0) {
+        cli_error("policy advise: %s is not a hosted domain (no %s/%s.txt)", domain, pdir, domain);
+        policy_store_entry_clear(&e);
+        free(pdir);
+        config_free(&cfg);
+        return EXIT_NOINPUT;
+    }
+    char *dbpath = cli_db_path(&cfg);
+    char err[512];
+    struct db *db = db_open(dbpath, err, sizeof(err));
+    if (db == NULL) {
+        cli_error("%s", err);
+        policy_store_entry_clear(&e);
+        free(dbpath);
+        free(pdir);
+        config_free(&cfg);
+        return EXIT_SOFTWARE;
+    }
+
+    /* The current policy and its id. */
+    char policy_id[33] = "";
+    {
+        struct db_policy_version *v = NULL;
+        size_t n = 0;
+        static const char hexd[] = "0123456789abcdef";
+        char h[65];
+        for (int i = 0; i < 32; i++) {
+            h[2 * i] = hexd[e.sha256[i] >> 4];
+            h[2 * i + 1] = hexd[e.sha256[i] & 15];
+        }
+        h[64] = '\0';
+        if (db_policy_versions(db, domain, &v, &n) == 0)
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(v[i].sha256_hex, h) == 0)
+                    snprintf(policy_id, sizeof(policy_id), "%s", v[i].id);
+        free(v);
+    }
+
+    struct report_summary s;
+    memset(&s, 0, sizeof(s));
+    s.since = (int64_t)since;
+    s.until = (int64_t)now + 1;
+    s.domain = domain;
+    s.by = REPORT_BY_DAY;
+    struct db_check *chk = NULL;
+    size_t nchk = 0;
+    struct db_check_finding *f = NULL;
+    size_t nf = 0;
+    if (db_report_summary(db, &s) != 0 || db_check_latest(db, domain, &chk, &nchk) != 0 ||
+        (nchk > 0 && db_check_findings(db, chk[0].id, &f, &nf) != 0)) {
+        cli_error("policy advise: database error: %s", db_errmsg(db));
+        rc = EXIT_SOFTWARE;
+        goto out;
+    }
+    report_summary_sort(&s);
+    int64_t days = (int64_t)s.groups.n;
+    int64_t total = s.successful + s.failed;
+    double frate = total > 0 ? (double)s.failed / (double)total : 0.0;
+
+    /* What the next mode is and what blocks it. */
+    enum policy_mode mode = e.valid ? e.policy.mode : POLICY_MODE_NONE;
+    const char *target = NULL;
+    struct blocker bl[8];
+    size_t nb = 0;
+    if (!e.valid) {
+        bl[nb].id = "policy-invalid";
+        char b[300];
+        snprintf(bl[nb++].message, sizeof(bl[0].message), "the policy file is invalid: %s",
+                 policy_diag_first(&e.diag, b, sizeof(b)));
+    } else if (mode == POLICY_MODE_NONE) {
+        target = "testing";
+    } else if (mode == POLICY_MODE_TESTING) {
+        target = "enforce";
+        if (days < ADVISE_MIN_DAYS) {
+            bl[nb].id = "too-few-days";
+            snprintf(bl[nb++].message, sizeof(bl[0].message),
+                     "reports on %lld day(s) in the window; at least %d are needed",
+                     (long long)days, ADVISE_MIN_DAYS);
+        }
+        if (frate > ADVISE_MAX_FAILURE_RATE) {
+            bl[nb].id = "failures";
+            snprintf(bl[nb++].message, sizeof(bl[0].message),
+                     "%lld of %lld sessions failed (%.2f%%); at most %.2f%% may fail",
+                     (long long)s.failed, (long long)total, frate * 100.0,
+                     ADVISE_MAX_FAILURE_RATE * 100.0);
+        }
+    }
+    if (e.valid && mode != POLICY_MODE_ENFORCE) {
+        if (nchk == 0) {
+            bl[nb].id = "no-check";
+            snprintf(bl[nb++].message, sizeof(bl[0].message),
+                     "no self-check stored yet: set [checks] interval and run stsd serve");
+        } else if (chk[0].errors > 0) {
+            bl[nb].id = "check-errors";
+            snprintf(bl[nb++].message, sizeof(bl[0].message),
+                     "the latest check has %d error(s); fix them first", chk[0].errors);
+        }
+    }
+    if (e.valid && mode == POLICY_MODE_ENFORCE && frate > ADVISE_MAX_FAILURE_RATE) {
+        bl[nb].id = "failures";
+        snprintf(bl[nb++].message, sizeof(bl[0].message),
+                 "in enforce mode %lld of %lld sessions failed (%.2f%%): those messages were "
+                 "not delivered; fix the causes below or go back to testing",
+                 (long long)s.failed, (long long)total, frate * 100.0);
+    }
+    /* In enforce mode: a short max_age is the one thing left to improve. */
+    int raise_max_age = e.valid && mode == POLICY_MODE_ENFORCE &&
+                        e.policy.max_age < ADVISE_GOOD_MAX_AGE && nb == 0 &&
+                        frate <= ADVISE_MAX_FAILURE_RATE;
+    if (raise_max_age)
+        target = "enforce";
+    int ready = target != NULL && nb == 0;
+
+    char *cmd = NULL;
+    char next_id[POLICY_ID_MAX + 1] = "", txt[128] = "";
+    if (ready) {
+        long max_age = e.policy.max_age < ADVISE_GOOD_MAX_AGE && strcmp(target, "enforce") == 0
+                           ? ADVISE_GOOD_MAX_AGE
+                           : e.policy.max_age;
+        size_t cap = 128 + 300 * e.policy.n_mx, len;
+        cmd = xmalloc(cap);
+        len = (size_t)snprintf(cmd, cap, "stsd policy set %s --mode %s", domain, target);
+        for (size_t i = 0; i < e.policy.n_mx; i++)
+            len += (size_t)snprintf(cmd + len, cap - len, " --mx %s", e.policy.mx[i]);
+        if (e.policy.n_mx == 0)
+            len += (size_t)snprintf(cmd + len, cap - len, " --mx <your MX host>");
+        snprintf(cmd + len, cap - len, " --max-age %ld", max_age);
+        struct taken_ctx tc = {db, domain};
+        policy_new_id((int64_t)now, id_taken, &tc, next_id);
+        policy_sts_txt_format(next_id, txt, sizeof(txt));
+    }
+
+    char t0[21], t1[21];
+    report_format_time(s.since, t0);
+    report_format_time((int64_t)now, t1);
+    if (json_out) {
+        json_t *out_o = json_object();
+        json_object_set_new(out_o, "domain", json_string(domain));
+        json_object_set_new(out_o, "mode",
+                            e.valid ? json_string(policy_mode_name(mode)) : json_null());
+        json_object_set_new(out_o, "policy_id",
+                            policy_id[0] ? json_string(policy_id) : json_null());
+        json_object_set_new(out_o, "max_age",
+                            e.valid ? json_integer(e.policy.max_age) : json_null());
+        json_object_set_new(out_o, "since", json_string(t0));
+        json_object_set_new(out_o, "until", json_string(t1));
+        json_object_set_new(out_o, "days_with_reports", json_integer(days));
+        json_object_set_new(out_o, "reports", json_integer(s.reports));
+        json_object_set_new(out_o, "successful_sessions", json_integer(s.successful));
+        json_object_set_new(out_o, "failed_sessions", json_integer(s.failed));
+        json_object_set_new(out_o, "failure_rate", json_real(frate));
+        json_object_set_new(out_o, "reporters", rows_json(&s.by_reporter, "organization", 1));
+        json_object_set_new(out_o, "failures_by_result_type",
+                            rows_json(&s.by_result_type, "result_type", 0));
+        if (nchk > 0) {
+            char t[21];
+            format_rfc3339((time_t)chk[0].started, t);
+            json_t *fa = json_array();
+            for (size_t i = 0; i < nf; i++)
+                json_array_append_new(fa, json_pack("{s:s,s:s,s:s,s:s}", "id", f[i].finding,
+                                                    "severity", f[i].severity, "subject",
+                                                    f[i].subject, "message", f[i].message));
+            json_object_set_new(out_o, "latest_check",
+                                json_pack("{s:s,s:i,s:i,s:o}", "started", t, "errors",
+                                          chk[0].errors, "warnings", chk[0].warnings, "findings",
+                                          fa));
+        } else {
+            json_object_set_new(out_o, "latest_check", json_null());
+        }
+        json_object_set_new(out_o, "thresholds",
+                            json_pack("{s:i,s:f,s:i}", "min_days", ADVISE_MIN_DAYS,
+                                      "max_failure_rate", ADVISE_MAX_FAILURE_RATE,
+                                      "max_check_errors", 0));
+        json_object_set_new(out_o, "target_mode", target ? json_string(target) : json_null());
+        json_object_set_new(out_o, "ready", json_boolean(ready));
+        json_t *ba = json_array();
+        for (size_t i = 0; i < nb; i++)
+            json_array_append_new(ba,
+                                  json_pack("{s:s,s:s}", "id", bl[i].id, "message", bl[i].message));
+        json_object_set_new(out_o, "blockers", ba);
+        if (ready) {
+            char name[300];
+            snprintf(name, sizeof(name), "_mta-sts.%s.", domain);
+            json_object_set_new(out_o, "next_step",
+                                json_pack("{s:[s],s:{s:s,s:s,s:s}}", "commands", cmd, "txt", "name",
+                                          name, "value", txt, "id", next_id));
+        } else {
+            json_object_set_new(out_o, "next_step", json_null());
+        }
+        char *out = json_dumps(out_o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(out);
+        free(out);
+        json_decref(out_o);
+    } else {
+        printf("domain:   %s\n", domain);
+        if (e.valid)
+            printf("policy:   mode %s, id %s, max_age %ld\n", policy_mode_name(mode),
+                   policy_id[0] ? policy_id : "(not recorded)", e.policy.max_age);
+        else
+            printf("policy:   invalid\n");
+        printf("window:   %s .. %s\n", t0, t1);
+        printf("reports:  %lld on %lld day(s) from %zu reporter(s)\n", (long long)s.reports,
+               (long long)days, s.by_reporter.n);
+        for (size_t i = 0; i < s.by_reporter.n; i++)
+            printf("          %s: %lld report(s), %lld successful, %lld failed\n",
+                   s.by_reporter.v[i].key, (long long)s.by_reporter.v[i].reports,
+                   (long long)s.by_reporter.v[i].successful, (long long)s.by_reporter.v[i].failed);
+        printf("sessions: %lld successful, %lld failed (%.2f%% failed; at most %.2f%% for "
+               "enforce)\n",
+               (long long)s.successful, (long long)s.failed, frate * 100.0,
+               ADVISE_MAX_FAILURE_RATE * 100.0);
+        for (size_t i = 0; i < s.by_result_type.n; i++)
+            printf("          %s: %lld failed\n", s.by_result_type.v[i].key,
+                   (long long)s.by_result_type.v[i].failed);
+        if (nchk > 0) {
+            char t[21];
+            format_rfc3339((time_t)chk[0].started, t);
+            printf("check:    %s: %d error(s), %d warning(s)\n", t, chk[0].errors, chk[0].warnings);
+            for (size_t i = 0; i < nf; i++)
+                if (strcmp(f[i].severity, "info") != 0)
+                    printf("          %s %s %s: %s\n", f[i].severity, f[i].finding, f[i].subject,
+                           f[i].message);
+        } else {
+            printf("check:    none stored\n");
+        }
+        if (ready) {
+            printf("\nready: move to %s%s.\n", target,
+                   raise_max_age ? " with a longer max_age" : "");
+            printf("  1. %s\n", cmd);
+            printf("  2. publish: _mta-sts.%s. IN TXT \"%s\"\n", domain, txt);
+            printf("     (the id is the one 'stsd policy set' records now; if it prints "
+                   "another, publish that)\n");
+        } else if (nb > 0) {
+            printf("\nnot ready%s%s; blocked by:\n", target ? " for " : "", target ? target : "");
+            for (size_t i = 0; i < nb; i++)
+                printf("  - %s\n", bl[i].message);
+        } else {
+            printf("\nnothing to do: the policy enforces with max_age %ld.\n",
+                   e.valid ? e.policy.max_age : 0L);
+        }
+    }
+    rc = nb > 0 ? EXIT_PARTIAL : EXIT_OK_;
+    free(cmd);
+out:
+    db_check_findings_free(f, nf);
+    db_checks_free(chk, nchk);
+    db_report_summary_clear(&s);
+    db_close(db);
+    policy_store_entry_clear(&e);
+    free(dbpath);
+    free(pdir);
+    config_free(&cfg);
+    return rc;
+}
