@@ -10,8 +10,10 @@ struct policy_handler {
 
 static const char text_plain[] = "text/plain; charset=utf-8";
 
-static int send_status(h2o_req_t *req, int status, const char *reason, const char *body)
+static int send_status(h2o_req_t *req, int status, const char *reason, const char *body,
+                       enum srv_endpoint ep)
 {
+    srv_metrics_count_request(ep, status);
     req->res.status = status;
     req->res.reason = reason;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -31,12 +33,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len,
                    H2O_STRLIT(SRV_POLICY_PATH)))
-        return send_status(req, 404, "Not Found", "not found\n");
+        return send_status(req, 404, "Not Found", "not found\n", SRV_EP_OTHER);
     int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
     if (!head && !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
                        H2O_STRLIT("GET, HEAD"));
-        return send_status(req, 405, "Method Not Allowed", "method not allowed\n");
+        return send_status(req, 405, "Method Not Allowed", "method not allowed\n", SRV_EP_POLICY);
     }
     char domain[256];
     int n = srv__policy_host(req->authority.base, req->authority.len, domain, sizeof(domain));
@@ -44,9 +46,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const struct srv_policy *p =
         n > 0 && t != NULL ? srv_policy_lookup(t->snap->policies, domain, (size_t)n) : NULL;
     if (p == NULL)
-        return send_status(req, 404, "Not Found", "no MTA-STS policy is hosted for this name\n");
+        return send_status(req, 404, "Not Found", "no MTA-STS policy is hosted for this name\n",
+                           SRV_EP_POLICY);
 
     static h2o_generator_t generator = {NULL, NULL};
+    srv_metrics_count_request(SRV_EP_POLICY, 200);
     req->res.status = 200;
     req->res.reason = "OK";
     req->res.content_length = p->len;
@@ -71,7 +75,7 @@ void srv__policy_register(struct srv *s, h2o_pathconf_t *pathconf)
 
 static int on_req_notfound(h2o_handler_t *self, h2o_req_t *req)
 {
-    return send_status(req, 404, "Not Found", "not found\n");
+    return send_status(req, 404, "Not Found", "not found\n", SRV_EP_OTHER);
 }
 
 void srv__notfound_register(h2o_pathconf_t *pathconf)

@@ -213,6 +213,8 @@ static void reload(struct srv *s, int what, struct db **db, int started, const c
     size_t stale = 0;
     for (size_t i = 0; i < sn->policies->n; i++)
         stale += (size_t)sn->policies->items[i].stale;
+    srv_metrics_count_reload(1);
+    srv_metrics_set_policies((int64_t)sn->policies->n, (int64_t)sn->policies->n_invalid);
     log_event(LOG_INFO, "policy.reload",
               "why=%s domains=%zu invalid=%zu stale=%zu certs=%zu cert_names=%zu "
               "default_cert=%s generation=%llu ms=%llu",

@@ -225,7 +225,8 @@ struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_t
         files[n_files++] = xstrdup(de->d_name);
     }
     closedir(d);
-    qsort(files, n_files, sizeof(*files), cmp_str);
+    if (n_files > 1)
+        qsort(files, n_files, sizeof(*files), cmp_str);
     t->certs = xcalloc(n_files + 1, sizeof(*t->certs));
     char **hosts = xcalloc(n_files + 1, sizeof(*hosts));
     for (size_t i = 0; i < n_files; i++) {

@@ -115,7 +115,7 @@ def main(t):
         r = get("a.test", headers=["Host: " + h])
         t.is_(r.status, 404, "Host %r is 404" % h)
     for path in ("/", "/.well-known/", "/.well-known/mta-sts.txt/x", "/mta-sts.txt",
-                 "/.well-known/mta-sts.txt.bak", "/tlsrpt", "/index.html"):
+                 "/.well-known/mta-sts.txt.bak", "/index.html"):
         r = get("a.test", url=s.url("a.test", path))
         t.is_(r.status, 404, "GET %s is 404" % path)
     r = get("a.test", url=s.url("a.test", "/.well-known/mta-sts.txt?x=1"))
