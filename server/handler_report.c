@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <zlib.h>
 
 #define RETRY_QUEUE_FULL 1    /* seconds: the writer drains a full queue in well under that */
 #define RETRY_STORE_FAILED 30 /* seconds: a locked or failing database needs a person */
@@ -202,21 +203,90 @@ static enum body_kind body_kind(const char *mt)
     return BODY_UNSUPPORTED;
 }
 
-/* A gzip body whose content is gzip again is not a report (reports are inflated once, as by
- * e-mail), but a bomb of two layers (2 KB -> 1 MB -> 1 GB) must be refused as too large, not
- * as malformed: inflate the inner layer, bounded by the same cap, to tell. Only runs for
- * bodies that failed already, so the normal path inflates once. */
-static int nested_too_big(const void *body, size_t len, size_t cap)
+/* One gzip layer being inflated into a fixed window, counting what comes out. */
+struct layer {
+    z_stream zs;
+    int live;   /* inflateInit2 done */
+    size_t out; /* bytes produced so far */
+    unsigned char head[2];
+};
+
+static int layer_init(struct layer *l)
 {
-    char *outer = NULL, *inner = NULL;
-    size_t outerlen = 0, innerlen = 0;
-    int too_big = 0;
-    if (report_gunzip(body, len, cap, &outer, &outerlen) == REPORT_GUNZIP_OK &&
-        report_is_gzip(outer, outerlen))
-        too_big = report_gunzip(outer, outerlen, cap, &inner, &innerlen) == REPORT_GUNZIP_TOO_BIG;
-    free(outer);
-    free(inner);
-    return too_big;
+    memset(l, 0, sizeof(*l));
+    if (inflateInit2(&l->zs, 16 + MAX_WBITS) != Z_OK) /* gzip wrapper only (RFC 1952) */
+        return -1;
+    l->live = 1;
+    return 0;
+}
+
+/*
+ * Measure before allocating: does the gzip body inflate past `cap`, or does its content,
+ * when that is gzip again, inflate past it? Both layers are inflated as streams into
+ * fixed 16 KiB windows and only counted, so a bomb (1 MB -> 1 GB, or 2 KB -> 1 MB -> 1 GB)
+ * costs CPU up to the cap and no memory. A body that is corrupt is not judged here: the
+ * parser reports it. Reports are inflated once (as by e-mail), so a gzip inside gzip that
+ * stays under the cap is still refused by the parser as "not JSON".
+ */
+static int gzip_over_cap(const void *body, size_t len, size_t cap)
+{
+    unsigned char w1[16384], w2[16384];
+    struct layer outer, inner;
+    int over = 0, inner_state = -1; /* -1 not known yet, 0 not gzip, 1 inflating */
+    if (layer_init(&outer) != 0)
+        return 0;
+    memset(&inner, 0, sizeof(inner));
+    outer.zs.next_in = (Bytef *)(uintptr_t)body;
+    outer.zs.avail_in = len > UINT32_MAX ? UINT32_MAX : (uInt)len;
+    for (;;) {
+        outer.zs.next_out = w1;
+        outer.zs.avail_out = sizeof(w1);
+        int zr = inflate(&outer.zs, Z_NO_FLUSH);
+        size_t got = sizeof(w1) - outer.zs.avail_out;
+        for (size_t k = 0; k < got && outer.out + k < 2; k++)
+            outer.head[outer.out + k] = w1[k];
+        outer.out += got;
+        if (outer.out > cap) {
+            over = 1;
+            break;
+        }
+        if (inner_state == -1 && outer.out >= 2)
+            inner_state =
+                (outer.head[0] == 0x1f && outer.head[1] == 0x8b && layer_init(&inner) == 0) ? 1 : 0;
+        if (inner_state == 1 && got > 0) {
+            inner.zs.next_in = w1;
+            inner.zs.avail_in = (uInt)got;
+            while (inner_state == 1 && inner.zs.avail_in > 0) {
+                inner.zs.next_out = w2;
+                inner.zs.avail_out = sizeof(w2);
+                int zi = inflate(&inner.zs, Z_NO_FLUSH);
+                inner.out += sizeof(w2) - inner.zs.avail_out;
+                if (inner.out > cap) {
+                    over = 1;
+                    goto done;
+                }
+                if (zi == Z_STREAM_END && inner.zs.avail_in >= 2 && inner.zs.next_in[0] == 0x1f &&
+                    inner.zs.next_in[1] == 0x8b)
+                    inflateReset(&inner.zs); /* another member (RFC 1952 §2.2) */
+                else if (zi != Z_OK && !(zi == Z_BUF_ERROR && inner.zs.avail_out == 0))
+                    inner_state = 0; /* ended or corrupt: nothing more to count */
+            }
+        }
+        if (zr == Z_STREAM_END) {
+            if (outer.zs.avail_in >= 2 && outer.zs.next_in[0] == 0x1f &&
+                outer.zs.next_in[1] == 0x8b && inflateReset(&outer.zs) == Z_OK)
+                continue;
+            break;
+        }
+        if (zr == Z_OK || (zr == Z_BUF_ERROR && outer.zs.avail_out == 0))
+            continue;
+        break; /* truncated or corrupt: left to the parser */
+    }
+done:
+    inflateEnd(&outer.zs);
+    if (inner.live)
+        inflateEnd(&inner.zs);
+    return over;
 }
 
 static uint64_t mono_ns(void)
@@ -308,14 +378,13 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     struct report_error err;
     memset(&err, 0, sizeof(err));
     size_t max_json = (size_t)conf->cfg->max_json;
-    int prc = report_parse_body(req->entity.base, req->entity.len, max_json, &job->report, &err);
-    if (prc == 400 && gzip && nested_too_big(req->entity.base, req->entity.len, max_json)) {
+    if (gzip && gzip_over_cap(req->entity.base, req->entity.len, max_json)) {
         srv_job_free(job);
         send_error(req, 413, "Payload Too Large", 0,
-                   "body: gzip inside gzip inflates past the size limit (max_json = %zu bytes)",
-                   max_json);
+                   "body: gzip: inflates past the size limit (max_json = %zu bytes)", max_json);
         return 0;
     }
+    int prc = report_parse_body(req->entity.base, req->entity.len, max_json, &job->report, &err);
     if (prc != 0) {
         srv_job_free(job);
         if (prc == 413)

@@ -127,13 +127,13 @@ def too_large(t, s):
     status, hdrs, resp = cl.post(over)
     t.ok(status == 413 and "max_body" in il.body_json(resp).get("error", ""),
          "HTTP/1.1: a body over max_body gets 413", (status, resp[:200]))
-    way_over = b"x" * (3 << 20)
-    status, hdrs, resp = cl.post(way_over)
-    t.is_(status, 413, "HTTP/1.1: a body over twice max_body gets 413 from h2o")
-    d = st.tempdir("stsd-intake-big-")
-    p = os.path.join(d, "over.json")
-    with open(p, "wb") as f:
-        f.write(over)
+    # h2o answers this one from the Content-Length, before the body: curl reads the answer
+    # while still sending (python's http.client would fail writing into the closed socket).
+    r = st.curl("https://%s:%d/tlsrpt" % (il.HOST, s.port),
+                resolve="%s:%d:127.0.0.1" % (il.HOST, s.port), cacert=il.ca().cert,
+                headers=["Content-Type: application/tlsrpt+json"], data=b"x" * (3 << 20))
+    t.is_((r.status, r.http_version), (413, "1.1"),
+          "HTTP/1.1: a body over twice max_body gets 413 from h2o")
     r = st.curl("https://%s:%d/tlsrpt" % (il.HOST, s.port), http2=True,
                 resolve="%s:%d:127.0.0.1" % (il.HOST, s.port), cacert=il.ca().cert,
                 headers=["Content-Type: application/tlsrpt+json"], data=over)
