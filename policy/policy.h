@@ -114,8 +114,8 @@ struct policy_store_entry {
     unsigned char sha256[32];
     int valid;    /* parsed without error */
     struct policy policy;
-    struct policy_diag diag;
     char *read_error; /* errno text when the file could not be read */
+    struct policy_diag diag; /* last: its 6.8 KB are only touched as far as they are used */
 };
 struct policy_store_list {
     struct policy_store_entry *items; /* sorted by domain */
