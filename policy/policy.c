@@ -15,9 +15,10 @@
  *   field             = name ":" *WSP value
  *   sts-policy-term   = LF / CRLF
  *
- * Decisions where the RFC is silent or where real files stray from the grammar (the meaning
- * of such a file is never in doubt, so it is read and the operator is warned; stsd serves
- * the canonical policy_format() text, so what senders get is always strictly valid):
+ * Decisions where the RFC is silent or where real files stray from the grammar. Where the
+ * meaning is never in doubt the file is read and the operator is warned (a strict sender
+ * might still refuse such a body as it is; policy_format() gives the strictly valid
+ * canonical text, which is what `stsd policy set` writes):
  *  - Lines end with LF or CRLF, freely mixed; the last line needs no terminator. A CR that
  *    is not followed by LF is an error.
  *  - Blank lines (empty or only spaces/tabs) are skipped with a warning.
