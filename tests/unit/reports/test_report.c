@@ -113,6 +113,45 @@ static void test_invalid(void **state)
     free(exp);
 }
 
+/* The API around the parse: optional err, report_clear(NULL), error text, deep paths. */
+static void test_api(void **state)
+{
+    struct report r;
+    struct report_error err;
+    char t[512];
+    assert_int_equal(report_parse("{}", 2, &r, NULL), -1);
+    report_clear(NULL);
+    assert_int_equal(report_parse("[1]", 3, &r, &err), -1);
+    assert_string_equal(report_error_text(&err, t, sizeof t), "$: must be a JSON object");
+    /* A short buffer still gets a NUL-terminated prefix. */
+    assert_string_equal(report_error_text(&err, t, 4), "$: ");
+    /* A JSON path far longer than report_error.path is cut, not overrun. */
+    char *key = xmalloc(400);
+    memset(key, 'k', 399);
+    key[399] = '\0';
+    char *doc = xasprintf("{\"%s\": [[[[[1]]]]]}", key);
+    assert_int_equal(report_parse(doc, strlen(doc), &r, &err), -1);
+    assert_int_equal(strlen(err.path), sizeof err.path - 1);
+    assert_string_equal(err.message, "nested deeper than the report schema (5 levels)");
+    free(doc);
+    free(key);
+    /* Not NUL-terminated input: only `len` bytes are read. */
+    static const char two[] = "{}{}";
+    assert_int_equal(report_parse(two, 2, &r, &err), -1);
+    assert_string_equal(err.path, "organization-name");
+    /* A report built by hand with malloc'd fields is cleared by report_clear. */
+    memset(&r, 0, sizeof r);
+    r.organization_name = xstrdup("x");
+    r.policies = xcalloc(1, sizeof *r.policies);
+    r.n_policies = 1;
+    r.policies[0].mx_host = xcalloc(1, sizeof(char *));
+    r.policies[0].mx_host[0] = xstrdup("mx.example");
+    r.policies[0].n_mx_host = 1;
+    report_clear(&r);
+    assert_null(r.policies);
+    assert_int_equal(r.n_policies, 0);
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -170,7 +209,7 @@ int main(void)
         fprintf(stderr, "too few cases: %zu valid, %zu invalid\n", nv, ni);
         return 1;
     }
-    struct CMUnitTest *tests = xcalloc(nv + ni, sizeof *tests);
+    struct CMUnitTest *tests = xcalloc(nv + ni + 1, sizeof *tests);
     for (size_t i = 0; i < nv; i++) {
         tests[i].name = xasprintf("valid/%s", vn[i]);
         tests[i].test_func = test_valid;
@@ -181,8 +220,10 @@ int main(void)
         tests[nv + i].test_func = test_invalid;
         tests[nv + i].initial_state = &ic[i];
     }
-    int rc = _cmocka_run_group_tests("report_data", tests, nv + ni, NULL, NULL);
-    for (size_t i = 0; i < nv + ni; i++)
+    tests[nv + ni].name = xstrdup("api");
+    tests[nv + ni].test_func = test_api;
+    int rc = _cmocka_run_group_tests("report_data", tests, nv + ni + 1, NULL, NULL);
+    for (size_t i = 0; i < nv + ni + 1; i++)
         free((char *)tests[i].name);
     for (size_t i = 0; i < nv; i++) {
         free(vc[i].input);
