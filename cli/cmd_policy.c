@@ -310,13 +310,22 @@ static void flags_free(struct flags *f)
 /* Lowercase copy of a domain argument, or NULL (with a message) when it is not valid. */
 static char *domain_arg(const char *cmd, const char *arg)
 {
+    /* The absolute form a zone file uses ("example.com.") names the same domain. */
+    size_t n = strlen(arg);
+    char *copy = NULL;
+    if (n > 1 && arg[n - 1] == '.' && arg[n - 2] != '.') {
+        copy = xstrndup(arg, n - 1);
+        arg = copy;
+    }
     if (!policy_domain_valid(arg)) {
         cli_error("policy %s: '%s' is not a valid domain name; give the mail domain in "
                   "A-labels, e.g. example.com",
                   cmd, arg);
+        free(copy);
         return NULL;
     }
     char *d = xstrdup(arg);
+    free(copy);
     for (char *p = d; *p; p++) {
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');

@@ -147,6 +147,9 @@ def main(t):
     r = stsd("show", "example.test")
     t.ok(r.returncode == 0 and ("id:      %s\n" % id1) in r.out and
          "  mx: *.mx.example.net\n" in r.out and "(current)" in r.out, "show text output", r)
+    r = stsd("show", "EXAMPLE.test.", "--json")
+    t.ok(r.returncode == 0 and json.loads(r.out)["id"] == id1,
+         "show accepts the domain in upper case and with a trailing dot", r)
     r = stsd("show", "missing.test")
     t.ok(r.returncode == 66 and "no policy for missing.test" in r.err,
          "show of a domain without a policy exits 66", r)
