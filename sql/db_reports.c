@@ -19,11 +19,12 @@ static const char SQL_INSERT_RAW[] =
     "INSERT INTO report_raw (report, gzip, data) VALUES (?1, ?2, ?3)";
 static const char SQL_INSERT_POLICY[] =
     "INSERT INTO report_policies (report, policy_type, policy_domain, policy_string, mx_host, "
-    "successful, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id";
+    "successful, failed, start_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id";
 static const char SQL_INSERT_FAILURE[] =
     "INSERT INTO failure_details (policy, result_type, sending_mta_ip, receiving_mx_hostname, "
     "receiving_mx_helo, receiving_ip, failed_session_count, additional_information, "
-    "failure_reason_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    "failure_reason_code, report, start_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+    "?11)";
 static const char SQL_SAVEPOINT[] = "SAVEPOINT report_store";
 static const char SQL_RELEASE[] = "RELEASE report_store";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO report_store";
@@ -54,36 +55,59 @@ static const char SQL_FAILURES[] =
     "receiving_ip, failed_session_count, additional_information, failure_reason_code "
     "FROM failure_details WHERE policy = ?1 ORDER BY id";
 
-/* Summary queries: ?1 since, ?2 until, ?3 domain or NULL. A report without policies still
- * counts as a report when no domain is asked for (LEFT JOIN). */
-#define SUMMARY_WHERE                                                                              \
-    " WHERE r.start_time >= ?1 AND r.start_time < ?2 AND (?3 IS NULL OR p.policy_domain = ?3)"
-#define POLICY_JOIN " FROM reports r LEFT JOIN report_policies p ON p.report = r.id"
-#define FAILURE_JOIN                                                                               \
-    " FROM reports r JOIN report_policies p ON p.report = r.id"                                    \
-    " JOIN failure_details f ON f.policy = p.id"
-/* The mx of a failure detail: hostname (lowercased, no trailing dot), else IP, else unknown. */
+/*
+ * Summary queries: ?1 since, ?2 until, and ?3 the policy-domain in the *_DOM variants. Two
+ * literal variants per breakdown (rather than "?3 IS NULL OR ...") so that each one reads
+ * one index range: without a domain, sessions come from the per-report sums in `reports`
+ * (a report without policies still counts as a report); with one, from the report_policies
+ * of that domain. Failure breakdowns read failure_details by start_time. The mx of a failure
+ * detail is its hostname (lowercased, no trailing dot), else its IP, else "(unknown)".
+ */
 #define MX_KEY                                                                                     \
     "COALESCE(NULLIF(lower(rtrim(f.receiving_mx_hostname, '.')), ''), "                            \
     "NULLIF(f.receiving_ip, ''), '(unknown)')"
-static const char SQL_SUM_TOTALS[] = "SELECT COUNT(DISTINCT r.id), COALESCE(SUM(p.successful), 0), "
-                                     "COALESCE(SUM(p.failed), 0)" POLICY_JOIN SUMMARY_WHERE;
+#define R_WINDOW " WHERE r.start_time >= ?1 AND r.start_time < ?2"
+#define P_WINDOW_DOM " WHERE p.policy_domain = ?3 AND p.start_time >= ?1 AND p.start_time < ?2"
+#define F_WINDOW " WHERE f.start_time >= ?1 AND f.start_time < ?2"
+static const char SQL_SUM_TOTALS[] = "SELECT COUNT(*), COALESCE(SUM(r.successful), 0), "
+                                     "COALESCE(SUM(r.failed), 0) FROM reports r" R_WINDOW;
+static const char SQL_SUM_TOTALS_DOM[] =
+    "SELECT COUNT(DISTINCT p.report), COALESCE(SUM(p.successful), 0), "
+    "COALESCE(SUM(p.failed), 0) FROM report_policies p" P_WINDOW_DOM;
 static const char SQL_SUM_REPORTER[] =
-    "SELECT r.organization_name, COUNT(DISTINCT r.id), COALESCE(SUM(p.successful), 0), "
-    "COALESCE(SUM(p.failed), 0)" POLICY_JOIN SUMMARY_WHERE " GROUP BY r.organization_name";
+    "SELECT r.organization_name, COUNT(*), SUM(r.successful), SUM(r.failed) FROM reports r" R_WINDOW
+    " GROUP BY r.organization_name";
+static const char SQL_SUM_REPORTER_DOM[] =
+    "SELECT r.organization_name, COUNT(DISTINCT r.id), SUM(p.successful), SUM(p.failed) "
+    "FROM report_policies p JOIN reports r ON r.id = p.report" P_WINDOW_DOM
+    " GROUP BY r.organization_name";
 static const char SQL_SUM_DAY[] =
-    "SELECT r.start_time / 86400, COUNT(DISTINCT r.id), COALESCE(SUM(p.successful), 0), "
-    "COALESCE(SUM(p.failed), 0)" POLICY_JOIN SUMMARY_WHERE " GROUP BY r.start_time / 86400";
+    "SELECT r.start_time / 86400, COUNT(*), SUM(r.successful), "
+    "SUM(r.failed) FROM reports r" R_WINDOW " GROUP BY r.start_time / 86400";
+static const char SQL_SUM_DAY_DOM[] =
+    "SELECT p.start_time / 86400, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
+    "FROM report_policies p" P_WINDOW_DOM " GROUP BY p.start_time / 86400";
 static const char SQL_SUM_DOMAIN[] =
-    "SELECT p.policy_domain, COUNT(DISTINCT r.id), SUM(p.successful), SUM(p.failed)"
-    " FROM reports r JOIN report_policies p ON p.report = r.id" SUMMARY_WHERE
-    " GROUP BY p.policy_domain";
+    "SELECT p.policy_domain, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
+    "FROM report_policies p WHERE p.start_time >= ?1 AND p.start_time < ?2 "
+    "GROUP BY p.policy_domain";
+static const char SQL_SUM_DOMAIN_DOM[] =
+    "SELECT p.policy_domain, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
+    "FROM report_policies p" P_WINDOW_DOM " GROUP BY p.policy_domain";
 static const char SQL_SUM_RESULT[] =
-    "SELECT f.result_type, COUNT(DISTINCT r.id), -1, SUM(f.failed_session_count)" FAILURE_JOIN
-        SUMMARY_WHERE " GROUP BY f.result_type";
+    "SELECT f.result_type, COUNT(DISTINCT f.report), -1, SUM(f.failed_session_count) "
+    "FROM failure_details f" F_WINDOW " GROUP BY f.result_type";
+static const char SQL_SUM_RESULT_DOM[] =
+    "SELECT f.result_type, COUNT(DISTINCT f.report), -1, SUM(f.failed_session_count) "
+    "FROM failure_details f JOIN report_policies p ON p.id = f.policy" F_WINDOW
+    " AND p.policy_domain = ?3 GROUP BY f.result_type";
 static const char SQL_SUM_MX[] =
-    "SELECT " MX_KEY ", COUNT(DISTINCT r.id), -1, "
-    "SUM(f.failed_session_count)" FAILURE_JOIN SUMMARY_WHERE " GROUP BY " MX_KEY;
+    "SELECT " MX_KEY ", COUNT(DISTINCT f.report), -1, "
+    "SUM(f.failed_session_count) FROM failure_details f" F_WINDOW " GROUP BY " MX_KEY;
+static const char SQL_SUM_MX_DOM[] =
+    "SELECT " MX_KEY ", COUNT(DISTINCT f.report), -1, SUM(f.failed_session_count) "
+    "FROM failure_details f JOIN report_policies p ON p.id = f.policy" F_WINDOW
+    " AND p.policy_domain = ?3 GROUP BY " MX_KEY;
 
 static int step_simple(struct db *db, const char *sql)
 {
@@ -139,7 +163,8 @@ static int find_report(struct db *db, const struct report *r, int64_t *id)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
 }
 
-static int insert_policy(struct db *db, int64_t report, const struct report_policy *p)
+static int insert_policy(struct db *db, int64_t report, int64_t start,
+                         const struct report_policy *p)
 {
     sqlite3_stmt *st = db__stmt(db, SQL_INSERT_POLICY);
     if (st == NULL)
@@ -153,6 +178,7 @@ static int insert_policy(struct db *db, int64_t report, const struct report_poli
     sqlite3_bind_text(st, 5, mx, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, clamp_count(p->total_successful));
     sqlite3_bind_int64(st, 7, clamp_count(p->total_failure));
+    sqlite3_bind_int64(st, 8, start);
     int64_t pid = -1;
     if (sqlite3_step(st) == SQLITE_ROW)
         pid = sqlite3_column_int64(st, 0);
@@ -176,6 +202,8 @@ static int insert_policy(struct db *db, int64_t report, const struct report_poli
         sqlite3_bind_int64(st, 7, clamp_count(f->failed_session_count));
         bind_text_or_null(st, 8, f->additional_information);
         bind_text_or_null(st, 9, f->failure_reason_code);
+        sqlite3_bind_int64(st, 10, report);
+        sqlite3_bind_int64(st, 11, start);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
@@ -226,7 +254,7 @@ static int insert_report(struct db *db, const struct report *r, const void *raw,
         return -1;
 
     for (size_t i = 0; i < r->n_policies; i++)
-        if (insert_policy(db, rid, &r->policies[i]) != 0)
+        if (insert_policy(db, rid, (int64_t)r->start, &r->policies[i]) != 0)
             return -1;
     *id = rid;
     return 0;
@@ -579,23 +607,26 @@ static void rows_clear(struct report_summary_rows *rows)
     rows->n = 0;
 }
 
-static sqlite3_stmt *summary_stmt(struct db *db, const char *sql, const struct report_summary *s)
+/* The statement for a breakdown: the _DOM variant when the summary has a domain. */
+static sqlite3_stmt *summary_stmt(struct db *db, const char *sql, const char *sql_dom,
+                                  const struct report_summary *s)
 {
-    sqlite3_stmt *st = db__stmt(db, sql);
+    sqlite3_stmt *st = db__stmt(db, s->domain ? sql_dom : sql);
     if (st == NULL)
         return NULL;
     sqlite3_bind_int64(st, 1, s->since);
     sqlite3_bind_int64(st, 2, s->until);
-    bind_text_or_null(st, 3, s->domain);
+    if (s->domain)
+        sqlite3_bind_text(st, 3, s->domain, -1, SQLITE_STATIC);
     return st;
 }
 
 /* Run a grouped summary query (key, reports, successful, failed) into rows. day: the key is
  * a day number to format as YYYY-MM-DD. */
-static int summary_rows(struct db *db, const char *sql, const struct report_summary *s, int day,
-                        struct report_summary_rows *rows)
+static int summary_rows(struct db *db, const char *sql, const char *sql_dom,
+                        const struct report_summary *s, int day, struct report_summary_rows *rows)
 {
-    sqlite3_stmt *st = summary_stmt(db, sql, s);
+    sqlite3_stmt *st = summary_stmt(db, sql, sql_dom, s);
     if (st == NULL)
         return -1;
     int rc;
@@ -636,7 +667,7 @@ int db_report_summary(struct db *db, struct report_summary *s)
     memset(&s->by_reporter, 0, sizeof(s->by_reporter));
     memset(&s->groups, 0, sizeof(s->groups));
 
-    sqlite3_stmt *st = summary_stmt(db, SQL_SUM_TOTALS, s);
+    sqlite3_stmt *st = summary_stmt(db, SQL_SUM_TOTALS, SQL_SUM_TOTALS_DOM, s);
     if (st == NULL)
         return -1;
     int rc = sqlite3_step(st);
@@ -649,32 +680,37 @@ int db_report_summary(struct db *db, struct report_summary *s)
     if (rc != SQLITE_ROW)
         return -1;
 
-    const char *group_sql = NULL;
+    const char *group_sql = NULL, *group_sql_dom = NULL;
     int day = 0;
     switch (s->by) {
     case REPORT_BY_DAY:
         group_sql = SQL_SUM_DAY;
+        group_sql_dom = SQL_SUM_DAY_DOM;
         day = 1;
         break;
     case REPORT_BY_DOMAIN:
         group_sql = SQL_SUM_DOMAIN;
+        group_sql_dom = SQL_SUM_DOMAIN_DOM;
         break;
     case REPORT_BY_MX:
         group_sql = SQL_SUM_MX;
+        group_sql_dom = SQL_SUM_MX_DOM;
         break;
     case REPORT_BY_REPORTER:
         group_sql = SQL_SUM_REPORTER;
+        group_sql_dom = SQL_SUM_REPORTER_DOM;
         break;
     case REPORT_BY_RESULT:
         group_sql = SQL_SUM_RESULT;
+        group_sql_dom = SQL_SUM_RESULT_DOM;
         break;
     case REPORT_BY_NONE:
         break;
     }
-    if (summary_rows(db, SQL_SUM_RESULT, s, 0, &s->by_result_type) != 0 ||
-        summary_rows(db, SQL_SUM_MX, s, 0, &s->by_mx) != 0 ||
-        summary_rows(db, SQL_SUM_REPORTER, s, 0, &s->by_reporter) != 0 ||
-        (group_sql && summary_rows(db, group_sql, s, day, &s->groups) != 0)) {
+    if (summary_rows(db, SQL_SUM_RESULT, SQL_SUM_RESULT_DOM, s, 0, &s->by_result_type) != 0 ||
+        summary_rows(db, SQL_SUM_MX, SQL_SUM_MX_DOM, s, 0, &s->by_mx) != 0 ||
+        summary_rows(db, SQL_SUM_REPORTER, SQL_SUM_REPORTER_DOM, s, 0, &s->by_reporter) != 0 ||
+        (group_sql && summary_rows(db, group_sql, group_sql_dom, s, day, &s->groups) != 0)) {
         db_report_summary_clear(s);
         return -1;
     }

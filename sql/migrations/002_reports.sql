@@ -15,7 +15,8 @@ CREATE TABLE reports (
     failed            INTEGER NOT NULL,
     UNIQUE (organization_name, report_id)
 );
-CREATE INDEX reports_by_start ON reports (start_time);
+-- Covering indexes: a summary over a time window reads index entries only.
+CREATE INDEX reports_by_start ON reports (start_time, organization_name, successful, failed);
 
 -- The original bytes exactly as received (gzip or not), apart from the rows above so that
 -- list and summary queries never page through them.
@@ -25,10 +26,12 @@ CREATE TABLE report_raw (
     data   BLOB    NOT NULL
 );
 
--- policies[]: policy_string and mx_host are JSON arrays of strings.
+-- policies[]: policy_string and mx_host are JSON arrays of strings. start_time repeats the
+-- report's, so that summaries for one policy-domain read one index range.
 CREATE TABLE report_policies (
     id            INTEGER PRIMARY KEY,
     report        INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    start_time    INTEGER NOT NULL,
     policy_type   TEXT    NOT NULL,
     policy_domain TEXT    NOT NULL,
     policy_string TEXT    NOT NULL,
@@ -37,12 +40,16 @@ CREATE TABLE report_policies (
     failed        INTEGER NOT NULL
 );
 CREATE INDEX report_policies_by_report ON report_policies (report);
-CREATE INDEX report_policies_by_domain ON report_policies (policy_domain, report);
+CREATE INDEX report_policies_by_domain
+    ON report_policies (policy_domain, start_time, report, successful, failed);
 
--- policies[].failure-details[]; result_type is kept as sent, also unknown types.
+-- policies[].failure-details[]; result_type is kept as sent, also unknown types. report and
+-- start_time repeat the report's, so that the failure breakdowns read failure rows only.
 CREATE TABLE failure_details (
     id                     INTEGER PRIMARY KEY,
     policy                 INTEGER NOT NULL REFERENCES report_policies (id) ON DELETE CASCADE,
+    report                 INTEGER NOT NULL,
+    start_time             INTEGER NOT NULL,
     result_type            TEXT    NOT NULL,
     sending_mta_ip         TEXT,
     receiving_mx_hostname  TEXT,
@@ -53,3 +60,5 @@ CREATE TABLE failure_details (
     failure_reason_code    TEXT
 );
 CREATE INDEX failure_details_by_policy ON failure_details (policy);
+CREATE INDEX failure_details_by_start ON failure_details
+    (start_time, report, result_type, failed_session_count, receiving_mx_hostname, receiving_ip);
