@@ -70,8 +70,10 @@ class Domain:
 
     def __init__(self, name, mx, sts=None, rpt=None, policy_host="stsd", policy=None,
                  expect=None, subjects=None, exit=None, timeout=3, catalogue=True,
-                 config=False, extra=()):
+                 config=False, extra=(), hosted=None, zone=None):
         self.name = name
+        self.hosted = hosted  # a policy file in stsd's state dir (when another host serves)
+        self.zone = zone      # an unbound local-zone type for the domain itself
         self.extra = list(extra)  # more unbound local-data records
         self.mx = mx
         self.sts = ["v=STSv1; id=" + POLICY_ID] if sts is None else sts
@@ -197,9 +199,28 @@ DOMAINS = [
            expect={"mx.none": I, "sts.txt.missing": I}),
     Domain("d-nohost.test", [(10, "mail.bed.test")], policy_host=None,
            expect={"sts.host.dns": E}),
+    # the zone's server refuses every query (REFUSED): a failed query, not a missing record
+    Domain("d-refused.test", [(10, "mail.bed.test")], zone="always_refuse",
+           expect={"dns.error": E}),
+    # https: rua whose host resolves but serves a certificate for another name (SPEC §7)
+    Domain("d-rua-cert.test", [(10, "mail.bed.test")],
+           rpt=["v=TLSRPTv1; rua=https://mta-sts.p-wrongcert.test:{https_port}/tlsrpt"],
+           expect={"rpt.rua.https": W}, subjects={"rpt.rua.https": "mta-sts.p-wrongcert.test"}),
+    # the policy host resolves but nothing listens (checker.h: sts.fetch.connect)
+    _pd("p-dead.test", "dead", expect={"sts.fetch.connect": E}),
+
+    # --- with -c: compared with what this stsd hosts
     # the hosted policy changed (stsd policy set twice) but DNS publishes the first id
     Domain("stale.test", [(10, "mail.bed.test")], sts=[], expect={"sts.txt.stale-id": W},
            config=True),
+    # stsd hosts one policy, but mta-sts.<d> points at another server with another policy
+    Domain("hosted-mismatch.test", [(10, "mail.bed.test")], sts=[], policy_host="policy",
+           policy=good_policy(["mail.bed.test"], max_age=1209600),
+           hosted=good_policy(["mail.bed.test"]), config=True,
+           expect={"sts.hosted.mismatch": W}),
+    # stsd serves this policy with a certificate (in cert_dir) that expires in 5 days
+    Domain("hosted-cert.test", [(10, "mail.bed.test")], sts=[], config=True,
+           expect={"sts.host.cert-expiring": W}),
 
     # --- bad input (test_check_badinput.py)
     Domain("bigtxt.test", [(10, "mail.bed.test")],
@@ -533,9 +554,11 @@ class Bed:
         c["stsd"] = ca.issue(stsd_hosts[0], sans=stsd_hosts, days=365, intermediate=True,
                              name="stsdhosts")
         py_hosts = ["mta-sts." + d.name for d in DOMAINS
-                    if d.policy_host not in (None, "stsd", "wrongcert")]
+                    if d.policy_host not in (None, "stsd", "wrongcert", "dead")]
         c["py"] = ca.issue(py_hosts[0], sans=py_hosts, days=365, intermediate=True,
                            name="pyhosts")
+        c["hosted-cert"] = ca.issue("mta-sts.hosted-cert.test", days=6, intermediate=True,
+                                    name="hostedcert")
         c["wrongcert"] = ca.issue("mta-sts.elsewhere.test", days=365, intermediate=True,
                                   name="wrongpolicy")
         self.certs = c
@@ -584,6 +607,9 @@ class Bed:
             if d.policy_host == "stsd" and self.good_backend == "stsd":
                 self.hosts["mta-sts." + d.name] = [STSD_ADDR]
                 continue
+            if d.policy_host == "dead":
+                self.hosts["mta-sts." + d.name] = [DEAD_ADDR]
+                continue
             addr = "127.0.0.%d" % (100 + n)
             n += 1
             self.hosts["mta-sts." + d.name] = [addr]
@@ -608,16 +634,38 @@ class Bed:
             self.stale_error = "stale.test needs stsd serve (the python backend hosts nothing)"
 
     def _stsd(self):
-        good = [d for d in DOMAINS if d.policy_host == "stsd" and not d.config]
-        pols = {d.name: d.policy for d in good}
-        certs = {"mta-sts." + d.name: self.certs["stsd"]
-                 for d in DOMAINS if d.policy_host == "stsd"}
+        pols = {d.name: d.policy for d in DOMAINS
+                if d.policy_host == "stsd" and d.name != "stale.test"}
+        pols.update({d.name: d.hosted for d in DOMAINS if d.hosted})
+        certs = {"mta-sts." + d: self.certs["stsd"] for d in pols}
+        certs["mta-sts.stale.test"] = self.certs["stsd"]
+        certs["mta-sts.hosted-cert.test"] = self.certs["hosted-cert"]
         self.stsd = st.Stsd(policies=pols, certs=certs, threads=1,
                             listen=["%s:%d" % (STSD_ADDR, self.https_port)],
                             directory=os.path.join(self.dir, "stsd"))
         self.config = self.stsd.config
         self._stale()
+        self._hosted_ids()
         self.stsd.start(timeout=20)
+
+    def _policy_id(self, domain):
+        """The id `stsd policy dns` tells to publish for a hosted domain."""
+        r = st.run([self.stsd_bin, "-c", self.config, "policy", "dns", domain], timeout=30)
+        for line in r.out.splitlines():
+            if line.startswith("_mta-sts.") and "id=" in line:
+                return line.split("id=", 1)[1].split('"')[0].split(";")[0].strip()
+        raise RuntimeError("stsd policy dns %s: rc=%r out=%r err=%r" %
+                           (domain, r.returncode, r.out, r.err))
+
+    def _hosted_ids(self):
+        """Config domains other than stale.test publish the id of their hosted policy."""
+        for d in DOMAINS:
+            if d.config and d.name != "stale.test":
+                try:
+                    d.sts = ["v=STSv1; id=" + self._policy_id(d.name)]
+                except (RuntimeError, OSError) as e:
+                    self.stale_error = str(e)
+                    d.sts = ["v=STSv1; id=" + POLICY_ID]
 
     def _stale(self):
         """stale.test: `stsd policy set` twice; DNS keeps publishing the first id."""
@@ -630,16 +678,7 @@ class Bed:
                             str(max_age)], timeout=30)
                 if r.returncode != 0:
                     raise RuntimeError("stsd policy set: rc=%r %s" % (r.returncode, r.err))
-                r = st.run([self.stsd_bin, "-c", self.config, "policy", "dns", d.name],
-                           timeout=30)
-                ident = None
-                for tok in r.out.replace('"', " ").replace(";", " ").split():
-                    if tok.startswith("id="):
-                        ident = tok[3:]
-                if r.returncode != 0 or not ident:
-                    raise RuntimeError("stsd policy dns: rc=%r out=%r err=%r" %
-                                       (r.returncode, r.out, r.err))
-                ids.append(ident)
+                ids.append(self._policy_id(d.name))
             if ids[0] == ids[1]:
                 raise RuntimeError("policy set twice gave one id %s" % ids[0])
             self.stale_ids = ids
@@ -657,6 +696,7 @@ class Bed:
                             host != "." else "%s. 300 IN MX 0 ." % d.name)
             for name, txts in (("_mta-sts." + d.name, d.sts), ("_smtp._tls." + d.name, d.rpt)):
                 for t in txts:
+                    t = t.replace("{https_port}", str(self.https_port))
                     parts = t if isinstance(t, list) else [t[i:i + 255]
                                                            for i in range(0, len(t), 255)]
                     recs.append("%s. 300 IN TXT %s" % (name, " ".join('"%s"' % p
@@ -669,7 +709,9 @@ class Bed:
 
     def _dns(self):
         os.makedirs(os.path.join(self.dir, "unbound"), exist_ok=True)
-        self.unbound = st.Unbound(self.records(), port=self.dns_port,
+        zones = {"test.": "static"}
+        zones.update({d.name + ".": d.zone for d in DOMAINS if d.zone})
+        self.unbound = st.Unbound(self.records(), zones=zones, port=self.dns_port,
                                   directory=os.path.join(self.dir, "unbound"))
         self.unbound.start(timeout=20, probe="good.test.")
         self.dns_port = self.unbound.port
