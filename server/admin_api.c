@@ -35,7 +35,7 @@ void srv__admin_error(struct admin_response *rs, int status, const char *msg)
 static void reply_json(struct admin_response *rs, json_t *v)
 {
     free(rs->body);
-    rs->body = json_dumps(v, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    rs->body = json_dumps(v, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(v);
     if (rs->body == NULL) {
         srv__admin_error(rs, 500, "cannot render the answer");

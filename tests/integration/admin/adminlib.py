@@ -1,0 +1,117 @@
+"""adminlib - helpers shared by the admin listener tests (python3 stdlib only).
+
+The sample reports are the real-sender JSON files in tests/data/tlsrpt/valid (see SOURCES.md
+there); `expected()` computes from those files, with python's json, the numbers stsd must
+show, independently of stsd.
+"""
+
+import glob
+import http.client
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.environ["STSD_SOURCE_ROOT"], "tests/integration/lib"))
+import stsdtest as st  # noqa: E402
+
+STSD = os.environ["STSD_BIN"]
+DATA = os.path.join(os.environ["STSD_TEST_DATA"], "tlsrpt", "valid")
+SAMPLES = sorted(glob.glob(os.path.join(DATA, "phi-*.json")) +
+                 glob.glob(os.path.join(DATA, "parsedmarc-*.json")))
+
+POLICIES = {
+    "example.com": "version: STSv1\nmode: testing\nmx: mail.example.com\nmax_age: 86400\n",
+    "company-y.example": "version: STSv1\nmode: enforce\nmx: *.mail.company-y.example\n"
+                         "max_age: 604800\n",
+}
+# The sessions of these windows hold every sample (2016 .. 2024).
+SINCE, UNTIL = "2010-01-01", "2030-01-01"
+
+
+def mx_key(d):
+    h = (d.get("receiving-mx-hostname") or "").lower().rstrip(".")
+    return h or d.get("receiving-ip") or "(unknown)"
+
+
+def expected(files=SAMPLES):
+    """Per-domain and overall numbers from the files: each (organization, report-id) counts
+    once, the first file in `files` order wins (the order `stsd reports ingest` stores)."""
+    seen = {}
+    for f in files:
+        with open(f, "rb") as fh:
+            raw = fh.read()
+        r = json.loads(raw)
+        key = (r["organization-name"], r["report-id"])
+        if key not in seen:
+            seen[key] = (f, raw, r)
+    dom = {}
+    total = {"reports": 0, "successful": 0, "failed": 0}
+    for f, raw, r in seen.values():
+        total["reports"] += 1
+        day = r["date-range"]["start-datetime"][:10]
+        counted = set()
+        for p in r["policies"]:
+            d = p["policy"]["policy-domain"].lower().rstrip(".")
+            e = dom.setdefault(d, {"reports": 0, "successful": 0, "failed": 0, "days": {},
+                                   "by_result": {}, "by_mx": {}, "by_reporter": {}})
+            ok = p["summary"]["total-successful-session-count"]
+            bad = p["summary"]["total-failure-session-count"]
+            total["successful"] += ok
+            total["failed"] += bad
+            if d not in counted:
+                e["reports"] += 1
+                counted.add(d)
+                rep = e["by_reporter"].setdefault(r["organization-name"], [0, 0, 0])
+                rep[0] += 1
+            e["successful"] += ok
+            e["failed"] += bad
+            dd = e["days"].setdefault(day, [0, 0])
+            dd[0] += ok
+            dd[1] += bad
+            rep = e["by_reporter"][r["organization-name"]]
+            rep[1] += ok
+            rep[2] += bad
+            for fd in p.get("failure-details") or []:
+                n = fd["failed-session-count"]
+                rt = fd["result-type"]
+                e["by_result"][rt] = e["by_result"].get(rt, 0) + n
+                m = mx_key(fd)
+                e["by_mx"][m] = e["by_mx"].get(m, 0) + n
+    return {"domains": dom, "total": total, "stored": seen}
+
+
+def start(tmp_extra="", certs=None, policies=None, ingest=True, env=None):
+    """An Stsd with the admin listener, the sample reports ingested before it starts, and
+    the self-checks off unless extra config turns them on."""
+    s = st.Stsd(policies=POLICIES if policies is None else policies, certs=certs, admin=True,
+                extra_config=tmp_extra or "[checks]\ninterval = off\n", env=env)
+    if ingest:
+        r = st.run([STSD, "-c", s.config, "reports", "ingest"] + SAMPLES, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("ingest failed: %s %s" % (r.out, r.err))
+    s.start()
+    with open(os.path.join(s.state_dir, "admin.token")) as f:
+        s.token = f.read().strip()
+    return s
+
+
+def get(s, path, token=None, headers=None, method="GET", body=None, timeout=30):
+    """One plain-HTTP request to the admin listener: (status, headers dict, body bytes)."""
+    c = http.client.HTTPConnection("127.0.0.1", s.admin_port, timeout=timeout)
+    h = dict(headers or {})
+    if token is not None:
+        h["Authorization"] = "Bearer " + token
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    return r.status, hdrs, data
+
+
+def get_json(s, path, token=None):
+    status, h, body = get(s, path, token=token if token is not None else s.token)
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body
