@@ -164,6 +164,16 @@ DOMAINS = [
         expect={"sts.mx.unmatched": W, "sts.policy.mode": W},
         subjects={"sts.mx.unmatched": "mail2.bed.test",
                   "sts.policy.mode": "p-unmatched-testing.test"}),
+    # RFC 8461 §4.1: "*.wild.test" covers mx.wild.test but not a.b.wild.test
+    _pd("p-wildcard.test", "policy", policy=good_policy(["*.wild.test"]),
+        mx=[(10, "mx.wild.test"), (20, "a.b.wild.test")],
+        expect={"sts.mx.unmatched": E}, subjects={"sts.mx.unmatched": "a.b.wild.test"}),
+    # MX names compare case-insensitively (RFC 8461 §4.1, RFC 4343)
+    _pd("p-case.test", "policy", mx=[(10, "MAIL.Bed.Test")], expect={}),
+    # a duplicate key: the first wins, and it is a warning (SPEC §2)
+    _pd("p-dupkey.test", "policy", policy=good_policy(["mail.bed.test"],
+                                                      extra="max_age: 86400\r\n"),
+        expect={"sts.policy.unknown-key": W}),
     _pd("p-unused.test", "policy", policy=good_policy(["mail.bed.test", "*.unused.test"]),
         expect={"sts.mx.unused-pattern": W}, subjects={"sts.mx.unused-pattern": "*.unused.test"}),
 
@@ -525,7 +535,7 @@ class Bed:
         ca = self.ca = st.TestCA(os.path.join(self.dir, "ca"))
         self.ca_file = ca.cert
         good_names = ["mx1.good.test", "mx2.good.test", "mail.bed.test", "mail2.bed.test",
-                      "mx.mx-partial.test", "*.many.test"]
+                      "mx.mx-partial.test", "*.many.test", "mx.wild.test", "a.b.wild.test"]
         c = {}
         c["goodmx"] = ca.issue("mail.bed.test", sans=good_names, days=365, intermediate=True,
                                name="goodmx")
@@ -579,7 +589,7 @@ class Bed:
                 continue
             plan.append((addr, "mx." + d, "ok" if beh == "tls10" else beh, self.certs[d],
                          beh == "tls10"))
-        for h in ["mx1.good.test", "mail.bed.test"]:
+        for h in ["mx1.good.test", "mail.bed.test", "mx.wild.test", "a.b.wild.test"]:
             self.hosts[h] = [GOOD_MX[0]]
         for h in ["mx2.good.test", "mail2.bed.test"]:
             self.hosts[h] = [GOOD_MX[1]]
