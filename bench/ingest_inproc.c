@@ -1,0 +1,103 @@
+/*
+ * ingest_inproc.c - the in-process cost of intake without HTTP or TLS: parse (and inflate)
+ * the sample reports with report_parse_body and store them with db_report_store in batched
+ * transactions, the way the server's writer thread does. Built and run by bench/ingest.sh.
+ *
+ *   ingest_inproc DB N SAMPLE...   N reports, cycling over the sample files, each stored
+ *                                  under its own report-id; prints one JSON line
+ */
+#include "common/common.h"
+#include "reports/reports.h"
+#include "sql/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH 512 /* as server/intake.c */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: ingest_inproc DB N SAMPLE...\n");
+        return 64;
+    }
+    long n = atol(argv[2]);
+    int ns = argc - 3;
+    char **data = xcalloc((size_t)ns, sizeof(char *));
+    size_t *len = xcalloc((size_t)ns, sizeof(size_t));
+    for (int i = 0; i < ns; i++) {
+        data[i] = file_read_all(argv[3 + i], 64 << 20, &len[i]);
+        if (data[i] == NULL) {
+            perror(argv[3 + i]);
+            return 66;
+        }
+    }
+    char err[512];
+    struct db *db = db_open(argv[1], err, sizeof(err));
+    if (db == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return 70;
+    }
+    double t_parse = 0, t_store = 0, t0 = now_s();
+    long stored = 0, failed = 0;
+    for (long i = 0; i < n;) {
+        struct report batch[BATCH];
+        int k = 0;
+        double a = now_s();
+        for (; k < BATCH && i < n; i++) {
+            int s = (int)(i % ns);
+            struct report_error e;
+            if (report_parse_body(data[s], len[s], 20 << 20, &batch[k], &e) != 0) {
+                fprintf(stderr, "%s: %s: %s\n", argv[3 + s], e.path, e.message);
+                return 65;
+            }
+            free(batch[k].report_id);
+            batch[k].report_id = xasprintf("inproc-%ld", i);
+            k++;
+        }
+        double b = now_s();
+        if (db_begin(db) != 0) {
+            fprintf(stderr, "begin: %s\n", db_errmsg(db));
+            return 70;
+        }
+        for (int j = 0; j < k; j++) {
+            int s = (int)((i - k + j) % ns);
+            int64_t id;
+            int dup;
+            if (db_report_store(db, &batch[j], data[s], len[s], "file", (int64_t)time(NULL), &id,
+                                &dup) == 0 &&
+                !dup)
+                stored++;
+            else
+                failed++;
+            report_clear(&batch[j]);
+        }
+        if (db_commit(db) != 0) {
+            fprintf(stderr, "commit: %s\n", db_errmsg(db));
+            return 70;
+        }
+        double c = now_s();
+        t_parse += b - a;
+        t_store += c - b;
+    }
+    double total = now_s() - t0;
+    printf("{\"reports\":%ld,\"stored\":%ld,\"failed\":%ld,\"seconds\":%.3f,\"per_s\":%.0f,"
+           "\"parse_per_s\":%.0f,\"store_per_s\":%.0f,\"samples\":%d}\n",
+           n, stored, failed, total, (double)n / total, (double)n / t_parse, (double)n / t_store,
+           ns);
+    db_close(db);
+    for (int i = 0; i < ns; i++)
+        free(data[i]);
+    free(data);
+    free(len);
+    return failed ? 1 : 0;
+}
