@@ -138,13 +138,14 @@ static void day_chart(struct admin_buf *b, const struct report_summary_rows *day
         if (days->v[i].failed > max)
             max = days->v[i].failed;
     }
-    const int slot = 26, h = 150, top = 12, left = 44, bottom = 34;
-    int w = left + (int)n * slot + 8;
+    const int slot = 26, h = 150, top = 12, left = 44, bottom = 44;
+    /* At least 14 slots wide, so that a few days do not become giant bars. */
+    int w = left + (int)(n < 14 ? 14 : n) * slot + 8;
     srv__buf_printf(b,
                     "<div class=\"scroll\"><svg class=\"chart days\" role=\"img\" "
-                    "viewBox=\"0 0 %d %d\" style=\"min-width:%dpx\" "
+                    "viewBox=\"0 0 %d %d\" style=\"min-width:%dpx;max-width:%dpx\" "
                     "xmlns=\"http://www.w3.org/2000/svg\"><title>Sessions per day</title>",
-                    w, top + h + bottom, n > 12 ? (int)n * 14 : 0);
+                    w, top + h + bottom, n > 12 ? (int)n * 14 : 0, 2 * w);
     srv__buf_printf(b,
                     "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>"
                     "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%lld</text>"
@@ -182,7 +183,8 @@ static void day_chart(struct admin_buf *b, const struct report_summary_rows *day
                             "<text x=\"%d\" y=\"%d\" font-size=\"9\" "
                             "transform=\"rotate(-40 %d %d)\" text-anchor=\"end\">",
                             x + 10, top + h + 12, x + 10, top + h + 12);
-            srv__buf_html(b, strlen(r->key) == 10 ? r->key + 5 : r->key);
+            /* Month-day when there is room for many bars, the whole date otherwise. */
+            srv__buf_html(b, strlen(r->key) == 10 && n > 8 ? r->key + 5 : r->key);
             srv__buf_printf(b, "</text>");
         }
         srv__buf_printf(b, "</g>");

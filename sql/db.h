@@ -135,7 +135,8 @@ int db_check_prune(struct db *db, const char *domain, int64_t keep);
 void db_checks_free(struct db_check *v, size_t n);
 void db_check_findings_free(struct db_check_finding *v, size_t n);
 /* Reports stored after report id `after_id`, summed per policy domain (for the failure-rate
- * alert). *max_id gets the newest report id (after_id when there is none). 0 or -1. */
+ * alert). *max_id gets the newest report id (after_id when there is none); with out NULL
+ * only that. 0 or -1. */
 struct db_new_reports {
     char *domain;
     int64_t reports, successful, failed;

@@ -218,7 +218,8 @@ void db_check_findings_free(struct db_check_finding *v, size_t n)
 int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports **out, size_t *n,
                          int64_t *max_id)
 {
-    *out = NULL;
+    if (out != NULL)
+        *out = NULL;
     *n = 0;
     *max_id = after_id;
     sqlite3_stmt *st = db__stmt(db, "SELECT coalesce(max(id), ?1) FROM reports WHERE id > ?1");
@@ -231,7 +232,7 @@ int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports 
     sqlite3_reset(st);
     if (rc != SQLITE_ROW)
         return -1;
-    if (*max_id == after_id)
+    if (*max_id == after_id || out == NULL)
         return 0;
     st = db__stmt(db, "SELECT p.policy_domain, count(DISTINCT r.id), sum(p.successful), "
                       "sum(p.failed) FROM reports r JOIN report_policies p ON p.report = r.id "
