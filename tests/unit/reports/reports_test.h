@@ -10,8 +10,8 @@
 #include "reports/reports.h"
 
 /*
- * The facts of a report, one per line, in the format of the .expect files of tests/data/tlsrpt/valid
- * (written by tests/data/tlsrpt/gen_cases.py). malloc'd.
+ * The facts of a report, one per line, in the format of the .expect files of
+ * tests/data/tlsrpt/valid (written by tests/data/tlsrpt/gen_cases.py). malloc'd.
  */
 char *rt_describe(const struct report *r);
 /* gzip `len` bytes into one member (level 9); *outlen gets the size. malloc'd. */
