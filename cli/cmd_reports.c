@@ -278,6 +278,8 @@ static void reject(struct ingest *in, const char *where, const char *fmt, ...)
     struct pending *p = push(in);
     p->line = xasprintf("rejected %s: %s", where, reason);
     in->rejected++;
+    if (in->n >= INGEST_BATCH) /* keep memory bounded on inputs that are mostly rejected */
+        flush(in);
 }
 
 /* Parse one report body (gzip or JSON); takes ownership of `raw` (malloc'd). */

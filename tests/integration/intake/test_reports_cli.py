@@ -223,6 +223,28 @@ def main(t):
     res = stsd("ingest", mbox)
     check_batch("ingest mbox", res, expect)
 
+    # An mbox with a non-report message between two reports; its body has an mboxrd-quoted
+    # ">From " line and an unquoted "From " inside a paragraph (not a separator: no blank
+    # line before it).
+    note = (b"From: postmaster@example.test\nTo: tlsrpt@example.test\nSubject: note\n\n"
+            b"first line\nFrom the postmaster, mid-paragraph\n\nFrom quoted after a blank line\n")
+    mixed = os.path.join(tmp, "mixed.mbox")
+    with open(mixed, "wb") as f:
+        f.write(mboxrd([msgs[0]]) + b"From x@example.test Mon Jan  1 00:00:00 2024\n" +
+                note.replace(b"\n\nFrom quoted", b"\n\n>From quoted") + b"\n" +
+                mboxrd([msgs[2]]))
+    res = stsd("ingest", mixed)
+    t.is_(res.returncode, 1, "mixed mbox: exit 1 (one message without a report)")
+    k0 = model.add(email_reports(msgs[0])[0], "email")[1]
+    k2 = model.add(email_reports(msgs[2])[0], "email")[1]
+    t.is_(res.out.splitlines(), [
+        "duplicate id=%d org=%s report-id=%s file=%s message=1" % (
+            ids[k0], '"%s"' % k0[0] if " " in k0[0] else k0[0], k0[1], mixed),
+        "rejected file=%s message=2: no TLS-RPT report in the message" % mixed,
+        "duplicate id=%d org=%s report-id=%s file=%s message=3" % (
+            ids[k2], '"%s"' % k2[0] if " " in k2[0] else k2[0], k2[1], mixed)],
+        "mixed mbox: three messages, split only on 'From ' after a blank line")
+
     maildir = os.path.join(tmp, "Maildir")
     for sub in ("cur", "new", "tmp"):
         os.makedirs(os.path.join(maildir, sub))
