@@ -262,7 +262,8 @@ int check_run(const struct check_opts *opts, const char *const *domains, size_t 
             n_valid++;
         }
     run_loop(&run);
-    if (n_valid > 0 && !run.dns_answered) {
+    if (n_valid > 0 && !run.dns_answered &&
+        !check__dns_ping(opts->resolver ? fwd : NULL, run.step_ms < 2000 ? run.step_ms : 2000)) {
         snprintf(err, errlen, "no DNS answer from %s%s within %lld s",
                  opts->resolver ? "the resolver " : "the resolvers in ",
                  opts->resolver ? opts->resolver : "/etc/resolv.conf",

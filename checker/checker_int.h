@@ -94,6 +94,17 @@ struct check_fetch {
     int64_t ms;
 };
 
+#define CHECK_MAX_RUA 4 /* https: rua URIs whose host is checked */
+struct check_rua {
+    char *host;
+    int port;
+    struct dns_answer a, aaaa;
+    char addrs[CHECK_MAX_ADDRS][INET6_ADDRSTRLEN];
+    size_t n_addrs;
+    int tls_attempted, tls_done, tls_ok;
+    char tls_error[256];
+};
+
 struct check_finding {
     const char *id;
     enum check_severity severity;
@@ -139,11 +150,8 @@ struct check_domain {
     size_t rpt_txt_longest;
     char host_addrs[CHECK_MAX_ADDRS][INET6_ADDRSTRLEN];
     size_t n_host_addrs;
-    /* rua https hosts: whether they resolve (rpt.rua.https) */
-    struct {
-        char *host;
-        struct dns_answer a, aaaa;
-    } rua_hosts[4];
+    /* The https: rua hosts (rpt.rua.https): do they resolve, and is their certificate valid? */
+    struct check_rua rua_hosts[CHECK_MAX_RUA];
     size_t n_rua_hosts;
 
     struct check_fetch fetch;
@@ -197,6 +205,10 @@ size_t check__dns_pending(const struct check__run *run);
 /* Cancel the queries older than the step timeout (all of them with `all`), marking them
  * DNS_FAIL. */
 void check__dns_expire(struct check__run *run, int64_t now, int all);
+/* 1 when the resolver (unbound's "IP@PORT", or those of /etc/resolv.conf with NULL) sends
+ * back any DNS datagram within ms: tells "no resolver answered" from "answered with an
+ * error". */
+int check__dns_ping(const char *fwd, int64_t ms);
 /* Free the query records (after the context is deleted). */
 void check__dns_free(struct check__run *run);
 /* Parse the rdata of an MX record: preference and the host name (printable, lowercased,
@@ -246,6 +258,8 @@ void check__probe_free_all(struct check__run *run);
 /* fetch.c */
 /* Start fetching the domain's policy through the run's curl multi handle. */
 void check__fetch_start(struct check__run *run, struct check_domain *d);
+/* Start a TLS handshake (no request) with an https: rua host, verified like the fetch. */
+void check__rua_tls_start(struct check__run *run, struct check_domain *d, size_t idx);
 /* Handle the completion of transfers; call after curl_multi_perform. */
 void check__fetch_collect(struct check__run *run);
 

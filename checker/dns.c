@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unbound.h>
 
 #define TRUST_ANCHOR_FILE "/usr/share/dns/root.key"
@@ -313,13 +315,13 @@ static void got_txt(struct check_domain *d, int rpt, struct ub_result *res)
     }
 }
 
-/* The https: rua hosts of the TLS-RPT records, so rpt.rua.https can say whether they
- * resolve. */
+/* The https: rua hosts of the TLS-RPT records (host and port of each URI), so that
+ * rpt.rua.https can say whether they resolve and serve a valid certificate. */
 static void rua_hosts(struct check__run *run, struct check_domain *d)
 {
     for (size_t i = 0; i < d->n_rpt_txt; i++) {
         const char *p = d->rpt_txt[i];
-        while ((p = strstr(p, "https://")) != NULL && d->n_rua_hosts < 4) {
+        while ((p = strstr(p, "https://")) != NULL && d->n_rua_hosts < CHECK_MAX_RUA) {
             p += 8;
             size_t l = strcspn(p, "/:,;! ");
             if (l == 0 || l > 253)
@@ -329,10 +331,19 @@ static void rua_hosts(struct check__run *run, struct check_domain *d)
             host[l] = '\0';
             for (char *c = host; *c; c++)
                 *c = (char)tolower((unsigned char)*c);
+            int port = 443;
+            if (p[l] == ':') {
+                char *end;
+                long v = strtol(p + l + 1, &end, 10);
+                if (end == p + l + 1 || v < 1 || v > 65535)
+                    continue;
+                port = (int)v;
+            }
             if (!check__domain_valid(host))
                 continue;
             size_t k = d->n_rua_hosts++;
             d->rua_hosts[k].host = xstrdup(host);
+            d->rua_hosts[k].port = port;
             query(run, d, Q_RUA_A, k, host, 1);
             query(run, d, Q_RUA_AAAA, k, host, 28);
         }
@@ -405,8 +416,16 @@ static void after_answer(struct dns_query *q, struct ub_result *res)
             got_mx_addrs(run, d, q->idx, res);
         break;
     case Q_RUA_A:
-    case Q_RUA_AAAA:
+    case Q_RUA_AAAA: {
+        struct check_rua *r = &d->rua_hosts[q->idx];
+        if (res != NULL)
+            for (size_t i = 0; res->data[i] != NULL; i++)
+                add_address(r->addrs, &r->n_addrs, res->data[i], res->len[i]);
+        if (r->a.status != DNS_PENDING && r->aaaa.status != DNS_PENDING && r->n_addrs > 0 &&
+            !r->tls_attempted)
+            check__rua_tls_start(run, d, q->idx);
         break;
+    }
     }
 }
 
@@ -416,6 +435,9 @@ static void on_answer(void *arg, int err, struct ub_result *res)
     struct dns_answer *ans = answer_of(q);
     q->pending = 0;
     q->run->n_dns_pending--;
+    log_event(LOG_DEBUG, "check.dns", "domain=%s kind=%d idx=%zu ms=%lld rcode=%d", q->d->name,
+              (int)q->kind, q->idx, (long long)(check__now_ms() - q->started),
+              res ? res->rcode : -1);
     if (err != 0 || res == NULL) {
         ans->status = DNS_FAIL;
         snprintf(ans->why, sizeof(ans->why), "%s", ub_strerror(err));
@@ -490,6 +512,79 @@ void check__dns_expire(struct check__run *run, int64_t now, int all)
                  (long long)(run->step_ms / 1000));
         after_answer(q, NULL);
     }
+}
+
+static int ping_one(const char *ip, int port, int64_t ms)
+{
+    union {
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } sa;
+    socklen_t salen;
+    memset(&sa, 0, sizeof(sa));
+    if (inet_pton(AF_INET, ip, &sa.v4.sin_addr) == 1) {
+        sa.v4.sin_family = AF_INET;
+        sa.v4.sin_port = htons((uint16_t)port);
+        salen = sizeof(sa.v4);
+    } else if (inet_pton(AF_INET6, ip, &sa.v6.sin6_addr) == 1) {
+        sa.v6.sin6_family = AF_INET6;
+        sa.v6.sin6_port = htons((uint16_t)port);
+        salen = sizeof(sa.v6);
+    } else {
+        return 0;
+    }
+    int fd = socket(((struct sockaddr *)&sa)->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    /* ". IN NS" with RD set: any resolver answers it somehow, if only with REFUSED. */
+    unsigned char q[17] = {0, 0, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1};
+    unsigned short id = (unsigned short)(check__now_ms() * 7919u);
+    q[0] = (unsigned char)(id >> 8);
+    q[1] = (unsigned char)id;
+    int ok = 0;
+    if (connect(fd, (struct sockaddr *)&sa, salen) == 0 && send(fd, q, sizeof(q), 0) == 17) {
+        int64_t end = check__now_ms() + ms;
+        for (int64_t now; !ok && (now = check__now_ms()) < end;) {
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            if (poll(&pfd, 1, (int)(end - now)) <= 0)
+                break;
+            unsigned char r[512];
+            ssize_t n = recv(fd, r, sizeof(r), 0);
+            if (n < 0)
+                break; /* ECONNREFUSED: nothing listens there */
+            ok = n >= 12 && r[0] == q[0] && r[1] == q[1] && (r[2] & 0x80);
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+int check__dns_ping(const char *fwd, int64_t ms)
+{
+    if (fwd != NULL) {
+        char ip[INET6_ADDRSTRLEN + 1];
+        const char *at = strrchr(fwd, '@');
+        size_t l = at ? (size_t)(at - fwd) : strlen(fwd);
+        if (l >= sizeof(ip))
+            return 0;
+        memcpy(ip, fwd, l);
+        ip[l] = '\0';
+        return ping_one(ip, at ? atoi(at + 1) : 53, ms);
+    }
+    FILE *f = fopen("/etc/resolv.conf", "r");
+    if (f == NULL)
+        return 0;
+    char line[256];
+    int ok = 0, n = 0;
+    while (!ok && n < 3 && fgets(line, sizeof(line), f) != NULL) {
+        char ip[INET6_ADDRSTRLEN + 1];
+        if (sscanf(line, "nameserver %46s", ip) == 1) {
+            n++;
+            ok = ping_one(ip, 53, ms);
+        }
+    }
+    fclose(f);
+    return ok;
 }
 
 void check__dns_free(struct check__run *run)

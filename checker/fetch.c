@@ -11,6 +11,7 @@
 
 struct fetch_ctx {
     struct check_domain *d;
+    struct check_rua *rua; /* NULL for the policy fetch */
     CURL *easy;
     struct curl_slist *resolve;
     char errbuf[CURL_ERROR_SIZE];
@@ -32,22 +33,18 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-void check__fetch_start(struct check__run *run, struct check_domain *d)
+/* An easy handle for https://host:port/... pinned (CURLOPT_RESOLVE: "host:port:addr,..." with
+ * IPv6 in brackets) to the addresses our resolver found, not the system's; HTTPS only,
+ * redirects not followed, verified against --ca-file or the system store. */
+static struct fetch_ctx *easy_new(struct check__run *run, struct check_domain *d, const char *url,
+                                  const char *host, int port, char (*addrs)[INET6_ADDRSTRLEN],
+                                  size_t n_addrs)
 {
-    struct check_fetch *fe = &d->fetch;
-    fe->attempted = 1;
-    if (run->https_port == 443)
-        snprintf(fe->url, sizeof(fe->url), "https://mta-sts.%s/.well-known/mta-sts.txt", d->name);
-    else
-        snprintf(fe->url, sizeof(fe->url), "https://mta-sts.%s:%d/.well-known/mta-sts.txt", d->name,
-                 run->https_port);
-    /* CURLOPT_RESOLVE: "host:port:addr[,addr...]" with IPv6 addresses in brackets, so curl
-     * connects where our resolver said, not where the system's would. */
-    size_t cap = 64 + strlen(d->name) + d->n_host_addrs * (INET6_ADDRSTRLEN + 3);
+    size_t cap = 64 + strlen(host) + n_addrs * (INET6_ADDRSTRLEN + 3);
     char *entry = xmalloc(cap);
-    int w = snprintf(entry, cap, "mta-sts.%s:%d:", d->name, run->https_port);
-    for (size_t i = 0; i < d->n_host_addrs; i++) {
-        const char *ip = d->host_addrs[i];
+    int w = snprintf(entry, cap, "%s:%d:", host, port);
+    for (size_t i = 0; i < n_addrs; i++) {
+        const char *ip = addrs[i];
         int v6 = strchr(ip, ':') != NULL;
         w += snprintf(entry + w, cap - (size_t)w, "%s%s%s%s", i ? "," : "", v6 ? "[" : "", ip,
                       v6 ? "]" : "");
@@ -58,7 +55,7 @@ void check__fetch_start(struct check__run *run, struct check_domain *d)
     free(entry);
     f->easy = curl_easy_init();
     CURL *e = f->easy;
-    curl_easy_setopt(e, CURLOPT_URL, fe->url);
+    curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_RESOLVE, f->resolve);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
@@ -72,10 +69,40 @@ void check__fetch_start(struct check__run *run, struct check_domain *d)
         curl_easy_setopt(e, CURLOPT_CAINFO, run->opts->ca_file);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "stsd-check/" STSD_VERSION);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(e, CURLOPT_PRIVATE, f);
-    curl_multi_add_handle(run->multi, e);
+    return f;
+}
+
+void check__fetch_start(struct check__run *run, struct check_domain *d)
+{
+    struct check_fetch *fe = &d->fetch;
+    char host[300];
+    fe->attempted = 1;
+    snprintf(host, sizeof(host), "mta-sts.%s", d->name);
+    if (run->https_port == 443)
+        snprintf(fe->url, sizeof(fe->url), "https://%s/.well-known/mta-sts.txt", host);
+    else
+        snprintf(fe->url, sizeof(fe->url), "https://%s:%d/.well-known/mta-sts.txt", host,
+                 run->https_port);
+    struct fetch_ctx *f =
+        easy_new(run, d, fe->url, host, run->https_port, d->host_addrs, d->n_host_addrs);
+    curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
+    curl_multi_add_handle(run->multi, f->easy);
+    run->n_fetch_running++;
+}
+
+void check__rua_tls_start(struct check__run *run, struct check_domain *d, size_t idx)
+{
+    struct check_rua *r = &d->rua_hosts[idx];
+    char url[400];
+    r->tls_attempted = 1;
+    snprintf(url, sizeof(url), "https://%s:%d/", r->host, r->port);
+    struct fetch_ctx *f = easy_new(run, d, url, r->host, r->port, r->addrs, r->n_addrs);
+    f->rua = r;
+    /* Connect and handshake only: a reporter's POST would fail on the same certificate. */
+    curl_easy_setopt(f->easy, CURLOPT_CONNECT_ONLY, 1L);
+    curl_multi_add_handle(run->multi, f->easy);
     run->n_fetch_running++;
 }
 
@@ -119,6 +146,13 @@ void check__fetch_collect(struct check__run *run)
         CURLcode rc = msg->data.result;
         struct fetch_ctx *f = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&f);
+        if (f->rua != NULL) {
+            f->rua->tls_done = 1;
+            f->rua->tls_ok = rc == CURLE_OK;
+            snprintf(f->rua->tls_error, sizeof(f->rua->tls_error), "%s",
+                     f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc));
+            goto done;
+        }
         struct check_fetch *fe = &f->d->fetch;
         long status = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -135,6 +169,9 @@ void check__fetch_collect(struct check__run *run)
         fe->ms = (int64_t)(us / 1000);
         classify(fe, rc, f->errbuf);
         fe->done = 1;
+        log_event(LOG_DEBUG, "check.fetch", "url=%s status=%ld ms=%lld curl=%d", fe->url, status,
+                  (long long)fe->ms, (int)rc);
+    done:
         curl_multi_remove_handle(run->multi, e);
         curl_easy_cleanup(e);
         curl_slist_free_all(f->resolve);

@@ -232,14 +232,17 @@ static void rules_rpt_txt(struct check_domain *d, int sts_published)
     }
     policy_rpt_txt_clear(&rt);
     for (size_t i = 0; i < d->n_rua_hosts; i++) {
-        const struct dns_answer *a = &d->rua_hosts[i].a, *aaaa = &d->rua_hosts[i].aaaa;
-        if (a->status == DNS_OK || aaaa->status == DNS_OK)
-            continue;
-        check__finding_add(d, "rpt.rua.https", CHECK_WARNING, NULL, d->rua_hosts[i].host,
-                           "Make the https: rua host resolve (A/AAAA) and serve a valid "
-                           "certificate, or use a mailto: URI.",
-                           "the https: report host %s does not resolve: %s", d->rua_hosts[i].host,
-                           dns_status_text(a));
+        const struct check_rua *r = &d->rua_hosts[i];
+        const char *fix = "Make the https: rua host resolve (A/AAAA) and serve a certificate "
+                          "valid for its name, or use a mailto: URI.";
+        if (r->n_addrs == 0)
+            check__finding_add(d, "rpt.rua.https", CHECK_WARNING, NULL, r->host, fix,
+                               "the https: report host %s does not resolve: %s", r->host,
+                               dns_status_text(r->a.status == DNS_OK ? &r->aaaa : &r->a));
+        else if (r->tls_done && !r->tls_ok)
+            check__finding_add(d, "rpt.rua.https", CHECK_WARNING, NULL, r->host, fix,
+                               "reporters cannot post to %s:%d: %s", r->host, r->port,
+                               r->tls_error);
     }
 }
 

@@ -153,6 +153,8 @@ static void probe_finish(struct check__probe *p)
     p->step = SMTP_DONE;
     p->a->probed = 1;
     p->a->ms = check__now_ms() - p->started;
+    log_event(LOG_DEBUG, "check.probe", "host=%s ip=%s ms=%lld step=%d", p->mx->host, p->a->ip,
+              (long long)p->a->ms, (int)p->a->failed_step);
     run->n_active--;
     while (run->n_started < run->n_probes && run->n_active < CHECK_MAX_CONNS)
         probe_start(run->probes[run->n_started++]);
