@@ -59,12 +59,23 @@ static void report_domains(const struct report *r, char *buf, size_t bufsz)
     }
 }
 
+/* A logfmt value: bare when it needs no quotes (SPEC §8's domain=example.com), else quoted. */
+static const char *log_value(char *buf, size_t bufsz, const char *v)
+{
+    int bare = v != NULL && v[0] != '\0' && strlen(v) < bufsz;
+    for (const char *p = v; bare && *p; p++)
+        bare = (unsigned char)*p > 0x20 && *p != '"' && *p != '=' && *p != '\\' && *p != 0x7f;
+    if (bare)
+        return strcpy(buf, v);
+    return log_quote(buf, bufsz, v);
+}
+
 static void log_result(const struct srv_job *job, uint64_t now_ns)
 {
     char org[160], dom[300], domq[320];
     report_domains(&job->report, dom, sizeof(dom));
-    log_quote(org, sizeof(org), job->report.organization_name);
-    log_quote(domq, sizeof(domq), dom);
+    log_value(org, sizeof(org), job->report.organization_name);
+    log_value(domq, sizeof(domq), dom);
     unsigned long ms = (unsigned long)((now_ns - job->t0_ns) / 1000000u);
     if (job->result == SRV_JOB_STORED)
         log_event(LOG_INFO, "report.stored", "id=%lld org=%s domain=%s ms=%lu source=https",
