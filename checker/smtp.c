@@ -38,55 +38,6 @@ struct check__probe {
 static const char *const step_names[] = {"connect",       "banner", "EHLO", "STARTTLS",
                                          "TLS handshake", "verify", "QUIT", "done"};
 
-int check__smtp_reply_feed(struct smtp_reply *r, const char *buf, size_t len, size_t *used,
-                           int buffer_full)
-{
-    size_t o = 0;
-    *used = 0;
-    while (o < len) {
-        const char *line = buf + o;
-        const char *nl = memchr(line, '\n', len - o);
-        if (nl == NULL)
-            return (buffer_full || len - o > CHECK_SMTP_LINE_MAX) ? -1 : 0;
-        size_t l = (size_t)(nl - line);
-        if (l > CHECK_SMTP_LINE_MAX)
-            return -1;
-        o += l + 1;
-        *used = o;
-        if (l > 0 && line[l - 1] == '\r')
-            l--;
-        if (l < 3 || !isdigit((unsigned char)line[0]) || !isdigit((unsigned char)line[1]) ||
-            !isdigit((unsigned char)line[2]) || line[0] < '1' || line[0] > '5')
-            return -1;
-        int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-        if (r->n_lines > 0 && code != r->code)
-            return -1;
-        r->code = code;
-        if (++r->n_lines > CHECK_SMTP_MAX_LINES)
-            return -1;
-        char sep = l > 3 ? line[3] : ' ';
-        if (sep != ' ' && sep != '-')
-            return -1;
-        const char *text = l > 4 ? line + 4 : "";
-        size_t tl = l > 4 ? l - 4 : 0;
-        if (r->n_lines == 1) {
-            size_t w = 0;
-            for (size_t i = 0; i < tl && w + 1 < sizeof(r->text); i++) {
-                unsigned char c = (unsigned char)text[i];
-                r->text[w++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-            }
-            r->text[w] = '\0';
-        } else if (tl >= 8 && strncasecmp(text, "STARTTLS", 8) == 0 &&
-                   (tl == 8 || text[8] == ' ')) {
-            /* RFC 3207 §4: the EHLO keyword; the first line is the greeting, not a keyword. */
-            r->starttls = 1;
-        }
-        if (sep == ' ')
-            return 1;
-    }
-    return 0;
-}
-
 /* Record every chain error and go on: the probe reports, it does not refuse. */
 static int verify_cb(int ok, X509_STORE_CTX *sctx)
 {
