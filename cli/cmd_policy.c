@@ -31,7 +31,7 @@ static const char usage[] =
     "  show DOMAIN [--json]            one policy: text, id, diagnostics, version history\n"
     "  set DOMAIN --mode MODE --mx HOST [--mx HOST ...] [--max-age SECONDS]\n"
     "                                  write a policy (atomically) and print its id\n"
-    "  validate FILE|DOMAIN            check a policy file; exit 65 when it is invalid\n"
+    "  validate FILE|DOMAIN|-          check a policy file; exit 65 when it is invalid\n"
     "  dns DOMAIN [--address IP ...]   the DNS records to publish, in zone-file syntax\n"
     "  advise DOMAIN [--json]          from reports and checks: the next step to enforce\n"
     "\n"
@@ -74,9 +74,10 @@ static const char usage_set[] =
     "  -h, --help         this help\n";
 
 static const char usage_validate[] =
-    "usage: stsd policy validate FILE|DOMAIN [-c FILE]\n"
+    "usage: stsd policy validate FILE|DOMAIN|- [-c FILE]\n"
     "\n"
-    "Check a policy file (a path, or a hosted DOMAIN's file) and print every diagnostic as\n"
+    "Check a policy file (a path, a hosted DOMAIN's file, or - for standard input, e.g. a\n"
+    "fetched policy) and print every diagnostic as\n"
     "FILE:LINE: error|warning: message. Exit 0 when valid (warnings allowed), 65 when\n"
     "invalid, 66 when the file or domain does not exist.\n"
     "\n"
@@ -698,10 +699,11 @@ static int do_validate(struct ctx *c, int argc, char **argv)
     memset(&e, 0, sizeof(e));
     char *path = NULL;
     int in_store = 0;
-    if (stat(arg, &st) == 0 && !S_ISDIR(st.st_mode)) {
-        path = xstrdup(arg);
+    int from_stdin = strcmp(arg, "-") == 0;
+    if (from_stdin || (stat(arg, &st) == 0 && !S_ISDIR(st.st_mode))) {
+        path = xstrdup(from_stdin ? "<stdin>" : arg);
         size_t len = 0;
-        e.text = file_read_all(path, POLICY_MAX_BODY, &len);
+        e.text = file_read_all(from_stdin ? "/dev/stdin" : path, POLICY_MAX_BODY, &len);
         if (e.text == NULL) {
             int err = errno;
             printf("%s:1: error: %s\n", path,

@@ -215,6 +215,10 @@ def main(t):
               "%s:6: warning: duplicate 'mode' ignored; the one on line 2 applies\n"
               "%s: valid (mode enforce, 1 mx, max_age 604800)\n" % (warn, warn, warn)),
           "validate FILE with warnings exits 0 and prints them")
+    r = st.run([st.STSD_BIN, "policy", "validate", "-"],
+               input=b"version: STSv1\nmode: testing\nmx: a.example.test\n")
+    t.is_((r.returncode, r.out), (65, "<stdin>:3: error: missing required field 'max_age'\n"),
+          "validate - reads standard input")
     broken = (b"version: STSv1\nmode: enforce\nmx: mail.example.test.\nmax_age: 86400\n"
               b"max_age: 1\n")
     with open(path, "wb") as f:
