@@ -642,6 +642,11 @@ static int do_set(struct ctx *c, int argc, char **argv)
         goto out;
     }
     char *path = policy_store_path(c->dir, domain);
+    /* Same bytes as the file holds now? Then it keeps its id (and says so). */
+    size_t old_len = 0;
+    char *old = file_read_all(path, POLICY_MAX_BODY, &old_len);
+    int unchanged = old != NULL && old_len == len && memcmp(old, text, len) == 0;
+    free(old);
     if (policy_store_write(c->dir, domain, text, len) != 0) {
         cli_error("cannot write %s: %s", path, strerror(errno));
         free(path);
@@ -664,7 +669,10 @@ static int do_set(struct ctx *c, int argc, char **argv)
         goto out;
     }
     char txt[80];
-    printf("wrote %s%s\n", path, is_new ? "" : " (content unchanged)");
+    printf("wrote %s%s\n", path,
+           unchanged ? " (content unchanged)"
+           : is_new  ? ""
+                     : " (a content seen before)");
     printf("id: %s\n", id);
     printf("publish: _mta-sts.%s. IN TXT \"%s\"\n", domain,
            policy_sts_txt_format(id, txt, sizeof(txt)));

@@ -259,6 +259,16 @@ def main(t):
     r = stsd("validate", big)
     t.ok(r.returncode == 65 and "64 KiB" in r.out, "validate of a file over 64 KiB exits 65", r)
 
+    # --- set over the broken file: back to the first content, and to its id ------------------
+    r = stsd("set", "example.test", "--mode", "enforce", "--mx", "mail.example.test",
+             "--mx", "*.mx.example.net", "--max-age", "86400")
+    t.ok(r.returncode == 0 and ("id: %s\n" % id1) in r.out and "seen before" in r.out,
+         "set back to the first content publishes the first id again", r)
+    with open(path, "rb") as f:
+        t.is_(f.read(), canon, "set replaced the broken file with the canonical policy")
+    r = stsd("validate", "example.test")
+    t.is_(r.returncode, 0, "validate is happy again")
+
     # --- files that are not <domain>.txt are skipped -----------------------------------------
     with open(os.path.join(pdir, "Not_A_Domain.txt"), "wb") as f:
         f.write(canon)
