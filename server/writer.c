@@ -119,11 +119,18 @@ static void store_batch(struct srv_writer *w, struct srv_job *batch)
     }
     atomic_store(&w->failing, !ok);
     uint64_t now = mono_ns();
-    for (struct srv_job *j = batch; j != NULL;) {
-        struct srv_job *next = j->next;
+    for (struct srv_job *j = batch; j != NULL; j = j->next) {
         if (!ok)
             j->result = SRV_JOB_FAILED;
         log_result(j, now);
+    }
+}
+
+/* Give each job back to the loop thread that queued it. */
+static void send_replies(struct srv_job *batch)
+{
+    for (struct srv_job *j = batch; j != NULL;) {
+        struct srv_job *next = j->next;
         j->next = NULL;
         /* From here the job belongs to its loop thread again. */
         h2o_multithread_send_message(j->reply, &j->super);
@@ -156,6 +163,9 @@ static void *writer_main(void *arg)
         store_batch(w, batch);
         pthread_mutex_lock(&w->mu);
         w->n_busy = 0;
+        pthread_mutex_unlock(&w->mu);
+        send_replies(batch);
+        pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;

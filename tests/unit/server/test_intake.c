@@ -1,0 +1,321 @@
+/* test_intake.c - unit tests of the report intake internals: the per-address token buckets
+ * (server/ratelimit.c) and the writer thread with its queue and replies (server/writer.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "server/intake_int.h"
+#include "common/common.h"
+#include "sql/db.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- ratelimit */
+
+static struct sockaddr_in v4(const char *a)
+{
+    struct sockaddr_in s = {.sin_family = AF_INET};
+    inet_pton(AF_INET, a, &s.sin_addr);
+    return s;
+}
+
+static struct sockaddr_in6 v6(const char *a)
+{
+    struct sockaddr_in6 s = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, a, &s.sin6_addr);
+    return s;
+}
+
+#define TAKE(rl, sa, ms) srv_ratelimit_take((rl), (const struct sockaddr *)&(sa), (ms))
+
+static void test_bucket_burst_and_refill(void **state)
+{
+    struct srv_ratelimit *rl = srv_ratelimit_new(1.0, NULL, 0);
+    struct sockaddr_in a = v4("192.0.2.1");
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(TAKE(rl, a, 1000), 0); /* burst: 10 x 1/s */
+    assert_int_equal(TAKE(rl, a, 1000), 1);     /* empty: one token in 1 s */
+    assert_int_equal(TAKE(rl, a, 1500), 1);     /* half a token: still 1 s (rounded up) */
+    assert_int_equal(TAKE(rl, a, 2000), 0);     /* refilled one */
+    assert_int_equal(TAKE(rl, a, 2000), 1);
+    assert_int_equal(TAKE(rl, a, 60000), 0); /* long idle: full again, capped at the burst */
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(TAKE(rl, a, 60000), 0);
+    assert_int_equal(TAKE(rl, a, 60000), 1);
+    srv_ratelimit_free(rl);
+}
+
+static void test_retry_after_slow_rate(void **state)
+{
+    struct srv_ratelimit *rl = srv_ratelimit_new(0.2, NULL, 0); /* burst 2 */
+    struct sockaddr_in a = v4("192.0.2.9");
+    assert_int_equal(TAKE(rl, a, 0), 0);
+    assert_int_equal(TAKE(rl, a, 0), 0);
+    assert_int_equal(TAKE(rl, a, 0), 5);
+    assert_int_equal(TAKE(rl, a, 4000), 1);
+    assert_int_equal(TAKE(rl, a, 5000), 0);
+    srv_ratelimit_free(rl);
+}
+
+static void test_addresses_apart_exempt_off(void **state)
+{
+    struct cfg_cidr ex[2];
+    assert_int_equal(config_parse_cidr("127.0.0.0/8", &ex[0]), 0);
+    assert_int_equal(config_parse_cidr("2001:db8:ffff::/48", &ex[1]), 0);
+    struct srv_ratelimit *rl = srv_ratelimit_new(0.1, ex, 2); /* burst 1 */
+    struct sockaddr_in a = v4("198.51.100.1"), b = v4("198.51.100.2"), lo = v4("127.0.0.2");
+    assert_int_equal(TAKE(rl, a, 0), 0);
+    assert_int_equal(TAKE(rl, a, 0), 10);
+    assert_int_equal(TAKE(rl, b, 0), 0); /* its own bucket */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(TAKE(rl, lo, 0), 0); /* exempt */
+    struct sockaddr_in6 x1 = v6("2001:db8:1:2::1"), x2 = v6("2001:db8:1:2::ffff"),
+                        y = v6("2001:db8:1:3::1"), e = v6("2001:db8:ffff:1::1");
+    assert_int_equal(TAKE(rl, x1, 0), 0);
+    assert_int_equal(TAKE(rl, x2, 0), 10); /* the same /64 */
+    assert_int_equal(TAKE(rl, y, 0), 0);   /* another /64 */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(TAKE(rl, e, 0), 0);
+    struct sockaddr_in6 mapped = v6("::ffff:198.51.100.1"), mlo = v6("::ffff:127.0.0.1");
+    assert_int_equal(TAKE(rl, mapped, 0), 10); /* IPv4-mapped is the IPv4 address */
+    assert_int_equal(TAKE(rl, mlo, 0), 0);     /* ... also for the exempt check */
+    srv_ratelimit_free(rl);
+
+    rl = srv_ratelimit_new(0, NULL, 0); /* rate_limit = 0: off */
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(TAKE(rl, a, 0), 0);
+    srv_ratelimit_free(rl);
+    srv_ratelimit_free(NULL);
+}
+
+static void test_bounded_table(void **state)
+{
+    /* Far more addresses than slots: the table does not grow (it is a fixed array), and an
+     * address that keeps sending stays limited (it is never the least recently used entry
+     * of its set). One token per 1000 s, a burst of 1; the clock advances 1 ms per address. */
+    struct srv_ratelimit *rl = srv_ratelimit_new(0.001, NULL, 0);
+    struct sockaddr_in hot = v4("203.0.113.7");
+    assert_int_equal(TAKE(rl, hot, 0), 0);
+    for (uint32_t i = 0; i < 20 * SRV_RATELIMIT_SLOTS; i++) {
+        struct sockaddr_in s = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000000u + i)};
+        assert_int_equal(TAKE(rl, s, i), 0);
+        if (i % 64 == 0)
+            assert_int_not_equal(TAKE(rl, hot, i), 0);
+    }
+    srv_ratelimit_free(rl);
+}
+
+/* ---------------------------------------------------------------- writer */
+
+struct collect {
+    h2o_multithread_receiver_t receiver;
+    struct srv_job *jobs[64];
+    int n;
+};
+
+static void on_reply(h2o_multithread_receiver_t *r, h2o_linklist_t *messages)
+{
+    struct collect *c = H2O_STRUCT_FROM_MEMBER(struct collect, receiver, r);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        assert_true(c->n < 64);
+        c->jobs[c->n++] = H2O_STRUCT_FROM_MEMBER(struct srv_job, super, m);
+    }
+}
+
+struct wfix {
+    char dir[64], db[96];
+    h2o_evloop_t *loop;
+    h2o_multithread_queue_t *queue;
+    struct collect c;
+};
+
+static int wsetup(void **state)
+{
+    struct wfix *f = xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/stsd-test-intake-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof(f->db), "%s/stsd.db", f->dir);
+    f->loop = h2o_evloop_create();
+    f->queue = h2o_multithread_create_queue(f->loop);
+    h2o_multithread_register_receiver(f->queue, &f->c.receiver, on_reply);
+    *state = f;
+    return 0;
+}
+
+static int wteardown(void **state)
+{
+    struct wfix *f = *state;
+    for (int i = 0; i < f->c.n; i++)
+        srv_job_free(f->c.jobs[i]);
+    h2o_multithread_unregister_receiver(f->queue, &f->c.receiver);
+    h2o_multithread_destroy_queue(f->queue);
+    h2o_evloop_destroy(f->loop);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static struct srv_job *job(struct wfix *f, const char *report_id)
+{
+    char *json = xasprintf(
+        "{\"organization-name\":\"Unit Sender\",\"date-range\":{\"start-datetime\":"
+        "\"2026-11-01T00:00:00Z\",\"end-datetime\":\"2026-11-01T23:59:59Z\"},"
+        "\"contact-info\":\"x@unit.test\",\"report-id\":\"%s\",\"policies\":[{\"policy\":{"
+        "\"policy-type\":\"sts\",\"policy-string\":[\"version: STSv1\"],\"policy-domain\":"
+        "\"a.test\",\"mx-host\":[\"mx.a.test\"]},\"summary\":{\"total-successful-session-count\""
+        ":1,\"total-failure-session-count\":0}}]}",
+        report_id);
+    struct srv_job *j = xcalloc(1, sizeof(*j));
+    struct report_error err;
+    assert_int_equal(report_parse(json, strlen(json), &j->report, &err), 0);
+    j->raw = json;
+    j->rawlen = strlen(json);
+    j->received = 1700000000;
+    j->reply = &f->c.receiver;
+    return j;
+}
+
+/* Run the loop until n replies have come (or 30 s). */
+static void wait_replies(struct wfix *f, int n)
+{
+    uint64_t deadline = h2o_now(f->loop) + 30000;
+    while (f->c.n < n && h2o_now(f->loop) < deadline)
+        h2o_evloop_run(f->loop, 100);
+    assert_int_equal(f->c.n, n);
+}
+
+static struct srv_job *reply_for(struct wfix *f, const char *report_id)
+{
+    for (int i = 0; i < f->c.n; i++)
+        if (strcmp(f->c.jobs[i]->report.report_id, report_id) == 0)
+            return f->c.jobs[i];
+    fail_msg("no reply for %s", report_id);
+    return NULL;
+}
+
+static void test_writer_stores_and_answers(void **state)
+{
+    struct wfix *f = *state;
+    char err[256];
+    struct srv_writer *w = srv_writer_new(f->db, 16, 2, err, sizeof(err));
+    assert_non_null(w);
+    assert_int_equal(srv_writer_submit(w, job(f, "u-1")), 0);
+    assert_int_equal(srv_writer_submit(w, job(f, "u-2")), 0);
+    assert_int_equal(srv_writer_submit(w, job(f, "u-3")), 0);
+    assert_int_equal(srv_writer_submit(w, job(f, "u-1")), 0); /* the same report again */
+    wait_replies(f, 4);
+    struct srv_job *j1 = NULL, *dup = NULL;
+    for (int i = 0; i < 4; i++) {
+        struct srv_job *j = f->c.jobs[i];
+        if (strcmp(j->report.report_id, "u-1") == 0 && j->result == SRV_JOB_STORED)
+            j1 = j;
+        else if (strcmp(j->report.report_id, "u-1") == 0)
+            dup = j;
+    }
+    assert_non_null(j1);
+    assert_non_null(dup);
+    assert_int_equal(dup->result, SRV_JOB_DUPLICATE);
+    assert_int_equal(dup->id, j1->id);
+    assert_int_equal(reply_for(f, "u-2")->result, SRV_JOB_STORED);
+    assert_int_equal(reply_for(f, "u-3")->result, SRV_JOB_STORED);
+    assert_int_equal(srv_writer_queued(w), 0);
+    assert_int_equal(srv_writer_failing(w), 0);
+    srv_writer_free(w);
+
+    /* Committed: another connection sees exactly three reports. */
+    struct db *db = db_open(f->db, err, sizeof(err));
+    assert_non_null(db);
+    int64_t n = -1;
+    assert_int_equal(db_report_count(db, &n), 0);
+    assert_int_equal(n, 3);
+    db_close(db);
+}
+
+static void test_writer_queue_full(void **state)
+{
+    struct wfix *f = *state;
+    char err[256];
+    struct srv_writer *w = srv_writer_new(f->db, 4, 8, err, sizeof(err));
+    assert_non_null(w);
+    /* Another connection holds the write lock: the writer takes the first job and waits
+     * in BEGIN (busy timeout), the next four fill the queue, the sixth is refused. */
+    struct db *lock = db_open(f->db, err, sizeof(err));
+    assert_non_null(lock);
+    assert_int_equal(db_begin(lock), 0);
+    assert_int_equal(srv_writer_submit(w, job(f, "q-0")), 0);
+    struct timespec ts = {0, 500000000}; /* the writer takes it and blocks in BEGIN */
+    nanosleep(&ts, NULL);
+    char id[16];
+    for (int i = 1; i <= 4; i++) {
+        snprintf(id, sizeof(id), "q-%d", i);
+        assert_int_equal(srv_writer_submit(w, job(f, id)), 0);
+    }
+    struct srv_job *extra = job(f, "q-5");
+    assert_int_equal(srv_writer_submit(w, extra), -1); /* full: the caller keeps the job */
+    assert_int_equal(srv_writer_queued(w), 5);
+    srv_job_free(extra);
+    assert_int_equal(db_rollback(lock), 0);
+    wait_replies(f, 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(f->c.jobs[i]->result, SRV_JOB_STORED);
+    db_close(lock);
+    srv_writer_free(w);
+}
+
+static void test_writer_stop_drains(void **state)
+{
+    struct wfix *f = *state;
+    char err[256], id[16];
+    struct srv_writer *w = srv_writer_new(f->db, 64, 4, err, sizeof(err));
+    assert_non_null(w);
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof(id), "s-%d", i);
+        assert_int_equal(srv_writer_submit(w, job(f, id)), 0);
+    }
+    srv_writer_free(w); /* stores everything queued before it returns */
+    wait_replies(f, 20);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(f->c.jobs[i]->result, SRV_JOB_STORED);
+    struct db *db = db_open(f->db, err, sizeof(err));
+    int64_t n = -1;
+    assert_int_equal(db_report_count(db, &n), 0);
+    assert_int_equal(n, 20);
+    db_close(db);
+}
+
+static void test_writer_bad_path(void **state)
+{
+    char err[256] = "";
+    assert_null(srv_writer_new("/nonexistent-dir/x/stsd.db", 4, 4, err, sizeof(err)));
+    assert_true(strlen(err) > 0);
+    srv_writer_free(NULL);
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bucket_burst_and_refill),
+        cmocka_unit_test(test_retry_after_slow_rate),
+        cmocka_unit_test(test_addresses_apart_exempt_off),
+        cmocka_unit_test(test_bounded_table),
+        cmocka_unit_test_setup_teardown(test_writer_stores_and_answers, wsetup, wteardown),
+        cmocka_unit_test_setup_teardown(test_writer_queue_full, wsetup, wteardown),
+        cmocka_unit_test_setup_teardown(test_writer_stop_drains, wsetup, wteardown),
+        cmocka_unit_test(test_writer_bad_path),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
