@@ -41,6 +41,7 @@ import stsdtest as st  # noqa: E402
 STSD_ADDR = "127.0.0.10"      # stsd serve: the policy hosts of the good domains
 GOOD_MX = ["127.0.0.20", "127.0.0.21"]
 DEAD_ADDR = "127.0.0.99"      # nothing listens here: connection refused
+V6_MX = "::1"                 # the second address of mx.mx-v6.test
 
 POLICY_ID = "20261129T000000"
 
@@ -135,6 +136,8 @@ DOMAINS = [
     _mxd("mx-endless.test", None, catalogue=False),         # endless banner: badinput
     # one MX, two addresses, one of them dead: the MX answers, so no mx.unreachable
     _mxd("mx-partial.test", {}),
+    # one MX with an A and an AAAA record (::1): both addresses are probed (SPEC §7)
+    _mxd("mx-v6.test", {}),
 
     # --- policy host faults (RFC 8461 §3.3, SPEC §2/§7 sts.fetch.* and sts.policy.*)
     _pd("p-redirect.test", "redirect", expect={"sts.fetch.redirect": E}),
@@ -261,6 +264,7 @@ MX_FAULTS = {
     "mx-expiring.test": ("127.0.0.42", "ok", "expiring"),
     "mx-slow5.test": ("127.0.0.43", "delay:5.5", "good"),
     "mx-endless.test": ("127.0.0.44", "endless", "good"),
+    "mx-v6.test": ("127.0.0.45", "ok", "good"),  # and ::1, see Bed._smtp
 }
 
 
@@ -466,7 +470,7 @@ class PolicyServer(ThreadingHTTPServer):
 
 
 def _listen(addr, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind((addr, port))
@@ -594,6 +598,8 @@ class Bed:
         for h in ["mx2.good.test", "mail2.bed.test"]:
             self.hosts[h] = [GOOD_MX[1]]
         self.hosts["mx.mx-partial.test"] = [DEAD_ADDR, GOOD_MX[0]]
+        self.hosts["mx.mx-v6.test"] = [MX_FAULTS["mx-v6.test"][0], V6_MX]
+        plan.append((V6_MX, "mx.mx-v6.test", "ok", self.certs["mx-v6.test"], False))
         for i in range(1000):
             self.hosts["mx%04d.many.test" % i] = [GOOD_MX[i % 2]]
         self.smtp_port, socks = _listen_all([p[0] for p in plan], self.smtp_port)
@@ -714,7 +720,7 @@ class Bed:
             recs += d.extra
         for h, addrs in self.hosts.items():
             for a in addrs:
-                recs.append("%s. 300 IN A %s" % (h, a))
+                recs.append("%s. 300 IN %s %s" % (h, "AAAA" if ":" in a else "A", a))
         return recs
 
     def _dns(self):

@@ -48,7 +48,8 @@ class Report:
 
 def s_client(ip, host, ca):
     """True when openssl s_client completes STARTTLS and verifies chain and name."""
-    cmd = ["openssl", "s_client", "-starttls", "smtp", "-connect", "%s:25" % ip,
+    cmd = ["openssl", "s_client", "-starttls", "smtp", "-connect",
+           ("[%s]:25" if ":" in ip else "%s:25") % ip,
            "-servername", host, "-verify_return_error", "-verify_hostname", host,
            "-CAfile", ca,
            # the certificate verdict is compared; the protocol version is mx.tls.version's
@@ -59,6 +60,13 @@ def s_client(ip, host, ca):
               "Verify return code: 0 (ok)" in r.out)
     return passed, r
 
+
+# Where SPEC deliberately differs from mta-sts-query: domain -> (key, checker's value,
+# mta-sts-query's value, why)
+KNOWN_DIFFERENCES = {
+    "p-dupkey.test": ("max_age", 604800, 86400,
+                      "a duplicate key: SPEC §2 keeps the first, mta-sts-query the last"),
+}
 
 _QUERY_RE = re.compile(r"^\(<STSFetchResult\.(\w+): \d+>, (.*)\)$", re.S)
 
@@ -135,6 +143,11 @@ def inner():
         p = e.get("policy") or {}
         mine = (p.get("mode"), p.get("max_age"), p.get("mx"))
         theirs = (pol.get("mode"), pol.get("max_age"), pol.get("mx"))
+        if d in KNOWN_DIFFERENCES:
+            key, want_mine, want_theirs, why = KNOWN_DIFFERENCES[d]
+            rep.is_((p.get(key), pol.get(key)), (want_mine, want_theirs),
+                    "%s: %s differs from mta-sts-query's as expected (%s)" % (d, key, why))
+            continue
         rep.is_(mine, theirs, "%s: policy (mode, max_age, mx) equals mta-sts-query's" % d)
     rep.ok(valid >= 10, "mta-sts-query fetched a valid policy for %d domains" % valid)
     res, pol, qr = mta_sts_query("good.test", bed.ca_file)

@@ -88,6 +88,7 @@ def facts(t, js_by_name, bed):
     t.is_((dns.get("policy_host") or {}).get("addresses"), [B.STSD_ADDR],
           "good.test: dns.policy_host.addresses")
     t.is_(dns.get("null_mx"), False, "good.test: dns.null_mx")
+    t.is_(dns.get("dnssec"), "insecure", "good.test: dns.dnssec (the bed signs nothing)")
     pol = e.get("policy") or {}
     t.is_([pol.get(k) for k in ("fetched", "status", "mode", "max_age", "mx")],
           [True, 200, "enforce", 604800, ["mx1.good.test", "*.good.test"]],
@@ -115,6 +116,12 @@ def facts(t, js_by_name, bed):
     v = [a.get("days_left") for m in e.get("mx") or [] for a in m.get("addresses") or []]
     t.ok(len(v) == 1 and isinstance(v[0], int) and 3 <= v[0] <= 5,
          "mx-expiring.test: days_left is 4 or 5", v)
+
+    e = B.findings_of(js_by_name.get("mx-v6.test"), "mx-v6.test") or {}
+    v = sorted((a.get("ip"), a.get("verified"), a.get("name_match")) for m in e.get("mx") or []
+               for a in m.get("addresses") or [])
+    t.is_(v, sorted([(B.V6_MX, True, True), (B.MX_FAULTS["mx-v6.test"][0], True, True)]),
+          "mx-v6.test: the A and the AAAA address were both probed and verified")
 
     e = B.findings_of(js_by_name.get("d-nullmx.test"), "d-nullmx.test") or {}
     t.is_((e.get("dns") or {}).get("null_mx"), True, "d-nullmx.test: dns.null_mx")
@@ -152,6 +159,21 @@ def main(t):
           "the documented additions %s were reported where expected" % ", ".join(ADDITIONS))
 
     facts(t, by_name, bed)
+
+    # --resolver IP:PORT is accepted too; text output has the same exit status and names
+    # the findings
+    r = st.run([bed.stsd_bin, "check", "--resolver", bed.resolver.replace("@", ":"),
+                "--ca-file", bed.ca_file, "--smtp-port", str(bed.smtp_port), "--https-port",
+                str(bed.https_port), "--timeout", "3", "good.test"], timeout=90)
+    t.is_(r.returncode, 0, "text output, --resolver IP:PORT: good.test exit 0")
+    t.ok("good.test" in r.out, "text output names good.test", r.out)
+    r = st.run([bed.stsd_bin, "check"] + bed.check_args(3)[1:] + ["mx-expired.test",
+                                                                  "d-norpt.test"], timeout=90)
+    t.is_(r.returncode, 2, "text output: mx-expired.test + d-norpt.test exit 2")
+    t.ok("mx.cert.expired" in r.out and "rpt.txt.missing" in r.out,
+         "text output names mx.cert.expired and rpt.txt.missing", r.out)
+    san = B.sanitizer_report(r.err)
+    t.ok(san is None, "text output: no sanitizer report", san)
 
     # many domains in one run: the same findings per domain, exit 2 (errors among them)
     batch = [d for d in doms if d.timeout == 3 and not d.config]
