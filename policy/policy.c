@@ -34,8 +34,14 @@
  *  - A body of 64 KiB or more is an error and is not parsed at all.
  *  - Repeated version/mode/max_age: the first wins, the others are warnings. A repeated
  *    mx (after lowercasing) is dropped with a warning. Unknown keys are warnings.
- *  - Missing mode/max_age, or no mx while mode is not none, are errors reported on the last
- *    line of the file.
+ *  - Missing mode/max_age, or no mx line at all while mode is not none, are errors reported
+ *    on the last line of the file (an mx line that is invalid has its own error already).
+ *  - Keys follow the extension-name rule (letter or digit first, then letters, digits, '_',
+ *    '-', '.'; at most 32); a line without ':' or with another key is an error. A known key
+ *    with an empty value is an error.
+ *  - max_age "0" is valid (1*10 DIGIT, at most 31557600); leading zeros are allowed.
+ *  - An mx is a host name of at least two labels in A-labels; "*.com" and "localhost" are
+ *    refused, and so is a name whose last label is all digits (an IPv4 address).
  */
 
 static const char *const mode_names[] = {"none", "testing", "enforce"};
