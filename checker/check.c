@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,15 @@ int check_run(const struct check_opts *opts, const char *const *domains, size_t 
         return -1;
     }
     pthread_once(&curl_once, curl_init_once);
+    /* A peer that hangs up while OpenSSL writes (a QUIT, a close_notify) raises SIGPIPE: keep
+     * it blocked in this thread for the run, and drop one that arrived meanwhile. */
+    sigset_t pipe_set, old_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    sigset_t pending;
+    sigpending(&pending);
+    int pipe_was_pending = sigismember(&pending, SIGPIPE);
     struct check__run run;
     memset(&run, 0, sizeof(run));
     run.opts = opts;
@@ -268,5 +278,11 @@ out:;
     for (size_t i = 0; i < run.n_domains; i++)
         check__domain_clear(&run.domains[i]);
     free(run.domains);
+    if (!pipe_was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
     return rc != 0 ? -1 : worst;
 }
