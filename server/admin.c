@@ -142,6 +142,7 @@ struct admin_job {
     struct admin_job *next;          /* worker queue */
     h2o_multithread_receiver_t *reply;
     char *path, *query;
+    struct admin_served *served;
     struct admin_request rq;
     struct admin_response rs;
     enum srv_endpoint ep;
@@ -214,6 +215,7 @@ static void job_free(struct admin_job *job)
 {
     free(job->path);
     free(job->query);
+    free(job->served);
     free(job->rs.body);
     free(job);
 }
@@ -383,6 +385,21 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     job->rq.query = job->query;
     job->rq.now = time(NULL);
     job->rs.set_cookie = from_query;
+    /* What this thread serves (the snapshot may change once this callback returns). */
+    if (ep == SRV_EP_DASHBOARD || (plen >= 15 && memcmp(path, "/api/v1/domains", 15) == 0)) {
+        const struct srv_policy_table *pt = t->snap ? t->snap->policies : NULL;
+        size_t n = pt ? pt->n : 0;
+        job->served = xcalloc(n ? n : 1, sizeof(*job->served));
+        for (size_t k = 0; k < n; k++) {
+            snprintf(job->served[k].domain, sizeof(job->served[k].domain), "%s",
+                     pt->items[k].domain);
+            snprintf(job->served[k].id, sizeof(job->served[k].id), "%s", pt->items[k].id);
+            job->served[k].stale = pt->items[k].stale;
+        }
+        job->rq.served = job->served;
+        job->rq.n_served = n;
+        job->rq.have_served = 1;
+    }
     job->ep = ep;
     job->req = req;
     pthread_mutex_lock(&st->mu);

@@ -291,9 +291,14 @@ static void hex32(const unsigned char *in, char out[65])
     out[64] = '\0';
 }
 
+static int served_cmp(const void *key, const void *item)
+{
+    return strcmp(key, ((const struct admin_served *)item)->domain);
+}
+
 static void fill_domain(const struct admin_env *env, struct db *db,
                         const struct policy_store_entry *e, const struct admin_cert *certs,
-                        size_t ncerts, struct admin_domain *d)
+                        size_t ncerts, const struct admin_request *rq, struct admin_domain *d)
 {
     memset(d, 0, sizeof(*d));
     d->domain = xstrdup(e->domain);
@@ -338,11 +343,22 @@ static void fill_domain(const struct admin_env *env, struct db *db,
         d->cert_file = xstrdup(certs[ci].file);
         d->cert_not_after = certs[ci].not_after;
     }
+    if (rq != NULL && rq->have_served) {
+        d->have_served = 1;
+        const struct admin_served *sv = rq->n_served ? bsearch(e->domain, rq->served, rq->n_served,
+                                                               sizeof(*rq->served), served_cmp)
+                                                     : NULL;
+        if (sv != NULL) {
+            d->served = 1;
+            d->stale = sv->stale;
+            snprintf(d->served_id, sizeof(d->served_id), "%s", sv->id);
+        }
+    }
     (void)env;
 }
 
 int srv__admin_domains(const struct admin_env *env, struct db *db, const char *only,
-                       struct admin_domain **out, size_t *n)
+                       const struct admin_request *rq, struct admin_domain **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -354,7 +370,7 @@ int srv__admin_domains(const struct admin_env *env, struct db *db, const char *o
         memset(&e, 0, sizeof(e));
         if (policy_store_load_one(env->policy_dir, only, &e) == 0) {
             *out = xcalloc(1, sizeof(**out));
-            fill_domain(env, db, &e, certs, ncerts, *out);
+            fill_domain(env, db, &e, certs, ncerts, rq, *out);
             *n = 1;
         }
         policy_store_entry_clear(&e);
@@ -371,7 +387,7 @@ int srv__admin_domains(const struct admin_env *env, struct db *db, const char *o
     if (l.n > 0)
         *out = xcalloc(l.n, sizeof(**out));
     for (size_t i = 0; i < l.n; i++)
-        fill_domain(env, db, &l.items[i], certs, ncerts, &(*out)[i]);
+        fill_domain(env, db, &l.items[i], certs, ncerts, rq, &(*out)[i]);
     *n = l.n;
     if (*n > 1)
         qsort(*out, *n, sizeof(**out), domain_cmp);
@@ -395,6 +411,11 @@ void srv__admin_domains_free(struct admin_domain *v, size_t n)
         free(v[i].cert_file);
     }
     free(v);
+}
+
+const char *srv__admin_domain_id(const struct admin_domain *d)
+{
+    return d->have_served && d->served && d->served_id[0] ? d->served_id : d->policy_id;
 }
 
 static json_t *time_json(int64_t t)
@@ -426,8 +447,16 @@ json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now)
     json_object_set_new(o, "policy",
                         d->text ? json_stringn(d->text, strlen(d->text)) : json_null());
     json_object_set_new(o, "policy_id", d->policy_id[0] ? json_string(d->policy_id) : json_null());
+    if (d->have_served)
+        json_object_set_new(
+            o, "served",
+            d->served ? json_pack("{s:o,s:b}", "policy_id",
+                                  d->served_id[0] ? json_string(d->served_id) : json_null(),
+                                  "stale", d->stale)
+                      : json_null());
     if (d->checked) {
-        int agree = d->dns_id != NULL && d->policy_id[0] && strcmp(d->dns_id, d->policy_id) == 0;
+        const char *id = srv__admin_domain_id(d);
+        int agree = d->dns_id != NULL && id[0] && strcmp(d->dns_id, id) == 0;
         json_object_set_new(o, "dns",
                             json_pack("{s:o,s:o,s:b}", "checked", time_json(d->checked_at),
                                       "sts_id", str_or_null(d->dns_id), "in_agreement", agree));
@@ -501,7 +530,8 @@ static int is_hosted(const struct admin_env *env, const char *domain)
 }
 
 static void api_domains(const struct admin_env *env, struct db *db, const char *one,
-                        const struct admin_params *p, time_t now, struct admin_response *rs)
+                        const struct admin_params *p, const struct admin_request *rq,
+                        struct admin_response *rs)
 {
     static const char *const allowed[] = {NULL};
     char msg[400], dom[256];
@@ -515,7 +545,7 @@ static void api_domains(const struct admin_env *env, struct db *db, const char *
     }
     struct admin_domain *d = NULL;
     size_t n = 0;
-    if (srv__admin_domains(env, db, one ? dom : NULL, &d, &n) != 0) {
+    if (srv__admin_domains(env, db, one ? dom : NULL, rq, &d, &n) != 0) {
         srv__admin_error(rs, 500, "cannot read the policy directory");
         return;
     }
@@ -527,7 +557,7 @@ static void api_domains(const struct admin_env *env, struct db *db, const char *
                 return;
             }
         }
-        json_t *o = srv__admin_domain_json(&d[0], now);
+        json_t *o = srv__admin_domain_json(&d[0], rq->now);
         struct db_policy_version *pv = NULL;
         size_t npv = 0;
         json_t *a = json_array();
@@ -553,7 +583,7 @@ static void api_domains(const struct admin_env *env, struct db *db, const char *
     }
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, srv__admin_domain_json(&d[i], now));
+        json_array_append_new(a, srv__admin_domain_json(&d[i], rq->now));
     srv__admin_domains_free(d, n);
     reply_json(rs, json_pack("{s:o}", "domains", a));
 }
@@ -785,7 +815,7 @@ void srv__admin_handle(const struct admin_env *env, struct db *db, const struct 
     }
     const char *path = rq->path;
     if (strcmp(path, "/") == 0) {
-        srv__admin_dashboard(env, db, &p, rq->now, rs);
+        srv__admin_dashboard(env, db, &p, rq, rs);
         return;
     }
     if (strcmp(path, "/metrics") == 0) {
@@ -799,11 +829,11 @@ void srv__admin_handle(const struct admin_env *env, struct db *db, const struct 
     }
     const char *r = path + sizeof(api) - 1;
     if (strcmp(r, "domains") == 0) {
-        api_domains(env, db, NULL, &p, rq->now, rs);
+        api_domains(env, db, NULL, &p, rq, rs);
         return;
     }
     if (strncmp(r, "domains/", 8) == 0 && r[8] != '\0' && strchr(r + 8, '/') == NULL) {
-        api_domains(env, db, r + 8, &p, rq->now, rs);
+        api_domains(env, db, r + 8, &p, rq, rs);
         return;
     }
     if (strcmp(r, "reports") == 0) {

@@ -317,10 +317,16 @@ static void domain_section(struct admin_buf *b, struct db *db, const struct admi
              policy_mode_name((enum policy_mode)d->mode));
     else
         card(b, "mode", "policy mode", "bad", "invalid file");
-    card(b, "policy_id", "policy id", NULL, d->policy_id[0] ? d->policy_id : "(not recorded)");
+    const char *id = srv__admin_domain_id(d);
+    card(b, "policy_id", "policy id", NULL, id[0] ? id : "(not recorded)");
+    if (d->have_served)
+        card(b, "served", "served", d->served && !d->stale ? "ok" : "bad",
+             !d->served ? "nothing (404)"
+             : d->stale ? "last good version"
+                        : "this file");
     if (!d->checked)
         card(b, "dns", "DNS _mta-sts id", NULL, "not checked yet");
-    else if (d->dns_id != NULL && d->policy_id[0] && strcmp(d->dns_id, d->policy_id) == 0)
+    else if (d->dns_id != NULL && id[0] && strcmp(d->dns_id, id) == 0)
         card(b, "dns", "DNS _mta-sts id", "ok", "in agreement");
     else {
         char s[80];
@@ -374,8 +380,9 @@ static void domain_section(struct admin_buf *b, struct db *db, const struct admi
 }
 
 void srv__admin_dashboard(const struct admin_env *env, struct db *db, const struct admin_params *p,
-                          time_t now, struct admin_response *rs)
+                          const struct admin_request *rq, struct admin_response *rs)
 {
+    time_t now = rq->now;
     char msg[200];
     int64_t since, until;
     for (size_t i = 0; i < p->n; i++) {
@@ -392,7 +399,7 @@ void srv__admin_dashboard(const struct admin_env *env, struct db *db, const stru
     }
     struct admin_domain *d = NULL;
     size_t n = 0;
-    srv__admin_domains(env, db, NULL, &d, &n);
+    srv__admin_domains(env, db, NULL, rq, &d, &n);
     struct admin_buf b = {0};
     char t0[21], t1[21];
     report_format_time(since, t0);

@@ -45,7 +45,18 @@ struct admin_env {
     size_t token_len;
 };
 
+/* What the loop thread serves for a domain, copied from its snapshot for the worker. */
+struct admin_served {
+    char domain[254];
+    char id[33]; /* "" when the database was unavailable at the reload */
+    int stale;   /* the file on disk is broken: this is its last good version */
+};
+
 struct admin_request {
+    /* the served policy table (sorted by domain); have_served 0 outside a server */
+    const struct admin_served *served;
+    size_t n_served;
+    int have_served;
     int head;          /* HEAD: answer without a body */
     const char *path;  /* without the query */
     const char *query; /* after '?', NULL when none */
@@ -123,12 +134,17 @@ struct admin_domain {
     int has_cert;
     char *cert_file;
     int64_t cert_not_after;
+    /* what the server serves for it (see admin_request.have_served) */
+    int have_served, served, stale;
+    char served_id[33];
 };
 /* Every hosted domain (sorted), or only `only` (then *n is 0 when it is not hosted). */
 int srv__admin_domains(const struct admin_env *env, struct db *db, const char *only,
-                       struct admin_domain **out, size_t *n);
+                       const struct admin_request *rq, struct admin_domain **out, size_t *n);
 void srv__admin_domains_free(struct admin_domain *v, size_t n);
 struct json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now);
+/* The id DNS must publish: the served one when known, else the one recorded for the file. */
+const char *srv__admin_domain_id(const struct admin_domain *d);
 
 /* Certificates in cert_dir (one per file: <name>.pem or <name>.crt). */
 struct admin_cert {
@@ -145,7 +161,7 @@ int srv__admin_cert_for(const struct admin_cert *v, size_t n, const char *domain
 /* ---------------------------------------------------------------- admin_dashboard.c */
 
 void srv__admin_dashboard(const struct admin_env *env, struct db *db, const struct admin_params *p,
-                          time_t now, struct admin_response *rs);
+                          const struct admin_request *rq, struct admin_response *rs);
 
 /* A growing string buffer for the HTML and text renderers (capped at ADMIN_MAX_BODY). */
 #define ADMIN_MAX_BODY (16 * 1024 * 1024)

@@ -194,6 +194,19 @@ def main(t):
     status, j = al.get_json(s, "/api/v1/domains/example.com")
     t.is_(j.get("dns"), {"checked": "2025-11-29T08:06:40Z", "sts_id": d.get("policy_id"),
                          "in_agreement": True}, "domain: DNS id from the latest check agrees")
+    # a broken edit: the last good version stays served, and the API says so
+    t.is_(d.get("served"), {"policy_id": d.get("policy_id"), "stale": False},
+          "served: this file's id")
+    s.write_policy("example.com", "version: STSv1\nmode: Enforce\nmx: mail.example.com\n"
+                   "max_age: 86400\n")
+    t.ok(s.wait_log("event=policy.reload", count=2, timeout=10), "the broken file is noticed")
+    status, j = al.get_json(s, "/api/v1/domains/example.com")
+    t.ok(j.get("valid") is False and "Enforce" in (j.get("error") or ""),
+         "broken file: valid false with the error", j.get("error"))
+    t.is_(j.get("served"), {"policy_id": d.get("policy_id"), "stale": True},
+          "broken file: the last good version is served")
+    t.is_(j.get("dns", {}).get("in_agreement"), True,
+          "DNS agreement is judged against the served id")
     status, j = al.get_json(s, "/api/v1/nothing-here")
     api_404 += 1
     t.is_(status, 404, "an unknown API path: 404")
