@@ -1,5 +1,6 @@
 /* handler_report.c - POST <reports.path>: TLS-RPT intake over HTTPS (RFC 8460 §5.4, SPEC §3). */
 #include "server/intake_int.h"
+#include "server/server_int.h"
 #include "common/common.h"
 
 #include <stdarg.h>
@@ -54,9 +55,26 @@ static size_t json_escape(char *buf, size_t bufsz, const char *s)
     return o;
 }
 
+/* The /metrics outcome of an answer (admin listener, server/metrics.c). */
+static void count(int status)
+{
+    static const struct {
+        int status;
+        enum srv_report_outcome o;
+    } map[] = {{201, SRV_REPORT_STORED},       {200, SRV_REPORT_DUPLICATE},
+               {400, SRV_REPORT_INVALID},      {413, SRV_REPORT_TOO_LARGE},
+               {415, SRV_REPORT_MEDIA_TYPE},   {422, SRV_REPORT_NOT_HOSTED},
+               {429, SRV_REPORT_RATE_LIMITED}, {503, SRV_REPORT_UNAVAILABLE}};
+    srv_metrics_count_request(SRV_EP_REPORT, status);
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i].status == status)
+            srv_metrics_count_report(map[i].o);
+}
+
 static void send_json(h2o_req_t *req, int status, const char *reason, const char *body,
                       int retry_after)
 {
+    count(status);
     req->res.status = status;
     req->res.reason = reason;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
