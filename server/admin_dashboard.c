@@ -210,10 +210,11 @@ static void bar_chart(struct admin_buf *b, const char *cls, const char *title,
         if (rows->v[i].failed > max)
             max = rows->v[i].failed;
     const int rowh = 20, w = 600, label = 250;
-    srv__buf_printf(b,
-                    "<svg class=\"chart %s\" role=\"img\" viewBox=\"0 0 %d %d\" "
-                    "xmlns=\"http://www.w3.org/2000/svg\"><title>",
-                    cls, w, (int)n * rowh + 4);
+    srv__buf_printf(
+        b,
+        "<svg class=\"chart %s\" role=\"img\" viewBox=\"0 0 %d %d\" style=\"max-width:760px\" "
+        "xmlns=\"http://www.w3.org/2000/svg\"><title>",
+        cls, w, (int)n * rowh + 4);
     srv__buf_html(b, title);
     srv__buf_printf(b, "</title>");
     for (size_t i = 0; i < n; i++) {
