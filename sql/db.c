@@ -31,6 +31,7 @@ sqlite3_stmt *db__stmt(struct db *db, const char *sql)
 
 static int exec(struct db *db, const char *sql)
 {
+    db->err[0] = '\0';
     return sqlite3_exec(db->h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
@@ -141,6 +142,8 @@ int db_rollback(struct db *db)
 
 const char *db_errmsg(struct db *db)
 {
+    if (db->err[0] != '\0')
+        return db->err;
     return sqlite3_errmsg(db->h);
 }
 

@@ -21,6 +21,7 @@ struct db {
         sqlite3_stmt *st;
     } stmts[DB__MAX_STMTS];
     int n_stmts;
+    char err[256]; /* an error saved across the rollback that follows it; "" = none */
 };
 
 /* Get (preparing once) a cached statement for a string literal; reset and unbound. */

@@ -5,6 +5,7 @@
 #include "reports/reports.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,6 +269,7 @@ int db_report_store(struct db *db, const struct report *r, const void *raw, size
      * so the look-up and the insert see the same database. */
     int in_tx = !sqlite3_get_autocommit(db->h);
     *duplicate = 0;
+    db->err[0] = '\0';
     if (step_simple(db, in_tx ? SQL_SAVEPOINT : SQL_BEGIN) != 0)
         return -1;
     int64_t found;
@@ -279,6 +281,8 @@ int db_report_store(struct db *db, const struct report *r, const void *raw, size
         rc = insert_report(db, r, raw, rawlen, source, received, id);
     }
     if (rc < 0) {
+        /* The rollback below succeeds and would replace the reason: keep it for db_errmsg. */
+        snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
         if (in_tx) {
             step_simple(db, SQL_ROLLBACK_TO);
             step_simple(db, SQL_RELEASE);

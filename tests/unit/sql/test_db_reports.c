@@ -10,6 +10,8 @@
 #include "reports/reports.h"
 #include "sql/db.h"
 
+#include <sqlite3.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +192,64 @@ static void test_transaction_batch(void **state)
     assert_int_equal(db_report_count(f->db, &n), 0);
     assert_int_equal(n, 3);
     db_report_clear(&r);
+}
+
+/* A report the database refuses (here a trigger, standing in for a full disk or a constraint)
+ * fails alone inside the caller's transaction: its partial rows are rolled back, the others
+ * commit, and db_errmsg still gives the reason after the savepoint rollback. */
+static void test_refused_report_in_batch(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "CREATE TRIGGER refuse BEFORE INSERT ON failure_details "
+                                  "WHEN NEW.result_type = 'boom' "
+                                  "BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+
+    struct report r;
+    int64_t id;
+    int dup;
+    static const char raw[] = "{}";
+    assert_int_equal(db_begin(f->db), 0);
+    make_report(&r, "Org", "good-1", T0);
+    add_policy(&r, "example.com", 1, 0, NULL, 0);
+    assert_int_equal(db_report_store(f->db, &r, raw, 2, "https", T0, &id, &dup), 0);
+    db_report_clear(&r);
+    make_report(&r, "Org", "bad", T0);
+    static const struct fd boom[] = {{"certificate-expired", "mx", NULL, 1},
+                                     {"boom", "mx", NULL, 1}};
+    add_policy(&r, "example.com", 1, 2, boom, 2);
+    assert_int_equal(db_report_store(f->db, &r, raw, 2, "https", T0, &id, &dup), -1);
+    assert_non_null(strstr(db_errmsg(f->db), "boom refused"));
+    db_report_clear(&r);
+    make_report(&r, "Org", "good-2", T0);
+    add_policy(&r, "example.com", 1, 0, NULL, 0);
+    assert_int_equal(db_report_store(f->db, &r, raw, 2, "https", T0, &id, &dup), 0);
+    db_report_clear(&r);
+    assert_int_equal(db_commit(f->db), 0);
+
+    int64_t n;
+    assert_int_equal(db_report_count(f->db, &n), 0);
+    assert_int_equal(n, 2);
+    struct report_summary s = {.since = 0, .until = T0 + DAY};
+    assert_int_equal(db_report_summary(f->db, &s), 0);
+    assert_int_equal(s.reports, 2);
+    assert_int_equal(s.failed, 0);
+    assert_int_equal(s.by_result_type.n, 0); /* the refused report's first detail is gone too */
+    db_report_summary_clear(&s);
+
+    /* Alone (no caller transaction) the same report fails the same way. */
+    make_report(&r, "Org", "bad", T0);
+    add_policy(&r, "example.com", 1, 2, boom, 2);
+    assert_int_equal(db_report_store(f->db, &r, raw, 2, "https", T0, &id, &dup), -1);
+    assert_non_null(strstr(db_errmsg(f->db), "boom refused"));
+    db_report_clear(&r);
+    assert_int_equal(db_report_count(f->db, &n), 0);
+    assert_int_equal(n, 2);
 }
 
 static void test_get_roundtrip(void **state)
@@ -490,6 +550,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transaction_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_report_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary_numbers, setup, teardown),
