@@ -63,7 +63,11 @@ class Domain:
     record's character-strings, or a plain str).
     policy_host: None (mta-sts.<d> does not resolve), "stsd" (stsd serve hosts `policy`),
     or a behaviour of the python policy server ("policy", "redirect", "html", "404", "big",
-    "delay:<s>", "wrongcert").
+    "delay:<s>", "wrongcert"), or "dead" (resolves to an address where nothing listens).
+    "{https_port}" in a TXT record is replaced by the bed's HTTPS port.
+    hosted: a policy file put into stsd's state dir while another host serves the domain;
+    zone: an unbound local-zone type for the domain (e.g. "always_refuse"); extra: more
+    unbound local-data records; config: checked with `-c` (the hosted-state comparison).
     expect: {finding id: severity}; subjects: {id: text the subject must contain};
     exit: the exit status of `stsd check` for this domain alone; timeout: --timeout to use;
     catalogue: checked by test_check_catalogue.py.
