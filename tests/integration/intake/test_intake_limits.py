@@ -4,6 +4,8 @@
 - 503 with Retry-After when the queue (`[reports] queue = 1`) is full and when the store is
   unavailable (the database write-locked by another connection past the busy timeout);
   nothing answered 503 is stored, everything answered 201 is;
+- clients that go away while their report waits for the writer (HTTP/2 and HTTP/1.1): the
+  report is still stored, the server touches no freed request (ASan) and keeps serving;
 - gzip bombs: one layer 1 MB -> 1 GB and two layers 2 KB -> 1 MB -> 1 GB (built here with
   zlib in streaming fashion, never whole in memory) get 413, over HTTP/1.1 and HTTP/2 and
   several at once, while the server's peak RSS (VmHWM) stays under 100 MB.
@@ -81,6 +83,30 @@ def unavailable(t):
     s.stop()
 
 
+def client_gone(t):
+    s = il.server("accept = any\n", threads=2)
+    lock = il.db_connect(s.db)
+    lock.isolation_level = None
+    lock.execute("BEGIN IMMEDIATE")
+    url = "https://%s:%d/tlsrpt" % (il.HOST, s.port)
+    kw = dict(resolve="%s:%d:127.0.0.1" % (il.HOST, s.port), cacert=il.ca().cert,
+              headers=["Content-Type: application/tlsrpt+json"])
+    r2 = st.curl(url, http2=True, data=il.report_bytes("gone-h2"), timeout=1, **kw)
+    r1 = st.curl(url, http2=False, data=il.report_bytes("gone-h1"), timeout=1, **kw)
+    t.is_((r2.status, r1.status), (0, 0), "both clients gave up before an answer")
+    lock.execute("ROLLBACK")
+    lock.close()
+    ok = wait_for(lambda: il.db_rows(s.db, "SELECT count(*) FROM reports")[0][0] == 2, 30)
+    t.ok(ok, "their reports are stored anyway")
+    time.sleep(0.5)
+    cl = il.Client(s.port)
+    status, hdrs, resp = cl.post(il.report_bytes("gone-h1"))
+    t.is_((status, il.body_json(resp).get("status")), (200, "duplicate"),
+          "the server keeps answering (the report is a duplicate now)")
+    cl.close()
+    t.is_(s.stop(), 0, "stsd stops with status 0 (no sanitizer report)")
+
+
 def gz_stream(chunks):
     c = zlib.compressobj(9, zlib.DEFLATED, 31)
     out = [c.compress(ch) for ch in chunks]
@@ -128,6 +154,7 @@ def bombs(t):
 
 def main(t):
     unavailable(t)
+    client_gone(t)
     bombs(t)
 
 
