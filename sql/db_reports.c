@@ -39,8 +39,13 @@ static const char SQL_COUNT[] = "SELECT COUNT(*) FROM reports";
     "r.end_time, r.received, r.successful, r.failed, w.gzip, length(w.data)"
 static const char SQL_LIST[] =
     "SELECT " LISTING_COLUMNS " FROM reports r JOIN report_raw w ON w.report = r.id "
-    "WHERE r.start_time >= ?1 AND r.start_time < ?2 AND (?3 IS NULL OR EXISTS "
-    "(SELECT 1 FROM report_policies p WHERE p.report = r.id AND p.policy_domain = ?3)) "
+    "WHERE r.start_time >= ?1 AND r.start_time < ?2 "
+    "ORDER BY r.start_time DESC, r.id DESC LIMIT ?4";
+/* With a domain: the reports found through that domain's index range. */
+static const char SQL_LIST_DOM[] =
+    "SELECT " LISTING_COLUMNS " FROM reports r JOIN report_raw w ON w.report = r.id "
+    "WHERE r.id IN (SELECT p.report FROM report_policies p WHERE p.policy_domain = ?3 "
+    "AND p.start_time >= ?1 AND p.start_time < ?2) "
     "ORDER BY r.start_time DESC, r.id DESC LIMIT ?4";
 static const char SQL_GET[] =
     "SELECT " LISTING_COLUMNS " FROM reports r JOIN report_raw w ON w.report = r.id "
@@ -379,12 +384,13 @@ int db_report_list(struct db *db, const struct db_report_filter *f, struct repor
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = db__stmt(db, SQL_LIST);
+    sqlite3_stmt *st = db__stmt(db, f->domain ? SQL_LIST_DOM : SQL_LIST);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, f->since);
     sqlite3_bind_int64(st, 2, f->until);
-    bind_text_or_null(st, 3, f->domain);
+    if (f->domain)
+        sqlite3_bind_text(st, 3, f->domain, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, f->limit > 0 ? f->limit : INT64_MAX);
     struct report_listing *v = NULL;
     size_t len = 0, cap = 0;
