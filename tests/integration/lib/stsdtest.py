@@ -386,12 +386,13 @@ class Stsd:
     Options: threads (default 2), extra_config (text appended to the INI file; a section
     header in it starts a new section), listen (list of "host:port"; default one free port
     on 127.0.0.1), admin (True: [admin] listen on a free port, False: off), netns (run inside
-    `ip netns exec NAME`), env (extra environment). stderr goes to <dir>/stsd.log.
+    `ip netns exec NAME`), env (extra environment), checks (False: [checks] interval = off,
+    so no scheduled self-check queries the system resolver). stderr goes to <dir>/stsd.log.
     The process is stopped at exit in any case.
     """
 
     def __init__(self, policies=None, certs=None, threads=2, extra_config="", listen=None,
-                 admin=False, directory=None, netns=None, env=None):
+                 admin=False, directory=None, netns=None, env=None, checks=False):
         self.dir = directory or tempdir("stsd-serve-")
         self.state_dir = os.path.join(self.dir, "state")
         self.policy_dir = os.path.join(self.state_dir, "policies")
@@ -415,6 +416,9 @@ class Stsd:
         lines = ["[server]"] + ["listen = " + l for l in listen] + [
             "state_dir = " + self.state_dir, "threads = %d" % threads, "[admin]",
             "listen = " + ("127.0.0.1:%d" % self.admin_port if admin else "off")]
+        if not checks:
+            # no scheduled self-checks: they would ask the system resolver about test names
+            lines += ["[checks]", "interval = off"]
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n" + extra_config + "\n")
         self.logfile = os.path.join(self.dir, "stsd.log")

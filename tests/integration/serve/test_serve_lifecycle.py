@@ -44,7 +44,7 @@ def main(t):
     port = st.free_port()
     with open(conf, "w") as f:
         f.write("[server]\nlisten = 127.0.0.1:%d\nstate_dir = %s\nthreads = 1\n"
-                "[admin]\nlisten = off\n" % (port, state))
+                "[admin]\nlisten = off\n[checks]\ninterval = off\n" % (port, state))
     logf = os.path.join(d, "new.log")
     with open(logf, "wb") as lf:
         p = subprocess.Popen([st.STSD_BIN, "serve", "-c", conf], stderr=lf,

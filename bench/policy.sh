@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# bench/policy.sh - policy GET throughput of `stsd serve` against Debian's nginx serving the
+# same policy file with the same ECDSA P-256 certificate, both on 127.0.0.1 (different
+# ports), both with 2 workers/threads and no access log. Runs are interleaved (stsd, nginx,
+# stsd, nginx, ...) so that drift on a shared machine hits both alike.
+#
+#   bench/policy.sh                      # ROUNDS=3 DURATION=10 (seconds per run)
+#   ROUNDS=1 DURATION=2 bench/policy.sh  # a quick sanity run
+#   STSD_BIN=build-release/cli/stsd bench/policy.sh
+#
+# Figures (median of the rounds):
+#   h1   HTTP/1.1 keep-alive requests/s   wrk -t2 -c50
+#   h2   HTTP/2 requests/s                h2load -c50 -m10 -t2
+#   tls  new TLS connections/s            h2load --h1 -H 'Connection: close' -c50 -t2
+#                                         -n TLS_REQUESTS (default DURATION * 2000)
+#        (every request is a new connection with a full handshake: h2load never resumes
+#         sessions, and the server closes after each response)
+# and the ratio stsd/nginx for each. Results go to stdout and bench/out/policy-<time>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+THREADS=${THREADS:-2}
+CONNS=${CONNS:-50}
+TLS_REQUESTS=${TLS_REQUESTS:-$((DURATION * 2000))} # new connections per tls run
+HOST=mta-sts.bench.test
+
+for tool in wrk h2load nginx openssl curl; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (bash scripts/deps.sh bench)" >&2; exit 69; }
+done
+if [ -z "${STSD_BIN:-}" ]; then
+  # A release build of its own, so that the figures are not those of a debug/ASan build.
+  if [ ! -d build-bench ]; then
+    meson setup build-bench --buildtype=release -Dtests=false >/dev/null
+  fi
+  ninja -C build-bench -j2 cli/stsd >/dev/null
+  STSD_BIN=build-bench/cli/stsd
+fi
+
+OUT=bench/out/policy-$(date -u +%Y%m%dT%H%M%S)
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# One certificate (ECDSA P-256) for both servers.
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+  -subj "/CN=$HOST" -addext "subjectAltName=DNS:$HOST" \
+  -keyout "$OUT/key.pem" -out "$OUT/cert.pem" 2>/dev/null
+POLICY=$'version: STSv1\r\nmode: enforce\r\nmx: mail.bench.test\r\nmx: *.mx.bench.test\r\nmax_age: 604800\r\n'
+printf '%s' "$POLICY" >"$OUT/mta-sts.txt"
+
+# stsd: the policy and the certificate, also as default.pem (wrk sends no usable SNI for
+# an IP address).
+STSD_PORT=$(free_port)
+mkdir -p "$OUT/stsd/policies" "$OUT/stsd/certs"
+cp "$OUT/mta-sts.txt" "$OUT/stsd/policies/bench.test.txt"
+cat "$OUT/cert.pem" "$OUT/key.pem" >"$OUT/stsd/certs/$HOST.pem"
+cp "$OUT/stsd/certs/$HOST.pem" "$OUT/stsd/certs/default.pem"
+chmod 600 "$OUT/stsd/certs/"*.pem
+cat >"$OUT/stsd.conf" <<EOF
+[server]
+listen = 127.0.0.1:$STSD_PORT
+state_dir = $OUT/stsd
+threads = $THREADS
+max_conn_per_address = 100000
+[admin]
+listen = off
+[checks]
+interval = off
+EOF
+"$STSD_BIN" serve -c "$OUT/stsd.conf" 2>"$OUT/stsd.log" &
+pids+=($!)
+
+# nginx: its own prefix and config, 2 workers, no access log.
+NGINX_PORT=$(free_port)
+mkdir -p "$OUT/nginx/logs" "$OUT/nginx/tmp"
+cat >"$OUT/nginx/nginx.conf" <<EOF
+worker_processes $THREADS;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/logs/error.log warn;
+daemon off;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $OUT/nginx/tmp/body;
+  proxy_temp_path $OUT/nginx/tmp/proxy;
+  fastcgi_temp_path $OUT/nginx/tmp/fastcgi;
+  uwsgi_temp_path $OUT/nginx/tmp/uwsgi;
+  scgi_temp_path $OUT/nginx/tmp/scgi;
+  keepalive_requests 1000000;
+  open_file_cache max=16 inactive=60s;  # nginx at its best: no open() per request
+  open_file_cache_valid 60s;
+  server {
+    listen 127.0.0.1:$NGINX_PORT ssl http2;
+    server_name $HOST;
+    ssl_certificate $OUT/cert.pem;
+    ssl_certificate_key $OUT/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location = /.well-known/mta-sts.txt {
+      default_type "text/plain; charset=utf-8";
+      alias $OUT/mta-sts.txt;
+    }
+  }
+}
+EOF
+chmod -R a+rX "$OUT/nginx" "$OUT/mta-sts.txt"
+nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" -e "$OUT/nginx/logs/error.log" &
+pids+=($!)
+
+# Both must serve the same bytes before anything is measured.
+for port in $STSD_PORT $NGINX_PORT; do
+  ok=0
+  for _ in $(seq 100); do
+    if curl -sfk -o "$OUT/fetched.txt" --resolve "$HOST:$port:127.0.0.1" \
+         "https://$HOST:$port/.well-known/mta-sts.txt" 2>/dev/null \
+       && cmp -s "$OUT/fetched.txt" "$OUT/mta-sts.txt"; then ok=1; break; fi
+    sleep 0.1
+  done
+  [ $ok = 1 ] || { echo "bench: the server on port $port does not serve the policy" >&2; cat "$OUT/stsd.log" "$OUT/nginx/logs/error.log" >&2; exit 70; }
+done
+
+run_h1() {
+  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H "Host: $HOST" \
+    "https://127.0.0.1:$1/.well-known/mta-sts.txt" >"$OUT/run.txt" 2>&1
+  awk '/^Requests\/sec:/ {print $2}' "$OUT/run.txt"
+}
+run_h2() {
+  h2load -c"$CONNS" -m10 -t"$THREADS" -D"$DURATION" --connect-to="127.0.0.1:$1" \
+    "https://$HOST:$1/.well-known/mta-sts.txt" >"$OUT/run.txt" 2>&1
+  check_h2load
+}
+run_tls() {
+  # A fixed count, not -D: h2load 1.52 never ends a -D run whose connections close.
+  timeout $((DURATION * 20 + 60)) h2load --h1 -H 'Connection: close' -c"$CONNS" -t"$THREADS" \
+    -n"$TLS_REQUESTS" --connect-to="127.0.0.1:$1" "https://$HOST:$1/.well-known/mta-sts.txt" \
+    >"$OUT/run.txt" 2>&1 || true
+  check_h2load
+}
+check_h2load() {
+  # Refuse a figure with failed requests: it would not be comparable.
+  if ! grep -Eq 'succeeded, 0 failed, 0 errored' "$OUT/run.txt"; then
+    echo "bench: h2load reported failures:" >&2; grep -E '^requests:' "$OUT/run.txt" >&2
+  fi
+  awk '/^finished in/ {for (i=1;i<=NF;i++) if ($(i+1)=="req/s,") print $i}' "$OUT/run.txt"
+}
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "stsd $("$STSD_BIN" --version 2>/dev/null || true) vs $(nginx -v 2>&1); rounds=$ROUNDS duration=${DURATION}s conns=$CONNS threads=$THREADS nproc=$(nproc)"
+for kind in h1 h2 tls; do
+  : >"$OUT/$kind.stsd"; : >"$OUT/$kind.nginx"
+  for r in $(seq "$ROUNDS"); do
+    v=$(run_$kind "$STSD_PORT"); cp "$OUT/run.txt" "$OUT/$kind.stsd.$r.txt"; echo "$v" >>"$OUT/$kind.stsd"
+    w=$(run_$kind "$NGINX_PORT"); cp "$OUT/run.txt" "$OUT/$kind.nginx.$r.txt"; echo "$w" >>"$OUT/$kind.nginx"
+    echo "  $kind round $r: stsd $v  nginx $w"
+  done
+  s=$(median <"$OUT/$kind.stsd"); n=$(median <"$OUT/$kind.nginx")
+  ratio=$(awk -v s="$s" -v n="$n" 'BEGIN { if (n > 0) printf "%.2f", s / n; else print "n/a" }')
+  printf '%-4s stsd %12s/s   nginx %12s/s   stsd/nginx %s\n' "$kind" "$s" "$n" "$ratio" | tee -a "$OUT/summary.txt"
+done
+echo "details: $OUT"
