@@ -203,12 +203,13 @@ int check_run(const struct check_opts *opts, const char *const *domains, size_t 
             run.domains[run.n_domains++] = tmp;
     }
 
-    int rc = 0;
+    int rc = 0, setup_failed = 0;
     run.ub = check__dns_new(opts->resolver ? fwd : NULL, err, errlen);
     if (run.ub != NULL)
         run.ssl = check__tls_ctx_new(opts->ca_file, err, errlen);
     if (run.ub == NULL || run.ssl == NULL) {
         rc = -1;
+        setup_failed = 1; /* nothing was checked: no JSON */
         goto out;
     }
     run.multi = curl_multi_init();
@@ -240,7 +241,7 @@ out:;
     }
     json_t *doms = json_array();
     int worst = CHECK_INFO;
-    for (size_t i = 0; i < run.n_domains; i++) {
+    for (size_t i = 0; i < run.n_domains && !setup_failed; i++) {
         struct check_domain *d = &run.domains[i];
         if (rc != 0) {
             if (d->valid)
@@ -265,7 +266,10 @@ out:;
     json_t *res = json_object();
     json_object_set_new(res, "version", json_integer(1));
     json_object_set_new(res, "domains", doms);
-    *out_json = res;
+    if (setup_failed)
+        json_decref(res);
+    else
+        *out_json = res;
 
     if (run.multi != NULL)
         curl_multi_cleanup(run.multi);
