@@ -439,6 +439,15 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     pending->job = job;
     job->pending = pending;
 
+    /* While the store is failing (the last batch did not commit) one batch at a time probes
+     * it; everything else is answered at once instead of waiting out the busy timeout. */
+    if (srv_writer_failing(conf->writer) && srv_writer_queued(conf->writer) > 0) {
+        pending->job = NULL;
+        srv_job_free(job);
+        send_error(req, 503, "Service Unavailable", RETRY_STORE_FAILED,
+                   "the report store is unavailable; retry later");
+        return 0;
+    }
     atomic_fetch_add(&inflight, 1);
     t->outstanding++;
     if (srv_writer_submit(conf->writer, job) != 0) {

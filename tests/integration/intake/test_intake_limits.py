@@ -67,6 +67,11 @@ def unavailable(t):
     t.ok(status == 503 and hdrs.get("retry-after", "").isdigit() and
          "unavailable" in il.body_json(resp).get("error", ""),
          "database locked past the busy timeout: 503 with Retry-After", (status, hdrs, resp))
+    # The store is failing and B is probing it: a new report is answered at once.
+    t0 = time.monotonic()
+    status, hdrs, resp = cl.post(il.report_bytes("q-D"))
+    t.ok(status == 503 and hdrs.get("retry-after") == "30" and time.monotonic() - t0 < 5,
+         "while the store fails, new reports get 503 at once", (status, hdrs, resp))
     lock.execute("ROLLBACK")
     lock.close()
     tb.join(60)
