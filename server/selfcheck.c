@@ -389,6 +389,16 @@ static void *selfcheck_main(void *arg)
                 log_event(LOG_ERROR, "check.db", "reason=%s", log_quote(q, sizeof(q), err));
             }
         }
+        if (db != NULL && !have_cursor && next_check) {
+            /* A restart does not re-check at once what was checked less than an interval
+             * ago: the next run is one interval after the newest stored one. */
+            struct db_check *h = NULL;
+            size_t nh = 0;
+            if (db_check_history(db, NULL, 1, 0, &h, &nh) == 0 && nh == 1 &&
+                h[0].started + cfg->check_interval > (int64_t)next_check)
+                next_check = (time_t)(h[0].started + cfg->check_interval);
+            db_checks_free(h, nh);
+        }
         if (db != NULL && !have_cursor) {
             size_t n = 0;
             /* Reports stored before this start are not "new". */

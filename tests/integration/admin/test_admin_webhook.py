@@ -89,7 +89,7 @@ def main(t):
     hook_port = st.free_port()
     smtp_closed = st.free_port()
     # the https_port of the checks is stsd's own listener: known only once Stsd picked it
-    s = st.Stsd(policies={D: POLICY}, certs={"mta-sts." + D: leaf}, admin=True)
+    s = st.Stsd(policies={D: POLICY}, certs={"mta-sts." + D: leaf}, admin=True, checks=True)
     extra = ("[checks]\ninterval = 60s\nresolver = %s@%d\nca_file = %s\nsmtp_port = %d\n"
              "https_port = %d\n[alerts]\nwebhook = http://127.0.0.1:%d/hook\ncert_days = 365\n"
              "failure_rate = 0.05\n" % (dns.addr, dns.port, ca.cert, smtp_closed, s.port,
