@@ -231,6 +231,8 @@ void srv__selfcheck_stop(void);
  */
 struct db_check;
 struct db_check_finding;
+/* The daily digest body for the UTC day before `now` (NULL when the database fails). */
+char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now);
 char *srv__selfcheck_regression(const char *domain, const struct db_check *cur,
                                 const struct db_check_finding *cf, size_t ncf,
                                 const struct db_check_finding *pf, size_t npf, int64_t prev_id);

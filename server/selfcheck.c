@@ -312,8 +312,8 @@ static void scan_certs(struct selfcheck *sc, time_t now)
     srv__admin_certs_free(c, n);
 }
 
-/* The daily digest: yesterday's reports per domain, the latest checks, the certificates. */
-static void send_digest(struct selfcheck *sc, struct db *db, time_t now)
+/* The digest: the previous UTC day's reports per domain, the latest checks, certificates. */
+char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now)
 {
     int64_t until = (int64_t)now / DAY * DAY, since = until - DAY;
     struct report_summary s;
@@ -323,7 +323,7 @@ static void send_digest(struct selfcheck *sc, struct db *db, time_t now)
     s.by = REPORT_BY_DOMAIN;
     if (db_report_summary(db, &s) != 0) {
         db_report_summary_clear(&s);
-        return;
+        return NULL;
     }
     report_summary_sort(&s);
     json_t *doms = json_array();
@@ -348,23 +348,33 @@ static void send_digest(struct selfcheck *sc, struct db *db, time_t now)
     struct admin_cert *ce = NULL;
     size_t nce = 0;
     json_t *certs = json_array();
-    srv__admin_certs(sc->cfg->cert_dir, &ce, &nce);
+    srv__admin_certs(cert_dir, &ce, &nce);
     for (size_t i = 0; i < nce; i++)
         json_array_append_new(certs,
                               json_pack("{s:s,s:I}", "name", ce[i].name, "days_left",
                                         (json_int_t)((ce[i].not_after - (int64_t)now) / DAY)));
     srv__admin_certs_free(ce, nce);
-    char a[11], b[11];
+    char a[11], b[11], t[21];
     format_date((time_t)since, a);
     format_date((time_t)until, b);
-    srv__webhook_post(
-        sc->hook, dump(json_pack("{s:s,s:o,s:s,s:s,s:I,s:I,s:I,s:o,s:o,s:o}", "kind", "digest",
-                                 "time", now_json(), "since", a, "until", b, "reports",
-                                 (json_int_t)s.reports, "successful_sessions",
-                                 (json_int_t)s.successful, "failed_sessions", (json_int_t)s.failed,
-                                 "domains", doms, "checks", checks, "certificates", certs)));
+    format_rfc3339(now, t);
+    char *body = dump(json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:o,s:o}", "kind", "digest",
+                                "time", t, "since", a, "until", b, "reports", (json_int_t)s.reports,
+                                "successful_sessions", (json_int_t)s.successful, "failed_sessions",
+                                (json_int_t)s.failed, "domains", doms, "checks", checks,
+                                "certificates", certs));
     db_report_summary_clear(&s);
-    log_event(LOG_INFO, "alert.digest", "since=%s", a);
+    return body;
+}
+
+/* The daily digest: yesterday's reports per domain, the latest checks, the certificates. */
+static void send_digest(struct selfcheck *sc, struct db *db, time_t now)
+{
+    char *body = srv__selfcheck_digest(db, sc->cfg->cert_dir, now);
+    if (body == NULL)
+        return;
+    srv__webhook_post(sc->hook, body);
+    log_event(LOG_INFO, "alert.digest", "day=%lld", (long long)((int64_t)now / DAY - 1));
 }
 
 static void *selfcheck_main(void *arg)

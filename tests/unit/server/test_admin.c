@@ -9,6 +9,7 @@
 #include "server/admin_int.h"
 #include "common/common.h"
 #include "common/config.h"
+#include "reports/reports.h"
 #include "sql/db.h"
 
 #include <jansson.h>
@@ -369,6 +370,62 @@ static void test_dashboard_and_metrics(void **state)
     free(rs.body);
 }
 
+static void test_digest(void **state)
+{
+    struct fixture *fx = *state;
+    time_t now = 1764417600; /* 2025-11-29T12:00:00Z: the digest covers 2025-11-28 */
+    static const char rep[] =
+        "{\"organization-name\":\"Digest Org\",\"contact-info\":null,\"report-id\":\"d1\","
+        "\"date-range\":{\"start-datetime\":\"2025-11-28T00:00:00Z\","
+        "\"end-datetime\":\"2025-11-28T23:59:59Z\"},\"policies\":[{\"policy\":{"
+        "\"policy-type\":\"sts\",\"policy-domain\":\"example.com\"},\"summary\":{"
+        "\"total-successful-session-count\":90,\"total-failure-session-count\":10}}]}";
+    static const char old[] =
+        "{\"organization-name\":\"Digest Org\",\"report-id\":\"d0\","
+        "\"date-range\":{\"start-datetime\":\"2025-11-27T00:00:00Z\","
+        "\"end-datetime\":\"2025-11-27T23:59:59Z\"},\"policies\":[{\"policy\":{"
+        "\"policy-type\":\"sts\",\"policy-domain\":\"example.com\"},\"summary\":{"
+        "\"total-successful-session-count\":5,\"total-failure-session-count\":5}}]}";
+    const char *const docs[] = {rep, old};
+    for (int i = 0; i < 2; i++) {
+        struct report r;
+        struct report_error err;
+        assert_int_equal(report_parse(docs[i], strlen(docs[i]), &r, &err), 0);
+        int64_t id;
+        int dup;
+        assert_int_equal(
+            db_report_store(fx->db, &r, docs[i], strlen(docs[i]), "file", now, &id, &dup), 0);
+        report_clear(&r);
+    }
+    struct db_check c = {0};
+    c.domain = "example.com";
+    c.started = now - 3600;
+    c.errors = 1;
+    c.status = 2;
+    struct db_check_finding f = {"mx.starttls", "error", "mail.example.com", "no STARTTLS"};
+    assert_int_equal(db_check_store(fx->db, &c, &f, 1, NULL), 0);
+    char *body = srv__selfcheck_digest(fx->db, fx->cfg.cert_dir, now);
+    assert_non_null(body);
+    json_t *j = json_loads(body, 0, NULL);
+    free(body);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "kind")), "digest");
+    assert_string_equal(json_string_value(json_object_get(j, "time")), "2025-11-29T12:00:00Z");
+    assert_string_equal(json_string_value(json_object_get(j, "since")), "2025-11-28");
+    assert_string_equal(json_string_value(json_object_get(j, "until")), "2025-11-29");
+    assert_int_equal(json_integer_value(json_object_get(j, "reports")), 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "successful_sessions")), 90);
+    assert_int_equal(json_integer_value(json_object_get(j, "failed_sessions")), 10);
+    json_t *d = json_array_get(json_object_get(j, "domains"), 0);
+    assert_string_equal(json_string_value(json_object_get(d, "domain")), "example.com");
+    assert_int_equal(json_integer_value(json_object_get(d, "failed_sessions")), 10);
+    json_t *ch = json_array_get(json_object_get(j, "checks"), 0);
+    assert_string_equal(json_string_value(json_object_get(ch, "domain")), "example.com");
+    assert_int_equal(json_integer_value(json_object_get(ch, "errors")), 1);
+    assert_int_equal(json_array_size(json_object_get(j, "certificates")), 0);
+    json_decref(j);
+}
+
 static void test_token_file(void **state)
 {
     struct fixture *fx = *state;
@@ -403,6 +460,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checks_and_regression, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_and_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
