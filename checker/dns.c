@@ -123,14 +123,21 @@ static void start_fetch_if_ready(struct check__run *run, struct check_domain *d)
         check__fetch_start(run, d);
 }
 
+struct mx_rec {
+    int preference, valid;
+    char *host;
+};
+
 static int mx_cmp(const void *a, const void *b)
 {
-    const struct check_mx *x = a, *y = b;
+    const struct mx_rec *x = a, *y = b;
     if (x->preference != y->preference)
         return x->preference < y->preference ? -1 : 1;
     return strcmp(x->host, y->host);
 }
 
+/* The MX answer: all records listed (up to CHECK_MAX_MX_LISTED), sorted by preference; the
+ * first CHECK_MAX_MX distinct hosts get their addresses looked up and probed. */
 static void got_mx(struct check__run *run, struct check_domain *d, struct ub_result *res)
 {
     size_t n = 0;
@@ -138,7 +145,7 @@ static void got_mx(struct check__run *run, struct check_domain *d, struct ub_res
         ;
     d->n_mx_total = n;
     size_t keep = n < CHECK_MAX_MX_LISTED ? n : CHECK_MAX_MX_LISTED;
-    struct check_mx *all = xcalloc(keep ? keep : 1, sizeof(*all));
+    struct mx_rec *all = xcalloc(keep ? keep : 1, sizeof(*all));
     size_t k = 0;
     for (size_t i = 0; i < keep; i++) {
         char host[1100];
@@ -152,7 +159,7 @@ static void got_mx(struct check__run *run, struct check_domain *d, struct ub_res
         }
         all[k].host = xstrdup(host);
         all[k].preference = pref;
-        all[k].host_valid = valid;
+        all[k].valid = valid;
         k++;
     }
     qsort(all, k, sizeof(*all), mx_cmp);
@@ -170,22 +177,25 @@ static void got_mx(struct check__run *run, struct check_domain *d, struct ub_res
     d->mx_listed = xcalloc(u ? u : 1, sizeof(*d->mx_listed));
     for (size_t i = 0; i < u; i++) {
         d->mx_listed[i].preference = all[i].preference;
-        d->mx_listed[i].host = xstrdup(all[i].host);
+        d->mx_listed[i].host = all[i].host; /* ownership moves */
     }
     d->n_mx_listed = u;
     d->n_mx = u < CHECK_MAX_MX ? u : CHECK_MAX_MX;
-    for (size_t i = d->n_mx; i < u; i++)
-        free(all[i].host);
-    d->mx = all;
+    d->mx = xcalloc(d->n_mx ? d->n_mx : 1, sizeof(*d->mx));
     for (size_t i = 0; i < d->n_mx; i++) {
-        if (!d->mx[i].host_valid) {
-            d->mx[i].a.status = d->mx[i].aaaa.status = DNS_FAIL;
-            snprintf(d->mx[i].a.why, sizeof(d->mx[i].a.why), "not a valid host name");
+        struct check_mx *m = &d->mx[i];
+        m->host = xstrdup(all[i].host);
+        m->preference = all[i].preference;
+        m->host_valid = all[i].valid;
+        if (!m->host_valid) {
+            m->a.status = m->aaaa.status = DNS_FAIL;
+            snprintf(m->a.why, sizeof(m->a.why), "not a valid host name");
             continue;
         }
-        query(run, d, Q_MX_A, i, d->mx[i].host, 1);
-        query(run, d, Q_MX_AAAA, i, d->mx[i].host, 28);
+        query(run, d, Q_MX_A, i, m->host, 1);
+        query(run, d, Q_MX_AAAA, i, m->host, 28);
     }
+    free(all);
 }
 
 static void got_txt(struct check_domain *d, int rpt, struct ub_result *res)
