@@ -198,7 +198,13 @@ def hosted(t):
 
 
 def rate_limit(t):
-    s = il.server("accept = any\nrate_limit = 0.2/s\nrate_exempt = 127.0.0.1, ::1\n")
+    s = il.server("accept = any\nrate_limit = 0.2/s\nrate_exempt = 127.0.0.1, ::1\n"
+                  "path = /tlsrpt\npath = /v1/reports\n")
+    ex = il.Client(s.port)
+    status, hdrs, resp = ex.post(il.report_bytes("path-2"), path="/v1/reports")
+    check_created(t, "a second [reports] path takes reports too", status, hdrs, resp)
+    status, hdrs, resp = ex.post(il.report_bytes("path-3"), path="/v2/reports")
+    t.is_(status, 404, "a path that is not configured: 404")
     cl = il.Client(s.port, source="127.0.0.2")
     got = [cl.post(il.report_bytes("rl-%d" % i))[0] for i in range(2)]
     t.is_(got, [201, 201], "127.0.0.2: the burst (10 x 0.2/s = 2) is stored")
@@ -211,7 +217,6 @@ def rate_limit(t):
           "the refused report is not stored")
     cl3 = il.Client(s.port, source="127.0.0.3")
     t.is_(cl3.post(il.report_bytes("rl-3"))[0], 201, "127.0.0.3 has its own bucket")
-    ex = il.Client(s.port)
     got = [ex.post(il.report_bytes("ex-%d" % i))[0] for i in range(15)]
     t.is_(got, [201] * 15, "127.0.0.1 (rate_exempt) is not limited")
     time.sleep(int(ra) if ra.isdigit() else 5)
