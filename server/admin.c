@@ -72,67 +72,6 @@ int srv__admin_token_load(struct admin_env *env, const char *path, char *err, si
     return 0;
 }
 
-/* Constant-time comparison: the time depends on the length of the stored token only. */
-static int token_equal(const struct admin_env *env, const char *t, size_t len)
-{
-    char cand[ADMIN_TOKEN_MAX + 1];
-    memset(cand, 0, sizeof(cand));
-    memcpy(cand, t, len < sizeof(cand) ? len : sizeof(cand));
-    int same = CRYPTO_memcmp(cand, env->token, env->token_len) == 0;
-    return same && len == env->token_len;
-}
-
-/* Find `name=` in a `sep`-separated list (cookies: "; ", query: "&"); the value's extent. */
-static const char *find_kv(const char *s, size_t len, const char *name, char sep, size_t *vlen)
-{
-    size_t nl = strlen(name);
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (s[i] == ' ' || s[i] == sep))
-            i++;
-        size_t j = i;
-        while (j < len && s[j] != sep)
-            j++;
-        if (j - i > nl && memcmp(s + i, name, nl) == 0 && s[i + nl] == '=') {
-            *vlen = j - i - nl - 1;
-            return s + i + nl + 1;
-        }
-        i = j;
-    }
-    return NULL;
-}
-
-enum admin_auth srv__admin_auth(const struct admin_env *env, const char *authorization,
-                                size_t authlen, const char *cookie, size_t cookielen,
-                                const char *query, size_t querylen, int *from_query)
-{
-    *from_query = 0;
-    if (authorization != NULL) {
-        /* RFC 6750 §2.1: "Bearer" (case-insensitive scheme) SP b64token. */
-        if (authlen > 7 && strncasecmp(authorization, "Bearer ", 7) == 0) {
-            const char *t = authorization + 7;
-            size_t l = authlen - 7;
-            while (l > 0 && *t == ' ')
-                t++, l--;
-            while (l > 0 && t[l - 1] == ' ')
-                l--;
-            return token_equal(env, t, l) ? ADMIN_AUTH_OK : ADMIN_AUTH_INVALID;
-        }
-        return ADMIN_AUTH_INVALID;
-    }
-    size_t vl;
-    const char *v;
-    if (cookie != NULL && (v = find_kv(cookie, cookielen, ADMIN_COOKIE, ';', &vl)) != NULL)
-        return token_equal(env, v, vl) ? ADMIN_AUTH_OK : ADMIN_AUTH_INVALID;
-    if (query != NULL && (v = find_kv(query, querylen, "token", '&', &vl)) != NULL) {
-        if (!token_equal(env, v, vl))
-            return ADMIN_AUTH_INVALID;
-        *from_query = 1;
-        return ADMIN_AUTH_OK;
-    }
-    return ADMIN_AUTH_MISSING;
-}
-
 /* ------------------------------------------------------------------ jobs and workers */
 
 struct admin_pending;

@@ -1,0 +1,138 @@
+/* admin_parse.c - the admin listener's input parsers: query strings (percent-decoding, caps)
+ * and the bearer token check (RFC 6750 §2.1, constant time); pure, so unit-tested and fuzzed. */
+#include "server/admin_int.h"
+
+#include <openssl/crypto.h>
+#include <string.h>
+#include <strings.h>
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode [s, e) into out (NUL-terminated); '+' is a space (form encoding). */
+static int decode(const char *s, const char *e, char *out, size_t outsz)
+{
+    size_t o = 0;
+    while (s < e) {
+        int c = (unsigned char)*s;
+        if (c == '%') {
+            if (e - s < 3 || hexval(s[1]) < 0 || hexval(s[2]) < 0)
+                return -1;
+            c = hexval(s[1]) * 16 + hexval(s[2]);
+            s += 3;
+        } else {
+            if (c == '+')
+                c = ' ';
+            s++;
+        }
+        if (c == 0 || o + 1 >= outsz)
+            return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int srv__admin_params_parse(const char *query, struct admin_params *out)
+{
+    out->n = 0;
+    if (query == NULL)
+        return 0;
+    if (strlen(query) > ADMIN_MAX_QUERY)
+        return -1;
+    const char *s = query;
+    while (*s) {
+        const char *amp = strchr(s, '&');
+        const char *end = amp ? amp : s + strlen(s);
+        if (end > s) {
+            if (out->n >= ADMIN_MAX_PARAMS)
+                return -1;
+            const char *eq = memchr(s, '=', (size_t)(end - s));
+            const char *ne = eq ? eq : end;
+            if (decode(s, ne, out->v[out->n].name, sizeof(out->v[0].name)) != 0)
+                return -1;
+            if (decode(eq ? eq + 1 : end, end, out->v[out->n].value, sizeof(out->v[0].value)) != 0)
+                return -1;
+            out->n++;
+        }
+        s = amp ? amp + 1 : end;
+    }
+    return 0;
+}
+
+const char *srv__admin_param(const struct admin_params *p, const char *name)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->v[i].name, name) == 0)
+            return p->v[i].value;
+    return NULL;
+}
+
+/* Constant-time comparison: the time depends on the length of the stored token only. */
+static int token_equal(const struct admin_env *env, const char *t, size_t len)
+{
+    char cand[ADMIN_TOKEN_MAX + 1];
+    memset(cand, 0, sizeof(cand));
+    memcpy(cand, t, len < sizeof(cand) ? len : sizeof(cand));
+    int same = CRYPTO_memcmp(cand, env->token, env->token_len) == 0;
+    return same && len == env->token_len;
+}
+
+/* Find `name=` in a `sep`-separated list (cookies: "; ", query: "&"); the value's extent. */
+static const char *find_kv(const char *s, size_t len, const char *name, char sep, size_t *vlen)
+{
+    size_t nl = strlen(name);
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (s[i] == ' ' || s[i] == sep))
+            i++;
+        size_t j = i;
+        while (j < len && s[j] != sep)
+            j++;
+        if (j - i > nl && memcmp(s + i, name, nl) == 0 && s[i + nl] == '=') {
+            *vlen = j - i - nl - 1;
+            return s + i + nl + 1;
+        }
+        i = j;
+    }
+    return NULL;
+}
+
+enum admin_auth srv__admin_auth(const struct admin_env *env, const char *authorization,
+                                size_t authlen, const char *cookie, size_t cookielen,
+                                const char *query, size_t querylen, int *from_query)
+{
+    *from_query = 0;
+    if (authorization != NULL) {
+        /* RFC 6750 §2.1: "Bearer" (case-insensitive scheme) SP b64token. */
+        if (authlen > 7 && strncasecmp(authorization, "Bearer ", 7) == 0) {
+            const char *t = authorization + 7;
+            size_t l = authlen - 7;
+            while (l > 0 && *t == ' ')
+                t++, l--;
+            while (l > 0 && t[l - 1] == ' ')
+                l--;
+            return token_equal(env, t, l) ? ADMIN_AUTH_OK : ADMIN_AUTH_INVALID;
+        }
+        return ADMIN_AUTH_INVALID;
+    }
+    size_t vl;
+    const char *v;
+    if (cookie != NULL && (v = find_kv(cookie, cookielen, ADMIN_COOKIE, ';', &vl)) != NULL)
+        return token_equal(env, v, vl) ? ADMIN_AUTH_OK : ADMIN_AUTH_INVALID;
+    if (query != NULL && (v = find_kv(query, querylen, "token", '&', &vl)) != NULL) {
+        if (!token_equal(env, v, vl))
+            return ADMIN_AUTH_INVALID;
+        *from_query = 1;
+        return ADMIN_AUTH_OK;
+    }
+    return ADMIN_AUTH_MISSING;
+}
