@@ -79,6 +79,11 @@ enum admin_auth {
     ADMIN_AUTH_INVALID, /* 401, ... error="invalid_token" (RFC 6750 §3.1) */
 };
 
+/* Read the token file, creating it (0600, 64 random hex digits) when missing. 0 or -1. */
+int srv__admin_token_load(struct admin_env *env, const char *path, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- admin_parse.c */
+
 /*
  * Decide whether a request carries the token: `Authorization: Bearer T` first, else the
  * stsd_token cookie, else a `token=` query parameter (*from_query is set then, so that the
@@ -87,17 +92,6 @@ enum admin_auth {
 enum admin_auth srv__admin_auth(const struct admin_env *env, const char *authorization,
                                 size_t authlen, const char *cookie, size_t cookielen,
                                 const char *query, size_t querylen, int *from_query);
-/* Read the token file, creating it (0600, 64 random hex digits) when missing. 0 or -1. */
-int srv__admin_token_load(struct admin_env *env, const char *path, char *err, size_t errlen);
-
-/* ---------------------------------------------------------------- admin_api.c */
-
-/* Answer one authorised request (API, dashboard or metrics) with the worker's db. */
-void srv__admin_handle(const struct admin_env *env, struct db *db, const struct admin_request *rq,
-                       struct admin_response *rs);
-/* A JSON error body {"error": msg} with this status. */
-void srv__admin_error(struct admin_response *rs, int status, const char *msg);
-
 /* Query string parameters: at most ADMIN_MAX_PARAMS, percent-decoded, each value capped. */
 #define ADMIN_MAX_PARAMS 16
 struct admin_params {
@@ -110,6 +104,15 @@ struct admin_params {
 /* Parse `query` (may be NULL). -1 on a malformed query (too many, too long, bad %xx). */
 int srv__admin_params_parse(const char *query, struct admin_params *out);
 const char *srv__admin_param(const struct admin_params *p, const char *name);
+
+/* ---------------------------------------------------------------- admin_api.c */
+
+/* Answer one authorised request (API, dashboard or metrics) with the worker's db. */
+void srv__admin_handle(const struct admin_env *env, struct db *db, const struct admin_request *rq,
+                       struct admin_response *rs);
+/* A JSON error body {"error": msg} with this status. */
+void srv__admin_error(struct admin_response *rs, int status, const char *msg);
+
 /* The report window [since, until): since (default 30 days ago) and until (default now),
  * exactly like `stsd reports`. -1 with msg filled on bad input. */
 int srv__admin_window(const struct admin_params *p, time_t now, int64_t *since, int64_t *until,
