@@ -189,6 +189,9 @@ struct check__run {
     SSL_CTX *ssl;
     struct check__probe **probes;
     size_t n_probes, cap_probes, n_started, n_active;
+    /* (MX host, address) -> its probe: an MX shared by many domains is probed once a run. */
+    struct check__probe **ptab;
+    size_t ptab_cap, ptab_n;
 
     CURLM *multi;
     size_t n_fetch_running;

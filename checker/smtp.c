@@ -33,6 +33,9 @@ struct check__probe {
     size_t in_len;
     char out[320];
     size_t out_len, out_off;
+    /* The same (host, address) for other domains of the run: they get a copy of the result. */
+    struct check_addr **followers;
+    size_t n_followers;
 };
 
 static const char *const step_names[] = {"connect",       "banner", "EHLO", "STARTTLS",
@@ -104,6 +107,8 @@ static void probe_finish(struct check__probe *p)
     p->step = SMTP_DONE;
     p->a->probed = 1;
     p->a->ms = check__now_ms() - p->started;
+    for (size_t i = 0; i < p->n_followers; i++)
+        *p->followers[i] = *p->a;
     log_event(LOG_DEBUG, "check.probe", "host=%s ip=%s ms=%lld step=%d", p->mx->host, p->a->ip,
               (long long)p->a->ms, (int)p->a->failed_step);
     run->n_active--;
@@ -415,8 +420,59 @@ static void probe_start(struct check__probe *p)
     p->events = CURL_WAIT_POLLOUT;
 }
 
+static uint64_t probe_hash(const char *host, const char *ip)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *c = host; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    h = (h ^ '[') * 1099511628211ull;
+    for (const char *c = ip; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    return h;
+}
+
+/* The slot of (host, ip) in the probe table: its probe, or the empty slot to put it in. */
+static struct check__probe **probe_slot(struct check__run *run, const char *host, const char *ip)
+{
+    size_t mask = run->ptab_cap - 1;
+    for (size_t i = (size_t)probe_hash(host, ip) & mask;; i = (i + 1) & mask) {
+        struct check__probe *q = run->ptab[i];
+        if (q == NULL || (strcmp(q->mx->host, host) == 0 && strcmp(q->a->ip, ip) == 0))
+            return &run->ptab[i];
+    }
+}
+
+static void probe_index(struct check__run *run, struct check__probe *p)
+{
+    if (2 * (run->ptab_n + 1) > run->ptab_cap) {
+        struct check__probe **old = run->ptab;
+        size_t old_cap = run->ptab_cap;
+        run->ptab_cap = old_cap ? 2 * old_cap : 64;
+        run->ptab = xcalloc(run->ptab_cap, sizeof(*run->ptab));
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i] != NULL)
+                *probe_slot(run, old[i]->mx->host, old[i]->a->ip) = old[i];
+        free(old);
+    }
+    *probe_slot(run, p->mx->host, p->a->ip) = p;
+    run->ptab_n++;
+}
+
 void check__probe_add(struct check__run *run, struct check_mx *mx, struct check_addr *addr)
 {
+    if (run->ptab_cap > 0) {
+        struct check__probe *prim = *probe_slot(run, mx->host, addr->ip);
+        if (prim != NULL) {
+            if (prim->finished) {
+                *addr = *prim->a;
+            } else {
+                prim->followers =
+                    xrealloc(prim->followers, (prim->n_followers + 1) * sizeof(*prim->followers));
+                prim->followers[prim->n_followers++] = addr;
+            }
+            return;
+        }
+    }
     struct check__probe *p = xcalloc(1, sizeof(*p));
     p->run = run;
     p->mx = mx;
@@ -428,6 +484,7 @@ void check__probe_add(struct check__run *run, struct check_mx *mx, struct check_
         run->probes = xrealloc(run->probes, run->cap_probes * sizeof(*run->probes));
     }
     run->probes[run->n_probes++] = p;
+    probe_index(run, p);
     while (run->n_started < run->n_probes && run->n_active < CHECK_MAX_CONNS)
         probe_start(run->probes[run->n_started++]);
 }
@@ -494,9 +551,13 @@ void check__probe_free_all(struct check__run *run)
             SSL_free(p->ssl);
         if (p->fd >= 0)
             close(p->fd);
+        free(p->followers);
         free(p);
     }
     free(run->probes);
+    free(run->ptab);
+    run->ptab = NULL;
+    run->ptab_cap = run->ptab_n = 0;
     run->probes = NULL;
     run->n_probes = run->n_started = run->n_active = run->cap_probes = 0;
 }
