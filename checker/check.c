@@ -148,6 +148,8 @@ static void run_loop(struct check__run *run)
         check__fetch_collect(run);
         if (now > hard && run->n_fetch_running == 0 && check__dns_pending(run) == 0)
             break;
+        if (now > hard + run->step_ms)
+            break; /* transfers curl did not end itself are dropped with the multi handle */
     }
     free(fds);
 }
@@ -271,8 +273,10 @@ out:;
     else
         *out_json = res;
 
-    if (run.multi != NULL)
+    if (run.multi != NULL) {
+        check__fetch_free_all(&run);
         curl_multi_cleanup(run.multi);
+    }
     check__probe_free_all(&run);
     if (run.ub != NULL)
         ub_ctx_delete(run.ub);

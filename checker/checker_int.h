@@ -170,6 +170,7 @@ struct check_domain {
 struct ub_ctx;
 struct check__probe;
 struct dns_query;
+struct fetch_ctx;
 
 /* One check_run: every domain, and the resolver, TLS and curl contexts of the poll loop. */
 struct check__run {
@@ -195,6 +196,7 @@ struct check__run {
 
     CURLM *multi;
     size_t n_fetch_running;
+    struct fetch_ctx *fetches; /* running transfers (fetch.c) */
 };
 
 /* dns.c */
@@ -263,6 +265,8 @@ void check__probe_free_all(struct check__run *run);
 void check__fetch_start(struct check__run *run, struct check_domain *d);
 /* Start a TLS handshake (no request) with an https: rua host, verified like the fetch. */
 void check__rua_tls_start(struct check__run *run, struct check_domain *d, size_t idx);
+/* Drop the transfers still running (only past the run's hard deadline). */
+void check__fetch_free_all(struct check__run *run);
 /* Handle the completion of transfers; call after curl_multi_perform. */
 void check__fetch_collect(struct check__run *run);
 

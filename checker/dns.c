@@ -339,6 +339,12 @@ static void on_answer(void *arg, int err, struct ub_result *res)
 {
     struct dns_query *q = arg;
     struct dns_answer *ans = answer_of(q);
+    if (!q->pending) {
+        /* Expired and cancelled, but the answer was already on its way. */
+        if (res != NULL)
+            ub_resolve_free(res);
+        return;
+    }
     q->pending = 0;
     q->run->n_dns_pending--;
     log_event(LOG_DEBUG, "check.dns", "domain=%s kind=%d idx=%zu ms=%lld rcode=%d", q->d->name,

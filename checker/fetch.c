@@ -10,6 +10,7 @@
 #include <string.h>
 
 struct fetch_ctx {
+    struct fetch_ctx *next, **prevp; /* run->fetches */
     struct check_domain *d;
     struct check_rua *rua; /* NULL for the policy fetch */
     CURL *easy;
@@ -70,6 +71,11 @@ static struct fetch_ctx *easy_new(struct check__run *run, struct check_domain *d
     curl_easy_setopt(e, CURLOPT_USERAGENT, "stsd-check/" STSD_VERSION);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, f);
+    f->next = run->fetches;
+    if (f->next != NULL)
+        f->next->prevp = &f->next;
+    f->prevp = &run->fetches;
+    run->fetches = f;
     return f;
 }
 
@@ -104,6 +110,18 @@ void check__rua_tls_start(struct check__run *run, struct check_domain *d, size_t
     curl_easy_setopt(f->easy, CURLOPT_CONNECT_ONLY, 1L);
     curl_multi_add_handle(run->multi, f->easy);
     run->n_fetch_running++;
+}
+
+static void ctx_free(struct check__run *run, struct fetch_ctx *f)
+{
+    *f->prevp = f->next;
+    if (f->next != NULL)
+        f->next->prevp = f->prevp;
+    curl_multi_remove_handle(run->multi, f->easy);
+    curl_easy_cleanup(f->easy);
+    curl_slist_free_all(f->resolve);
+    free(f);
+    run->n_fetch_running--;
 }
 
 static void classify(struct check_fetch *fe, CURLcode rc, const char *errbuf)
@@ -172,10 +190,12 @@ void check__fetch_collect(struct check__run *run)
         log_event(LOG_DEBUG, "check.fetch", "url=%s status=%ld ms=%lld curl=%d", fe->url, status,
                   (long long)fe->ms, (int)rc);
     done:
-        curl_multi_remove_handle(run->multi, e);
-        curl_easy_cleanup(e);
-        curl_slist_free_all(f->resolve);
-        free(f);
-        run->n_fetch_running--;
+        ctx_free(run, f);
     }
+}
+
+void check__fetch_free_all(struct check__run *run)
+{
+    while (run->fetches != NULL)
+        ctx_free(run, run->fetches);
 }
