@@ -96,8 +96,12 @@ static void collect_hosted(const struct check_opts *o, struct db *db, struct che
         h->policy_text = xstrndup(e.text, e.len);
         h->policy_len = e.len;
         int is_new = 0;
-        if (db != NULL && db_policy_version_record(db, d->name, e.sha256, (int64_t)time(NULL),
-                                                   h->current_id, &is_new) != 0)
+        /* A broken file is not served (its last good version is), so it has no id to
+         * compare with. */
+        if (!e.valid)
+            h->current_id[0] = '\0';
+        else if (db != NULL && db_policy_version_record(db, d->name, e.sha256, (int64_t)time(NULL),
+                                                        h->current_id, &is_new) != 0)
             h->current_id[0] = '\0';
         struct db_policy_version *v = NULL;
         size_t n = 0;

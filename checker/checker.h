@@ -30,8 +30,10 @@
  *              "addresses": [{"ip", "reachable", "starttls", "tls_version", "cipher",
  *                             "verified", "verify_error", "name_match", "not_before",
  *                             "not_after", "days_left", "error", "ms"}]}],
- *      "hosted": {...}   only with a state directory (-c): "policy_id", "served_matches",
- *                        "cert_not_after"
+ *      "hosted": only with a state directory (-c):
+ *                {"policy": bool (a policy file for the domain), "policy_id": string|null (the
+ *                 id of its current content in policy_versions; null when the file is broken),
+ *                 "cert_not_after": string|null (the mta-sts host certificate in cert_dir)}
  *     }]}
  *
  * Finding ids: the SPEC §7 catalogue, plus these additions:
