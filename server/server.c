@@ -203,11 +203,13 @@ static void reload(struct srv *s, int what, struct db **db, int started, const c
     else
         sn->policies = old->policies;
     sn->policies->refs++;
+    uint64_t t1 = now_ms();
     if ((what & RELOAD_CERTS) || old == NULL)
         sn->certs = srv__certs_build(s->cert_dir, old ? old->certs : NULL);
     else
         sn->certs = old->certs;
     sn->certs->refs++;
+    uint64_t t2 = now_ms();
     snapshot_publish(s, sn, started);
     snapshot_release(old);
     size_t stale = 0;
@@ -217,10 +219,11 @@ static void reload(struct srv *s, int what, struct db **db, int started, const c
     srv_metrics_set_policies((int64_t)sn->policies->n, (int64_t)sn->policies->n_invalid);
     log_event(LOG_INFO, "policy.reload",
               "why=%s domains=%zu invalid=%zu stale=%zu certs=%zu cert_names=%zu "
-              "default_cert=%s generation=%llu ms=%llu",
+              "default_cert=%s generation=%llu policies_ms=%llu certs_ms=%llu ms=%llu",
               why, sn->policies->n, sn->policies->n_invalid, stale, sn->certs->n,
               sn->certs->n_names, sn->certs->default_cert >= 0 ? "yes" : "no",
-              (unsigned long long)sn->generation, (unsigned long long)(now_ms() - t0));
+              (unsigned long long)sn->generation, (unsigned long long)(t1 - t0),
+              (unsigned long long)(t2 - t1), (unsigned long long)(now_ms() - t0));
 }
 
 /* ---- start-up ---- */
@@ -354,6 +357,10 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
 {
     int pending = 0;
     uint64_t first = 0, last = 0;
+    /* Keys are decoded in the background, a batch per turn, after each reload. */
+    const struct srv_cert_table *warm = atomic_load(&s->current)->certs;
+    size_t warm_i = 0;
+    uint64_t warm_t0 = now_ms();
     for (;;) {
         int timeout = -1;
         if (pending) {
@@ -363,6 +370,8 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
             uint64_t now = now_ms();
             timeout = due > now ? (int)(due - now) : 0;
         }
+        if (warm != NULL)
+            timeout = 0;
         struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {ifd, POLLIN, 0}};
         int n = poll(pfd, ifd >= 0 ? 2 : 1, timeout);
         if (n < 0 && errno != EINTR)
@@ -373,6 +382,9 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
                 if (si.ssi_signo == SIGHUP) {
                     pending = 0;
                     reload(s, RELOAD_POLICIES | RELOAD_CERTS, db, 1, "sighup");
+                    warm = atomic_load(&s->current)->certs;
+                    warm_i = 0;
+                    warm_t0 = now_ms();
                 } else {
                     log_event(LOG_INFO, "serve.stopping", "signal=%s",
                               si.ssi_signo == SIGTERM ? "TERM" : "INT");
@@ -396,7 +408,15 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
                 int what = pending;
                 pending = 0;
                 reload(s, what, db, 1, "inotify");
+                warm = atomic_load(&s->current)->certs;
+                warm_i = 0;
+                warm_t0 = now_ms();
             }
+        }
+        if (warm != NULL && !srv__certs_warm(warm, &warm_i, 256)) {
+            log_event(LOG_DEBUG, "cert.warm", "keys=%zu ms=%llu", warm->n,
+                      (unsigned long long)(now_ms() - warm_t0));
+            warm = NULL;
         }
     }
 }

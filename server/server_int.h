@@ -106,7 +106,13 @@ int srv__policy_host(const char *host, size_t len, char *out, size_t outsz);
 struct srv_cert {
     char *file; /* the .pem or .crt it came from */
     X509 *x509;
-    EVP_PKEY *key;
+    /* The key is decoded on first use (srv__cert_key) or by the control thread's warm-up
+     * after a reload, whichever comes first: decoding is half of the load time, and with
+     * 10,000 names start-up must not wait for it. */
+    _Atomic(EVP_PKEY *) key;
+    atomic_int key_failed; /* 1 once decoding failed (logged once) */
+    unsigned char *key_der;
+    long key_der_len;
     STACK_OF(X509) * chain;
     time_t not_after;
     time_t mtime; /* of the file, to reuse unchanged certificates on reload */
@@ -131,6 +137,12 @@ struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_t
 void srv__certs_free(struct srv_cert_table *t);
 /* The certificate for a server name (exact, then wildcard, then default), or NULL. */
 const struct srv_cert *srv__cert_find(const struct srv_cert_table *t, const char *name);
+/* The certificate's private key, decoding it on first use (any thread; lock-free). NULL when
+ * it does not decode or does not match the certificate (logged once as cert.invalid). */
+EVP_PKEY *srv__cert_key(const struct srv_cert *c);
+/* Decode up to `max` keys not decoded yet, starting at *cursor (advanced). Returns 1 while
+ * there are more to do. The control thread calls it after a reload. */
+int srv__certs_warm(const struct srv_cert_table *t, size_t *cursor, size_t max);
 /* The one SSL_CTX: protocol floor, ALPN (h2, http/1.1), servername callback. NULL + err. */
 SSL_CTX *srv__ssl_ctx_new(const struct stsd_config *cfg, char *err, size_t errlen);
 
@@ -206,14 +218,14 @@ enum srv_endpoint {
     SRV_EP__N
 };
 enum srv_report_outcome {
-    SRV_REPORT_STORED = 0,    /* 201 */
-    SRV_REPORT_DUPLICATE,     /* 200 */
-    SRV_REPORT_INVALID,       /* 400 */
-    SRV_REPORT_TOO_LARGE,     /* 413 */
-    SRV_REPORT_MEDIA_TYPE,    /* 415 */
-    SRV_REPORT_NOT_HOSTED,    /* 422 */
-    SRV_REPORT_RATE_LIMITED,  /* 429 */
-    SRV_REPORT_UNAVAILABLE,   /* 503 */
+    SRV_REPORT_STORED = 0,   /* 201 */
+    SRV_REPORT_DUPLICATE,    /* 200 */
+    SRV_REPORT_INVALID,      /* 400 */
+    SRV_REPORT_TOO_LARGE,    /* 413 */
+    SRV_REPORT_MEDIA_TYPE,   /* 415 */
+    SRV_REPORT_NOT_HOSTED,   /* 422 */
+    SRV_REPORT_RATE_LIMITED, /* 429 */
+    SRV_REPORT_UNAVAILABLE,  /* 503 */
     SRV_REPORT__N
 };
 /* Count one answered request (any thread; lock-free). Status outside 100-599 counts as 0. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CERT_FILE_MAX (1024 * 1024) /* a chain + key file is a few KiB */
 #define CERT_CHAIN_MAX 10
@@ -68,7 +69,10 @@ static void cert_clear(struct srv_cert *c)
 {
     free(c->file);
     X509_free(c->x509);
-    EVP_PKEY_free(c->key);
+    EVP_PKEY_free(atomic_load(&c->key));
+    if (c->key_der != NULL)
+        OPENSSL_cleanse(c->key_der, (size_t)c->key_der_len);
+    free(c->key_der);
     sk_X509_pop_free(c->chain, X509_free);
     memset(c, 0, sizeof(*c));
 }
@@ -82,18 +86,70 @@ static void warn_key_mode(const char *path, const struct stat *st)
     }
 }
 
+/* The DER of the first private key block in a PEM buffer (malloc'd by OpenSSL) and its
+ * PEM name; certificates are collected into c when `certs` is set. 0 or -1 with err. */
+static int pem_scan(struct srv_cert *c, const char *buf, size_t len, int certs,
+                    unsigned char **kder, long *klen, char **kname, char *err, size_t errlen)
+{
+    BIO *b = BIO_new_mem_buf(buf, (int)len);
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long dlen = 0;
+    int rc = 0;
+    /* d2i on the PEM blocks rather than PEM_read_bio_X509/PrivateKey: OpenSSL 3's generic
+     * decoders cost several times more, which matters with 10,000 certificates. */
+    while (rc == 0 && PEM_read_bio(b, &name, &header, &data, &dlen) == 1) {
+        if (certs && strcmp(name, PEM_STRING_X509) == 0) {
+            const unsigned char *p = data;
+            X509 *x = d2i_X509(NULL, &p, dlen);
+            if (x == NULL) {
+                ssl_error(err, errlen, "a CERTIFICATE block does not decode");
+                rc = -1;
+            } else if (c->x509 == NULL) {
+                c->x509 = x;
+            } else if (sk_X509_num(c->chain) >= CERT_CHAIN_MAX) {
+                X509_free(x);
+                snprintf(err, errlen, "more than %d chain certificates", CERT_CHAIN_MAX);
+                rc = -1;
+            } else {
+                sk_X509_push(c->chain, x);
+            }
+        } else if (*kder == NULL && strstr(name, "PRIVATE KEY") != NULL) {
+            if (strstr(name, "ENCRYPTED") != NULL) {
+                snprintf(err, errlen,
+                         "the private key is encrypted: store it unencrypted "
+                         "(mode 0600)");
+                rc = -1;
+            } else {
+                *kder = data;
+                *klen = dlen;
+                *kname = name;
+                data = NULL;
+                name = NULL;
+            }
+        }
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        name = header = NULL;
+        data = NULL;
+    }
+    ERR_clear_error(); /* the loop ends with "no start line" */
+    BIO_free(b);
+    return rc;
+}
+
 /* Load one certificate (chain) and key. 0, or -1 with reason in err. */
 static int cert_load(struct srv_cert *c, const char *cert_path, const char *key_path, char *err,
                      size_t errlen)
 {
-    size_t clen, klen;
+    size_t clen, klen = 0;
     char *cbuf = file_read_all(cert_path, CERT_FILE_MAX, &clen);
     if (cbuf == NULL) {
         snprintf(err, errlen, "cannot read %s: %s", cert_path, strerror(errno));
         return -1;
     }
-    char *kbuf = cbuf;
-    klen = clen;
+    char *kbuf = NULL;
     if (strcmp(cert_path, key_path) != 0) {
         kbuf = file_read_all(key_path, CERT_FILE_MAX, &klen);
         if (kbuf == NULL) {
@@ -103,47 +159,40 @@ static int cert_load(struct srv_cert *c, const char *cert_path, const char *key_
         }
     }
     int rc = -1;
-    BIO *b = BIO_new_mem_buf(cbuf, (int)clen);
-    c->x509 = PEM_read_bio_X509(b, NULL, NULL, NULL);
-    if (c->x509 == NULL) {
-        ssl_error(err, errlen, "no PEM certificate");
-        goto out;
-    }
+    unsigned char *kder = NULL;
+    long kdlen = 0;
+    char *kname = NULL;
     c->chain = sk_X509_new_null();
-    X509 *x;
-    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
-        if (sk_X509_num(c->chain) >= CERT_CHAIN_MAX) {
-            X509_free(x);
-            snprintf(err, errlen, "more than %d chain certificates", CERT_CHAIN_MAX);
-            goto out;
-        }
-        sk_X509_push(c->chain, x);
-    }
-    ERR_clear_error(); /* the loop ends with "no start line" */
-    BIO_free(b);
-    b = BIO_new_mem_buf(kbuf, (int)klen);
-    c->key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-    if (c->key == NULL) {
-        ssl_error(err, errlen, "no PEM private key (encrypted keys are not supported)");
+    if (pem_scan(c, cbuf, clen, 1, &kder, &kdlen, &kname, err, errlen) != 0)
+        goto out;
+    if (kbuf != NULL && kder == NULL &&
+        pem_scan(c, kbuf, klen, 0, &kder, &kdlen, &kname, err, errlen) != 0)
+        goto out;
+    if (c->x509 == NULL) {
+        snprintf(err, errlen, "no PEM certificate");
         goto out;
     }
-    if (X509_check_private_key(c->x509, c->key) != 1) {
-        ssl_error(err, errlen, "the private key does not match the certificate");
+    if (kder == NULL) {
+        snprintf(err, errlen, "no PEM private key");
         goto out;
     }
+    c->key_der = xmalloc((size_t)kdlen);
+    memcpy(c->key_der, kder, (size_t)kdlen);
+    c->key_der_len = kdlen;
     struct tm tm;
     if (ASN1_TIME_to_tm(X509_get0_notAfter(c->x509), &tm) == 1)
         c->not_after = timegm(&tm);
     rc = 0;
 out:
-    BIO_free(b);
-    if (kbuf != cbuf) {
+    if (kder != NULL)
+        OPENSSL_clear_free(kder, (size_t)kdlen);
+    OPENSSL_free(kname);
+    OPENSSL_cleanse(cbuf, clen);
+    free(cbuf);
+    if (kbuf != NULL) {
         OPENSSL_cleanse(kbuf, klen);
         free(kbuf);
-    } else {
-        OPENSSL_cleanse(cbuf, clen);
     }
-    free(cbuf);
     return rc;
 }
 
@@ -159,15 +208,20 @@ static int host_name_ok(const char *s)
     return policy_domain_valid(s);
 }
 
-/* The previous table's certificate loaded from the same file, or NULL. */
-static const struct srv_cert *prev_cert(const struct srv_cert_table *prev, const char *file)
+/* The previous table's certificate for host loaded from the same file, or NULL. */
+static const struct srv_cert *prev_cert(const struct srv_cert_table *prev, const char *host,
+                                        const char *file)
 {
     if (prev == NULL)
         return NULL;
-    for (size_t i = 0; i < prev->n; i++)
-        if (strcmp(prev->certs[i].file, file) == 0)
-            return &prev->certs[i];
-    return NULL;
+    const struct srv_cert *c = NULL;
+    if (strcmp(host, "default") == 0) {
+        c = prev->default_cert >= 0 ? &prev->certs[prev->default_cert] : NULL;
+    } else {
+        long i = srv__hash_get(&prev->index, host, strlen(host), name_key, prev);
+        c = i >= 0 ? &prev->certs[prev->names[i].cert] : NULL;
+    }
+    return c != NULL && strcmp(c->file, file) == 0 ? c : NULL;
 }
 
 static void cert_copy(struct srv_cert *dst, const struct srv_cert *src)
@@ -175,7 +229,13 @@ static void cert_copy(struct srv_cert *dst, const struct srv_cert *src)
     *dst = *src;
     dst->file = xstrdup(src->file);
     X509_up_ref(dst->x509);
-    EVP_PKEY_up_ref(dst->key);
+    EVP_PKEY *k = atomic_load(&src->key);
+    if (k != NULL)
+        EVP_PKEY_up_ref(k);
+    atomic_store(&dst->key, k);
+    atomic_store(&dst->key_failed, atomic_load(&src->key_failed));
+    dst->key_der = xmalloc((size_t)src->key_der_len);
+    memcpy(dst->key_der, src->key_der, (size_t)src->key_der_len);
     dst->chain = X509_chain_up_ref(src->chain);
 }
 
@@ -195,6 +255,81 @@ static void add_name(struct srv_cert_table *t, size_t *cap, const char *name, si
     t->names[t->n_names].name = n;
     t->names[t->n_names].cert = cert;
     t->n_names++;
+}
+
+struct cert_job {
+    char *host, *cert_path, *key_path;
+    int is_pem;
+    const struct srv_cert *old; /* the previous table's version of this file */
+    struct srv_cert cert;       /* the result */
+    int ok;
+    char err[400];
+};
+
+static void job_run(struct cert_job *j)
+{
+    struct stat sc, sk;
+    if (stat(j->cert_path, &sc) != 0 || stat(j->key_path, &sk) != 0) {
+        snprintf(j->err, sizeof(j->err), "cannot stat %s: %s", j->key_path, strerror(errno));
+        return;
+    }
+    time_t mtime = sc.st_mtime > sk.st_mtime ? sc.st_mtime : sk.st_mtime;
+    off_t size = sc.st_size + (j->is_pem ? 0 : sk.st_size);
+    if (j->old != NULL && j->old->mtime == mtime && j->old->size == size) {
+        cert_copy(&j->cert, j->old); /* unchanged since the last load */
+        j->ok = 1;
+        return;
+    }
+    warn_key_mode(j->key_path, &sk);
+    if (cert_load(&j->cert, j->cert_path, j->key_path, j->err, sizeof(j->err)) == 0) {
+        j->cert.file = xstrdup(j->cert_path);
+        j->cert.mtime = mtime;
+        j->cert.size = size;
+        j->ok = 1;
+    } else {
+        cert_clear(&j->cert);
+    }
+}
+
+struct job_slice {
+    struct cert_job *jobs;
+    size_t n, start, step;
+};
+
+static void *job_worker(void *arg)
+{
+    struct job_slice *sl = arg;
+    for (size_t i = sl->start; i < sl->n; i += sl->step)
+        job_run(&sl->jobs[i]);
+    return NULL;
+}
+
+#define CERT_LOAD_THREADS 8
+static void run_jobs(struct cert_job *jobs, size_t n)
+{
+    long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t k = nproc > 1 ? (size_t)nproc : 1;
+    if (k > CERT_LOAD_THREADS)
+        k = CERT_LOAD_THREADS;
+    if (n < 64)
+        k = 1;
+    pthread_t tids[CERT_LOAD_THREADS];
+    struct job_slice sl[CERT_LOAD_THREADS];
+    size_t started = 0;
+    for (size_t i = 1; i < k; i++) {
+        sl[i] = (struct job_slice){jobs, n, i, k};
+        if (pthread_create(&tids[i], NULL, job_worker, &sl[i]) != 0)
+            break;
+        started = i;
+    }
+    /* this thread takes slice 0, and the slices of threads that did not start */
+    for (size_t i = 0; i < n; i += k)
+        job_run(&jobs[i]);
+    for (size_t i = started + 1; i < k; i++)
+        for (size_t m = i; m < n; m += k)
+            job_run(&jobs[m]);
+    for (size_t i = 1; i <= started; i++)
+        pthread_join(tids[i], NULL);
 }
 
 struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_table *prev)
@@ -227,67 +362,58 @@ struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_t
     closedir(d);
     if (n_files > 1)
         qsort(files, n_files, sizeof(*files), cmp_str);
-    t->certs = xcalloc(n_files + 1, sizeof(*t->certs));
-    char **hosts = xcalloc(n_files + 1, sizeof(*hosts));
+    /* Parse in parallel: OpenSSL's decoding is most of the start-up time with many names. */
+    struct cert_job *jobs = xcalloc(n_files + 1, sizeof(*jobs));
+    size_t n_jobs = 0;
     for (size_t i = 0; i < n_files; i++) {
         size_t l = strlen(files[i]);
         char *host = xstrndup(files[i], l - 4);
-        int is_pem = strcmp(files[i] + l - 4, ".pem") == 0;
         if (!host_name_ok(host)) {
             log_event(LOG_WARN, "cert.ignored",
-                      "file=%s reason=\"the file name is not "
-                      "<hostname>.pem or <hostname>.crt\"",
+                      "file=%s reason=\"the file name is not <hostname>.pem or "
+                      "<hostname>.crt\"",
                       log_quote(q1, sizeof(q1), files[i]));
             free(host);
             continue;
         }
-        char *cert_path = xasprintf("%s/%s", dir, files[i]);
-        char *key_path = is_pem ? xstrdup(cert_path) : xasprintf("%s/%s.key", dir, host);
-        struct stat sc, sk;
-        struct srv_cert *c = &t->certs[t->n];
-        const struct srv_cert *old = prev_cert(prev, cert_path);
-        char err[400];
-        int ok = 0;
-        if (stat(cert_path, &sc) != 0 || stat(key_path, &sk) != 0) {
-            snprintf(err, sizeof(err), "cannot stat %s: %s", key_path, strerror(errno));
-        } else if (old != NULL &&
-                   old->mtime == (sc.st_mtime > sk.st_mtime ? sc.st_mtime : sk.st_mtime) &&
-                   old->size == sc.st_size + (is_pem ? 0 : sk.st_size)) {
-            cert_copy(c, old); /* unchanged since the last load */
-            ok = 1;
-        } else {
-            warn_key_mode(key_path, &sk);
-            if (cert_load(c, cert_path, key_path, err, sizeof(err)) == 0) {
-                c->file = xstrdup(cert_path);
-                c->mtime = sc.st_mtime > sk.st_mtime ? sc.st_mtime : sk.st_mtime;
-                c->size = sc.st_size + (is_pem ? 0 : sk.st_size);
-                ok = 1;
-            } else {
-                cert_clear(c);
-            }
-        }
+        struct cert_job *j = &jobs[n_jobs++];
+        j->host = host;
+        j->is_pem = strcmp(files[i] + l - 4, ".pem") == 0;
+        j->cert_path = xasprintf("%s/%s", dir, files[i]);
+        j->key_path = j->is_pem ? xstrdup(j->cert_path) : xasprintf("%s/%s.key", dir, host);
+        j->old = prev_cert(prev, host, j->cert_path);
+    }
+    run_jobs(jobs, n_jobs);
+
+    t->certs = xcalloc(n_jobs + 1, sizeof(*t->certs));
+    char **hosts = xcalloc(n_jobs + 1, sizeof(*hosts));
+    for (size_t i = 0; i < n_jobs; i++) {
+        struct cert_job *j = &jobs[i];
+        int ok = j->ok;
         if (!ok) {
             log_event(LOG_ERROR, "cert.invalid",
                       "file=%s reason=%s serving=%s fix=\"put the chain and an unencrypted "
                       "key in <host>.pem, or <host>.crt + <host>.key\"",
-                      log_quote(q1, sizeof(q1), cert_path), log_quote(q2, sizeof(q2), err),
-                      old ? "last-good" : "none");
-            if (old != NULL) {
-                cert_copy(c, old);
+                      log_quote(q1, sizeof(q1), j->cert_path), log_quote(q2, sizeof(q2), j->err),
+                      j->old ? "last-good" : "none");
+            if (j->old != NULL) {
+                cert_copy(&j->cert, j->old);
                 ok = 1;
             }
         }
         if (ok) {
-            hosts[t->n] = host;
-            host = NULL;
+            t->certs[t->n] = j->cert;
+            hosts[t->n] = j->host;
+            j->host = NULL;
             if (strcmp(hosts[t->n], "default") == 0)
                 t->default_cert = (long)t->n;
             t->n++;
         }
-        free(host);
-        free(cert_path);
-        free(key_path);
+        free(j->host);
+        free(j->cert_path);
+        free(j->key_path);
     }
+    free(jobs);
     /* Names: every file's host name first (they win), then each certificate's DNS SANs. */
     size_t cap = 0;
     for (size_t i = 0; i < t->n; i++)
@@ -336,6 +462,53 @@ void srv__certs_free(struct srv_cert_table *t)
     free(t);
 }
 
+EVP_PKEY *srv__cert_key(const struct srv_cert *cc)
+{
+    struct srv_cert *c = (struct srv_cert *)cc; /* only the atomic fields change */
+    EVP_PKEY *k = atomic_load(&c->key);
+    if (k != NULL || atomic_load(&c->key_failed))
+        return k;
+    EVP_PKEY *pub = X509_get0_pubkey(c->x509);
+    int type = pub != NULL ? EVP_PKEY_get_base_id(pub) : EVP_PKEY_NONE;
+    const unsigned char *p = c->key_der;
+    k = d2i_PrivateKey(type, NULL, &p, c->key_der_len);
+    if (k == NULL) {
+        p = c->key_der;
+        k = d2i_AutoPrivateKey(NULL, &p, c->key_der_len);
+    }
+    const char *why = k == NULL ? "the private key does not decode"
+                      : X509_check_private_key(c->x509, k) != 1
+                          ? "the private key does not match the certificate"
+                          : NULL;
+    if (why != NULL) {
+        ERR_clear_error();
+        EVP_PKEY_free(k);
+        if (atomic_exchange(&c->key_failed, 1) == 0) {
+            char q[600];
+            log_event(LOG_ERROR, "cert.invalid",
+                      "file=%s reason=\"%s\" serving=none fix=\"put the matching key in the "
+                      "file, then reload\"",
+                      log_quote(q, sizeof(q), c->file), why);
+        }
+        return NULL;
+    }
+    EVP_PKEY *expected = NULL;
+    if (!atomic_compare_exchange_strong(&c->key, &expected, k)) {
+        EVP_PKEY_free(k); /* another thread was first */
+        return expected;
+    }
+    return k;
+}
+
+int srv__certs_warm(const struct srv_cert_table *t, size_t *cursor, size_t max)
+{
+    size_t i = *cursor;
+    for (size_t done = 0; i < t->n && done < max; i++, done++)
+        srv__cert_key(&t->certs[i]);
+    *cursor = i;
+    return i < t->n;
+}
+
 /*
  * SNI (RFC 6066 §3): pick the certificate for the requested name from this thread's
  * snapshot. No SNI or an unknown name gets default.pem when there is one; otherwise the
@@ -351,7 +524,8 @@ static int on_servername(SSL *ssl, int *al, void *arg)
         *al = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
-    if (SSL_use_cert_and_key(ssl, c->x509, c->key, c->chain, 1) != 1) {
+    EVP_PKEY *key = srv__cert_key(c);
+    if (key == NULL || SSL_use_cert_and_key(ssl, c->x509, key, c->chain, 1) != 1) {
         ERR_clear_error();
         *al = SSL_AD_INTERNAL_ERROR;
         return SSL_TLSEXT_ERR_ALERT_FATAL;

@@ -237,12 +237,38 @@ static void test_cert_table(void **state)
     /* the file name wins over another certificate's SAN */
     make_cert(dir, "mta-sts.x.test.pem", "X", "DNS:mta-sts.x.test", 0600);
     put(dir, "mta-sts.broken.test.pem", "-----BEGIN CERTIFICATE-----\nxx\n");
+    /* the certificate of A with the key of B: loads, but its key is refused on first use */
+    {
+        char *pa = xasprintf("%s/mta-sts.a.test.pem", dir),
+             *pb = xasprintf("%s/mta-sts.b.test.pem", dir);
+        size_t la, lb;
+        char *a = file_read_all(pa, 1 << 20, &la), *b = file_read_all(pb, 1 << 20, &lb);
+        char *ka = strstr(a, "-----BEGIN PRIVATE KEY"), *kb = strstr(b, "-----BEGIN PRIVATE KEY");
+        assert_non_null(ka);
+        assert_non_null(kb);
+        *ka = '\0';
+        char *mix = xasprintf("%s%s", a, kb);
+        put(dir, "mta-sts.mismatch.test.pem", mix);
+        free(mix);
+        free(a);
+        free(b);
+        free(pa);
+        free(pb);
+    }
     put(dir, "not a host.pem", "x");
     log_set_level((enum log_level)(LOG_ERROR + 1)); /* cert.invalid is expected */
 
     struct srv_cert_table *t = srv__certs_build(dir, NULL);
-    assert_int_equal(t->n, 4);
+    assert_int_equal(t->n, 5);
     assert_int_equal(t->default_cert, -1);
+    assert_non_null(srv__cert_key(srv__cert_find(t, "mta-sts.a.test")));
+    assert_null(srv__cert_key(srv__cert_find(t, "mta-sts.mismatch.test")));
+    assert_null(srv__cert_key(srv__cert_find(t, "mta-sts.mismatch.test"))); /* stays refused */
+    size_t cursor = 0;
+    while (srv__certs_warm(t, &cursor, 2))
+        ;
+    assert_int_equal(cursor, 5);
+    assert_non_null(atomic_load(&srv__cert_find(t, "mta-sts.x.test")->key));
     assert_string_equal(cn_of(srv__cert_find(t, "mta-sts.a.test")), "A");
     assert_string_equal(cn_of(srv__cert_find(t, "MTA-STS.A.TEST.")), "A");
     assert_string_equal(cn_of(srv__cert_find(t, "mta-sts.b.test")), "B");
@@ -259,7 +285,7 @@ static void test_cert_table(void **state)
     /* default.pem answers unknown names and no SNI; an unchanged file is reused on reload */
     make_cert(dir, "default.pem", "D", NULL, 0600);
     struct srv_cert_table *t2 = srv__certs_build(dir, t);
-    assert_int_equal(t2->n, 5);
+    assert_int_equal(t2->n, 6);
     assert_string_equal(cn_of(srv__cert_find(t2, "unknown.test")), "D");
     assert_string_equal(cn_of(srv__cert_find(t2, NULL)), "D");
     assert_ptr_equal(srv__cert_find(t2, "mta-sts.a.test")->x509,
