@@ -126,7 +126,7 @@ static void rules_sts_txt(struct check_domain *d)
         return;
     }
     if (n_sts > 1) {
-        check__finding_add(d, "sts.txt.multiple", CHECK_ERROR, "sts-policy-fetch-error", subj,
+        check__finding_add(d, "sts.txt.multiple", CHECK_ERROR, NULL, subj,
                            "Delete all but one v=STSv1 TXT record: with several, senders "
                            "treat the domain as having no policy.",
                            "%zu TXT records start with v=STSv1 (RFC 8461 §3.1 allows one)", n_sts);
