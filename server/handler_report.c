@@ -361,8 +361,8 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         }
     }
 
-    /* h2o refuses bodies past globalconf.max_request_entity_size (= max_body) itself; this
-     * check also holds if the global cap was raised for another handler. */
+    /* h2o itself refuses bodies past twice max_body (intake.c says why); between max_body
+     * and that, the answer is this JSON 413, over HTTP/1.1 and HTTP/2 alike. */
     if (req->entity.len > conf->cfg->max_body) {
         send_error(req, 413, "Payload Too Large", 0, "the body is over max_body (%llu bytes)",
                    (unsigned long long)conf->cfg->max_body);
