@@ -19,15 +19,25 @@ fi
 meson test -C build-asan --print-errorlogs --num-processes 2 "$@"
 rc=$?
 [ $rc -eq 0 ] || status=1
-# Count tests from meson's JSON log: OK/EXPECTEDFAIL pass, everything else fails.
+# Count from meson's JSON log: every TAP test point of every test ("ok N" / "not ok N"), and
+# one for each test that prints no TAP (the fuzz runs). A test that failed without a failing
+# TAP point (a crash after its last point, a timeout) counts as one more failure.
 read -r passed failed < <(python3 - build-asan/meson-logs/testlog.json <<'PY'
-import json, sys
+import json, re, sys
 p = f = 0
 try:
     for line in open(sys.argv[1]):
-        r = json.loads(line).get("result")
-        if r in ("OK", "EXPECTEDFAIL"): p += 1
-        else: f += 1
+        t = json.loads(line)
+        ok = t.get("result") in ("OK", "EXPECTEDFAIL")
+        points = re.findall(r"^(ok|not ok)\b", t.get("stdout") or "", re.M)
+        tp = points.count("ok")
+        tf = len(points) - tp
+        if not points:
+            tp, tf = (1, 0) if ok else (0, 1)
+        elif not ok and tf == 0:
+            tf = 1
+        p += tp
+        f += tf
 except OSError:
     f += 1
 print(p, f)
