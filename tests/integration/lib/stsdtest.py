@@ -663,11 +663,15 @@ def curl(url, method=None, resolve=None, cacert=None, http2=False, data=None, he
     """One request with the curl CLI (never follows redirects).
 
     resolve: "host:port:addr" for --resolve; cacert: the CA file (else -k is NOT added:
-    pass extra=["-k"] explicitly); data: bytes to send (--data-binary @file)."""
+    pass extra=["-k"] explicitly); data: bytes to send (--data-binary @file); head: a HEAD
+    request with curl -I (body is then b"": curl does not read one; check HEAD bodies on a
+    raw socket)."""
     work = tempfile.mkdtemp(prefix="stsdcurl-")
     try:
         hfile, bfile = os.path.join(work, "h"), os.path.join(work, "b")
-        cmd = ["curl", "-sS", "-o", bfile, "-D", hfile, "-w", "%{http_code} %{http_version}",
+        # with -I curl prints the headers as the body: keep only -D's copy
+        cmd = ["curl", "-sS", "-o", os.devnull if head else bfile, "-D", hfile,
+               "-w", "%{http_code} %{http_version}",
                "--max-time", str(timeout)]
         cmd += ["--http2"] if http2 else ["--http1.1"]
         if head:
