@@ -82,6 +82,8 @@ threads = ${THREADS:-0}
 listen = off
 [reports]
 accept = hosted
+[checks]
+interval = off
 EOF
 /usr/bin/time -v -o "$work/time.txt" "$stsd" serve -c "$work/stsd.conf" 2>"$work/serve.log" &
 time_pid=$!

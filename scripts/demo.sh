@@ -28,6 +28,9 @@ state_dir = $state
 accept = hosted
 [admin]
 listen = 127.0.0.1:8080
+[checks]
+; the demo domain is not yours: no scheduled self-checks (set e.g. 6h for real domains)
+interval = off
 CONF
 stsd="$PWD/build-release/cli/stsd"
 [ -f "$state/policies/$domain.txt" ] ||
