@@ -45,5 +45,6 @@ cat <<MSG
    curl -k --resolve mta-sts.$domain:8443:127.0.0.1 -H 'Content-Type: application/tlsrpt+json' \\
         --data-binary @tests/data/tlsrpt/valid/phi-rfc.json https://mta-sts.$domain:8443/tlsrpt
    $stsd -c $root/stsd.conf reports summary
+   dashboard: http://127.0.0.1:8080/?token=\$(cat $state/admin.token)   (token made on first start)
 MSG
 exec "$stsd" -c "$root/stsd.conf" serve
