@@ -25,7 +25,9 @@
  *                {"url", "fetched": bool (a 200 body was received), "status": int|null,
  *                 "content_type": string|null, "ms": int, "text": string|null,
  *                 "mode": string|null, "max_age": int|null, "mx": [string]|null,
- *                 "error": string|null},     mode/max_age/mx are null unless the body parsed
+ *                 "error": string|null,      mode/max_age/mx are null unless the body parsed
+ *                 "addresses": [{"ip", "status", "ms", "error"}]   only when the policy host
+ *                                 has several addresses: the same fetch pinned to each one},
  *      "mx": [{"host", "preference",
  *              "addresses": [{"ip", "reachable", "starttls", "tls_version", "cipher",
  *                             "verified", "verify_error", "name_match", "not_before",
@@ -44,6 +46,9 @@
  *   mx.too-many          warning  more MX hosts than are probed (CHECK_MAX_MX)
  *   mx.slow              warning  an SMTP banner slower than CHECK_SLOW_BANNER_MS
  *   sts.fetch.connect    error    the policy host does not accept HTTPS connections
+ *   sts.fetch.inconsistent warning  one address of the policy host serves another policy
+ *                        (and any sts.fetch.* id with subject mta-sts.D[ip] when only that
+ *                        address fails)
  *   sts.hosted.mismatch  warning  the served policy differs from the hosted file (with -c)
  *   sts.host.cert-expiring warning/error  the mta-sts host certificate in cert_dir expires
  *                        within 14 days (error when expired or missing) (with -c)

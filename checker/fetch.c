@@ -12,7 +12,8 @@
 struct fetch_ctx {
     struct fetch_ctx *next, **prevp; /* run->fetches */
     struct check_domain *d;
-    struct check_rua *rua; /* NULL for the policy fetch */
+    struct check_fetch *fe; /* the policy fetch (or one address's); NULL for a rua check */
+    struct check_rua *rua;  /* NULL for the policy fetch */
     CURL *easy;
     struct curl_slist *resolve;
     char errbuf[CURL_ERROR_SIZE];
@@ -21,7 +22,7 @@ struct fetch_ctx {
 /* The cap lives here, not in CURLOPT_MAXFILESIZE: that does not stop a chunked body. */
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    struct check_fetch *fe = &((struct fetch_ctx *)ud)->d->fetch;
+    struct check_fetch *fe = ((struct fetch_ctx *)ud)->fe;
     size_t n = size * nmemb;
     if (fe->len + n >= POLICY_MAX_BODY) {
         fe->too_big = 1;
@@ -79,23 +80,39 @@ static struct fetch_ctx *easy_new(struct check__run *run, struct check_domain *d
     return f;
 }
 
+static void fetch_add(struct check__run *run, struct check_domain *d, struct check_fetch *fe,
+                      const char *host, char (*addrs)[INET6_ADDRSTRLEN], size_t n_addrs)
+{
+    struct fetch_ctx *f = easy_new(run, d, fe->url, host, run->https_port, addrs, n_addrs);
+    f->fe = fe;
+    fe->attempted = 1;
+    curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
+    curl_multi_add_handle(run->multi, f->easy);
+    run->n_fetch_running++;
+}
+
 void check__fetch_start(struct check__run *run, struct check_domain *d)
 {
     struct check_fetch *fe = &d->fetch;
     char host[300];
-    fe->attempted = 1;
     snprintf(host, sizeof(host), "mta-sts.%s", d->name);
     if (run->https_port == 443)
         snprintf(fe->url, sizeof(fe->url), "https://%s/.well-known/mta-sts.txt", host);
     else
         snprintf(fe->url, sizeof(fe->url), "https://%s:%d/.well-known/mta-sts.txt", host,
                  run->https_port);
-    struct fetch_ctx *f =
-        easy_new(run, d, fe->url, host, run->https_port, d->host_addrs, d->n_host_addrs);
-    curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
-    curl_multi_add_handle(run->multi, f->easy);
-    run->n_fetch_running++;
+    /* As a sender would: any of the addresses. */
+    fetch_add(run, d, fe, host, d->host_addrs, d->n_host_addrs);
+    /* And each address on its own, so that one bad server behind the name shows. */
+    if (d->n_host_addrs > 1) {
+        fe->per_addr = xcalloc(d->n_host_addrs, sizeof(*fe->per_addr));
+        fe->n_per_addr = d->n_host_addrs;
+        for (size_t i = 0; i < d->n_host_addrs; i++) {
+            snprintf(fe->per_addr[i].url, sizeof(fe->per_addr[i].url), "%s", fe->url);
+            fetch_add(run, d, &fe->per_addr[i], host, &d->host_addrs[i], 1);
+        }
+    }
 }
 
 void check__rua_tls_start(struct check__run *run, struct check_domain *d, size_t idx)
@@ -171,7 +188,7 @@ void check__fetch_collect(struct check__run *run)
                      f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc));
             goto done;
         }
-        struct check_fetch *fe = &f->d->fetch;
+        struct check_fetch *fe = f->fe;
         long status = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         fe->status = status;

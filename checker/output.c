@@ -109,6 +109,19 @@ static json_t *policy_json(const struct check_domain *d)
         json_object_set_new(o, "mx", json_null());
     }
     json_object_set_new(o, "error", str_or_null(fe->error));
+    if (fe->n_per_addr > 0) {
+        json_t *as = json_array();
+        for (size_t i = 0; i < fe->n_per_addr && i < d->n_host_addrs; i++) {
+            const struct check_fetch *pa = &fe->per_addr[i];
+            json_t *a = json_object();
+            json_object_set_new(a, "ip", json_string(d->host_addrs[i]));
+            json_object_set_new(a, "status", pa->status ? json_integer(pa->status) : json_null());
+            json_object_set_new(a, "ms", json_integer(pa->ms));
+            json_object_set_new(a, "error", str_or_null(pa->error));
+            json_array_append_new(as, a);
+        }
+        json_object_set_new(o, "addresses", as);
+    }
     return o;
 }
 

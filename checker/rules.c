@@ -254,6 +254,64 @@ static int media_type_is_text_plain(const char *ct)
     return l == 10 && strncasecmp(ct, "text/plain", 10) == 0;
 }
 
+/* The finding id a fetch result calls for (the first that applies), or NULL when it is a
+ * usable text/plain 200. */
+static const char *fetch_outcome(const struct check_fetch *fe, const char **result_type)
+{
+    *result_type = "sts-policy-fetch-error";
+    if (!fe->done)
+        return NULL;
+    if (fe->too_big)
+        return "sts.fetch.size";
+    if (fe->timed_out)
+        return "sts.fetch.timeout";
+    if (fe->tls_error) {
+        *result_type = "sts-webpki-invalid";
+        return "sts.fetch.tls";
+    }
+    if (fe->connect_error)
+        return "sts.fetch.connect";
+    if (fe->status >= 300 && fe->status < 400)
+        return "sts.fetch.redirect";
+    if (fe->status != 200)
+        return "sts.fetch.status";
+    if (!media_type_is_text_plain(fe->content_type))
+        return "sts.fetch.content-type";
+    return NULL;
+}
+
+/* Each address of a multi-address policy host on its own: report what differs from the
+ * fetch through the name (a sender may land on any of them). */
+static void rules_fetch_addrs(struct check_domain *d)
+{
+    const struct check_fetch *fe = &d->fetch;
+    const char *rt, *main_id = fetch_outcome(fe, &rt);
+    const char *fix = "Make every address of the policy host serve the same policy over HTTPS "
+                      "with a valid certificate (or remove the broken address from DNS).";
+    for (size_t i = 0; i < fe->n_per_addr && i < d->n_host_addrs; i++) {
+        const struct check_fetch *pa = &fe->per_addr[i];
+        char subj[400];
+        snprintf(subj, sizeof(subj), "mta-sts.%s[%s]", d->name, d->host_addrs[i]);
+        const char *id = fetch_outcome(pa, &rt);
+        if (id != NULL && (main_id == NULL || strcmp(id, main_id) != 0)) {
+            char what[300];
+            if (pa->error[0])
+                snprintf(what, sizeof(what), "%s", pa->error);
+            else
+                snprintf(what, sizeof(what), "HTTP %ld, Content-Type \"%s\"", pa->status,
+                         pa->content_type);
+            check__finding_add(d, id, CHECK_ERROR, rt, subj, fix,
+                               "the policy fetched from %s alone fails: %s", d->host_addrs[i],
+                               what);
+        } else if (id == NULL && main_id == NULL && fe->body != NULL && pa->body != NULL &&
+                   (fe->len != pa->len || memcmp(fe->body, pa->body, fe->len) != 0)) {
+            check__finding_add(d, "sts.fetch.inconsistent", CHECK_WARNING, NULL, subj, fix,
+                               "the address %s serves a different policy than the others",
+                               d->host_addrs[i]);
+        }
+    }
+}
+
 static void rules_fetch(struct check_domain *d, int sts_published)
 {
     char host[300];
@@ -320,6 +378,7 @@ static void rules_fetch(struct check_domain *d, int sts_published)
                            "a few seconds.",
                            "the fetch took %lld ms (more than %d)", (long long)fe->ms,
                            CHECK_SLOW_FETCH_MS);
+    rules_fetch_addrs(d);
 }
 
 static void rules_policy(struct check_domain *d)
@@ -654,6 +713,9 @@ void check__domain_clear(struct check_domain *d)
     for (size_t i = 0; i < d->n_rua_hosts; i++)
         free(d->rua_hosts[i].host);
     free(d->fetch.body);
+    for (size_t i = 0; i < d->fetch.n_per_addr; i++)
+        free(d->fetch.per_addr[i].body);
+    free(d->fetch.per_addr);
     if (d->policy_parsed)
         policy_clear(&d->policy);
     free(d->hosted.policy_text);

@@ -287,6 +287,75 @@ static void test_fetch(void **state)
     done(d);
 }
 
+/* A policy host with two addresses, each also fetched alone. */
+static struct check_domain *two_hosts(void)
+{
+    struct check_domain *d = good();
+    snprintf(d->host_addrs[1], INET6_ADDRSTRLEN, "192.0.2.11");
+    d->n_host_addrs = 2;
+    d->fetch.per_addr = xcalloc(2, sizeof(*d->fetch.per_addr));
+    d->fetch.n_per_addr = 2;
+    for (int i = 0; i < 2; i++) {
+        struct check_fetch *pa = &d->fetch.per_addr[i];
+        pa->attempted = pa->done = 1;
+        pa->status = 200;
+        snprintf(pa->content_type, sizeof(pa->content_type), "text/plain");
+        pa->body = xstrdup(GOOD_POLICY);
+        pa->len = strlen(GOOD_POLICY);
+    }
+    return d;
+}
+
+static void test_fetch_addrs(void **state)
+{
+    struct check_domain *d = two_hosts();
+    check__rules(d, NOW);
+    assert_int_equal(d->n_findings, 0);
+    done(d);
+
+    d = two_hosts();
+    struct check_fetch *pa = &d->fetch.per_addr[1];
+    pa->tls_error = 1;
+    pa->status = 0;
+    snprintf(pa->error, sizeof(pa->error), "certificate has expired");
+    check__rules(d, NOW);
+    const struct check_finding *f = find(d, "sts.fetch.tls");
+    assert_non_null(f);
+    assert_string_equal(f->subject, "mta-sts.example.com[192.0.2.11]");
+    assert_string_equal(f->result_type, "sts-webpki-invalid");
+    assert_int_equal(d->n_findings, 1);
+    done(d);
+
+    d = two_hosts();
+    pa = &d->fetch.per_addr[0];
+    free(pa->body);
+    pa->body = xstrdup("version: STSv1\r\nmode: testing\r\nmx: mx1.example.com\r\n"
+                       "max_age: 604800\r\n");
+    pa->len = strlen(pa->body);
+    check__rules(d, NOW);
+    f = find(d, "sts.fetch.inconsistent");
+    assert_non_null(f);
+    assert_int_equal(f->severity, CHECK_WARNING);
+    assert_string_equal(f->subject, "mta-sts.example.com[192.0.2.10]");
+    assert_int_equal(d->n_findings, 1);
+    json_t *j = check__domain_json(d, NOW);
+    json_t *as = json_object_get(json_object_get(j, "policy"), "addresses");
+    assert_int_equal(json_array_size(as), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(as, 1), "ip")),
+                        "192.0.2.11");
+    json_decref(j);
+    done(d);
+
+    /* The fetch through the name fails the same way as one address: reported once. */
+    d = two_hosts();
+    d->fetch.status = 404;
+    d->fetch.per_addr[0].status = 404;
+    check__rules(d, NOW);
+    assert_int_equal(d->n_findings, 1);
+    assert_string_equal(d->findings[0].id, "sts.fetch.status");
+    done(d);
+}
+
 static void test_policy(void **state)
 {
     struct check_domain *d = good();
@@ -574,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_sts_txt),
         cmocka_unit_test(test_hosted),
         cmocka_unit_test(test_fetch),
+        cmocka_unit_test(test_fetch_addrs),
         cmocka_unit_test(test_policy),
         cmocka_unit_test(test_coverage),
         cmocka_unit_test(test_mx),
