@@ -270,6 +270,18 @@ void check_print_text(FILE *f, const json_t *result, int color)
                         json_str(pol, "error"), c.off);
         }
 
+        const char *dnssec = json_str(dns, "dnssec");
+        if (strcmp(dnssec, "unknown") != 0)
+            fprintf(f, "  %sDNSSEC %s%s\n", c.dim, dnssec, c.off);
+        json_t *h = json_object_get(dom, "hosted");
+        if (json_is_object(h) && json_is_true(json_object_get(h, "policy")))
+            fprintf(
+                f, "  %shosted here: policy id %s, certificate until %s%s\n", c.dim,
+                json_is_string(json_object_get(h, "policy_id")) ? json_str(h, "policy_id") : "-",
+                json_is_string(json_object_get(h, "cert_not_after")) ? json_str(h, "cert_not_after")
+                                                                     : "-",
+                c.off);
+
         /* Findings grouped by severity, worst first. */
         static const char *const sevs[] = {"error", "warning", "info"};
         const char *const sc[] = {c.err, c.warn, c.info};
