@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define DAY 86400
-#define MAX_DOMAINS 1000 /* per-domain series are capped */
+#define MAX_DOMAINS 100000 /* per-domain series are capped */
 
 /* A label value with \ " and newline escaped, as the format requires. */
 static void label(struct admin_buf *b, const char *s)
@@ -60,24 +60,17 @@ static void sessions(struct admin_buf *b, struct db *db)
     head(b, "stsd_failed_sessions", "gauge",
          "Failed sessions in stored reports' failure details by policy domain and result "
          "type (all time).");
-    for (size_t i = 0; i < all.groups.n && i < MAX_DOMAINS; i++) {
-        struct report_summary s;
-        memset(&s, 0, sizeof(s));
-        s.since = 0;
-        s.until = INT64_MAX;
-        s.domain = all.groups.v[i].key;
-        if (db_report_summary(db, &s) == 0) {
-            report_summary_sort(&s);
-            for (size_t j = 0; j < s.by_result_type.n; j++) {
-                srv__buf_printf(b, "stsd_failed_sessions{domain=\"");
-                label(b, s.domain);
-                srv__buf_printf(b, "\",result_type=\"");
-                label(b, s.by_result_type.v[j].key);
-                srv__buf_printf(b, "\"} %lld\n", (long long)s.by_result_type.v[j].failed);
-            }
+    struct db_failed_by_type *f = NULL;
+    size_t nf = 0;
+    if (db_check_failed_by_type(db, &f, &nf) == 0)
+        for (size_t i = 0; i < nf; i++) {
+            srv__buf_printf(b, "stsd_failed_sessions{domain=\"");
+            label(b, f[i].domain);
+            srv__buf_printf(b, "\",result_type=\"");
+            label(b, f[i].result_type);
+            srv__buf_printf(b, "\"} %lld\n", (long long)f[i].failed);
         }
-        db_report_summary_clear(&s);
-    }
+    db_failed_by_type_free(f, nf);
     db_report_summary_clear(&all);
 }
 

@@ -144,5 +144,14 @@ struct db_new_reports {
 int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports **out, size_t *n,
                          int64_t *max_id);
 void db_new_reports_free(struct db_new_reports *v, size_t n);
+/* Failed sessions of all stored failure details per (policy-domain, result-type), all time,
+ * ordered by domain (the /metrics series; one query whatever the number of domains). */
+struct db_failed_by_type {
+    char *domain;
+    char *result_type;
+    int64_t failed;
+};
+int db_check_failed_by_type(struct db *db, struct db_failed_by_type **out, size_t *n);
+void db_failed_by_type_free(struct db_failed_by_type *v, size_t n);
 
 #endif

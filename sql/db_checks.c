@@ -273,3 +273,48 @@ void db_new_reports_free(struct db_new_reports *v, size_t n)
         free(v[i].domain);
     free(v);
 }
+
+int db_check_failed_by_type(struct db *db, struct db_failed_by_type **out, size_t *n)
+{
+    /* All time, the same sums as a summary's by_result_type for each policy-domain. */
+    sqlite3_stmt *st = db__stmt(db, "SELECT p.policy_domain, f.result_type, "
+                                    "SUM(f.failed_session_count) FROM failure_details f "
+                                    "JOIN report_policies p ON p.id = f.policy "
+                                    "GROUP BY p.policy_domain, f.result_type "
+                                    "ORDER BY p.policy_domain, f.result_type");
+    *out = NULL;
+    *n = 0;
+    if (st == NULL)
+        return -1;
+    size_t alloc = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < 10 * DB_CHECK_MAX_ROWS) {
+        if (*n == alloc) {
+            alloc = alloc ? 2 * alloc : 16;
+            *out = xrealloc(*out, alloc * sizeof(**out));
+        }
+        struct db_failed_by_type *r = &(*out)[(*n)++];
+        r->domain = col_text(st, 0);
+        r->result_type = col_text(st, 1);
+        r->failed = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_failed_by_type_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+void db_failed_by_type_free(struct db_failed_by_type *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].domain);
+        free(v[i].result_type);
+    }
+    free(v);
+}
