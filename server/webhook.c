@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +22,9 @@ struct srv_webhook {
     pthread_cond_t cv;
     struct hook_item *head, **tail;
     size_t n;
-    int busy; /* a delivery is in progress or waiting for its retry */
-    int stop;
+    int busy;        /* a delivery is in progress or waiting for its retry */
+    atomic_int stop; /* also read by the transfer callback, without the mutex */
+    int abandon_logged;
 };
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)
@@ -30,9 +32,18 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* One attempt; 0 when the receiver answered 2xx. */
-static int post_once(const char *url, const char *json, long *status, char *err, size_t errlen)
+/* Abort a transfer in progress when the server stops (non-zero ends it). */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
+    struct srv_webhook *w = arg;
+    return atomic_load(&w->stop);
+}
+
+/* One attempt; 0 when the receiver answered 2xx. */
+static int post_once(struct srv_webhook *w, const char *json, long *status, char *err,
+                     size_t errlen)
+{
+    const char *url = w->url;
     CURL *c = curl_easy_init();
     if (c == NULL) {
         snprintf(err, errlen, "curl_easy_init failed");
@@ -51,6 +62,9 @@ static int post_once(const char *url, const char *json, long *status, char *err,
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
     CURLcode rc = curl_easy_perform(c);
     *status = 0;
     int ret = -1;
@@ -101,14 +115,14 @@ static void *hook_thread(void *arg)
             pthread_mutex_unlock(&w->mu);
             char err[CURL_ERROR_SIZE + 32] = "";
             long status = 0;
-            done = post_once(w->url, it->json, &status, err, sizeof(err)) == 0;
+            done = post_once(w, it->json, &status, err, sizeof(err)) == 0;
             char q[300];
             if (done)
                 log_event(LOG_INFO, "alert.sent", "status=%ld attempt=%d", status, attempt);
             else
                 log_event(LOG_WARN, "alert.failed", "attempt=%d reason=%s retry_in=%d", attempt,
                           log_quote(q, sizeof(q), err),
-                          attempt < WEBHOOK_MAX_ATTEMPTS ? delay : -1);
+                          attempt < WEBHOOK_MAX_ATTEMPTS && !w->stop ? delay : -1);
             srv__metrics_count_webhook(done);
             pthread_mutex_lock(&w->mu);
             if (!done && attempt < WEBHOOK_MAX_ATTEMPTS) {
@@ -117,7 +131,10 @@ static void *hook_thread(void *arg)
                 delay = delay * 2 > WEBHOOK_MAX_BACKOFF ? WEBHOOK_MAX_BACKOFF : delay * 2;
             }
         }
-        if (!done)
+        if (!done && w->stop) {
+            log_event(LOG_WARN, "alert.abandoned", "reason=\"stopping\" pending=%zu", w->n + 1);
+            w->abandon_logged = 1;
+        } else if (!done)
             log_event(LOG_ERROR, "alert.dropped",
                       "reason=\"the webhook did not accept the alert\" attempts=%d",
                       WEBHOOK_MAX_ATTEMPTS);
@@ -194,8 +211,8 @@ void srv__webhook_free(struct srv_webhook *w)
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
-    if (w->n > 0)
-        log_event(LOG_WARN, "alert.abandoned", "pending=%zu", w->n);
+    if (w->n > 0 && !w->abandon_logged)
+        log_event(LOG_WARN, "alert.abandoned", "reason=\"stopping\" pending=%zu", w->n);
     while (w->head != NULL) {
         struct hook_item *it = w->head;
         w->head = it->next;
