@@ -16,7 +16,8 @@
  *      "verdict": "ok" | "warning" | "error",        worst severity; info counts as ok
  *      "findings": [{"id", "severity": "error"|"warning"|"info", "subject", "message", "fix",
  *                    "result_type" (TLS-RPT result type, only when one applies)}],
- *      "dns": {"mx": [{"preference", "host"}], "null_mx": bool,
+ *      "dns": {"mx": [{"preference", "host"}] (every MX record, by preference, up to 1024),
+ *              "null_mx": bool,
  *              "sts_txt": [string], "rpt_txt": [string],      every TXT record at the name
  *              "policy_host": {"name", "addresses": [string]},
  *              "dnssec": "secure" | "insecure" | "bogus" | "unknown"},
@@ -28,7 +29,7 @@
  *                 "error": string|null,      mode/max_age/mx are null unless the body parsed
  *                 "addresses": [{"ip", "status", "ms", "error"}]   only when the policy host
  *                                 has several addresses: the same fetch pinned to each one},
- *      "mx": [{"host", "preference",
+ *      "mx": [{"host", "preference",           the probed hosts: the first CHECK_MAX_MX
  *              "addresses": [{"ip", "reachable", "starttls", "tls_version", "cipher",
  *                             "verified", "verify_error", "name_match", "not_before",
  *                             "not_after", "days_left", "error", "ms"}]}],
@@ -51,7 +52,13 @@
  *                        address fails)
  *   sts.hosted.mismatch  warning  the served policy differs from the hosted file (with -c)
  *   sts.host.cert-expiring warning/error  the mta-sts host certificate in cert_dir expires
- *                        within 14 days (error when expired or missing) (with -c)
+ *                        within 14 days (error when expired) (with -c)
+ *
+ * Subjects: a DNS name ("_mta-sts.D", "D", "mta-sts.D"), an MX host ("mx1.D"), an MX address
+ * ("mx1.D[192.0.2.1]"), a policy host address ("mta-sts.D[192.0.2.2]"), the policy URL, a
+ * policy mx pattern, an rua host, or the certificate file (sts.host.cert-expiring).
+ * `--timeout` bounds each SMTP step, each DNS query and each HTTPS transfer; a run ends
+ * within about 12 timeouts whatever the servers do.
  */
 #ifndef STSD_CHECKER_H
 #define STSD_CHECKER_H
