@@ -15,7 +15,9 @@
 #                                         -n TLS_REQUESTS (default DURATION * 2000)
 #        (every request is a new connection with a full handshake: h2load never resumes
 #         sessions, and the server closes after each response)
-# and the ratio stsd/nginx for each. Results go to stdout and bench/out/policy-<time>/.
+# and the ratio stsd/nginx for each, plus the servers' CPU time per request (user + system
+# from /proc, nginx master + workers), which a busy machine disturbs less than requests/s.
+# Results go to stdout and bench/out/policy-<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -77,6 +79,7 @@ interval = off
 EOF
 "$STSD_BIN" serve -c "$OUT/stsd.conf" 2>"$OUT/stsd.log" &
 pids+=($!)
+STSD_PID=$!
 
 # nginx: its own prefix and config, 2 workers, no access log.
 NGINX_PORT=$(free_port)
@@ -113,6 +116,7 @@ EOF
 chmod -R a+rX "$OUT/nginx" "$OUT/mta-sts.txt"
 nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" -e "$OUT/nginx/logs/error.log" &
 pids+=($!)
+NGINX_PID=$!
 
 # Both must serve the same bytes before anything is measured.
 for port in $STSD_PORT $NGINX_PORT; do
@@ -150,18 +154,48 @@ check_h2load() {
   fi
   awk '/^finished in/ {for (i=1;i<=NF;i++) if ($(i+1)=="req/s,") print $i}' "$OUT/run.txt"
 }
+# Server CPU time (user + system, clock ticks) of a process and its children (nginx workers):
+# CPU per request is steadier than requests/s on a machine that others share.
+cpu_ticks() {
+  local t=0 p
+  for p in $1 $(pgrep -P "$1" || true); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+requests_done() {
+  if grep -q '^requests:' "$OUT/run.txt"; then
+    awk '/^requests:/ {print $8}' "$OUT/run.txt"
+  else
+    awk '/requests in/ {print $1}' "$OUT/run.txt"
+  fi
+}
+HZ=$(getconf CLK_TCK)
+measure() { # kind port pid -> "req/s cpu_us_per_request"
+  local c0 c1 v n
+  c0=$(cpu_ticks "$3")
+  v=$(run_"$1" "$2")
+  c1=$(cpu_ticks "$3")
+  n=$(requests_done)
+  echo "$v $(awk -v d=$((c1 - c0)) -v n="${n:-0}" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.1f", d * 1e6 / hz / n; else print "n/a" }')"
+}
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "stsd $("$STSD_BIN" --version 2>/dev/null || true) vs $(nginx -v 2>&1); rounds=$ROUNDS duration=${DURATION}s conns=$CONNS threads=$THREADS nproc=$(nproc)"
 for kind in h1 h2 tls; do
-  : >"$OUT/$kind.stsd"; : >"$OUT/$kind.nginx"
+  : >"$OUT/$kind.stsd"; : >"$OUT/$kind.nginx"; : >"$OUT/$kind.stsd.cpu"; : >"$OUT/$kind.nginx.cpu"
   for r in $(seq "$ROUNDS"); do
-    v=$(run_$kind "$STSD_PORT"); cp "$OUT/run.txt" "$OUT/$kind.stsd.$r.txt"; echo "$v" >>"$OUT/$kind.stsd"
-    w=$(run_$kind "$NGINX_PORT"); cp "$OUT/run.txt" "$OUT/$kind.nginx.$r.txt"; echo "$w" >>"$OUT/$kind.nginx"
-    echo "  $kind round $r: stsd $v  nginx $w"
+    read -r v vc < <(measure "$kind" "$STSD_PORT" "$STSD_PID")
+    cp "$OUT/run.txt" "$OUT/$kind.stsd.$r.txt"; echo "$v" >>"$OUT/$kind.stsd"; echo "$vc" >>"$OUT/$kind.stsd.cpu"
+    read -r w wc < <(measure "$kind" "$NGINX_PORT" "$NGINX_PID")
+    cp "$OUT/run.txt" "$OUT/$kind.nginx.$r.txt"; echo "$w" >>"$OUT/$kind.nginx"; echo "$wc" >>"$OUT/$kind.nginx.cpu"
+    echo "  $kind round $r: stsd $v/s (${vc} us CPU/req)  nginx $w/s (${wc} us CPU/req)"
   done
   s=$(median <"$OUT/$kind.stsd"); n=$(median <"$OUT/$kind.nginx")
+  sc=$(median <"$OUT/$kind.stsd.cpu"); nc=$(median <"$OUT/$kind.nginx.cpu")
   ratio=$(awk -v s="$s" -v n="$n" 'BEGIN { if (n > 0) printf "%.2f", s / n; else print "n/a" }')
-  printf '%-4s stsd %12s/s   nginx %12s/s   stsd/nginx %s\n' "$kind" "$s" "$n" "$ratio" | tee -a "$OUT/summary.txt"
+  cratio=$(awk -v s="$sc" -v n="$nc" 'BEGIN { if (s > 0) printf "%.2f", n / s; else print "n/a" }')
+  printf '%-4s stsd %12s/s   nginx %12s/s   stsd/nginx %s   CPU/req stsd %s us nginx %s us (nginx/stsd %s)\n' \
+    "$kind" "$s" "$n" "$ratio" "$sc" "$nc" "$cratio" | tee -a "$OUT/summary.txt"
 done
 echo "details: $OUT"

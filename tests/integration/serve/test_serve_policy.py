@@ -140,6 +140,20 @@ def main(t):
         t.ok(r.returncode == 0 and "Verify return code: 0 (ok)" in r.out,
              "TLS %s is accepted" % v[4:].replace("_", "."), r)
 
+    # 7b. no session resumption (a design choice, see server/tls.c): a saved session is not
+    # reused, with TLS 1.2 or 1.3
+    for v in ("-tls1_2", "-tls1_3"):
+        sess = os.path.join(d, "sess" + v)
+        r1 = s_client(port, "mta-sts.a.test", [v, "-sess_out", sess])
+        if not os.path.exists(sess):
+            # nothing resumable was offered (s_client saves no session)
+            t.ok(r1.returncode == 0, "TLS %s: no resumable session is offered"
+                 % v[4:].replace("_", "."), r1)
+            continue
+        r2 = s_client(port, "mta-sts.a.test", [v, "-sess_in", sess])
+        t.ok(r2.returncode == 0 and "\nNew, TLSv1." in r2.out and "Reused" not in r2.out,
+             "TLS %s: a second connection is a full handshake" % v[4:].replace("_", "."), r2)
+
     # 8. unknown SNI / no SNI without default.pem: the handshake is aborted (the servername
     # callback answers unrecognized_name; h2o closes without flushing the alert)
     r = s_client(port, "mta-sts.unknown.test")
