@@ -17,6 +17,7 @@ enum {
     EXIT_NOINPUT = 66,     /* a named input (file, domain, report) does not exist */
     EXIT_UNAVAILABLE = 69, /* cannot run now (no resolver answered, not implemented) */
     EXIT_SOFTWARE = 70,    /* runtime error (database, I/O) */
+    EXIT_TEMPFAIL = 75,    /* try again later: reports ingest could not store (an MTA retries) */
     EXIT_CONFIG = 78,      /* configuration error */
 };
 

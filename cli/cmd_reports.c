@@ -54,7 +54,8 @@ static const char usage_ingest[] =
     "  -h, --help          this help\n"
     "\n"
     "exit: 0 every report stored or a duplicate, 1 something was rejected, 66 a PATH does\n"
-    "not exist, 70 database error, 78 configuration error.\n";
+    "not exist, 75 the database could not be opened or written (try again later: an MTA\n"
+    "piping to this command defers the message), 78 configuration error.\n";
 
 static const char usage_list[] =
     "usage: stsd reports list [-c FILE] [--domain D] [--since 30d|DATE] [--until DATE]\n"
@@ -700,7 +701,7 @@ static int reports_ingest(int argc, char **argv, const char *config)
     in.db = open_db(&cfg, 1);
     if (in.db == NULL) {
         config_free(&cfg);
-        return EXIT_SOFTWARE;
+        return EXIT_TEMPFAIL; /* an MTA piping to us defers and retries, nothing is lost */
     }
     if (optind >= argc) {
         ingest_path(&in, "-");
@@ -715,7 +716,7 @@ static int reports_ingest(int argc, char **argv, const char *config)
     log_event(LOG_INFO, "reports.ingest", "stored=%ld duplicates=%ld rejected=%d", in.stored,
               in.duplicates, in.rejected);
     if (in.dberror)
-        return EXIT_SOFTWARE;
+        return EXIT_TEMPFAIL;
     if (in.missing)
         return EXIT_NOINPUT;
     return in.rejected ? EXIT_PARTIAL : 0;

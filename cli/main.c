@@ -30,7 +30,8 @@ static const char usage[] =
     "  -V, --version             print the version\n"
     "\n"
     "exit codes: 0 ok, 1 partial failure or warnings, 2 errors found (check), 64 usage,\n"
-    "65 invalid data, 66 no such input, 69 unavailable, 70 runtime error, 78 configuration.\n";
+    "65 invalid data, 66 no such input, 69 unavailable, 70 runtime error, 75 try again later,\n"
+    "78 configuration.\n";
 
 void cli_error(const char *fmt, ...)
 {
