@@ -296,6 +296,15 @@ def main(t):
          "one 'rejected' line per bad input, with the reason", res)
     res = stsd("ingest", os.path.join(tmp, "does-not-exist.json"))
     t.is_(res.returncode, 66, "ingest of a missing path exits 66")
+    # A database that cannot be opened: exit 75 (EX_TEMPFAIL), so an MTA pipe defers and
+    # retries instead of bouncing. stsd.db is a directory here (root ignores file modes).
+    broken = os.path.join(tmp, "broken-state")
+    os.makedirs(os.path.join(broken, "stsd.db"))
+    bconf = os.path.join(tmp, "broken.conf")
+    with open(bconf, "w") as f:
+        f.write("[server]\nstate_dir = %s\n" % broken)
+    res = st.run([STSD, "reports", "-c", bconf, "ingest", files[0]], timeout=60)
+    t.is_(res.returncode, 75, "ingest with an unusable database exits 75 (try again later)")
 
     # summary --json equals the sums computed here.
     tot, by_rt, by_mx, by_rep = model.summary()
