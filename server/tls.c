@@ -555,6 +555,6 @@ SSL_CTX *srv__ssl_ctx_new(const struct stsd_config *cfg, char *err, size_t errle
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
-    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    h2o_ssl_register_alpn_protocols(ctx, h2o_alpn_protocols); /* h2, http/1.1 */
     return ctx;
 }

@@ -129,6 +129,11 @@ def main(t):
     r = get("a.test", method="POST", http2=True, data=b"x")
     t.is_(r.status, 405, "POST over HTTP/2 is 405 too")
 
+    # 6b. ALPN: h2 and http/1.1 are both negotiated explicitly
+    for proto in ("h2", "http/1.1"):
+        r = s_client(port, "mta-sts.a.test", ["-alpn", proto])
+        t.ok("ALPN protocol: " + proto in r.out, "ALPN selects %s when offered" % proto, r)
+
     # 7. TLS versions: 1.1 refused by the server, 1.2 and 1.3 accepted
     r = s_client(port, "mta-sts.a.test", ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"])
     # h2o 2.2.5 closes a failed handshake without flushing the alert: the client sees the
