@@ -161,6 +161,47 @@ static void test_config_errors(void **state)
     config_free(&cfg);
 }
 
+/* examples/stsd.conf lists every key with its default: it must load and change nothing. */
+static void test_config_example_file(void **state)
+{
+    char err[1024];
+    const char *root = getenv("STSD_SOURCE_ROOT");
+    assert_non_null(root);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/examples/stsd.conf", root);
+    struct stsd_config cfg, def;
+    if (config_load(&cfg, path, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(config_load(&def, "/dev/null", err, sizeof(err)), 0);
+    assert_int_equal(cfg.n_listen, 1);
+    assert_string_equal(cfg.listen[0], def.listen[0]);
+    assert_string_equal(cfg.state_dir, def.state_dir);
+    assert_string_equal(cfg.cert_dir, def.cert_dir);
+    assert_string_equal(cfg.admin_listen, def.admin_listen);
+    assert_string_equal(cfg.token_file, def.token_file);
+    assert_string_equal(cfg.report_paths[0], def.report_paths[0]);
+    assert_int_equal(cfg.threads, def.threads);
+    assert_int_equal(cfg.max_conn_per_address, def.max_conn_per_address);
+    assert_int_equal(cfg.min_version, def.min_version);
+    assert_int_equal(cfg.max_body, def.max_body);
+    assert_int_equal(cfg.max_json, def.max_json);
+    assert_int_equal(cfg.accept_any, def.accept_any);
+    assert_true(cfg.rate_per_sec == def.rate_per_sec);
+    assert_int_equal(cfg.n_rate_exempt, def.n_rate_exempt);
+    assert_memory_equal(cfg.rate_exempt, def.rate_exempt, sizeof(*cfg.rate_exempt) * 2);
+    assert_int_equal(cfg.queue, def.queue);
+    assert_int_equal(cfg.check_interval, def.check_interval);
+    assert_int_equal(cfg.check_smtp_port, def.check_smtp_port);
+    assert_int_equal(cfg.check_https_port, def.check_https_port);
+    assert_true(cfg.alert_failure_rate == def.alert_failure_rate);
+    assert_int_equal(cfg.alert_cert_days, def.alert_cert_days);
+    assert_int_equal(cfg.digest_daily, def.digest_daily);
+    assert_null(cfg.access_log);
+    assert_null(cfg.webhook_url);
+    config_free(&cfg);
+    config_free(&def);
+}
+
 static void test_log_quote(void **state)
 {
     char buf[64];
@@ -177,7 +218,8 @@ int main(void)
         cmocka_unit_test(test_parse_size),     cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_date_or_ago),
         cmocka_unit_test(test_config_defaults_and_values),
-        cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_config_example_file),
+        cmocka_unit_test(test_log_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
