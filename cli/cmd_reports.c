@@ -161,11 +161,42 @@ static char *normalise_domain(const char *s)
     return d;
 }
 
-/* Options shared by list and summary. */
+/* Options shared by list and summary: what the command line said, then the window it
+ * names. */
 struct window {
+    const char *config, *domain_arg, *since_arg, *until_arg;
+    enum output_format fmt;
     char *domain;
     int64_t since, until;
 };
+
+/* An option list and summary share (-c, -d, -s, -u, --json, --csv): note it in w and
+ * return 1; return 0 for any other. */
+static int window_option(struct window *w, int c)
+{
+    switch (c) {
+    case 'c':
+        w->config = optarg;
+        return 1;
+    case 'd':
+        w->domain_arg = optarg;
+        return 1;
+    case 's':
+        w->since_arg = optarg;
+        return 1;
+    case 'u':
+        w->until_arg = optarg;
+        return 1;
+    case OPT_JSON:
+        w->fmt = OUT_JSON;
+        return 1;
+    case OPT_CSV:
+        w->fmt = OUT_CSV;
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 static int window_finish(struct window *w, const char *since, const char *until)
 {
@@ -185,6 +216,30 @@ static int window_finish(struct window *w, const char *since, const char *until)
         return EXIT_USAGE;
     }
     return 0;
+}
+
+/* After the options of list or summary (cmd names it in messages): no argument may be left;
+ * normalise --domain, work out the window and load the configuration. Returns 0, and the
+ * caller frees w->domain and cfg; or an exit code, with nothing left to free. */
+static int window_setup(struct window *w, const char *cmd, int argc, char **argv,
+                        struct stsd_config *cfg)
+{
+    if (optind < argc) {
+        cli_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (w->domain_arg && (w->domain = normalise_domain(w->domain_arg)) == NULL) {
+        cli_error("--domain '%s': not a domain name", w->domain_arg);
+        return EXIT_USAGE;
+    }
+    int rc = window_finish(w, w->since_arg, w->until_arg);
+    if (rc == 0)
+        rc = cli_load_config(cfg, w->config);
+    if (rc != 0) {
+        free(w->domain);
+        w->domain = NULL;
+    }
+    return rc;
 }
 
 static void print_json(json_t *j)
@@ -735,27 +790,16 @@ static int reports_list(int argc, char **argv, const char *config)
                                          {"json", no_argument, NULL, OPT_JSON},
                                          {"csv", no_argument, NULL, OPT_CSV},
                                          {NULL, 0, NULL, 0}};
-    const char *since = NULL, *until = NULL, *domain = NULL;
-    enum output_format fmt = OUT_TEXT;
+    struct window w = {.config = config, .fmt = OUT_TEXT};
     long long limit = 0;
     int c;
     while ((c = getopt_long(argc, argv, "c:hd:s:u:n:", opts, NULL)) != -1) {
+        if (window_option(&w, c))
+            continue;
         switch (c) {
-        case 'c':
-            config = optarg;
-            break;
         case 'h':
             fputs(usage_list, stdout);
             return 0;
-        case 'd':
-            domain = optarg;
-            break;
-        case 's':
-            since = optarg;
-            break;
-        case 'u':
-            until = optarg;
-            break;
         case 'n': {
             char *end;
             errno = 0;
@@ -766,34 +810,15 @@ static int reports_list(int argc, char **argv, const char *config)
             }
             break;
         }
-        case OPT_JSON:
-            fmt = OUT_JSON;
-            break;
-        case OPT_CSV:
-            fmt = OUT_CSV;
-            break;
         default:
             fputs(usage_list, stderr);
             return EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        cli_error("list: unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
-    struct window w = {0};
-    if (domain && (w.domain = normalise_domain(domain)) == NULL) {
-        cli_error("--domain '%s': not a domain name", domain);
-        return EXIT_USAGE;
-    }
-    int rc = window_finish(&w, since, until);
     struct stsd_config cfg;
-    if (rc == 0)
-        rc = cli_load_config(&cfg, config);
-    if (rc != 0) {
-        free(w.domain);
+    int rc = window_setup(&w, "list", argc, argv, &cfg);
+    if (rc != 0)
         return rc;
-    }
     struct db *db = open_db(&cfg, 0);
     struct report_listing *v = NULL;
     size_t n = 0;
@@ -804,9 +829,9 @@ static int reports_list(int argc, char **argv, const char *config)
     } else if (db_report_list(db, &f, &v, &n) != 0) {
         cli_error("database: %s", db_errmsg(db));
         rc = EXIT_SOFTWARE;
-    } else if (fmt == OUT_JSON) {
+    } else if (w.fmt == OUT_JSON) {
         print_json(report_list_json(v, n, w.since, w.until));
-    } else if (fmt == OUT_CSV) {
+    } else if (w.fmt == OUT_CSV) {
         report_list_csv(v, n, stdout);
     } else {
         report_list_text(v, n, stdout);
@@ -910,61 +935,31 @@ static int reports_summary(int argc, char **argv, const char *config)
                                          {"json", no_argument, NULL, OPT_JSON},
                                          {"csv", no_argument, NULL, OPT_CSV},
                                          {NULL, 0, NULL, 0}};
-    const char *since = NULL, *until = NULL, *domain = NULL;
-    enum output_format fmt = OUT_TEXT;
+    struct window w = {.config = config, .fmt = OUT_TEXT};
     enum report_group by = REPORT_BY_NONE;
     int c;
     while ((c = getopt_long(argc, argv, "c:hd:s:u:b:", opts, NULL)) != -1) {
+        if (window_option(&w, c))
+            continue;
         switch (c) {
-        case 'c':
-            config = optarg;
-            break;
         case 'h':
             fputs(usage_summary, stdout);
             return 0;
-        case 'd':
-            domain = optarg;
-            break;
-        case 's':
-            since = optarg;
-            break;
-        case 'u':
-            until = optarg;
-            break;
         case 'b':
             if (report_group_parse(optarg, &by) != 0) {
                 cli_error("--by '%s': expected day, domain, mx, reporter or result", optarg);
                 return EXIT_USAGE;
             }
             break;
-        case OPT_JSON:
-            fmt = OUT_JSON;
-            break;
-        case OPT_CSV:
-            fmt = OUT_CSV;
-            break;
         default:
             fputs(usage_summary, stderr);
             return EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        cli_error("summary: unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
-    struct window w = {0};
-    if (domain && (w.domain = normalise_domain(domain)) == NULL) {
-        cli_error("--domain '%s': not a domain name", domain);
-        return EXIT_USAGE;
-    }
-    int rc = window_finish(&w, since, until);
     struct stsd_config cfg;
-    if (rc == 0)
-        rc = cli_load_config(&cfg, config);
-    if (rc != 0) {
-        free(w.domain);
+    int rc = window_setup(&w, "summary", argc, argv, &cfg);
+    if (rc != 0)
         return rc;
-    }
     struct db *db = open_db(&cfg, 0);
     struct report_summary s = {.since = w.since, .until = w.until, .domain = w.domain, .by = by};
     if (db == NULL) {
@@ -974,9 +969,9 @@ static int reports_summary(int argc, char **argv, const char *config)
         rc = EXIT_SOFTWARE;
     } else {
         report_summary_sort(&s);
-        if (fmt == OUT_JSON)
+        if (w.fmt == OUT_JSON)
             print_json(report_summary_json(&s));
-        else if (fmt == OUT_CSV)
+        else if (w.fmt == OUT_CSV)
             report_summary_csv(&s, stdout);
         else
             report_summary_text(&s, stdout);
