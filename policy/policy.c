@@ -116,11 +116,10 @@ const char *policy_diag_first(const struct policy_diag *diag, char *buf, size_t 
     return buf;
 }
 
-/* Quote at most 48 bytes of a value for a message, escaping what is not printable. */
-static const char *quote(char out[200], const char *s, size_t n)
+const char *policy__quote(char out[200], const char *s, size_t n, size_t max)
 {
     size_t o = 0;
-    size_t lim = n > 48 ? 48 : n;
+    size_t lim = n > max ? max : n;
     for (size_t i = 0; i < lim; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c < 0x7f) {
@@ -135,6 +134,12 @@ static const char *quote(char out[200], const char *s, size_t n)
     }
     out[o] = '\0';
     return out;
+}
+
+/* Quote at most 48 bytes of a value for a message. */
+static const char *quote(char out[200], const char *s, size_t n)
+{
+    return policy__quote(out, s, n, 48);
 }
 
 /* Length of the valid UTF-8 sequence at s (RFC 3629), 0 if invalid. */

@@ -18,6 +18,12 @@ const char *policy__domain_problem(const char *s, size_t n);
 /* The same for an mx pattern: a domain optionally prefixed with "*." (RFC 8461 §3.2). */
 const char *policy__mx_problem(const char *s, size_t n);
 
+/*
+ * Quote at most max bytes of s[0..n) for a message into out, escaping what is not printable
+ * as \xHH and marking a cut with "...". out holds 200 bytes, enough for max <= 48. Returns out.
+ */
+const char *policy__quote(char out[200], const char *s, size_t n, size_t max);
+
 /* ASCII-only helpers: the parsers must not depend on the locale. */
 static inline int policy__is_alpha(int c)
 {

@@ -46,20 +46,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 /* Quote at most 40 bytes of s[0..n) for a message. */
 static const char *quote(char out[200], const char *s, size_t n)
 {
-    size_t o = 0, lim = n > 40 ? 40 : n;
-    for (size_t i = 0; i < lim; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f)
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
-    }
-    if (lim < n) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-    return out;
+    return policy__quote(out, s, n, 40);
 }
 
 static int starts_with_version(const char *txt, const char *v)
