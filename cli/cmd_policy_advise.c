@@ -156,13 +156,9 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         config_free(&cfg);
         return EXIT_NOINPUT;
     }
-    char *dbpath = cli_db_path(&cfg);
-    char err[512];
-    struct db *db = db_open(dbpath, err, sizeof(err));
+    struct db *db = cli_open_db(&cfg, 0);
     if (db == NULL) {
-        cli_error("%s", err);
         policy_store_entry_clear(&e);
-        free(dbpath);
         free(pdir);
         config_free(&cfg);
         return EXIT_SOFTWARE;
@@ -398,7 +394,6 @@ out:
     db_report_summary_clear(&s);
     db_close(db);
     policy_store_entry_clear(&e);
-    free(dbpath);
     free(pdir);
     config_free(&cfg);
     return rc;

@@ -119,22 +119,6 @@ enum output_format { OUT_TEXT, OUT_JSON, OUT_CSV };
 #define INGEST_BATCH_BYTES (64u * 1024 * 1024)
 #define MBOX_LINE 65536
 
-/* Open the database of the configuration; on failure print why and return NULL. */
-static struct db *open_db(const struct stsd_config *cfg, int create_dir)
-{
-    if (create_dir && mkdir_p(cfg->state_dir, 0750) != 0) {
-        cli_error("%s: cannot create the state directory: %s", cfg->state_dir, strerror(errno));
-        return NULL;
-    }
-    char *path = cli_db_path(cfg);
-    char err[512];
-    struct db *db = db_open(path, err, sizeof(err));
-    if (db == NULL)
-        cli_error("%s", err);
-    free(path);
-    return db;
-}
-
 /* --since/--until: YYYY-MM-DD, a relative 30d/12h, or an RFC 3339 time. */
 static int parse_when(const char *s, time_t now, int64_t *out)
 {
@@ -753,7 +737,7 @@ static int reports_ingest(int argc, char **argv, const char *config)
     if (rc != 0)
         return rc;
     struct ingest in = {.cfg = &cfg};
-    in.db = open_db(&cfg, 1);
+    in.db = cli_open_db(&cfg, 1);
     if (in.db == NULL) {
         config_free(&cfg);
         return EXIT_TEMPFAIL; /* an MTA piping to us defers and retries, nothing is lost */
@@ -819,7 +803,7 @@ static int reports_list(int argc, char **argv, const char *config)
     int rc = window_setup(&w, "list", argc, argv, &cfg);
     if (rc != 0)
         return rc;
-    struct db *db = open_db(&cfg, 0);
+    struct db *db = cli_open_db(&cfg, 0);
     struct report_listing *v = NULL;
     size_t n = 0;
     struct db_report_filter f = {
@@ -891,7 +875,7 @@ static int reports_show(int argc, char **argv, const char *config)
     int rc = cli_load_config(&cfg, config);
     if (rc != 0)
         return rc;
-    struct db *db = open_db(&cfg, 0);
+    struct db *db = cli_open_db(&cfg, 0);
     struct report_listing meta;
     struct report r;
     void *bytes = NULL;
@@ -960,7 +944,7 @@ static int reports_summary(int argc, char **argv, const char *config)
     int rc = window_setup(&w, "summary", argc, argv, &cfg);
     if (rc != 0)
         return rc;
-    struct db *db = open_db(&cfg, 0);
+    struct db *db = cli_open_db(&cfg, 0);
     struct report_summary s = {.since = w.since, .until = w.until, .domain = w.domain, .by = by};
     if (db == NULL) {
         rc = EXIT_SOFTWARE;

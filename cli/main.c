@@ -1,7 +1,9 @@
 /* main.c - the stsd entry point: global flags and dispatch to subcommands. */
 #include "cli/cli.h"
 #include "common/common.h"
+#include "sql/db.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,6 +62,21 @@ int cli_load_config(struct stsd_config *cfg, const char *path)
 char *cli_db_path(const struct stsd_config *cfg)
 {
     return xasprintf("%s/stsd.db", cfg->state_dir);
+}
+
+struct db *cli_open_db(const struct stsd_config *cfg, int create_dir)
+{
+    if (create_dir && mkdir_p(cfg->state_dir, 0750) != 0) {
+        cli_error("%s: cannot create the state directory: %s", cfg->state_dir, strerror(errno));
+        return NULL;
+    }
+    char *path = cli_db_path(cfg);
+    char err[512];
+    struct db *db = db_open(path, err, sizeof(err));
+    if (db == NULL)
+        cli_error("%s", err);
+    free(path);
+    return db;
 }
 
 int main(int argc, char **argv)
