@@ -24,10 +24,23 @@
  *      on the public (HTTPS) listener, srv_admin_path(srv, "/api/v1") one on the admin
  *      (plain HTTP) listener; then h2o_create_handler(pathconf, sizeof(yours)) and set
  *      on_req. Registration happens before the catch-all "/" handler, so your paths win;
- *      any path nobody registered answers 404 (the policy path aside).
+ *      any path nobody registered answers 404 (the policy path aside). h2o keeps pathconfs
+ *      in a vector: use the pointer at once, it moves with the next registration.
  *   3. `thread_start` runs on each loop thread before it accepts (create h2o multithread
- *      receivers on t->ctx.queue there); `thread_stop` after it has drained; `fini` on the
- *      main thread at exit. srv_module_data(t, idx) is a per-thread slot for each module.
+ *      receivers on t->ctx.queue there); `thread_stopping` when a graceful stop begins (the
+ *      thread's listeners are closed, HTTP/2 connections got GOAWAY, idle HTTP/1 ones close
+ *      within 100 ms); the thread keeps running its loop until its connections are gone (at
+ *      most DRAIN_MS), so answers that are still due (a report waiting for its commit) go
+ *      out; then `thread_stop`, and `fini` on the main thread at exit.
+ *      t->module_data[idx] is a per-thread slot for each module, s->module_state[idx] a
+ *      process-wide one.
+ *   4. From a loop thread: srv_current()->snap->policies is the table being served
+ *      (srv_policy_lookup, items[], invalid[] with file/line/reason of broken files).
+ *
+ * TLS: one SSL_CTX; the SNI callback looks the name up in the snapshot's certificate table
+ * (file names <host>.pem / <host>.crt+.key first, then DNS SANs, then "*.<parent>" SANs),
+ * else uses default.pem, else aborts the handshake (unrecognized_name). Private keys are
+ * decoded on first use or by the control thread's background warm-up after each reload.
  */
 #ifndef STSD_SERVER_INT_H
 #define STSD_SERVER_INT_H
