@@ -114,9 +114,16 @@ struct srv_policy_table *srv__policies_build(const char *dir, const struct srv_p
     char err[512], q1[600], q2[300];
     if (policy_store_load(dir, &list, err, sizeof(err)) != 0) {
         log_event(LOG_ERROR, "policy.dir",
-                  "dir=%s error=%s fix=\"check the directory exists "
+                  "dir=%s error=%s serving=%s fix=\"check the directory exists "
                   "and is readable\"",
-                  log_quote(q1, sizeof(q1), dir), log_quote(q2, sizeof(q2), err));
+                  log_quote(q1, sizeof(q1), dir), log_quote(q2, sizeof(q2), err),
+                  prev ? "last-good" : "none");
+        if (prev != NULL) {
+            /* a directory that vanished or cannot be read is not "no policies" */
+            policy_store_list_free(&list);
+            free(t);
+            return NULL;
+        }
         list.n = 0;
     }
     t->items = xcalloc(list.n + 1, sizeof(*t->items));

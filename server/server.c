@@ -200,13 +200,13 @@ static void reload(struct srv *s, int what, struct db **db, int started, const c
     if ((what & RELOAD_POLICIES) || old == NULL)
         sn->policies =
             srv__policies_build(s->policy_dir, old ? old->policies : NULL, open_db(s, db));
-    else
+    if (sn->policies == NULL) /* not asked to reload, or the directory is unreadable */
         sn->policies = old->policies;
     sn->policies->refs++;
     uint64_t t1 = now_ms();
     if ((what & RELOAD_CERTS) || old == NULL)
         sn->certs = srv__certs_build(s->cert_dir, old ? old->certs : NULL);
-    else
+    if (sn->certs == NULL)
         sn->certs = old->certs;
     sn->certs->refs++;
     uint64_t t2 = now_ms();

@@ -101,7 +101,8 @@ struct srv_policy_table {
 };
 /* Build a table from the store in `dir`, keeping last good versions from `prev` (may be
  * NULL) for files that do not parse, logging policy.invalid for them. `db` may be NULL.
- * Never returns NULL (an unreadable directory gives an empty table plus a log line). */
+ * An unreadable directory is logged and gives NULL when there is a `prev` to keep serving,
+ * else an empty table. */
 struct srv_policy_table *srv__policies_build(const char *dir, const struct srv_policy_table *prev,
                                              struct db *db);
 void srv__policies_free(struct srv_policy_table *t);
@@ -145,7 +146,9 @@ struct srv_cert_table {
     int refs;
 };
 /* Load every <host>.pem / <host>.crt+<host>.key of dir (and default.pem). Files that fail
- * are logged (cert.invalid) and, when prev had them, the previous version is kept. */
+ * are logged (cert.invalid) and, when prev had them, the previous version is kept. An
+ * unreadable directory gives NULL when there is a prev (keep serving it), else an empty
+ * table. */
 struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_table *prev);
 void srv__certs_free(struct srv_cert_table *t);
 /* The certificate for a server name (exact, then wildcard, then default), or NULL. */

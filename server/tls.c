@@ -339,8 +339,14 @@ struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_t
     char q1[600], q2[600];
     DIR *d = opendir(dir);
     if (d == NULL) {
-        log_event(LOG_ERROR, "cert.dir", "dir=%s error=%s fix=\"create it or set [tls] cert_dir\"",
-                  log_quote(q1, sizeof(q1), dir), log_quote(q2, sizeof(q2), strerror(errno)));
+        log_event(LOG_ERROR, "cert.dir",
+                  "dir=%s error=%s serving=%s fix=\"create it or set [tls] cert_dir\"",
+                  log_quote(q1, sizeof(q1), dir), log_quote(q2, sizeof(q2), strerror(errno)),
+                  prev ? "last-good" : "none");
+        if (prev != NULL) {
+            free(t);
+            return NULL; /* keep serving what was loaded */
+        }
         srv__hash_init(&t->index, 0);
         return t;
     }

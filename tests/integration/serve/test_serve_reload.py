@@ -107,6 +107,22 @@ def main(t):
                    ("d.test", hashlib.sha256(GOOD1.encode()).hexdigest())])
     t.is_(sorted(rows), want, "policy_versions holds every good content once, no broken one")
 
+    # the policy directory disappears (renamed away): keep serving; it comes back: reload
+    n = reloads()
+    moved = s.policy_dir + ".away"
+    os.rename(s.policy_dir, moved)
+    s.hup()
+    t.ok(s.wait_log("event=policy.dir", count=1), "an unreadable directory is logged", s.log())
+    t.ok(s.wait_log("event=policy.reload ", count=n + 1), "... and the reload completes")
+    r = get("a.test")
+    t.is_((r.status, r.body), (200, crlf(GOOD2)), "policies stay served without their directory")
+    os.rename(moved, s.policy_dir)
+    s.write_policy("a.test", GOOD1)
+    s.hup()
+    t.ok(s.wait_log("event=policy.reload ", count=n + 2), "it comes back: reload")
+    r = get("a.test")
+    t.is_((r.status, r.body), (200, crlf(GOOD1)), "and changes are picked up again")
+
     t.is_(s.stop(), 0, "SIGTERM: exit 0")
 
 

@@ -168,6 +168,8 @@ static void test_policy_table(void **state)
     /* the stale version survives a further reload while the file stays broken */
     struct srv_policy_table *t3 = srv__policies_build(dir, t2, NULL);
     assert_non_null(lookup(t3, "a.test"));
+    /* an unreadable directory on reload: NULL, the caller keeps serving t3 */
+    assert_null(srv__policies_build("/nonexistent/stsd", t3, NULL));
     srv__policies_free(t2);
     srv__policies_free(t3);
     srv__policies_free(NULL);
@@ -294,6 +296,7 @@ static void test_cert_table(void **state)
     /* a certificate that breaks keeps its last good version */
     put(dir, "mta-sts.a.test.pem", "garbage");
     struct srv_cert_table *t3 = srv__certs_build(dir, t2);
+    assert_null(srv__certs_build("/nonexistent/stsd", t3));
     assert_string_equal(cn_of(srv__cert_find(t3, "mta-sts.a.test")), "A");
     srv__certs_free(t);
     srv__certs_free(t2);
