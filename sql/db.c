@@ -7,6 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+char *db__col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? xstrdup((const char *)t) : NULL;
+}
+
+void *db__grow(void *v, size_t n, size_t *cap, size_t first, size_t size)
+{
+    if (n == *cap) {
+        *cap = *cap ? 2 * *cap : first;
+        v = xrealloc(v, *cap * size);
+    }
+    return v;
+}
+
 sqlite3_stmt *db__stmt(struct db *db, const char *sql)
 {
     for (int i = 0; i < db->n_stmts; i++) {
@@ -55,8 +70,7 @@ int db_schema_version(struct db *db)
 static int migrate(struct db *db, char *err, size_t errlen)
 {
     if (exec(db, "BEGIN IMMEDIATE") != 0) {
-        snprintf(err, errlen, "cannot lock the database for migration: %s",
-                 sqlite3_errmsg(db->h));
+        snprintf(err, errlen, "cannot lock the database for migration: %s", sqlite3_errmsg(db->h));
         return -1;
     }
     int v = db_schema_version(db);
@@ -91,9 +105,8 @@ static int migrate(struct db *db, char *err, size_t errlen)
 struct db *db_open(const char *path, char *err, size_t errlen)
 {
     struct db *db = xcalloc(1, sizeof(*db));
-    int rc = sqlite3_open_v2(path, &db->h,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open the database: %s", path,
                  db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
@@ -103,8 +116,7 @@ struct db *db_open(const char *path, char *err, size_t errlen)
     sqlite3_busy_timeout(db->h, 10000);
     if (exec(db, "PRAGMA journal_mode=WAL") != 0 || exec(db, "PRAGMA synchronous=NORMAL") != 0 ||
         exec(db, "PRAGMA foreign_keys=ON") != 0) {
-        snprintf(err, errlen, "%s: cannot set up the database: %s", path,
-                 sqlite3_errmsg(db->h));
+        snprintf(err, errlen, "%s: cannot set up the database: %s", path, sqlite3_errmsg(db->h));
         db_close(db);
         return NULL;
     }

@@ -6,12 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? xstrdup((const char *)t) : NULL;
-}
-
 int db_check_store(struct db *db, const struct db_check *c, const struct db_check_finding *f,
                    size_t n, int64_t *id)
 {
@@ -68,15 +62,15 @@ fail:
 static void read_row(sqlite3_stmt *st, struct db_check *c, int with_result)
 {
     c->id = sqlite3_column_int64(st, 0);
-    c->domain = col_text(st, 1);
+    c->domain = db__col_text(st, 1);
     c->started = sqlite3_column_int64(st, 2);
     c->duration_ms = sqlite3_column_int64(st, 3);
     c->status = sqlite3_column_int(st, 4);
     c->errors = sqlite3_column_int(st, 5);
     c->warnings = sqlite3_column_int(st, 6);
     c->infos = sqlite3_column_int(st, 7);
-    c->dns_id = col_text(st, 8);
-    c->result = with_result ? col_text(st, 9) : NULL;
+    c->dns_id = db__col_text(st, 8);
+    c->result = with_result ? db__col_text(st, 9) : NULL;
 }
 
 /* Step through a prepared SELECT of check rows into a malloc'd array (at most `cap`). */
@@ -89,10 +83,7 @@ static int collect(sqlite3_stmt *st, int with_result, size_t cap, struct db_chec
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n >= cap)
             break;
-        if (*n == alloc) {
-            alloc = alloc ? 2 * alloc : 8;
-            *out = xrealloc(*out, alloc * sizeof(**out));
-        }
+        *out = db__grow(*out, *n, &alloc, 8, sizeof(**out));
         memset(&(*out)[*n], 0, sizeof(**out));
         read_row(st, &(*out)[*n], with_result);
         (*n)++;
@@ -155,15 +146,12 @@ int db_check_findings(struct db *db, int64_t check_id, struct db_check_finding *
     *n = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < DB_CHECK_MAX_FINDINGS) {
-        if (*n == alloc) {
-            alloc = alloc ? 2 * alloc : 8;
-            *out = xrealloc(*out, alloc * sizeof(**out));
-        }
+        *out = db__grow(*out, *n, &alloc, 8, sizeof(**out));
         struct db_check_finding *f = &(*out)[(*n)++];
-        f->finding = col_text(st, 0);
-        f->severity = col_text(st, 1);
-        f->subject = col_text(st, 2);
-        f->message = col_text(st, 3);
+        f->finding = db__col_text(st, 0);
+        f->severity = db__col_text(st, 1);
+        f->subject = db__col_text(st, 2);
+        f->message = db__col_text(st, 3);
     }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -244,12 +232,9 @@ int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports 
     sqlite3_bind_int64(st, 2, *max_id);
     size_t alloc = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < DB_CHECK_MAX_ROWS) {
-        if (*n == alloc) {
-            alloc = alloc ? 2 * alloc : 8;
-            *out = xrealloc(*out, alloc * sizeof(**out));
-        }
+        *out = db__grow(*out, *n, &alloc, 8, sizeof(**out));
         struct db_new_reports *r = &(*out)[(*n)++];
-        r->domain = col_text(st, 0);
+        r->domain = db__col_text(st, 0);
         r->reports = sqlite3_column_int64(st, 1);
         r->successful = sqlite3_column_int64(st, 2);
         r->failed = sqlite3_column_int64(st, 3);
@@ -289,13 +274,10 @@ int db_check_failed_by_type(struct db *db, struct db_failed_by_type **out, size_
     size_t alloc = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < 10 * DB_CHECK_MAX_ROWS) {
-        if (*n == alloc) {
-            alloc = alloc ? 2 * alloc : 16;
-            *out = xrealloc(*out, alloc * sizeof(**out));
-        }
+        *out = db__grow(*out, *n, &alloc, 16, sizeof(**out));
         struct db_failed_by_type *r = &(*out)[(*n)++];
-        r->domain = col_text(st, 0);
-        r->result_type = col_text(st, 1);
+        r->domain = db__col_text(st, 0);
+        r->result_type = db__col_text(st, 1);
         r->failed = sqlite3_column_int64(st, 2);
     }
     sqlite3_reset(st);

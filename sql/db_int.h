@@ -3,6 +3,7 @@
 #define STSD_DB_INT_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 
 struct db__migration {
     int version;
@@ -26,5 +27,10 @@ struct db {
 
 /* Get (preparing once) a cached statement for a string literal; reset and unbound. */
 sqlite3_stmt *db__stmt(struct db *db, const char *sql);
+/* Column i of the current row as a malloc'd string, or NULL when it is NULL. */
+char *db__col_text(sqlite3_stmt *st, int i);
+/* Make room for element n of a growing array v of size-byte elements with *cap slots: when
+ * full, double *cap (to first when 0) and reallocate. Returns v, perhaps moved. */
+void *db__grow(void *v, size_t n, size_t *cap, size_t first, size_t size);
 
 #endif

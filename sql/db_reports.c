@@ -316,12 +316,6 @@ int db_report_count(struct db *db, int64_t *n)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-static char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *s = sqlite3_column_text(st, i);
-    return s ? xstrdup((const char *)s) : NULL;
-}
-
 static int load_domains(struct db *db, struct report_listing *m)
 {
     sqlite3_stmt *st = db__stmt(db, SQL_DOMAINS);
@@ -331,11 +325,8 @@ static int load_domains(struct db *db, struct report_listing *m)
     int rc;
     size_t cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (m->n_domains == cap) {
-            cap = cap ? 2 * cap : 2;
-            m->domains = xrealloc(m->domains, cap * sizeof(*m->domains));
-        }
-        m->domains[m->n_domains++] = col_text(st, 0);
+        m->domains = db__grow(m->domains, m->n_domains, &cap, 2, sizeof(*m->domains));
+        m->domains[m->n_domains++] = db__col_text(st, 0);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -345,10 +336,10 @@ static void read_listing(sqlite3_stmt *st, struct report_listing *m)
 {
     memset(m, 0, sizeof(*m));
     m->id = sqlite3_column_int64(st, 0);
-    m->organization_name = col_text(st, 1);
-    m->report_id = col_text(st, 2);
-    m->contact_info = col_text(st, 3);
-    m->source = col_text(st, 4);
+    m->organization_name = db__col_text(st, 1);
+    m->report_id = db__col_text(st, 2);
+    m->contact_info = db__col_text(st, 3);
+    m->source = db__col_text(st, 4);
     m->start = sqlite3_column_int64(st, 5);
     m->end = sqlite3_column_int64(st, 6);
     m->received = sqlite3_column_int64(st, 7);
@@ -396,10 +387,7 @@ int db_report_list(struct db *db, const struct db_report_filter *f, struct repor
     size_t len = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap = cap ? 2 * cap : 16;
-            v = xrealloc(v, cap * sizeof(*v));
-        }
+        v = db__grow(v, len, &cap, 16, sizeof(*v));
         read_listing(st, &v[len++]);
     }
     sqlite3_reset(st);
@@ -480,19 +468,16 @@ static int load_failures(struct db *db, int64_t pid, struct report_policy *p)
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (p->n_failures == cap) {
-            cap = cap ? 2 * cap : 4;
-            p->failures = xrealloc(p->failures, cap * sizeof(*p->failures));
-        }
+        p->failures = db__grow(p->failures, p->n_failures, &cap, 4, sizeof(*p->failures));
         struct report_failure *f = &p->failures[p->n_failures++];
-        f->result_type = col_text(st, 0);
-        f->sending_mta_ip = col_text(st, 1);
-        f->receiving_mx_hostname = col_text(st, 2);
-        f->receiving_mx_helo = col_text(st, 3);
-        f->receiving_ip = col_text(st, 4);
+        f->result_type = db__col_text(st, 0);
+        f->sending_mta_ip = db__col_text(st, 1);
+        f->receiving_mx_hostname = db__col_text(st, 2);
+        f->receiving_mx_helo = db__col_text(st, 3);
+        f->receiving_ip = db__col_text(st, 4);
         f->failed_session_count = sqlite3_column_int64(st, 5);
-        f->additional_information = col_text(st, 6);
-        f->failure_reason_code = col_text(st, 7);
+        f->additional_information = db__col_text(st, 6);
+        f->failure_reason_code = db__col_text(st, 7);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -516,8 +501,8 @@ static int load_policies(struct db *db, int64_t id, struct report *r)
         pids[r->n_policies] = sqlite3_column_int64(st, 0);
         struct report_policy *p = &r->policies[r->n_policies++];
         memset(p, 0, sizeof(*p));
-        p->policy_type = col_text(st, 1);
-        p->policy_domain = col_text(st, 2);
+        p->policy_type = db__col_text(st, 1);
+        p->policy_domain = db__col_text(st, 2);
         p->policy_string =
             json_to_strings((const char *)sqlite3_column_text(st, 3), &p->n_policy_string);
         p->mx_host = json_to_strings((const char *)sqlite3_column_text(st, 4), &p->n_mx_host);
@@ -647,7 +632,7 @@ static int summary_rows(struct db *db, const char *sql, const char *sql_dom,
             format_date((time_t)(sqlite3_column_int64(st, 0) * 86400), buf);
             key = xstrdup(buf);
         } else {
-            key = col_text(st, 0);
+            key = db__col_text(st, 0);
             if (key == NULL)
                 key = xstrdup("");
         }
