@@ -23,6 +23,25 @@ int64_t check__now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+socklen_t check__sockaddr(struct sockaddr_storage *sa, int family, const char *ip, int port)
+{
+    memset(sa, 0, sizeof(*sa));
+    if (family == AF_INET) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
+        if (inet_pton(AF_INET, ip, &v4->sin_addr) != 1)
+            return 0;
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        return sizeof(*v4);
+    }
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)sa;
+    if (family != AF_INET6 || inet_pton(AF_INET6, ip, &v6->sin6_addr) != 1)
+        return 0;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    return sizeof(*v6);
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
 {

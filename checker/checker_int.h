@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -289,5 +290,8 @@ const char *check__severity_name(enum check_severity s);
 
 /* check.c: the run shared by the loop's parts. */
 int64_t check__now_ms(void);
+/* Fill *sa (zeroed first) with the numeric address ip of family (AF_INET or AF_INET6) and
+ * port; returns the length to pass to connect, or 0 when ip is not an address of family. */
+socklen_t check__sockaddr(struct sockaddr_storage *sa, int family, const char *ip, int port);
 
 #endif

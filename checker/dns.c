@@ -428,24 +428,13 @@ void check__dns_expire(struct check__run *run, int64_t now, int all)
 
 static int ping_one(const char *ip, int port, int64_t ms)
 {
-    union {
-        struct sockaddr_in v4;
-        struct sockaddr_in6 v6;
-    } sa;
-    socklen_t salen;
-    memset(&sa, 0, sizeof(sa));
-    if (inet_pton(AF_INET, ip, &sa.v4.sin_addr) == 1) {
-        sa.v4.sin_family = AF_INET;
-        sa.v4.sin_port = htons((uint16_t)port);
-        salen = sizeof(sa.v4);
-    } else if (inet_pton(AF_INET6, ip, &sa.v6.sin6_addr) == 1) {
-        sa.v6.sin6_family = AF_INET6;
-        sa.v6.sin6_port = htons((uint16_t)port);
-        salen = sizeof(sa.v6);
-    } else {
+    struct sockaddr_storage sa;
+    socklen_t salen = check__sockaddr(&sa, AF_INET, ip, port);
+    if (salen == 0)
+        salen = check__sockaddr(&sa, AF_INET6, ip, port);
+    if (salen == 0)
         return 0;
-    }
-    int fd = socket(((struct sockaddr *)&sa)->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return 0;
     /* ". IN NS" with RD set: any resolver answers it somehow, if only with REFUSED. */

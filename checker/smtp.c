@@ -386,23 +386,9 @@ static void probe_start(struct check__probe *p)
     p->active = 1;
     p->started = check__now_ms();
     set_step(p, SMTP_CONNECT);
-    union {
-        struct sockaddr_in v4;
-        struct sockaddr_in6 v6;
-    } sa;
-    socklen_t salen;
-    memset(&sa, 0, sizeof(sa));
-    if (a->family == AF_INET) {
-        sa.v4.sin_family = AF_INET;
-        sa.v4.sin_port = htons((uint16_t)run->smtp_port);
-        inet_pton(AF_INET, a->ip, &sa.v4.sin_addr);
-        salen = sizeof(sa.v4);
-    } else {
-        sa.v6.sin6_family = AF_INET6;
-        sa.v6.sin6_port = htons((uint16_t)run->smtp_port);
-        inet_pton(AF_INET6, a->ip, &sa.v6.sin6_addr);
-        salen = sizeof(sa.v6);
-    }
+    /* a->ip was written by inet_ntop from an answer of a->family: it always parses. */
+    struct sockaddr_storage sa;
+    socklen_t salen = check__sockaddr(&sa, a->family, a->ip, run->smtp_port);
     p->fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0) {
         probe_fail(p, "socket: %s", strerror(errno));
