@@ -236,30 +236,28 @@ static int check_invalid(const char *dir, const char *name)
     return ok;
 }
 
-static void test_valid_cases(void **state)
+/* Run check on every case of tests/data/policy/<sub> (at least 20); the number that fail. */
+static size_t failed_cases(const char *sub, int (*check)(const char *dir, const char *name))
 {
     char **names, *dir;
-    size_t n = cases("valid", &names, &dir);
+    size_t n = cases(sub, &names, &dir);
     assert_true(n >= 20);
     size_t failed = 0;
     for (size_t i = 0; i < n; i++)
-        failed += !check_valid(dir, names[i]);
+        failed += !check(dir, names[i]);
     free_names(names, n);
     free(dir);
-    assert_int_equal(failed, 0);
+    return failed;
+}
+
+static void test_valid_cases(void **state)
+{
+    assert_int_equal(failed_cases("valid", check_valid), 0);
 }
 
 static void test_invalid_cases(void **state)
 {
-    char **names, *dir;
-    size_t n = cases("invalid", &names, &dir);
-    assert_true(n >= 20);
-    size_t failed = 0;
-    for (size_t i = 0; i < n; i++)
-        failed += !check_invalid(dir, names[i]);
-    free_names(names, n);
-    free(dir);
-    assert_int_equal(failed, 0);
+    assert_int_equal(failed_cases("invalid", check_invalid), 0);
 }
 
 static void test_format(void **state)
