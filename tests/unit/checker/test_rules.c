@@ -105,6 +105,17 @@ static const struct check_finding *find(const struct check_domain *d, const char
     return NULL;
 }
 
+/* Run the rules and require no finding at all. */
+static void expect_none(struct check_domain *d)
+{
+    check__rules(d, NOW);
+    for (size_t i = 0; i < d->n_findings; i++)
+        print_message("# got %s %s: %s\n", d->findings[i].id, d->findings[i].subject,
+                      d->findings[i].message);
+    assert_int_equal(d->n_findings, 0);
+    done(d);
+}
+
 /* Run the rules and require exactly one finding: id with severity sev. */
 static void expect_only(struct check_domain *d, const char *id, enum check_severity sev)
 {
@@ -224,9 +235,7 @@ static void test_hosted(void **state)
     d->hosted.enabled = d->hosted.has_policy = 1;
     d->hosted.cert_checked = d->hosted.cert_found = 1;
     d->hosted.cert_not_after = NOW + 14 * 86400 + 60;
-    check__rules(d, NOW);
-    assert_int_equal(d->n_findings, 0);
-    done(d);
+    expect_none(d);
 }
 
 static void test_fetch(void **state)
@@ -257,9 +266,7 @@ static void test_fetch(void **state)
 
     d = good(); /* parameters and case are allowed */
     snprintf(d->fetch.content_type, sizeof(d->fetch.content_type), "Text/Plain;charset=UTF-8");
-    check__rules(d, NOW);
-    assert_int_equal(d->n_findings, 0);
-    done(d);
+    expect_none(d);
 
     d = good();
     d->fetch.too_big = 1;
@@ -282,9 +289,7 @@ static void test_fetch(void **state)
 
     d = good(); /* 4 s exactly is not slower than 4 s */
     d->fetch.ms = 4000;
-    check__rules(d, NOW);
-    assert_int_equal(d->n_findings, 0);
-    done(d);
+    expect_none(d);
 }
 
 /* A policy host with two addresses, each also fetched alone. */
@@ -309,9 +314,7 @@ static struct check_domain *two_hosts(void)
 static void test_fetch_addrs(void **state)
 {
     struct check_domain *d = two_hosts();
-    check__rules(d, NOW);
-    assert_int_equal(d->n_findings, 0);
-    done(d);
+    expect_none(d);
 
     d = two_hosts();
     struct check_fetch *pa = &d->fetch.per_addr[1];
@@ -507,9 +510,7 @@ static void test_mx(void **state)
 
     d = good();
     addr0(d)->not_after = NOW + 14 * 86400 + 60;
-    check__rules(d, NOW);
-    assert_int_equal(d->n_findings, 0);
-    done(d);
+    expect_none(d);
 
     d = good();
     addr0(d)->reachable = addr0(d)->starttls = addr0(d)->handshake = 0;
@@ -530,9 +531,7 @@ static void test_mx(void **state)
     b->family = AF_INET6;
     b->probed = 1;
     snprintf(b->error, sizeof(b->error), "connect: Network is unreachable");
-    check__rules(d, NOW);
-    assert_int_equal(d->n_findings, 0);
-    done(d);
+    expect_none(d);
 
     d = good(); /* an MX host without addresses */
     d->mx[0].n_addrs = 0;
@@ -549,9 +548,7 @@ static void test_mx(void **state)
 
     d = good();
     addr0(d)->banner_ms = 5000;
-    check__rules(d, NOW);
-    assert_int_equal(d->n_findings, 0);
-    done(d);
+    expect_none(d);
 }
 
 static void test_rpt(void **state)
