@@ -414,9 +414,18 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
             }
         }
         if (warm != NULL && !srv__certs_warm(warm, &warm_i, 256)) {
-            log_event(LOG_DEBUG, "cert.warm", "keys=%zu ms=%llu", warm->n,
+            log_event(LOG_DEBUG, "cert.warm", "certs=%zu ms=%llu", warm->n,
                       (unsigned long long)(now_ms() - warm_t0));
+            int sans = warm->n_undecoded > 0;
             warm = NULL;
+            if (sans) {
+                /* index the SANs of the certificates decoded since the table was built:
+                 * nothing is read again (files unchanged), the decoded objects are shared */
+                reload(s, RELOAD_CERTS, db, 1, "sans");
+                warm = atomic_load(&s->current)->certs;
+                warm_i = 0;
+                warm_t0 = now_ms();
+            }
         }
     }
 }

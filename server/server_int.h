@@ -39,8 +39,10 @@
  *
  * TLS: one SSL_CTX; the SNI callback looks the name up in the snapshot's certificate table
  * (file names <host>.pem / <host>.crt+.key first, then DNS SANs, then "*.<parent>" SANs),
- * else uses default.pem, else aborts the handshake (unrecognized_name). Private keys are
- * decoded on first use or by the control thread's background warm-up after each reload.
+ * else uses default.pem, else aborts the handshake (unrecognized_name). Certificates and
+ * keys are decoded on first use or by the control thread's background warm-up after each
+ * reload; SAN names of certificates new in a reload are indexed by a second, cheap reload
+ * once the warm-up is done.
  */
 #ifndef STSD_SERVER_INT_H
 #define STSD_SERVER_INT_H
@@ -117,19 +119,26 @@ char *srv__crlf(const char *in, size_t len, size_t *outlen);
 int srv__policy_host(const char *host, size_t len, char *out, size_t outsz);
 
 /* ---- tls.c: certificates and the SNI callback ---- */
+/* What a handshake needs, decoded from the DER kept in srv_cert. */
+struct srv_cert_obj {
+    X509 *x509;
+    STACK_OF(X509) * chain;
+    EVP_PKEY *key;
+    time_t not_after;
+};
 struct srv_cert {
     char *file; /* the .pem or .crt it came from */
-    X509 *x509;
-    /* The key is decoded on first use (srv__cert_key) or by the control thread's warm-up
-     * after a reload, whichever comes first: decoding is half of the load time, and with
-     * 10,000 names start-up must not wait for it. */
-    _Atomic(EVP_PKEY *) key;
-    atomic_int key_failed; /* 1 once decoding failed (logged once) */
+    /* The PEM blocks are read and base64-decoded at load; the DER is decoded (d2i, the
+     * bulk of the cost with 10,000 names) on first use (srv__cert_obj) or by the control
+     * thread's warm-up after a reload, whichever comes first. */
+    unsigned char **der; /* certificates, leaf first */
+    long *der_len;
+    int n_der;
     unsigned char *key_der;
     long key_der_len;
-    STACK_OF(X509) * chain;
-    time_t not_after;
-    time_t mtime; /* of the file, to reuse unchanged certificates on reload */
+    _Atomic(struct srv_cert_obj *) obj;
+    atomic_int failed; /* 1 once decoding failed (logged once) */
+    time_t mtime;      /* of the file, to reuse unchanged certificates on reload */
     off_t size;
 };
 struct srv_cert_name {
@@ -142,7 +151,8 @@ struct srv_cert_table {
     struct srv_cert_name *names;
     size_t n_names;
     struct srv_hash index;
-    long default_cert; /* index of default.pem, or -1 */
+    long default_cert;  /* index of default.pem, or -1 */
+    size_t n_undecoded; /* certificates whose SANs are not indexed (not decoded at build) */
     int refs;
 };
 /* Load every <host>.pem / <host>.crt+<host>.key of dir (and default.pem). Files that fail
@@ -153,11 +163,13 @@ struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_t
 void srv__certs_free(struct srv_cert_table *t);
 /* The certificate for a server name (exact, then wildcard, then default), or NULL. */
 const struct srv_cert *srv__cert_find(const struct srv_cert_table *t, const char *name);
-/* The certificate's private key, decoding it on first use (any thread; lock-free). NULL when
- * it does not decode or does not match the certificate (logged once as cert.invalid). */
-EVP_PKEY *srv__cert_key(const struct srv_cert *c);
-/* Decode up to `max` keys not decoded yet, starting at *cursor (advanced). Returns 1 while
- * there are more to do. The control thread calls it after a reload. */
+/* The decoded certificate, chain and key, decoding them on first use (any thread;
+ * lock-free). NULL when they do not decode or the key does not match (logged once as
+ * cert.invalid). */
+const struct srv_cert_obj *srv__cert_obj(const struct srv_cert *c);
+/* Decode up to `max` certificates not decoded yet, starting at *cursor (advanced). Returns 1
+ * while there are more to do. The control thread calls it after a reload; when a table is
+ * done and had n_undecoded > 0, a certificate-only reload indexes the SANs. */
 int srv__certs_warm(const struct srv_cert_table *t, size_t *cursor, size_t max);
 /* The one SSL_CTX: protocol floor, ALPN (h2, http/1.1), servername callback. NULL + err. */
 SSL_CTX *srv__ssl_ctx_new(const struct stsd_config *cfg, char *err, size_t errlen);

@@ -65,15 +65,27 @@ static void ssl_error(char *buf, size_t sz, const char *what)
     ERR_clear_error();
 }
 
+static void obj_free(struct srv_cert_obj *o)
+{
+    if (o == NULL)
+        return;
+    X509_free(o->x509);
+    sk_X509_pop_free(o->chain, X509_free);
+    EVP_PKEY_free(o->key);
+    free(o);
+}
+
 static void cert_clear(struct srv_cert *c)
 {
     free(c->file);
-    X509_free(c->x509);
-    EVP_PKEY_free(atomic_load(&c->key));
+    for (int i = 0; i < c->n_der; i++)
+        free(c->der[i]);
+    free(c->der);
+    free(c->der_len);
     if (c->key_der != NULL)
         OPENSSL_cleanse(c->key_der, (size_t)c->key_der_len);
     free(c->key_der);
-    sk_X509_pop_free(c->chain, X509_free);
+    obj_free(atomic_load(&c->obj));
     memset(c, 0, sizeof(*c));
 }
 
@@ -86,46 +98,37 @@ static void warn_key_mode(const char *path, const struct stat *st)
     }
 }
 
-/* The DER of the first private key block in a PEM buffer (malloc'd by OpenSSL) and its
- * PEM name; certificates are collected into c when `certs` is set. 0 or -1 with err. */
+/* Collect the DER of the certificate blocks (when `certs` is set) into c and of the first
+ * private key block into *kder (malloc'd by OpenSSL). 0 or -1 with err. */
 static int pem_scan(struct srv_cert *c, const char *buf, size_t len, int certs,
-                    unsigned char **kder, long *klen, char **kname, char *err, size_t errlen)
+                    unsigned char **kder, long *klen, char *err, size_t errlen)
 {
     BIO *b = BIO_new_mem_buf(buf, (int)len);
     char *name = NULL, *header = NULL;
     unsigned char *data = NULL;
     long dlen = 0;
     int rc = 0;
-    /* d2i on the PEM blocks rather than PEM_read_bio_X509/PrivateKey: OpenSSL 3's generic
-     * decoders cost several times more, which matters with 10,000 certificates. */
     while (rc == 0 && PEM_read_bio(b, &name, &header, &data, &dlen) == 1) {
         if (certs && strcmp(name, PEM_STRING_X509) == 0) {
-            const unsigned char *p = data;
-            X509 *x = d2i_X509(NULL, &p, dlen);
-            if (x == NULL) {
-                ssl_error(err, errlen, "a CERTIFICATE block does not decode");
-                rc = -1;
-            } else if (c->x509 == NULL) {
-                c->x509 = x;
-            } else if (sk_X509_num(c->chain) >= CERT_CHAIN_MAX) {
-                X509_free(x);
+            if (c->n_der > CERT_CHAIN_MAX) {
                 snprintf(err, errlen, "more than %d chain certificates", CERT_CHAIN_MAX);
                 rc = -1;
             } else {
-                sk_X509_push(c->chain, x);
+                c->der = xrealloc(c->der, (size_t)(c->n_der + 1) * sizeof(*c->der));
+                c->der_len = xrealloc(c->der_len, (size_t)(c->n_der + 1) * sizeof(long));
+                c->der[c->n_der] = xmalloc((size_t)dlen);
+                memcpy(c->der[c->n_der], data, (size_t)dlen);
+                c->der_len[c->n_der++] = dlen;
             }
         } else if (*kder == NULL && strstr(name, "PRIVATE KEY") != NULL) {
             if (strstr(name, "ENCRYPTED") != NULL) {
                 snprintf(err, errlen,
-                         "the private key is encrypted: store it unencrypted "
-                         "(mode 0600)");
+                         "the private key is encrypted: store it unencrypted (mode 0600)");
                 rc = -1;
             } else {
                 *kder = data;
                 *klen = dlen;
-                *kname = name;
                 data = NULL;
-                name = NULL;
             }
         }
         OPENSSL_free(name);
@@ -161,14 +164,11 @@ static int cert_load(struct srv_cert *c, const char *cert_path, const char *key_
     int rc = -1;
     unsigned char *kder = NULL;
     long kdlen = 0;
-    char *kname = NULL;
-    c->chain = sk_X509_new_null();
-    if (pem_scan(c, cbuf, clen, 1, &kder, &kdlen, &kname, err, errlen) != 0)
+    if (pem_scan(c, cbuf, clen, 1, &kder, &kdlen, err, errlen) != 0)
         goto out;
-    if (kbuf != NULL && kder == NULL &&
-        pem_scan(c, kbuf, klen, 0, &kder, &kdlen, &kname, err, errlen) != 0)
+    if (kbuf != NULL && kder == NULL && pem_scan(c, kbuf, klen, 0, &kder, &kdlen, err, errlen) != 0)
         goto out;
-    if (c->x509 == NULL) {
+    if (c->n_der == 0) {
         snprintf(err, errlen, "no PEM certificate");
         goto out;
     }
@@ -179,14 +179,10 @@ static int cert_load(struct srv_cert *c, const char *cert_path, const char *key_
     c->key_der = xmalloc((size_t)kdlen);
     memcpy(c->key_der, kder, (size_t)kdlen);
     c->key_der_len = kdlen;
-    struct tm tm;
-    if (ASN1_TIME_to_tm(X509_get0_notAfter(c->x509), &tm) == 1)
-        c->not_after = timegm(&tm);
     rc = 0;
 out:
     if (kder != NULL)
         OPENSSL_clear_free(kder, (size_t)kdlen);
-    OPENSSL_free(kname);
     OPENSSL_cleanse(cbuf, clen);
     free(cbuf);
     if (kbuf != NULL) {
@@ -226,17 +222,33 @@ static const struct srv_cert *prev_cert(const struct srv_cert_table *prev, const
 
 static void cert_copy(struct srv_cert *dst, const struct srv_cert *src)
 {
-    *dst = *src;
+    memset(dst, 0, sizeof(*dst));
     dst->file = xstrdup(src->file);
-    X509_up_ref(dst->x509);
-    EVP_PKEY *k = atomic_load(&src->key);
-    if (k != NULL)
-        EVP_PKEY_up_ref(k);
-    atomic_store(&dst->key, k);
-    atomic_store(&dst->key_failed, atomic_load(&src->key_failed));
+    dst->mtime = src->mtime;
+    dst->size = src->size;
+    dst->n_der = src->n_der;
+    dst->der = xmalloc((size_t)src->n_der * sizeof(*dst->der));
+    dst->der_len = xmalloc((size_t)src->n_der * sizeof(long));
+    for (int i = 0; i < src->n_der; i++) {
+        dst->der[i] = xmalloc((size_t)src->der_len[i]);
+        memcpy(dst->der[i], src->der[i], (size_t)src->der_len[i]);
+        dst->der_len[i] = src->der_len[i];
+    }
     dst->key_der = xmalloc((size_t)src->key_der_len);
     memcpy(dst->key_der, src->key_der, (size_t)src->key_der_len);
-    dst->chain = X509_chain_up_ref(src->chain);
+    dst->key_der_len = src->key_der_len;
+    atomic_store(&dst->failed, atomic_load(&src->failed));
+    const struct srv_cert_obj *so = atomic_load(&src->obj);
+    if (so != NULL) { /* share what is decoded already */
+        struct srv_cert_obj *o = xcalloc(1, sizeof(*o));
+        X509_up_ref(so->x509);
+        o->x509 = so->x509;
+        o->chain = X509_chain_up_ref(so->chain);
+        EVP_PKEY_up_ref(so->key);
+        o->key = so->key;
+        o->not_after = so->not_after;
+        atomic_store(&dst->obj, o);
+    }
 }
 
 static void add_name(struct srv_cert_table *t, size_t *cap, const char *name, size_t len,
@@ -426,7 +438,14 @@ struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_t
         if (strcmp(hosts[i], "default") != 0)
             add_name(t, &cap, hosts[i], strlen(hosts[i]), (uint32_t)i);
     for (size_t i = 0; i < t->n; i++) {
-        GENERAL_NAMES *gens = X509_get_ext_d2i(t->certs[i].x509, NID_subject_alt_name, NULL, NULL);
+        const struct srv_cert_obj *o = atomic_load(&t->certs[i].obj);
+        if (o == NULL) {
+            /* its SANs are indexed once the warm-up has decoded it (never, if it fails) */
+            if (!atomic_load(&t->certs[i].failed))
+                t->n_undecoded++;
+            continue;
+        }
+        GENERAL_NAMES *gens = X509_get_ext_d2i(o->x509, NID_subject_alt_name, NULL, NULL);
         for (int k = 0; gens != NULL && k < sk_GENERAL_NAME_num(gens) && k < 1000; k++) {
             const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, k);
             if (g->type != GEN_DNS)
@@ -468,49 +487,80 @@ void srv__certs_free(struct srv_cert_table *t)
     free(t);
 }
 
-EVP_PKEY *srv__cert_key(const struct srv_cert *cc)
+/* Decode a certificate's DER blocks and key. NULL with the reason in *why. */
+static struct srv_cert_obj *obj_decode(const struct srv_cert *c, const char **why)
 {
-    struct srv_cert *c = (struct srv_cert *)cc; /* only the atomic fields change */
-    EVP_PKEY *k = atomic_load(&c->key);
-    if (k != NULL || atomic_load(&c->key_failed))
-        return k;
-    EVP_PKEY *pub = X509_get0_pubkey(c->x509);
+    struct srv_cert_obj *o = xcalloc(1, sizeof(*o));
+    o->chain = sk_X509_new_null();
+    for (int i = 0; i < c->n_der; i++) {
+        const unsigned char *p = c->der[i];
+        X509 *x = d2i_X509(NULL, &p, c->der_len[i]);
+        if (x == NULL) {
+            *why = "a CERTIFICATE block does not decode";
+            obj_free(o);
+            return NULL;
+        }
+        if (i == 0)
+            o->x509 = x;
+        else
+            sk_X509_push(o->chain, x);
+    }
+    EVP_PKEY *pub = X509_get0_pubkey(o->x509);
     int type = pub != NULL ? EVP_PKEY_get_base_id(pub) : EVP_PKEY_NONE;
     const unsigned char *p = c->key_der;
-    k = d2i_PrivateKey(type, NULL, &p, c->key_der_len);
-    if (k == NULL) {
+    o->key = d2i_PrivateKey(type, NULL, &p, c->key_der_len);
+    if (o->key == NULL) {
         p = c->key_der;
-        k = d2i_AutoPrivateKey(NULL, &p, c->key_der_len);
+        o->key = d2i_AutoPrivateKey(NULL, &p, c->key_der_len);
     }
-    const char *why = k == NULL ? "the private key does not decode"
-                      : X509_check_private_key(c->x509, k) != 1
-                          ? "the private key does not match the certificate"
-                          : NULL;
-    if (why != NULL) {
+    if (o->key == NULL) {
+        *why = "the private key does not decode";
+        obj_free(o);
+        return NULL;
+    }
+    if (X509_check_private_key(o->x509, o->key) != 1) {
+        *why = "the private key does not match the certificate";
+        obj_free(o);
+        return NULL;
+    }
+    struct tm tm;
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(o->x509), &tm) == 1)
+        o->not_after = timegm(&tm);
+    return o;
+}
+
+const struct srv_cert_obj *srv__cert_obj(const struct srv_cert *cc)
+{
+    struct srv_cert *c = (struct srv_cert *)cc; /* only the atomic fields change */
+    struct srv_cert_obj *o = atomic_load(&c->obj);
+    if (o != NULL || atomic_load(&c->failed))
+        return o;
+    const char *why = NULL;
+    o = obj_decode(c, &why);
+    if (o == NULL) {
         ERR_clear_error();
-        EVP_PKEY_free(k);
-        if (atomic_exchange(&c->key_failed, 1) == 0) {
+        if (atomic_exchange(&c->failed, 1) == 0) {
             char q[600];
             log_event(LOG_ERROR, "cert.invalid",
-                      "file=%s reason=\"%s\" serving=none fix=\"put the matching key in the "
-                      "file, then reload\"",
+                      "file=%s reason=\"%s\" serving=none fix=\"put a valid chain and its "
+                      "key in the file, then reload\"",
                       log_quote(q, sizeof(q), c->file), why);
         }
         return NULL;
     }
-    EVP_PKEY *expected = NULL;
-    if (!atomic_compare_exchange_strong(&c->key, &expected, k)) {
-        EVP_PKEY_free(k); /* another thread was first */
+    struct srv_cert_obj *expected = NULL;
+    if (!atomic_compare_exchange_strong(&c->obj, &expected, o)) {
+        obj_free(o); /* another thread was first */
         return expected;
     }
-    return k;
+    return o;
 }
 
 int srv__certs_warm(const struct srv_cert_table *t, size_t *cursor, size_t max)
 {
     size_t i = *cursor;
     for (size_t done = 0; i < t->n && done < max; i++, done++)
-        srv__cert_key(&t->certs[i]);
+        srv__cert_obj(&t->certs[i]);
     *cursor = i;
     return i < t->n;
 }
@@ -530,8 +580,8 @@ static int on_servername(SSL *ssl, int *al, void *arg)
         *al = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
-    EVP_PKEY *key = srv__cert_key(c);
-    if (key == NULL || SSL_use_cert_and_key(ssl, c->x509, key, c->chain, 1) != 1) {
+    const struct srv_cert_obj *o = srv__cert_obj(c);
+    if (o == NULL || SSL_use_cert_and_key(ssl, o->x509, o->key, o->chain, 1) != 1) {
         ERR_clear_error();
         *al = SSL_AD_INTERNAL_ERROR;
         return SSL_TLSEXT_ERR_ALERT_FATAL;

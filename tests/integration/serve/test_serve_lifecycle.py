@@ -103,9 +103,10 @@ def main(t):
     s.start()
     log = s.log()
     bad = [l for l in log.splitlines() if "event=cert.invalid" in l]
-    t.ok(len(bad) == 1 and "mta-sts.b.test.pem" in bad[0] and "reason=" in bad[0] and
-         "fix=" in bad[0], "an unreadable certificate is logged with file, reason and fix",
-         log)
+    # (logged at each reload that reads it, the internal one after the warm-up included)
+    t.ok(len(bad) >= 1 and all("mta-sts.b.test.pem" in b and "reason=" in b and "fix=" in b
+                               for b in bad),
+         "an unreadable certificate is logged with file, reason and fix", log)
     warn = [l for l in log.splitlines() if "event=cert.key_mode" in l]
     t.ok(len(warn) == 1 and "mta-sts.c.test.key" in warn[0] and "mode=0644" in warn[0],
          "a key file readable by others is warned about", log)

@@ -179,6 +179,16 @@ def main(t):
     t.is_(subject_of(port, "mta-sts.a.test"), "subject=CN = mta-sts.a.test",
           "known names keep their own certificate")
 
+    # 9b. a certificate file named after none of its names serves its DNS SANs (indexed once
+    # the background warm-up has decoded it: "why=sans" reload)
+    multi = ca.issue("mta-sts.m1.test", sans=["mta-sts.m1.test", "mta-sts.m2.test"])
+    n = s.log().count("why=sans")
+    st.TestCA.install(multi, s.cert_dir, "shared.test")
+    t.ok(s.wait_log("why=sans", count=n + 1), "the SANs of a new certificate get indexed",
+         s.log())
+    t.is_(subject_of(port, "mta-sts.m2.test"), "subject=CN = mta-sts.m1.test",
+          "SNI mta-sts.m2.test gets the certificate listing it as a SAN")
+
     # 10. no redirect anywhere: every answer above was 200/404/405; a few odd requests too
     for path in ("/.well-known", "//.well-known/mta-sts.txt", "/.well-known//mta-sts.txt"):
         r = get("a.test", url=s.url("a.test", path), extra=["--path-as-is"])
