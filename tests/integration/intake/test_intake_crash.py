@@ -46,20 +46,31 @@ def stored(db):
     return dict(il.db_rows(db, "SELECT report_id, id FROM reports"))
 
 
-def kill9(t):
+def start_load(prefix, want, seconds, poll):
+    """A server with CLIENTS posting to it; returns once `want` reports were answered 201
+    or after `seconds`, with what stops the clients and the lists they fill."""
     s = il.server("accept = any\n", threads=2)
     stop = threading.Event()
     created, answers = [], []
-    ths = load(s.port, "crash", stop, created, answers)
-    deadline = time.monotonic() + 30
-    while len(created) < 300 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    t.ok(len(created) >= 50, "the clients got 201s before the kill (%d)" % len(created))
-    s.proc.send_signal(signal.SIGKILL)
-    s.proc.wait(10)
+    ths = load(s.port, prefix, stop, created, answers)
+    deadline = time.monotonic() + seconds
+    while len(created) < want and time.monotonic() < deadline:
+        time.sleep(poll)
+    return s, stop, ths, created, answers
+
+
+def stop_load(stop, ths):
     stop.set()
     for th in ths:
         th.join(60)
+
+
+def kill9(t):
+    s, stop, ths, created, answers = start_load("crash", 300, 30, 0.02)
+    t.ok(len(created) >= 50, "the clients got 201s before the kill (%d)" % len(created))
+    s.proc.send_signal(signal.SIGKILL)
+    s.proc.wait(10)
+    stop_load(stop, ths)
     n201 = len(created)
     got = stored(s.db)
     missing = [(rid, i) for rid, i in created if got.get(rid) != i]
@@ -94,18 +105,10 @@ def kill9(t):
 
 
 def graceful(t):
-    s = il.server("accept = any\n", threads=2)
-    stop = threading.Event()
-    created, answers = [], []
-    ths = load(s.port, "term", stop, created, answers)
-    deadline = time.monotonic() + 20
-    while len(created) < 200 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    s, stop, ths, created, answers = start_load("term", 200, 20, 0.05)
     s.proc.send_signal(signal.SIGTERM)
     rc = s.proc.wait(30)
-    stop.set()
-    for th in ths:
-        th.join(60)
+    stop_load(stop, ths)
     t.is_(rc, 0, "SIGTERM under load: exit status 0")
     got = stored(s.db)
     missing = [(rid, i) for rid, i in created if got.get(rid) != i]
