@@ -32,6 +32,15 @@ static void head(struct admin_buf *b, const char *name, const char *type, const 
     srv__buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A counter with one series per result, "ok" and "failed". */
+static void by_result(struct admin_buf *b, const char *name, const char *help,
+                      unsigned long long ok, unsigned long long failed)
+{
+    head(b, name, "counter", help);
+    srv__buf_printf(b, "%s{result=\"ok\"} %llu\n", name, ok);
+    srv__buf_printf(b, "%s{result=\"failed\"} %llu\n", name, failed);
+}
+
 static void sessions(struct admin_buf *b, struct db *db)
 {
     struct report_summary all;
@@ -118,21 +127,15 @@ void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,
     for (int o = 0; o < SRV_REPORT__N; o++)
         srv__buf_printf(&b, "stsd_report_posts_total{outcome=\"%s\"} %llu\n",
                         srv__metrics_outcome_name(o), (unsigned long long)m->reports[o]);
-    head(&b, "stsd_policy_reloads_total", "counter", "Policy reloads by result.");
-    srv__buf_printf(&b, "stsd_policy_reloads_total{result=\"ok\"} %llu\n",
-                    (unsigned long long)m->reloads_ok);
-    srv__buf_printf(&b, "stsd_policy_reloads_total{result=\"failed\"} %llu\n",
-                    (unsigned long long)m->reloads_failed);
+    by_result(&b, "stsd_policy_reloads_total", "Policy reloads by result.",
+              (unsigned long long)m->reloads_ok, (unsigned long long)m->reloads_failed);
     head(&b, "stsd_policies_served", "gauge", "Policies served after the last (re)load.");
     srv__buf_printf(&b, "stsd_policies_served %lld\n", (long long)m->policies);
     head(&b, "stsd_policy_files_broken", "gauge",
          "Policy files that do not parse (their last good version, if any, is served).");
     srv__buf_printf(&b, "stsd_policy_files_broken %lld\n", (long long)m->policies_broken);
-    head(&b, "stsd_webhook_deliveries_total", "counter", "Alert webhook attempts by result.");
-    srv__buf_printf(&b, "stsd_webhook_deliveries_total{result=\"ok\"} %llu\n",
-                    (unsigned long long)m->webhooks_sent);
-    srv__buf_printf(&b, "stsd_webhook_deliveries_total{result=\"failed\"} %llu\n",
-                    (unsigned long long)m->webhooks_failed);
+    by_result(&b, "stsd_webhook_deliveries_total", "Alert webhook attempts by result.",
+              (unsigned long long)m->webhooks_sent, (unsigned long long)m->webhooks_failed);
     head(&b, "stsd_checks_total", "counter", "Self-checks run by this process.");
     srv__buf_printf(&b, "stsd_checks_total %llu\n", (unsigned long long)m->checks_run);
     free(m);
