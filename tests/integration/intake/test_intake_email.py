@@ -87,7 +87,7 @@ def concurrent(t, s):
                                         org="File Sender"))
         batches.append(bd)
     stop = threading.Event()
-    created, answers = [], []
+    created, answers, answered_at = [], [], []
 
     def client(n):
         cl = il.Client(s.port)
@@ -97,6 +97,7 @@ def concurrent(t, s):
             i += 1
             status, hdrs, body = cl.post(il.report_bytes(rid))
             answers.append((status, body))
+            answered_at.append(time.monotonic())
             if status == 201:
                 created.append((rid, il.body_json(body).get("id")))
         cl.close()
@@ -104,7 +105,9 @@ def concurrent(t, s):
     for th in ths:
         th.start()
     time.sleep(0.3)
+    t_in0 = time.monotonic()
     results = [ingest(s, bd) for bd in batches]
+    t_in1 = time.monotonic()
     stop.set()
     for th in ths:
         th.join(60)
@@ -114,9 +117,11 @@ def concurrent(t, s):
     out = "".join(r.out + r.err for r in results)
     t.ok("locked" not in out and "locked" not in s.log(),
          "no 'database is locked' from the CLI or the server")
-    t.ok(len(created) > 50 and all(a[0] == 201 for a in answers),
-         "HTTPS posts meanwhile: every one 201 (%d)" % len(created),
-         [a for a in answers if a[0] != 201][:5])
+    # Overlap, not a rate: on a fast machine the three ingests take well under a second.
+    during = sum(1 for w in answered_at if t_in0 <= w <= t_in1)
+    t.ok(during >= 5 and all(a[0] == 201 for a in answers),
+         "HTTPS posts meanwhile: every one 201 (%d, %d of them while ingest ran)" %
+         (len(created), during), [a for a in answers if a[0] != 201][:5])
     got = dict(il.db_rows(s.db, "SELECT report_id, id FROM reports"))
     t.is_([c for c in created if got.get(c[0]) != c[1]], [],
           "every report answered 201 is stored with its id")
