@@ -13,8 +13,9 @@
 #   h2   HTTP/2 requests/s                h2load -c50 -m10 -t2
 #   tls  new TLS connections/s            h2load --h1 -H 'Connection: close' -c50 -t2
 #                                         -n TLS_REQUESTS (default DURATION * 2000)
-#        (every request is a new connection with a full handshake: h2load never resumes
-#         sessions, and the server closes after each response)
+#        (every request is a new TCP + TLS connection, the server closes after each
+#         response; h2load resumes each client's previous session when the server issued a
+#         ticket, so TICKETS=on measures resumed handshakes and TICKETS=off full ones)
 # and the ratio stsd/nginx for each, plus the servers' CPU time per request (user + system
 # from /proc, nginx master + workers), which a busy machine disturbs less than requests/s.
 # Results go to stdout and bench/out/policy-<time>/.
@@ -23,6 +24,11 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
+# TICKETS=on (default): both servers resume TLS sessions by tickets, as both do by default, and
+# h2load reuses each client's session on its next connection. TICKETS=off: neither issues
+# tickets, so every connection of the tls figure is a full handshake (certificate + signature).
+TICKETS=${TICKETS:-on}
+case "$TICKETS" in on|off) ;; *) echo "bench: TICKETS must be on or off" >&2; exit 64 ;; esac
 CONNS=${CONNS:-50}
 TLS_REQUESTS=${TLS_REQUESTS:-$((DURATION * 2000))} # new connections per tls run
 HOST=mta-sts.bench.test
@@ -72,6 +78,8 @@ listen = 127.0.0.1:$STSD_PORT
 state_dir = $OUT/stsd
 threads = $THREADS
 max_conn_per_address = 100000
+[tls]
+session_tickets = $TICKETS
 [admin]
 listen = off
 [checks]
@@ -106,6 +114,7 @@ http {
     ssl_certificate $OUT/cert.pem;
     ssl_certificate_key $OUT/key.pem;
     ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets $TICKETS;
     location = /.well-known/mta-sts.txt {
       default_type "text/plain; charset=utf-8";
       alias $OUT/mta-sts.txt;
@@ -181,7 +190,7 @@ measure() { # kind port pid -> "req/s cpu_us_per_request"
 }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
-echo "stsd $("$STSD_BIN" --version 2>/dev/null || true) vs $(nginx -v 2>&1); rounds=$ROUNDS duration=${DURATION}s conns=$CONNS threads=$THREADS nproc=$(nproc)"
+echo "stsd $("$STSD_BIN" --version 2>/dev/null || true) vs $(nginx -v 2>&1); rounds=$ROUNDS duration=${DURATION}s conns=$CONNS threads=$THREADS tickets=$TICKETS nproc=$(nproc)"
 for kind in h1 h2 tls; do
   : >"$OUT/$kind.stsd"; : >"$OUT/$kind.nginx"; : >"$OUT/$kind.stsd.cpu"; : >"$OUT/$kind.nginx.cpu"
   for r in $(seq "$ROUNDS"); do

@@ -40,6 +40,7 @@ void config_defaults(struct stsd_config *cfg)
     cfg->max_conn_per_address = 256;
     cfg->log_level = LOG_INFO;
     cfg->min_version = 0x0303;
+    cfg->session_tickets = 1;
     cfg->max_body = 10ull * 1024 * 1024;
     cfg->max_json = 20ull * 1024 * 1024;
     cfg->rate_per_sec = 10;
@@ -259,8 +260,16 @@ static int on_tls(struct load_state *st, const char *name, const char *value)
             cfg->min_version = 0x0304;
         else
             FAIL("[tls] min_version = '%s' must be TLSv1.2 or TLSv1.3", value);
+    } else if (strcmp(name, "session_tickets") == 0) {
+        if (strcmp(value, "on") == 0)
+            cfg->session_tickets = 1;
+        else if (strcmp(value, "off") == 0)
+            cfg->session_tickets = 0;
+        else
+            FAIL("[tls] session_tickets = '%s' must be on or off", value);
     } else {
-        FAIL("unknown key '%s' in [tls]; known keys: cert_dir, min_version", name);
+        FAIL("unknown key '%s' in [tls]; known keys: cert_dir, min_version, session_tickets",
+             name);
     }
     return 1;
 }

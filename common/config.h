@@ -32,6 +32,7 @@ struct stsd_config {
     /* [tls] */
     char *cert_dir;
     int min_version; /* 0x0303 = TLS 1.2, 0x0304 = TLS 1.3 (OpenSSL's values) */
+    int session_tickets; /* 1: resumption by session tickets (stateless); 0: full handshakes */
 
     /* [reports] */
     char **report_paths;

@@ -604,12 +604,21 @@ SSL_CTX *srv__ssl_ctx_new(const struct stsd_config *cfg, char *err, size_t errle
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"stsd", 4);
-    /* No session resumption: an MTA fetches a policy once per max_age (days), so session
-     * state would be paid for on every full handshake (a cache insert under a lock, or a
-     * ticket to encrypt and send) and almost never used. */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_num_tickets(ctx, 0);
+    if (cfg->session_tickets) {
+        /* Resumption by session tickets only, as nginx does by default: stateless and shared
+         * by all loop threads (OpenSSL's per-process ticket keys), no internal session cache
+         * to lock and fill on every full handshake, and one ticket per handshake instead of
+         * OpenSSL's two. A client that comes back (a reporter posting several reports, a
+         * monitor) skips the certificate and the signature. */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+        SSL_CTX_set_num_tickets(ctx, 1);
+    } else {
+        /* [tls] session_tickets = off: every connection is a full handshake (no ticket key
+         * lives in the process, for operators who want that). */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 0);
+    }
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     h2o_ssl_register_alpn_protocols(ctx, h2o_alpn_protocols); /* h2, http/1.1 */
     return ctx;

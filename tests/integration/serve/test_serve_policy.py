@@ -145,19 +145,39 @@ def main(t):
         t.ok(r.returncode == 0 and "Verify return code: 0 (ok)" in r.out,
              "TLS %s is accepted" % v[4:].replace("_", "."), r)
 
-    # 7b. no session resumption (a design choice, see server/tls.c): a saved session is not
-    # reused, with TLS 1.2 or 1.3
+    # 7b. session resumption by tickets (the default, as nginx's): a saved session is reused,
+    # with TLS 1.2 and 1.3; with [tls] session_tickets = off every connection is a full
+    # handshake. s_client -sess_out/-sess_in carry the session from one run to the next.
+    # A request with -ign_eof keeps s_client until the server closes, so a TLS 1.3 ticket
+    # (sent after the handshake) is received and saved.
+    req = b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.a.test\r\nConnection: close\r\n\r\n"
+
+    def sclient_req(port, extra):
+        return st.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername",
+                       "mta-sts.a.test", "-ign_eof"] + extra, input=req, timeout=20)
+
+    def resumption(port, v, tag):
+        sess = os.path.join(d, "sess%s%s" % (tag, v))
+        r1 = sclient_req(port, [v, "-sess_out", sess])
+        if r1.returncode != 0 or not os.path.exists(sess):
+            return None, r1
+        return sclient_req(port, [v, "-sess_in", sess]), r1
+
     for v in ("-tls1_2", "-tls1_3"):
-        sess = os.path.join(d, "sess" + v)
-        r1 = s_client(port, "mta-sts.a.test", [v, "-sess_out", sess])
-        if not os.path.exists(sess):
-            # nothing resumable was offered (s_client saves no session)
-            t.ok(r1.returncode == 0, "TLS %s: no resumable session is offered"
-                 % v[4:].replace("_", "."), r1)
-            continue
-        r2 = s_client(port, "mta-sts.a.test", [v, "-sess_in", sess])
-        t.ok(r2.returncode == 0 and "\nNew, TLSv1." in r2.out and "Reused" not in r2.out,
-             "TLS %s: a second connection is a full handshake" % v[4:].replace("_", "."), r2)
+        r2, r1 = resumption(port, v, "on")
+        t.ok(r2 is not None and r2.returncode == 0 and "\nReused, TLSv1." in r2.out,
+             "TLS %s: a second connection resumes the session (ticket)"
+             % v[4:].replace("_", "."), r2 or r1)
+    s_off = st.Stsd(policies=POLICIES, certs={"mta-sts.a.test": leaf_a},
+                    extra_config="[tls]\nsession_tickets = off\n").start()
+    for v in ("-tls1_2", "-tls1_3"):
+        r2, r1 = resumption(s_off.port, v, "off")
+        t.ok(r1.returncode == 0 and
+             (r2 is None or (r2.returncode == 0 and "\nNew, TLSv1." in r2.out and
+                             "Reused" not in r2.out)),
+             "session_tickets = off, TLS %s: a second connection is a full handshake"
+             % v[4:].replace("_", "."), r2 or r1)
+    t.is_(s_off.stop(), 0, "the session_tickets = off server stops cleanly")
 
     # 8. unknown SNI / no SNI without default.pem: the handshake is aborted (the servername
     # callback answers unrecognized_name; h2o closes without flushing the alert)

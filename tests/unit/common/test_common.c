@@ -112,7 +112,8 @@ static void test_config_defaults_and_values(void **state)
 
     p = write_tmp("[server]\nlisten = 127.0.0.1:8443\nlisten = [::1]:8443\n"
                   "state_dir = /tmp/x\n[reports]\nmax_body = 1M\naccept = any\n"
-                  "rate_exempt = 10.0.0.0/8, ::1\n[tls]\nmin_version = TLSv1.3\n");
+                  "rate_exempt = 10.0.0.0/8, ::1\n[tls]\nmin_version = TLSv1.3\n"
+                  "session_tickets = off\n");
     assert_int_equal(config_load(&cfg, p, err, sizeof(err)), 0);
     assert_int_equal(cfg.n_listen, 2);
     assert_string_equal(cfg.listen[1], "[::1]:8443");
@@ -120,6 +121,7 @@ static void test_config_defaults_and_values(void **state)
     assert_int_equal(cfg.max_body, 1024 * 1024);
     assert_int_equal(cfg.accept_any, 1);
     assert_int_equal(cfg.min_version, 0x0304);
+    assert_int_equal(cfg.session_tickets, 0);
     assert_int_equal(cfg.n_rate_exempt, 2);
     unsigned char a[16];
     inet_pton(AF_INET, "10.1.2.3", a);
@@ -154,6 +156,7 @@ static void test_config_errors(void **state)
     expect_error("[reports]\nmax_body = 10Q\n", "max_body");
     expect_error("[server]\nlisten = 443\n", "not an address:port");
     expect_error("[server\n", ":1: syntax error");
+    expect_error("[tls]\nsession_tickets = maybe\n", ":2: [tls] session_tickets = 'maybe'");
     char err[1024];
     struct stsd_config cfg;
     assert_int_equal(config_load(&cfg, "/nonexistent/stsd.conf", err, sizeof(err)), -1);
@@ -183,6 +186,7 @@ static void test_config_example_file(void **state)
     assert_int_equal(cfg.threads, def.threads);
     assert_int_equal(cfg.max_conn_per_address, def.max_conn_per_address);
     assert_int_equal(cfg.min_version, def.min_version);
+    assert_int_equal(cfg.session_tickets, def.session_tickets);
     assert_int_equal(cfg.max_body, def.max_body);
     assert_int_equal(cfg.max_json, def.max_json);
     assert_int_equal(cfg.accept_any, def.accept_any);
