@@ -160,12 +160,6 @@ static int entry_id(struct ctx *c, const struct policy_store_entry *e, char id[3
     return 0;
 }
 
-static void sha_hex(const unsigned char sha[32], char out[65])
-{
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", sha[i]);
-}
-
 /* "file:line: reason" of the first error, into buf. */
 static const char *first_error(const char *path, const struct policy_diag *d, char *buf, size_t n)
 {
@@ -385,7 +379,7 @@ static int do_list(struct ctx *c, int argc, char **argv)
             json_object_set_new(o, "id", have_id ? json_string(id) : json_null());
             if (e->text != NULL) {
                 char hex[65];
-                sha_hex(e->sha256, hex);
+                format_hex(e->sha256, 32, hex);
                 json_object_set_new(o, "sha256", json_string(hex));
             }
             json_object_set_new(o, "error",
@@ -460,7 +454,7 @@ static int do_show(struct ctx *c, int argc, char **argv)
     char id[33], buf[512], hex[65] = "";
     int have_id = entry_id(c, &e, id, NULL) == 0;
     if (e.text != NULL)
-        sha_hex(e.sha256, hex);
+        format_hex(e.sha256, 32, hex);
     struct db_policy_version *v = NULL;
     size_t nv = 0;
     struct db *db = ctx_db(c, 0);

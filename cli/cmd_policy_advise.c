@@ -169,13 +169,8 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
     {
         struct db_policy_version *v = NULL;
         size_t n = 0;
-        static const char hexd[] = "0123456789abcdef";
         char h[65];
-        for (int i = 0; i < 32; i++) {
-            h[2 * i] = hexd[e.sha256[i] >> 4];
-            h[2 * i + 1] = hexd[e.sha256[i] & 15];
-        }
-        h[64] = '\0';
+        format_hex(e.sha256, 32, h);
         if (db_policy_versions(db, domain, &v, &n) == 0)
             for (size_t i = 0; i < n; i++)
                 if (strcmp(v[i].sha256_hex, h) == 0)

@@ -44,6 +44,8 @@ int parse_rfc3339(const char *s, time_t *out);
 void format_rfc3339(time_t t, char buf[21]);
 /* Format t as "YYYY-MM-DD" into buf[11]. */
 void format_date(time_t t, char buf[11]);
+/* Lowercase hex of n bytes into out[2n+1] (NUL-terminated); returns out. */
+char *format_hex(const void *in, size_t n, char *out);
 
 /* fs.c */
 /* Read a whole file (at most `cap` bytes; more is an error with errno=EFBIG).

@@ -118,8 +118,7 @@ static int fixed(const char *s, int n, int *out)
 
 static int parse_ymd(const char *s, int *y, int *mo, int *d)
 {
-    if (fixed(s, 4, y) || s[4] != '-' || fixed(s + 5, 2, mo) || s[7] != '-' ||
-        fixed(s + 8, 2, d))
+    if (fixed(s, 4, y) || s[4] != '-' || fixed(s + 5, 2, mo) || s[7] != '-' || fixed(s + 8, 2, d))
         return -1;
     if (*y < 1970 || *y > 9999 || *mo < 1 || *mo > 12 || *d < 1 || *d > days_in_month(*y, *mo))
         return -1;
@@ -191,6 +190,18 @@ void format_rfc3339(time_t t, char buf[21])
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(buf, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+char *format_hex(const void *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *b = in;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+    return out;
 }
 
 void format_date(time_t t, char buf[11])

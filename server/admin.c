@@ -28,8 +28,7 @@ int srv__admin_token_load(struct admin_env *env, const char *path, char *err, si
             snprintf(err, errlen, "%s: cannot generate a token (no randomness)", path);
             return -1;
         }
-        for (size_t i = 0; i < sizeof(rnd); i++)
-            snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+        format_hex(rnd, sizeof(rnd), hex);
         hex[2 * ADMIN_TOKEN_BYTES] = '\n';
         char *dir = xstrdup(path);
         char *slash = strrchr(dir, '/');

@@ -211,16 +211,6 @@ static int domain_cmp(const void *a, const void *b)
                   ((const struct admin_domain *)b)->domain);
 }
 
-static void hex32(const unsigned char *in, char out[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < 32; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[64] = '\0';
-}
-
 static int served_cmp(const void *key, const void *item)
 {
     return strcmp(key, ((const struct admin_served *)item)->domain);
@@ -253,7 +243,7 @@ static void fill_domain(const struct admin_env *env, struct db *db,
     size_t npv = 0;
     if (e->text && db_policy_versions(db, e->domain, &pv, &npv) == 0) {
         char h[65];
-        hex32(e->sha256, h);
+        format_hex(e->sha256, 32, h);
         for (size_t i = 0; i < npv; i++)
             if (strcmp(pv[i].sha256_hex, h) == 0)
                 snprintf(d->policy_id, sizeof(d->policy_id), "%s", pv[i].id);

@@ -8,16 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 struct taken_ctx {
     struct db *db;
     const char *domain;
@@ -61,7 +51,7 @@ int db_policy_version_record(struct db *db, const char *domain, const unsigned c
                              int64_t now, char id_out[33], int *is_new)
 {
     char h[65];
-    hex(sha256, 32, h);
+    format_hex(sha256, 32, h);
     *is_new = 0;
     int found = lookup(db, domain, h, id_out);
     if (found != 0)

@@ -206,6 +206,15 @@ static void test_config_example_file(void **state)
     config_free(&def);
 }
 
+static void test_format_hex(void **state)
+{
+    const unsigned char in[] = {0x00, 0x0f, 0xa5, 0xff};
+    char out[9];
+    assert_ptr_equal(format_hex(in, sizeof(in), out), out);
+    assert_string_equal(out, "000fa5ff");
+    assert_string_equal(format_hex(in, 0, out), "");
+}
+
 static void test_log_quote(void **state)
 {
     char buf[64];
@@ -223,7 +232,7 @@ int main(void)
         cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_date_or_ago),
         cmocka_unit_test(test_config_defaults_and_values),
         cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_config_example_file),
-        cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_format_hex),     cmocka_unit_test(test_log_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
