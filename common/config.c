@@ -41,10 +41,17 @@ void config_defaults(struct stsd_config *cfg)
     cfg->log_level = LOG_INFO;
     cfg->min_version = 0x0303;
     cfg->session_tickets = 1;
+    cfg->ticket_lifetime = 12 * 3600;
     cfg->max_body = 10ull * 1024 * 1024;
     cfg->max_json = 20ull * 1024 * 1024;
     cfg->rate_per_sec = 10;
     cfg->queue = 8192;
+    cfg->parse_memory = 256ull * 1024 * 1024;
+    cfg->max_values = 100000;
+    cfg->max_detail_rows = 1000;
+    cfg->keep = 400ll * 86400;
+    cfg->min_free = 1024ull * 1024 * 1024;
+    cfg->session_ttl = 12 * 3600;
     cfg->admin_listen = xstrdup("127.0.0.1:8080");
     cfg->check_interval = 6 * 3600;
     cfg->check_smtp_port = 25;
@@ -59,6 +66,7 @@ void config_free(struct stsd_config *cfg)
     strv_free(cfg->listen, cfg->n_listen);
     free(cfg->state_dir);
     free(cfg->access_log);
+    free(cfg->user);
     free(cfg->cert_dir);
     strv_free(cfg->report_paths, cfg->n_report_paths);
     free(cfg->rate_exempt);
@@ -227,6 +235,17 @@ static int on_server(struct load_state *st, const char *name, const char *value)
             FAIL("[server] max_conn_per_address = '%s' must be a number from 1 to 1000000",
                  value);
         cfg->max_conn_per_address = (int)x;
+    } else if (strcmp(name, "max_connections") == 0) {
+        long x;
+        if (to_int(value, 0, 10000000, &x))
+            FAIL("[server] max_connections = '%s' must be a number from 1 to 10000000, or 0 "
+                 "(80%% of the open-file limit)",
+                 value);
+        cfg->max_connections = (int)x;
+    } else if (strcmp(name, "user") == 0) {
+        if (value[0] == '\0' || strchr(value, ' ') || strchr(value, ':') || strchr(value, '/'))
+            FAIL("[server] user = '%s' must be a user name, e.g. stsd", value);
+        set_str(&cfg->user, value);
     } else if (strcmp(name, "access_log") == 0) {
         set_str(&cfg->access_log, strcmp(value, "off") == 0 || value[0] == '\0' ? NULL : value);
     } else if (strcmp(name, "log_level") == 0) {
@@ -240,7 +259,7 @@ static int on_server(struct load_state *st, const char *name, const char *value)
         cfg->log_level = found;
     } else {
         FAIL("unknown key '%s' in [server]; known keys: listen, state_dir, threads, "
-             "max_conn_per_address, access_log, log_level",
+             "max_conn_per_address, max_connections, user, access_log, log_level",
              name);
     }
     return 1;
@@ -267,8 +286,15 @@ static int on_tls(struct load_state *st, const char *name, const char *value)
             cfg->session_tickets = 0;
         else
             FAIL("[tls] session_tickets = '%s' must be on or off", value);
+    } else if (strcmp(name, "ticket_lifetime") == 0) {
+        int64_t s;
+        if (parse_duration(value, &s) != 0 || s < 60 || s > 7 * 86400)
+            FAIL("[tls] ticket_lifetime = '%s' must be a duration from 60s to 7d, e.g. 12h",
+                 value);
+        cfg->ticket_lifetime = s;
     } else {
-        FAIL("unknown key '%s' in [tls]; known keys: cert_dir, min_version, session_tickets",
+        FAIL("unknown key '%s' in [tls]; known keys: cert_dir, min_version, session_tickets, "
+             "ticket_lifetime",
              name);
     }
     return 1;
@@ -355,9 +381,36 @@ static int on_reports(struct load_state *st, const char *name, const char *value
         if (to_int(value, 1, 10000000, &x))
             FAIL("[reports] queue = '%s' must be a number from 1 to 10000000", value);
         cfg->queue = (size_t)x;
+    } else if (strcmp(name, "parse_memory") == 0) {
+        if (parse_size(value, &sz) != 0 || sz < 1024 * 1024 || sz > 64ull * 1024 * 1024 * 1024)
+            FAIL("[reports] parse_memory = '%s' must be a size from 1M to 64G, e.g. 256M", value);
+        cfg->parse_memory = sz;
+    } else if (strcmp(name, "max_values") == 0) {
+        long x;
+        if (to_int(value, 100, 100000000, &x))
+            FAIL("[reports] max_values = '%s' must be a number from 100 to 100000000", value);
+        cfg->max_values = (uint64_t)x;
+    } else if (strcmp(name, "max_detail_rows") == 0) {
+        long x;
+        if (to_int(value, 1, 10000000, &x))
+            FAIL("[reports] max_detail_rows = '%s' must be a number from 1 to 10000000", value);
+        cfg->max_detail_rows = (uint64_t)x;
+    } else if (strcmp(name, "keep") == 0) {
+        int64_t s;
+        if (strcmp(value, "off") == 0 || strcmp(value, "forever") == 0)
+            s = 0;
+        else if (parse_duration(value, &s) != 0 || s < 86400)
+            FAIL("[reports] keep = '%s' must be a duration of at least 1d, e.g. 400d, or off",
+                 value);
+        cfg->keep = s;
+    } else if (strcmp(name, "min_free") == 0) {
+        if (parse_size(value, &sz) != 0 || sz > 1024ull * 1024 * 1024 * 1024)
+            FAIL("[reports] min_free = '%s' must be a size up to 1T, e.g. 1G (0 = off)", value);
+        cfg->min_free = sz;
     } else {
         FAIL("unknown key '%s' in [reports]; known keys: path, max_body, max_json, accept, "
-             "rate_limit, rate_exempt, queue",
+             "rate_limit, rate_exempt, queue, parse_memory, max_values, max_detail_rows, keep, "
+             "min_free",
              name);
     }
     return 1;
@@ -378,8 +431,14 @@ static int on_admin(struct load_state *st, const char *name, const char *value)
         if (value[0] != '/')
             FAIL("[admin] token_file = '%s' must be an absolute path", value);
         set_str(&cfg->token_file, value);
+    } else if (strcmp(name, "session_ttl") == 0) {
+        int64_t s;
+        if (parse_duration(value, &s) != 0 || s < 60 || s > 30 * 86400)
+            FAIL("[admin] session_ttl = '%s' must be a duration from 60s to 30d, e.g. 12h",
+                 value);
+        cfg->session_ttl = s;
     } else {
-        FAIL("unknown key '%s' in [admin]; known keys: listen, token_file", name);
+        FAIL("unknown key '%s' in [admin]; known keys: listen, token_file, session_ttl", name);
     }
     return 1;
 }
@@ -420,9 +479,16 @@ static int on_checks(struct load_state *st, const char *name, const char *value)
             cfg->check_smtp_port = (int)x;
         else
             cfg->check_https_port = (int)x;
+    } else if (strcmp(name, "allow_private") == 0) {
+        if (strcmp(value, "on") == 0)
+            cfg->allow_private = 1;
+        else if (strcmp(value, "off") == 0)
+            cfg->allow_private = 0;
+        else
+            FAIL("[checks] allow_private = '%s' must be on or off", value);
     } else {
         FAIL("unknown key '%s' in [checks]; known keys: interval, domains, resolver, ca_file, "
-             "smtp_port, https_port",
+             "smtp_port, https_port, allow_private",
              name);
     }
     return 1;

@@ -25,7 +25,9 @@ struct stsd_config {
     size_t n_listen;
     char *state_dir;
     int threads; /* 0 = one event loop per core */
-    int max_conn_per_address;
+    int max_conn_per_address; /* an IPv4 address or an IPv6 /64 (SPEC §9) */
+    int max_connections;      /* all connections; 0 = 80 % of RLIMIT_NOFILE at start */
+    char *user;               /* [server] user: drop to it after binding; NULL = stay */
     char *access_log; /* NULL = off, "-" = stderr, else a file */
     int log_level;    /* enum log_level */
 
@@ -33,6 +35,7 @@ struct stsd_config {
     char *cert_dir;
     int min_version; /* 0x0303 = TLS 1.2, 0x0304 = TLS 1.3 (OpenSSL's values) */
     int session_tickets; /* 1: resumption by session tickets (stateless); 0: full handshakes */
+    int64_t ticket_lifetime; /* seconds a ticket key encrypts; the previous key still decrypts */
 
     /* [reports] */
     char **report_paths;
@@ -44,10 +47,16 @@ struct stsd_config {
     struct cfg_cidr *rate_exempt;
     size_t n_rate_exempt;
     size_t queue;
+    uint64_t parse_memory;   /* bytes of every report being inflated, parsed or queued at once */
+    uint64_t max_values;     /* JSON values per report; more is 413 before any tree is built */
+    uint64_t max_detail_rows; /* failure-detail rows stored per report; the rest merged */
+    int64_t keep;            /* seconds reports are kept (by end-datetime); 0 = forever */
+    uint64_t min_free;       /* bytes free on the database's file system; below: 503 / 75 */
 
     /* [admin] */
     char *admin_listen; /* "off" disables the admin listener */
     char *token_file;
+    int64_t session_ttl; /* seconds a dashboard session cookie lives */
 
     /* [checks] (scheduled self-checks, issue 5) */
     int64_t check_interval; /* seconds; 0 = off */
@@ -57,6 +66,7 @@ struct stsd_config {
     char *check_ca_file;    /* NULL = system trust store */
     int check_smtp_port;
     int check_https_port;
+    int allow_private; /* 1: self-checks and webhooks may connect to private addresses */
 
     /* [alerts] */
     char *webhook_url; /* NULL = no webhook */

@@ -194,6 +194,16 @@ static void test_config_example_file(void **state)
     assert_int_equal(cfg.n_rate_exempt, def.n_rate_exempt);
     assert_memory_equal(cfg.rate_exempt, def.rate_exempt, sizeof(*cfg.rate_exempt) * 2);
     assert_int_equal(cfg.queue, def.queue);
+    assert_int_equal(cfg.max_connections, def.max_connections);
+    assert_null(cfg.user);
+    assert_int_equal(cfg.ticket_lifetime, def.ticket_lifetime);
+    assert_int_equal(cfg.parse_memory, def.parse_memory);
+    assert_int_equal(cfg.max_values, def.max_values);
+    assert_int_equal(cfg.max_detail_rows, def.max_detail_rows);
+    assert_int_equal(cfg.keep, def.keep);
+    assert_int_equal(cfg.min_free, def.min_free);
+    assert_int_equal(cfg.session_ttl, def.session_ttl);
+    assert_int_equal(cfg.allow_private, def.allow_private);
     assert_int_equal(cfg.check_interval, def.check_interval);
     assert_int_equal(cfg.check_smtp_port, def.check_smtp_port);
     assert_int_equal(cfg.check_https_port, def.check_https_port);
