@@ -47,6 +47,32 @@ void format_date(time_t t, char buf[11]);
 /* Lowercase hex of n bytes into out[2n+1] (NUL-terminated); returns out. */
 char *format_hex(const void *in, size_t n, char *out);
 
+/* text.c: stored or remote text made safe to print.
+ * text_escape copies `in` into out (outsz > 0; always NUL-terminated), keeping printable
+ * UTF-8 as is and writing as escapes what a terminal would act on: C0 controls and DEL as
+ * \xHH (an ESC byte is the four characters \x1b; \n \r \t as such), C1 controls, the
+ * line/paragraph separators and the bidirectional controls as \uHHHH, and every byte that is
+ * not valid UTF-8 as \xHH. With TEXT_ESC_QUOTES, " and \ become \" and \\ (logfmt).
+ * It stops before an escape that would not fit; returns the number of input bytes consumed
+ * (strlen(in) when all of it fit). */
+#define TEXT_ESC_QUOTES 1u
+size_t text_escape(char *out, size_t outsz, const char *in, unsigned flags);
+/* The escaped copy of in (NULL reads as ""), malloc'd. */
+char *text_escape_dup(const char *in);
+/* Escaped copies that live until text_safe_free: for a printf of several fields.
+ *   struct text_safe ts = {0}; printf("%s %s\n", text_safe(&ts, a), text_safe(&ts, b));
+ *   text_safe_free(&ts);
+ * text_safe(NULL string) is NULL. */
+struct text_safe {
+    char **v;
+    size_t n, cap;
+};
+const char *text_safe(struct text_safe *ts, const char *s);
+void text_safe_free(struct text_safe *ts);
+/* 1 when a CSV cell holding s must start with ' so that a spreadsheet does not run it as a
+ * formula: s starts with = + - @ (or a tab or CR). */
+int text_csv_needs_guard(const char *s);
+
 /* fs.c */
 /* Read a whole file (at most `cap` bytes; more is an error with errno=EFBIG).
  * Returns a malloc'd NUL-terminated buffer, length in *len; NULL on error (errno set). */

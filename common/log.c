@@ -40,7 +40,6 @@ void log_event(enum log_level level, const char *event, const char *fields, ...)
 
 const char *log_quote(char *buf, size_t bufsz, const char *value)
 {
-    size_t o = 0;
     if (bufsz < 8) {
         if (bufsz)
             buf[0] = '\0';
@@ -48,33 +47,13 @@ const char *log_quote(char *buf, size_t bufsz, const char *value)
     }
     if (value == NULL)
         value = "";
-    buf[o++] = '"';
-    for (const char *p = value; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        const char *esc = NULL;
-        char tmp[8];
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c < 0x20 || c == 0x7f) {
-            snprintf(tmp, sizeof(tmp), "\\x%02x", c);
-            esc = tmp;
-        }
-        size_t need = esc ? strlen(esc) : 1;
-        if (o + need + 5 > bufsz) {
-            memcpy(buf + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (esc) {
-            memcpy(buf + o, esc, need);
-            o += need;
-        } else {
-            buf[o++] = (char)c;
-        }
+    /* '"' + escaped text + "..." when cut + '"' + NUL */
+    buf[0] = '"';
+    size_t used = text_escape(buf + 1, bufsz - 5, value, TEXT_ESC_QUOTES);
+    size_t o = 1 + strlen(buf + 1);
+    if (value[used] != '\0') {
+        memcpy(buf + o, "...", 3);
+        o += 3;
     }
     buf[o++] = '"';
     buf[o] = '\0';

@@ -235,6 +235,78 @@ static void test_log_quote(void **state)
     assert_true(strlen(small) < sizeof(small));
 }
 
+static void test_log_quote_controls(void **state)
+{
+    char buf[64];
+    assert_string_equal(log_quote(buf, sizeof(buf), "a\x1b[31mb\\"), "\"a\\x1b[31mb\\\\\"");
+    assert_string_equal(log_quote(buf, sizeof(buf), "\xc2\x9b" "2J"), "\"\\u009b2J\"");
+    /* cut between escapes, never inside one */
+    char small[12];
+    log_quote(small, sizeof(small), "\x1b\x1b\x1b");
+    assert_string_equal(small, "\"\\x1b...\"");
+}
+
+static void test_text_escape(void **state)
+{
+    char out[128];
+    /* printable ASCII and UTF-8 stay */
+    assert_int_equal(text_escape(out, sizeof(out), "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x", 0), 12);
+    assert_string_equal(out, "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x");
+    /* ESC is the four characters \x1b; every C0 control and DEL likewise */
+    text_escape(out, sizeof(out), "a\x1b]0;t\x07" "b\x7f", 0);
+    assert_string_equal(out, "a\\x1b]0;t\\x07b\\x7f");
+    text_escape(out, sizeof(out), "1\n2\r3\t4\x01", 0);
+    assert_string_equal(out, "1\\n2\\r3\\t4\\x01");
+    /* C1 (UTF-8 encoded), a raw 8-bit CSI byte, invalid and overlong UTF-8 */
+    text_escape(out, sizeof(out), "\xc2\x9b|\x9b|\xff|\xc0\xaf|\xed\xa0\x80", 0);
+    assert_string_equal(out, "\\u009b|\\x9b|\\xff|\\xc0\\xaf|\\xed\\xa0\\x80");
+    /* bidirectional override and line separator; a truncated sequence at the end */
+    text_escape(out, sizeof(out), "\xe2\x80\xae" "abc\xe2\x80\xa8\xe2\x82", 0);
+    assert_string_equal(out, "\\u202eabc\\u2028\\xe2\\x82");
+    /* quotes only with TEXT_ESC_QUOTES */
+    text_escape(out, sizeof(out), "\"\\", 0);
+    assert_string_equal(out, "\"\\");
+    text_escape(out, sizeof(out), "\"\\", TEXT_ESC_QUOTES);
+    assert_string_equal(out, "\\\"\\\\");
+    /* NULL is "", and the output is cut before an escape that does not fit */
+    assert_int_equal(text_escape(out, sizeof(out), NULL, 0), 0);
+    assert_string_equal(out, "");
+    char small[6];
+    assert_int_equal(text_escape(small, sizeof(small), "ab\x1b", 0), 2);
+    assert_string_equal(small, "ab");
+    assert_int_equal(text_escape(small, sizeof(small), "a\x1b", 0), 2);
+    assert_string_equal(small, "a\\x1b");
+    /* every byte value: the output never holds a control byte */
+    char all[256], big[1100];
+    for (int i = 0; i < 255; i++)
+        all[i] = (char)(i + 1);
+    all[255] = '\0';
+    assert_int_equal(text_escape(big, sizeof(big), all, 0), 255);
+    for (const unsigned char *p = (const unsigned char *)big; *p; p++)
+        assert_true(*p >= 0x20 && *p != 0x7f && *p < 0x80);
+    char *d = text_escape_dup(all);
+    assert_string_equal(d, big);
+    free(d);
+}
+
+static void test_text_safe_and_csv_guard(void **state)
+{
+    struct text_safe ts = {0};
+    for (int i = 0; i < 20; i++)
+        assert_string_equal(text_safe(&ts, "x\x1by"), "x\\x1by");
+    assert_null(text_safe(&ts, NULL));
+    text_safe_free(&ts);
+    assert_int_equal(ts.n, 0);
+    assert_true(text_csv_needs_guard("=1+2"));
+    assert_true(text_csv_needs_guard("+1"));
+    assert_true(text_csv_needs_guard("-1"));
+    assert_true(text_csv_needs_guard("@SUM(A1)"));
+    assert_true(text_csv_needs_guard("\tx"));
+    assert_false(text_csv_needs_guard("a=b"));
+    assert_false(text_csv_needs_guard(""));
+    assert_false(text_csv_needs_guard(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +315,8 @@ int main(void)
         cmocka_unit_test(test_config_defaults_and_values),
         cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_config_example_file),
         cmocka_unit_test(test_format_hex),     cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_log_quote_controls), cmocka_unit_test(test_text_escape),
+        cmocka_unit_test(test_text_safe_and_csv_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
