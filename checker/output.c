@@ -209,10 +209,12 @@ struct colors {
     const char *err, *warn, *info, *ok, *bold, *dim, *off;
 };
 
-static const char *json_str(const json_t *o, const char *key)
+/* A string member, escaped for the terminal: DNS records, SMTP banners, certificate names
+ * and error texts come from the network. Lives until text_safe_free(ts). */
+static const char *json_str(struct text_safe *ts, const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
+    return s ? text_safe(ts, s) : "";
 }
 
 void check_print_text(FILE *f, const json_t *result, int color)
@@ -225,11 +227,13 @@ void check_print_text(FILE *f, const json_t *result, int color)
     json_t *dom;
     json_array_foreach(json_object_get(result, "domains"), i, dom)
     {
-        const char *verdict = json_str(dom, "verdict");
+        struct text_safe ts = {0};
+        const char *verdict = json_str(&ts, dom, "verdict");
         const char *vc = strcmp(verdict, "error") == 0     ? c.err
                          : strcmp(verdict, "warning") == 0 ? c.warn
                                                            : c.ok;
-        fprintf(f, "%s%s%s: %s%s%s\n", c.bold, json_str(dom, "domain"), c.off, vc, verdict, c.off);
+        fprintf(f, "%s%s%s: %s%s%s\n", c.bold, json_str(&ts, dom, "domain"), c.off, vc, verdict,
+                c.off);
 
         /* The facts, briefly. */
         json_t *dns = json_object_get(dom, "dns");
@@ -239,13 +243,13 @@ void check_print_text(FILE *f, const json_t *result, int color)
         {
             fprintf(f, "  %sMX %lld %s%s", c.dim,
                     (long long)json_integer_value(json_object_get(v, "preference")),
-                    json_str(v, "host"), c.off);
+                    json_str(&ts, v, "host"), c.off);
             size_t m;
             json_t *a;
             json_array_foreach(json_object_get(v, "addresses"), m, a)
             {
-                const char *ver = json_str(a, "tls_version");
-                fprintf(f, "%s %s %s%s", c.dim, json_str(a, "ip"),
+                const char *ver = json_str(&ts, a, "tls_version");
+                fprintf(f, "%s %s %s%s", c.dim, json_str(&ts, a, "ip"),
                         json_is_true(json_object_get(a, "starttls"))    ? (ver[0] ? ver : "TLS")
                         : json_is_true(json_object_get(a, "reachable")) ? "no-TLS"
                                                                         : "unreachable",
@@ -253,34 +257,36 @@ void check_print_text(FILE *f, const json_t *result, int color)
             }
             fputc('\n', f);
         }
-        json_array_foreach(json_object_get(dns, "sts_txt"), k, v)
-            fprintf(f, "  %s_mta-sts TXT \"%s\"%s\n", c.dim, json_string_value(v), c.off);
-        json_array_foreach(json_object_get(dns, "rpt_txt"), k, v)
-            fprintf(f, "  %s_smtp._tls TXT \"%s\"%s\n", c.dim, json_string_value(v), c.off);
+        json_array_foreach(json_object_get(dns, "sts_txt"), k, v) fprintf(
+            f, "  %s_mta-sts TXT \"%s\"%s\n", c.dim, text_safe(&ts, json_string_value(v)), c.off);
+        json_array_foreach(json_object_get(dns, "rpt_txt"), k, v) fprintf(
+            f, "  %s_smtp._tls TXT \"%s\"%s\n", c.dim, text_safe(&ts, json_string_value(v)), c.off);
         json_t *pol = json_object_get(dom, "policy");
         if (json_is_object(pol)) {
             json_t *st = json_object_get(pol, "status");
             if (json_is_integer(st))
                 fprintf(f, "  %spolicy %s: HTTP %lld, mode %s, %lld ms%s\n", c.dim,
-                        json_str(pol, "url"), (long long)json_integer_value(st),
-                        json_is_string(json_object_get(pol, "mode")) ? json_str(pol, "mode") : "-",
+                        json_str(&ts, pol, "url"), (long long)json_integer_value(st),
+                        json_is_string(json_object_get(pol, "mode")) ? json_str(&ts, pol, "mode")
+                                                                     : "-",
                         (long long)json_integer_value(json_object_get(pol, "ms")), c.off);
             else
-                fprintf(f, "  %spolicy %s: %s%s\n", c.dim, json_str(pol, "url"),
-                        json_str(pol, "error"), c.off);
+                fprintf(f, "  %spolicy %s: %s%s\n", c.dim, json_str(&ts, pol, "url"),
+                        json_str(&ts, pol, "error"), c.off);
         }
 
-        const char *dnssec = json_str(dns, "dnssec");
+        const char *dnssec = json_str(&ts, dns, "dnssec");
         if (strcmp(dnssec, "unknown") != 0)
             fprintf(f, "  %sDNSSEC %s%s\n", c.dim, dnssec, c.off);
         json_t *h = json_object_get(dom, "hosted");
         if (json_is_object(h) && json_is_true(json_object_get(h, "policy")))
-            fprintf(
-                f, "  %shosted here: policy id %s, certificate until %s%s\n", c.dim,
-                json_is_string(json_object_get(h, "policy_id")) ? json_str(h, "policy_id") : "-",
-                json_is_string(json_object_get(h, "cert_not_after")) ? json_str(h, "cert_not_after")
-                                                                     : "-",
-                c.off);
+            fprintf(f, "  %shosted here: policy id %s, certificate until %s%s\n", c.dim,
+                    json_is_string(json_object_get(h, "policy_id")) ? json_str(&ts, h, "policy_id")
+                                                                    : "-",
+                    json_is_string(json_object_get(h, "cert_not_after"))
+                        ? json_str(&ts, h, "cert_not_after")
+                        : "-",
+                    c.off);
 
         /* Findings grouped by severity, worst first. */
         static const char *const sevs[] = {"error", "warning", "info"};
@@ -289,17 +295,18 @@ void check_print_text(FILE *f, const json_t *result, int color)
         for (int s = 0; s < 3; s++) {
             json_array_foreach(json_object_get(dom, "findings"), k, v)
             {
-                if (strcmp(json_str(v, "severity"), sevs[s]) != 0)
+                if (strcmp(json_str(&ts, v, "severity"), sevs[s]) != 0)
                     continue;
                 any = 1;
                 fprintf(f, "  %s%-7s%s %s%s%s  %s\n", sc[s], sevs[s], c.off, c.bold,
-                        json_str(v, "id"), c.off, json_str(v, "subject"));
-                fprintf(f, "          %s\n", json_str(v, "message"));
-                fprintf(f, "          %sfix:%s %s\n", c.dim, c.off, json_str(v, "fix"));
+                        json_str(&ts, v, "id"), c.off, json_str(&ts, v, "subject"));
+                fprintf(f, "          %s\n", json_str(&ts, v, "message"));
+                fprintf(f, "          %sfix:%s %s\n", c.dim, c.off, json_str(&ts, v, "fix"));
             }
         }
         if (!any)
             fprintf(f, "  %sno findings%s\n", c.ok, c.off);
         fputc('\n', f);
+        text_safe_free(&ts);
     }
 }

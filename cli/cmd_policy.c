@@ -173,18 +173,15 @@ static const char *first_error(const char *path, const struct policy_diag *d, ch
     return buf;
 }
 
-/* One line of a policy file, with what is not printable ASCII or UTF-8 shown as \xNN (a
- * hand-edited file must not send escape sequences to the terminal). */
+/* One line of a policy file, with control characters and what is not UTF-8 shown as escapes
+ * (a hand-edited file must not send escape sequences to the terminal). */
 static void print_line(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            printf("\\x%02x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('\n');
+    char *line = xstrndup(s, n);
+    char *e = text_escape_dup(line);
+    puts(e);
+    free(e);
+    free(line);
 }
 
 static const char *const sev_names[] = {"", "warning", "error"};
@@ -398,8 +395,9 @@ static int do_list(struct ctx *c, int argc, char **argv)
             printf("%-32s %-8s %9ld %3zu %-17s %s\n", e->domain, policy_mode_name(e->policy.mode),
                    e->policy.max_age, e->policy.n_mx, have_id ? id : "-", status);
         } else {
-            printf("%-32s %-8s %9s %3s %-17s broken: %s\n", e->domain, "-", "-", "-", "-",
-                   first_error(path, &e->diag, buf, sizeof(buf)));
+            char *why = text_escape_dup(first_error(path, &e->diag, buf, sizeof(buf)));
+            printf("%-32s %-8s %9s %3s %-17s broken: %s\n", e->domain, "-", "-", "-", "-", why);
+            free(why);
         }
         free(path);
     }
@@ -483,12 +481,14 @@ static int do_show(struct ctx *c, int argc, char **argv)
         json_object_set_new(o, "history", h);
         print_json(o);
     } else {
+        struct text_safe ts = {0}; /* file content in messages, escaped */
         printf("domain:  %s\nfile:    %s\n", domain, path);
         if (e.valid)
             printf("status:  valid\nid:      %s\nmode:    %s\nmax_age: %ld\n", have_id ? id : "-",
                    policy_mode_name(e.policy.mode), e.policy.max_age);
         else
-            printf("status:  broken: %s\n", first_error(path, &e.diag, buf, sizeof(buf)));
+            printf("status:  broken: %s\n",
+                   text_safe(&ts, first_error(path, &e.diag, buf, sizeof(buf))));
         for (size_t i = 0; e.valid && i < e.policy.n_mx; i++)
             printf("mx:      %s\n", e.policy.mx[i]);
         if (e.text != NULL)
@@ -497,7 +497,8 @@ static int do_show(struct ctx *c, int argc, char **argv)
             printf("diagnostics:\n");
             for (size_t i = 0; i < e.diag.n; i++)
                 printf("  %s:%d: %s: %s\n", path, e.diag.items[i].line,
-                       sev_names[e.diag.items[i].severity], e.diag.items[i].message);
+                       sev_names[e.diag.items[i].severity],
+                       text_safe(&ts, e.diag.items[i].message));
         }
         if (e.text != NULL) {
             printf("text:\n");
@@ -519,6 +520,7 @@ static int do_show(struct ctx *c, int argc, char **argv)
             printf("  %-17s %s sha256 %.16s%s\n", v[i].id, t, v[i].sha256_hex,
                    have_id && strcmp(v[i].id, id) == 0 ? "  (current)" : "");
         }
+        text_safe_free(&ts);
     }
     free(v);
     policy_store_entry_clear(&e);
@@ -732,9 +734,12 @@ static int do_validate(struct ctx *c, int argc, char **argv)
         cli_error("policy validate: '%s' is neither a file nor a domain name", arg);
         return EXIT_NOINPUT;
     }
-    for (size_t i = 0; i < e.diag.n; i++)
+    for (size_t i = 0; i < e.diag.n; i++) {
+        char *msg = text_escape_dup(e.diag.items[i].message);
         printf("%s:%d: %s: %s\n", path, e.diag.items[i].line, sev_names[e.diag.items[i].severity],
-               e.diag.items[i].message);
+               msg);
+        free(msg);
+    }
     size_t more = e.diag.n_errors + e.diag.n_warnings - e.diag.n;
     if (more > 0)
         printf("%s: %zu more diagnostics not shown\n", path, more);

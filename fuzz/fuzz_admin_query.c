@@ -1,5 +1,6 @@
 /* fuzz_admin_query.c - libFuzzer target over the admin listener's input parsers: the query
- * string parser and the token check on Authorization, Cookie and ?token= values. */
+ * string parser, the token check on Authorization, Cookie and ?token= values, the session
+ * lookup and the login redirect's query without the token. */
 #include "server/admin_int.h"
 
 #include <stdint.h>
@@ -25,10 +26,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)srv__admin_param(&p, "since");
     }
     static struct admin_env env;
+    static struct admin_sessions sessions;
     if (env.token_len == 0) {
         strcpy(env.token, "0123456789abcdef0123456789abcdef");
         env.token_len = strlen(env.token);
+        srv__admin_sessions_init(&sessions, 3600);
+        char id[ADMIN_SESSION_HEX + 1];
+        srv__admin_session_new(&sessions, 1000, id);
+        env.sessions = &sessions;
     }
+    if (srv__admin_session_valid(&sessions, (const char *)data, size, 1000))
+        abort(); /* 256 random bits are not guessed */
+    char rest[ADMIN_MAX_QUERY + 1];
+    size_t rl = srv__admin_query_without_token((const char *)data, size, rest, sizeof(rest));
+    if (memchr(data, 0, size) == NULL &&
+        (rl != strlen(rest) || strstr(rest, "token=") == rest || strstr(rest, "&token=") != NULL))
+        abort(); /* no token parameter survives */
     int fq;
     /* The bytes as they arrive (not NUL-terminated at size): header, cookie, query. */
     enum admin_auth a = srv__admin_auth(&env, (const char *)data, size, NULL, 0, NULL, 0, &fq);

@@ -167,22 +167,29 @@ json_t *report_summary_json(const struct report_summary *s)
     return o;
 }
 
-/* One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
+/* One CSV field (RFC 4180): control characters escaped as in text output (so no line break
+ * is left inside), a leading ' when a spreadsheet would take it for a formula, quoted when
+ * it holds a comma or quote. */
 static void csv_field(FILE *out, const char *s)
 {
     if (s == NULL)
         return;
-    if (strpbrk(s, ",\"\r\n") == NULL) {
-        fputs(s, out);
+    char *e = text_escape_dup(s);
+    const char *guard = text_csv_needs_guard(e) ? "'" : "";
+    if (strpbrk(e, ",\"") == NULL) {
+        fprintf(out, "%s%s", guard, e);
+        free(e);
         return;
     }
     fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"')
+    fputs(guard, out);
+    for (const char *p = e; *p; p++) {
+        if (*p == '"')
             fputc('"', out);
-        fputc(*s, out);
+        fputc(*p, out);
     }
     fputc('"', out);
+    free(e);
 }
 
 static void csv_int(FILE *out, int64_t v)
@@ -266,18 +273,21 @@ static void text_rows(FILE *out, const char *title, const char *keyname,
                 "RATE");
     else
         fprintf(out, "  %-40s %8s %10s\n", keyname, "REPORTS", "FAILED");
+    struct text_safe ts = {0};
     for (size_t i = 0; i < rows->n; i++) {
         const struct report_summary_row *r = &rows->v[i];
+        const char *key = r->key ? text_safe(&ts, r->key) : "";
         if (sessions && r->successful >= 0) {
-            fprintf(out, "  %-40s %8lld %12lld %10lld ", r->key ? r->key : "",
-                    (long long)r->reports, (long long)r->successful, (long long)r->failed);
+            fprintf(out, "  %-40s %8lld %12lld %10lld ", key, (long long)r->reports,
+                    (long long)r->successful, (long long)r->failed);
             text_rate(out, r->successful, r->failed);
             fputc('\n', out);
         } else {
-            fprintf(out, "  %-40s %8lld %10lld\n", r->key ? r->key : "", (long long)r->reports,
+            fprintf(out, "  %-40s %8lld %10lld\n", key, (long long)r->reports,
                     (long long)r->failed);
         }
     }
+    text_safe_free(&ts);
 }
 
 void report_summary_text(const struct report_summary *s, FILE *out)
@@ -285,8 +295,10 @@ void report_summary_text(const struct report_summary *s, FILE *out)
     char a[21], b[21];
     report_format_time(s->since, a);
     report_format_time(s->until, b);
+    char *dom = text_escape_dup(s->domain);
     fprintf(out, "TLS-RPT reports starting in [%s, %s), %s%s\n", a, b,
-            s->domain ? "policy-domain " : "all policy-domains", s->domain ? s->domain : "");
+            s->domain ? "policy-domain " : "all policy-domains", dom);
+    free(dom);
     fprintf(out, "  reports              %lld\n", (long long)s->reports);
     fprintf(out, "  successful sessions  %lld\n", (long long)s->successful);
     fprintf(out, "  failed sessions      %lld\n", (long long)s->failed);
@@ -395,9 +407,12 @@ void report_list_text(const struct report_listing *v, size_t n, FILE *out)
         char start[21];
         format_rfc3339((time_t)m->start, start);
         char *domains = join_domains(m);
+        struct text_safe ts = {0};
         fprintf(out, "%-6lld %-20s %-24s %-24s %10lld %8lld  %s\n", (long long)m->id, start,
-                m->organization_name ? m->organization_name : "", domains, (long long)m->successful,
-                (long long)m->failed, m->report_id ? m->report_id : "");
+                text_safe(&ts, m->organization_name ? m->organization_name : ""),
+                text_safe(&ts, domains), (long long)m->successful, (long long)m->failed,
+                text_safe(&ts, m->report_id ? m->report_id : ""));
+        text_safe_free(&ts);
         free(domains);
     }
     fprintf(out, "%zu report%s\n", n, n == 1 ? "" : "s");
@@ -454,8 +469,11 @@ json_t *report_detail_json(const struct report_listing *meta, const struct repor
 
 static void text_opt(FILE *out, const char *label, const char *value)
 {
-    if (value != NULL)
-        fprintf(out, "      %-24s %s\n", label, value);
+    if (value != NULL) {
+        char *v = text_escape_dup(value);
+        fprintf(out, "      %-24s %s\n", label, v);
+        free(v);
+    }
 }
 
 void report_detail_text(const struct report_listing *meta, const struct report *r, FILE *out)
@@ -464,26 +482,30 @@ void report_detail_text(const struct report_listing *meta, const struct report *
     format_rfc3339((time_t)meta->start, start);
     format_rfc3339((time_t)meta->end, end);
     format_rfc3339((time_t)meta->received, recv);
+    /* Every string below came from a report: escaped (text_safe) before it is printed. */
+    struct text_safe ts = {0};
     fprintf(out, "report %lld\n", (long long)meta->id);
-    fprintf(out, "  organization-name  %s\n", meta->organization_name);
-    fprintf(out, "  report-id          %s\n", meta->report_id);
-    fprintf(out, "  contact-info       %s\n", meta->contact_info ? meta->contact_info : "-");
+    fprintf(out, "  organization-name  %s\n", text_safe(&ts, meta->organization_name));
+    fprintf(out, "  report-id          %s\n", text_safe(&ts, meta->report_id));
+    fprintf(out, "  contact-info       %s\n",
+            meta->contact_info ? text_safe(&ts, meta->contact_info) : "-");
     fprintf(out, "  date-range         %s .. %s\n", start, end);
-    fprintf(out, "  received           %s by %s (%lld bytes%s)\n", recv, meta->source,
-            (long long)meta->rawsize, meta->gzip ? ", gzip" : "");
+    fprintf(out, "  received           %s by %s (%lld bytes%s)\n", recv,
+            text_safe(&ts, meta->source), (long long)meta->rawsize, meta->gzip ? ", gzip" : "");
     fprintf(out, "  sessions           %lld successful, %lld failed\n", (long long)meta->successful,
             (long long)meta->failed);
     for (size_t i = 0; i < r->n_policies; i++) {
         const struct report_policy *p = &r->policies[i];
-        fprintf(out, "  policy %zu: %s %s, %lld successful, %lld failed\n", i + 1, p->policy_type,
-                p->policy_domain, (long long)p->total_successful, (long long)p->total_failure);
+        fprintf(out, "  policy %zu: %s %s, %lld successful, %lld failed\n", i + 1,
+                text_safe(&ts, p->policy_type), text_safe(&ts, p->policy_domain),
+                (long long)p->total_successful, (long long)p->total_failure);
         for (size_t j = 0; j < p->n_policy_string; j++)
-            fprintf(out, "    policy-string  %s\n", p->policy_string[j]);
+            fprintf(out, "    policy-string  %s\n", text_safe(&ts, p->policy_string[j]));
         for (size_t j = 0; j < p->n_mx_host; j++)
-            fprintf(out, "    mx-host        %s\n", p->mx_host[j]);
+            fprintf(out, "    mx-host        %s\n", text_safe(&ts, p->mx_host[j]));
         for (size_t j = 0; j < p->n_failures; j++) {
             const struct report_failure *f = &p->failures[j];
-            fprintf(out, "    failure: %s, %lld sessions\n", f->result_type,
+            fprintf(out, "    failure: %s, %lld sessions\n", text_safe(&ts, f->result_type),
                     (long long)f->failed_session_count);
             text_opt(out, "sending-mta-ip", f->sending_mta_ip);
             text_opt(out, "receiving-mx-hostname", f->receiving_mx_hostname);
@@ -493,4 +515,5 @@ void report_detail_text(const struct report_listing *meta, const struct report *
             text_opt(out, "failure-reason-code", f->failure_reason_code);
         }
     }
+    text_safe_free(&ts);
 }

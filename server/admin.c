@@ -1,5 +1,6 @@
-/* admin.c - the admin listener's front: bearer-token check (RFC 6750), the worker pool that
- * runs the database queries off the event loop, and sending the answers back on the loop. */
+/* admin.c - the admin listener's front: bearer-token check (RFC 6750) and the browser login
+ * (?token= -> 303 + session cookie), the worker pool that runs the database queries off the
+ * event loop, and sending the answers back on the loop. */
 #include "server/admin_int.h"
 #include "server/server_int.h"
 #include "common/common.h"
@@ -109,6 +110,7 @@ struct admin_state {
     size_t queued;
     int stop;
     int module_idx;
+    struct admin_sessions sessions;
 };
 
 static struct admin_state *admin_state;
@@ -163,6 +165,8 @@ static const char *reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 303:
+        return "See Other";
     case 400:
         return "Bad Request";
     case 401:
@@ -179,8 +183,7 @@ static const char *reason(int status)
 }
 
 /* Send an answer on the loop thread (copies the body into the request's pool). */
-static void send_response(h2o_req_t *req, const struct admin_env *env,
-                          const struct admin_response *rs, enum srv_endpoint ep)
+static void send_response(h2o_req_t *req, const struct admin_response *rs, enum srv_endpoint ep)
 {
     req->res.status = rs->status;
     req->res.reason = reason(rs->status);
@@ -190,6 +193,9 @@ static void send_response(h2o_req_t *req, const struct admin_env *env,
                    H2O_STRLIT("no-store"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0,
                           NULL, H2O_STRLIT("nosniff"));
+    /* No admin URL (a domain name in a query, a report id) leaks to where a link leads. */
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL,
+                          H2O_STRLIT("no-referrer"));
     if (ep == SRV_EP_DASHBOARD)
         /* Nothing loads from anywhere: no scripts, styles inline, images inline SVG. */
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"),
@@ -199,13 +205,6 @@ static void send_response(h2o_req_t *req, const struct admin_env *env,
     if (rs->content_disposition != NULL)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-disposition"), 0,
                               NULL, rs->content_disposition, strlen(rs->content_disposition));
-    if (rs->set_cookie && env != NULL) {
-        /* The browser route: ?token= once, then an HttpOnly, SameSite=Strict cookie. */
-        char *c = h2o_mem_alloc_pool(&req->pool, env->token_len + 96);
-        int n = snprintf(c, env->token_len + 96, "%s=%s; Path=/; HttpOnly; SameSite=Strict",
-                         ADMIN_COOKIE, env->token);
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL, c, (size_t)n);
-    }
     req->res.content_length = rs->len;
     srv_metrics_count_request(ep, rs->status);
     h2o_send_inline(req, rs->body ? rs->body : "", rs->len);
@@ -228,7 +227,7 @@ static void on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
         struct admin_job *job = (struct admin_job *)m;
         if (job->req != NULL) {
             job->pending->job = NULL;
-            send_response(job->req, admin_state ? &admin_state->env : NULL, &job->rs, job->ep);
+            send_response(job->req, &job->rs, job->ep);
         }
         job_free(job);
         at->inflight--;
@@ -251,7 +250,7 @@ static void answer_now(h2o_req_t *req, int status, const char *msg, enum srv_end
     struct admin_response rs;
     memset(&rs, 0, sizeof(rs));
     srv__admin_error(&rs, status, msg);
-    if (auth == ADMIN_AUTH_MISSING)
+    if (auth == ADMIN_AUTH_MISSING || auth == ADMIN_AUTH_SESSION)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                        H2O_STRLIT("Bearer realm=\"stsd\""));
     else if (auth == ADMIN_AUTH_INVALID)
@@ -261,8 +260,54 @@ static void answer_now(h2o_req_t *req, int status, const char *msg, enum srv_end
     if (status == 405)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
                        H2O_STRLIT("GET, HEAD"));
-    send_response(req, NULL, &rs, ep);
+    send_response(req, &rs, ep);
     free(rs.body);
+}
+
+/* Bytes that may go into a Location header as they are. */
+static int url_chars_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* The browser login: the token was right and came in the URL. 303 to the same URL without
+ * it (so that it leaves the address bar and the history) with a new session cookie. */
+static void answer_login(h2o_req_t *req, struct admin_state *st, const char *query, size_t qlen,
+                         enum srv_endpoint ep)
+{
+    char id[ADMIN_SESSION_HEX + 1];
+    if (srv__admin_session_new(&st->sessions, (int64_t)time(NULL), id) != 0) {
+        answer_now(req, 503, "no randomness for a session id; try again", ep, -1);
+        return;
+    }
+    const char *path = req->path.base;
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    /* only a local path: never "//host" (another site) nor anything odd */
+    if (plen == 0 || path[0] != '/' || (plen > 1 && path[1] == '/') || !url_chars_ok(path, plen))
+        path = "/", plen = 1;
+    char *rest = h2o_mem_alloc_pool(&req->pool, ADMIN_MAX_QUERY + 1);
+    size_t rlen = srv__admin_query_without_token(query, qlen, rest, ADMIN_MAX_QUERY + 1);
+    if (!url_chars_ok(rest, rlen))
+        rlen = 0;
+    char *loc = h2o_mem_alloc_pool(&req->pool, plen + rlen + 2);
+    int ln = snprintf(loc, plen + rlen + 2, "%.*s%s%.*s", (int)plen, path, rlen ? "?" : "",
+                      (int)rlen, rest);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, loc, (size_t)ln);
+    /* No Secure: the admin listener speaks plain HTTP (keep it on loopback or behind TLS). */
+    char *c = h2o_mem_alloc_pool(&req->pool, ADMIN_SESSION_HEX + 128);
+    int cn = snprintf(c, ADMIN_SESSION_HEX + 128,
+                      "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict", ADMIN_COOKIE, id,
+                      (long long)st->sessions.ttl);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL, c, (size_t)cn);
+    OPENSSL_cleanse(id, sizeof(id));
+    struct admin_response rs = {.status = 303,
+                                .content_type = "text/plain; charset=utf-8",
+                                .body = "see the Location header\n"};
+    rs.len = strlen(rs.body);
+    send_response(req, &rs, ep);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -306,9 +351,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         srv__admin_auth(&st->env, auth, authlen, cookie, cookielen, query, qlen, &from_query);
     if (a != ADMIN_AUTH_OK) {
         answer_now(req, 401,
-                   a == ADMIN_AUTH_MISSING ? "a bearer token is required"
-                                           : "the token does not match",
+                   a == ADMIN_AUTH_MISSING   ? "a bearer token is required"
+                   : a == ADMIN_AUTH_SESSION ? "the session has expired; open the page with "
+                                               "?token= again"
+                                             : "the token does not match",
                    ep, (int)a);
+        return 0;
+    }
+    if (from_query) {
+        answer_login(req, st, query, qlen, ep);
         return 0;
     }
     struct admin_job *job = xcalloc(1, sizeof(*job));
@@ -322,7 +373,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     job->rq.path = job->path;
     job->rq.query = job->query;
     job->rq.now = time(NULL);
-    job->rs.set_cookie = from_query;
     /* What this thread serves (the snapshot may change once this callback returns). */
     if (ep == SRV_EP_DASHBOARD || (plen >= 15 && memcmp(path, "/api/v1/domains", 15) == 0)) {
         const struct srv_policy_table *pt = t->snap ? t->snap->policies : NULL;
@@ -372,6 +422,8 @@ static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
     st->env.policy_dir = xstrdup(s->policy_dir);
     st->env.db_path = xstrdup(s->db_path);
     st->module_idx = idx;
+    srv__admin_sessions_init(&st->sessions, cfg->session_ttl);
+    st->env.sessions = &st->sessions;
     if (srv__admin_token_load(&st->env, cfg->token_file, err, errlen) != 0) {
         free(st->env.policy_dir);
         free(st->env.db_path);
@@ -446,6 +498,7 @@ static void admin_fini(struct srv *s, int idx)
     }
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
+    srv__admin_sessions_destroy(&st->sessions);
     admin_state = NULL;
     free(st->env.policy_dir);
     free(st->env.db_path);

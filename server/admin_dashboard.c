@@ -41,6 +41,7 @@ void srv__buf_html(struct admin_buf *b, const char *s)
     if (s == NULL)
         return;
     const char *run = s;
+    char ctl[8];
     for (; *s; s++) {
         const char *rep = NULL;
         switch (*s) {
@@ -60,6 +61,14 @@ void srv__buf_html(struct admin_buf *b, const char *s)
             rep = "&#39;";
             break;
         default:
+            /* Control characters are not allowed in HTML text: shown as in text output
+             * (ESC as \x1b), line breaks and tabs kept for <pre>. */
+            if (((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t' && *s != '\r') ||
+                *s == 0x7f) {
+                snprintf(ctl, sizeof(ctl), "\\x%02x", (unsigned char)*s);
+                rep = ctl;
+                break;
+            }
             continue;
         }
         srv__buf_printf(b, "%.*s%s", (int)(s - run), run, rep);

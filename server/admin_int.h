@@ -14,6 +14,7 @@
 #ifndef STSD_SERVER_ADMIN_INT_H
 #define STSD_SERVER_ADMIN_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -25,24 +26,39 @@ struct db;
 struct json_t;
 
 #define ADMIN_WORKERS 2
-#define ADMIN_MAX_QUERY 2048 /* bytes of query string accepted */
-#define ADMIN_MAX_PATH 1024  /* bytes of path accepted */
-#define ADMIN_QUEUE_MAX 256  /* admin jobs waiting for a worker; 503 beyond */
-#define ADMIN_TOKEN_BYTES 32 /* random bytes in a generated token (64 hex digits) */
-#define ADMIN_TOKEN_MAX 256  /* longest token accepted from the token file */
-#define ADMIN_COOKIE "stsd_token"
-#define ADMIN_LIST_LIMIT 1000  /* default and maximum `limit` of /api/v1/reports */
-#define ADMIN_CHECK_HISTORY 50 /* default `limit` of /api/v1/checks history */
+#define ADMIN_MAX_QUERY 2048        /* bytes of query string accepted */
+#define ADMIN_MAX_PATH 1024         /* bytes of path accepted */
+#define ADMIN_QUEUE_MAX 256         /* admin jobs waiting for a worker; 503 beyond */
+#define ADMIN_TOKEN_BYTES 32        /* random bytes in a generated token (64 hex digits) */
+#define ADMIN_TOKEN_MAX 256         /* longest token accepted from the token file */
+#define ADMIN_COOKIE "stsd_session" /* holds a session id (admin_session.c), never the token */
+#define ADMIN_SESSION_BYTES 32      /* random bytes in a session id: 256 bits */
+#define ADMIN_SESSION_HEX (2 * ADMIN_SESSION_BYTES)
+#define ADMIN_SESSIONS_MAX 1024 /* browser sessions kept at once; the oldest is evicted */
+#define ADMIN_LIST_LIMIT 1000   /* default and maximum `limit` of /api/v1/reports */
+#define ADMIN_CHECK_HISTORY 50  /* default `limit` of /api/v1/checks history */
 
 /* ---------------------------------------------------------------- admin.c */
 
-/* Everything a worker needs to answer; read-only once the server runs. */
+/* The browser sessions (admin_session.c); slots with expires <= now are free. */
+struct admin_sessions {
+    pthread_mutex_t mu;
+    int64_t ttl; /* [admin] session_ttl, seconds */
+    struct {
+        unsigned char id[ADMIN_SESSION_BYTES];
+        int64_t expires; /* time(): the session is refused from then on */
+    } v[ADMIN_SESSIONS_MAX];
+};
+
+/* Everything a worker needs to answer; read-only once the server runs (but the sessions,
+ * which have their own lock). */
 struct admin_env {
     const struct stsd_config *cfg;
     char *policy_dir; /* <state_dir>/policies */
     char *db_path;
     char token[ADMIN_TOKEN_MAX + 1];
     size_t token_len;
+    struct admin_sessions *sessions; /* NULL: no cookie is accepted */
 };
 
 /* What the loop thread serves for a domain, copied from its snapshot for the worker. */
@@ -60,7 +76,6 @@ struct admin_request {
     int head;          /* HEAD: answer without a body */
     const char *path;  /* without the query */
     const char *query; /* after '?', NULL when none */
-    int set_cookie;    /* the token came in ?token=: answer with the cookie */
     time_t now;
 };
 
@@ -69,7 +84,6 @@ struct admin_response {
     const char *content_type;
     char *body; /* malloc'd */
     size_t len;
-    int set_cookie; /* send Set-Cookie: stsd_token=... (HttpOnly, SameSite=Strict) */
     const char *content_disposition; /* for raw reports */
 };
 
@@ -77,6 +91,7 @@ enum admin_auth {
     ADMIN_AUTH_OK = 0,
     ADMIN_AUTH_MISSING, /* 401, WWW-Authenticate: Bearer realm="stsd" */
     ADMIN_AUTH_INVALID, /* 401, ... error="invalid_token" (RFC 6750 §3.1) */
+    ADMIN_AUTH_SESSION, /* 401: the session cookie names no live session (expired, evicted) */
 };
 
 /* Read the token file, creating it (0600, 64 random hex digits) when missing. 0 or -1. */
@@ -85,9 +100,10 @@ int srv__admin_token_load(struct admin_env *env, const char *path, char *err, si
 /* ---------------------------------------------------------------- admin_parse.c */
 
 /*
- * Decide whether a request carries the token: `Authorization: Bearer T` first, else the
- * stsd_token cookie, else a `token=` query parameter (*from_query is set then, so that the
- * answer sets the cookie). Compares with CRYPTO_memcmp over the full length.
+ * Decide whether a request carries the token: `Authorization: Bearer T` first, else a
+ * `token=` query parameter (*from_query is set then: the answer is a 303 that sets a session
+ * cookie), else the session cookie (a live session in env->sessions, time(NULL)).
+ * Compares with CRYPTO_memcmp over the full length.
  */
 enum admin_auth srv__admin_auth(const struct admin_env *env, const char *authorization,
                                 size_t authlen, const char *cookie, size_t cookielen,
@@ -104,6 +120,20 @@ struct admin_params {
 /* Parse `query` (may be NULL). -1 on a malformed query (too many, too long, bad %xx). */
 int srv__admin_params_parse(const char *query, struct admin_params *out);
 const char *srv__admin_param(const struct admin_params *p, const char *name);
+
+/* ---------------------------------------------------------------- admin_session.c */
+
+void srv__admin_sessions_init(struct admin_sessions *t, int64_t ttl);
+void srv__admin_sessions_destroy(struct admin_sessions *t);
+/* A new session expiring at now + ttl (a free or expired slot, else the oldest session is
+ * evicted); its id in hex (the cookie value) into out. 0, or -1 without randomness. */
+int srv__admin_session_new(struct admin_sessions *t, int64_t now, char out[ADMIN_SESSION_HEX + 1]);
+/* 1 when the cookie value names a session that has not expired at `now`. Every slot is
+ * compared (CRYPTO_memcmp) whatever matches. */
+int srv__admin_session_valid(struct admin_sessions *t, const char *value, size_t len, int64_t now);
+/* The query string without its token parameters (the redirect target), into out; returns
+ * its length. out of ADMIN_MAX_QUERY + 1 bytes holds any accepted query. */
+size_t srv__admin_query_without_token(const char *query, size_t qlen, char *out, size_t outsz);
 
 /* ---------------------------------------------------------------- admin_api.c */
 

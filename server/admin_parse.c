@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static int hexval(int c)
 {
@@ -126,13 +127,17 @@ enum admin_auth srv__admin_auth(const struct admin_env *env, const char *authori
     }
     size_t vl;
     const char *v;
-    if (cookie != NULL && (v = find_kv(cookie, cookielen, ADMIN_COOKIE, ';', &vl)) != NULL)
-        return token_equal(env, v, vl) ? ADMIN_AUTH_OK : ADMIN_AUTH_INVALID;
+    /* A token in the URL wins over a cookie: it is how a browser with an expired session
+     * logs in again. */
     if (query != NULL && (v = find_kv(query, querylen, "token", '&', &vl)) != NULL) {
         if (!token_equal(env, v, vl))
             return ADMIN_AUTH_INVALID;
         *from_query = 1;
         return ADMIN_AUTH_OK;
     }
+    if (cookie != NULL && (v = find_kv(cookie, cookielen, ADMIN_COOKIE, ';', &vl)) != NULL)
+        return srv__admin_session_valid(env->sessions, v, vl, (int64_t)time(NULL))
+                   ? ADMIN_AUTH_OK
+                   : ADMIN_AUTH_SESSION;
     return ADMIN_AUTH_MISSING;
 }

@@ -239,7 +239,10 @@ static void test_log_quote_controls(void **state)
 {
     char buf[64];
     assert_string_equal(log_quote(buf, sizeof(buf), "a\x1b[31mb\\"), "\"a\\x1b[31mb\\\\\"");
-    assert_string_equal(log_quote(buf, sizeof(buf), "\xc2\x9b" "2J"), "\"\\u009b2J\"");
+    assert_string_equal(log_quote(buf, sizeof(buf),
+                                  "\xc2\x9b"
+                                  "2J"),
+                        "\"\\u009b2J\"");
     /* cut between escapes, never inside one */
     char small[12];
     log_quote(small, sizeof(small), "\x1b\x1b\x1b");
@@ -253,7 +256,10 @@ static void test_text_escape(void **state)
     assert_int_equal(text_escape(out, sizeof(out), "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x", 0), 12);
     assert_string_equal(out, "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x");
     /* ESC is the four characters \x1b; every C0 control and DEL likewise */
-    text_escape(out, sizeof(out), "a\x1b]0;t\x07" "b\x7f", 0);
+    text_escape(out, sizeof(out),
+                "a\x1b]0;t\x07"
+                "b\x7f",
+                0);
     assert_string_equal(out, "a\\x1b]0;t\\x07b\\x7f");
     text_escape(out, sizeof(out), "1\n2\r3\t4\x01", 0);
     assert_string_equal(out, "1\\n2\\r3\\t4\\x01");
@@ -261,7 +267,10 @@ static void test_text_escape(void **state)
     text_escape(out, sizeof(out), "\xc2\x9b|\x9b|\xff|\xc0\xaf|\xed\xa0\x80", 0);
     assert_string_equal(out, "\\u009b|\\x9b|\\xff|\\xc0\\xaf|\\xed\\xa0\\x80");
     /* bidirectional override and line separator; a truncated sequence at the end */
-    text_escape(out, sizeof(out), "\xe2\x80\xae" "abc\xe2\x80\xa8\xe2\x82", 0);
+    text_escape(out, sizeof(out),
+                "\xe2\x80\xae"
+                "abc\xe2\x80\xa8\xe2\x82",
+                0);
     assert_string_equal(out, "\\u202eabc\\u2028\\xe2\\x82");
     /* quotes only with TEXT_ESC_QUOTES */
     text_escape(out, sizeof(out), "\"\\", 0);
@@ -310,12 +319,17 @@ static void test_text_safe_and_csv_guard(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_size),     cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_date_or_ago),
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_date_or_ago),
         cmocka_unit_test(test_config_defaults_and_values),
-        cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_config_example_file),
-        cmocka_unit_test(test_format_hex),     cmocka_unit_test(test_log_quote),
-        cmocka_unit_test(test_log_quote_controls), cmocka_unit_test(test_text_escape),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_example_file),
+        cmocka_unit_test(test_format_hex),
+        cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_log_quote_controls),
+        cmocka_unit_test(test_text_escape),
         cmocka_unit_test(test_text_safe_and_csv_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

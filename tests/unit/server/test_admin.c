@@ -93,10 +93,26 @@ static void test_auth(void **state)
     assert_int_equal(AUTH("Bearer ", NULL, NULL), ADMIN_AUTH_INVALID);
     assert_int_equal(AUTH("Basic czNjcmV0", NULL, NULL), ADMIN_AUTH_INVALID);
     /* A wrong header is not rescued by a right cookie. */
-    assert_int_equal(AUTH("Bearer nope", "stsd_token=s3cret-token", NULL), ADMIN_AUTH_INVALID);
-    assert_int_equal(AUTH(NULL, "a=b; stsd_token=s3cret-token; c=d", NULL), ADMIN_AUTH_OK);
-    assert_int_equal(AUTH(NULL, "stsd_token=wrong", NULL), ADMIN_AUTH_INVALID);
-    assert_int_equal(AUTH(NULL, "xstsd_token=s3cret-token", NULL), ADMIN_AUTH_MISSING);
+    struct admin_sessions *ss = malloc(sizeof(*ss));
+    srv__admin_sessions_init(ss, 3600);
+    env.sessions = ss;
+    char id[ADMIN_SESSION_HEX + 1], cookie[200];
+    assert_int_equal(srv__admin_session_new(ss, (int64_t)time(NULL), id), 0);
+    snprintf(cookie, sizeof(cookie), "a=b; stsd_session=%s; c=d", id);
+    assert_int_equal(AUTH("Bearer nope", cookie, NULL), ADMIN_AUTH_INVALID);
+    assert_int_equal(AUTH(NULL, cookie, NULL), ADMIN_AUTH_OK);
+    assert_int_equal(fq, 0);
+    /* the token is no cookie, under either name */
+    assert_int_equal(AUTH(NULL, "stsd_token=s3cret-token", NULL), ADMIN_AUTH_MISSING);
+    assert_int_equal(AUTH(NULL, "stsd_session=s3cret-token", NULL), ADMIN_AUTH_SESSION);
+    assert_int_equal(AUTH(NULL, "stsd_session=wrong", NULL), ADMIN_AUTH_SESSION);
+    assert_int_equal(AUTH(NULL, "xstsd_session=s3cret-token", NULL), ADMIN_AUTH_MISSING);
+    /* a token in the URL wins over a stale cookie */
+    assert_int_equal(AUTH(NULL, "stsd_session=wrong", "token=s3cret-token"), ADMIN_AUTH_OK);
+    assert_int_equal(fq, 1);
+    srv__admin_sessions_destroy(ss);
+    free(ss);
+    env.sessions = NULL;
     assert_int_equal(AUTH(NULL, NULL, "since=7d&token=s3cret-token"), ADMIN_AUTH_OK);
     assert_int_equal(fq, 1);
     assert_int_equal(AUTH(NULL, NULL, "token=s3cret-token&x=1"), ADMIN_AUTH_OK);
@@ -111,6 +127,64 @@ static void test_html_escape(void **state)
     srv__buf_html(&b, "<script>alert(\"x\")</script>&'");
     assert_string_equal(b.p, "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;");
     free(b.p);
+    struct admin_buf c = {0};
+    srv__buf_html(&c, "a\x1b[2Jb\x7f\n\tc");
+    assert_string_equal(c.p, "a\\x1b[2Jb\\x7f\n\tc");
+    free(c.p);
+}
+
+static void test_sessions(void **state)
+{
+    struct admin_sessions *t = malloc(sizeof(*t));
+    srv__admin_sessions_init(t, 600);
+    char a[ADMIN_SESSION_HEX + 1], b[ADMIN_SESSION_HEX + 1];
+    assert_int_equal(srv__admin_session_new(t, 1000, a), 0);
+    assert_int_equal(srv__admin_session_new(t, 1001, b), 0);
+    assert_int_equal(strlen(a), ADMIN_SESSION_HEX);
+    assert_string_not_equal(a, b);
+    assert_true(srv__admin_session_valid(t, a, strlen(a), 1000));
+    assert_true(srv__admin_session_valid(t, b, strlen(b), 1600));
+    /* expired: the ttl counts from creation, on the server */
+    assert_false(srv__admin_session_valid(t, a, strlen(a), 1600));
+    assert_true(srv__admin_session_valid(t, a, strlen(a), 1599));
+    /* malformed or short values, upper-case hex, one digit off */
+    assert_false(srv__admin_session_valid(t, a, strlen(a) - 1, 1000));
+    assert_false(srv__admin_session_valid(t, NULL, 0, 1000));
+    char c[ADMIN_SESSION_HEX + 1];
+    memcpy(c, a, sizeof(c));
+    c[10] = c[10] == '0' ? '1' : '0';
+    assert_false(srv__admin_session_valid(t, c, strlen(c), 1000));
+    char z[ADMIN_SESSION_HEX + 1];
+    memset(z, '0', ADMIN_SESSION_HEX);
+    z[ADMIN_SESSION_HEX] = '\0';
+    assert_false(srv__admin_session_valid(t, z, strlen(z), 0)); /* a free slot is no session */
+    /* bounded: the oldest goes when the table is full */
+    for (int i = 0; i < ADMIN_SESSIONS_MAX - 2; i++)
+        assert_int_equal(srv__admin_session_new(t, 1002, c), 0);
+    assert_true(srv__admin_session_valid(t, a, strlen(a), 1002));
+    assert_int_equal(srv__admin_session_new(t, 1002, c), 0);
+    assert_false(srv__admin_session_valid(t, a, strlen(a), 1002)); /* a was the oldest */
+    assert_true(srv__admin_session_valid(t, b, strlen(b), 1002));
+    assert_true(srv__admin_session_valid(t, c, strlen(c), 1002));
+    srv__admin_sessions_destroy(t);
+    free(t);
+}
+
+static void test_query_without_token(void **state)
+{
+    char out[ADMIN_MAX_QUERY + 1];
+#define QWT(q) (srv__admin_query_without_token(q, strlen(q), out, sizeof(out)), out)
+    assert_string_equal(QWT("token=abc"), "");
+    assert_string_equal(QWT("since=7d&token=abc&until=1d"), "since=7d&until=1d");
+    assert_string_equal(QWT("token=abc&since=7d"), "since=7d");
+    assert_string_equal(QWT("since=7d&token=a&token=b"), "since=7d");
+    assert_string_equal(QWT("mytoken=a&token&&x=1"), "mytoken=a&x=1");
+    assert_string_equal(QWT(""), "");
+#undef QWT
+    char small[8];
+    assert_int_equal(srv__admin_query_without_token("a=1&bb=2&token=x", 16, small, sizeof(small)),
+                     3);
+    assert_string_equal(small, "a=1");
 }
 
 /* ---------------------------------------------------------------- routes over a real db */
@@ -450,6 +524,8 @@ int main(void)
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_html_escape),
+        cmocka_unit_test(test_sessions),
+        cmocka_unit_test(test_query_without_token),
         cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checks_and_regression, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_and_metrics, setup, teardown),
