@@ -48,12 +48,17 @@ def main(t):
     api_401 += 1
     t.is_(status, 401, "Basic credentials: 401")
     status, h, body = al.get(s, "/api/v1/domains?token=" + s.token)
-    t.is_(status, 200, "?token= is accepted")
+    t.is_((status, h.get("location")), (303, "/api/v1/domains"),
+          "?token= is accepted: 303 to the URL without it")
     cookie = h.get("set-cookie", "")
-    t.ok(cookie.startswith("stsd_token=%s;" % s.token) and "HttpOnly" in cookie and
-         "SameSite=Strict" in cookie, "?token= sets an HttpOnly SameSite=Strict cookie", cookie)
+    t.ok(cookie.startswith("stsd_session=") and s.token not in cookie and "HttpOnly" in cookie and
+         "SameSite=Strict" in cookie, "?token= sets an HttpOnly SameSite=Strict session cookie",
+         cookie)
+    status, h, body = al.get(s, "/api/v1/domains", headers={"Cookie": cookie.split(";")[0]})
+    t.is_(status, 200, "the session cookie is accepted")
     status, h, body = al.get(s, "/api/v1/domains", headers={"Cookie": "stsd_token=" + s.token})
-    t.is_(status, 200, "the cookie is accepted")
+    api_401 += 1
+    t.is_(status, 401, "the token itself is no cookie")
     status, h, body = al.get(s, "/api/v1/domains", token=s.token, method="POST", body=b"x")
     t.is_(status, 405, "POST: 405")
     t.is_(h.get("allow"), "GET, HEAD", "405 names GET, HEAD")
