@@ -43,6 +43,7 @@ int srv__admin_token_load(struct admin_env *env, const char *path, char *err, si
                      strerror(errno));
             return -1;
         }
+        srv__priv_created(path); /* readable by [server] user, like the rest of state_dir */
         log_event(LOG_INFO, "admin.token_created", "file=%s mode=0600", path);
         buf = file_read_all(path, 4096, &len);
     }
@@ -410,11 +411,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* ------------------------------------------------------------------ the module */
 
-static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
+/* The token is read before the privilege drop (the file may be root's, mode 0600). */
+static int admin_secrets(struct srv *s, int idx, char *err, size_t errlen)
 {
     const struct stsd_config *cfg = s->cfg;
-    /* The self-checks and alerts run whether or not the admin listener does. */
-    srv__selfcheck_start(cfg, s->policy_dir, s->db_path);
     if (cfg->admin_listen == NULL || strcmp(cfg->admin_listen, "off") == 0)
         return 0;
     struct admin_state *st = xcalloc(1, sizeof(*st));
@@ -425,11 +425,26 @@ static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
     srv__admin_sessions_init(&st->sessions, cfg->session_ttl);
     st->env.sessions = &st->sessions;
     if (srv__admin_token_load(&st->env, cfg->token_file, err, errlen) != 0) {
+        srv__admin_sessions_destroy(&st->sessions);
         free(st->env.policy_dir);
         free(st->env.db_path);
         free(st);
         return -1;
     }
+    s->module_state[idx] = st;
+    return 0;
+}
+
+static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
+{
+    const struct stsd_config *cfg = s->cfg;
+    /* The self-checks and alerts run whether or not the admin listener does. */
+    srv__selfcheck_start(cfg, s->policy_dir, s->db_path);
+    if (cfg->admin_listen == NULL || strcmp(cfg->admin_listen, "off") == 0)
+        return 0;
+    if (s->module_state[idx] == NULL && admin_secrets(s, idx, err, errlen) != 0)
+        return -1;
+    struct admin_state *st = s->module_state[idx];
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->tail = &st->head;
@@ -450,7 +465,6 @@ static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
         return -1;
     }
     admin_state = st;
-    s->module_state[idx] = st;
     log_event(LOG_INFO, "admin.ready", "listen=%s workers=%d", cfg->admin_listen, st->n_workers);
     return 0;
 }
@@ -509,6 +523,7 @@ static void admin_fini(struct srv *s, int idx)
 const struct srv_module srv_admin_module = {
     .name = "admin",
     .init = admin_init,
+    .secrets = admin_secrets,
     .thread_start = admin_thread_start,
     .thread_stop = admin_thread_stop,
     .fini = admin_fini,

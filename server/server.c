@@ -204,8 +204,12 @@ static void reload(struct srv *s, int what, struct db **db, int started, const c
         sn->policies = old->policies;
     sn->policies->refs++;
     uint64_t t1 = now_ms();
-    if ((what & RELOAD_CERTS) || old == NULL)
+    if (s->first_certs != NULL) { /* read at start, before the privilege drop */
+        sn->certs = s->first_certs;
+        s->first_certs = NULL;
+    } else if ((what & RELOAD_CERTS) || old == NULL) {
         sn->certs = srv__certs_build(s->cert_dir, old ? old->certs : NULL);
+    }
     if (sn->certs == NULL)
         sn->certs = old->certs;
     sn->certs->refs++;
@@ -230,6 +234,8 @@ static void reload(struct srv *s, int what, struct db **db, int started, const c
 
 static int make_dir(const char *path, int mode, const char *what)
 {
+    struct stat sb;
+    int existed = stat(path, &sb) == 0;
     if (mkdir_p(path, mode) != 0) {
         char q[600];
         log_event(LOG_ERROR, "serve.start",
@@ -238,6 +244,8 @@ static int make_dir(const char *path, int mode, const char *what)
                   what, log_quote(q, sizeof(q), path), strerror(errno));
         return -1;
     }
+    if (!existed)
+        srv__priv_created(path); /* what serve creates belongs to [server] user */
     return 0;
 }
 
@@ -306,19 +314,46 @@ static void setup_h2o(struct srv *s)
     s->hosts_admin[0] = s->host_admin;
 }
 
+/* Opened before the privilege drop, like the listening sockets. */
+static void open_access_log(struct srv *s)
+{
+    if (s->cfg->access_log != NULL) {
+        const char *path =
+            strcmp(s->cfg->access_log, "-") == 0 ? "/dev/stderr" : s->cfg->access_log;
+        s->access_log = h2o_access_log_open_handle(path, NULL, H2O_LOGCONF_ESCAPE_APACHE);
+    }
+}
+
 static void register_catch_all(struct srv *s)
 {
     /* Registered after the modules' paths: h2o takes the first matching path. */
     srv__policy_register(s, h2o_config_register_path(s->host_public, "/", 0));
     srv__notfound_register(h2o_config_register_path(s->host_admin, "/", 0));
-    if (s->cfg->access_log != NULL) {
-        const char *path =
-            strcmp(s->cfg->access_log, "-") == 0 ? "/dev/stderr" : s->cfg->access_log;
-        s->access_log = h2o_access_log_open_handle(path, NULL, H2O_LOGCONF_ESCAPE_APACHE);
-        if (s->access_log != NULL)
-            for (size_t i = 0; i < s->host_public->paths.size; i++)
-                h2o_access_log_register(&s->host_public->paths.entries[i], s->access_log);
+    if (s->access_log != NULL)
+        for (size_t i = 0; i < s->host_public->paths.size; i++)
+            h2o_access_log_register(&s->host_public->paths.entries[i], s->access_log);
+}
+
+/* Everything that needs the starting user's rights: the modules' secrets and the
+ * certificates are read, the access log opened; then [server] user takes over for good. */
+static int read_secrets_and_drop(struct srv *s, char *err, size_t errlen)
+{
+    char q[600];
+    for (int i = 0; srv__modules[i] != NULL; i++) {
+        if (srv__modules[i]->secrets && srv__modules[i]->secrets(s, i, err, errlen) != 0) {
+            log_event(LOG_ERROR, "serve.module", "module=%s error=%s", srv__modules[i]->name,
+                      log_quote(q, sizeof(q), err));
+            return -1;
+        }
     }
+    s->first_certs = srv__certs_build(s->cert_dir, NULL);
+    open_access_log(s);
+    if (srv__priv_drop(err, errlen) != 0 ||
+        srv__priv_check_state(s->cfg->state_dir, s->db_path, err, errlen) != 0) {
+        log_event(LOG_ERROR, "serve.privileges", "error=%s", log_quote(q, sizeof(q), err));
+        return -1;
+    }
+    return 0;
 }
 
 static int open_listeners(struct srv *s)
@@ -469,6 +504,11 @@ enum srv_status srv_run(const struct stsd_config *cfg)
     s->policy_dir = xasprintf("%s/policies", cfg->state_dir);
     s->cert_dir = xstrdup(cfg->cert_dir);
     s->db_path = xasprintf("%s/stsd.db", cfg->state_dir);
+    char err[512], q[600];
+    if (srv__priv_prepare(cfg, err, sizeof(err)) != 0) {
+        log_event(LOG_ERROR, "serve.privileges", "error=%s", log_quote(q, sizeof(q), err));
+        goto out;
+    }
     if (make_dir(cfg->state_dir, 0750, "state directory") != 0 ||
         make_dir(s->policy_dir, 0755, "policy directory") != 0 ||
         make_dir(s->cert_dir, 0700, "certificate directory") != 0)
@@ -478,13 +518,19 @@ enum srv_status srv_run(const struct stsd_config *cfg)
     sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     srv__conns_init();
     setup_h2o(s);
-    char err[512], q[600];
     s->ssl_ctx = srv__ssl_ctx_new(cfg, err, sizeof(err));
     if (s->ssl_ctx == NULL) {
         log_event(LOG_ERROR, "serve.tls", "error=%s", log_quote(q, sizeof(q), err));
         goto out;
     }
     if (open_listeners(s) != 0)
+        goto out;
+    /* Watch before the certificates are first read so that no change between the two is
+     * missed (and while the directories are surely readable). */
+    ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    int wd_pol = ifd >= 0 ? watch_dir(ifd, s->policy_dir) : -1;
+    int wd_cert = ifd >= 0 ? watch_dir(ifd, s->cert_dir) : -1;
+    if (read_secrets_and_drop(s, err, sizeof(err)) != 0)
         goto out;
     for (int i = 0; srv__modules[i] != NULL; i++) {
         if (srv__modules[i]->init && srv__modules[i]->init(s, i, err, sizeof(err)) != 0) {
@@ -494,11 +540,6 @@ enum srv_status srv_run(const struct stsd_config *cfg)
         }
     }
     register_catch_all(s);
-
-    /* Watch before the first load so that no change between the two is missed. */
-    ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    int wd_pol = ifd >= 0 ? watch_dir(ifd, s->policy_dir) : -1;
-    int wd_cert = ifd >= 0 ? watch_dir(ifd, s->cert_dir) : -1;
     reload(s, RELOAD_POLICIES | RELOAD_CERTS, &db, 0, "start");
 
     s->threads = xcalloc((size_t)s->n_threads, sizeof(*s->threads));
@@ -519,6 +560,8 @@ enum srv_status srv_run(const struct stsd_config *cfg)
             srv__modules[i]->fini(s, i);
 out:
     snapshot_release((struct srv_snapshot *)atomic_load(&s->current));
+    if (s->first_certs != NULL) /* start-up failed before the first reload */
+        srv__certs_free(s->first_certs);
     for (size_t i = 0; i < s->n_listeners; i++)
         srv__listener_close(&s->listeners[i]);
     free(s->listeners);

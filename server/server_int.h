@@ -204,6 +204,23 @@ void srv__listeners_start(struct srv_thread *t);
 /* Stop accepting (close this thread's listening sockets). */
 void srv__listeners_stop(struct srv_thread *t);
 
+/* ---- privileges.c: [server] user ---- */
+/* Look the user up and decide: started as root with a user, a drop is due; as root without
+ * one, a warning is logged; not root, `user` must name the user serve runs as. 0 or -1. */
+int srv__priv_prepare(const struct stsd_config *cfg, char *err, size_t errlen);
+/* Give a file or directory serve has just created to the user a drop is due to (no-op
+ * otherwise). 0, or -1 (logged). */
+int srv__priv_created(const char *path);
+/* Drop to the user and its groups for good and verify it (every thread, root not regained).
+ * No-op when no drop is due. 0, or -1 with the reason in err. */
+int srv__priv_drop(char *err, size_t errlen);
+/* After a drop: the state directory and the database files must be writable. 0 or -1. */
+int srv__priv_check_state(const char *state_dir, const char *db_path, char *err,
+                          size_t errlen);
+/* For a file that cannot be read after the drop (errnum EACCES): " (serve runs as user ...:
+ * make it readable ...)" to append to the message; "" otherwise. Any thread. */
+const char *srv__priv_hint(int errnum);
+
 /* ---- handler_policy.c ---- */
 #define SRV_POLICY_PATH "/.well-known/mta-sts.txt"
 /* The catch-all handler on "/" of the public host: the policy endpoint, 404 elsewhere. */
@@ -218,6 +235,9 @@ struct srv_module {
     /* Main thread, before the loop threads start: register paths. 0, or -1 with a one-line
      * error in err (serve then exits with a configuration error). */
     int (*init)(struct srv *s, int idx, char *err, size_t errlen);
+    /* Main thread, before init and before privileges are dropped ([server] user): read
+     * what only the starting user may read (keys, tokens); start no thread here. 0 or -1. */
+    int (*secrets)(struct srv *s, int idx, char *err, size_t errlen);
     /* Each loop thread, before it accepts connections. */
     void (*thread_start)(struct srv_thread *t, int idx);
     /* Each loop thread, when a graceful stop starts (listeners are closed already). */
@@ -300,6 +320,8 @@ struct srv {
     atomic_int pending_acks;
     atomic_int threads_running;
     h2o_access_log_filehandle_t *access_log;
+    /* the certificates read before the privilege drop, for the first reload */
+    struct srv_cert_table *first_certs;
     void *module_state[SRV_MAX_MODULES];
 };
 

@@ -149,14 +149,17 @@ static int cert_load(struct srv_cert *c, const char *cert_path, const char *key_
     size_t clen, klen = 0;
     char *cbuf = file_read_all(cert_path, CERT_FILE_MAX, &clen);
     if (cbuf == NULL) {
-        snprintf(err, errlen, "cannot read %s: %s", cert_path, strerror(errno));
+        int e = errno;
+        snprintf(err, errlen, "cannot read %s: %s%s", cert_path, strerror(e), srv__priv_hint(e));
         return -1;
     }
     char *kbuf = NULL;
     if (strcmp(cert_path, key_path) != 0) {
         kbuf = file_read_all(key_path, CERT_FILE_MAX, &klen);
         if (kbuf == NULL) {
-            snprintf(err, errlen, "cannot read key %s: %s", key_path, strerror(errno));
+            int e = errno;
+            snprintf(err, errlen, "cannot read key %s: %s%s", key_path, strerror(e),
+                     srv__priv_hint(e));
             free(cbuf);
             return -1;
         }
@@ -282,7 +285,9 @@ static void job_run(struct cert_job *j)
 {
     struct stat sc, sk;
     if (stat(j->cert_path, &sc) != 0 || stat(j->key_path, &sk) != 0) {
-        snprintf(j->err, sizeof(j->err), "cannot stat %s: %s", j->key_path, strerror(errno));
+        int e = errno;
+        snprintf(j->err, sizeof(j->err), "cannot stat %s: %s%s", j->key_path, strerror(e),
+                 srv__priv_hint(e));
         return;
     }
     time_t mtime = sc.st_mtime > sk.st_mtime ? sc.st_mtime : sk.st_mtime;
@@ -351,10 +356,13 @@ struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_t
     char q1[600], q2[600];
     DIR *d = opendir(dir);
     if (d == NULL) {
+        int e = errno;
+        char *why = xasprintf("%s%s", strerror(e), srv__priv_hint(e));
         log_event(LOG_ERROR, "cert.dir",
                   "dir=%s error=%s serving=%s fix=\"create it or set [tls] cert_dir\"",
-                  log_quote(q1, sizeof(q1), dir), log_quote(q2, sizeof(q2), strerror(errno)),
+                  log_quote(q1, sizeof(q1), dir), log_quote(q2, sizeof(q2), why),
                   prev ? "last-good" : "none");
+        free(why);
         if (prev != NULL) {
             free(t);
             return NULL; /* keep serving what was loaded */
