@@ -215,8 +215,7 @@ int srv__priv_created(const char *path);
  * No-op when no drop is due. 0, or -1 with the reason in err. */
 int srv__priv_drop(char *err, size_t errlen);
 /* After a drop: the state directory and the database files must be writable. 0 or -1. */
-int srv__priv_check_state(const char *state_dir, const char *db_path, char *err,
-                          size_t errlen);
+int srv__priv_check_state(const char *state_dir, const char *db_path, char *err, size_t errlen);
 /* For a file that cannot be read after the drop (errnum EACCES): " (serve runs as user ...:
  * make it readable ...)" to append to the message; "" otherwise. Any thread. */
 const char *srv__priv_hint(int errnum);

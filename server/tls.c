@@ -91,9 +91,12 @@ static void cert_clear(struct srv_cert *c)
 
 static void warn_key_mode(const char *path, const struct stat *st)
 {
-    if ((st->st_mode & 077) != 0) {
+    /* Group read is how [server] user reads a root-owned key after the drop (0640). */
+    if ((st->st_mode & 027) != 0) {
         char q[600];
-        log_event(LOG_WARN, "cert.key_mode", "file=%s mode=%04o fix=\"chmod 600 the file\"",
+        log_event(LOG_WARN, "cert.key_mode",
+                  "file=%s mode=%04o fix=\"chmod 600 the file (640 for the group of [server] "
+                  "user)\"",
                   log_quote(q, sizeof(q), path), (unsigned)(st->st_mode & 07777));
     }
 }
