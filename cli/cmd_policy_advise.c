@@ -334,6 +334,7 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         free(out);
         json_decref(out_o);
     } else {
+        struct text_safe ts = {0}; /* reporters, result types, findings: stored remote text */
         printf("domain:   %s\n", domain);
         if (e.valid)
             printf("policy:   mode %s, id %s, max_age %ld\n", policy_mode_name(mode),
@@ -345,14 +346,14 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
                (long long)days, s.by_reporter.n);
         for (size_t i = 0; i < s.by_reporter.n; i++)
             printf("          %s: %lld report(s), %lld successful, %lld failed\n",
-                   s.by_reporter.v[i].key, (long long)s.by_reporter.v[i].reports,
+                   text_safe(&ts, s.by_reporter.v[i].key), (long long)s.by_reporter.v[i].reports,
                    (long long)s.by_reporter.v[i].successful, (long long)s.by_reporter.v[i].failed);
         printf("sessions: %lld successful, %lld failed (%.2f%% failed; at most %.2f%% for "
                "enforce)\n",
                (long long)s.successful, (long long)s.failed, frate * 100.0,
                ADVISE_MAX_FAILURE_RATE * 100.0);
         for (size_t i = 0; i < s.by_result_type.n; i++)
-            printf("          %s: %lld failed\n", s.by_result_type.v[i].key,
+            printf("          %s: %lld failed\n", text_safe(&ts, s.by_result_type.v[i].key),
                    (long long)s.by_result_type.v[i].failed);
         if (nchk > 0) {
             char t[21];
@@ -360,8 +361,8 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
             printf("check:    %s: %d error(s), %d warning(s)\n", t, chk[0].errors, chk[0].warnings);
             for (size_t i = 0; i < nf; i++)
                 if (strcmp(f[i].severity, "info") != 0)
-                    printf("          %s %s %s: %s\n", f[i].severity, f[i].finding, f[i].subject,
-                           f[i].message);
+                    printf("          %s %s %s: %s\n", f[i].severity, f[i].finding,
+                           text_safe(&ts, f[i].subject), text_safe(&ts, f[i].message));
         } else {
             printf("check:    none stored\n");
         }
@@ -375,11 +376,12 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         } else if (nb > 0) {
             printf("\nnot ready%s%s; blocked by:\n", target ? " for " : "", target ? target : "");
             for (size_t i = 0; i < nb; i++)
-                printf("  - %s\n", bl[i].message);
+                printf("  - %s\n", text_safe(&ts, bl[i].message));
         } else {
             printf("\nnothing to do: the policy enforces with max_age %ld.\n",
                    e.valid ? e.policy.max_age : 0L);
         }
+        text_safe_free(&ts);
     }
     rc = nb > 0 ? EXIT_PARTIAL : EXIT_OK_;
     free(cmd);

@@ -395,8 +395,11 @@ static void flush(struct ingest *in)
     for (size_t i = 0; i < in->n; i++) {
         struct pending *p = &in->items[i];
         /* After a failed commit nothing of this batch was stored: say nothing false. */
-        if (p->line && (ok || !p->has_report))
-            printf("%s\n", p->line);
+        if (p->line && (ok || !p->has_report)) {
+            char *line = text_escape_dup(p->line); /* a rejection may quote the report */
+            printf("%s\n", line);
+            free(line);
+        }
         free(p->line);
         free(p->where);
         free(p->raw);
