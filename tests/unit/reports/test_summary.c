@@ -299,6 +299,75 @@ static void test_list_and_detail(void **state)
     free(buf);
 }
 
+/* Text and CSV from hostile reports: control characters escaped, formulas guarded. */
+static void test_hostile_fields(void **state)
+{
+    struct report_summary_row evil_rows[] = {
+        {"-2+3\x1b[2J", 1, -1, 5},
+        {"@SUM(A1),\"x\"\r\nEvil", 1, -1, 4},
+    };
+    struct report_summary s = make_summary(REPORT_BY_NONE);
+    s.by_mx = (struct report_summary_rows){evil_rows, 2};
+    char *csv = capture(report_summary_csv, &s);
+    assert_non_null(strstr(csv, "\r\nmx,'-2+3\\x1b[2J,1,,5,\r\n"));
+    assert_non_null(strstr(csv, "\r\nmx,\"'@SUM(A1),\"\"x\"\"\\r\\nEvil\",1,,4,\r\n"));
+    assert_null(strchr(csv, '\x1b'));
+    free(csv);
+    char *text = capture(report_summary_text, &s);
+    assert_non_null(strstr(text, "  -2+3\\x1b[2J "));
+    assert_non_null(strstr(text, "  @SUM(A1),\"x\"\\r\\nEvil "));
+    assert_null(strchr(text, '\x1b'));
+    assert_null(strchr(text, '\r'));
+    free(text);
+
+    char *domains[] = {"@x.test"};
+    struct report_listing m = {.id = 7,
+                               .organization_name = "=cmd\x1b]0;t\x07",
+                               .report_id = "+1,2",
+                               .contact_info = "a@b\x1b[8m",
+                               .source = "https",
+                               .start = T0,
+                               .end = T0 + 86399,
+                               .received = T0,
+                               .domains = domains,
+                               .n_domains = 1};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    report_list_csv(&m, 1, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "\r\n7,'=cmd\\x1b]0;t\\x07,\"'+1,2\",2024-01-01T00:00:00Z,"));
+    assert_non_null(strstr(buf, ",https,'@x.test,0,0\r\n"));
+    free(buf);
+    f = open_memstream(&buf, &len);
+    report_list_text(&m, 1, f);
+    fclose(f);
+    assert_non_null(strstr(buf, " =cmd\\x1b]0;t\\x07 "));
+    assert_null(strchr(buf, '\x1b'));
+    free(buf);
+    char *mx[] = {"mx\x1b[1m.x.test"};
+    struct report_failure fails[] = {{.result_type = "x\x1b[0m",
+                                      .additional_information = "\xc2\x9b"
+                                                                "31m",
+                                      .failed_session_count = 1}};
+    struct report_policy pol = {.policy_type = "sts",
+                                .policy_domain = "x.test",
+                                .mx_host = mx,
+                                .n_mx_host = 1,
+                                .failures = fails,
+                                .n_failures = 1};
+    struct report r = {.policies = &pol, .n_policies = 1};
+    f = open_memstream(&buf, &len);
+    report_detail_text(&m, &r, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "  contact-info       a@b\\x1b[8m\n"));
+    assert_non_null(strstr(buf, "    mx-host        mx\\x1b[1m.x.test\n"));
+    assert_non_null(strstr(buf, "    failure: x\\x1b[0m, 1 sessions\n"));
+    assert_non_null(strstr(buf, " \\u009b31m\n"));
+    assert_null(strchr(buf, '\x1b'));
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_summary_csv),
         cmocka_unit_test(test_summary_text),
         cmocka_unit_test(test_list_and_detail),
+        cmocka_unit_test(test_hostile_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
