@@ -56,6 +56,9 @@ char *format_hex(const void *in, size_t n, char *out);
  * It stops before an escape that would not fit; returns the number of input bytes consumed
  * (strlen(in) when all of it fit). */
 #define TEXT_ESC_QUOTES 1u
+/* Length of the valid UTF-8 sequence at p (n > 0 bytes available; RFC 3629) and its code
+ * point in *cp; 0 when it is not valid UTF-8 (overlong forms, surrogates, past U+10FFFF). */
+size_t text_utf8_seq(const unsigned char *p, size_t n, unsigned *cp);
 size_t text_escape(char *out, size_t outsz, const char *in, unsigned flags);
 /* The escaped copy of in (NULL reads as ""), malloc'd. */
 char *text_escape_dup(const char *in);

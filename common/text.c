@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes) and its code point; 0 when the
- * bytes are not valid UTF-8 (overlong forms, surrogates and values past U+10FFFF included). */
-static size_t utf8_seq(const unsigned char *p, size_t n, unsigned *cp)
+size_t text_utf8_seq(const unsigned char *p, size_t n, unsigned *cp)
 {
     unsigned c = p[0];
     size_t len;
@@ -56,7 +54,7 @@ size_t text_escape(char *out, size_t outsz, const char *in, unsigned flags)
         const char *rep = tmp;
         size_t need, take;
         unsigned cp = 0;
-        size_t len = utf8_seq(p + i, n - i, &cp);
+        size_t len = text_utf8_seq(p + i, n - i, &cp);
         if (len == 0) { /* not UTF-8: the byte as is, escaped */
             snprintf(tmp, sizeof(tmp), "\\x%02x", p[i]);
             take = 1;

@@ -142,36 +142,6 @@ static const char *quote(char out[200], const char *s, size_t n)
     return policy__quote(out, s, n, 48);
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2, cp = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3, cp = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return need;
-}
-
 struct parser {
     struct policy *out;
     struct policy_diag *diag;
@@ -413,7 +383,8 @@ static int check_bytes(struct parser *p, const char *s, size_t n)
             i++;
             continue;
         }
-        size_t l = utf8_len((const unsigned char *)s + i, n - i);
+        unsigned cp;
+        size_t l = text_utf8_seq((const unsigned char *)s + i, n - i, &cp);
         if (l == 0) {
             ERR(p, "invalid UTF-8 at column %zu", i + 1);
             return -1;

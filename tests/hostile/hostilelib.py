@@ -96,6 +96,11 @@ def p99(values):
 def policy_get(port, domain="a.test", cafile=None, timeout=5.0, host="127.0.0.1"):
     """One policy fetch as a sender makes it: new TCP + TLS connection, GET, read the answer.
     Returns (seconds, status) or (None, error text)."""
+    return policy_fetch(port, domain, cafile, timeout, host)[:2]
+
+
+def policy_fetch(port, domain="a.test", cafile=None, timeout=5.0, host="127.0.0.1"):
+    """policy_get with the body: (seconds, status, body text) or (None, error text, "")."""
     name = "mta-sts." + domain
     ctx = ssl.create_default_context(cafile=cafile or il.ca().cert)
     t0 = time.monotonic()
@@ -111,9 +116,10 @@ def policy_get(port, domain="a.test", cafile=None, timeout=5.0, host="127.0.0.1"
                         break
                     data += chunk
         status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
-        return time.monotonic() - t0, status
+        body = data.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
+        return time.monotonic() - t0, status, body
     except (OSError, ValueError, IndexError) as e:
-        return None, str(e)
+        return None, str(e), ""
 
 
 class GetProbe:

@@ -11,8 +11,6 @@ else, it refuses to start."""
 import os
 import pwd
 import grp
-import socket
-import ssl
 import sys
 import time
 
@@ -25,20 +23,7 @@ USER = "nobody"
 
 def fetch_policy(port, domain="a.test"):
     """(status, body) of one policy GET on a new TLS connection, certificate verified."""
-    name = "mta-sts." + domain
-    ctx = ssl.create_default_context(cafile=il.ca().cert)
-    with socket.create_connection(("127.0.0.1", port), 5) as raw:
-        with ctx.wrap_socket(raw, server_hostname=name) as s:
-            s.sendall(("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: %s\r\n"
-                       "Connection: close\r\n\r\n" % name).encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), body.decode()
+    return hl.policy_fetch(port, domain)[1:]
 
 
 def proc_ids(pid):
