@@ -264,17 +264,7 @@ struct ingest {
 /* A logfmt value: as is when it needs no quoting, else quoted by log_quote. */
 static const char *lf(char *buf, size_t bufsz, const char *v)
 {
-    if (v != NULL && *v != '\0' && strpbrk(v, " \"=\\") == NULL) {
-        int plain = 1;
-        for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-            if (*p < 0x20 || *p == 0x7f)
-                plain = 0;
-        if (plain) {
-            snprintf(buf, bufsz, "%s", v);
-            return buf;
-        }
-    }
-    return log_quote(buf, bufsz, v);
+    return log_field(buf, bufsz, v);
 }
 
 static char *make_where(const char *file, long message, const char *part)

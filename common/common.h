@@ -30,6 +30,9 @@ void log_event(enum log_level level, const char *event, const char *fields, ...)
 /* Quote a value for logfmt into buf (always NUL-terminated, truncated with "...").
  * Returns buf. */
 const char *log_quote(char *buf, size_t bufsz, const char *value);
+/* A logfmt value: bare when it is printable ASCII without space, quote, = or backslash
+ * (domain=example.com), else log_quote'd. Returns buf. */
+const char *log_field(char *buf, size_t bufsz, const char *value);
 
 /* parse.c: strict parsers; return 0 on success, -1 on bad input. */
 /* "10M", "512k", "1G", "100" (bytes); suffixes k/K M G are powers of 1024. */

@@ -59,3 +59,14 @@ const char *log_quote(char *buf, size_t bufsz, const char *value)
     buf[o] = '\0';
     return buf;
 }
+
+const char *log_field(char *buf, size_t bufsz, const char *v)
+{
+    int bare = v != NULL && v[0] != '\0' && strlen(v) < bufsz;
+    for (const char *p = v; bare && *p; p++)
+        bare = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f && *p != '"' && *p != '=' &&
+               *p != '\\';
+    if (bare)
+        return strcpy(buf, v);
+    return log_quote(buf, bufsz, v);
+}

@@ -50,7 +50,7 @@ size_t text_escape(char *out, size_t outsz, const char *in, unsigned flags)
     if (outsz == 0)
         return 0;
     while (i < n) {
-        char tmp[8];
+        char tmp[16];
         const char *rep = tmp;
         size_t need, take;
         unsigned cp = 0;

@@ -62,12 +62,7 @@ static void report_domains(const struct report *r, char *buf, size_t bufsz)
 /* A logfmt value: bare when it needs no quotes (SPEC §8's domain=example.com), else quoted. */
 static const char *log_value(char *buf, size_t bufsz, const char *v)
 {
-    int bare = v != NULL && v[0] != '\0' && strlen(v) < bufsz;
-    for (const char *p = v; bare && *p; p++)
-        bare = (unsigned char)*p > 0x20 && *p != '"' && *p != '=' && *p != '\\' && *p != 0x7f;
-    if (bare)
-        return strcpy(buf, v);
-    return log_quote(buf, bufsz, v);
+    return log_field(buf, bufsz, v);
 }
 
 static void log_result(const struct srv_job *job, uint64_t now_ns)

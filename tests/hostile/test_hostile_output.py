@@ -5,7 +5,7 @@ additional-information and result-type hold terminal escape sequences (ESC, BEL,
 override) and spreadsheet formulas are POSTed; then `stsd reports list`, `show` and `summary`
 (text and --csv, every --by) must print no ESC or other C0 control byte but \\n and \\t, no C1
 control, an ESC as the four characters \\x1b, and CSV cells starting with = + - @ guarded by a
-leading '. The checker's text output on DNS records holding ESC bytes (a real unbound) and an
+leading '; the server's log lines likewise. The checker's text output on DNS records holding ESC bytes (a real unbound) and an
 SMTP banner holding them likewise."""
 
 import csv
@@ -191,6 +191,9 @@ def main(t):
     smtp.stop = True
     u.stop()
     t.is_(s.stop(), 0, "stsd stops cleanly")
+    log = s.log_bytes()
+    t.ok(b"org=\"Evil\\x1b]0;pwned\\x07 Corp" in log, "the server log names the sender escaped")
+    t.ok(b"\x1b" not in log and b"\xc2\x9b" not in log, "no ESC or C1 byte in the server log")
 
 
 st.Tap().run(main)

@@ -249,6 +249,20 @@ static void test_log_quote_controls(void **state)
     assert_string_equal(small, "\"\\x1b...\"");
 }
 
+static void test_log_field(void **state)
+{
+    char buf[64];
+    assert_string_equal(log_field(buf, sizeof(buf), "example.com"), "example.com");
+    assert_string_equal(log_field(buf, sizeof(buf), "Google Inc."), "\"Google Inc.\"");
+    assert_string_equal(log_field(buf, sizeof(buf), "a=b"), "\"a=b\"");
+    assert_string_equal(log_field(buf, sizeof(buf), ""), "\"\"");
+    assert_string_equal(log_field(buf, sizeof(buf), NULL), "\"\"");
+    /* nothing but printable ASCII goes out bare: C1 and invalid bytes are escaped */
+    assert_string_equal(log_field(buf, sizeof(buf), "x\xc2\x9by"), "\"x\\u009by\"");
+    assert_string_equal(log_field(buf, sizeof(buf), "x\xffy"), "\"x\\xffy\"");
+    assert_string_equal(log_field(buf, sizeof(buf), "\xc3\xa9"), "\"\xc3\xa9\"");
+}
+
 static void test_text_escape(void **state)
 {
     char out[128];
@@ -330,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_log_quote),
         cmocka_unit_test(test_log_quote_controls),
         cmocka_unit_test(test_text_escape),
+        cmocka_unit_test(test_log_field),
         cmocka_unit_test(test_text_safe_and_csv_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
