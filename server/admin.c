@@ -280,7 +280,7 @@ static void answer_login(h2o_req_t *req, struct admin_state *st, const char *que
                          enum srv_endpoint ep)
 {
     char id[ADMIN_SESSION_HEX + 1];
-    if (srv__admin_session_new(&st->sessions, (int64_t)time(NULL), id) != 0) {
+    if (srv__admin_session_new(&st->sessions, srv__admin_session_now(), id) != 0) {
         answer_now(req, 503, "no randomness for a session id; try again", ep, -1);
         return;
     }

@@ -46,7 +46,7 @@ struct admin_sessions {
     int64_t ttl; /* [admin] session_ttl, seconds */
     struct {
         unsigned char id[ADMIN_SESSION_BYTES];
-        int64_t expires; /* time(): the session is refused from then on */
+        int64_t expires; /* srv__admin_session_now(): refused from then on */
     } v[ADMIN_SESSIONS_MAX];
 };
 
@@ -102,7 +102,7 @@ int srv__admin_token_load(struct admin_env *env, const char *path, char *err, si
 /*
  * Decide whether a request carries the token: `Authorization: Bearer T` first, else a
  * `token=` query parameter (*from_query is set then: the answer is a 303 that sets a session
- * cookie), else the session cookie (a live session in env->sessions, time(NULL)).
+ * cookie), else the session cookie (a live session in env->sessions).
  * Compares with CRYPTO_memcmp over the full length.
  */
 enum admin_auth srv__admin_auth(const struct admin_env *env, const char *authorization,
@@ -124,6 +124,8 @@ const char *srv__admin_param(const struct admin_params *p, const char *name);
 /* ---------------------------------------------------------------- admin_session.c */
 
 void srv__admin_sessions_init(struct admin_sessions *t, int64_t ttl);
+/* The clock sessions expire by: CLOCK_MONOTONIC seconds (setting the date moves nothing). */
+int64_t srv__admin_session_now(void);
 void srv__admin_sessions_destroy(struct admin_sessions *t);
 /* A new session expiring at now + ttl (a free or expired slot, else the oldest session is
  * evicted); its id in hex (the cookie value) into out. 0, or -1 without randomness. */

@@ -5,7 +5,6 @@
 #include <openssl/crypto.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 static int hexval(int c)
 {
@@ -136,7 +135,7 @@ enum admin_auth srv__admin_auth(const struct admin_env *env, const char *authori
         return ADMIN_AUTH_OK;
     }
     if (cookie != NULL && (v = find_kv(cookie, cookielen, ADMIN_COOKIE, ';', &vl)) != NULL)
-        return srv__admin_session_valid(env->sessions, v, vl, (int64_t)time(NULL))
+        return srv__admin_session_valid(env->sessions, v, vl, srv__admin_session_now())
                    ? ADMIN_AUTH_OK
                    : ADMIN_AUTH_SESSION;
     return ADMIN_AUTH_MISSING;

@@ -7,6 +7,14 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <string.h>
+#include <time.h>
+
+int64_t srv__admin_session_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
 
 void srv__admin_sessions_init(struct admin_sessions *t, int64_t ttl)
 {

@@ -97,7 +97,7 @@ static void test_auth(void **state)
     srv__admin_sessions_init(ss, 3600);
     env.sessions = ss;
     char id[ADMIN_SESSION_HEX + 1], cookie[200];
-    assert_int_equal(srv__admin_session_new(ss, (int64_t)time(NULL), id), 0);
+    assert_int_equal(srv__admin_session_new(ss, srv__admin_session_now(), id), 0);
     snprintf(cookie, sizeof(cookie), "a=b; stsd_session=%s; c=d", id);
     assert_int_equal(AUTH("Bearer nope", cookie, NULL), ADMIN_AUTH_INVALID);
     assert_int_equal(AUTH(NULL, cookie, NULL), ADMIN_AUTH_OK);
