@@ -220,6 +220,11 @@ long srv__conns_max_default(long nofile);
 void *srv__conns_acquire(struct srv *s, const struct sockaddr *sa);
 void srv__conns_release(void *token);
 extern char srv__conns_exempt_token;
+/* Close HTTP/2 connections whose client resets streams faster than a browser would (rapid
+ * reset, CVE-2023-44487). Call after every public path is registered, before the threads. */
+void srv__h2_guard_register(struct srv *s);
+/* Complete RST_STREAM frames in a buffer of HTTP/2 frames that starts at a frame boundary. */
+size_t srv__h2_count_resets(const unsigned char *buf, size_t len);
 /* Start accepting on this thread's sockets. */
 void srv__listeners_start(struct srv_thread *t);
 /* Stop accepting (close this thread's listening sockets). */
