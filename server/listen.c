@@ -143,6 +143,7 @@ void srv__conns_init(const struct stsd_config *cfg)
 {
     memset(conns, 0, sizeof(conns));
     atomic_store(&conns_open, 0);
+    srv__h2_guard_init(cfg->max_body);
     /* Raise the soft file limit to the hard one (systemd's default soft limit is 1024, its
      * hard limit far higher), as a server that holds one descriptor per client should. */
     long nofile = 1024;
@@ -222,13 +223,6 @@ void srv__conns_release(void *token)
 
 /* ---- accept, and pausing it ---- */
 
-/* HTTP/2 rapid reset (CVE-2023-44487): a client may reset each stream right after opening it,
- * so that every request costs the server its full handling while the client never waits for
- * an answer nor counts against max_concurrent_streams. libh2o 2.2.5 has no limit of its own;
- * a connection may reset H2_RESET_BURST streams at once and H2_RESET_RATE a second after
- * that, then it is closed. Browsers reset a few streams; an attacker resets thousands. */
-#define H2_RESET_BURST 100.0
-#define H2_RESET_RATE 33.0
 
 /* Per loop thread: accepting stops (the listening sockets are not read, so the loop does not
  * wake for them) at max_connections or when accept() runs out of descriptors, and a timer
@@ -295,13 +289,20 @@ static void on_accept_retry(h2o_timeout_entry_t *entry)
     accept_resume(t);
 }
 
+static void on_sock_close(void *data);
+
 /* What this file keeps per accepted connection (its socket's on_close.data). */
 struct conn {
-    void *token;             /* from srv__conns_acquire, or &admin_token */
-    h2o_socket_cb h2o_read;  /* h2o's HTTP/2 read callback, once wrapped by on_h2_read */
-    double resets;           /* RST_STREAM budget left (token bucket) */
-    uint64_t resets_ms;      /* when it was last refilled */
+    void *token;              /* from srv__conns_acquire, or &admin_token */
+    struct srv_h2_guard *h2;  /* h2guard.c's state once the connection speaks HTTP/2 */
 };
+
+struct srv_h2_guard **srv__conn_h2(h2o_socket_t *sock)
+{
+    if (sock->on_close.cb != on_sock_close)
+        return NULL;
+    return &((struct conn *)sock->on_close.data)->h2;
+}
 
 static void on_sock_close(void *data)
 {
@@ -315,6 +316,7 @@ static void on_sock_close(void *data)
             accept_resume(t);
     }
     srv__conns_release(c->token);
+    srv__h2_guard_free(c->h2);
     free(c);
 }
 
@@ -383,86 +385,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         t->n_conns++;
         struct conn *c = xcalloc(1, sizeof(*c));
         c->token = tok;
-        c->resets = H2_RESET_BURST;
-        c->resets_ms = h2o_now(t->loop);
         sock->on_close.cb = on_sock_close;
         sock->on_close.data = c;
         h2o_accept(actx, sock);
     }
-}
-
-/* Complete HTTP/2 frames of type RST_STREAM (RFC 9113 §6.4) in buf. h2o consumes whole frames
- * only, so its input buffer always starts at a frame boundary (once the preface is read). */
-size_t srv__h2_count_resets(const unsigned char *buf, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i + 9 <= len;) {
-        size_t flen = (size_t)buf[i] << 16 | (size_t)buf[i + 1] << 8 | buf[i + 2];
-        if (flen > len - i - 9)
-            break; /* the rest of this frame has not arrived */
-        if (buf[i + 3] == 0x3)
-            n++;
-        i += 9 + flen;
-    }
-    return n;
-}
-
-/* The read callback of HTTP/2 connections once wrapped: counts the client's stream resets in
- * what arrived, then lets h2o parse it, or makes h2o close the connection past the budget. */
-static void on_h2_read(h2o_socket_t *sock, const char *err)
-{
-    struct conn *c = sock->on_close.data;
-    struct srv_thread *t = srv_current();
-    if (err == NULL && t != NULL) {
-        size_t n = srv__h2_count_resets((const unsigned char *)sock->input->bytes,
-                                        sock->input->size);
-        if (n > 0) {
-            uint64_t now = h2o_now(t->loop);
-            c->resets += (double)(now - c->resets_ms) * H2_RESET_RATE / 1000.0;
-            if (c->resets > H2_RESET_BURST)
-                c->resets = H2_RESET_BURST;
-            c->resets_ms = now;
-            c->resets -= (double)n;
-            if (c->resets < 0) {
-                static __thread uint64_t last_log;
-                if (now - last_log >= 1000) {
-                    last_log = now;
-                    log_event(LOG_WARN, "conn.rapid_reset",
-                              "burst=%.0f rate=%.0f/s note=\"HTTP/2 connection closed: too "
-                              "many streams reset by the client (CVE-2023-44487)\"",
-                              H2_RESET_BURST, H2_RESET_RATE);
-                }
-                /* h2o closes the connection as it does on a read error */
-                c->h2o_read(sock, "too many stream resets");
-                return;
-            }
-        }
-    }
-    c->h2o_read(sock, err);
-}
-
-/* A logger on every public path: at the end of the first HTTP/2 request of a connection,
- * puts on_h2_read in front of h2o's read callback (h2o sets it once, when the connection
- * becomes HTTP/2, and never again). */
-static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
-{
-    (void)self;
-    if (req->version < 0x200 || req->conn->callbacks->get_socket == NULL)
-        return;
-    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-    if (sock == NULL || sock->on_close.cb != on_sock_close || sock->_cb.read == NULL ||
-        sock->_cb.read == on_h2_read)
-        return;
-    struct conn *c = sock->on_close.data;
-    c->h2o_read = sock->_cb.read;
-    sock->_cb.read = on_h2_read;
-}
-
-void srv__h2_guard_register(struct srv *s)
-{
-    for (size_t i = 0; i < s->host_public->paths.size; i++)
-        h2o_create_logger(&s->host_public->paths.entries[i], sizeof(h2o_logger_t))->log_access =
-            on_log_access;
 }
 
 void srv__listeners_start(struct srv_thread *t)

@@ -494,7 +494,6 @@ enum srv_status srv_run(const struct stsd_config *cfg)
         }
     }
     register_catch_all(s);
-    srv__h2_guard_register(s);
 
     /* Watch before the first load so that no change between the two is missed. */
     ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

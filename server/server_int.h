@@ -220,15 +220,28 @@ long srv__conns_max_default(long nofile);
 void *srv__conns_acquire(struct srv *s, const struct sockaddr *sa);
 void srv__conns_release(void *token);
 extern char srv__conns_exempt_token;
-/* Close HTTP/2 connections whose client resets streams faster than a browser would (rapid
- * reset, CVE-2023-44487). Call after every public path is registered, before the threads. */
-void srv__h2_guard_register(struct srv *s);
-/* Complete RST_STREAM frames in a buffer of HTTP/2 frames that starts at a frame boundary. */
-size_t srv__h2_count_resets(const unsigned char *buf, size_t len);
+/* listen.c's per-connection slot for h2guard.c, or NULL for a socket it did not accept. */
+struct srv_h2_guard;
+struct srv_h2_guard **srv__conn_h2(h2o_socket_t *sock);
 /* Start accepting on this thread's sockets. */
 void srv__listeners_start(struct srv_thread *t);
 /* Stop accepting (close this thread's listening sockets). */
 void srv__listeners_stop(struct srv_thread *t);
+
+/* ---- h2guard.c: HTTP/2 limits libh2o 2.2.5 lacks (its opening comment says how) ---- */
+/* Per connection: at most 100 stream resets at once and 33/s after that (CVE-2023-44487);
+ * a request body over max_body is cut to just over it while the client sends the rest, so
+ * the handler answers 413; request bodies in progress on one connection at most
+ * 2 x max_body + 64 KiB in all (past it the connection is closed).
+ * Call once at start (srv__conns_init does). */
+void srv__h2_guard_init(uint64_t max_body);
+void srv__h2_guard_free(struct srv_h2_guard *g); /* NULL is a no-op */
+/* h2o's max_request_entity_size for this max_body. */
+uint64_t srv__h2_entity_cap(uint64_t max_body);
+/* Write DATA frames for stream id that carry no data but count len bytes of flow control
+ * (padded, at most 256 bytes each; END_STREAM on the last if end_stream) into out, which
+ * has room for len + 9 * (len / 256 + 1) bytes. Returns the bytes written. */
+size_t srv__h2_empty_data(unsigned char *out, size_t len, int end_stream, uint32_t id);
 
 /* ---- handler_policy.c ---- */
 #define SRV_POLICY_PATH "/.well-known/mta-sts.txt"

@@ -1,5 +1,6 @@
 /* test_net.c - unit tests of the keyed address hash and /64 keys (hash.c), the connection
- * caps (listen.c) and the rate limiter's start for new addresses (ratelimit.c). */
+ * caps (listen.c), the rate limiter's start for new addresses (ratelimit.c) and the empty
+ * DATA frames of the HTTP/2 guard (h2guard.c). */
 #include "server/server_int.h"
 #include "server/intake_int.h"
 #include "common/common.h"
@@ -197,6 +198,46 @@ static void test_ratelimit_new_address_base_rate(void **state)
     srv_ratelimit_free(rl);
 }
 
+/* Walk frames written by srv__h2_empty_data and check them (RFC 9113 §6.1). */
+static void check_empty_data(size_t len, int end_stream)
+{
+    unsigned char out[20000];
+    size_t n = srv__h2_empty_data(out, len, end_stream, 0x12345);
+    size_t credited = 0, frames = 0;
+    for (size_t i = 0; i < n;) {
+        size_t flen = (size_t)out[i] << 16 | (size_t)out[i + 1] << 8 | out[i + 2];
+        assert_true(i + 9 + flen <= n);
+        assert_int_equal(out[i + 3], 0x0); /* DATA */
+        int last = i + 9 + flen == n;
+        assert_int_equal(out[i + 4], 0x8 | (last && end_stream ? 0x1 : 0)); /* PADDED */
+        assert_int_equal(out[i + 5] << 24 | out[i + 6] << 16 | out[i + 7] << 8 | out[i + 8],
+                         0x12345);
+        assert_true(flen >= 1 && flen <= 256);
+        assert_int_equal(out[i + 9], flen - 1); /* pad length: no data left */
+        for (size_t k = 10; k < 9 + flen; k++)
+            assert_int_equal(out[i + k], 0);
+        credited += flen;
+        frames++;
+        i += 9 + flen;
+    }
+    assert_int_equal(credited, len); /* the same flow-control credit as the original */
+    assert_int_equal(frames, (len + 255) / 256);
+    assert_true(n <= len + 9 * (len / 256 + 1));
+}
+
+static void test_h2_empty_data(void **state)
+{
+    (void)state;
+    check_empty_data(16384, 0);
+    check_empty_data(16384, 1);
+    check_empty_data(1, 1);
+    check_empty_data(256, 0);
+    check_empty_data(257, 1);
+    check_empty_data(300, 0);
+    assert_true(srv__h2_entity_cap(10u << 20) == 20u << 20);  /* twice, as before */
+    assert_true(srv__h2_entity_cap(1024) == 1024 + 64 * 1024); /* room for a frame */
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -207,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_conns_per_64),
         cmocka_unit_test(test_conns_max_default),
         cmocka_unit_test(test_ratelimit_new_address_base_rate),
+        cmocka_unit_test(test_h2_empty_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
