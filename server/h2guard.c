@@ -26,7 +26,8 @@
  * only, so the buffer always starts at a frame boundary once the 24-byte preface is read):
  *
  *   - RST_STREAM frames from the client take from a per-connection budget (H2_RESET_BURST,
- *     refilled at H2_RESET_RATE a second); past it h2o is told to close the connection;
+ *     refilled at H2_RESET_RATE a second); past it h2o is told to close the connection, and
+ *     the client's address is refused for H2_PENALTY_MS (it would reconnect for more);
  *   - DATA frames are added up per stream. Once a stream has more than max_body, its further
  *     DATA frames are rewritten into padded DATA frames of at most 256 bytes that carry no
  *     data: h2o credits flow control for every byte as before (the client keeps sending to
@@ -40,6 +41,7 @@
 #define H2_STREAMS_MAX 128   /* request bodies tracked per connection (h2o allows 100 open) */
 #define H2_PIECE 256         /* a rewritten DATA frame: pad-length byte + 255 bytes of padding */
 #define H2_PREFACE_LEN 24    /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" (RFC 9113 §3.4) */
+#define H2_PENALTY_MS 30000  /* an address that broke the reset limit is refused this long */
 
 enum { FRAME_DATA = 0x0, FRAME_HEADERS = 0x1, FRAME_RST_STREAM = 0x3 };
 enum { FLAG_END_STREAM = 0x1, FLAG_PADDED = 0x8 };
@@ -221,6 +223,10 @@ static int guard_input(struct srv_h2_guard *g, h2o_socket_t *sock, uint64_t now)
                           "streams reset by the client (CVE-2023-44487)\"",
                           H2_RESET_BURST, H2_RESET_RATE);
             }
+            /* it would just reconnect for another burst: its address waits a while */
+            struct sockaddr_storage ss;
+            if (h2o_socket_getpeername(sock, (struct sockaddr *)&ss) > 0)
+                srv__conns_penalize((struct sockaddr *)&ss, now + H2_PENALTY_MS);
             rc = -1;
         }
     }

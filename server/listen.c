@@ -132,6 +132,15 @@ static struct conn_node *conns[CONN_BUCKETS];
 static atomic_long conns_open; /* connections on the public listeners, all threads */
 static long conns_max;         /* [server] max_connections, resolved at start */
 static char admin_token;       /* on_close data of admin-listener connections */
+static const struct stsd_config *conns_cfg;
+
+/* Addresses (IPv4, IPv6 /64) refused for a while after abusing a connection (see
+ * srv__conns_penalize): a fixed table, a slot per keyed hash, the newest entry wins a slot. */
+#define PENALTY_SLOTS 4096
+static struct {
+    unsigned char key[SRV_ADDR_KEY_LEN];
+    uint64_t until_ms;
+} penalty[PENALTY_SLOTS];
 
 long srv__conns_max_default(long nofile)
 {
@@ -142,6 +151,8 @@ long srv__conns_max_default(long nofile)
 void srv__conns_init(const struct stsd_config *cfg)
 {
     memset(conns, 0, sizeof(conns));
+    memset(penalty, 0, sizeof(penalty));
+    conns_cfg = cfg;
     atomic_store(&conns_open, 0);
     srv__h2_guard_init(cfg->max_body);
     /* Raise the soft file limit to the hard one (systemd's default soft limit is 1024, its
@@ -203,6 +214,35 @@ void *srv__conns_acquire(struct srv *s, const struct sockaddr *sa)
     n->count++;
     pthread_mutex_unlock(&conns_mu);
     return n;
+}
+
+void srv__conns_penalize(const struct sockaddr *sa, uint64_t until_ms)
+{
+    unsigned char key[SRV_ADDR_KEY_LEN];
+    int family;
+    const unsigned char *a;
+    if (srv__addr_key(sa, key, &family, &a) != 0 || conns_cfg == NULL ||
+        config_cidr_match(conns_cfg->rate_exempt, conns_cfg->n_rate_exempt, family, a))
+        return; /* never shut out a local proxy that speaks for everyone */
+    size_t i = (size_t)(srv__hash_keyed(key, sizeof(key)) % PENALTY_SLOTS);
+    pthread_mutex_lock(&conns_mu);
+    memcpy(penalty[i].key, key, sizeof(key));
+    penalty[i].until_ms = until_ms;
+    pthread_mutex_unlock(&conns_mu);
+}
+
+int srv__conns_penalized(const struct sockaddr *sa, uint64_t now_ms)
+{
+    unsigned char key[SRV_ADDR_KEY_LEN];
+    int family;
+    const unsigned char *a;
+    if (srv__addr_key(sa, key, &family, &a) != 0)
+        return 0;
+    size_t i = (size_t)(srv__hash_keyed(key, sizeof(key)) % PENALTY_SLOTS);
+    pthread_mutex_lock(&conns_mu);
+    int hit = penalty[i].until_ms > now_ms && memcmp(penalty[i].key, key, sizeof(key)) == 0;
+    pthread_mutex_unlock(&conns_mu);
+    return hit;
 }
 
 void srv__conns_release(void *token)
@@ -320,7 +360,7 @@ static void on_sock_close(void *data)
     free(c);
 }
 
-static void log_refused(struct srv_thread *t, const struct sockaddr *sa)
+static void log_refused(struct srv_thread *t, const struct sockaddr *sa, int penalized)
 {
     static __thread uint64_t last_ms;
     static __thread uint64_t refused;
@@ -334,11 +374,17 @@ static void log_refused(struct srv_thread *t, const struct sockaddr *sa)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
-    log_event(LOG_WARN, "conn.refused",
-              "addr=%s reason=max_conn_per_address limit=%d refused=%llu "
-              "fix=\"raise [server] max_conn_per_address or add the range to [reports] "
-              "rate_exempt\"",
-              ip, t->srv->cfg->max_conn_per_address, (unsigned long long)refused);
+    if (penalized)
+        log_event(LOG_WARN, "conn.refused",
+                  "addr=%s reason=penalty refused=%llu note=\"it broke an HTTP/2 limit "
+                  "recently\"",
+                  ip, (unsigned long long)refused);
+    else
+        log_event(LOG_WARN, "conn.refused",
+                  "addr=%s reason=max_conn_per_address limit=%d refused=%llu "
+                  "fix=\"raise [server] max_conn_per_address or add the range to [reports] "
+                  "rate_exempt\"",
+                  ip, t->srv->cfg->max_conn_per_address, (unsigned long long)refused);
     refused = 0;
 }
 
@@ -373,10 +419,11 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             struct sockaddr_storage ss;
             socklen_t sl = h2o_socket_getpeername(sock, (struct sockaddr *)&ss);
             if (sl > 0) {
-                tok = srv__conns_acquire(t->srv, (struct sockaddr *)&ss);
+                int penalized = srv__conns_penalized((struct sockaddr *)&ss, h2o_now(t->loop));
+                tok = penalized ? NULL : srv__conns_acquire(t->srv, (struct sockaddr *)&ss);
                 if (tok == NULL) {
                     atomic_fetch_sub(&conns_open, 1);
-                    log_refused(t, (struct sockaddr *)&ss);
+                    log_refused(t, (struct sockaddr *)&ss, penalized);
                     h2o_socket_close(sock);
                     continue;
                 }

@@ -219,6 +219,11 @@ long srv__conns_max_default(long nofile);
  * over the cap (the caller closes the socket). Exempt addresses get a static token. */
 void *srv__conns_acquire(struct srv *s, const struct sockaddr *sa);
 void srv__conns_release(void *token);
+/* Refuse new connections from sa's address (IPv4, IPv6 /64) until until_ms (h2o_now's clock):
+ * for a client that broke an HTTP/2 limit. rate_exempt ranges are never shut out. */
+void srv__conns_penalize(const struct sockaddr *sa, uint64_t until_ms);
+/* 1 when sa's address is shut out at now_ms. */
+int srv__conns_penalized(const struct sockaddr *sa, uint64_t now_ms);
 extern char srv__conns_exempt_token;
 /* listen.c's per-connection slot for h2guard.c, or NULL for a socket it did not accept. */
 struct srv_h2_guard;

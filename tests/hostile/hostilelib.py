@@ -93,24 +93,14 @@ def p99(values):
     return percentile(values, 99)
 
 
-def policy_get(port, domain="a.test", cafile=None, timeout=5.0, host="127.0.0.1"):
-    """One policy fetch as a sender makes it: new TCP + TLS connection, GET, read the answer.
-    Returns (seconds, status) or (None, error text)."""
-    name = "mta-sts." + domain
+def policy_get(port, domain="a.test", cafile=None, timeout=5.0, host="127.0.0.1", source=None):
+    """One policy fetch as a sender makes it: new TCP + TLS connection (from `source` if
+    given), GET, read the answer. Returns (seconds, status) or (None, error text)."""
     ctx = ssl.create_default_context(cafile=cafile or il.ca().cert)
     t0 = time.monotonic()
     try:
-        with socket.create_connection((host, port), timeout) as raw:
-            with ctx.wrap_socket(raw, server_hostname=name) as s:
-                s.sendall(("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: %s\r\n"
-                           "Connection: close\r\n\r\n" % name).encode())
-                data = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-        status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+        status = st.policy_fetch(port, "mta-sts." + domain, ctx, source=source, addr=host,
+                                 timeout=timeout)[0]
         return time.monotonic() - t0, status
     except (OSError, ValueError, IndexError) as e:
         return None, str(e)

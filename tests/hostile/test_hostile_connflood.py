@@ -12,7 +12,6 @@
 """
 import os
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -36,22 +35,7 @@ def raise_nofile():
 
 def get_from(port, source, timeout=5.0):
     """A policy GET on a new TLS connection from `source`; (seconds, status) or (None, err)."""
-    ctx = ssl.create_default_context(cafile=il.ca().cert)
-    t0 = time.monotonic()
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout, (source, 0)) as raw:
-            with ctx.wrap_socket(raw, server_hostname=il.HOST) as s:
-                s.sendall(("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: %s\r\n"
-                           "Connection: close\r\n\r\n" % il.HOST).encode())
-                data = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-        return time.monotonic() - t0, int(data.split(b" ", 2)[1])
-    except (OSError, ValueError, IndexError) as e:
-        return None, str(e)
+    return hl.policy_get(port, timeout=timeout, source=source)
 
 
 def open_conns(port, sources, per_source):

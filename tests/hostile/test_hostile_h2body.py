@@ -23,82 +23,83 @@ st, il = hl.st, hl.il
 MAX_BODY = 100 * 1024
 
 
+def h2_connect(port):
+    """A TLS socket with ALPN h2 and a python3-h2 client connection on it (preface queued)."""
+    import h2.config
+    import h2.connection
+    ctx = ssl.create_default_context(cafile=il.ca().cert)
+    ctx.set_alpn_protocols(["h2"])
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 10),
+                        server_hostname=il.HOST)
+    h = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    h.initiate_connection()
+    return s, h
+
+
 def h2_post(port, size, chunk=16384):
     """POST `size` bytes without Content-Length over HTTP/2 (python3-h2). Returns
     ('status', N) or ('reset', error_code)."""
-    import h2.config
-    import h2.connection
     import h2.events
-    ctx = ssl.create_default_context(cafile=il.ca().cert)
-    ctx.set_alpn_protocols(["h2"])
-    with socket.create_connection(("127.0.0.1", port), 10) as raw:
-        with ctx.wrap_socket(raw, server_hostname=il.HOST) as s:
-            h = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-            h.initiate_connection()
-            h.send_headers(1, [(":method", "POST"), (":scheme", "https"),
-                               (":authority", il.HOST), (":path", "/tlsrpt"),
-                               ("content-type", "application/tlsrpt+json")])
+    s, h = h2_connect(port)
+    with s:
+        h.send_headers(1, [(":method", "POST"), (":scheme", "https"),
+                           (":authority", il.HOST), (":path", "/tlsrpt"),
+                           ("content-type", "application/tlsrpt+json")])
+        s.sendall(h.data_to_send())
+        sent = 0
+        result = None
+        body = b"x" * chunk
+        while result is None:
+            while sent < size and h.local_flow_control_window(1) > 0:
+                n = min(chunk, size - sent, h.local_flow_control_window(1),
+                        h.max_outbound_frame_size)
+                h.send_data(1, body[:n], end_stream=(sent + n == size))
+                sent += n
             s.sendall(h.data_to_send())
-            sent = 0
-            result = None
-            body = b"x" * chunk
-            while result is None:
-                while sent < size and h.local_flow_control_window(1) > 0:
-                    n = min(chunk, size - sent, h.local_flow_control_window(1),
-                            h.max_outbound_frame_size)
-                    h.send_data(1, body[:n], end_stream=(sent + n == size))
-                    sent += n
-                s.sendall(h.data_to_send())
-                data = s.recv(65536)
-                if not data:
-                    return ("closed", None)
-                for ev in h.receive_data(data):
-                    if isinstance(ev, h2.events.ResponseReceived):
-                        result = ("status", int(dict(ev.headers)[b":status"]))
-                    elif isinstance(ev, h2.events.StreamReset):
-                        result = ("reset", int(ev.error_code))
-                s.sendall(h.data_to_send())
-            return result
+            data = s.recv(65536)
+            if not data:
+                return ("closed", None)
+            for ev in h.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    result = ("status", int(dict(ev.headers)[b":status"]))
+                elif isinstance(ev, h2.events.StreamReset):
+                    result = ("reset", int(ev.error_code))
+            s.sendall(h.data_to_send())
+        return result
 
 
 def h2_parallel(port, streams, size):
     """Open `streams` POSTs on one HTTP/2 connection and send `size` bytes on each without
     ending any (as flow control allows). Returns 'closed' when the server closes the
     connection, 'open' when all was sent and it stayed open for 2 s."""
-    import h2.config
-    import h2.connection
     import h2.events
-    ctx = ssl.create_default_context(cafile=il.ca().cert)
-    ctx.set_alpn_protocols(["h2"])
-    with socket.create_connection(("127.0.0.1", port), 10) as raw:
-        with ctx.wrap_socket(raw, server_hostname=il.HOST) as s:
-            h = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-            h.initiate_connection()
-            ids = [1 + 2 * k for k in range(streams)]
+    s, h = h2_connect(port)
+    with s:
+        ids = [1 + 2 * k for k in range(streams)]
+        for sid in ids:
+            h.send_headers(sid, [(":method", "POST"), (":scheme", "https"),
+                                 (":authority", il.HOST), (":path", "/tlsrpt")])
+        sent = dict.fromkeys(ids, 0)
+        body = b"x" * 16384
+        s.settimeout(2)
+        while True:
             for sid in ids:
-                h.send_headers(sid, [(":method", "POST"), (":scheme", "https"),
-                                     (":authority", il.HOST), (":path", "/tlsrpt")])
-            sent = dict.fromkeys(ids, 0)
-            body = b"x" * 16384
-            s.settimeout(2)
-            while True:
-                for sid in ids:
-                    while sent[sid] < size and h.local_flow_control_window(sid) > 0:
-                        n = min(16384, size - sent[sid], h.local_flow_control_window(sid))
-                        h.send_data(sid, body[:n])
-                        sent[sid] += n
-                try:
-                    s.sendall(h.data_to_send())
-                    data = s.recv(65536)
-                except socket.timeout:
-                    return "open" if all(v == size for v in sent.values()) else "stalled"
-                except OSError:
+                while sent[sid] < size and h.local_flow_control_window(sid) > 0:
+                    n = min(16384, size - sent[sid], h.local_flow_control_window(sid))
+                    h.send_data(sid, body[:n])
+                    sent[sid] += n
+            try:
+                s.sendall(h.data_to_send())
+                data = s.recv(65536)
+            except socket.timeout:
+                return "open" if all(v == size for v in sent.values()) else "stalled"
+            except OSError:
+                return "closed"
+            if not data:
+                return "closed"
+            for ev in h.receive_data(data):
+                if isinstance(ev, h2.events.ConnectionTerminated):
                     return "closed"
-                if not data:
-                    return "closed"
-                for ev in h.receive_data(data):
-                    if isinstance(ev, h2.events.ConnectionTerminated):
-                        return "closed"
 
 
 def main(t):

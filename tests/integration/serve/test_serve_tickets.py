@@ -7,7 +7,6 @@ ECDHE and AES-GCM or ChaCha20-Poly1305 are offered.
 The lifetime is shortened with the test-only variable STSD_TEST_TICKET_LIFETIME_MS (the
 configuration's minimum is 60 s); the rotation rule is the same."""
 import os
-import socket
 import ssl
 import sys
 import time
@@ -22,18 +21,7 @@ POLICY = "version: STSv1\nmode: enforce\nmx: mx.a.test\nmax_age: 86400\n"
 
 def fetch(port, ctx, session=None):
     """GET the policy on a new connection; returns (status, session, reused)."""
-    with socket.create_connection(("127.0.0.1", port), 10) as raw:
-        with ctx.wrap_socket(raw, server_hostname=HOST, session=session) as s:
-            s.sendall(("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: %s\r\n"
-                       "Connection: close\r\n\r\n" % HOST).encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
-            return status, s.session, s.session_reused
+    return st.policy_fetch(port, HOST, ctx, session=session, timeout=10)
 
 
 def contexts(cafile):

@@ -136,6 +136,10 @@ static void test_conns_per_64(void **state)
     config_defaults(&cfg);
     cfg.max_conn_per_address = 2;
     cfg.max_connections = 100;
+    struct cfg_cidr lo8;
+    assert_int_equal(config_parse_cidr("127.0.0.0/8", &lo8), 0);
+    cfg.rate_exempt = &lo8;
+    cfg.n_rate_exempt = 1;
     struct srv s = {.cfg = &cfg};
     srv__conns_init(&cfg);
     struct sockaddr_in6 a1 = v6("2001:db8:0:1::1"), a2 = v6("2001:db8:0:1::2"),
@@ -160,6 +164,16 @@ static void test_conns_per_64(void **state)
     assert_non_null(q1);
     for (void **t = (void *[]){t2, tb, t3, p1, p2, q1, NULL}; *t != NULL; t++)
         srv__conns_release(*t);
+    /* penalties: by address (/64), until a time, never for rate_exempt ranges */
+    srv__conns_penalize(SA(a1), 5000);
+    assert_int_equal(srv__conns_penalized(SA(a3), 4999), 1); /* the same /64 */
+    assert_int_equal(srv__conns_penalized(SA(a3), 5000), 0); /* over */
+    assert_int_equal(srv__conns_penalized(SA(b), 1000), 0);
+    struct sockaddr_in lo = v4("127.0.0.5"); /* rate_exempt */
+    srv__conns_penalize(SA(lo), 5000);
+    assert_int_equal(srv__conns_penalized(SA(lo), 1000), 0);
+    cfg.rate_exempt = NULL;
+    cfg.n_rate_exempt = 0;
     config_free(&cfg);
 }
 
