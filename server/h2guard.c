@@ -33,12 +33,13 @@
  *     data: h2o credits flow control for every byte as before (the client keeps sending to
  *     the end), keeps none of them, and at END_STREAM runs the handler with a body of just
  *     over max_body, which the report handler answers 413. The bodies in progress on one
- *     connection are capped at H2_CONN_BODY_MAX in all; past it the connection is closed.
+ *     connection are capped at conn_body_max bytes in all (2 x max_body + 64 KiB) and at
+ *     H2_STREAMS_MAX streams; past either the connection is closed.
  */
 
 #define H2_RESET_BURST 100.0 /* stream resets a connection may send at once */
 #define H2_RESET_RATE 33.0   /* ... and per second after that */
-#define H2_STREAMS_MAX 128   /* request bodies tracked per connection (h2o allows 100 open) */
+#define H2_STREAMS_MAX 32    /* request bodies in progress per connection; more: closed */
 #define H2_PIECE 256         /* a rewritten DATA frame: pad-length byte + 255 bytes of padding */
 #define H2_PREFACE_LEN 24    /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" (RFC 9113 §3.4) */
 #define H2_PENALTY_MS 30000  /* an address that broke the reset limit is refused this long */
@@ -61,7 +62,7 @@ struct srv_h2_guard {
 };
 
 static uint64_t body_max;      /* [reports] max_body */
-static uint64_t conn_body_max; /* H2_CONN_BODY_MAX: bodies in progress on one connection */
+static uint64_t conn_body_max; /* body bytes in progress on one connection, all streams */
 
 void srv__h2_guard_init(uint64_t max_body)
 {
@@ -168,9 +169,11 @@ static int guard_input(struct srv_h2_guard *g, h2o_socket_t *sock, uint64_t now)
             stream_drop(g, id);
         } else if (type == FRAME_HEADERS && (flags & FLAG_END_STREAM)) {
             stream_drop(g, id); /* no body, or trailers: the body is complete */
-        } else if (type == FRAME_HEADERS && stream_find(g, id) == NULL &&
-                   g->n_streams < H2_STREAMS_MAX) {
-            g->streams[g->n_streams++] = (struct h2_stream){id, 0};
+        } else if (type == FRAME_HEADERS && stream_find(g, id) == NULL) {
+            if (g->n_streams == H2_STREAMS_MAX)
+                rc = -1; /* no sender uploads that many reports at once */
+            else
+                g->streams[g->n_streams++] = (struct h2_stream){id, 0};
         } else if (type == FRAME_DATA) {
             struct h2_stream *st = stream_find(g, id);
             if (st != NULL && st->kept > body_max) {
@@ -296,8 +299,8 @@ int h2o_hpack_parse_headers(h2o_req_t *req, void *table, const uint8_t *src, siz
                             const char **err_desc)
 {
     pthread_once(&real_once, find_real);
-    int rc = real_parse_headers(req, table, src, len, pseudo_map, content_length, digests,
-                                err_desc);
+    int rc =
+        real_parse_headers(req, table, src, len, pseudo_map, content_length, digests, err_desc);
     /* h2o would reset the stream when the body it keeps (cut at just over max_body) differs
      * from the Content-Length; the handler answers 413 from the body's length instead. */
     if (body_max > 0 && *content_length != SIZE_MAX && *content_length > body_max)

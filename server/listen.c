@@ -119,7 +119,7 @@ void srv__listener_close(struct srv_listener *l)
 /* ---- connection counting: per address (IPv4 or IPv6 /64) and in all ---- */
 
 #define CONN_BUCKETS 4096
-#define ACCEPT_RETRY_MS 100 /* paused accepting looks again this often (no busy loop) */
+#define ACCEPT_RETRY_MS 100   /* paused accepting looks again this often (no busy loop) */
 #define NOFILE_WANT (1 << 20) /* the soft RLIMIT_NOFILE is raised up to this (or the hard one) */
 
 struct conn_node {
@@ -263,14 +263,13 @@ void srv__conns_release(void *token)
 
 /* ---- accept, and pausing it ---- */
 
-
 /* Per loop thread: accepting stops (the listening sockets are not read, so the loop does not
  * wake for them) at max_connections or when accept() runs out of descriptors, and a timer
  * looks again every ACCEPT_RETRY_MS; a connection closing on this thread resumes at once. */
 static __thread struct {
     h2o_timeout_t retry;
     h2o_timeout_entry_t entry;
-    int paused;  /* 1: at max_connections, 2: out of descriptors (admin listener paused too) */
+    int paused; /* 1: at max_connections, 2: out of descriptors (admin listener paused too) */
     uint64_t last_log_ms;
 } acc;
 
@@ -333,8 +332,8 @@ static void on_sock_close(void *data);
 
 /* What this file keeps per accepted connection (its socket's on_close.data). */
 struct conn {
-    void *token;              /* from srv__conns_acquire, or &admin_token */
-    struct srv_h2_guard *h2;  /* h2guard.c's state once the connection speaks HTTP/2 */
+    void *token;             /* from srv__conns_acquire, or &admin_token */
+    struct srv_h2_guard *h2; /* h2guard.c's state once the connection speaks HTTP/2 */
 };
 
 struct srv_h2_guard **srv__conn_h2(h2o_socket_t *sock)

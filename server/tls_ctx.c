@@ -63,8 +63,8 @@ static void ring_rotate(uint64_t now)
 /* OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb): enc = 1 picks the
  * current key for a new ticket; enc = 0 finds the key a ticket names: 1 = use it, 2 = use it
  * and issue a fresh ticket under the current key, 0 = unknown (a full handshake). */
-static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
-                         EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
 {
     (void)ssl;
     struct ticket_key k;

@@ -248,7 +248,7 @@ static void test_h2_empty_data(void **state)
     check_empty_data(256, 0);
     check_empty_data(257, 1);
     check_empty_data(300, 0);
-    assert_true(srv__h2_entity_cap(10u << 20) == 20u << 20);  /* twice, as before */
+    assert_true(srv__h2_entity_cap(10u << 20) == 20u << 20);   /* twice, as before */
     assert_true(srv__h2_entity_cap(1024) == 1024 + 64 * 1024); /* room for a frame */
 }
 
