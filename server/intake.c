@@ -37,10 +37,10 @@ static int intake_init(struct srv *s, int idx, char *err, size_t errlen)
     module_idx = idx;
     /* Over HTTP/1.1 h2o answers 413 itself to a body past max_request_entity_size, but over
      * HTTP/2 (h2o 2.2.5) it resets the stream with REFUSED_STREAM, which senders take as
-     * "retry". So h2o's cap is twice max_body and this handler answers 413 for a body
-     * between the two; only a body past twice max_body sent over HTTP/2 gets the reset. */
-    if (s->globalconf.max_request_entity_size < 2 * (size_t)cfg->max_body)
-        s->globalconf.max_request_entity_size = 2 * (size_t)cfg->max_body;
+     * "retry". So h2o's cap is above max_body and this handler answers 413 for a body
+     * between the two; over HTTP/2, h2guard.c keeps h2o below the cap whatever the size. */
+    if (s->globalconf.max_request_entity_size < srv__h2_entity_cap(cfg->max_body))
+        s->globalconf.max_request_entity_size = (size_t)srv__h2_entity_cap(cfg->max_body);
 
     struct intake *in = xcalloc(1, sizeof(*in));
     char e[512];

@@ -26,8 +26,8 @@
  * A token bucket per client address (rate r/s, burst 10 r), shared by all loop threads
  * (one mutex, a short critical section). The table is a fixed array of slots, so memory is
  * bounded whatever the number of addresses: an unknown address takes the least recently
- * used slot of its set. An address evicted that way starts again with a full bucket, which
- * only matters for addresses idle long enough for the bucket to refill anyway.
+ * used slot of its set (sets are chosen by a hash keyed per process). A new address, or one
+ * evicted that way, starts with one second's worth of tokens (at least 1), not the burst.
  */
 struct srv_ratelimit;
 #define SRV_RATELIMIT_BURST 10.0

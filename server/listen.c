@@ -1,15 +1,17 @@
-/* listen.c - listening sockets (SO_REUSEPORT, one per loop thread), accept, per-address caps. */
+/* listen.c - listening sockets (SO_REUSEPORT, one per loop thread), accept, connection caps. */
 #include "server/server_int.h"
 #include "common/common.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -114,60 +116,94 @@ void srv__listener_close(struct srv_listener *l)
     memset(l, 0, sizeof(*l));
 }
 
-/* ---- per-address connection counting ---- */
+/* ---- connection counting: per address (IPv4 or IPv6 /64) and in all ---- */
 
 #define CONN_BUCKETS 4096
+#define ACCEPT_RETRY_MS 100   /* paused accepting looks again this often (no busy loop) */
+#define NOFILE_WANT (1 << 20) /* the soft RLIMIT_NOFILE is raised up to this (or the hard one) */
+
 struct conn_node {
     struct conn_node *next;
-    int family;
-    unsigned char addr[16];
+    unsigned char key[SRV_ADDR_KEY_LEN];
     int count;
 };
 static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_node *conns[CONN_BUCKETS];
+static atomic_long conns_open; /* connections on the public listeners, all threads */
+static long conns_max;         /* [server] max_connections, resolved at start */
+static char admin_token;       /* on_close data of admin-listener connections */
+static const struct stsd_config *conns_cfg;
 
-void srv__conns_init(void)
+/* Addresses (IPv4, IPv6 /64) refused for a while after abusing a connection (see
+ * srv__conns_penalize): a fixed table, a slot per keyed hash, the newest entry wins a slot. */
+#define PENALTY_SLOTS 4096
+static struct {
+    unsigned char key[SRV_ADDR_KEY_LEN];
+    uint64_t until_ms;
+} penalty[PENALTY_SLOTS];
+
+long srv__conns_max_default(long nofile)
 {
-    memset(conns, 0, sizeof(conns));
+    long m = nofile / 10 * 8 + nofile % 10 * 8 / 10; /* 80 %, without overflow */
+    return m > 0 ? m : 1;
 }
 
-static size_t conn_bucket(int family, const unsigned char *a)
+void srv__conns_init(const struct stsd_config *cfg)
 {
-    return srv__hash_str((const char *)a, family == AF_INET ? 4 : 16) % CONN_BUCKETS;
+    memset(conns, 0, sizeof(conns));
+    memset(penalty, 0, sizeof(penalty));
+    conns_cfg = cfg;
+    atomic_store(&conns_open, 0);
+    srv__h2_guard_init(cfg->max_body);
+    /* Raise the soft file limit to the hard one (systemd's default soft limit is 1024, its
+     * hard limit far higher), as a server that holds one descriptor per client should. */
+    long nofile = 1024;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > NOFILE_WANT
+                          ? (rlim_t)NOFILE_WANT
+                          : rl.rlim_max;
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+            struct rlimit up = {want, rl.rlim_max};
+            if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+                rl.rlim_cur = want;
+        }
+        nofile = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX / 2
+                     ? (long)NOFILE_WANT
+                     : (long)rl.rlim_cur;
+    }
+    conns_max = cfg->max_connections > 0 ? cfg->max_connections : srv__conns_max_default(nofile);
+    log_event(cfg->max_connections > nofile ? LOG_WARN : LOG_INFO, "serve.max_connections",
+              "max_connections=%ld from=%s nofile=%ld%s", conns_max,
+              cfg->max_connections > 0 ? "config" : "80%_of_nofile", nofile,
+              cfg->max_connections > nofile
+                  ? " note=\"above the file limit: accepting pauses when descriptors run out\""
+                  : "");
+}
+
+static size_t conn_bucket(const unsigned char *key)
+{
+    return (size_t)(srv__hash_keyed(key, SRV_ADDR_KEY_LEN) % CONN_BUCKETS);
 }
 
 void *srv__conns_acquire(struct srv *s, const struct sockaddr *sa)
 {
+    unsigned char key[SRV_ADDR_KEY_LEN];
     int family;
-    unsigned char a[16] = {0};
-    if (sa->sa_family == AF_INET) {
-        family = AF_INET;
-        memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *v6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(v6)) {
-            family = AF_INET;
-            memcpy(a, v6->s6_addr + 12, 4);
-        } else {
-            family = AF_INET6;
-            memcpy(a, v6->s6_addr, 16);
-        }
-    } else {
+    const unsigned char *a;
+    if (srv__addr_key(sa, key, &family, &a) != 0)
         return &srv__conns_exempt_token;
-    }
     int max = s->cfg->max_conn_per_address;
     if (max <= 0 || config_cidr_match(s->cfg->rate_exempt, s->cfg->n_rate_exempt, family, a))
         return &srv__conns_exempt_token;
-    size_t b = conn_bucket(family, a);
-    size_t alen = family == AF_INET ? 4 : 16;
+    size_t b = conn_bucket(key);
     pthread_mutex_lock(&conns_mu);
     struct conn_node *n = conns[b];
-    while (n != NULL && !(n->family == family && memcmp(n->addr, a, alen) == 0))
+    while (n != NULL && memcmp(n->key, key, SRV_ADDR_KEY_LEN) != 0)
         n = n->next;
     if (n == NULL) {
         n = xcalloc(1, sizeof(*n));
-        n->family = family;
-        memcpy(n->addr, a, 16);
+        memcpy(n->key, key, SRV_ADDR_KEY_LEN);
         n->next = conns[b];
         conns[b] = n;
     }
@@ -180,14 +216,43 @@ void *srv__conns_acquire(struct srv *s, const struct sockaddr *sa)
     return n;
 }
 
+void srv__conns_penalize(const struct sockaddr *sa, uint64_t until_ms)
+{
+    unsigned char key[SRV_ADDR_KEY_LEN];
+    int family;
+    const unsigned char *a;
+    if (srv__addr_key(sa, key, &family, &a) != 0 || conns_cfg == NULL ||
+        config_cidr_match(conns_cfg->rate_exempt, conns_cfg->n_rate_exempt, family, a))
+        return; /* never shut out a local proxy that speaks for everyone */
+    size_t i = (size_t)(srv__hash_keyed(key, sizeof(key)) % PENALTY_SLOTS);
+    pthread_mutex_lock(&conns_mu);
+    memcpy(penalty[i].key, key, sizeof(key));
+    penalty[i].until_ms = until_ms;
+    pthread_mutex_unlock(&conns_mu);
+}
+
+int srv__conns_penalized(const struct sockaddr *sa, uint64_t now_ms)
+{
+    unsigned char key[SRV_ADDR_KEY_LEN];
+    int family;
+    const unsigned char *a;
+    if (srv__addr_key(sa, key, &family, &a) != 0)
+        return 0;
+    size_t i = (size_t)(srv__hash_keyed(key, sizeof(key)) % PENALTY_SLOTS);
+    pthread_mutex_lock(&conns_mu);
+    int hit = penalty[i].until_ms > now_ms && memcmp(penalty[i].key, key, sizeof(key)) == 0;
+    pthread_mutex_unlock(&conns_mu);
+    return hit;
+}
+
 void srv__conns_release(void *token)
 {
-    if (token == NULL || token == &srv__conns_exempt_token)
+    if (token == NULL || token == &srv__conns_exempt_token || token == &admin_token)
         return;
     struct conn_node *n = token;
     pthread_mutex_lock(&conns_mu);
     if (--n->count == 0) {
-        struct conn_node **pp = &conns[conn_bucket(n->family, n->addr)];
+        struct conn_node **pp = &conns[conn_bucket(n->key)];
         while (*pp != n)
             pp = &(*pp)->next;
         *pp = n->next;
@@ -196,17 +261,105 @@ void srv__conns_release(void *token)
     pthread_mutex_unlock(&conns_mu);
 }
 
-/* ---- accept ---- */
+/* ---- accept, and pausing it ---- */
+
+/* Per loop thread: accepting stops (the listening sockets are not read, so the loop does not
+ * wake for them) at max_connections or when accept() runs out of descriptors, and a timer
+ * looks again every ACCEPT_RETRY_MS; a connection closing on this thread resumes at once. */
+static __thread struct {
+    h2o_timeout_t retry;
+    h2o_timeout_entry_t entry;
+    int paused; /* 1: at max_connections, 2: out of descriptors (admin listener paused too) */
+    uint64_t last_log_ms;
+} acc;
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void accept_resume(struct srv_thread *t)
+{
+    if (t->stopping || t->socks == NULL)
+        return;
+    acc.paused = 0;
+    if (h2o_timeout_is_linked(&acc.entry))
+        h2o_timeout_unlink(&acc.entry);
+    for (size_t i = 0; i < t->srv->n_listeners; i++)
+        if (t->socks[i] != NULL && !h2o_socket_is_reading(t->socks[i]))
+            h2o_socket_read_start(t->socks[i], on_accept);
+}
+
+static void accept_pause(struct srv_thread *t, int why)
+{
+    const char *reason = why == 2 ? strerror(errno) : "max_connections";
+    if (why > acc.paused)
+        acc.paused = why;
+    for (size_t i = 0; i < t->srv->n_listeners; i++)
+        if (t->socks[i] != NULL && (why == 2 || !t->srv->listeners[i].admin) &&
+            h2o_socket_is_reading(t->socks[i]))
+            h2o_socket_read_stop(t->socks[i]);
+    if (!h2o_timeout_is_linked(&acc.entry))
+        h2o_timeout_link(t->loop, &acc.retry, &acc.entry);
+    uint64_t now = h2o_now(t->loop);
+    if (now - acc.last_log_ms >= 10000) {
+        acc.last_log_ms = now;
+        if (why == 1)
+            log_event(LOG_WARN, "conn.paused",
+                      "reason=max_connections limit=%ld thread=%d note=\"new connections wait "
+                      "in the listen backlog until others close\" fix=\"raise [server] "
+                      "max_connections or the file limit if this is ordinary load\"",
+                      conns_max, t->idx);
+        else
+            log_event(LOG_WARN, "conn.paused",
+                      "reason=\"%s\" thread=%d note=\"accepting again in %d ms\" "
+                      "fix=\"raise the file limit (LimitNOFILE=) or lower [server] "
+                      "max_connections\"",
+                      reason, t->idx, ACCEPT_RETRY_MS);
+    }
+}
+
+static void on_accept_retry(h2o_timeout_entry_t *entry)
+{
+    (void)entry;
+    struct srv_thread *t = srv_current();
+    if (atomic_load(&conns_open) >= conns_max) {
+        acc.paused = 1;
+        h2o_timeout_link(t->loop, &acc.retry, &acc.entry); /* still at the cap: look later */
+        return;
+    }
+    accept_resume(t);
+}
+
+static void on_sock_close(void *data);
+
+/* What this file keeps per accepted connection (its socket's on_close.data). */
+struct conn {
+    void *token;             /* from srv__conns_acquire, or &admin_token */
+    struct srv_h2_guard *h2; /* h2guard.c's state once the connection speaks HTTP/2 */
+};
+
+struct srv_h2_guard **srv__conn_h2(h2o_socket_t *sock)
+{
+    if (sock->on_close.cb != on_sock_close)
+        return NULL;
+    return &((struct conn *)sock->on_close.data)->h2;
+}
 
 static void on_sock_close(void *data)
 {
+    struct conn *c = data;
     struct srv_thread *t = srv_current();
     if (t != NULL)
         t->n_conns--;
-    srv__conns_release(data);
+    if (c->token != &admin_token) {
+        atomic_fetch_sub(&conns_open, 1);
+        if (t != NULL && acc.paused == 1 && atomic_load(&conns_open) < conns_max)
+            accept_resume(t);
+    }
+    srv__conns_release(c->token);
+    srv__h2_guard_free(c->h2);
+    free(c);
 }
 
-static void log_refused(struct srv_thread *t, const struct sockaddr *sa)
+static void log_refused(struct srv_thread *t, const struct sockaddr *sa, int penalized)
 {
     static __thread uint64_t last_ms;
     static __thread uint64_t refused;
@@ -220,11 +373,17 @@ static void log_refused(struct srv_thread *t, const struct sockaddr *sa)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
-    log_event(LOG_WARN, "conn.refused",
-              "addr=%s reason=max_conn_per_address limit=%d refused=%llu "
-              "fix=\"raise [server] max_conn_per_address or add the range to [reports] "
-              "rate_exempt\"",
-              ip, t->srv->cfg->max_conn_per_address, (unsigned long long)refused);
+    if (penalized)
+        log_event(LOG_WARN, "conn.refused",
+                  "addr=%s reason=penalty refused=%llu note=\"it broke an HTTP/2 limit "
+                  "recently\"",
+                  ip, (unsigned long long)refused);
+    else
+        log_event(LOG_WARN, "conn.refused",
+                  "addr=%s reason=max_conn_per_address limit=%d refused=%llu "
+                  "fix=\"raise [server] max_conn_per_address or add the range to [reports] "
+                  "rate_exempt\"",
+                  ip, t->srv->cfg->max_conn_per_address, (unsigned long long)refused);
     refused = 0;
 }
 
@@ -236,25 +395,44 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if (err != NULL)
         return;
     for (int i = 0; i < ACCEPT_BATCH && !t->stopping; i++) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
+        /* reserve the slot first, so that threads accepting at once never pass the cap */
+        if (!admin && atomic_fetch_add(&conns_open, 1) >= conns_max) {
+            atomic_fetch_sub(&conns_open, 1);
+            accept_pause(t, 1);
             break;
-        void *tok = &srv__conns_exempt_token;
+        }
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL) {
+            int e = errno;
+            if (!admin)
+                atomic_fetch_sub(&conns_open, 1);
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                errno = e;
+                accept_pause(t, 2); /* the backlog stays readable: do not spin on it */
+            }
+            break;
+        }
+        void *tok = &admin_token;
         if (!admin) {
+            tok = &srv__conns_exempt_token;
             struct sockaddr_storage ss;
             socklen_t sl = h2o_socket_getpeername(sock, (struct sockaddr *)&ss);
             if (sl > 0) {
-                tok = srv__conns_acquire(t->srv, (struct sockaddr *)&ss);
+                int penalized = srv__conns_penalized((struct sockaddr *)&ss, h2o_now(t->loop));
+                tok = penalized ? NULL : srv__conns_acquire(t->srv, (struct sockaddr *)&ss);
                 if (tok == NULL) {
-                    log_refused(t, (struct sockaddr *)&ss);
+                    atomic_fetch_sub(&conns_open, 1);
+                    log_refused(t, (struct sockaddr *)&ss, penalized);
                     h2o_socket_close(sock);
                     continue;
                 }
             }
         }
         t->n_conns++;
+        struct conn *c = xcalloc(1, sizeof(*c));
+        c->token = tok;
         sock->on_close.cb = on_sock_close;
-        sock->on_close.data = tok;
+        sock->on_close.data = c;
         h2o_accept(actx, sock);
     }
 }
@@ -263,6 +441,9 @@ void srv__listeners_start(struct srv_thread *t)
 {
     struct srv *s = t->srv;
     t->socks = xcalloc(s->n_listeners + 1, sizeof(*t->socks));
+    memset(&acc, 0, sizeof(acc));
+    h2o_timeout_init(t->loop, &acc.retry, ACCEPT_RETRY_MS);
+    acc.entry.cb = on_accept_retry;
     for (size_t i = 0; i < s->n_listeners; i++) {
         struct srv_listener *l = &s->listeners[i];
         int fd = l->fds[t->idx];
@@ -278,9 +459,13 @@ void srv__listeners_stop(struct srv_thread *t)
 {
     if (t->socks == NULL)
         return;
+    if (h2o_timeout_is_linked(&acc.entry))
+        h2o_timeout_unlink(&acc.entry);
+    h2o_timeout_dispose(t->loop, &acc.retry);
     for (size_t i = 0; i < t->srv->n_listeners; i++) {
         if (t->socks[i] != NULL) {
-            h2o_socket_read_stop(t->socks[i]);
+            if (h2o_socket_is_reading(t->socks[i]))
+                h2o_socket_read_stop(t->socks[i]);
             h2o_socket_close(t->socks[i]);
             t->socks[i] = NULL;
         }

@@ -1,5 +1,6 @@
 /* ratelimit.c - per-client-address token buckets for report intake, in bounded memory. */
 #include "server/intake_int.h"
+#include "server/server_int.h"
 #include "common/common.h"
 
 #include <netinet/in.h>
@@ -10,7 +11,7 @@
 #define WAYS 8 /* slots per set; a new address evicts the least recently used of its set */
 
 struct slot {
-    unsigned char key[17]; /* family byte + address (IPv6: the /64) */
+    unsigned char key[SRV_ADDR_KEY_LEN]; /* family byte + address (IPv6: the /64) */
     unsigned char used;
     double tokens;
     uint64_t last_ms;
@@ -18,7 +19,7 @@ struct slot {
 
 struct srv_ratelimit {
     pthread_mutex_t mu;
-    double rate, burst;
+    double rate, burst, start; /* tokens per second, bucket size, tokens of a new entry */
     const struct cfg_cidr *exempt;
     size_t n_exempt;
     struct slot slots[SRV_RATELIMIT_SLOTS];
@@ -33,6 +34,13 @@ struct srv_ratelimit *srv_ratelimit_new(double rate_per_sec, const struct cfg_ci
     rl->burst = rate_per_sec * SRV_RATELIMIT_BURST;
     if (rl->burst < 1)
         rl->burst = 1;
+    /* A new address, or one whose entry was evicted by others, starts with one second's worth
+     * (at least one request), not the burst: otherwise an attacker with many addresses, or
+     * one who evicts entries on purpose, would get a fresh burst per address. The burst
+     * builds up while an address stays known. */
+    rl->start = rate_per_sec < 1 ? 1 : rate_per_sec;
+    if (rl->start > rl->burst)
+        rl->start = rl->burst;
     rl->exempt = exempt;
     rl->n_exempt = n_exempt;
     return rl;
@@ -46,65 +54,20 @@ void srv_ratelimit_free(struct srv_ratelimit *rl)
     free(rl);
 }
 
-/* FNV-1a over the key: cheap and good enough to spread addresses over the sets; an attacker
- * who makes addresses collide only evicts his own entries, each of which starts full. */
-static uint32_t hash_key(const unsigned char *k, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= k[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
-/* Fill key from sa: IPv4 (also IPv4-mapped IPv6) by address, IPv6 by its /64 (one host is
- * usually given a whole /64, RFC 4291). Also returns family and the address for the exempt
- * check. -1 for other families. */
-static int make_key(const struct sockaddr *sa, unsigned char key[17], int *family,
-                    const unsigned char **addr)
-{
-    memset(key, 0, 17);
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        *family = AF_INET;
-        *addr = (const unsigned char *)&s4->sin_addr;
-        key[0] = 4;
-        memcpy(key + 1, *addr, 4);
-        return 0;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        const unsigned char *a = (const unsigned char *)&s6->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-            *family = AF_INET;
-            *addr = a + 12;
-            key[0] = 4;
-            memcpy(key + 1, a + 12, 4);
-            return 0;
-        }
-        *family = AF_INET6;
-        *addr = a;
-        key[0] = 6;
-        memcpy(key + 1, a, 8);
-        return 0;
-    }
-    return -1;
-}
-
 int srv_ratelimit_take(struct srv_ratelimit *rl, const struct sockaddr *sa, uint64_t now_ms)
 {
     if (rl == NULL || rl->rate <= 0 || sa == NULL)
         return 0;
-    unsigned char key[17];
+    unsigned char key[SRV_ADDR_KEY_LEN];
     int family;
     const unsigned char *addr;
-    if (make_key(sa, key, &family, &addr) != 0)
+    if (srv__addr_key(sa, key, &family, &addr) != 0)
         return 0; /* unix sockets and the like: local, not limited */
     if (config_cidr_match(rl->exempt, rl->n_exempt, family, addr))
         return 0;
 
-    size_t set = (hash_key(key, sizeof(key)) % (SRV_RATELIMIT_SLOTS / WAYS)) * WAYS;
+    /* keyed: an attacker cannot pick addresses that all land in the set of a victim's */
+    size_t set = (size_t)(srv__hash_keyed(key, sizeof(key)) % (SRV_RATELIMIT_SLOTS / WAYS)) * WAYS;
     int retry = 0;
     pthread_mutex_lock(&rl->mu);
     struct slot *s = NULL, *victim = &rl->slots[set];
@@ -123,7 +86,7 @@ int srv_ratelimit_take(struct srv_ratelimit *rl, const struct sockaddr *sa, uint
         s = victim;
         memcpy(s->key, key, sizeof(key));
         s->used = 1;
-        s->tokens = rl->burst;
+        s->tokens = rl->start;
         s->last_ms = now_ms;
     }
     if (now_ms > s->last_ms) {

@@ -516,7 +516,7 @@ enum srv_status srv_run(const struct stsd_config *cfg)
 
     block_signals(&set);
     sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    srv__conns_init();
+    srv__conns_init(cfg);
     setup_h2o(s);
     s->ssl_ctx = srv__ssl_ctx_new(cfg, err, sizeof(err));
     if (s->ssl_ctx == NULL) {

@@ -68,6 +68,18 @@ struct srv_hash {
     size_t mask;     /* capacity - 1 (a power of two, at least twice the entries) */
 };
 uint32_t srv__hash_str(const char *s, size_t len);
+/* SipHash-2-4 of data under a 16-byte key. */
+uint64_t srv__siphash(const unsigned char key[16], const void *data, size_t len);
+/* SipHash under a per-process random key (OpenSSL RAND_bytes at first use, never stored):
+ * for tables whose keys a client chooses (rate limits, connection counts). Any thread. */
+uint64_t srv__hash_keyed(const void *data, size_t len);
+/* The table key of a client address: family byte + the IPv4 address (also when IPv4-mapped)
+ * or the IPv6 /64, zero-padded. Sets *family (AF_INET/AF_INET6) and *addr (the full address
+ * in network bytes, for rate_exempt matching). -1 for other families (unix sockets). */
+#define SRV_ADDR_KEY_LEN 17
+struct sockaddr;
+int srv__addr_key(const struct sockaddr *sa, unsigned char key[SRV_ADDR_KEY_LEN], int *family,
+                  const unsigned char **addr);
 /* Size for n entries. */
 void srv__hash_init(struct srv_hash *h, size_t n);
 void srv__hash_free(struct srv_hash *h);
@@ -118,7 +130,7 @@ char *srv__crlf(const char *in, size_t len, size_t *outlen);
  * returns its length, or -1 when it is not an mta-sts host name. */
 int srv__policy_host(const char *host, size_t len, char *out, size_t outsz);
 
-/* ---- tls.c: certificates and the SNI callback ---- */
+/* ---- tls.c: the certificate table; tls_ctx.c: the SSL_CTX, SNI callback, ticket keys ---- */
 /* What a handshake needs, decoded from the DER kept in srv_cert. */
 struct srv_cert_obj {
     X509 *x509;
@@ -171,7 +183,10 @@ const struct srv_cert_obj *srv__cert_obj(const struct srv_cert *c);
  * while there are more to do. The control thread calls it after a reload; when a table is
  * done and had n_undecoded > 0, a certificate-only reload indexes the SANs. */
 int srv__certs_warm(const struct srv_cert_table *t, size_t *cursor, size_t max);
-/* The one SSL_CTX: protocol floor, ALPN (h2, http/1.1), servername callback. NULL + err. */
+/* The one SSL_CTX: protocol floor, TLS 1.2 suites SRV_TLS12_CIPHERS, ALPN (h2, http/1.1),
+ * servername callback, session tickets under keys that rotate every [tls] ticket_lifetime
+ * (kept in memory only; the previous key still decrypts). NULL + err. */
+#define SRV_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
 SSL_CTX *srv__ssl_ctx_new(const struct stsd_config *cfg, char *err, size_t errlen);
 
 /* ---- the snapshot loop threads serve from ---- */
@@ -192,13 +207,27 @@ struct srv_listener {
 int srv__listener_open(struct srv_listener *l, const char *addr, int admin, int n_threads,
                        char *err, size_t errlen);
 void srv__listener_close(struct srv_listener *l);
-/* Per-address connection counting shared by all threads. */
-void srv__conns_init(void);
+/* Connection counting shared by all threads: per address (an IPv4 address or an IPv6 /64,
+ * [server] max_conn_per_address) and in all on the public listeners ([server]
+ * max_connections; 0 = srv__conns_max_default of the file limit, which is raised to the hard
+ * limit first). At max_connections every thread stops accepting until connections close.
+ * Call once before the loop threads start; logs the resolved cap (serve.max_connections). */
+void srv__conns_init(const struct stsd_config *cfg);
+/* 80 % of nofile (at least 1). */
+long srv__conns_max_default(long nofile);
 /* Account a new connection from sa. Returns a token for srv__conns_release, or NULL when
  * over the cap (the caller closes the socket). Exempt addresses get a static token. */
 void *srv__conns_acquire(struct srv *s, const struct sockaddr *sa);
 void srv__conns_release(void *token);
+/* Refuse new connections from sa's address (IPv4, IPv6 /64) until until_ms (h2o_now's clock):
+ * for a client that broke an HTTP/2 limit. rate_exempt ranges are never shut out. */
+void srv__conns_penalize(const struct sockaddr *sa, uint64_t until_ms);
+/* 1 when sa's address is shut out at now_ms. */
+int srv__conns_penalized(const struct sockaddr *sa, uint64_t now_ms);
 extern char srv__conns_exempt_token;
+/* listen.c's per-connection slot for h2guard.c, or NULL for a socket it did not accept. */
+struct srv_h2_guard;
+struct srv_h2_guard **srv__conn_h2(h2o_socket_t *sock);
 /* Start accepting on this thread's sockets. */
 void srv__listeners_start(struct srv_thread *t);
 /* Stop accepting (close this thread's listening sockets). */
@@ -219,6 +248,20 @@ int srv__priv_check_state(const char *state_dir, const char *db_path, char *err,
 /* For a file that cannot be read after the drop (errnum EACCES): " (serve runs as user ...:
  * make it readable ...)" to append to the message; "" otherwise. Any thread. */
 const char *srv__priv_hint(int errnum);
+/* ---- h2guard.c: HTTP/2 limits libh2o 2.2.5 lacks (its opening comment says how) ---- */
+/* Per connection: at most 100 stream resets at once and 33/s after that (CVE-2023-44487);
+ * a request body over max_body is cut to just over it while the client sends the rest, so
+ * the handler answers 413; request bodies in progress on one connection at most
+ * 2 x max_body + 64 KiB in all (past it the connection is closed).
+ * Call once at start (srv__conns_init does). */
+void srv__h2_guard_init(uint64_t max_body);
+void srv__h2_guard_free(struct srv_h2_guard *g); /* NULL is a no-op */
+/* h2o's max_request_entity_size for this max_body. */
+uint64_t srv__h2_entity_cap(uint64_t max_body);
+/* Write DATA frames for stream id that carry no data but count len bytes of flow control
+ * (padded, at most 256 bytes each; END_STREAM on the last if end_stream) into out, which
+ * has room for len + 9 * (len / 256 + 1) bytes. Returns the bytes written. */
+size_t srv__h2_empty_data(unsigned char *out, size_t len, int end_stream, uint32_t id);
 
 /* ---- handler_policy.c ---- */
 #define SRV_POLICY_PATH "/.well-known/mta-sts.txt"

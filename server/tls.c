@@ -1,4 +1,4 @@
-/* tls.c - the certificate table and the one SSL_CTX whose SNI callback picks a certificate. */
+/* tls.c - the certificate table: loading, decoding on first use, lookup by server name. */
 #include "server/server_int.h"
 #include "common/common.h"
 
@@ -53,16 +53,6 @@ const struct srv_cert *srv__cert_find(const struct srv_cert_table *t, const char
         }
     }
     return t->default_cert >= 0 ? &t->certs[t->default_cert] : NULL;
-}
-
-static void ssl_error(char *buf, size_t sz, const char *what)
-{
-    unsigned long e = ERR_get_error();
-    char es[256] = "";
-    if (e != 0)
-        ERR_error_string_n(e, es, sizeof(es));
-    snprintf(buf, sz, "%s%s%s", what, es[0] ? ": " : "", es);
-    ERR_clear_error();
 }
 
 static void obj_free(struct srv_cert_obj *o)
@@ -574,63 +564,4 @@ int srv__certs_warm(const struct srv_cert_table *t, size_t *cursor, size_t max)
         srv__cert_obj(&t->certs[i]);
     *cursor = i;
     return i < t->n;
-}
-
-/*
- * SNI (RFC 6066 §3): pick the certificate for the requested name from this thread's
- * snapshot. No SNI or an unknown name gets default.pem when there is one; otherwise the
- * handshake ends with an unrecognized_name alert.
- */
-static int on_servername(SSL *ssl, int *al, void *arg)
-{
-    struct srv_thread *t = srv_current();
-    const struct srv_cert_table *ct = t != NULL && t->snap != NULL ? t->snap->certs : NULL;
-    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    const struct srv_cert *c = srv__cert_find(ct, name);
-    if (c == NULL) {
-        *al = SSL_AD_UNRECOGNIZED_NAME;
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
-    }
-    const struct srv_cert_obj *o = srv__cert_obj(c);
-    if (o == NULL || SSL_use_cert_and_key(ssl, o->x509, o->key, o->chain, 1) != 1) {
-        ERR_clear_error();
-        *al = SSL_AD_INTERNAL_ERROR;
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
-    }
-    return SSL_TLSEXT_ERR_OK;
-}
-
-SSL_CTX *srv__ssl_ctx_new(const struct stsd_config *cfg, char *err, size_t errlen)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL) {
-        ssl_error(err, errlen, "SSL_CTX_new failed");
-        return NULL;
-    }
-    int minv = cfg->min_version >= TLS1_2_VERSION ? cfg->min_version : TLS1_2_VERSION;
-    if (SSL_CTX_set_min_proto_version(ctx, minv) != 1) {
-        ssl_error(err, errlen, "[tls] min_version is not supported by OpenSSL");
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"stsd", 4);
-    if (cfg->session_tickets) {
-        /* Resumption by session tickets only, as nginx does by default: stateless and shared
-         * by all loop threads (OpenSSL's per-process ticket keys), no internal session cache
-         * to lock and fill on every full handshake, and one ticket per handshake instead of
-         * OpenSSL's two. A client that comes back (a reporter posting several reports, a
-         * monitor) skips the certificate and the signature. */
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
-        SSL_CTX_set_num_tickets(ctx, 1);
-    } else {
-        /* [tls] session_tickets = off: every connection is a full handshake (no ticket key
-         * lives in the process, for operators who want that). */
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-        SSL_CTX_set_num_tickets(ctx, 0);
-    }
-    SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
-    h2o_ssl_register_alpn_protocols(ctx, h2o_alpn_protocols); /* h2, http/1.1 */
-    return ctx;
 }

@@ -93,31 +93,20 @@ def p99(values):
     return percentile(values, 99)
 
 
-def policy_get(port, domain="a.test", cafile=None, timeout=5.0, host="127.0.0.1"):
-    """One policy fetch as a sender makes it: new TCP + TLS connection, GET, read the answer.
-    Returns (seconds, status) or (None, error text)."""
-    return policy_fetch(port, domain, cafile, timeout, host)[:2]
+def policy_get(port, domain="a.test", cafile=None, timeout=5.0, host="127.0.0.1", source=None):
+    """One policy fetch as a sender makes it: new TCP + TLS connection (from `source` if
+    given), GET, read the answer. Returns (seconds, status) or (None, error text)."""
+    return policy_fetch(port, domain, cafile, timeout, host, source)[:2]
 
 
-def policy_fetch(port, domain="a.test", cafile=None, timeout=5.0, host="127.0.0.1"):
+def policy_fetch(port, domain="a.test", cafile=None, timeout=5.0, host="127.0.0.1", source=None):
     """policy_get with the body: (seconds, status, body text) or (None, error text, "")."""
-    name = "mta-sts." + domain
     ctx = ssl.create_default_context(cafile=cafile or il.ca().cert)
     t0 = time.monotonic()
     try:
-        with socket.create_connection((host, port), timeout) as raw:
-            with ctx.wrap_socket(raw, server_hostname=name) as s:
-                s.sendall(("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: %s\r\n"
-                           "Connection: close\r\n\r\n" % name).encode())
-                data = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-        status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
-        body = data.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
-        return time.monotonic() - t0, status, body
+        r = st.policy_fetch(port, "mta-sts." + domain, ctx, source=source, addr=host,
+                            timeout=timeout, want_body=True)
+        return time.monotonic() - t0, r[0], r[3]
     except (OSError, ValueError, IndexError) as e:
         return None, str(e), ""
 

@@ -677,6 +677,31 @@ class Response:
             self.status, self.headers, self.body[:500], self.rc, self.err)
 
 
+def policy_fetch(port, name, ctx, session=None, source=None, addr="127.0.0.1", timeout=5.0,
+                 want_body=False):
+    """GET /.well-known/mta-sts.txt for Host `name` on a new TCP + TLS connection (ctx: an
+    ssl.SSLContext; session: a TLS session to resume; source: a local address to connect
+    from), reading to the end. Returns (status, TLS session, resumed?), with the body text
+    as a fourth item when want_body; raises OSError."""
+    import ssl  # noqa: F401 (ctx is one)
+    with socket.create_connection((addr, port), timeout,
+                                  (source, 0) if source else None) as raw:
+        with ctx.wrap_socket(raw, server_hostname=name, session=session) as s:
+            s.sendall(("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: %s\r\n"
+                       "Connection: close\r\n\r\n" % name).encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+            if want_body:
+                body = data.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
+                return status, s.session, s.session_reused, body
+            return status, s.session, s.session_reused
+
+
 def curl(url, method=None, resolve=None, cacert=None, http2=False, data=None, headers=(),
          extra=(), timeout=20, head=False, netns=None):
     """One request with the curl CLI (never follows redirects).

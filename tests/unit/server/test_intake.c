@@ -40,24 +40,25 @@ static void test_bucket_burst_and_refill(void **state)
 {
     struct srv_ratelimit *rl = srv_ratelimit_new(1.0, NULL, 0);
     struct sockaddr_in a = v4("192.0.2.1");
+    assert_int_equal(TAKE(rl, a, 0), 0); /* new: the base rate (1 token), not the burst */
+    assert_int_equal(TAKE(rl, a, 0), 1);
     for (int i = 0; i < 10; i++)
-        assert_int_equal(TAKE(rl, a, 1000), 0); /* burst: 10 x 1/s */
-    assert_int_equal(TAKE(rl, a, 1000), 1);     /* empty: one token in 1 s */
-    assert_int_equal(TAKE(rl, a, 1500), 1);     /* half a token: still 1 s (rounded up) */
-    assert_int_equal(TAKE(rl, a, 2000), 0);     /* refilled one */
-    assert_int_equal(TAKE(rl, a, 2000), 1);
-    assert_int_equal(TAKE(rl, a, 60000), 0); /* long idle: full again, capped at the burst */
+        assert_int_equal(TAKE(rl, a, 10000), 0); /* known for 10 s: burst 10 x 1/s */
+    assert_int_equal(TAKE(rl, a, 10000), 1);     /* empty: one token in 1 s */
+    assert_int_equal(TAKE(rl, a, 10500), 1);     /* half a token: still 1 s (rounded up) */
+    assert_int_equal(TAKE(rl, a, 11000), 0);     /* refilled one */
+    assert_int_equal(TAKE(rl, a, 11000), 1);
+    assert_int_equal(TAKE(rl, a, 70000), 0); /* long idle: full again, capped at the burst */
     for (int i = 0; i < 9; i++)
-        assert_int_equal(TAKE(rl, a, 60000), 0);
-    assert_int_equal(TAKE(rl, a, 60000), 1);
+        assert_int_equal(TAKE(rl, a, 70000), 0);
+    assert_int_equal(TAKE(rl, a, 70000), 1);
     srv_ratelimit_free(rl);
 }
 
 static void test_retry_after_slow_rate(void **state)
 {
-    struct srv_ratelimit *rl = srv_ratelimit_new(0.2, NULL, 0); /* burst 2 */
+    struct srv_ratelimit *rl = srv_ratelimit_new(0.2, NULL, 0); /* burst 2, starts with 1 */
     struct sockaddr_in a = v4("192.0.2.9");
-    assert_int_equal(TAKE(rl, a, 0), 0);
     assert_int_equal(TAKE(rl, a, 0), 0);
     assert_int_equal(TAKE(rl, a, 0), 5);
     assert_int_equal(TAKE(rl, a, 4000), 1);
