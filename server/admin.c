@@ -399,6 +399,7 @@ static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
     }
     admin_state = st;
     s->module_state[idx] = st;
+    srv__metrics_start(s->policy_dir, s->db_path);
     log_event(LOG_INFO, "admin.ready", "listen=%s workers=%d", cfg->admin_listen, st->n_workers);
     return 0;
 }
@@ -429,6 +430,7 @@ static void admin_thread_stop(struct srv_thread *t, int idx)
 static void admin_fini(struct srv *s, int idx)
 {
     srv__selfcheck_stop();
+    srv__metrics_stop();
     struct admin_state *st = s->module_state[idx];
     if (st == NULL)
         return;

@@ -194,6 +194,32 @@ struct srv__metrics_snapshot {
 void srv__metrics_snapshot(struct srv__metrics_snapshot *s);
 const char *srv__metrics_endpoint_name(int ep);
 const char *srv__metrics_outcome_name(int o);
+
+/* ---------------------------------------------------------------- metrics_reports.c */
+
+/* result_type label values: the RFC 8460 §4.3 list (index 0..10) and "other" (11). */
+#define SRV_RESULT_TYPES 12
+/* The label index of a result type as a report spells it (case-insensitive); any other
+ * string, or NULL, is "other". Pure. */
+int srv__metrics_result_type(const char *rt);
+const char *srv__metrics_result_type_name(int i);
+/* One hosted domain's sums over every stored report. */
+struct srv__metrics_domain {
+    char *domain;
+    int64_t successful, failed;
+    int64_t by_type[SRV_RESULT_TYPES]; /* failed sessions of failure details */
+};
+/* Start the thread that loads the sums once (off the event loops) and then adds what other
+ * processes store; stop it. */
+void srv__metrics_start(const char *policy_dir, const char *db_path);
+void srv__metrics_stop(void);
+/* The policy table was rebuilt: the thread re-reads the hosted domains (and reloads the sums
+ * when they changed). */
+void srv__metrics_policies_changed(void);
+/* A copy of the hosted domains' sums (sorted) and the number of stored reports; waits for
+ * the first load (at most a few seconds). -1 when there are none to show. */
+int srv__metrics_domains(struct srv__metrics_domain **out, size_t *n, int64_t *reports);
+void srv__metrics_domains_free(struct srv__metrics_domain *v, size_t n);
 void srv__metrics_count_webhook(int ok);
 void srv__metrics_count_check(void);
 
@@ -210,7 +236,9 @@ void srv__metrics_count_check(void);
 #define WEBHOOK_MAX_BACKOFF 60
 #define WEBHOOK_TIMEOUT 10 /* seconds per attempt */
 struct srv_webhook;
-struct srv_webhook *srv__webhook_new(const char *url);
+/* allow_private 0: connections to non-public addresses (check_addr_private) are refused and
+ * logged (alert.refused), whatever the URL's host name resolves to. */
+struct srv_webhook *srv__webhook_new(const char *url, int allow_private);
 /* Queue a body (takes ownership of the malloc'd JSON text). */
 void srv__webhook_post(struct srv_webhook *w, char *json);
 /* Deliveries waiting or being retried. */

@@ -455,7 +455,7 @@ void srv__selfcheck_start(const struct stsd_config *cfg, const char *policy_dir,
     sc->policy_dir = xstrdup(policy_dir);
     sc->db_path = xstrdup(db_path);
     if (cfg->webhook_url != NULL)
-        sc->hook = srv__webhook_new(cfg->webhook_url);
+        sc->hook = srv__webhook_new(cfg->webhook_url, cfg->allow_private);
     pthread_mutex_init(&sc->mu, NULL);
     pthread_cond_init(&sc->cv, NULL);
     if (pthread_create(&sc->thread, NULL, selfcheck_main, sc) != 0) {

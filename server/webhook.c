@@ -1,14 +1,17 @@
 /* webhook.c - the alert webhook: a bounded queue and one thread that POSTs JSON with libcurl,
  * retrying with exponential backoff, so that alerts never hold up serving. */
 #include "server/admin_int.h"
+#include "checker/checker.h"
 #include "common/common.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct hook_item {
     struct hook_item *next;
@@ -17,6 +20,7 @@ struct hook_item {
 
 struct srv_webhook {
     char *url;
+    int allow_private; /* [checks] allow_private: may connect to non-public addresses */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -37,6 +41,26 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 {
     struct srv_webhook *w = arg;
     return atomic_load(&w->stop);
+}
+
+/* Every socket libcurl opens passes here: a non-public address is refused (the attempt then
+ * fails with "couldn't connect") unless [checks] allow_private = on. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct srv_webhook *w = arg;
+    if (!w->allow_private && check_addr_private(&a->addr)) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        const void *p = a->family == AF_INET6
+                            ? (const void *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr
+                            : (const void *)&((const struct sockaddr_in *)&a->addr)->sin_addr;
+        inet_ntop(a->family == AF_INET6 ? AF_INET6 : AF_INET, p, ip, sizeof(ip));
+        log_event(LOG_WARN, "alert.refused",
+                  "address=%s reason=\"a loopback, private, link-local or other non-public "
+                  "address; set [checks] allow_private = on to allow it\"",
+                  ip);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
 }
 
 /* One attempt; 0 when the receiver answered 2xx. */
@@ -65,6 +89,8 @@ static int post_once(struct srv_webhook *w, const char *json, long *status, char
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, w);
     CURLcode rc = curl_easy_perform(c);
     *status = 0;
     int ret = -1;
@@ -146,10 +172,11 @@ static void *hook_thread(void *arg)
     return NULL;
 }
 
-struct srv_webhook *srv__webhook_new(const char *url)
+struct srv_webhook *srv__webhook_new(const char *url, int allow_private)
 {
     struct srv_webhook *w = xcalloc(1, sizeof(*w));
     w->url = xstrdup(url);
+    w->allow_private = allow_private;
     w->tail = &w->head;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);

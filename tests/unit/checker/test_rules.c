@@ -159,7 +159,8 @@ static void test_sts_txt(void **state)
     d->sts_ans.status = DNS_NXDOMAIN;
     expect_only(d, "sts.txt.missing", CHECK_ERROR);
 
-    /* No policy host either: the domain does not use MTA-STS (info); rpt.txt not required. */
+    /* No policy host either: the domain does not use MTA-STS, so senders can be downgraded
+     * (a warning); rpt.txt not required. */
     d = good();
     set_txt(d->sts_txt, &d->n_sts_txt, &d->sts_txt_longest, NULL);
     set_txt(d->rpt_txt, &d->n_rpt_txt, &d->rpt_txt_longest, NULL);
@@ -167,7 +168,7 @@ static void test_sts_txt(void **state)
     d->n_host_addrs = 0;
     d->host_a.status = DNS_NXDOMAIN;
     d->fetch.attempted = d->fetch.done = 0;
-    expect_only(d, "sts.txt.missing", CHECK_INFO);
+    expect_only(d, "sts.txt.missing", CHECK_WARNING);
 
     d = good();
     d->sts_txt[d->n_sts_txt++] = xstrdup("v=STSv1; id=20260101T000000");
