@@ -264,6 +264,9 @@ struct db_check;
 struct db_check_finding;
 /* The daily digest body for the UTC day before `now` (NULL when the database fails). */
 char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now);
+/* When the i-th of n domains is due in an interval that started at start_ms: i * interval / n
+ * after the start, so that the checks are spread evenly over the interval. */
+int64_t srv__selfcheck_slot_ms(int64_t start_ms, int64_t interval_ms, size_t i, size_t n);
 char *srv__selfcheck_regression(const char *domain, const struct db_check *cur,
                                 const struct db_check_finding *cf, size_t ncf,
                                 const struct db_check_finding *pf, size_t npf, int64_t prev_id);

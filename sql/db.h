@@ -141,8 +141,10 @@ struct db_new_reports {
     char *domain;
     int64_t reports, successful, failed;
 };
+/* keep (may be NULL) chooses the domains returned, before the DB_CHECK_MAX_ROWS cap. */
 int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports **out, size_t *n,
-                         int64_t *max_id);
+                         int64_t *max_id, int (*keep)(void *ctx, const char *domain),
+                         void *keep_ctx);
 void db_new_reports_free(struct db_new_reports *v, size_t n);
 /* Failed sessions of all stored failure details per (policy-domain, result-type), all time,
  * ordered by domain (the /metrics series; one query whatever the number of domains). */

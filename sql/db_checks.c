@@ -204,7 +204,8 @@ void db_check_findings_free(struct db_check_finding *v, size_t n)
 }
 
 int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports **out, size_t *n,
-                         int64_t *max_id)
+                         int64_t *max_id, int (*keep)(void *ctx, const char *domain),
+                         void *keep_ctx)
 {
     if (out != NULL)
         *out = NULL;
@@ -232,6 +233,9 @@ int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports 
     sqlite3_bind_int64(st, 2, *max_id);
     size_t alloc = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < DB_CHECK_MAX_ROWS) {
+        const char *dom = (const char *)sqlite3_column_text(st, 0);
+        if (keep != NULL && (dom == NULL || !keep(keep_ctx, dom)))
+            continue;
         *out = db__grow(*out, *n, &alloc, 8, sizeof(**out));
         struct db_new_reports *r = &(*out)[(*n)++];
         r->domain = db__col_text(st, 0);
@@ -345,5 +349,5 @@ int db_check_report_sums(struct db *db, int64_t after_id, int64_t upto_id, int n
 
 int db_check_max_report_id(struct db *db, int64_t *max_id)
 {
-    return db_check_new_reports(db, 0, NULL, &(size_t){0}, max_id);
+    return db_check_new_reports(db, 0, NULL, &(size_t){0}, max_id, NULL, NULL);
 }
