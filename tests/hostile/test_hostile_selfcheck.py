@@ -67,7 +67,14 @@ def serve(domains, smtp_port, dns, allow_private):
 
 
 def checks(db):
-    c = sqlite3.connect(db, timeout=30)
+    for _ in range(50):  # the server may be creating the file (WAL) right now
+        try:
+            c = sqlite3.connect(db, timeout=30)
+            break
+        except sqlite3.OperationalError:
+            time.sleep(0.1)
+    else:
+        c = sqlite3.connect(db, timeout=30)
     try:
         first = dict(c.execute("SELECT domain, min(started) FROM checks GROUP BY domain"))
         private = {r[0] for r in c.execute(
