@@ -262,8 +262,10 @@ void srv__selfcheck_stop(void);
  */
 struct db_check;
 struct db_check_finding;
-/* The daily digest body for the UTC day before `now` (NULL when the database fails). */
-char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now);
+/* The daily digest body for the UTC day before `now` (NULL when the database fails); the
+ * per-domain list holds only domains with a policy file in policy_dir (NULL: every domain). */
+char *srv__selfcheck_digest(struct db *db, const char *cert_dir, const char *policy_dir,
+                            time_t now);
 /* When the i-th of n domains is due in an interval that started at start_ms: i * interval / n
  * after the start, so that the checks are spread evenly over the interval. */
 int64_t srv__selfcheck_slot_ms(int64_t start_ms, int64_t interval_ms, size_t i, size_t n);

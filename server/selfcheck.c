@@ -279,14 +279,18 @@ static void run_due(struct selfcheck *sc, struct db *db, int64_t now_ms)
 }
 
 /* A domain stsd hosts: it has a policy file. Only those raise report alerts. */
-static int hosted(void *ctx, const char *domain)
+static int is_hosted(const char *policy_dir, const char *domain)
 {
-    struct selfcheck *sc = ctx;
-    char *path = policy_store_path(sc->policy_dir, domain);
+    char *path = policy_store_path(policy_dir, domain);
     struct stat stb;
     int yes = path != NULL && stat(path, &stb) == 0 && S_ISREG(stb.st_mode);
     free(path);
     return yes;
+}
+
+static int hosted(void *ctx, const char *domain)
+{
+    return is_hosted(((struct selfcheck *)ctx)->policy_dir, domain);
 }
 
 /* Failure rate of the reports stored since the last scan, per policy domain. */
@@ -360,7 +364,8 @@ static void scan_certs(struct selfcheck *sc, time_t now)
 }
 
 /* The digest: the previous UTC day's reports per domain, the latest checks, certificates. */
-char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now)
+char *srv__selfcheck_digest(struct db *db, const char *cert_dir, const char *policy_dir,
+                            time_t now)
 {
     int64_t until = (int64_t)now / DAY * DAY, since = until - DAY;
     struct report_summary s;
@@ -375,7 +380,8 @@ char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now)
     report_summary_sort(&s);
     json_t *doms = json_array();
     for (size_t i = 0; i < s.groups.n; i++)
-        json_array_append_new(doms,
+        if (policy_dir == NULL || is_hosted(policy_dir, s.groups.v[i].key))
+            json_array_append_new(doms,
                               json_pack("{s:s,s:I,s:I,s:I}", "domain", s.groups.v[i].key, "reports",
                                         (json_int_t)s.groups.v[i].reports, "successful_sessions",
                                         (json_int_t)s.groups.v[i].successful, "failed_sessions",
@@ -417,7 +423,7 @@ char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now)
 /* The daily digest: yesterday's reports per domain, the latest checks, the certificates. */
 static void send_digest(struct selfcheck *sc, struct db *db, time_t now)
 {
-    char *body = srv__selfcheck_digest(db, sc->cfg->cert_dir, now);
+    char *body = srv__selfcheck_digest(db, sc->cfg->cert_dir, sc->policy_dir, now);
     if (body == NULL)
         return;
     srv__webhook_post(sc->hook, body);
