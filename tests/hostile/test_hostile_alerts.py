@@ -13,18 +13,20 @@ counters, not by scanning the report tables. The attacker here:
     failed, then one genuine report for the hosted domain with a high failure rate: the webhook
     receiver (a tiny HTTP server on loopback counting POSTs; allow_private = on so that stsd may
     connect to it) gets the hosted domain's failure-rate alert and nothing for the 1,000 others.
+ 3. Without allow_private, a webhook on 127.0.0.1 is refused at connect time: 0 POSTs arrive.
 """
 import json
 import os
 import sqlite3
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostilelib as hl  # noqa: E402
+
+sys.path.insert(0, os.path.join(hl.SOURCE_ROOT, "tests/integration/admin"))
+import adminlib as al  # noqa: E402  (the webhook receiver)
 
 st, il = hl.st, hl.il
 HOSTED = "a.test"
@@ -34,33 +36,6 @@ RFC = {"starttls-not-supported", "certificate-host-mismatch", "certificate-expir
        "certificate-not-trusted", "validation-failure", "tlsa-invalid", "dnssec-invalid",
        "dane-required", "sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid",
        "other"}
-
-
-class Receiver:
-    """Counts the webhook POSTs (kind, domain)."""
-
-    def __init__(self, port):
-        self.calls = []
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                try:
-                    j = json.loads(body)
-                except ValueError:
-                    j = {}
-                outer.calls.append((j.get("kind"), j.get("domain"), j))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.srv = ThreadingHTTPServer(("127.0.0.1", port), H)
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-        st.Cleanup.add(self.srv.shutdown)
 
 
 def scrape(s, token):
@@ -132,7 +107,7 @@ def forged_report(i, domains):
 
 def main(t):
     hook_port = st.free_port()
-    rec = Receiver(hook_port)
+    rec = al.Receiver(hook_port)
     s = st.Stsd(policies={HOSTED: il.POLICY}, certs={il.HOST: il.ca().leaf}, admin=True,
                 extra_config="[reports]\n" + hl.OPEN_INTAKE + "accept = any\n"
                 "[alerts]\nwebhook = http://127.0.0.1:%d/hook\nfailure_rate = 0.05\n"
@@ -191,18 +166,16 @@ def main(t):
     st_, _, _ = cl.post(json.dumps(genuine).encode())
     t.is_(st_, 201, "the genuine report for the hosted domain is stored")
     cl.close()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not any(
-            k == "reports.failure_rate" and d == HOSTED for k, d, _ in rec.calls):
-        time.sleep(0.1)
+    rec.wait("reports.failure_rate", timeout=20)
     # one more alert scan (every 5 s) for anything that would come late
     time.sleep(6)
-    fr = [(d, j) for k, d, j in rec.calls if k == "reports.failure_rate"]
+    calls = [(c[3].get("kind"), c[3].get("domain"), c[3]) for c in rec.calls]
+    fr = [(d, j) for k, d, j in calls if k == "reports.failure_rate"]
     t.is_([d for d, _ in fr], [HOSTED], "exactly one failure-rate alert, for the hosted domain")
     j = fr[0][1] if fr else {}
     t.is_((j.get("successful_sessions"), j.get("failed_sessions")), (10, 5),
           "the alert carries the genuine report's numbers")
-    t.is_([c for c in rec.calls if c[1] != HOSTED], [],
+    t.is_([c for c in calls if c[1] != HOSTED], [],
           "0 webhook POSTs for the %d unhosted domains" % N_FORGED_DOMAINS)
     t.ok("event=alert.failure_rate domain=unhosted" not in s.log(),
          "no failure-rate alert logged for an unhosted domain")
@@ -218,6 +191,18 @@ def main(t):
           (float(N_STORED + len(statuses) + 1), float(N_STORED // 10 + 5)),
           "the counters follow the stored reports (writer hook)")
     t.ok(dt < 0.100, "/metrics still under 100 ms (%.1f ms)" % (dt * 1000))
+    t.is_(s.stop(), 0, "stsd stops cleanly")
+
+    # --- 3. without allow_private the webhook never connects to the loopback receiver ----------
+    before = len(rec.calls)
+    s = st.Stsd(policies={HOSTED: il.POLICY}, certs={il.HOST: il.ca().leaf}, admin=False,
+                extra_config="[alerts]\nwebhook = http://127.0.0.1:%d/hook\ncert_days = 365\n"
+                % hook_port)
+    s.start()
+    t.ok(s.wait_log("event=alert.refused address=127.0.0.1", timeout=15),
+         "the certificate alert's delivery to 127.0.0.1 is refused", s.log()[-1500:])
+    t.ok(s.wait_log("event=alert.failed attempt=2", timeout=10), "and retried like any failure")
+    t.is_(len(rec.calls) - before, 0, "the receiver on loopback got no POST without allow_private")
     t.is_(s.stop(), 0, "stsd stops cleanly")
 
 

@@ -17,9 +17,7 @@ http.server on 127.0.0.1 that this test starts only a few seconds after stsd:
 import json
 import os
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import adminlib as al  # noqa: E402
@@ -36,49 +34,6 @@ def records(with_sts=True):
     if with_sts:
         r.append('_mta-sts.%s. TXT "v=STSv1; id=20240101T000000"' % D)
     return r
-
-
-class Receiver:
-    def __init__(self, port):
-        self.calls = []
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(n)
-                try:
-                    j = json.loads(body)
-                except ValueError:
-                    j = {"unparsable": body.decode("latin-1")}
-                outer.calls.append((time.monotonic(), self.path,
-                                    self.headers.get("Content-Type"), j))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.srv = ThreadingHTTPServer(("127.0.0.1", port), H)
-        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.thread.start()
-        st.Cleanup.add(self.stop)
-
-    def kinds(self, kind):
-        return [c for c in self.calls if c[3].get("kind") == kind]
-
-    def wait(self, kind, n=1, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.kinds(kind)) >= n:
-                return True
-            time.sleep(0.1)
-        return False
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
 
 
 def main(t):
@@ -115,7 +70,7 @@ def main(t):
           len(lat))
     t.ok(max(lat) < 1.0, "policy GET latency stays normal while retrying (max %.0f ms)" %
          (max(lat) * 1000), lat)
-    rec = Receiver(hook_port)
+    rec = al.Receiver(hook_port)
     t.ok(rec.wait("certificate.expiring", timeout=40),
          "the certificate alert arrives once the receiver is up", s.log()[-2000:])
     c = rec.kinds("certificate.expiring")
