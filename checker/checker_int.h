@@ -272,10 +272,6 @@ int64_t check__probe_next_deadline(const struct check__run *run);
 void check__probe_free_all(struct check__run *run);
 
 /* fetch.c */
-/* With opts->no_private, mark the private ones of n addresses in flags (1 = skip); returns
- * how many are public. Without it, marks none and returns n. */
-size_t check__addrs_filter(const struct check__run *run, char (*addrs)[INET6_ADDRSTRLEN],
-                           size_t n, unsigned char *flags);
 /* Start fetching the domain's policy through the run's curl multi handle. */
 void check__fetch_start(struct check__run *run, struct check_domain *d);
 /* Start a TLS handshake (no request) with an https: rua host, verified like the fetch. */

@@ -92,8 +92,10 @@ static void fetch_add(struct check__run *run, struct check_domain *d, struct che
     run->n_fetch_running++;
 }
 
-size_t check__addrs_filter(const struct check__run *run, char (*addrs)[INET6_ADDRSTRLEN],
-                           size_t n, unsigned char *flags)
+/* With opts->no_private, mark the private ones of n addresses in flags (1 = skip); returns
+ * how many are public. Without it, marks none and returns n. */
+static size_t addrs_filter(const struct check__run *run, char (*addrs)[INET6_ADDRSTRLEN], size_t n,
+                           unsigned char *flags)
 {
     size_t pub = 0;
     for (size_t i = 0; i < n; i++) {
@@ -118,7 +120,7 @@ void check__fetch_start(struct check__run *run, struct check_domain *d)
 {
     struct check_fetch *fe = &d->fetch;
     char pub[CHECK_MAX_ADDRS][INET6_ADDRSTRLEN];
-    size_t n_pub = check__addrs_filter(run, d->host_addrs, d->n_host_addrs, d->host_private);
+    size_t n_pub = addrs_filter(run, d->host_addrs, d->n_host_addrs, d->host_private);
     d->n_host_private = d->n_host_addrs - n_pub;
     if (n_pub == 0)
         return; /* every address is private: sts.host.private says so */
@@ -153,7 +155,7 @@ void check__rua_tls_start(struct check__run *run, struct check_domain *d, size_t
 {
     struct check_rua *r = &d->rua_hosts[idx];
     char url[400], pub[CHECK_MAX_ADDRS][INET6_ADDRSTRLEN];
-    size_t n_pub = check__addrs_filter(run, r->addrs, r->n_addrs, r->addr_private);
+    size_t n_pub = addrs_filter(run, r->addrs, r->n_addrs, r->addr_private);
     r->n_private = r->n_addrs - n_pub;
     if (n_pub == 0)
         return; /* rpt.rua.private says so */

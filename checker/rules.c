@@ -76,8 +76,8 @@ static void dns_problem(struct check_domain *d, const char *what, const struct d
 /* ---- the _mta-sts and _smtp._tls TXT records (RFC 8461 §3.1, RFC 8460 §3) ---- */
 
 /* An address the run did not connect to because it is private (opts->no_private). */
-static void private_addr(struct check_domain *d, const char *id, const char *host,
-                         const char *ip, const char *role, const char *what)
+static void private_addr(struct check_domain *d, const char *id, const char *host, const char *ip,
+                         const char *role, const char *what)
 {
     char subj[400];
     snprintf(subj, sizeof(subj), "%s[%s]", host, ip);
@@ -342,8 +342,8 @@ static void rules_fetch(struct check_domain *d, int sts_published)
     const struct check_fetch *fe = &d->fetch;
     for (size_t i = 0; i < d->n_host_addrs; i++)
         if (d->host_private[i])
-            private_addr(d, "sts.host.private", host, d->host_addrs[i], "senders fetch the policy from",
-                         "not fetched");
+            private_addr(d, "sts.host.private", host, d->host_addrs[i],
+                         "senders fetch the policy from", "not fetched");
     if (!fe->attempted) {
         if (sts_published && d->n_host_private == 0) {
             const struct dns_answer *a = d->host_a.status == DNS_FAIL ? &d->host_a : &d->host_aaaa;

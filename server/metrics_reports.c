@@ -21,10 +21,12 @@
 
 /* The RFC 8460 §4.3 result types, then "other" for anything else a report says. */
 static const char *const result_types[SRV_RESULT_TYPES] = {
-    "starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
-    "certificate-not-trusted", "validation-failure", "tlsa-invalid", "dnssec-invalid",
-    "dane-required", "sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid",
-    "other"};
+    "starttls-not-supported", "certificate-host-mismatch",
+    "certificate-expired",    "certificate-not-trusted",
+    "validation-failure",     "tlsa-invalid",
+    "dnssec-invalid",         "dane-required",
+    "sts-policy-fetch-error", "sts-policy-invalid",
+    "sts-webpki-invalid",     "other"};
 
 int srv__metrics_result_type(const char *rt)
 {
@@ -78,8 +80,7 @@ static int dom_cmp(const void *a, const void *b)
                   ((const struct srv__metrics_domain *)b)->domain);
 }
 
-static struct srv__metrics_domain *find(struct srv__metrics_domain *v, size_t n,
-                                        const char *domain)
+static struct srv__metrics_domain *find(struct srv__metrics_domain *v, size_t n, const char *domain)
 {
     struct srv__metrics_domain key = {.domain = (char *)domain};
     return domain ? bsearch(&key, v, n, sizeof(*v), dom_cmp) : NULL;
@@ -258,7 +259,8 @@ static int load(struct db *db, struct srv__metrics_domain *v, size_t n)
     long long ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     if (rc != 0) {
         char q[300];
-        log_event(LOG_ERROR, "metrics.load_failed", "reason=%s", log_quote(q, sizeof(q), db_errmsg(db)));
+        log_event(LOG_ERROR, "metrics.load_failed", "reason=%s",
+                  log_quote(q, sizeof(q), db_errmsg(db)));
     } else
         log_event(LOG_INFO, "metrics.loaded", "domains=%zu reports=%lld upto=%lld ms=%lld", n,
                   (long long)l.reports, (long long)top, ms);
@@ -284,8 +286,8 @@ static void catch_up(struct db *db, int64_t *seen)
         pthread_mutex_lock(&M.mu);
         M.reports += l.reports;
         for (size_t i = 0; i < n; i++) {
-            struct pending c = {.domain = v[i].domain, .successful = v[i].successful,
-                                .failed = v[i].failed};
+            struct pending c = {
+                .domain = v[i].domain, .successful = v[i].successful, .failed = v[i].failed};
             memcpy(c.by_type, v[i].by_type, sizeof(c.by_type));
             add(&c);
         }

@@ -364,8 +364,7 @@ static void scan_certs(struct selfcheck *sc, time_t now)
 }
 
 /* The digest: the previous UTC day's reports per domain, the latest checks, certificates. */
-char *srv__selfcheck_digest(struct db *db, const char *cert_dir, const char *policy_dir,
-                            time_t now)
+char *srv__selfcheck_digest(struct db *db, const char *cert_dir, const char *policy_dir, time_t now)
 {
     int64_t until = (int64_t)now / DAY * DAY, since = until - DAY;
     struct report_summary s;
@@ -381,11 +380,11 @@ char *srv__selfcheck_digest(struct db *db, const char *cert_dir, const char *pol
     json_t *doms = json_array();
     for (size_t i = 0; i < s.groups.n; i++)
         if (policy_dir == NULL || is_hosted(policy_dir, s.groups.v[i].key))
-            json_array_append_new(doms,
-                              json_pack("{s:s,s:I,s:I,s:I}", "domain", s.groups.v[i].key, "reports",
-                                        (json_int_t)s.groups.v[i].reports, "successful_sessions",
-                                        (json_int_t)s.groups.v[i].successful, "failed_sessions",
-                                        (json_int_t)s.groups.v[i].failed));
+            json_array_append_new(
+                doms, json_pack("{s:s,s:I,s:I,s:I}", "domain", s.groups.v[i].key, "reports",
+                                (json_int_t)s.groups.v[i].reports, "successful_sessions",
+                                (json_int_t)s.groups.v[i].successful, "failed_sessions",
+                                (json_int_t)s.groups.v[i].failed));
     struct db_check *c = NULL;
     size_t nc = 0;
     json_t *checks = json_array();
@@ -469,7 +468,8 @@ static void *selfcheck_main(void *arg)
                 db_check_new_reports(db, 0, NULL, &n, &sc->last_report_id, NULL, NULL) == 0;
         }
         if (db != NULL && next_check && now >= next_check && sc->next >= sc->n_cycle) {
-            /* A new interval (once the previous one's checks are all done): every domain gets a slot in it. */
+            /* A new interval (once the previous one's checks are all done): every domain gets a
+             * slot in it. */
             cycle_load(sc);
             sc->cycle_ms = (int64_t)now * 1000;
             next_check = now + cfg->check_interval;

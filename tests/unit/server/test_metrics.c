@@ -21,10 +21,12 @@
 
 static void test_result_types(void **state)
 {
-    static const char *const rfc[] = {
-        "starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
-        "certificate-not-trusted", "validation-failure", "tlsa-invalid", "dnssec-invalid",
-        "dane-required", "sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid"};
+    static const char *const rfc[] = {"starttls-not-supported", "certificate-host-mismatch",
+                                      "certificate-expired",    "certificate-not-trusted",
+                                      "validation-failure",     "tlsa-invalid",
+                                      "dnssec-invalid",         "dane-required",
+                                      "sts-policy-fetch-error", "sts-policy-invalid",
+                                      "sts-webpki-invalid"};
     for (int i = 0; i < 11; i++) {
         assert_int_equal(srv__metrics_result_type(rfc[i]), i);
         assert_string_equal(srv__metrics_result_type_name(i), rfc[i]);
