@@ -61,6 +61,7 @@ static struct {
     struct pending *pend;
     size_t n_pend;
     int overflow; /* pending contributions were lost: load again */
+    int tried;    /* the first load was attempted (a scrape waits for it, not longer) */
     /* the thread */
     pthread_t thread;
     int running, stop;
@@ -326,6 +327,8 @@ static void *metrics_main(void *arg)
         if (db != NULL && M.state == ST_READY)
             catch_up(db, &seen);
         pthread_mutex_lock(&M.mu);
+        M.tried = 1;
+        pthread_cond_broadcast(&M.cv);
         if (M.stop)
             break;
         struct timespec ts;
@@ -345,6 +348,7 @@ void srv__metrics_start(const char *policy_dir, const char *db_path)
     M.policy_dir = xstrdup(policy_dir);
     M.db_path = xstrdup(db_path);
     M.stop = 0;
+    M.tried = 0;
     M.state = ST_LOADING;
     if (pthread_create(&M.thread, NULL, metrics_main, NULL) != 0) {
         log_event(LOG_ERROR, "metrics.thread", "reason=\"cannot start the metrics thread\"");
@@ -386,7 +390,7 @@ int srv__metrics_domains(struct srv__metrics_domain **out, size_t *n, int64_t *r
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += READY_WAIT_SECS;
     pthread_mutex_lock(&M.mu);
-    while (M.state == ST_LOADING && M.v == NULL)
+    while (M.state == ST_LOADING && !M.tried)
         if (pthread_cond_timedwait(&M.cv, &M.mu, &ts) == ETIMEDOUT)
             break;
     int ok = M.state != ST_OFF && (M.state == ST_READY || M.v != NULL);
