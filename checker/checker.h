@@ -53,6 +53,10 @@
  *   sts.hosted.mismatch  warning  the served policy differs from the hosted file (with -c)
  *   sts.host.cert-expiring warning/error  the mta-sts host certificate in cert_dir expires
  *                        within 14 days (error when expired) (with -c)
+ *   mx.address.private   warning  an MX address is not public and opts.no_private is set: not
+ *                        probed (subject "mx1.D[ip]")
+ *   sts.host.private     warning  the same for an address of mta-sts.D: not fetched from
+ *   rpt.rua.private      warning  the same for an address of an https: rua host: not checked
  *
  * Subjects: a DNS name ("_mta-sts.D", "D", "mta-sts.D"), an MX host ("mx1.D"), an MX address
  * ("mx1.D[192.0.2.1]"), a policy host address ("mta-sts.D[192.0.2.2]"), the policy URL, a

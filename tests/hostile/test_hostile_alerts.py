@@ -191,6 +191,22 @@ def main(t):
           (float(N_STORED + len(statuses) + 1), float(N_STORED // 10 + 5)),
           "the counters follow the stored reports (writer hook)")
     t.ok(dt < 0.100, "/metrics still under 100 ms (%.1f ms)" % (dt * 1000))
+
+    # a report another process stores (e-mail ingest) is added from its rows within seconds
+    path = os.path.join(s.dir, "ingested.json")
+    with open(path, "wb") as f:
+        f.write(il.report_bytes("ingested-1", domain=HOSTED, org="Mail Sender"))
+    r = st.run([os.environ["STSD_BIN"], "-c", s.config, "reports", "ingest", path])
+    t.is_(r.returncode, 0, "stsd reports ingest stores one more report")
+    want = (float(N_STORED + len(statuses) + 2), float(N_STORED // 10 + 5 + 2))
+    got = None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and got != want:
+        m = series(scrape(s, token)[1])
+        got = (m.get("stsd_reports_stored"),
+               m.get('stsd_sessions{domain="%s",result="failed"}' % HOSTED))
+        time.sleep(0.5)
+    t.is_(got, want, "the ingested report is counted (catch-up with other processes' rows)")
     t.is_(s.stop(), 0, "stsd stops cleanly")
 
     # --- 3. without allow_private the webhook never connects to the loopback receiver ----------
