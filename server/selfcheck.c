@@ -237,13 +237,13 @@ int64_t srv__selfcheck_slot_ms(int64_t start_ms, int64_t interval_ms, size_t i, 
 }
 
 /* Check the domains whose slot has come (at most CHECK_MAX_DOMAINS in one run). */
-static void run_due(struct selfcheck *sc, struct db *db, int64_t now_ms)
+static void run_due(struct selfcheck *sc, struct db *db, int64_t t_ms)
 {
     const struct stsd_config *cfg = sc->cfg;
     size_t first = sc->next, n = 0;
     while (first + n < sc->n_cycle && n < CHECK_MAX_DOMAINS &&
            srv__selfcheck_slot_ms(sc->cycle_ms, cfg->check_interval * 1000, first + n,
-                                  sc->n_cycle) <= now_ms)
+                                  sc->n_cycle) <= t_ms)
         n++;
     if (n == 0)
         return;
