@@ -229,7 +229,7 @@ void srv__metrics_count_check(void);
  * The alert webhook: a queue and one thread that POSTs JSON bodies to [alerts] webhook with
  * libcurl, retrying a failed delivery with exponential backoff (1 s, 2 s, 4 s ... capped at
  * WEBHOOK_MAX_BACKOFF, WEBHOOK_MAX_ATTEMPTS attempts). Enqueueing never blocks: a full queue
- * drops the oldest body and logs it.
+ * drops a body and logs it (srv__webhook_post_low says which go first).
  */
 #define WEBHOOK_QUEUE_MAX 64
 #define WEBHOOK_MAX_ATTEMPTS 6
@@ -241,6 +241,10 @@ struct srv_webhook;
 struct srv_webhook *srv__webhook_new(const char *url, int allow_private);
 /* Queue a body (takes ownership of the malloc'd JSON text). */
 void srv__webhook_post(struct srv_webhook *w, char *json);
+/* The same for a body that may go first when the queue is full (failure-rate alerts, which
+ * anyone can cause with reports): a full queue drops the oldest such body, or this one, and
+ * keeps the others (regressions, certificates). */
+void srv__webhook_post_low(struct srv_webhook *w, char *json);
 /* Deliveries waiting or being retried. */
 size_t srv__webhook_pending(struct srv_webhook *w);
 /* Stop the thread (pending deliveries are abandoned and logged). NULL is a no-op. */

@@ -310,7 +310,7 @@ static void scan_reports(struct selfcheck *sc, struct db *db)
             continue;
         log_event(LOG_WARN, "alert.failure_rate", "domain=%s failed=%lld total=%lld", v[i].domain,
                   (long long)v[i].failed, (long long)total);
-        srv__webhook_post(
+        srv__webhook_post_low(
             sc->hook,
             dump(json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:f,s:f}", "kind",
                            "reports.failure_rate", "domain", v[i].domain, "time", now_json(),

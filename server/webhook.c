@@ -16,6 +16,7 @@
 struct hook_item {
     struct hook_item *next;
     char *json;
+    int low; /* may be dropped first when the queue is full (srv__webhook_post_low) */
 };
 
 struct srv_webhook {
@@ -192,7 +193,33 @@ struct srv_webhook *srv__webhook_new(const char *url, int allow_private)
     return w;
 }
 
-void srv__webhook_post(struct srv_webhook *w, char *json)
+/* The queue is full: make room for `it` by dropping the oldest low-priority body, else (for
+ * a low-priority newcomer) the newcomer, else the oldest body. Returns 0 when `it` is the one
+ * dropped. Called with mu held. */
+static int make_room(struct srv_webhook *w, struct hook_item *it)
+{
+    struct hook_item **pp = &w->head;
+    while (*pp != NULL && !(*pp)->low)
+        pp = &(*pp)->next;
+    if (*pp == NULL && it->low)
+        pp = NULL;
+    else if (*pp == NULL)
+        pp = &w->head;
+    struct hook_item *old = pp ? *pp : it;
+    if (pp != NULL) {
+        *pp = old->next;
+        if (w->tail == &old->next)
+            w->tail = pp;
+        w->n--;
+    }
+    log_event(LOG_WARN, "alert.dropped", "reason=\"webhook queue full\" queue=%d which=%s",
+              WEBHOOK_QUEUE_MAX, old->low ? "failure_rate" : "oldest");
+    free(old->json);
+    free(old);
+    return pp != NULL;
+}
+
+static void post(struct srv_webhook *w, char *json, int low)
 {
     if (w == NULL) {
         free(json);
@@ -200,23 +227,27 @@ void srv__webhook_post(struct srv_webhook *w, char *json)
     }
     struct hook_item *it = xcalloc(1, sizeof(*it));
     it->json = json;
+    it->low = low;
     pthread_mutex_lock(&w->mu);
-    if (w->n >= WEBHOOK_QUEUE_MAX) {
-        struct hook_item *old = w->head;
-        w->head = old->next;
-        if (w->head == NULL)
-            w->tail = &w->head;
-        w->n--;
-        free(old->json);
-        free(old);
-        log_event(LOG_WARN, "alert.dropped", "reason=\"webhook queue full\" queue=%d",
-                  WEBHOOK_QUEUE_MAX);
+    if (w->n >= WEBHOOK_QUEUE_MAX && !make_room(w, it)) {
+        pthread_mutex_unlock(&w->mu);
+        return;
     }
     *w->tail = it;
     w->tail = &it->next;
     w->n++;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+void srv__webhook_post(struct srv_webhook *w, char *json)
+{
+    post(w, json, 0);
+}
+
+void srv__webhook_post_low(struct srv_webhook *w, char *json)
+{
+    post(w, json, 1);
 }
 
 size_t srv__webhook_pending(struct srv_webhook *w)

@@ -1,6 +1,7 @@
-/* test_metrics.c - unit tests of the /metrics report counters: the bounded result_type label
- * mapping, the load from a real temporary database (hosted domains only), the writer's hook,
- * and the self-check slots spread over an interval. */
+/* test_alerts.c - unit tests of the /metrics report counters (the bounded result_type label
+ * mapping, the load from a real temporary database for hosted domains only, the writer's
+ * hook), the self-check slots spread over an interval, and which body a full webhook queue
+ * drops. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,12 +167,77 @@ static void test_counters(void **state)
     free(dbp);
 }
 
+/* A port on 127.0.0.1 where nothing listens (bound once, then closed). */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static size_t count(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* A full queue drops failure-rate bodies first, then the oldest; a failure-rate newcomer
+ * with none queued is dropped itself. The log says which (stderr captured to a file). */
+static void test_webhook_queue(void **state)
+{
+    char logpath[] = "/tmp/test_alerts_log.XXXXXX";
+    int lfd = mkstemp(logpath);
+    assert_true(lfd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(lfd, 2);
+    char *url = xasprintf("http://127.0.0.1:%d/hook", closed_port());
+    struct srv_webhook *w = srv__webhook_new(url, 1);
+    assert_non_null(w);
+    srv__webhook_post(w, xstrdup("{\"kind\":\"first\"}"));
+    usleep(300000); /* the delivery thread takes it and keeps retrying it */
+    srv__webhook_post(w, xstrdup("{\"kind\":\"check.regression\"}"));
+    for (int i = 0; i < WEBHOOK_QUEUE_MAX - 1; i++)
+        srv__webhook_post_low(w, xstrdup("{\"kind\":\"reports.failure_rate\"}"));
+    assert_int_equal(srv__webhook_pending(w), WEBHOOK_QUEUE_MAX + 1);
+    /* full: 1 regular + 63 low. Another low and 63 regulars each drop a low body ... */
+    srv__webhook_post_low(w, xstrdup("{\"kind\":\"reports.failure_rate\"}"));
+    for (int i = 0; i < WEBHOOK_QUEUE_MAX - 1; i++)
+        srv__webhook_post(w, xstrdup("{\"kind\":\"certificate.expiring\"}"));
+    /* ... now only regular bodies: a regular newcomer drops the oldest, a low one itself */
+    srv__webhook_post(w, xstrdup("{\"kind\":\"certificate.expiring\"}"));
+    srv__webhook_post_low(w, xstrdup("{\"kind\":\"reports.failure_rate\"}"));
+    assert_int_equal(srv__webhook_pending(w), WEBHOOK_QUEUE_MAX + 1);
+    srv__webhook_free(w);
+    free(url);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[65536];
+    ssize_t n = pread(lfd, buf, sizeof(buf) - 1, 0);
+    close(lfd);
+    unlink(logpath);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_int_equal(count(buf, "event=alert.dropped"), WEBHOOK_QUEUE_MAX + 2);
+    assert_int_equal(count(buf, "which=failure_rate"), WEBHOOK_QUEUE_MAX + 1);
+    assert_int_equal(count(buf, "which=oldest"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_result_types),
         cmocka_unit_test(test_slots),
         cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_webhook_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
