@@ -71,53 +71,35 @@ static void sessions(struct admin_buf *b, const struct srv__metrics_domain *v, s
         }
 }
 
-static int is_hosted(const struct srv__metrics_domain *v, size_t n, const char *domain)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(v[mid].domain, domain);
-        if (c == 0)
-            return 1;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
-}
-
-/* The latest self-check of each hosted domain (the checks table keeps a bounded number of
- * runs per domain). */
+/* The latest self-check of each hosted domain: one index seek per domain, however many runs
+ * are stored. */
 static void checks(struct admin_buf *b, struct db *db, const struct srv__metrics_domain *v,
-                   size_t nv)
+                   size_t n)
 {
-    struct db_check *c = NULL;
-    size_t n = 0;
-    if (db_check_latest(db, NULL, &c, &n) != 0)
-        return;
+    struct db_check *c = xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++)
+        if (db_check_latest_counts(db, v[i].domain, &c[i]) != 1)
+            c[i].id = 0;
     head(b, "stsd_check_findings", "gauge",
          "Findings of the latest self-check of each domain by severity.");
     for (size_t i = 0; i < n; i++) {
         static const char *const sev[] = {"error", "warning", "info"};
-        if (!is_hosted(v, nv, c[i].domain))
-            continue;
         int cnt[] = {c[i].errors, c[i].warnings, c[i].infos};
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < 3 && c[i].id != 0; k++) {
             srv__buf_printf(b, "stsd_check_findings{domain=\"");
-            label(b, c[i].domain);
+            label(b, v[i].domain);
             srv__buf_printf(b, "\",severity=\"%s\"} %d\n", sev[k], cnt[k]);
         }
     }
     head(b, "stsd_check_timestamp_seconds", "gauge", "When the latest self-check ran.");
     for (size_t i = 0; i < n; i++) {
-        if (!is_hosted(v, nv, c[i].domain))
+        if (c[i].id == 0)
             continue;
         srv__buf_printf(b, "stsd_check_timestamp_seconds{domain=\"");
-        label(b, c[i].domain);
+        label(b, v[i].domain);
         srv__buf_printf(b, "\"} %lld\n", (long long)c[i].started);
     }
-    db_checks_free(c, n);
+    free(c);
 }
 
 void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,

@@ -167,6 +167,9 @@ struct db_report_sums_cb {
 };
 int db_check_report_sums(struct db *db, int64_t after_id, int64_t upto_id, int not_https,
                          struct db_report_sums_cb *cb);
+/* The newest run of one domain: id, started and the counts only (domain, dns_id and result
+ * stay NULL), by one index seek. 1 found, 0 none, -1 error. */
+int db_check_latest_counts(struct db *db, const char *domain, struct db_check *out);
 /* The newest report id (0 when there is none). 0 or -1. */
 int db_check_max_report_id(struct db *db, int64_t *max_id);
 

@@ -351,3 +351,25 @@ int db_check_max_report_id(struct db *db, int64_t *max_id)
 {
     return db_check_new_reports(db, 0, NULL, &(size_t){0}, max_id, NULL, NULL);
 }
+
+int db_check_latest_counts(struct db *db, const char *domain, struct db_check *out)
+{
+    /* One index seek (checks_by_domain, backwards), whatever the number of stored runs. */
+    sqlite3_stmt *st = db__stmt(db, "SELECT id, started, errors, warnings, infos FROM checks "
+                                    "WHERE domain = ?1 ORDER BY started DESC, id DESC LIMIT 1");
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st), found = rc == SQLITE_ROW;
+    memset(out, 0, sizeof(*out));
+    if (found) {
+        out->id = sqlite3_column_int64(st, 0);
+        out->started = sqlite3_column_int64(st, 1);
+        out->errors = sqlite3_column_int(st, 2);
+        out->warnings = sqlite3_column_int(st, 3);
+        out->infos = sqlite3_column_int(st, 4);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return found ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}

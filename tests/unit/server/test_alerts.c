@@ -158,6 +158,24 @@ static void test_counters(void **state)
     assert_null(find(v, n, "other.example"));
     srv__metrics_domains_free(v, n);
     srv__metrics_stop();
+
+    /* the latest check of a domain by one seek: the newest run's counts */
+    for (int k = 0; k < 3; k++) {
+        struct db_check c = {.domain = "example.com",
+                             .started = 1764400000 + 3600 * k,
+                             .errors = k,
+                             .warnings = 10 + k,
+                             .infos = 20 + k};
+        assert_int_equal(db_check_store(db, &c, NULL, 0, NULL), 0);
+    }
+    struct db_check c = {.domain = "other.example", .started = 1764500000, .errors = 9};
+    assert_int_equal(db_check_store(db, &c, NULL, 0, NULL), 0);
+    assert_int_equal(db_check_latest_counts(db, "example.com", &c), 1);
+    assert_int_equal(c.started, 1764400000 + 7200);
+    assert_int_equal(c.errors, 2);
+    assert_int_equal(c.warnings, 12);
+    assert_int_equal(c.infos, 22);
+    assert_int_equal(db_check_latest_counts(db, "nothing.example", &c), 0);
     db_close(db);
     char *cmd = xasprintf("rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
