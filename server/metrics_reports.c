@@ -347,12 +347,16 @@ void srv__metrics_start(const char *policy_dir, const char *db_path)
         return;
     M.policy_dir = xstrdup(policy_dir);
     M.db_path = xstrdup(db_path);
+    pthread_mutex_lock(&M.mu);
     M.stop = 0;
     M.tried = 0;
-    M.state = ST_LOADING;
+    M.state = ST_LOADING; /* from here the writer's reports are held for the first load */
+    pthread_mutex_unlock(&M.mu);
     if (pthread_create(&M.thread, NULL, metrics_main, NULL) != 0) {
         log_event(LOG_ERROR, "metrics.thread", "reason=\"cannot start the metrics thread\"");
+        pthread_mutex_lock(&M.mu);
         M.state = ST_OFF;
+        pthread_mutex_unlock(&M.mu);
         return;
     }
     M.running = 1;
