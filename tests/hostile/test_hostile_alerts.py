@@ -120,7 +120,8 @@ def main(t):
     t.diag("filled %d reports in %.1f s" % (N_STORED, time.monotonic() - t0))
     s.start()
     token = open(os.path.join(s.state_dir, "admin.token")).read().strip()
-    t.ok(s.wait_log("event=metrics.loaded", timeout=60, count=2), "the counters are loaded at start",
+    t.ok(s.wait_log("event=metrics.loaded", timeout=60, count=2),
+         "the counters are loaded at start",
          s.log()[-2000:])
     loaded = [l for l in s.log().splitlines() if "event=metrics.loaded" in l]
     t.diag(loaded[-1] if loaded else "no metrics.loaded line")
@@ -183,7 +184,8 @@ def main(t):
     dt, body = scrape(s, token)
     m = series(body)
     rts = label_values(body, "result_type")
-    t.ok(len(rts) <= 12 and rts <= RFC and "other" in rts, "after the forged reports: %d result_type values" %
+    t.ok(len(rts) <= 12 and rts <= RFC and "other" in rts,
+         "after the forged reports: %d result_type values" %
          len(rts), sorted(rts)[:20])
     t.is_(label_values(body, "domain"), {HOSTED}, "still no series for unhosted domains")
     t.is_((m.get("stsd_reports_stored"),

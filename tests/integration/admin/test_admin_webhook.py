@@ -46,8 +46,8 @@ def main(t):
     # the https_port of the checks is stsd's own listener: known only once Stsd picked it
     s = st.Stsd(policies={D: POLICY}, certs={"mta-sts." + D: leaf}, admin=True, checks=True)
     extra = ("[checks]\ninterval = 60s\nresolver = %s@%d\nca_file = %s\nsmtp_port = %d\n"
-             "https_port = %d\nallow_private = on\n[alerts]\nwebhook = http://127.0.0.1:%d/hook\ncert_days = 365\n"
-             "failure_rate = 0.05\n" % (dns.addr, dns.port, ca.cert, smtp_closed, s.port,
+             "https_port = %d\nallow_private = on\n[alerts]\n"
+             "webhook = http://127.0.0.1:%d/hook\ncert_days = 365\nfailure_rate = 0.05\n" % (dns.addr, dns.port, ca.cert, smtp_closed, s.port,
                                         hook_port))
     with open(s.config, "a") as f:
         f.write(extra)
