@@ -69,6 +69,15 @@ static struct {
 } M = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static atomic_uint_fast64_t policies_gen;
+static atomic_int reload_asked; /* srv_metrics_reload: sum everything again */
+
+void srv_metrics_reload(void)
+{
+    atomic_store(&reload_asked, 1);
+    pthread_mutex_lock(&M.mu);
+    pthread_cond_broadcast(&M.cv); /* wake the thread now */
+    pthread_mutex_unlock(&M.mu);
+}
 
 void srv__metrics_policies_changed(void)
 {
@@ -312,11 +321,12 @@ static void *metrics_main(void *arg)
             log_event(LOG_ERROR, "metrics.db", "reason=%s", log_quote(q, sizeof(q), err));
         }
         uint64_t g = atomic_load(&policies_gen);
+        int asked = db != NULL && atomic_exchange(&reload_asked, 0);
         struct srv__metrics_domain *v = NULL;
         size_t n = 0;
-        if (db != NULL && (g != gen || M.state != ST_READY) && hosted_list(&v, &n) == 0) {
+        if (db != NULL && (g != gen || asked || M.state != ST_READY) && hosted_list(&v, &n) == 0) {
             pthread_mutex_lock(&M.mu);
-            int same = M.state == ST_READY && same_domains(v, n, M.v, M.n);
+            int same = !asked && M.state == ST_READY && same_domains(v, n, M.v, M.n);
             pthread_mutex_unlock(&M.mu);
             if (same)
                 table_free(v, n);

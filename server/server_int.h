@@ -268,6 +268,10 @@ void srv_metrics_set_policies(int64_t served, int64_t broken);
  * lookup per policy-domain under a mutex; unhosted domains are ignored. */
 struct report;
 void srv_metrics_report_stored(const struct report *r, int64_t id);
+/* Stored reports were deleted (pruned): the /metrics sums are computed again from the tables
+ * by the metrics thread within seconds (one aggregate query, off the event loops). Any
+ * thread; cheap. */
+void srv_metrics_reload(void);
 
 /* ---- server.c: the running server ---- */
 struct srv_thread {
