@@ -53,6 +53,10 @@
  *   sts.hosted.mismatch  warning  the served policy differs from the hosted file (with -c)
  *   sts.host.cert-expiring warning/error  the mta-sts host certificate in cert_dir expires
  *                        within 14 days (error when expired) (with -c)
+ *   mx.address.private   warning  an MX address is not public and opts.no_private is set: not
+ *                        probed (subject "mx1.D[ip]")
+ *   sts.host.private     warning  the same for an address of mta-sts.D: not fetched from
+ *   rpt.rua.private      warning  the same for an address of an https: rua host: not checked
  *
  * Subjects: a DNS name ("_mta-sts.D", "D", "mta-sts.D"), an MX host ("mx1.D"), an MX address
  * ("mx1.D[192.0.2.1]"), a policy host address ("mta-sts.D[192.0.2.2]"), the policy URL, a
@@ -80,6 +84,12 @@ struct check_opts {
     const char *state_dir; /* non-NULL: compare with what this stsd hosts */
     const char *cert_dir;  /* with state_dir: where the mta-sts host certificates are */
     const char *ehlo_name; /* NULL = this host's name */
+    /* 1: do not connect to loopback, private, link-local, CGNAT, unspecified, multicast or
+     * reserved addresses (check_addr_private); the probe, fetch or rua check of such an
+     * address is skipped with a warning (mx.address.private, sts.host.private,
+     * rpt.rua.private). `serve`'s self-checks set it unless [checks] allow_private = on;
+     * `stsd check` leaves it 0 and probes what the operator named. */
+    int no_private;
 };
 
 /* check.c */
@@ -93,6 +103,16 @@ int check_run(const struct check_opts *opts, const char *const *domains, size_t 
               json_t **out_json, char *err, size_t errlen);
 /* Parse "IP", "IP@PORT", "IP:PORT", "[v6]:PORT" into unbound's "IP@PORT" form. 0 or -1. */
 int check_resolver_parse(const char *s, char *out, size_t outsz);
+
+/* addr.c */
+/* 1 when an address is not a public unicast one: loopback (127/8, ::1), private (RFC 1918,
+ * fc00::/7), link-local (169.254/16, fe80::/10), CGNAT (100.64/10), unspecified (0/8, ::),
+ * site-local fec0::/10, multicast and reserved (224/4, 240/4, ff00::/8), and the IPv4-mapped,
+ * IPv4-compatible and NAT64 (64:ff9b::/96) forms of those; also any non-IP family. Pure. */
+struct sockaddr;
+int check_addr_private(const struct sockaddr *sa);
+/* The same for a numeric address string; 1 when it does not parse. */
+int check_addr_private_ip(const char *ip);
 
 /* output.c */
 /* Print the result of check_run grouped per domain as human-readable text; colour only when

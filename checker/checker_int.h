@@ -68,7 +68,8 @@ struct check_addr {
     int64_t not_before, not_after;
     enum smtp_step failed_step; /* SMTP_DONE when it did not fail */
     int timed_out;
-    char error[256]; /* what went wrong, "" if nothing */
+    int private_skipped; /* not probed: a private address and opts->no_private */
+    char error[256];     /* what went wrong, "" if nothing */
     int64_t ms, banner_ms;
 };
 
@@ -90,6 +91,7 @@ struct check_fetch {
     char *body; /* malloc'd, NUL-terminated, at most POLICY_MAX_BODY - 1 bytes */
     size_t len;
     int too_big, timed_out, tls_error, connect_error;
+    int private_skipped; /* one address's fetch not made: private and opts->no_private */
     char redirect[512];
     char error[256];
     int64_t ms;
@@ -106,6 +108,8 @@ struct check_rua {
     struct dns_answer a, aaaa;
     char addrs[CHECK_MAX_ADDRS][INET6_ADDRSTRLEN];
     size_t n_addrs;
+    unsigned char addr_private[CHECK_MAX_ADDRS]; /* skipped: private and opts->no_private */
+    size_t n_private;
     int tls_attempted, tls_done, tls_ok;
     char tls_error[256];
 };
@@ -155,6 +159,8 @@ struct check_domain {
     size_t rpt_txt_longest;
     char host_addrs[CHECK_MAX_ADDRS][INET6_ADDRSTRLEN];
     size_t n_host_addrs;
+    unsigned char host_private[CHECK_MAX_ADDRS]; /* not fetched: private, opts->no_private */
+    size_t n_host_private;
     /* The https: rua hosts (rpt.rua.https): do they resolve, and is their certificate valid? */
     struct check_rua rua_hosts[CHECK_MAX_RUA];
     size_t n_rua_hosts;

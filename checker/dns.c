@@ -286,6 +286,12 @@ static void got_mx_addrs(struct check__run *run, struct check_domain *d, size_t 
         a->family = len == 4 ? AF_INET : AF_INET6;
         inet_ntop(a->family, res->data[i], a->ip, sizeof(a->ip));
         a->failed_step = SMTP_DONE;
+        if (run->opts->no_private && check_addr_private_ip(a->ip)) {
+            a->private_skipped = 1;
+            a->probed = 1;
+            snprintf(a->error, sizeof(a->error), "a private address: not probed");
+            continue;
+        }
         check__probe_add(run, mx, a);
     }
 }

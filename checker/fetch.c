@@ -92,9 +92,39 @@ static void fetch_add(struct check__run *run, struct check_domain *d, struct che
     run->n_fetch_running++;
 }
 
+/* With opts->no_private, mark the private ones of n addresses in flags (1 = skip); returns
+ * how many are public. Without it, marks none and returns n. */
+static size_t addrs_filter(const struct check__run *run, char (*addrs)[INET6_ADDRSTRLEN], size_t n,
+                           unsigned char *flags)
+{
+    size_t pub = 0;
+    for (size_t i = 0; i < n; i++) {
+        flags[i] = run->opts->no_private && check_addr_private_ip(addrs[i]);
+        pub += !flags[i];
+    }
+    return pub;
+}
+
+/* The addresses not flagged, copied into out. */
+static size_t public_addrs(char (*addrs)[INET6_ADDRSTRLEN], size_t n, const unsigned char *flags,
+                           char (*out)[INET6_ADDRSTRLEN])
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!flags[i])
+            memcpy(out[k++], addrs[i], INET6_ADDRSTRLEN);
+    return k;
+}
+
 void check__fetch_start(struct check__run *run, struct check_domain *d)
 {
     struct check_fetch *fe = &d->fetch;
+    char pub[CHECK_MAX_ADDRS][INET6_ADDRSTRLEN];
+    size_t n_pub = addrs_filter(run, d->host_addrs, d->n_host_addrs, d->host_private);
+    d->n_host_private = d->n_host_addrs - n_pub;
+    if (n_pub == 0)
+        return; /* every address is private: sts.host.private says so */
+    public_addrs(d->host_addrs, d->n_host_addrs, d->host_private, pub);
     char host[300];
     snprintf(host, sizeof(host), "mta-sts.%s", d->name);
     if (run->https_port == 443)
@@ -103,14 +133,20 @@ void check__fetch_start(struct check__run *run, struct check_domain *d)
         snprintf(fe->url, sizeof(fe->url), "https://%s:%d/.well-known/mta-sts.txt", host,
                  run->https_port);
     /* As a sender would: any of the addresses. */
-    fetch_add(run, d, fe, host, d->host_addrs, d->n_host_addrs);
+    fetch_add(run, d, fe, host, pub, n_pub);
     /* And each address on its own, so that one bad server behind the name shows. */
     if (d->n_host_addrs > 1) {
         fe->per_addr = xcalloc(d->n_host_addrs, sizeof(*fe->per_addr));
         fe->n_per_addr = d->n_host_addrs;
         for (size_t i = 0; i < d->n_host_addrs; i++) {
-            snprintf(fe->per_addr[i].url, sizeof(fe->per_addr[i].url), "%s", fe->url);
-            fetch_add(run, d, &fe->per_addr[i], host, &d->host_addrs[i], 1);
+            struct check_fetch *pa = &fe->per_addr[i];
+            snprintf(pa->url, sizeof(pa->url), "%s", fe->url);
+            if (d->host_private[i]) {
+                pa->private_skipped = 1;
+                snprintf(pa->error, sizeof(pa->error), "a private address: not fetched");
+                continue;
+            }
+            fetch_add(run, d, pa, host, &d->host_addrs[i], 1);
         }
     }
 }
@@ -118,10 +154,15 @@ void check__fetch_start(struct check__run *run, struct check_domain *d)
 void check__rua_tls_start(struct check__run *run, struct check_domain *d, size_t idx)
 {
     struct check_rua *r = &d->rua_hosts[idx];
-    char url[400];
+    char url[400], pub[CHECK_MAX_ADDRS][INET6_ADDRSTRLEN];
+    size_t n_pub = addrs_filter(run, r->addrs, r->n_addrs, r->addr_private);
+    r->n_private = r->n_addrs - n_pub;
+    if (n_pub == 0)
+        return; /* rpt.rua.private says so */
+    public_addrs(r->addrs, r->n_addrs, r->addr_private, pub);
     r->tls_attempted = 1;
     snprintf(url, sizeof(url), "https://%s:%d/", r->host, r->port);
-    struct fetch_ctx *f = easy_new(run, d, url, r->host, r->port, r->addrs, r->n_addrs);
+    struct fetch_ctx *f = easy_new(run, d, url, r->host, r->port, pub, n_pub);
     f->rua = r;
     /* Connect and handshake only: a reporter's POST would fail on the same certificate. */
     curl_easy_setopt(f->easy, CURLOPT_CONNECT_ONLY, 1L);

@@ -75,6 +75,21 @@ static void dns_problem(struct check_domain *d, const char *what, const struct d
 
 /* ---- the _mta-sts and _smtp._tls TXT records (RFC 8461 §3.1, RFC 8460 §3) ---- */
 
+/* An address the run did not connect to because it is private (opts->no_private). */
+static void private_addr(struct check_domain *d, const char *id, const char *host, const char *ip,
+                         const char *role, const char *what)
+{
+    char subj[400];
+    snprintf(subj, sizeof(subj), "%s[%s]", host, ip);
+    check__finding_add(d, id, CHECK_WARNING, NULL, subj,
+                       "Publish only public addresses for the host; senders on the Internet "
+                       "cannot reach a private one. (stsd serve's self-checks connect to "
+                       "private addresses only with [checks] allow_private = on.)",
+                       "%s is a loopback, private, link-local or otherwise non-public address "
+                       "that %s %s: %s",
+                       ip, role, host, what);
+}
+
 static const char *sts_record(const struct check_domain *d, size_t *n_sts)
 {
     const char *rec = NULL;
@@ -117,11 +132,13 @@ static void rules_sts_txt(struct check_domain *d)
                       : "To use MTA-STS, serve a policy at https://mta-sts.%s/ and publish "
                         "%s. IN TXT \"v=STSv1; id=<id>\".",
                  host ? subj : d->name, host ? d->name : subj, d->name);
-        check__finding_add(d, "sts.txt.missing", host ? CHECK_ERROR : CHECK_INFO, NULL, subj, fix,
+        check__finding_add(d, "sts.txt.missing", host ? CHECK_ERROR : CHECK_WARNING, NULL, subj,
+                           fix,
                            host ? "no _mta-sts TXT record, although mta-sts.%s resolves: "
                                   "senders will not look for the policy"
                                 : "no _mta-sts TXT record and no mta-sts.%s host: the domain "
-                                  "does not use MTA-STS",
+                                  "does not use MTA-STS, so senders can be downgraded to "
+                                  "plaintext",
                            d->name);
         return;
     }
@@ -235,6 +252,10 @@ static void rules_rpt_txt(struct check_domain *d, int sts_published)
         const struct check_rua *r = &d->rua_hosts[i];
         const char *fix = "Make the https: rua host resolve (A/AAAA) and serve a certificate "
                           "valid for its name, or use a mailto: URI.";
+        for (size_t k = 0; k < r->n_addrs; k++)
+            if (r->addr_private[k])
+                private_addr(d, "rpt.rua.private", r->host, r->addrs[k], "reporters post to",
+                             "not checked");
         if (r->n_addrs == 0)
             check__finding_add(d, "rpt.rua.https", CHECK_WARNING, NULL, r->host, fix,
                                "the https: report host %s does not resolve: %s", r->host,
@@ -290,6 +311,8 @@ static void rules_fetch_addrs(struct check_domain *d)
                       "with a valid certificate (or remove the broken address from DNS).";
     for (size_t i = 0; i < fe->n_per_addr && i < d->n_host_addrs; i++) {
         const struct check_fetch *pa = &fe->per_addr[i];
+        if (pa->private_skipped)
+            continue;
         char subj[400];
         snprintf(subj, sizeof(subj), "mta-sts.%s[%s]", d->name, d->host_addrs[i]);
         const char *id = fetch_outcome(pa, &rt);
@@ -317,8 +340,12 @@ static void rules_fetch(struct check_domain *d, int sts_published)
     char host[300];
     snprintf(host, sizeof(host), "mta-sts.%s", d->name);
     const struct check_fetch *fe = &d->fetch;
+    for (size_t i = 0; i < d->n_host_addrs; i++)
+        if (d->host_private[i])
+            private_addr(d, "sts.host.private", host, d->host_addrs[i],
+                         "senders fetch the policy from", "not fetched");
     if (!fe->attempted) {
-        if (sts_published) {
+        if (sts_published && d->n_host_private == 0) {
             const struct dns_answer *a = d->host_a.status == DNS_FAIL ? &d->host_a : &d->host_aaaa;
             check__finding_add(d, "sts.host.dns", CHECK_ERROR, "sts-policy-fetch-error", host,
                                "Publish A and/or AAAA records for the policy host, pointing at "
@@ -587,10 +614,20 @@ static void rules_mx(struct check_domain *d, int64_t now)
             continue;
         }
         int any = 0;
-        for (size_t j = 0; j < mx->n_addrs; j++)
+        size_t n_private = 0;
+        for (size_t j = 0; j < mx->n_addrs; j++) {
             any |= mx->addrs[j].reachable;
-        if (!any) {
-            const struct check_addr *a0 = &mx->addrs[0];
+            if (mx->addrs[j].private_skipped) {
+                n_private++;
+                private_addr(d, "mx.address.private", mx->host, mx->addrs[j].ip,
+                             "senders deliver to", "not probed");
+            }
+        }
+        if (!any && n_private < mx->n_addrs) {
+            size_t j0 = 0;
+            while (mx->addrs[j0].private_skipped) /* some address is not private */
+                j0++;
+            const struct check_addr *a0 = &mx->addrs[j0];
             check__finding_add(d, "mx.unreachable", CHECK_ERROR, NULL, mx->host,
                                "Make the SMTP server listen on port 25 of the MX host's "
                                "addresses and let port 25 through the firewall.",

@@ -465,6 +465,7 @@ static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
         return -1;
     }
     admin_state = st;
+    srv__metrics_start(s->policy_dir, s->db_path);
     log_event(LOG_INFO, "admin.ready", "listen=%s workers=%d", cfg->admin_listen, st->n_workers);
     return 0;
 }
@@ -495,6 +496,7 @@ static void admin_thread_stop(struct srv_thread *t, int idx)
 static void admin_fini(struct srv *s, int idx)
 {
     srv__selfcheck_stop();
+    srv__metrics_stop();
     struct admin_state *st = s->module_state[idx];
     if (st == NULL)
         return;

@@ -226,6 +226,32 @@ struct srv__metrics_snapshot {
 void srv__metrics_snapshot(struct srv__metrics_snapshot *s);
 const char *srv__metrics_endpoint_name(int ep);
 const char *srv__metrics_outcome_name(int o);
+
+/* ---------------------------------------------------------------- metrics_reports.c */
+
+/* result_type label values: the RFC 8460 §4.3 list (index 0..10) and "other" (11). */
+#define SRV_RESULT_TYPES 12
+/* The label index of a result type as a report spells it (case-insensitive); any other
+ * string, or NULL, is "other". Pure. */
+int srv__metrics_result_type(const char *rt);
+const char *srv__metrics_result_type_name(int i);
+/* One hosted domain's sums over every stored report. */
+struct srv__metrics_domain {
+    char *domain;
+    int64_t successful, failed;
+    int64_t by_type[SRV_RESULT_TYPES]; /* failed sessions of failure details */
+};
+/* Start the thread that loads the sums once (off the event loops) and then adds what other
+ * processes store; stop it. */
+void srv__metrics_start(const char *policy_dir, const char *db_path);
+void srv__metrics_stop(void);
+/* The policy table was rebuilt: the thread re-reads the hosted domains (and reloads the sums
+ * when they changed). */
+void srv__metrics_policies_changed(void);
+/* A copy of the hosted domains' sums (sorted) and the number of stored reports; waits for
+ * the first load (at most a few seconds). -1 when there are none to show. */
+int srv__metrics_domains(struct srv__metrics_domain **out, size_t *n, int64_t *reports);
+void srv__metrics_domains_free(struct srv__metrics_domain *v, size_t n);
 void srv__metrics_count_webhook(int ok);
 void srv__metrics_count_check(void);
 
@@ -235,16 +261,22 @@ void srv__metrics_count_check(void);
  * The alert webhook: a queue and one thread that POSTs JSON bodies to [alerts] webhook with
  * libcurl, retrying a failed delivery with exponential backoff (1 s, 2 s, 4 s ... capped at
  * WEBHOOK_MAX_BACKOFF, WEBHOOK_MAX_ATTEMPTS attempts). Enqueueing never blocks: a full queue
- * drops the oldest body and logs it.
+ * drops a body and logs it (srv__webhook_post_low says which go first).
  */
 #define WEBHOOK_QUEUE_MAX 64
 #define WEBHOOK_MAX_ATTEMPTS 6
 #define WEBHOOK_MAX_BACKOFF 60
 #define WEBHOOK_TIMEOUT 10 /* seconds per attempt */
 struct srv_webhook;
-struct srv_webhook *srv__webhook_new(const char *url);
+/* allow_private 0: connections to non-public addresses (check_addr_private) are refused and
+ * logged (alert.refused), whatever the URL's host name resolves to. */
+struct srv_webhook *srv__webhook_new(const char *url, int allow_private);
 /* Queue a body (takes ownership of the malloc'd JSON text). */
 void srv__webhook_post(struct srv_webhook *w, char *json);
+/* The same for a body that may go first when the queue is full (failure-rate alerts, which
+ * anyone can cause with reports): a full queue drops the oldest such body, or this one, and
+ * keeps the others (regressions, certificates). */
+void srv__webhook_post_low(struct srv_webhook *w, char *json);
 /* Deliveries waiting or being retried. */
 size_t srv__webhook_pending(struct srv_webhook *w);
 /* Stop the thread (pending deliveries are abandoned and logged). NULL is a no-op. */
@@ -266,8 +298,13 @@ void srv__selfcheck_stop(void);
  */
 struct db_check;
 struct db_check_finding;
-/* The daily digest body for the UTC day before `now` (NULL when the database fails). */
-char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now);
+/* The daily digest body for the UTC day before `now` (NULL when the database fails); the
+ * per-domain list holds only domains with a policy file in policy_dir (NULL: every domain). */
+char *srv__selfcheck_digest(struct db *db, const char *cert_dir, const char *policy_dir,
+                            time_t now);
+/* When the i-th of n domains is due in an interval that started at start_ms: i * interval / n
+ * after the start, so that the checks are spread evenly over the interval. */
+int64_t srv__selfcheck_slot_ms(int64_t start_ms, int64_t interval_ms, size_t i, size_t n);
 char *srv__selfcheck_regression(const char *domain, const struct db_check *cur,
                                 const struct db_check_finding *cf, size_t ncf,
                                 const struct db_check_finding *pf, size_t npf, int64_t prev_id);

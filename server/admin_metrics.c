@@ -1,5 +1,6 @@
 /* admin_metrics.c - /metrics in the Prometheus text exposition format (version 0.0.4): the
- * process counters of metrics.c plus gauges read from the database and the certificates. */
+ * process counters of metrics.c and metrics_reports.c (hosted domains only), the latest
+ * self-checks and the certificates. */
 #include "server/admin_int.h"
 #include "common/common.h"
 #include "reports/reports.h"
@@ -10,7 +11,6 @@
 #include <string.h>
 
 #define DAY 86400
-#define MAX_DOMAINS 100000 /* per-domain series are capped */
 
 /* A label value with \ " and newline escaped, as the format requires. */
 static void label(struct admin_buf *b, const char *s)
@@ -41,72 +41,65 @@ static void by_result(struct admin_buf *b, const char *name, const char *help,
     srv__buf_printf(b, "%s{result=\"failed\"} %llu\n", name, failed);
 }
 
-static void sessions(struct admin_buf *b, struct db *db)
+/* The per-domain report series, from the counters of metrics_reports.c (no query). */
+static void sessions(struct admin_buf *b, const struct srv__metrics_domain *v, size_t n,
+                     int64_t reports)
 {
-    struct report_summary all;
-    memset(&all, 0, sizeof(all));
-    all.since = 0;
-    all.until = INT64_MAX;
-    all.by = REPORT_BY_DOMAIN;
-    if (db_report_summary(db, &all) != 0) {
-        db_report_summary_clear(&all);
-        return;
-    }
-    report_summary_sort(&all);
     head(b, "stsd_reports_stored", "gauge", "Reports in the database.");
-    srv__buf_printf(b, "stsd_reports_stored %lld\n", (long long)all.reports);
+    srv__buf_printf(b, "stsd_reports_stored %lld\n", (long long)reports);
     head(b, "stsd_sessions", "gauge",
-         "Sessions in stored reports by policy domain and outcome (all time).");
-    for (size_t i = 0; i < all.groups.n && i < MAX_DOMAINS; i++) {
-        const struct report_summary_row *r = &all.groups.v[i];
+         "Sessions in stored reports by hosted policy domain and outcome (all time).");
+    for (size_t i = 0; i < n; i++) {
         srv__buf_printf(b, "stsd_sessions{domain=\"");
-        label(b, r->key);
-        srv__buf_printf(b, "\",result=\"successful\"} %lld\n", (long long)r->successful);
+        label(b, v[i].domain);
+        srv__buf_printf(b, "\",result=\"successful\"} %lld\n", (long long)v[i].successful);
         srv__buf_printf(b, "stsd_sessions{domain=\"");
-        label(b, r->key);
-        srv__buf_printf(b, "\",result=\"failed\"} %lld\n", (long long)r->failed);
+        label(b, v[i].domain);
+        srv__buf_printf(b, "\",result=\"failed\"} %lld\n", (long long)v[i].failed);
     }
     head(b, "stsd_failed_sessions", "gauge",
-         "Failed sessions in stored reports' failure details by policy domain and result "
-         "type (all time).");
-    struct db_failed_by_type *f = NULL;
-    size_t nf = 0;
-    if (db_check_failed_by_type(db, &f, &nf) == 0)
-        for (size_t i = 0; i < nf; i++) {
+         "Failed sessions in stored reports' failure details by hosted policy domain and result "
+         "type (the RFC 8460 types, anything else as \"other\"; all time).");
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < SRV_RESULT_TYPES; k++) {
+            if (v[i].by_type[k] == 0)
+                continue;
             srv__buf_printf(b, "stsd_failed_sessions{domain=\"");
-            label(b, f[i].domain);
-            srv__buf_printf(b, "\",result_type=\"");
-            label(b, f[i].result_type);
-            srv__buf_printf(b, "\"} %lld\n", (long long)f[i].failed);
+            label(b, v[i].domain);
+            srv__buf_printf(b, "\",result_type=\"%s\"} %lld\n", srv__metrics_result_type_name(k),
+                            (long long)v[i].by_type[k]);
         }
-    db_failed_by_type_free(f, nf);
-    db_report_summary_clear(&all);
 }
 
-static void checks(struct admin_buf *b, struct db *db)
+/* The latest self-check of each hosted domain: one index seek per domain, however many runs
+ * are stored. */
+static void checks(struct admin_buf *b, struct db *db, const struct srv__metrics_domain *v,
+                   size_t n)
 {
-    struct db_check *c = NULL;
-    size_t n = 0;
-    if (db_check_latest(db, NULL, &c, &n) != 0)
-        return;
+    struct db_check *c = xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++)
+        if (db_check_latest_counts(db, v[i].domain, &c[i]) != 1)
+            c[i].id = 0;
     head(b, "stsd_check_findings", "gauge",
          "Findings of the latest self-check of each domain by severity.");
     for (size_t i = 0; i < n; i++) {
         static const char *const sev[] = {"error", "warning", "info"};
-        int v[] = {c[i].errors, c[i].warnings, c[i].infos};
-        for (int k = 0; k < 3; k++) {
+        int cnt[] = {c[i].errors, c[i].warnings, c[i].infos};
+        for (int k = 0; k < 3 && c[i].id != 0; k++) {
             srv__buf_printf(b, "stsd_check_findings{domain=\"");
-            label(b, c[i].domain);
-            srv__buf_printf(b, "\",severity=\"%s\"} %d\n", sev[k], v[k]);
+            label(b, v[i].domain);
+            srv__buf_printf(b, "\",severity=\"%s\"} %d\n", sev[k], cnt[k]);
         }
     }
     head(b, "stsd_check_timestamp_seconds", "gauge", "When the latest self-check ran.");
     for (size_t i = 0; i < n; i++) {
+        if (c[i].id == 0)
+            continue;
         srv__buf_printf(b, "stsd_check_timestamp_seconds{domain=\"");
-        label(b, c[i].domain);
+        label(b, v[i].domain);
         srv__buf_printf(b, "\"} %lld\n", (long long)c[i].started);
     }
-    db_checks_free(c, n);
+    free(c);
 }
 
 void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,
@@ -152,8 +145,13 @@ void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,
         srv__buf_printf(&b, "\"} %.2f\n", left);
     }
     srv__admin_certs_free(certs, nc);
-    sessions(&b, db);
-    checks(&b, db);
+    struct srv__metrics_domain *v = NULL;
+    size_t nv = 0;
+    int64_t reports = 0;
+    srv__metrics_domains(&v, &nv, &reports); /* none and 0 when the counters are off */
+    sessions(&b, v, nv, reports);
+    checks(&b, db, v, nv);
+    srv__metrics_domains_free(v, nv);
 
     free(rs->body);
     rs->body = b.p ? b.p : xstrdup("");

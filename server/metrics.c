@@ -34,6 +34,7 @@ void srv_metrics_set_policies(int64_t served, int64_t broken)
 {
     atomic_store_explicit(&policies, served, memory_order_relaxed);
     atomic_store_explicit(&policies_broken, broken, memory_order_relaxed);
+    srv__metrics_policies_changed();
 }
 
 void srv__metrics_count_webhook(int ok)

@@ -14,12 +14,14 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define DAY 86400
 #define ALERT_SCAN 5        /* seconds between scans for new reports and certificates */
 #define CHECK_KEEP 1000     /* runs kept per domain */
 #define FIRST_CHECK_DELAY 1 /* seconds after start before the first check */
+#define PACE_MS 250         /* the thread wakes at most this often to run the checks due */
 #define MAX_CERT_ALERTS 1024
 
 struct cert_alerted {
@@ -38,9 +40,20 @@ struct selfcheck {
     int64_t last_report_id;
     struct cert_alerted certs[MAX_CERT_ALERTS];
     size_t n_certs;
+    /* The current interval: every domain gets a slot, spread evenly over it. */
+    char **cycle;
+    size_t n_cycle, next; /* next: the first domain not checked yet */
+    int64_t cycle_ms;     /* when the interval started (CLOCK_REALTIME ms) */
 };
 
 static struct selfcheck *selfcheck;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static char *dump(json_t *o)
 {
@@ -187,59 +200,97 @@ static void store_domain(struct selfcheck *sc, struct db *db, json_t *dom, int64
     free(f);
 }
 
-static void run_checks(struct selfcheck *sc, struct db *db)
+/* The domains to check: [checks] domains, else every hosted domain (policy file). */
+static void cycle_load(struct selfcheck *sc)
 {
     const struct stsd_config *cfg = sc->cfg;
-    char **domains = NULL;
-    size_t n = 0;
-    struct policy_store_list l;
-    memset(&l, 0, sizeof(l));
+    for (size_t i = 0; i < sc->n_cycle; i++)
+        free(sc->cycle[i]);
+    free(sc->cycle);
+    sc->cycle = NULL;
+    sc->n_cycle = sc->next = 0;
     if (cfg->n_check_domains > 0) {
-        domains = cfg->check_domains;
-        n = cfg->n_check_domains;
-    } else {
-        char err[256];
-        if (policy_store_load(sc->policy_dir, &l, err, sizeof(err)) == 0 && l.n > 0) {
-            domains = xcalloc(l.n, sizeof(char *));
-            for (size_t i = 0; i < l.n; i++)
-                domains[i] = l.items[i].domain;
-            n = l.n;
-        }
+        sc->cycle = xcalloc(cfg->n_check_domains, sizeof(char *));
+        for (size_t i = 0; i < cfg->n_check_domains; i++)
+            sc->cycle[i] = xstrdup(cfg->check_domains[i]);
+        sc->n_cycle = cfg->n_check_domains;
+        return;
     }
-    if (n > CHECK_MAX_DOMAINS)
-        n = CHECK_MAX_DOMAINS;
-    if (n > 0) {
-        struct check_opts o = {0};
-        o.resolver = cfg->check_resolver;
-        o.ca_file = cfg->check_ca_file;
-        o.smtp_port = cfg->check_smtp_port;
-        o.https_port = cfg->check_https_port;
-        o.state_dir = cfg->state_dir;
-        o.cert_dir = cfg->cert_dir;
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int64_t started = (int64_t)time(NULL);
-        json_t *res = NULL;
-        char err[300] = "";
-        int rc = check_run(&o, (const char *const *)domains, n, &res, err, sizeof(err));
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        int64_t ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-        if (rc < 0) {
-            char q[400];
-            log_event(LOG_WARN, "check.unavailable", "reason=%s", log_quote(q, sizeof(q), err));
-        }
-        size_t i;
-        json_t *dom;
-        json_array_foreach(json_object_get(res, "domains"), i, dom)
-        {
-            srv__metrics_count_check();
-            store_domain(sc, db, dom, started, ms, rc < 0);
-        }
-        json_decref(res);
+    struct policy_store_list l;
+    char err[256];
+    memset(&l, 0, sizeof(l));
+    if (policy_store_load(sc->policy_dir, &l, err, sizeof(err)) == 0 && l.n > 0) {
+        sc->cycle = xcalloc(l.n, sizeof(char *));
+        for (size_t i = 0; i < l.n; i++)
+            sc->cycle[i] = xstrdup(l.items[i].domain);
+        sc->n_cycle = l.n;
     }
-    if (domains != cfg->check_domains)
-        free(domains);
     policy_store_list_free(&l);
+}
+
+int64_t srv__selfcheck_slot_ms(int64_t start_ms, int64_t interval_ms, size_t i, size_t n)
+{
+    if (n == 0)
+        return start_ms;
+    /* i * interval / n without overflow for any realistic interval and count */
+    return start_ms + (int64_t)((double)interval_ms * (double)i / (double)n);
+}
+
+/* Check the domains whose slot has come (at most CHECK_MAX_DOMAINS in one run). */
+static void run_due(struct selfcheck *sc, struct db *db, int64_t t_ms)
+{
+    const struct stsd_config *cfg = sc->cfg;
+    size_t first = sc->next, n = 0;
+    while (first + n < sc->n_cycle && n < CHECK_MAX_DOMAINS &&
+           srv__selfcheck_slot_ms(sc->cycle_ms, cfg->check_interval * 1000, first + n,
+                                  sc->n_cycle) <= t_ms)
+        n++;
+    if (n == 0)
+        return;
+    sc->next += n;
+    struct check_opts o = {0};
+    o.resolver = cfg->check_resolver;
+    o.ca_file = cfg->check_ca_file;
+    o.smtp_port = cfg->check_smtp_port;
+    o.https_port = cfg->check_https_port;
+    o.state_dir = cfg->state_dir;
+    o.cert_dir = cfg->cert_dir;
+    o.no_private = !cfg->allow_private;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t started = (int64_t)time(NULL);
+    json_t *res = NULL;
+    char err[300] = "";
+    int rc = check_run(&o, (const char *const *)sc->cycle + first, n, &res, err, sizeof(err));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    if (rc < 0) {
+        char q[400];
+        log_event(LOG_WARN, "check.unavailable", "reason=%s", log_quote(q, sizeof(q), err));
+    }
+    size_t i;
+    json_t *dom;
+    json_array_foreach(json_object_get(res, "domains"), i, dom)
+    {
+        srv__metrics_count_check();
+        store_domain(sc, db, dom, started, ms, rc < 0);
+    }
+    json_decref(res);
+}
+
+/* A domain stsd hosts: it has a policy file. Only those raise report alerts. */
+static int is_hosted(const char *policy_dir, const char *domain)
+{
+    char *path = policy_store_path(policy_dir, domain);
+    struct stat stb;
+    int yes = path != NULL && stat(path, &stb) == 0 && S_ISREG(stb.st_mode);
+    free(path);
+    return yes;
+}
+
+static int hosted(void *ctx, const char *domain)
+{
+    return is_hosted(((struct selfcheck *)ctx)->policy_dir, domain);
 }
 
 /* Failure rate of the reports stored since the last scan, per policy domain. */
@@ -248,7 +299,7 @@ static void scan_reports(struct selfcheck *sc, struct db *db)
     struct db_new_reports *v = NULL;
     size_t n = 0;
     int64_t max_id = sc->last_report_id;
-    if (db_check_new_reports(db, sc->last_report_id, &v, &n, &max_id) != 0)
+    if (db_check_new_reports(db, sc->last_report_id, &v, &n, &max_id, hosted, sc) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
         int64_t total = v[i].successful + v[i].failed;
@@ -259,7 +310,7 @@ static void scan_reports(struct selfcheck *sc, struct db *db)
             continue;
         log_event(LOG_WARN, "alert.failure_rate", "domain=%s failed=%lld total=%lld", v[i].domain,
                   (long long)v[i].failed, (long long)total);
-        srv__webhook_post(
+        srv__webhook_post_low(
             sc->hook,
             dump(json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:f,s:f}", "kind",
                            "reports.failure_rate", "domain", v[i].domain, "time", now_json(),
@@ -313,7 +364,7 @@ static void scan_certs(struct selfcheck *sc, time_t now)
 }
 
 /* The digest: the previous UTC day's reports per domain, the latest checks, certificates. */
-char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now)
+char *srv__selfcheck_digest(struct db *db, const char *cert_dir, const char *policy_dir, time_t now)
 {
     int64_t until = (int64_t)now / DAY * DAY, since = until - DAY;
     struct report_summary s;
@@ -328,11 +379,12 @@ char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now)
     report_summary_sort(&s);
     json_t *doms = json_array();
     for (size_t i = 0; i < s.groups.n; i++)
-        json_array_append_new(doms,
-                              json_pack("{s:s,s:I,s:I,s:I}", "domain", s.groups.v[i].key, "reports",
-                                        (json_int_t)s.groups.v[i].reports, "successful_sessions",
-                                        (json_int_t)s.groups.v[i].successful, "failed_sessions",
-                                        (json_int_t)s.groups.v[i].failed));
+        if (policy_dir == NULL || is_hosted(policy_dir, s.groups.v[i].key))
+            json_array_append_new(
+                doms, json_pack("{s:s,s:I,s:I,s:I}", "domain", s.groups.v[i].key, "reports",
+                                (json_int_t)s.groups.v[i].reports, "successful_sessions",
+                                (json_int_t)s.groups.v[i].successful, "failed_sessions",
+                                (json_int_t)s.groups.v[i].failed));
     struct db_check *c = NULL;
     size_t nc = 0;
     json_t *checks = json_array();
@@ -370,7 +422,7 @@ char *srv__selfcheck_digest(struct db *db, const char *cert_dir, time_t now)
 /* The daily digest: yesterday's reports per domain, the latest checks, the certificates. */
 static void send_digest(struct selfcheck *sc, struct db *db, time_t now)
 {
-    char *body = srv__selfcheck_digest(db, sc->cfg->cert_dir, now);
+    char *body = srv__selfcheck_digest(db, sc->cfg->cert_dir, sc->policy_dir, now);
     if (body == NULL)
         return;
     srv__webhook_post(sc->hook, body);
@@ -412,11 +464,28 @@ static void *selfcheck_main(void *arg)
         if (db != NULL && !have_cursor) {
             size_t n = 0;
             /* Reports stored before this start are not "new". */
-            have_cursor = db_check_new_reports(db, 0, NULL, &n, &sc->last_report_id) == 0;
+            have_cursor =
+                db_check_new_reports(db, 0, NULL, &n, &sc->last_report_id, NULL, NULL) == 0;
         }
-        if (db != NULL && next_check && now >= next_check) {
-            run_checks(sc, db);
-            next_check = time(NULL) + cfg->check_interval;
+        if (db != NULL && next_check && now >= next_check && sc->next >= sc->n_cycle) {
+            /* A new interval (once the previous one's checks are all done): every domain gets a
+             * slot in it. */
+            cycle_load(sc);
+            sc->cycle_ms = (int64_t)now * 1000;
+            next_check = now + cfg->check_interval;
+            log_event(LOG_INFO, "check.interval", "domains=%zu interval=%lld", sc->n_cycle,
+                      (long long)cfg->check_interval);
+        }
+        if (db != NULL && sc->next < sc->n_cycle) {
+            run_due(sc, db, now_ms());
+            if (sc->next == sc->n_cycle && time(NULL) > next_check)
+                log_event(LOG_WARN, "check.behind",
+                          "domains=%zu interval=%lld late_s=%lld reason=\"the checks of one "
+                          "interval took longer than the interval\"",
+                          sc->n_cycle, (long long)cfg->check_interval,
+                          (long long)(time(NULL) - next_check));
+            if (sc->next == sc->n_cycle && time(NULL) >= next_check)
+                next_check = time(NULL); /* the next interval starts now */
         }
         if (sc->hook != NULL && now >= next_scan) {
             if (db != NULL && have_cursor)
@@ -431,13 +500,25 @@ static void *selfcheck_main(void *arg)
         pthread_mutex_lock(&sc->mu);
         if (sc->stop)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        /* Until the next slot (at least PACE_MS away), at most a second. */
+        int64_t wake = now_ms() + 1000;
+        if (sc->next < sc->n_cycle) {
+            int64_t slot = srv__selfcheck_slot_ms(sc->cycle_ms, cfg->check_interval * 1000,
+                                                  sc->next, sc->n_cycle);
+            int64_t earliest = now_ms() + PACE_MS;
+            if (slot < wake)
+                wake = slot < earliest ? earliest : slot;
+        }
+        struct timespec ts = {.tv_sec = wake / 1000, .tv_nsec = (wake % 1000) * 1000000};
         pthread_cond_timedwait(&sc->cv, &sc->mu, &ts);
     }
     pthread_mutex_unlock(&sc->mu);
     db_close(db);
+    for (size_t i = 0; i < sc->n_cycle; i++)
+        free(sc->cycle[i]);
+    free(sc->cycle);
+    sc->cycle = NULL;
+    sc->n_cycle = 0;
     pthread_mutex_lock(&sc->mu);
     sc->done = 1;
     pthread_cond_broadcast(&sc->cv);
@@ -455,7 +536,7 @@ void srv__selfcheck_start(const struct stsd_config *cfg, const char *policy_dir,
     sc->policy_dir = xstrdup(policy_dir);
     sc->db_path = xstrdup(db_path);
     if (cfg->webhook_url != NULL)
-        sc->hook = srv__webhook_new(cfg->webhook_url);
+        sc->hook = srv__webhook_new(cfg->webhook_url, cfg->allow_private);
     pthread_mutex_init(&sc->mu, NULL);
     pthread_cond_init(&sc->cv, NULL);
     if (pthread_create(&sc->thread, NULL, selfcheck_main, sc) != 0) {

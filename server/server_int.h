@@ -325,6 +325,15 @@ void srv_metrics_count_report(enum srv_report_outcome o);
 /* A policy reload finished (ok = 0 when it failed as a whole); gauges after it. */
 void srv_metrics_count_reload(int ok);
 void srv_metrics_set_policies(int64_t served, int64_t broken);
+/* The writer thread, after the commit that stored report `r` as row `id` (a new report, not
+ * a duplicate): adds it to the per-domain series of /metrics (metrics_reports.c). Cheap: a
+ * lookup per policy-domain under a mutex; unhosted domains are ignored. */
+struct report;
+void srv_metrics_report_stored(const struct report *r, int64_t id);
+/* Stored reports were deleted (pruned): the /metrics sums are computed again from the tables
+ * by the metrics thread within seconds (one aggregate query, off the event loops). Any
+ * thread; cheap. */
+void srv_metrics_reload(void);
 
 /* ---- server.c: the running server ---- */
 struct srv_thread {

@@ -1,22 +1,27 @@
 /* webhook.c - the alert webhook: a bounded queue and one thread that POSTs JSON with libcurl,
  * retrying with exponential backoff, so that alerts never hold up serving. */
 #include "server/admin_int.h"
+#include "checker/checker.h"
 #include "common/common.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct hook_item {
     struct hook_item *next;
     char *json;
+    int low; /* may be dropped first when the queue is full (srv__webhook_post_low) */
 };
 
 struct srv_webhook {
     char *url;
+    int allow_private; /* [checks] allow_private: may connect to non-public addresses */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -37,6 +42,26 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 {
     struct srv_webhook *w = arg;
     return atomic_load(&w->stop);
+}
+
+/* Every socket libcurl opens passes here: a non-public address is refused (the attempt then
+ * fails with "couldn't connect") unless [checks] allow_private = on. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct srv_webhook *w = arg;
+    if (!w->allow_private && check_addr_private(&a->addr)) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        const void *p = a->family == AF_INET6
+                            ? (const void *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr
+                            : (const void *)&((const struct sockaddr_in *)&a->addr)->sin_addr;
+        inet_ntop(a->family == AF_INET6 ? AF_INET6 : AF_INET, p, ip, sizeof(ip));
+        log_event(LOG_WARN, "alert.refused",
+                  "address=%s reason=\"a loopback, private, link-local or other non-public "
+                  "address; set [checks] allow_private = on to allow it\"",
+                  ip);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
 }
 
 /* One attempt; 0 when the receiver answered 2xx. */
@@ -65,6 +90,8 @@ static int post_once(struct srv_webhook *w, const char *json, long *status, char
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, w);
     CURLcode rc = curl_easy_perform(c);
     *status = 0;
     int ret = -1;
@@ -146,10 +173,11 @@ static void *hook_thread(void *arg)
     return NULL;
 }
 
-struct srv_webhook *srv__webhook_new(const char *url)
+struct srv_webhook *srv__webhook_new(const char *url, int allow_private)
 {
     struct srv_webhook *w = xcalloc(1, sizeof(*w));
     w->url = xstrdup(url);
+    w->allow_private = allow_private;
     w->tail = &w->head;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
@@ -165,7 +193,33 @@ struct srv_webhook *srv__webhook_new(const char *url)
     return w;
 }
 
-void srv__webhook_post(struct srv_webhook *w, char *json)
+/* The queue is full: make room for `it` by dropping the oldest low-priority body, else (for
+ * a low-priority newcomer) the newcomer, else the oldest body. Returns 0 when `it` is the one
+ * dropped. Called with mu held. */
+static int make_room(struct srv_webhook *w, struct hook_item *it)
+{
+    struct hook_item **pp = &w->head;
+    while (*pp != NULL && !(*pp)->low)
+        pp = &(*pp)->next;
+    if (*pp == NULL && it->low)
+        pp = NULL;
+    else if (*pp == NULL)
+        pp = &w->head;
+    struct hook_item *old = pp ? *pp : it;
+    if (pp != NULL) {
+        *pp = old->next;
+        if (w->tail == &old->next)
+            w->tail = pp;
+        w->n--;
+    }
+    log_event(LOG_WARN, "alert.dropped", "reason=\"webhook queue full\" queue=%d which=%s",
+              WEBHOOK_QUEUE_MAX, old->low ? "failure_rate" : "oldest");
+    free(old->json);
+    free(old);
+    return pp != NULL;
+}
+
+static void post(struct srv_webhook *w, char *json, int low)
 {
     if (w == NULL) {
         free(json);
@@ -173,23 +227,27 @@ void srv__webhook_post(struct srv_webhook *w, char *json)
     }
     struct hook_item *it = xcalloc(1, sizeof(*it));
     it->json = json;
+    it->low = low;
     pthread_mutex_lock(&w->mu);
-    if (w->n >= WEBHOOK_QUEUE_MAX) {
-        struct hook_item *old = w->head;
-        w->head = old->next;
-        if (w->head == NULL)
-            w->tail = &w->head;
-        w->n--;
-        free(old->json);
-        free(old);
-        log_event(LOG_WARN, "alert.dropped", "reason=\"webhook queue full\" queue=%d",
-                  WEBHOOK_QUEUE_MAX);
+    if (w->n >= WEBHOOK_QUEUE_MAX && !make_room(w, it)) {
+        pthread_mutex_unlock(&w->mu);
+        return;
     }
     *w->tail = it;
     w->tail = &it->next;
     w->n++;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+void srv__webhook_post(struct srv_webhook *w, char *json)
+{
+    post(w, json, 0);
+}
+
+void srv__webhook_post_low(struct srv_webhook *w, char *json)
+{
+    post(w, json, 1);
 }
 
 size_t srv__webhook_pending(struct srv_webhook *w)

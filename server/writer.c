@@ -1,5 +1,6 @@
 /* writer.c - the thread that owns the database connection and stores queued reports in batches. */
 #include "server/intake_int.h"
+#include "server/server_int.h"
 #include "common/common.h"
 #include "sql/db.h"
 
@@ -117,6 +118,8 @@ static void store_batch(struct srv_writer *w, struct srv_job *batch)
     for (struct srv_job *j = batch; j != NULL; j = j->next) {
         if (!ok)
             j->result = SRV_JOB_FAILED;
+        if (j->result == SRV_JOB_STORED)
+            srv_metrics_report_stored(&j->report, j->id);
         log_result(j, now);
     }
 }

@@ -141,8 +141,10 @@ struct db_new_reports {
     char *domain;
     int64_t reports, successful, failed;
 };
+/* keep (may be NULL) chooses the domains returned, before the DB_CHECK_MAX_ROWS cap. */
 int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports **out, size_t *n,
-                         int64_t *max_id);
+                         int64_t *max_id, int (*keep)(void *ctx, const char *domain),
+                         void *keep_ctx);
 void db_new_reports_free(struct db_new_reports *v, size_t n);
 /* Failed sessions of all stored failure details per (policy-domain, result-type), all time,
  * ordered by domain (the /metrics series; one query whatever the number of domains). */
@@ -153,5 +155,22 @@ struct db_failed_by_type {
 };
 int db_check_failed_by_type(struct db *db, struct db_failed_by_type **out, size_t *n);
 void db_failed_by_type_free(struct db_failed_by_type *v, size_t n);
+/* The sums /metrics starts from: reports with id in (after_id, upto_id] (only those not
+ * stored over https when not_https), streamed to the callbacks: the report count once, then
+ * sessions per policy domain, then failed sessions per (policy domain, result type as
+ * stored). The range bounds the cost. 0 or -1. */
+struct db_report_sums_cb {
+    void *ctx;
+    void (*reports)(void *ctx, int64_t n);
+    void (*sessions)(void *ctx, const char *domain, int64_t successful, int64_t failed);
+    void (*failures)(void *ctx, const char *domain, const char *result_type, int64_t failed);
+};
+int db_check_report_sums(struct db *db, int64_t after_id, int64_t upto_id, int not_https,
+                         struct db_report_sums_cb *cb);
+/* The newest run of one domain: id, started and the counts only (domain, dns_id and result
+ * stay NULL), by one index seek. 1 found, 0 none, -1 error. */
+int db_check_latest_counts(struct db *db, const char *domain, struct db_check *out);
+/* The newest report id (0 when there is none). 0 or -1. */
+int db_check_max_report_id(struct db *db, int64_t *max_id);
 
 #endif

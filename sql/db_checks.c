@@ -204,7 +204,8 @@ void db_check_findings_free(struct db_check_finding *v, size_t n)
 }
 
 int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports **out, size_t *n,
-                         int64_t *max_id)
+                         int64_t *max_id, int (*keep)(void *ctx, const char *domain),
+                         void *keep_ctx)
 {
     if (out != NULL)
         *out = NULL;
@@ -232,6 +233,9 @@ int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports 
     sqlite3_bind_int64(st, 2, *max_id);
     size_t alloc = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < DB_CHECK_MAX_ROWS) {
+        const char *dom = (const char *)sqlite3_column_text(st, 0);
+        if (keep != NULL && (dom == NULL || !keep(keep_ctx, dom)))
+            continue;
         *out = db__grow(*out, *n, &alloc, 8, sizeof(**out));
         struct db_new_reports *r = &(*out)[(*n)++];
         r->domain = db__col_text(st, 0);
@@ -299,4 +303,73 @@ void db_failed_by_type_free(struct db_failed_by_type *v, size_t n)
         free(v[i].result_type);
     }
     free(v);
+}
+
+int db_check_report_sums(struct db *db, int64_t after_id, int64_t upto_id, int not_https,
+                         struct db_report_sums_cb *cb)
+{
+    /* Outer loop over the reports' id range (primary key), then each report's policies and
+     * their failure details by index: the cost is that of the rows in the range. */
+    static const char *const sql[] = {
+        "SELECT count(*) FROM reports r WHERE r.id > ?1 AND r.id <= ?2 "
+        "AND (?3 = 0 OR r.source <> 'https')",
+        "SELECT p.policy_domain, sum(p.successful), sum(p.failed) FROM reports r "
+        "JOIN report_policies p ON p.report = r.id WHERE r.id > ?1 AND r.id <= ?2 "
+        "AND (?3 = 0 OR r.source <> 'https') GROUP BY p.policy_domain",
+        "SELECT p.policy_domain, f.result_type, sum(f.failed_session_count) FROM reports r "
+        "JOIN report_policies p ON p.report = r.id JOIN failure_details f ON f.policy = p.id "
+        "WHERE r.id > ?1 AND r.id <= ?2 AND (?3 = 0 OR r.source <> 'https') "
+        "GROUP BY p.policy_domain, f.result_type"};
+    for (int q = 0; q < 3; q++) {
+        sqlite3_stmt *st = db__stmt(db, sql[q]);
+        if (st == NULL)
+            return -1;
+        sqlite3_bind_int64(st, 1, after_id);
+        sqlite3_bind_int64(st, 2, upto_id);
+        sqlite3_bind_int(st, 3, not_https != 0);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *dom = q ? (const char *)sqlite3_column_text(st, 0) : NULL;
+            if (q == 0)
+                cb->reports(cb->ctx, sqlite3_column_int64(st, 0));
+            else if (q == 1 && dom != NULL)
+                cb->sessions(cb->ctx, dom, sqlite3_column_int64(st, 1),
+                             sqlite3_column_int64(st, 2));
+            else if (q == 2 && dom != NULL)
+                cb->failures(cb->ctx, dom, (const char *)sqlite3_column_text(st, 1),
+                             sqlite3_column_int64(st, 2));
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+int db_check_max_report_id(struct db *db, int64_t *max_id)
+{
+    return db_check_new_reports(db, 0, NULL, &(size_t){0}, max_id, NULL, NULL);
+}
+
+int db_check_latest_counts(struct db *db, const char *domain, struct db_check *out)
+{
+    /* One index seek (checks_by_domain, backwards), whatever the number of stored runs. */
+    sqlite3_stmt *st = db__stmt(db, "SELECT id, started, errors, warnings, infos FROM checks "
+                                    "WHERE domain = ?1 ORDER BY started DESC, id DESC LIMIT 1");
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st), found = rc == SQLITE_ROW;
+    memset(out, 0, sizeof(*out));
+    if (found) {
+        out->id = sqlite3_column_int64(st, 0);
+        out->started = sqlite3_column_int64(st, 1);
+        out->errors = sqlite3_column_int(st, 2);
+        out->warnings = sqlite3_column_int(st, 3);
+        out->infos = sqlite3_column_int(st, 4);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return found ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }

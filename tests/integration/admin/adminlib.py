@@ -10,6 +10,9 @@ import http.client
 import json
 import os
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.environ["STSD_SOURCE_ROOT"], "tests/integration/lib"))
 import stsdtest as st  # noqa: E402
@@ -115,3 +118,49 @@ def get_json(s, path, token=None):
         return status, json.loads(body)
     except ValueError:
         return status, body
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1:port: calls = [(monotonic time, path, Content-Type,
+    JSON body)], answered 200."""
+
+    def __init__(self, port):
+        self.calls = []
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                try:
+                    j = json.loads(body)
+                except ValueError:
+                    j = {"unparsable": body.decode("latin-1")}
+                outer.calls.append((time.monotonic(), self.path,
+                                    self.headers.get("Content-Type"), j))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", port), H)
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+        st.Cleanup.add(self.stop)
+
+    def kinds(self, kind):
+        return [c for c in self.calls if c[3].get("kind") == kind]
+
+    def wait(self, kind, n=1, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.kinds(kind)) >= n:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()

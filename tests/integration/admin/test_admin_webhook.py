@@ -17,9 +17,7 @@ http.server on 127.0.0.1 that this test starts only a few seconds after stsd:
 import json
 import os
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import adminlib as al  # noqa: E402
@@ -38,49 +36,6 @@ def records(with_sts=True):
     return r
 
 
-class Receiver:
-    def __init__(self, port):
-        self.calls = []
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(n)
-                try:
-                    j = json.loads(body)
-                except ValueError:
-                    j = {"unparsable": body.decode("latin-1")}
-                outer.calls.append((time.monotonic(), self.path,
-                                    self.headers.get("Content-Type"), j))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.srv = ThreadingHTTPServer(("127.0.0.1", port), H)
-        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.thread.start()
-        st.Cleanup.add(self.stop)
-
-    def kinds(self, kind):
-        return [c for c in self.calls if c[3].get("kind") == kind]
-
-    def wait(self, kind, n=1, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.kinds(kind)) >= n:
-                return True
-            time.sleep(0.1)
-        return False
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
-
-
 def main(t):
     dns = st.Unbound(records())
     dns.start(probe="mail.%s." % D)
@@ -91,8 +46,8 @@ def main(t):
     # the https_port of the checks is stsd's own listener: known only once Stsd picked it
     s = st.Stsd(policies={D: POLICY}, certs={"mta-sts." + D: leaf}, admin=True, checks=True)
     extra = ("[checks]\ninterval = 60s\nresolver = %s@%d\nca_file = %s\nsmtp_port = %d\n"
-             "https_port = %d\n[alerts]\nwebhook = http://127.0.0.1:%d/hook\ncert_days = 365\n"
-             "failure_rate = 0.05\n" % (dns.addr, dns.port, ca.cert, smtp_closed, s.port,
+             "https_port = %d\nallow_private = on\n[alerts]\n"
+             "webhook = http://127.0.0.1:%d/hook\ncert_days = 365\nfailure_rate = 0.05\n" % (dns.addr, dns.port, ca.cert, smtp_closed, s.port,
                                         hook_port))
     with open(s.config, "a") as f:
         f.write(extra)
@@ -115,7 +70,7 @@ def main(t):
           len(lat))
     t.ok(max(lat) < 1.0, "policy GET latency stays normal while retrying (max %.0f ms)" %
          (max(lat) * 1000), lat)
-    rec = Receiver(hook_port)
+    rec = al.Receiver(hook_port)
     t.ok(rec.wait("certificate.expiring", timeout=40),
          "the certificate alert arrives once the receiver is up", s.log()[-2000:])
     c = rec.kinds("certificate.expiring")

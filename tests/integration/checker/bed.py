@@ -188,7 +188,7 @@ DOMAINS = [
     Domain("d-nosts-host.test", [(10, "mail.bed.test")], sts=[],
            expect={"sts.txt.missing": E}),
     Domain("d-nosts.test", [(10, "mail.bed.test")], sts=[], rpt=[], policy_host=None,
-           expect={"sts.txt.missing": I}),
+           expect={"sts.txt.missing": W}),
     Domain("d-sts-multiple.test", [(10, "mail.bed.test")],
            sts=["v=STSv1; id=" + POLICY_ID, "v=STSv1; id=20260101T000000"],
            expect={"sts.txt.multiple": E}),
@@ -211,9 +211,9 @@ DOMAINS = [
     # the name exists (a TXT record), but has no MX and no address
     Domain("d-nomx.test", [], sts=[], rpt=[], policy_host=None,
            extra=['d-nomx.test. 300 IN TXT "v=spf1 -all"'],
-           expect={"mx.none": E, "sts.txt.missing": I}),
+           expect={"mx.none": E, "sts.txt.missing": W}),
     Domain("d-nullmx.test", [(0, ".")], sts=[], rpt=[], policy_host=None,
-           expect={"mx.none": I, "sts.txt.missing": I}),
+           expect={"mx.none": I, "sts.txt.missing": W}),
     Domain("d-nohost.test", [(10, "mail.bed.test")], policy_host=None,
            expect={"sts.host.dns": E}),
     # the zone's server refuses every query (REFUSED): a failed query, not a missing record

@@ -159,7 +159,8 @@ static void test_sts_txt(void **state)
     d->sts_ans.status = DNS_NXDOMAIN;
     expect_only(d, "sts.txt.missing", CHECK_ERROR);
 
-    /* No policy host either: the domain does not use MTA-STS (info); rpt.txt not required. */
+    /* No policy host either: the domain does not use MTA-STS, so senders can be downgraded
+     * (a warning); rpt.txt not required. */
     d = good();
     set_txt(d->sts_txt, &d->n_sts_txt, &d->sts_txt_longest, NULL);
     set_txt(d->rpt_txt, &d->n_rpt_txt, &d->rpt_txt_longest, NULL);
@@ -167,7 +168,7 @@ static void test_sts_txt(void **state)
     d->n_host_addrs = 0;
     d->host_a.status = DNS_NXDOMAIN;
     d->fetch.attempted = d->fetch.done = 0;
-    expect_only(d, "sts.txt.missing", CHECK_INFO);
+    expect_only(d, "sts.txt.missing", CHECK_WARNING);
 
     d = good();
     d->sts_txt[d->n_sts_txt++] = xstrdup("v=STSv1; id=20260101T000000");
@@ -633,11 +634,68 @@ static void test_dedup_and_worst(void **state)
     done(d);
 }
 
+/* Addresses skipped as private (opts->no_private): a warning each, and the other rules do not
+ * count them as unreachable or unfetched. */
+static void test_private_addresses(void **state)
+{
+    /* an MX whose only address is private: mx.address.private, not mx.unreachable */
+    struct check_domain *d = good();
+    struct check_addr *a = &d->mx[0].addrs[0];
+    snprintf(a->ip, sizeof(a->ip), "127.0.0.1");
+    a->reachable = a->starttls = a->handshake = a->verified = 0;
+    a->private_skipped = 1;
+    expect_only(d, "mx.address.private", CHECK_WARNING);
+    d = good();
+    a = &d->mx[0].addrs[0];
+    a->reachable = 0;
+    a->private_skipped = 1;
+    check__rules(d, NOW);
+    const struct check_finding *f = find(d, "mx.address.private");
+    assert_non_null(f);
+    assert_string_equal(f->subject, "mx1.example.com[192.0.2.21]");
+    assert_null(find(d, "mx.unreachable"));
+    done(d);
+    /* a private address beside an unreachable public one: both said */
+    d = good();
+    d->mx[0].n_addrs = 2;
+    d->mx[0].addrs[1] = d->mx[0].addrs[0];
+    snprintf(d->mx[0].addrs[0].ip, INET6_ADDRSTRLEN, "10.0.0.1");
+    d->mx[0].addrs[0].private_skipped = 1;
+    d->mx[0].addrs[0].reachable = 0;
+    d->mx[0].addrs[1].reachable = 0;
+    snprintf(d->mx[0].addrs[1].error, sizeof(d->mx[0].addrs[1].error), "refused");
+    check__rules(d, NOW);
+    assert_non_null(find(d, "mx.address.private"));
+    f = find(d, "mx.unreachable");
+    assert_non_null(f);
+    assert_non_null(strstr(f->message, "192.0.2.21: refused"));
+    done(d);
+
+    /* the policy host resolves only to a private address: not fetched, sts.host.private */
+    d = good();
+    snprintf(d->host_addrs[0], INET6_ADDRSTRLEN, "192.168.1.1");
+    d->host_private[0] = 1;
+    d->n_host_private = 1;
+    d->fetch.attempted = d->fetch.done = 0;
+    d->fetch.status = 0;
+    free(d->fetch.body);
+    d->fetch.body = NULL;
+    d->fetch.len = 0;
+    check__rules(d, NOW);
+    f = find(d, "sts.host.private");
+    assert_non_null(f);
+    assert_int_equal(f->severity, CHECK_WARNING);
+    assert_string_equal(f->subject, "mta-sts.example.com[192.168.1.1]");
+    assert_null(find(d, "sts.host.dns"));
+    done(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_sts_txt),
+        cmocka_unit_test(test_private_addresses),
         cmocka_unit_test(test_hosted),
         cmocka_unit_test(test_fetch),
         cmocka_unit_test(test_fetch_addrs),

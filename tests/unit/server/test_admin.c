@@ -453,8 +453,15 @@ static void test_digest(void **state)
         "\"end-datetime\":\"2025-11-27T23:59:59Z\"},\"policies\":[{\"policy\":{"
         "\"policy-type\":\"sts\",\"policy-domain\":\"example.com\"},\"summary\":{"
         "\"total-successful-session-count\":5,\"total-failure-session-count\":5}}]}";
-    const char *const docs[] = {rep, old};
-    for (int i = 0; i < 2; i++) {
+    /* a report naming a domain this stsd does not host: in the totals, not in "domains" */
+    static const char forged[] =
+        "{\"organization-name\":\"Forger\",\"report-id\":\"f1\","
+        "\"date-range\":{\"start-datetime\":\"2025-11-28T00:00:00Z\","
+        "\"end-datetime\":\"2025-11-28T23:59:59Z\"},\"policies\":[{\"policy\":{"
+        "\"policy-type\":\"sts\",\"policy-domain\":\"forged.example\"},\"summary\":{"
+        "\"total-successful-session-count\":0,\"total-failure-session-count\":7}}]}";
+    const char *const docs[] = {rep, old, forged};
+    for (int i = 0; i < 3; i++) {
         struct report r;
         struct report_error err;
         assert_int_equal(report_parse(docs[i], strlen(docs[i]), &r, &err), 0);
@@ -471,7 +478,7 @@ static void test_digest(void **state)
     c.status = 2;
     struct db_check_finding f = {"mx.starttls", "error", "mail.example.com", "no STARTTLS"};
     assert_int_equal(db_check_store(fx->db, &c, &f, 1, NULL), 0);
-    char *body = srv__selfcheck_digest(fx->db, fx->cfg.cert_dir, now);
+    char *body = srv__selfcheck_digest(fx->db, fx->cfg.cert_dir, fx->env.policy_dir, now);
     assert_non_null(body);
     json_t *j = json_loads(body, 0, NULL);
     free(body);
@@ -480,9 +487,10 @@ static void test_digest(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "time")), "2025-11-29T12:00:00Z");
     assert_string_equal(json_string_value(json_object_get(j, "since")), "2025-11-28");
     assert_string_equal(json_string_value(json_object_get(j, "until")), "2025-11-29");
-    assert_int_equal(json_integer_value(json_object_get(j, "reports")), 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "reports")), 2);
     assert_int_equal(json_integer_value(json_object_get(j, "successful_sessions")), 90);
-    assert_int_equal(json_integer_value(json_object_get(j, "failed_sessions")), 10);
+    assert_int_equal(json_integer_value(json_object_get(j, "failed_sessions")), 17);
+    assert_int_equal(json_array_size(json_object_get(j, "domains")), 1);
     json_t *d = json_array_get(json_object_get(j, "domains"), 0);
     assert_string_equal(json_string_value(json_object_get(d, "domain")), "example.com");
     assert_int_equal(json_integer_value(json_object_get(d, "failed_sessions")), 10);

@@ -1,0 +1,284 @@
+/* test_alerts.c - unit tests of the /metrics report counters (the bounded result_type label
+ * mapping, the load from a real temporary database for hosted domains only, the writer's
+ * hook), the self-check slots spread over an interval, and which body a full webhook queue
+ * drops. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "server/admin_int.h"
+#include "server/server_int.h"
+#include "common/common.h"
+#include "reports/reports.h"
+#include "sql/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void test_result_types(void **state)
+{
+    static const char *const rfc[] = {"starttls-not-supported", "certificate-host-mismatch",
+                                      "certificate-expired",    "certificate-not-trusted",
+                                      "validation-failure",     "tlsa-invalid",
+                                      "dnssec-invalid",         "dane-required",
+                                      "sts-policy-fetch-error", "sts-policy-invalid",
+                                      "sts-webpki-invalid"};
+    for (int i = 0; i < 11; i++) {
+        assert_int_equal(srv__metrics_result_type(rfc[i]), i);
+        assert_string_equal(srv__metrics_result_type_name(i), rfc[i]);
+    }
+    assert_int_equal(SRV_RESULT_TYPES, 12);
+    assert_string_equal(srv__metrics_result_type_name(11), "other");
+    assert_int_equal(srv__metrics_result_type("Certificate-Expired"), 2);
+    assert_int_equal(srv__metrics_result_type("made-up-type-1"), 11);
+    assert_int_equal(srv__metrics_result_type(""), 11);
+    assert_int_equal(srv__metrics_result_type(NULL), 11);
+    assert_int_equal(srv__metrics_result_type("certificate-expired "), 11);
+    assert_string_equal(srv__metrics_result_type_name(-1), "other");
+    assert_string_equal(srv__metrics_result_type_name(12), "other");
+}
+
+static void test_slots(void **state)
+{
+    /* 1,000 domains in 60 s: one every 60 ms, the last one before the interval ends */
+    assert_int_equal(srv__selfcheck_slot_ms(5000, 60000, 0, 1000), 5000);
+    assert_int_equal(srv__selfcheck_slot_ms(5000, 60000, 1, 1000), 5060);
+    assert_int_equal(srv__selfcheck_slot_ms(5000, 60000, 500, 1000), 35000);
+    assert_int_equal(srv__selfcheck_slot_ms(5000, 60000, 999, 1000), 64940);
+    assert_int_equal(srv__selfcheck_slot_ms(5000, 60000, 0, 0), 5000);
+    assert_int_equal(srv__selfcheck_slot_ms(0, 86400000, 1, 3), 28800000);
+    for (size_t i = 1; i < 3000; i++)
+        assert_true(srv__selfcheck_slot_ms(0, 3600000, i, 3000) >
+                    srv__selfcheck_slot_ms(0, 3600000, i - 1, 3000));
+}
+
+/* A report with one policy for `domain`: ok successful sessions, and one failure detail per
+ * result type in `types` of `each` sessions. */
+static void make_report(struct report *r, const char *rid, const char *domain, int64_t ok,
+                        const char *const *types, size_t nt, int64_t each)
+{
+    memset(r, 0, sizeof(*r));
+    r->organization_name = xstrdup("Org");
+    r->report_id = xstrdup(rid);
+    r->start = 1764374400;
+    r->end = r->start + 86399;
+    r->policies = xcalloc(1, sizeof(*r->policies));
+    r->n_policies = 1;
+    struct report_policy *p = &r->policies[0];
+    p->policy_type = xstrdup("sts");
+    p->policy_domain = xstrdup(domain);
+    p->total_successful = ok;
+    p->total_failure = each * (int64_t)nt;
+    p->failures = xcalloc(nt ? nt : 1, sizeof(*p->failures));
+    p->n_failures = nt;
+    for (size_t i = 0; i < nt; i++) {
+        p->failures[i].result_type = xstrdup(types[i]);
+        p->failures[i].failed_session_count = each;
+    }
+}
+
+static const struct srv__metrics_domain *find(const struct srv__metrics_domain *v, size_t n,
+                                              const char *d)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].domain, d) == 0)
+            return &v[i];
+    return NULL;
+}
+
+static void test_counters(void **state)
+{
+    char dir[] = "/tmp/test_metrics.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *pdir = xasprintf("%s/policies", dir), *dbp = xasprintf("%s/stsd.db", dir);
+    mkdir(pdir, 0755);
+    char *pf = xasprintf("%s/example.com.txt", pdir);
+    FILE *f = fopen(pf, "w");
+    assert_non_null(f);
+    fputs("version: STSv1\nmode: testing\nmx: mail.example.com\nmax_age: 86400\n", f);
+    fclose(f);
+    char err[256];
+    struct db *db = db_open(dbp, err, sizeof(err));
+    assert_non_null(db);
+    /* stored before the start: one hosted, one not, with made-up result types */
+    static const char *const t1[] = {"certificate-expired", "x-made-up", "starttls-not-supported"};
+    struct report r;
+    int64_t id;
+    int dup;
+    make_report(&r, "r1", "example.com", 10, t1, 3, 2);
+    assert_int_equal(db_report_store(db, &r, "{}", 2, "file", 1764400000, &id, &dup), 0);
+    report_clear(&r);
+    make_report(&r, "r2", "forged.example", 5, t1, 3, 7);
+    assert_int_equal(db_report_store(db, &r, "{}", 2, "file", 1764400000, &id, &dup), 0);
+    report_clear(&r);
+
+    srv__metrics_start(pdir, dbp);
+    struct srv__metrics_domain *v;
+    size_t n;
+    int64_t reports;
+    assert_int_equal(srv__metrics_domains(&v, &n, &reports), 0);
+    assert_int_equal(reports, 2);
+    assert_int_equal(n, 1); /* the hosted domain only */
+    const struct srv__metrics_domain *d = find(v, n, "example.com");
+    assert_non_null(d);
+    assert_int_equal(d->successful, 10);
+    assert_int_equal(d->failed, 6);
+    assert_int_equal(d->by_type[2], 2);  /* certificate-expired */
+    assert_int_equal(d->by_type[0], 2);  /* starttls-not-supported */
+    assert_int_equal(d->by_type[11], 2); /* other */
+    srv__metrics_domains_free(v, n);
+
+    /* the writer's hook after a commit: counted at once, without a query */
+    static const char *const t2[] = {"a", "b", "c", "d", "sts-webpki-invalid"};
+    make_report(&r, "r3", "example.com", 1, t2, 5, 1);
+    assert_int_equal(db_report_store(db, &r, "{}", 2, "https", 1764400000, &id, &dup), 0);
+    srv_metrics_report_stored(&r, id);
+    /* a hook call for a row the load already counted (id not above it) changes nothing */
+    srv_metrics_report_stored(&r, 1);
+    report_clear(&r);
+    make_report(&r, "r4", "other.example", 1, t2, 5, 1);
+    srv_metrics_report_stored(&r, id + 1);
+    report_clear(&r);
+    assert_int_equal(srv__metrics_domains(&v, &n, &reports), 0);
+    assert_int_equal(reports, 4);
+    d = find(v, n, "example.com");
+    assert_non_null(d);
+    assert_int_equal(d->successful, 11);
+    assert_int_equal(d->failed, 11);
+    assert_int_equal(d->by_type[10], 1); /* sts-webpki-invalid */
+    assert_int_equal(d->by_type[11], 6); /* other: 2 + a, b, c, d */
+    assert_null(find(v, n, "other.example"));
+    srv__metrics_domains_free(v, n);
+
+    /* rows the counters did not see (as after a prune, the other way round): a reload sums
+     * the tables again */
+    make_report(&r, "r5", "example.com", 100, t2, 0, 0);
+    assert_int_equal(db_report_store(db, &r, "{}", 2, "https", 1764400000, &id, &dup), 0);
+    report_clear(&r);
+    srv_metrics_reload();
+    for (int tries = 0; tries < 100; tries++) {
+        assert_int_equal(srv__metrics_domains(&v, &n, &reports), 0);
+        d = find(v, n, "example.com");
+        int done = reports == 4 && d != NULL && d->successful == 111;
+        srv__metrics_domains_free(v, n);
+        if (done)
+            break;
+        usleep(50000);
+    }
+    assert_int_equal(srv__metrics_domains(&v, &n, &reports), 0);
+    d = find(v, n, "example.com");
+    assert_non_null(d);
+    assert_int_equal(reports, 4); /* r1, r2, r3, r5 (r4 was never stored) */
+    assert_int_equal(d->successful, 111);
+    assert_int_equal(d->by_type[11], 6);
+    srv__metrics_domains_free(v, n);
+    srv__metrics_stop();
+
+    /* the latest check of a domain by one seek: the newest run's counts */
+    for (int k = 0; k < 3; k++) {
+        struct db_check c = {.domain = "example.com",
+                             .started = 1764400000 + 3600 * k,
+                             .errors = k,
+                             .warnings = 10 + k,
+                             .infos = 20 + k};
+        assert_int_equal(db_check_store(db, &c, NULL, 0, NULL), 0);
+    }
+    struct db_check c = {.domain = "other.example", .started = 1764500000, .errors = 9};
+    assert_int_equal(db_check_store(db, &c, NULL, 0, NULL), 0);
+    assert_int_equal(db_check_latest_counts(db, "example.com", &c), 1);
+    assert_int_equal(c.started, 1764400000 + 7200);
+    assert_int_equal(c.errors, 2);
+    assert_int_equal(c.warnings, 12);
+    assert_int_equal(c.infos, 22);
+    assert_int_equal(db_check_latest_counts(db, "nothing.example", &c), 0);
+    db_close(db);
+    char *cmd = xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(pf);
+    free(pdir);
+    free(dbp);
+}
+
+/* A port on 127.0.0.1 where nothing listens (bound once, then closed). */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static size_t count(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* A full queue drops failure-rate bodies first, then the oldest; a failure-rate newcomer
+ * with none queued is dropped itself. The log says which (stderr captured to a file). */
+static void test_webhook_queue(void **state)
+{
+    char logpath[] = "/tmp/test_alerts_log.XXXXXX";
+    int lfd = mkstemp(logpath);
+    assert_true(lfd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(lfd, 2);
+    char *url = xasprintf("http://127.0.0.1:%d/hook", closed_port());
+    struct srv_webhook *w = srv__webhook_new(url, 1);
+    assert_non_null(w);
+    srv__webhook_post(w, xstrdup("{\"kind\":\"first\"}"));
+    usleep(300000); /* the delivery thread takes it and keeps retrying it */
+    srv__webhook_post(w, xstrdup("{\"kind\":\"check.regression\"}"));
+    for (int i = 0; i < WEBHOOK_QUEUE_MAX - 1; i++)
+        srv__webhook_post_low(w, xstrdup("{\"kind\":\"reports.failure_rate\"}"));
+    assert_int_equal(srv__webhook_pending(w), WEBHOOK_QUEUE_MAX + 1);
+    /* full: 1 regular + 63 low. Another low and 63 regulars each drop a low body ... */
+    srv__webhook_post_low(w, xstrdup("{\"kind\":\"reports.failure_rate\"}"));
+    for (int i = 0; i < WEBHOOK_QUEUE_MAX - 1; i++)
+        srv__webhook_post(w, xstrdup("{\"kind\":\"certificate.expiring\"}"));
+    /* ... now only regular bodies: a regular newcomer drops the oldest, a low one itself */
+    srv__webhook_post(w, xstrdup("{\"kind\":\"certificate.expiring\"}"));
+    srv__webhook_post_low(w, xstrdup("{\"kind\":\"reports.failure_rate\"}"));
+    assert_int_equal(srv__webhook_pending(w), WEBHOOK_QUEUE_MAX + 1);
+    srv__webhook_free(w);
+    free(url);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[65536];
+    ssize_t n = pread(lfd, buf, sizeof(buf) - 1, 0);
+    close(lfd);
+    unlink(logpath);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_int_equal(count(buf, "event=alert.dropped"), WEBHOOK_QUEUE_MAX + 2);
+    assert_int_equal(count(buf, "which=failure_rate"), WEBHOOK_QUEUE_MAX + 1);
+    assert_int_equal(count(buf, "which=oldest"), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_result_types),
+        cmocka_unit_test(test_slots),
+        cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_webhook_queue),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
