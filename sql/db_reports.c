@@ -10,12 +10,18 @@
 #include <string.h>
 
 /* Every statement is a literal here; db__stmt caches it by address. */
-static const char SQL_FIND[] =
-    "SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2";
+/* A stored copy with the same content (or stored before digests were kept: taken as the
+ * same), else the copy a new one conflicts with: the first stored of the group. */
+static const char SQL_FIND_SAME[] =
+    "SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2 "
+    "AND (digest = ?3 OR digest IS NULL) ORDER BY id LIMIT 1";
+static const char SQL_FIND_FIRST[] =
+    "SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2 "
+    "ORDER BY conflict_of IS NOT NULL, id LIMIT 1";
 static const char SQL_INSERT_REPORT[] =
     "INSERT INTO reports (organization_name, report_id, contact_info, start_time, end_time, "
-    "received, source, successful, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-    "RETURNING id";
+    "received, source, successful, failed, digest, conflict_of, counted) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id";
 static const char SQL_INSERT_RAW[] =
     "INSERT INTO report_raw (report, gzip, data) VALUES (?1, ?2, ?3)";
 static const char SQL_INSERT_POLICY[] =
@@ -36,7 +42,9 @@ static const char SQL_COUNT[] = "SELECT COUNT(*) FROM reports";
 
 #define LISTING_COLUMNS                                                                            \
     "r.id, r.organization_name, r.report_id, r.contact_info, r.source, r.start_time, "             \
-    "r.end_time, r.received, r.successful, r.failed, w.gzip, length(w.data)"
+    "r.end_time, r.received, r.successful, r.failed, w.gzip, length(w.data), "                     \
+    "COALESCE(r.conflict_of, 0), r.counted, "                                                      \
+    "(SELECT COUNT(*) FROM reports c WHERE c.conflict_of = r.id)"
 static const char SQL_LIST[] =
     "SELECT " LISTING_COLUMNS " FROM reports r JOIN report_raw w ON w.report = r.id "
     "WHERE r.start_time >= ?1 AND r.start_time < ?2 "
@@ -72,9 +80,20 @@ static const char SQL_FAILURES[] =
 #define MX_KEY                                                                                     \
     "COALESCE(NULLIF(lower(rtrim(f.receiving_mx_hostname, '.')), ''), "                            \
     "NULLIF(f.receiving_ip, ''), '(unknown)')"
-#define R_WINDOW " WHERE r.start_time >= ?1 AND r.start_time < ?2"
-#define P_WINDOW_DOM " WHERE p.policy_domain = ?3 AND p.start_time >= ?1 AND p.start_time < ?2"
-#define F_WINDOW " WHERE f.start_time >= ?1 AND f.start_time < ?2"
+/* One copy per conflict group counts (reports.counted); the others are few (a partial
+ * index), so leaving them out is one small list read once per query. */
+#define UNCOUNTED "(SELECT id FROM reports WHERE counted = 0)"
+#define R_WINDOW " WHERE r.start_time >= ?1 AND r.start_time < ?2 AND r.id NOT IN " UNCOUNTED
+#define P_WINDOW_DOM                                                                               \
+    " WHERE p.policy_domain = ?3 AND p.start_time >= ?1 AND p.start_time < ?2 AND p.report NOT "   \
+    "IN " UNCOUNTED
+#define F_WINDOW " WHERE f.start_time >= ?1 AND f.start_time < ?2 AND f.report NOT IN " UNCOUNTED
+/* "conflicts" in totals: the copies left out, with their start-datetime in the window. */
+static const char SQL_SUM_CONFLICTS[] = "SELECT COUNT(*) FROM reports r WHERE r.counted = 0 "
+                                        "AND r.start_time >= ?1 AND r.start_time < ?2";
+static const char SQL_SUM_CONFLICTS_DOM[] =
+    "SELECT COUNT(DISTINCT p.report) FROM report_policies p WHERE p.policy_domain = ?3 "
+    "AND p.start_time >= ?1 AND p.start_time < ?2 AND p.report IN " UNCOUNTED;
 static const char SQL_SUM_TOTALS[] = "SELECT COUNT(*), COALESCE(SUM(r.successful), 0), "
                                      "COALESCE(SUM(r.failed), 0) FROM reports r" R_WINDOW;
 static const char SQL_SUM_TOTALS_DOM[] =
@@ -96,7 +115,7 @@ static const char SQL_SUM_DAY_DOM[] =
 static const char SQL_SUM_DOMAIN[] =
     "SELECT p.policy_domain, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
     "FROM report_policies p WHERE p.start_time >= ?1 AND p.start_time < ?2 "
-    "GROUP BY p.policy_domain";
+    "AND p.report NOT IN " UNCOUNTED " GROUP BY p.policy_domain";
 static const char SQL_SUM_DOMAIN_DOM[] =
     "SELECT p.policy_domain, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
     "FROM report_policies p" P_WINDOW_DOM " GROUP BY p.policy_domain";
@@ -152,13 +171,17 @@ static char *json_string_array(char *const *v, size_t n)
     return s ? s : xstrdup("[]");
 }
 
-static int find_report(struct db *db, const struct report *r, int64_t *id)
+/* 1 with *id when `sql` (SQL_FIND_SAME or SQL_FIND_FIRST) finds a copy of r, 0, or -1. */
+static int find_report(struct db *db, const char *sql, const struct report *r,
+                       const unsigned char *digest, int64_t *id)
 {
-    sqlite3_stmt *st = db__stmt(db, SQL_FIND);
+    sqlite3_stmt *st = db__stmt(db, sql);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, r->organization_name ? r->organization_name : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->report_id ? r->report_id : "", -1, SQLITE_STATIC);
+    if (sql == SQL_FIND_SAME)
+        sqlite3_bind_blob(st, 3, digest, REPORT_DIGEST_LEN, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     int found = 0;
     if (rc == SQLITE_ROW) {
@@ -218,9 +241,22 @@ static int insert_policy(struct db *db, int64_t report, int64_t start,
     return 0;
 }
 
-/* The inserts of one new report; the caller wraps them in a transaction or savepoint. */
-static int insert_report(struct db *db, const struct report *r, const void *raw, size_t rawlen,
-                         const char *source, int64_t received, int64_t *id)
+/*
+ * Which copy of a conflict group the summaries count: today the first stored, so a later
+ * copy goes in uncounted. This is the hook for a DKIM-verified e-mail copy, which is to win
+ * its group (counted here, and counted = 0 set on the other copies of the group).
+ */
+static int conflict_copy_counted(const char *source)
+{
+    (void)source;
+    return 0;
+}
+
+/* The inserts of one new report; the caller wraps them in a transaction or savepoint.
+ * conflict_of: the group's first copy, or 0. */
+static int insert_report(struct db *db, const struct report *r, const unsigned char *digest,
+                         int64_t conflict_of, const void *raw, size_t rawlen, const char *source,
+                         int64_t received, int64_t *id)
 {
     int64_t ok = 0, failed = 0;
     for (size_t i = 0; i < r->n_policies; i++) {
@@ -239,6 +275,12 @@ static int insert_report(struct db *db, const struct report *r, const void *raw,
     sqlite3_bind_text(st, 7, source ? source : "file", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, ok);
     sqlite3_bind_int64(st, 9, failed);
+    sqlite3_bind_blob(st, 10, digest, REPORT_DIGEST_LEN, SQLITE_STATIC);
+    if (conflict_of > 0)
+        sqlite3_bind_int64(st, 11, conflict_of);
+    else
+        sqlite3_bind_null(st, 11);
+    sqlite3_bind_int(st, 12, conflict_of > 0 ? conflict_copy_counted(source) : 1);
     int64_t rid = -1;
     if (sqlite3_step(st) == SQLITE_ROW)
         rid = sqlite3_column_int64(st, 0);
@@ -266,24 +308,27 @@ static int insert_report(struct db *db, const struct report *r, const void *raw,
     return 0;
 }
 
-int db_report_store(struct db *db, const struct report *r, const void *raw, size_t rawlen,
-                    const char *source, int64_t received, int64_t *id, int *duplicate)
+int db_report_store(struct db *db, const struct report *r,
+                    const unsigned char digest[REPORT_DIGEST_LEN], const void *raw, size_t rawlen,
+                    const char *source, int64_t received, struct db_store_result *res)
 {
     /* Inside the caller's transaction a savepoint lets one bad report fail alone; outside,
      * BEGIN IMMEDIATE takes the write lock first (busy_timeout waits for the other writer)
      * so the look-up and the insert see the same database. */
     int in_tx = !sqlite3_get_autocommit(db->h);
-    *duplicate = 0;
+    memset(res, 0, sizeof(*res));
     db->err[0] = '\0';
     if (step_simple(db, in_tx ? SQL_SAVEPOINT : SQL_BEGIN) != 0)
         return -1;
-    int64_t found;
-    int rc = find_report(db, r, &found);
+    int64_t found = 0, first = 0;
+    int rc = find_report(db, SQL_FIND_SAME, r, digest, &found);
     if (rc == 1) {
-        *id = found;
-        *duplicate = 1;
-    } else if (rc == 0) {
-        rc = insert_report(db, r, raw, rawlen, source, received, id);
+        res->id = found;
+        res->outcome = DB_STORE_DUPLICATE;
+    } else if (rc == 0 && (rc = find_report(db, SQL_FIND_FIRST, r, digest, &first)) >= 0) {
+        rc = insert_report(db, r, digest, first, raw, rawlen, source, received, &res->id);
+        res->outcome = first > 0 ? DB_STORE_CONFLICT : DB_STORE_STORED;
+        res->conflict_of = first;
     }
     if (rc < 0) {
         /* The rollback below succeeds and would replace the reason: keep it for db_errmsg. */
@@ -347,6 +392,9 @@ static void read_listing(sqlite3_stmt *st, struct report_listing *m)
     m->failed = sqlite3_column_int64(st, 9);
     m->gzip = sqlite3_column_int(st, 10);
     m->rawsize = sqlite3_column_int64(st, 11);
+    m->conflict_of = sqlite3_column_int64(st, 12);
+    m->counted = sqlite3_column_int(st, 13);
+    m->conflicts = sqlite3_column_int64(st, 14);
 }
 
 void db_report_listing_clear(struct report_listing *m)
@@ -651,12 +699,12 @@ void db_report_summary_clear(struct report_summary *s)
     rows_clear(&s->by_mx);
     rows_clear(&s->by_reporter);
     rows_clear(&s->groups);
-    s->reports = s->successful = s->failed = 0;
+    s->reports = s->successful = s->failed = s->conflicts = 0;
 }
 
 int db_report_summary(struct db *db, struct report_summary *s)
 {
-    s->reports = s->successful = s->failed = 0;
+    s->reports = s->successful = s->failed = s->conflicts = 0;
     memset(&s->by_result_type, 0, sizeof(s->by_result_type));
     memset(&s->by_mx, 0, sizeof(s->by_mx));
     memset(&s->by_reporter, 0, sizeof(s->by_reporter));
@@ -671,6 +719,15 @@ int db_report_summary(struct db *db, struct report_summary *s)
         s->successful = sqlite3_column_int64(st, 1);
         s->failed = sqlite3_column_int64(st, 2);
     }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return -1;
+    st = summary_stmt(db, SQL_SUM_CONFLICTS, SQL_SUM_CONFLICTS_DOM, s);
+    if (st == NULL)
+        return -1;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        s->conflicts = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     if (rc != SQLITE_ROW)
         return -1;
