@@ -224,7 +224,7 @@ int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports 
         return 0;
     st = db__stmt(db, "SELECT p.policy_domain, count(DISTINCT r.id), sum(p.successful), "
                       "sum(p.failed) FROM reports r JOIN report_policies p ON p.report = r.id "
-                      "WHERE r.id > ?1 AND r.id <= ?2 GROUP BY p.policy_domain "
+                      "WHERE r.id > ?1 AND r.id <= ?2 AND r.counted = 1 GROUP BY p.policy_domain "
                       "ORDER BY p.policy_domain");
     if (st == NULL)
         return -1;
@@ -265,6 +265,8 @@ int db_check_failed_by_type(struct db *db, struct db_failed_by_type **out, size_
     sqlite3_stmt *st = db__stmt(db, "SELECT p.policy_domain, f.result_type, "
                                     "SUM(f.failed_session_count) FROM failure_details f "
                                     "JOIN report_policies p ON p.id = f.policy "
+                                    "WHERE f.report NOT IN "
+                                    "(SELECT id FROM reports WHERE counted = 0) "
                                     "GROUP BY p.policy_domain, f.result_type "
                                     "ORDER BY p.policy_domain, f.result_type");
     *out = NULL;
