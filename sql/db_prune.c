@@ -17,8 +17,6 @@ static const char SQL_CONFLICTS_AFTER[] =
     "SELECT id, conflict_of, organization_name, report_id, source FROM reports "
     "WHERE conflict_of IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2";
 static const char SQL_MAX_ID[] = "SELECT COALESCE(MAX(id), 0) FROM reports";
-static const char SQL_DOMAINS[] = "SELECT DISTINCT policy_domain FROM report_policies "
-                                  "WHERE report = ?1 ORDER BY policy_domain";
 
 int db_report_prune(struct db *db, int64_t cutoff, int64_t batch, int64_t *reports, int64_t *rows)
 {
@@ -67,22 +65,6 @@ void db_report_conflicts_free(struct db_report_conflict *v, size_t n)
     free(v);
 }
 
-static int load_domains(struct db *db, struct db_report_conflict *c)
-{
-    sqlite3_stmt *st = db__stmt(db, SQL_DOMAINS);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, c->id);
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        c->domains = db__grow(c->domains, c->n_domains, &cap, 2, sizeof(*c->domains));
-        c->domains[c->n_domains++] = db__col_text(st, 0);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
 int db_report_conflicts_after(struct db *db, int64_t after_id, int64_t limit,
                               struct db_report_conflict **out, size_t *n, int64_t *max_id)
 {
@@ -119,7 +101,7 @@ int db_report_conflicts_after(struct db *db, int64_t after_id, int64_t limit,
     }
     sqlite3_reset(st);
     for (size_t i = 0; rc == SQLITE_DONE && i < len; i++)
-        if (load_domains(db, &v[i]) != 0)
+        if (db__report_domains(db, v[i].id, &v[i].domains, &v[i].n_domains) != 0)
             rc = SQLITE_ERROR;
     if (rc != SQLITE_DONE) {
         db_report_conflicts_free(v, len);

@@ -361,20 +361,25 @@ int db_report_count(struct db *db, int64_t *n)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-static int load_domains(struct db *db, struct report_listing *m)
+int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n)
 {
     sqlite3_stmt *st = db__stmt(db, SQL_DOMAINS);
     if (st == NULL)
         return -1;
-    sqlite3_bind_int64(st, 1, m->id);
+    sqlite3_bind_int64(st, 1, report);
     int rc;
     size_t cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        m->domains = db__grow(m->domains, m->n_domains, &cap, 2, sizeof(*m->domains));
-        m->domains[m->n_domains++] = db__col_text(st, 0);
+        *domains = db__grow(*domains, *n, &cap, 2, sizeof(**domains));
+        (*domains)[(*n)++] = db__col_text(st, 0);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int load_domains(struct db *db, struct report_listing *m)
+{
+    return db__report_domains(db, m->id, &m->domains, &m->n_domains);
 }
 
 static void read_listing(sqlite3_stmt *st, struct report_listing *m)
