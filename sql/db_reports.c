@@ -11,13 +11,15 @@
 
 /* Every statement is a literal here; db__stmt caches it by address. */
 /* A stored copy with the same content (or stored before digests were kept: taken as the
- * same), else the copy a new one conflicts with: the first stored of the group. */
+ * same), else the copy a new one conflicts with: the first stored of the group, which any
+ * copy names. Both are index seeks (reports_by_key), however many copies an attacker sent. */
 static const char SQL_FIND_SAME[] =
-    "SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2 "
-    "AND (digest = ?3 OR digest IS NULL) ORDER BY id LIMIT 1";
+    "SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2 AND digest = ?3 "
+    "UNION ALL SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2 "
+    "AND digest IS NULL LIMIT 1";
 static const char SQL_FIND_FIRST[] =
-    "SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2 "
-    "ORDER BY conflict_of IS NOT NULL, id LIMIT 1";
+    "SELECT COALESCE(conflict_of, id) FROM reports WHERE organization_name = ?1 "
+    "AND report_id = ?2 LIMIT 1";
 static const char SQL_INSERT_REPORT[] =
     "INSERT INTO reports (organization_name, report_id, contact_info, start_time, end_time, "
     "received, source, successful, failed, digest, conflict_of, counted) "

@@ -45,8 +45,12 @@ def expected(files=SAMPLES):
             raw = fh.read()
         r = json.loads(raw)
         key = (r["organization-name"], r["report-id"])
-        with open(f[:-len(".json")] + ".expect", "rb") as fh:
-            fact = fh.read()
+        expect = f[:-len(".json")] + ".expect"  # the samples' parsed facts, else the JSON
+        if os.path.exists(expect):
+            with open(expect, "rb") as fh:
+                fact = fh.read()
+        else:
+            fact = json.dumps(r, sort_keys=True).encode()
         if key not in seen:
             seen[key] = (f, raw, r)
             facts[key] = [fact]
