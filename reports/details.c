@@ -10,72 +10,97 @@
 
 /* ---------------------------------------------------------------- digest */
 
-static void put_u64(EVP_MD_CTX *md, uint64_t v)
+/* The canonical form is fed to SHA-256 through a small buffer: one EVP call per field would
+ * cost more than the hashing of a typical report. */
+struct feed {
+    EVP_MD_CTX *md;
+    size_t len;
+    unsigned char buf[2048];
+};
+
+static void put_bytes(struct feed *f, const void *p, size_t n)
+{
+    if (f->len + n > sizeof(f->buf)) {
+        EVP_DigestUpdate(f->md, f->buf, f->len);
+        f->len = 0;
+    }
+    if (n > sizeof(f->buf)) {
+        EVP_DigestUpdate(f->md, p, n);
+        return;
+    }
+    memcpy(f->buf + f->len, p, n);
+    f->len += n;
+}
+
+static void put_u64(struct feed *f, uint64_t v)
 {
     unsigned char b[8];
     for (int i = 7; i >= 0; i--) {
         b[i] = (unsigned char)(v & 0xff);
         v >>= 8;
     }
-    EVP_DigestUpdate(md, b, sizeof(b));
+    put_bytes(f, b, sizeof(b));
 }
 
 /* A string as (present, length, bytes), so that NULL, "" and "a" + "b" vs "ab" differ. */
-static void put_str(EVP_MD_CTX *md, const char *s)
+static void put_str(struct feed *f, const char *s)
 {
     if (s == NULL) {
-        put_u64(md, 0);
+        put_u64(f, 0);
         return;
     }
     size_t n = strlen(s);
-    put_u64(md, (uint64_t)n + 1);
-    EVP_DigestUpdate(md, s, n);
+    put_u64(f, (uint64_t)n + 1);
+    put_bytes(f, s, n);
 }
 
-static void put_strs(EVP_MD_CTX *md, char *const *v, size_t n)
+static void put_strs(struct feed *f, char *const *v, size_t n)
 {
-    put_u64(md, n);
+    put_u64(f, n);
     for (size_t i = 0; i < n; i++)
-        put_str(md, v[i]);
+        put_str(f, v[i]);
 }
 
 void report_digest(const struct report *r, unsigned char out[REPORT_DIGEST_LEN])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+    struct feed fd;
+    fd.md = EVP_MD_CTX_new();
+    fd.len = 0;
+    if (fd.md == NULL || EVP_DigestInit_ex(fd.md, EVP_sha256(), NULL) != 1)
         abort(); /* only fails when OpenSSL cannot allocate */
-    put_str(md, "stsd report digest 1");
-    put_str(md, r->organization_name);
-    put_str(md, r->report_id);
-    put_str(md, r->contact_info);
-    put_u64(md, (uint64_t)(int64_t)r->start);
-    put_u64(md, (uint64_t)(int64_t)r->end);
-    put_u64(md, r->n_policies);
+    struct feed *f = &fd;
+    put_str(f, "stsd report digest 1");
+    put_str(f, r->organization_name);
+    put_str(f, r->report_id);
+    put_str(f, r->contact_info);
+    put_u64(f, (uint64_t)(int64_t)r->start);
+    put_u64(f, (uint64_t)(int64_t)r->end);
+    put_u64(f, r->n_policies);
     for (size_t i = 0; i < r->n_policies; i++) {
         const struct report_policy *p = &r->policies[i];
-        put_str(md, p->policy_type);
-        put_strs(md, p->policy_string, p->n_policy_string);
-        put_str(md, p->policy_domain);
-        put_strs(md, p->mx_host, p->n_mx_host);
-        put_u64(md, (uint64_t)p->total_successful);
-        put_u64(md, (uint64_t)p->total_failure);
-        put_u64(md, p->n_failures);
+        put_str(f, p->policy_type);
+        put_strs(f, p->policy_string, p->n_policy_string);
+        put_str(f, p->policy_domain);
+        put_strs(f, p->mx_host, p->n_mx_host);
+        put_u64(f, (uint64_t)p->total_successful);
+        put_u64(f, (uint64_t)p->total_failure);
+        put_u64(f, p->n_failures);
         for (size_t j = 0; j < p->n_failures; j++) {
-            const struct report_failure *f = &p->failures[j];
-            put_str(md, f->result_type);
-            put_str(md, f->sending_mta_ip);
-            put_str(md, f->receiving_mx_hostname);
-            put_str(md, f->receiving_mx_helo);
-            put_str(md, f->receiving_ip);
-            put_u64(md, (uint64_t)f->failed_session_count);
-            put_str(md, f->additional_information);
-            put_str(md, f->failure_reason_code);
+            const struct report_failure *d = &p->failures[j];
+            put_str(f, d->result_type);
+            put_str(f, d->sending_mta_ip);
+            put_str(f, d->receiving_mx_hostname);
+            put_str(f, d->receiving_mx_helo);
+            put_str(f, d->receiving_ip);
+            put_u64(f, (uint64_t)d->failed_session_count);
+            put_str(f, d->additional_information);
+            put_str(f, d->failure_reason_code);
         }
     }
     unsigned int n = REPORT_DIGEST_LEN;
-    if (EVP_DigestFinal_ex(md, out, &n) != 1)
+    if (EVP_DigestUpdate(fd.md, fd.buf, fd.len) != 1 || EVP_DigestFinal_ex(fd.md, out, &n) != 1)
         abort();
-    EVP_MD_CTX_free(md);
+    EVP_MD_CTX_free(fd.md);
 }
 
 /* ---------------------------------------------------------------- merging */

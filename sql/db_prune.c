@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Oldest first through reports_by_end; a first copy waits for its recent later copies
- * (reports_conflicts), so that a group is never left without the copy it points at. */
+/* Oldest first through reports_by_start (a range ends after it starts, so every report that
+ * ended before the cutoff started before it; no index of its own to maintain on every
+ * insert); a first copy waits for its recent later copies (reports_conflicts), so that a
+ * group is never left without the copy it points at. */
 static const char SQL_PRUNE[] =
-    "DELETE FROM reports WHERE id IN (SELECT x.id FROM reports x WHERE x.end_time < ?1 "
-    "AND NOT EXISTS (SELECT 1 FROM reports c WHERE c.conflict_of = x.id AND c.end_time >= ?1) "
-    "ORDER BY x.end_time LIMIT ?2)";
+    "DELETE FROM reports WHERE id IN (SELECT x.id FROM reports x WHERE x.start_time < ?1 "
+    "AND x.end_time < ?1 AND NOT EXISTS (SELECT 1 FROM reports c WHERE c.conflict_of = x.id "
+    "AND c.end_time >= ?1) ORDER BY x.start_time LIMIT ?2)";
 static const char SQL_CONFLICTS_AFTER[] =
     "SELECT id, conflict_of, organization_name, report_id, source FROM reports "
     "WHERE conflict_of IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2";

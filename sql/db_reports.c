@@ -10,15 +10,15 @@
 #include <string.h>
 
 /* Every statement is a literal here; db__stmt caches it by address. */
-/* A stored copy with the same content (or stored before digests were kept: taken as the
- * same), else the copy a new one conflicts with: the first stored of the group, which any
- * copy names. Both are index seeks (reports_by_key), however many copies an attacker sent. */
-static const char SQL_FIND_SAME[] =
-    "SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2 AND digest = ?3 "
-    "UNION ALL SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2 "
-    "AND digest IS NULL LIMIT 1";
-static const char SQL_FIND_FIRST[] =
-    "SELECT COALESCE(conflict_of, id) FROM reports WHERE organization_name = ?1 "
+/* (1, id) of a stored copy with the same content (or one stored before digests were kept:
+ * taken as the same), else (0, id) of the copy a new one conflicts with: the first stored
+ * of the group, which any copy names; no row for a new report. One statement of three index
+ * seeks (reports_by_key), however many copies an attacker sent. */
+static const char SQL_FIND[] =
+    "SELECT 1, id FROM reports WHERE organization_name = ?1 AND report_id = ?2 AND digest = ?3 "
+    "UNION ALL SELECT 1, id FROM reports WHERE organization_name = ?1 AND report_id = ?2 "
+    "AND digest IS NULL "
+    "UNION ALL SELECT 0, COALESCE(conflict_of, id) FROM reports WHERE organization_name = ?1 "
     "AND report_id = ?2 LIMIT 1";
 static const char SQL_INSERT_REPORT[] =
     "INSERT INTO reports (organization_name, report_id, contact_info, start_time, end_time, "
@@ -109,25 +109,28 @@ static char *json_string_array(char *const *v, size_t n)
     return s ? s : xstrdup("[]");
 }
 
-/* 1 with *id when `sql` (SQL_FIND_SAME or SQL_FIND_FIRST) finds a copy of r, 0, or -1. */
-static int find_report(struct db *db, const char *sql, const struct report *r,
-                       const unsigned char *digest, int64_t *id)
+/* Look r up (SQL_FIND): 0 with res->outcome DB_STORE_DUPLICATE and res->id, or
+ * DB_STORE_CONFLICT and res->conflict_of, or DB_STORE_STORED when r is new; -1 on error. */
+static int find_report(struct db *db, const struct report *r, const unsigned char *digest,
+                       struct db_store_result *res)
 {
-    sqlite3_stmt *st = db__stmt(db, sql);
+    sqlite3_stmt *st = db__stmt(db, SQL_FIND);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, r->organization_name ? r->organization_name : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->report_id ? r->report_id : "", -1, SQLITE_STATIC);
-    if (sql == SQL_FIND_SAME)
-        sqlite3_bind_blob(st, 3, digest, REPORT_DIGEST_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, digest, REPORT_DIGEST_LEN, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    int found = 0;
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        found = 1;
+    res->outcome = DB_STORE_STORED;
+    if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 1) {
+        res->outcome = DB_STORE_DUPLICATE;
+        res->id = sqlite3_column_int64(st, 1);
+    } else if (rc == SQLITE_ROW) {
+        res->outcome = DB_STORE_CONFLICT;
+        res->conflict_of = sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int insert_policy(struct db *db, int64_t report, int64_t start,
@@ -258,16 +261,10 @@ int db_report_store(struct db *db, const struct report *r,
     db->err[0] = '\0';
     if (step_simple(db, in_tx ? SQL_SAVEPOINT : SQL_BEGIN) != 0)
         return -1;
-    int64_t found = 0, first = 0;
-    int rc = find_report(db, SQL_FIND_SAME, r, digest, &found);
-    if (rc == 1) {
-        res->id = found;
-        res->outcome = DB_STORE_DUPLICATE;
-    } else if (rc == 0 && (rc = find_report(db, SQL_FIND_FIRST, r, digest, &first)) >= 0) {
-        rc = insert_report(db, r, digest, first, raw, rawlen, source, received, &res->id);
-        res->outcome = first > 0 ? DB_STORE_CONFLICT : DB_STORE_STORED;
-        res->conflict_of = first;
-    }
+    int rc = find_report(db, r, digest, res);
+    if (rc == 0 && res->outcome != DB_STORE_DUPLICATE)
+        rc = insert_report(db, r, digest, res->conflict_of, raw, rawlen, source, received,
+                           &res->id);
     if (rc < 0) {
         /* The rollback below succeeds and would replace the reason: keep it for db_errmsg. */
         snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));

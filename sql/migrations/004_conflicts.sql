@@ -31,8 +31,6 @@ ALTER TABLE reports_new RENAME TO reports;
 
 CREATE INDEX reports_by_start ON reports (start_time, organization_name, successful, failed);
 CREATE INDEX reports_by_key ON reports (organization_name, report_id, digest);
--- Pruning by end-datetime ([reports] keep).
-CREATE INDEX reports_by_end ON reports (end_time);
 -- Few rows: the copies of conflict groups, and the copies summaries leave out.
 CREATE INDEX reports_conflicts ON reports (conflict_of) WHERE conflict_of IS NOT NULL;
 CREATE INDEX reports_uncounted ON reports (id) WHERE counted = 0;
