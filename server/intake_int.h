@@ -73,6 +73,9 @@ struct srv_job {
     int64_t id;
     int64_t conflict_of;                     /* SRV_JOB_CONFLICT: the first stored copy */
     unsigned char digest[REPORT_DIGEST_LEN]; /* of the report as parsed, before merging */
+    /* 1 when report_prepare_store already ran on `report` (digest set, failure details
+     * merged), e.g. off the writer thread; else the writer runs it */
+    int prepared;
     /* loop thread only: the request waiting for this job, NULL once the client went away */
     struct srv_job_pending *pending;
 };

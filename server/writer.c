@@ -114,7 +114,10 @@ static void log_result(const struct srv_job *job, uint64_t now_ns)
 static void prepare_batch(struct srv_writer *w, struct srv_job *batch)
 {
     for (struct srv_job *j = batch; j != NULL; j = j->next) {
+        if (j->prepared)
+            continue;
         size_t merged = report_prepare_store(&j->report, w->max_detail_rows, j->digest);
+        j->prepared = 1;
         if (merged > 0) {
             char org[160];
             log_event(LOG_INFO, "report.details_merged", "org=%s merged=%zu max_detail_rows=%llu",

@@ -138,11 +138,12 @@ def main(t):
     # the admin API
     token = open(os.path.join(s.state_dir, "admin.token")).read().strip()
 
-    def api(path):
+    def api(path, raw=False):
         req = urllib.request.Request("http://127.0.0.1:%d%s" % (s.admin_port, path),
                                      headers={"Authorization": "Bearer " + token})
         with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read())
+            data = r.read()
+            return data.decode() if raw else json.loads(data)
 
     j = api("/api/v1/reports?since=2026-11-01&until=2026-11-10&domain=a.test")
     got = {r["id"]: (r["conflict_of"], r["conflicts"], r["counted"]) for r in j["reports"]}
@@ -150,6 +151,9 @@ def main(t):
     j = api("/api/v1/reports/%d" % n)
     t.is_((j.get("conflict_of"), j.get("counted")), (m, False),
           "API /api/v1/reports/{id}: conflict_of")
+
+    page = api("/?since=2026-11-01&until=2026-11-10", raw=True)
+    t.ok('data-k="conflicts">2<' in page, "the dashboard shows the conflicting copies")
 
     # the summary counts the group once (the first stored copy)
     res = stsd("summary", "--json", "--domain", "a.test", *WINDOW)
