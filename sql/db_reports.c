@@ -71,7 +71,6 @@ static const char SQL_FAILURES[] =
     "receiving_ip, failed_session_count, additional_information, failure_reason_code "
     "FROM failure_details WHERE policy = ?1 ORDER BY id";
 
-
 static int step_simple(struct db *db, const char *sql)
 {
     sqlite3_stmt *st = db__stmt(db, sql);
@@ -263,8 +262,8 @@ int db_report_store(struct db *db, const struct report *r,
         return -1;
     int rc = find_report(db, r, digest, res);
     if (rc == 0 && res->outcome != DB_STORE_DUPLICATE)
-        rc = insert_report(db, r, digest, res->conflict_of, raw, rawlen, source, received,
-                           &res->id);
+        rc =
+            insert_report(db, r, digest, res->conflict_of, raw, rawlen, source, received, &res->id);
     if (rc < 0) {
         /* The rollback below succeeds and would replace the reason: keep it for db_errmsg. */
         snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
