@@ -168,16 +168,28 @@ static int wteardown(void **state)
     return 0;
 }
 
-static struct srv_job *job(struct wfix *f, const char *report_id)
+/* A job for a report with this id, end day and failure details (each 1 session). */
+static struct srv_job *job_with(struct wfix *f, const char *report_id, const char *day,
+                                int successful, int details)
 {
+    char *fd = xstrdup("");
+    for (int i = 0; i < details; i++) {
+        char *n = xasprintf("%s%s{\"result-type\":\"%s\",\"receiving-ip\":\"192.0.2.%d\","
+                            "\"failed-session-count\":1}",
+                            fd, i ? "," : "", i % 2 ? "certificate-expired" : "validation-failure",
+                            i);
+        free(fd);
+        fd = n;
+    }
     char *json = xasprintf(
         "{\"organization-name\":\"Unit Sender\",\"date-range\":{\"start-datetime\":"
-        "\"2026-11-01T00:00:00Z\",\"end-datetime\":\"2026-11-01T23:59:59Z\"},"
-        "\"contact-info\":\"x@unit.test\",\"report-id\":\"%s\",\"policies\":[{\"policy\":{"
-        "\"policy-type\":\"sts\",\"policy-string\":[\"version: STSv1\"],\"policy-domain\":"
-        "\"a.test\",\"mx-host\":[\"mx.a.test\"]},\"summary\":{\"total-successful-session-count\""
-        ":1,\"total-failure-session-count\":0}}]}",
-        report_id);
+        "\"%sT00:00:00Z\",\"end-datetime\":\"%sT23:59:59Z\"},\"report-id\":\"%s\","
+        "\"policies\":[{\"policy\":{\"policy-type\":\"sts\",\"policy-string\":[\"version: "
+        "STSv1\"],\"policy-domain\":\"a.test\",\"mx-host\":[\"mx.a.test\"]},\"summary\":{"
+        "\"total-successful-session-count\":%d,\"total-failure-session-count\":%d},"
+        "\"failure-details\":[%s]}]}",
+        day, day, report_id, successful, details, fd);
+    free(fd);
     struct srv_job *j = xcalloc(1, sizeof(*j));
     struct report_error err;
     assert_int_equal(report_parse(json, strlen(json), &j->report, &err), 0);
@@ -186,6 +198,11 @@ static struct srv_job *job(struct wfix *f, const char *report_id)
     j->received = 1700000000;
     j->reply = &f->c.receiver;
     return j;
+}
+
+static struct srv_job *job(struct wfix *f, const char *report_id)
+{
+    return job_with(f, report_id, "2026-11-01", 1, 0);
 }
 
 /* Run the loop until n replies have come (or 30 s). */
@@ -294,38 +311,6 @@ static void test_writer_stop_drains(void **state)
     assert_int_equal(db_report_count(db, &n), 0);
     assert_int_equal(n, 20);
     db_close(db);
-}
-
-/* A job for a report with this id, end day and failure details (each 1 session). */
-static struct srv_job *job_with(struct wfix *f, const char *report_id, const char *day,
-                                int successful, int details)
-{
-    char *fd = xstrdup("");
-    for (int i = 0; i < details; i++) {
-        char *n = xasprintf("%s%s{\"result-type\":\"%s\",\"receiving-ip\":\"192.0.2.%d\","
-                            "\"failed-session-count\":1}",
-                            fd, i ? "," : "", i % 2 ? "certificate-expired" : "validation-failure",
-                            i);
-        free(fd);
-        fd = n;
-    }
-    char *json = xasprintf(
-        "{\"organization-name\":\"Unit Sender\",\"date-range\":{\"start-datetime\":"
-        "\"%sT00:00:00Z\",\"end-datetime\":\"%sT23:59:59Z\"},\"report-id\":\"%s\","
-        "\"policies\":[{\"policy\":{\"policy-type\":\"sts\",\"policy-string\":[\"version: "
-        "STSv1\"],\"policy-domain\":\"a.test\",\"mx-host\":[\"mx.a.test\"]},\"summary\":{"
-        "\"total-successful-session-count\":%d,\"total-failure-session-count\":%d},"
-        "\"failure-details\":[%s]}]}",
-        day, day, report_id, successful, details, fd);
-    free(fd);
-    struct srv_job *j = xcalloc(1, sizeof(*j));
-    struct report_error err;
-    assert_int_equal(report_parse(json, strlen(json), &j->report, &err), 0);
-    j->raw = json;
-    j->rawlen = strlen(json);
-    j->received = 1700000000;
-    j->reply = &f->c.receiver;
-    return j;
 }
 
 static int64_t count_of(const char *path, const char *report_id, int64_t *rows)
