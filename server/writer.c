@@ -41,6 +41,7 @@ struct srv_writer {
  * so a batch holds the write lock for milliseconds, and intake batches go in between. */
 #define PRUNE_BATCH 32
 #define PRUNE_EVERY_NS (86400ull * 1000000000u)
+#define PRUNE_RETRY_NS (3600ull * 1000000000u) /* after a failed run (a locked database) */
 
 void srv_job_free(struct srv_job *job)
 {
@@ -198,7 +199,8 @@ static void prune_step(struct srv_writer *w)
     if (rc == 0 && n > 0)
         return;
     if (rc != 0)
-        log_event(LOG_ERROR, "reports.prune_failed", "error=\"%s\" reports=%lld rows=%lld",
+        log_event(LOG_ERROR, "reports.prune_failed",
+                  "error=\"%s\" reports=%lld rows=%lld what=\"pruning is tried again in an hour\"",
                   db_errmsg(w->db), (long long)w->pruned_reports, (long long)w->pruned_rows);
     else
         log_event(LOG_INFO, "reports.pruned", "reports=%lld rows=%lld keep_days=%lld ms=%llu",
@@ -206,7 +208,7 @@ static void prune_step(struct srv_writer *w)
                   (long long)(w->keep / 86400),
                   (unsigned long long)((mono_ns() - w->prune_t0) / 1000000u));
     w->pruning = 0;
-    w->prune_at = mono_ns() + PRUNE_EVERY_NS;
+    w->prune_at = mono_ns() + (rc != 0 ? PRUNE_RETRY_NS : PRUNE_EVERY_NS);
 }
 
 static int prune_due(const struct srv_writer *w)

@@ -174,10 +174,10 @@ static struct srv_job *job_with(struct wfix *f, const char *report_id, const cha
 {
     char *fd = xstrdup("");
     for (int i = 0; i < details; i++) {
-        char *n = xasprintf("%s%s{\"result-type\":\"%s\",\"receiving-ip\":\"192.0.2.%d\","
-                            "\"failed-session-count\":1}",
-                            fd, i ? "," : "", i % 2 ? "certificate-expired" : "validation-failure",
-                            i);
+        char *n =
+            xasprintf("%s%s{\"result-type\":\"%s\",\"receiving-ip\":\"192.0.2.%d\","
+                      "\"failed-session-count\":1}",
+                      fd, i ? "," : "", i % 2 ? "certificate-expired" : "validation-failure", i);
         free(fd);
         fd = n;
     }
