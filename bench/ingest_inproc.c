@@ -71,11 +71,12 @@ int main(int argc, char **argv)
         }
         for (int j = 0; j < k; j++) {
             int s = (int)((i - k + j) % ns);
-            int64_t id;
-            int dup;
-            if (db_report_store(db, &batch[j], data[s], len[s], "file", (int64_t)time(NULL), &id,
-                                &dup) == 0 &&
-                !dup)
+            unsigned char dg[REPORT_DIGEST_LEN];
+            report_prepare_store(&batch[j], 1000, dg);
+            struct db_store_result res;
+            if (db_report_store(db, &batch[j], dg, data[s], len[s], "file", (int64_t)time(NULL),
+                                &res) == 0 &&
+                res.outcome == DB_STORE_STORED)
                 stored++;
             else
                 failed++;

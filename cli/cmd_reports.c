@@ -40,22 +40,26 @@ static const char usage_ingest[] =
     "Report parts of messages are application/tlsrpt+gzip, application/tlsrpt+json, or\n"
     "parts named *.json / *.json.gz. Reports for any policy-domain are accepted: the\n"
     "operator chose to feed them in ([reports] accept applies to HTTPS only). A report\n"
-    "already stored (same organization-name and report-id, by HTTPS or e-mail) is a\n"
-    "duplicate and is not stored again. Limits: [reports] max_json after inflating,\n"
-    "[reports] max_body for a gzip file, 50 MiB per message.\n"
+    "already stored with the same content (same organization-name and report-id, by HTTPS\n"
+    "or e-mail) is a duplicate and is not stored again; one with other content is stored\n"
+    "and marked as a conflict of the first copy. Limits: [reports] max_json after\n"
+    "inflating, [reports] max_body for a gzip file, 50 MiB per message, [reports]\n"
+    "max_detail_rows failure-detail rows per report (the rest merged, totals exact).\n"
     "\n"
     "One line per report on stdout:\n"
     "  stored id=N org=... report-id=... file=... [message=N]\n"
     "  duplicate id=N org=... report-id=... file=...\n"
+    "  conflict id=N conflict_of=M org=... report-id=... file=...\n"
     "  rejected file=... [message=N]: reason\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file\n"
     "  -h, --help          this help\n"
     "\n"
-    "exit: 0 every report stored or a duplicate, 1 something was rejected, 66 a PATH does\n"
-    "not exist, 75 the database could not be opened or written (try again later: an MTA\n"
-    "piping to this command defers the message), 78 configuration error.\n";
+    "exit: 0 every report stored, a duplicate or a conflict, 1 something was rejected, 66 a\n"
+    "PATH does not exist, 75 the database could not be opened or written, or its file\n"
+    "system has less than [reports] min_free free (try again later: an MTA piping to this\n"
+    "command defers the message), 78 configuration error.\n";
 
 static const char usage_list[] =
     "usage: stsd reports list [-c FILE] [--domain D] [--since 30d|DATE] [--until DATE]\n"
@@ -242,6 +246,7 @@ static void print_json(json_t *j)
 /* One line of output, in input order; a report waits in it until its batch is stored. */
 struct pending {
     struct report r;
+    unsigned char digest[REPORT_DIGEST_LEN]; /* of r as parsed, before merging */
     int has_report;
     char *raw;
     size_t rawlen;
@@ -258,7 +263,7 @@ struct ingest {
     int rejected;
     int missing;
     int dberror;
-    long stored, duplicates;
+    long stored, duplicates, conflicts;
 };
 
 /* A logfmt value: as is when it needs no quoting, else quoted by log_quote. */
@@ -331,6 +336,7 @@ static void add_report(struct ingest *in, char *raw, size_t len, const char *sou
     }
     struct pending *p = push(in);
     p->r = r;
+    report_prepare_store(&p->r, in->cfg->max_detail_rows, p->digest);
     p->has_report = 1;
     p->raw = raw;
     p->rawlen = len;
@@ -358,21 +364,25 @@ static void flush(struct ingest *in)
             struct pending *p = &in->items[i];
             if (!p->has_report)
                 continue;
-            int64_t id = 0;
-            int dup = 0;
-            char org[600], rid[600];
-            if (db_report_store(in->db, &p->r, p->raw, p->rawlen, p->source, now, &id, &dup) != 0) {
+            struct db_store_result res;
+            char org[600], rid[600], of[40] = "";
+            if (db_report_store(in->db, &p->r, p->digest, p->raw, p->rawlen, p->source, now,
+                                &res) != 0) {
                 p->line = xasprintf("rejected %s: database: %s", p->where, db_errmsg(in->db));
                 in->rejected++;
                 continue;
             }
-            p->line = xasprintf("%s id=%lld org=%s report-id=%s %s", dup ? "duplicate" : "stored",
-                                (long long)id, lf(org, sizeof(org), p->r.organization_name),
+            static const char *const word[] = {[DB_STORE_STORED] = "stored",
+                                               [DB_STORE_DUPLICATE] = "duplicate",
+                                               [DB_STORE_CONFLICT] = "conflict"};
+            if (res.outcome == DB_STORE_CONFLICT)
+                snprintf(of, sizeof(of), " conflict_of=%lld", (long long)res.conflict_of);
+            p->line = xasprintf("%s id=%lld%s org=%s report-id=%s %s", word[res.outcome],
+                                (long long)res.id, of, lf(org, sizeof(org), p->r.organization_name),
                                 lf(rid, sizeof(rid), p->r.report_id), p->where);
-            if (dup)
-                in->duplicates++;
-            else
-                in->stored++;
+            in->duplicates += res.outcome == DB_STORE_DUPLICATE;
+            in->conflicts += res.outcome == DB_STORE_CONFLICT;
+            in->stored += res.outcome == DB_STORE_STORED;
         }
         if (ok && db_commit(in->db) != 0) {
             cli_error("database: cannot commit: %s", db_errmsg(in->db));
@@ -735,6 +745,15 @@ static int reports_ingest(int argc, char **argv, const char *config)
         config_free(&cfg);
         return EXIT_TEMPFAIL; /* an MTA piping to us defers and retries, nothing is lost */
     }
+    uint64_t avail = 0;
+    if (cfg.min_free > 0 && fs_free_bytes(cfg.state_dir, &avail) == 0 && avail < cfg.min_free) {
+        cli_error("%s: only %llu bytes free, less than [reports] min_free (%llu): nothing "
+                  "stored; free some space (or lower min_free) and try again",
+                  cfg.state_dir, (unsigned long long)avail, (unsigned long long)cfg.min_free);
+        db_close(in.db);
+        config_free(&cfg);
+        return EXIT_TEMPFAIL; /* as above: the MTA keeps the message and retries */
+    }
     if (optind >= argc) {
         ingest_path(&in, "-");
     } else {
@@ -745,8 +764,8 @@ static int reports_ingest(int argc, char **argv, const char *config)
     free(in.items);
     db_close(in.db);
     config_free(&cfg);
-    log_event(LOG_INFO, "reports.ingest", "stored=%ld duplicates=%ld rejected=%d", in.stored,
-              in.duplicates, in.rejected);
+    log_event(LOG_INFO, "reports.ingest", "stored=%ld duplicates=%ld conflicts=%ld rejected=%d",
+              in.stored, in.duplicates, in.conflicts, in.rejected);
     if (in.dberror)
         return EXIT_TEMPFAIL;
     if (in.missing)

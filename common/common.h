@@ -88,5 +88,8 @@ char *file_read_all(const char *path, size_t cap, size_t *len);
 int file_write_atomic(const char *path, const void *buf, size_t len, int mode);
 /* mkdir -p with the given mode for created directories. */
 int mkdir_p(const char *path, int mode);
+/* Bytes free for unprivileged writers on the file system holding `path` (statvfs).
+ * 0 or -1 (errno set). */
+int fs_free_bytes(const char *path, uint64_t *out);
 
 #endif

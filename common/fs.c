@@ -1,4 +1,4 @@
-/* fs.c - whole-file reads with a cap, atomic writes, mkdir -p. */
+/* fs.c - whole-file reads with a cap, atomic writes, mkdir -p, free space. */
 #include "common/common.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 char *file_read_all(const char *path, size_t cap, size_t *len)
@@ -132,5 +133,15 @@ int mkdir_p(const char *path, int mode)
         errno = e;
         return -1;
     }
+    return 0;
+}
+
+int fs_free_bytes(const char *path, uint64_t *out)
+{
+    struct statvfs sv;
+    if (statvfs(path, &sv) != 0)
+        return -1;
+    /* f_bavail: what an unprivileged writer may still use (root's reserve excluded) */
+    *out = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
     return 0;
 }

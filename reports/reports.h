@@ -73,6 +73,31 @@ void report_clear(struct report *r);
 /* "path: message" into buf (always NUL-terminated); returns buf. */
 const char *report_error_text(const struct report_error *err, char *buf, size_t bufsz);
 
+/* details.c */
+/*
+ * What makes two copies of a report "the same content" (RFC 8460 reports may arrive twice,
+ * by HTTPS and by e-mail): the SHA-256 of a canonical form of the parsed report, every
+ * field in document order, strings with their length, NULL distinct from "". So gzip or
+ * not, whitespace, member order, number spelling and unknown members do not matter;
+ * any difference in a field that is stored does.
+ */
+#define REPORT_DIGEST_LEN 32
+void report_digest(const struct report *r, unsigned char out[REPORT_DIGEST_LEN]);
+/*
+ * Bound the failure-detail rows of a report ([reports] max_detail_rows, SPEC §9): when the
+ * report holds more than max_rows details, each policy keeps its first ones as they are
+ * and the rest become one row per (policy, result-type) with failed-session-count summed
+ * (saturating), every other field NULL but additional-information, which says
+ * "stsd: N failure-details merged ...". Per-policy and per-result-type totals stay exact.
+ * At most max_rows rows remain, unless the report has more distinct (policy, result-type)
+ * pairs than that: then exactly one row per pair. Returns the number of details merged.
+ */
+size_t report_merge_details(struct report *r, uint64_t max_rows);
+/* What every store path runs before db_report_store: the digest of the report as received,
+ * then report_merge_details. Returns the number of details merged. */
+size_t report_prepare_store(struct report *r, uint64_t max_detail_rows,
+                            unsigned char digest[REPORT_DIGEST_LEN]);
+
 /* gunzip.c */
 /* 1 if the buffer starts with the gzip magic 1f 8b. */
 int report_is_gzip(const void *buf, size_t len);
@@ -166,6 +191,7 @@ struct report_summary {
     enum report_group by; /* REPORT_BY_NONE = no `groups` */
     /* result */
     int64_t reports, successful, failed;
+    int64_t conflicts; /* conflicting copies left out of every count above and below */
     struct report_summary_rows by_result_type, by_mx, by_reporter, groups;
 };
 
@@ -182,6 +208,10 @@ struct report_listing {
     size_t n_domains;
     int gzip;        /* the raw bytes are gzip */
     int64_t rawsize; /* length of the raw bytes */
+    /* Copies with the same (organization-name, report-id) and other content (SPEC §9) */
+    int64_t conflict_of; /* this is a later copy of report conflict_of; 0 when not */
+    int64_t conflicts;   /* later copies that conflict with this one */
+    int counted;         /* 1 when summaries count this copy */
 };
 
 /* "day", "domain", "mx", "reporter", "result" (also "none"); 0 or -1. */

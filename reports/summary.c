@@ -156,6 +156,7 @@ json_t *report_summary_json(const struct report_summary *s)
     json_object_set_new(t, "successful_sessions", json_integer(s->successful));
     json_object_set_new(t, "failed_sessions", json_integer(s->failed));
     json_object_set_new(t, "success_rate", jrate(s->successful, s->failed));
+    json_object_set_new(t, "conflicts", json_integer(s->conflicts));
     json_object_set_new(o, "totals", t);
     json_object_set_new(o, "by_result_type", rows_json(&s->by_result_type, "result_type", 0));
     json_object_set_new(o, "by_mx", rows_json(&s->by_mx, "mx", 0));
@@ -238,6 +239,8 @@ void report_summary_csv(const struct report_summary *s, FILE *out)
     }
     fputs("section,key,reports,successful_sessions,failed_sessions,success_rate\r\n", out);
     csv_row(out, "total", "", s->reports, s->successful, s->failed);
+    if (s->conflicts > 0) /* copies left out of the counts: reports only */
+        csv_row(out, "conflicts", "", s->conflicts, -1, -1);
     const struct {
         const char *name;
         const struct report_summary_rows *rows;
@@ -305,6 +308,11 @@ void report_summary_text(const struct report_summary *s, FILE *out)
     fputs("  success rate        ", out);
     text_rate(out, s->successful, s->failed);
     fputc('\n', out);
+    if (s->conflicts > 0)
+        fprintf(out,
+                "  conflicts            %lld (copies with other content under a stored "
+                "report-id; not counted)\n",
+                (long long)s->conflicts);
     if (s->by != REPORT_BY_NONE) {
         char title[64];
         snprintf(title, sizeof(title), "By %s", report_group_name(s->by));
@@ -340,6 +348,10 @@ static json_t *listing_json(const struct report_listing *m)
     json_object_set_new(o, "failed_sessions", json_integer(m->failed));
     json_object_set_new(o, "gzip", json_boolean(m->gzip));
     json_object_set_new(o, "raw_size", json_integer(m->rawsize));
+    json_object_set_new(o, "conflict_of",
+                        m->conflict_of > 0 ? json_integer(m->conflict_of) : json_null());
+    json_object_set_new(o, "conflicts", json_integer(m->conflicts));
+    json_object_set_new(o, "counted", json_boolean(m->counted));
     return o;
 }
 
@@ -376,7 +388,7 @@ static char *join_domains(const struct report_listing *m)
 void report_list_csv(const struct report_listing *v, size_t n, FILE *out)
 {
     fputs("id,organization_name,report_id,start,end,received,source,policy_domains,"
-          "successful_sessions,failed_sessions\r\n",
+          "successful_sessions,failed_sessions,conflict_of,conflicts\r\n",
           out);
     for (size_t i = 0; i < n; i++) {
         const struct report_listing *m = &v[i];
@@ -393,7 +405,9 @@ void report_list_csv(const struct report_listing *v, size_t n, FILE *out)
         csv_field(out, m->source);
         fputc(',', out);
         csv_field(out, domains);
-        fprintf(out, ",%lld,%lld\r\n", (long long)m->successful, (long long)m->failed);
+        fprintf(out, ",%lld,%lld,", (long long)m->successful, (long long)m->failed);
+        csv_int(out, m->conflict_of > 0 ? m->conflict_of : -1);
+        fprintf(out, ",%lld\r\n", (long long)m->conflicts);
         free(domains);
     }
 }
@@ -407,11 +421,17 @@ void report_list_text(const struct report_listing *v, size_t n, FILE *out)
         char start[21];
         format_rfc3339((time_t)m->start, start);
         char *domains = join_domains(m);
+        char mark[64] = "";
+        if (m->conflict_of > 0)
+            snprintf(mark, sizeof(mark), "  CONFLICT of %lld", (long long)m->conflict_of);
+        else if (m->conflicts > 0)
+            snprintf(mark, sizeof(mark), "  CONFLICT: %lld other cop%s", (long long)m->conflicts,
+                     m->conflicts == 1 ? "y" : "ies");
         struct text_safe ts = {0};
-        fprintf(out, "%-6lld %-20s %-24s %-24s %10lld %8lld  %s\n", (long long)m->id, start,
+        fprintf(out, "%-6lld %-20s %-24s %-24s %10lld %8lld  %s%s\n", (long long)m->id, start,
                 text_safe(&ts, m->organization_name ? m->organization_name : ""),
                 text_safe(&ts, domains), (long long)m->successful, (long long)m->failed,
-                text_safe(&ts, m->report_id ? m->report_id : ""));
+                text_safe(&ts, m->report_id ? m->report_id : ""), mark);
         text_safe_free(&ts);
         free(domains);
     }
@@ -494,6 +514,16 @@ void report_detail_text(const struct report_listing *meta, const struct report *
             text_safe(&ts, meta->source), (long long)meta->rawsize, meta->gzip ? ", gzip" : "");
     fprintf(out, "  sessions           %lld successful, %lld failed\n", (long long)meta->successful,
             (long long)meta->failed);
+    if (meta->conflict_of > 0)
+        fprintf(out,
+                "  conflict           a copy of report %lld with other content under the "
+                "same report-id%s\n",
+                (long long)meta->conflict_of, meta->counted ? "" : "; not counted in summaries");
+    else if (meta->conflicts > 0)
+        fprintf(out,
+                "  conflict           %lld later cop%s with other content under this "
+                "report-id (stsd reports list)\n",
+                (long long)meta->conflicts, meta->conflicts == 1 ? "y" : "ies");
     for (size_t i = 0; i < r->n_policies; i++) {
         const struct report_policy *p = &r->policies[i];
         fprintf(out, "  policy %zu: %s %s, %lld successful, %lld failed\n", i + 1,

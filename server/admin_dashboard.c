@@ -364,6 +364,8 @@ static void domain_section(struct admin_buf *b, struct db *db, const struct admi
     card_int(b, "successful", "successful sessions", "ok", s.successful);
     card_int(b, "failed", "failed sessions", s.failed ? "bad" : "ok", s.failed);
     card(b, "rate", "success rate", NULL, rate);
+    if (s.conflicts > 0) /* copies with other content under a stored report-id (forged?) */
+        card_int(b, "conflicts", "conflicting copies, not counted", "bad", s.conflicts);
     srv__buf_printf(b, "</div>");
     if (!d->valid && d->error) {
         srv__buf_printf(b, "<p class=\"bad\">Policy file error: ");
@@ -441,6 +443,8 @@ void srv__admin_dashboard(const struct admin_env *env, struct db *db, const stru
         card_int(&b, "successful", "successful sessions", "ok", all.successful);
         card_int(&b, "failed", "failed sessions", all.failed ? "bad" : "ok", all.failed);
         card(&b, "rate", "success rate", NULL, rate);
+        if (all.conflicts > 0)
+            card_int(&b, "conflicts", "conflicting copies, not counted", "bad", all.conflicts);
         card_int(&b, "domains", "hosted domains", NULL, (int64_t)n);
     }
     db_report_summary_clear(&all);

@@ -15,6 +15,7 @@
 
 #define RETRY_QUEUE_FULL 1    /* seconds: the writer drains a full queue in well under that */
 #define RETRY_STORE_FAILED 30 /* seconds: a locked or failing database needs a person */
+#define RETRY_DISK_LOW 300    /* seconds: a nearly full disk needs a person too */
 
 struct report_handler {
     h2o_handler_t super;
@@ -117,8 +118,13 @@ static void on_pending_dispose(void *p)
 
 static void answer_job(h2o_req_t *req, const struct srv_job *job)
 {
-    char body[96];
+    char body[128];
     switch (job->result) {
+    case SRV_JOB_CONFLICT: /* SPEC §3: stored, never discarded; the first copy named */
+        snprintf(body, sizeof(body), "{\"status\":\"conflict\",\"id\":%lld,\"conflict_of\":%lld}\n",
+                 (long long)job->id, (long long)job->conflict_of);
+        send_json(req, 201, "Created", body, 0);
+        break;
     case SRV_JOB_STORED:
         snprintf(body, sizeof(body), "{\"status\":\"stored\",\"id\":%lld}\n", (long long)job->id);
         send_json(req, 201, "Created", body, 0);
@@ -359,6 +365,12 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
                 return 0;
             }
         }
+    }
+
+    if (srv_writer_disk_low(conf->writer)) {
+        send_error(req, 503, "Service Unavailable", RETRY_DISK_LOW,
+                   "the report store's disk is nearly full; retry later");
+        return 0;
     }
 
     /* h2o itself refuses bodies past twice max_body (intake.c says why); between max_body

@@ -50,6 +50,7 @@ static int intake_init(struct srv *s, int idx, char *err, size_t errlen)
         free(in);
         return -1;
     }
+    srv_writer_set_limits(in->writer, cfg->max_detail_rows, cfg->keep, cfg->min_free);
     if (cfg->rate_per_sec > 0)
         in->ratelimit = srv_ratelimit_new(cfg->rate_per_sec, cfg->rate_exempt, cfg->n_rate_exempt);
     s->module_state[idx] = in;

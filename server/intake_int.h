@@ -51,6 +51,7 @@ enum srv_job_result {
     SRV_JOB_PENDING = 0,
     SRV_JOB_STORED,    /* committed: 201 */
     SRV_JOB_DUPLICATE, /* already stored: 200 */
+    SRV_JOB_CONFLICT,  /* stored, a copy with other content is stored too: 201 conflict */
     SRV_JOB_FAILED,    /* the store failed or the commit did: 503 */
 };
 
@@ -70,6 +71,11 @@ struct srv_job {
     /* written by the writer thread before the job is sent back */
     enum srv_job_result result;
     int64_t id;
+    int64_t conflict_of;                     /* SRV_JOB_CONFLICT: the first stored copy */
+    unsigned char digest[REPORT_DIGEST_LEN]; /* of the report as parsed, before merging */
+    /* 1 when report_prepare_store already ran on `report` (digest set, failure details
+     * merged), e.g. off the writer thread; else the writer runs it */
+    int prepared;
     /* loop thread only: the request waiting for this job, NULL once the client went away */
     struct srv_job_pending *pending;
 };
@@ -93,6 +99,16 @@ int srv_writer_submit(struct srv_writer *w, struct srv_job *job);
 size_t srv_writer_queued(struct srv_writer *w);
 /* 1 while the last batch failed to commit (the store is unavailable). */
 int srv_writer_failing(struct srv_writer *w);
+/*
+ * The store's limits ([reports] max_detail_rows, keep, min_free), set once after
+ * srv_writer_new. Reports past `keep` seconds (by end-datetime; 0 = never) are pruned now
+ * and then daily, a small batch at a time on the writer thread between the intake's batches.
+ */
+void srv_writer_set_limits(struct srv_writer *w, uint64_t max_detail_rows, int64_t keep,
+                           uint64_t min_free);
+/* 1 while the database's file system has less than min_free bytes free (statvfs at most once
+ * a second; logs disk.low / disk.ok when that changes). Thread-safe. */
+int srv_writer_disk_low(struct srv_writer *w);
 /*
  * Stop: refuse new jobs, store and commit everything queued, send it back, then end the
  * thread and close the database. The loop threads must keep running until the replies are

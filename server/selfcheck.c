@@ -429,6 +429,55 @@ static void send_digest(struct selfcheck *sc, struct db *db, time_t now)
     log_event(LOG_INFO, "alert.digest", "day=%lld", (long long)((int64_t)now / DAY - 1));
 }
 
+/*
+ * Copies of a report stored as conflicts (SPEC §9: a forged early copy, or the genuine one
+ * after it): one webhook for each new copy that names a hosted policy-domain, at most
+ * CONFLICT_ALERTS a scan (the rest follow at the next scans). Copies stored before this
+ * start are not new.
+ */
+static void scan_conflicts(struct selfcheck *sc, struct db *db)
+{
+    enum { CONFLICT_ALERTS = 16 };
+    static int64_t after = -1; /* this thread only: the newest report id looked at */
+    if (after < 0) {
+        if (db_report_conflicts_after(db, 0, 0, NULL, NULL, &after) != 0)
+            after = -1;
+        return;
+    }
+    struct db_report_conflict *v = NULL;
+    size_t n = 0;
+    int64_t max_id = after;
+    if (db_report_conflicts_after(db, after, CONFLICT_ALERTS, &v, &n, &max_id) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const char *hosted = NULL;
+        for (size_t j = 0; j < v[i].n_domains && hosted == NULL; j++) {
+            struct policy_store_entry e;
+            memset(&e, 0, sizeof(e));
+            if (policy_store_load_one(sc->policy_dir, v[i].domains[j], &e) == 0)
+                hosted = v[i].domains[j];
+            policy_store_entry_clear(&e);
+        }
+        if (hosted == NULL)
+            continue;
+        char org[200], rid[300];
+        log_event(LOG_WARN, "alert.conflict",
+                  "id=%lld conflict_of=%lld org=%s report_id=%s "
+                  "domain=%s",
+                  (long long)v[i].id, (long long)v[i].conflict_of,
+                  log_quote(org, sizeof(org), v[i].organization_name),
+                  log_quote(rid, sizeof(rid), v[i].report_id), hosted);
+        srv__webhook_post(
+            sc->hook, dump(json_pack(
+                          "{s:s,s:s,s:o,s:I,s:I,s:s,s:s,s:s}", "kind", "reports.conflict", "domain",
+                          hosted, "time", now_json(), "id", (json_int_t)v[i].id, "conflict_of",
+                          (json_int_t)v[i].conflict_of, "organization_name", v[i].organization_name,
+                          "report_id", v[i].report_id, "source", v[i].source ? v[i].source : "")));
+    }
+    after = n == CONFLICT_ALERTS ? v[n - 1].id : max_id;
+    db_report_conflicts_free(v, n);
+}
+
 static void *selfcheck_main(void *arg)
 {
     struct selfcheck *sc = arg;
@@ -490,6 +539,8 @@ static void *selfcheck_main(void *arg)
         if (sc->hook != NULL && now >= next_scan) {
             if (db != NULL && have_cursor)
                 scan_reports(sc, db);
+            if (db != NULL)
+                scan_conflicts(sc, db);
             scan_certs(sc, now);
             if (cfg->digest_daily && db != NULL && (int64_t)now / DAY != digest_day) {
                 digest_day = (int64_t)now / DAY;

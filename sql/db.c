@@ -114,13 +114,19 @@ struct db *db_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     sqlite3_busy_timeout(db->h, 10000);
-    if (exec(db, "PRAGMA journal_mode=WAL") != 0 || exec(db, "PRAGMA synchronous=NORMAL") != 0 ||
-        exec(db, "PRAGMA foreign_keys=ON") != 0) {
+    if (exec(db, "PRAGMA journal_mode=WAL") != 0 || exec(db, "PRAGMA synchronous=NORMAL") != 0) {
         snprintf(err, errlen, "%s: cannot set up the database: %s", path, sqlite3_errmsg(db->h));
         db_close(db);
         return NULL;
     }
+    /* Foreign keys (the ON DELETE CASCADE of pruning) only after the migrations: a migration
+     * that rebuilds a table drops the old one, which must not cascade. */
     if (migrate(db, err, errlen) != 0) {
+        db_close(db);
+        return NULL;
+    }
+    if (exec(db, "PRAGMA foreign_keys=ON") != 0) {
+        snprintf(err, errlen, "%s: cannot set up the database: %s", path, sqlite3_errmsg(db->h));
         db_close(db);
         return NULL;
     }

@@ -55,17 +55,30 @@ struct report_summary;
 
 /*
  * Store one parsed report with its original bytes (`raw`, gzip or JSON exactly as received;
- * gzip is recognised by its magic). `source` is "https", "email" or "file"; `received` the
- * unix time of arrival. Works inside a transaction opened by the caller (db_begin ...
- * db_commit: the writer thread batches this way; a failed report is rolled back alone
- * through a savepoint and the batch goes on) and alone (then it is its own transaction).
- * If (organization-name, report-id) is already stored, nothing is written, *id is the
- * stored report's id and *duplicate 1. Session counts are clamped to DB_REPORT_MAX_COUNT.
- * 0 or -1 (db_errmsg says why).
+ * gzip is recognised by its magic) and its content digest (report_digest, taken before
+ * report_merge_details; see report_prepare_store). `source` is "https", "email" or "file";
+ * `received` the unix time of arrival. Works inside a transaction opened by the caller
+ * (db_begin ... db_commit: the writer thread batches this way; a failed report is rolled
+ * back alone through a savepoint and the batch goes on) and alone (then it is its own
+ * transaction). Outcomes (SPEC §3), in *res:
+ *   DB_STORE_STORED     a new (organization-name, report-id): stored as res->id.
+ *   DB_STORE_DUPLICATE  a copy with the same digest is stored (or one stored before digests
+ *                       were kept): nothing written, res->id is that copy.
+ *   DB_STORE_CONFLICT   copies with other content are stored: this one is stored too as
+ *                       res->id, marked as a conflict of the group's first copy
+ *                       res->conflict_of and left out of summaries (db_report_summary).
+ * Session counts are clamped to DB_REPORT_MAX_COUNT. 0 or -1 (db_errmsg says why).
  */
 #define DB_REPORT_MAX_COUNT ((int64_t)1 << 40)
-int db_report_store(struct db *db, const struct report *r, const void *raw, size_t rawlen,
-                    const char *source, int64_t received, int64_t *id, int *duplicate);
+enum db_store_outcome { DB_STORE_STORED = 0, DB_STORE_DUPLICATE, DB_STORE_CONFLICT };
+struct db_store_result {
+    enum db_store_outcome outcome;
+    int64_t id;
+    int64_t conflict_of; /* DB_STORE_CONFLICT: the first stored copy; else 0 */
+};
+int db_report_store(struct db *db, const struct report *r, const unsigned char digest[32],
+                    const void *raw, size_t rawlen, const char *source, int64_t received,
+                    struct db_store_result *res);
 
 /* Which reports a list covers: start-datetime in [since, until), optionally only reports
  * with a policy for `domain` (lowercase), newest first, at most `limit` (0 = all). */
@@ -97,6 +110,28 @@ int db_report_summary(struct db *db, struct report_summary *s);
 void db_report_summary_clear(struct report_summary *s);
 /* Number of stored reports. 0 or -1. */
 int db_report_count(struct db *db, int64_t *n);
+
+/* db_prune.c - the life of stored reports: pruning ([reports] keep) and conflict alerts. */
+/*
+ * Delete at most `batch` reports whose end-datetime is before `cutoff` (unix seconds), with
+ * their raw bytes, policies and failure details (ON DELETE CASCADE), oldest first, in one
+ * transaction of its own (not inside db_begin). The first copy of a conflict group stays
+ * while a later copy is still recent. *reports gets the reports deleted (0: nothing is left
+ * to prune), *rows every row deleted with them. 0 or -1.
+ */
+int db_report_prune(struct db *db, int64_t cutoff, int64_t batch, int64_t *reports, int64_t *rows);
+/* Copies stored as conflicts with an id after `after_id`, oldest first, at most `limit`;
+ * *max_id gets the newest report id (after_id when there is none; with out NULL only
+ * that). Release with db_report_conflicts_free. 0 or -1. */
+struct db_report_conflict {
+    int64_t id, conflict_of;
+    char *organization_name, *report_id, *source;
+    char **domains; /* distinct policy-domains of the new copy */
+    size_t n_domains;
+};
+int db_report_conflicts_after(struct db *db, int64_t after_id, int64_t limit,
+                              struct db_report_conflict **out, size_t *n, int64_t *max_id);
+void db_report_conflicts_free(struct db_report_conflict *v, size_t n);
 
 /* db_checks.c - results of the scheduled self-checks (003_checks.sql). */
 #define DB_CHECK_MAX_FINDINGS 1000 /* findings stored per run */

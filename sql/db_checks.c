@@ -225,7 +225,7 @@ int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports 
         return 0;
     st = db__stmt(db, "SELECT p.policy_domain, count(DISTINCT r.id), sum(p.successful), "
                       "sum(p.failed) FROM reports r JOIN report_policies p ON p.report = r.id "
-                      "WHERE r.id > ?1 AND r.id <= ?2 GROUP BY p.policy_domain "
+                      "WHERE r.id > ?1 AND r.id <= ?2 AND r.counted = 1 GROUP BY p.policy_domain "
                       "ORDER BY p.policy_domain");
     if (st == NULL)
         return -1;
@@ -269,6 +269,8 @@ int db_check_failed_by_type(struct db *db, struct db_failed_by_type **out, size_
     sqlite3_stmt *st = db__stmt(db, "SELECT p.policy_domain, f.result_type, "
                                     "SUM(f.failed_session_count) FROM failure_details f "
                                     "JOIN report_policies p ON p.id = f.policy "
+                                    "WHERE f.report NOT IN "
+                                    "(SELECT id FROM reports WHERE counted = 0) "
                                     "GROUP BY p.policy_domain, f.result_type "
                                     "ORDER BY p.policy_domain, f.result_type");
     *out = NULL;
@@ -309,16 +311,17 @@ int db_check_report_sums(struct db *db, int64_t after_id, int64_t upto_id, int n
                          struct db_report_sums_cb *cb)
 {
     /* Outer loop over the reports' id range (primary key), then each report's policies and
-     * their failure details by index: the cost is that of the rows in the range. */
+     * their failure details by index: the cost is that of the rows in the range. Only the
+     * counted copy of a conflict group adds to the sums (as in summaries). */
     static const char *const sql[] = {
         "SELECT count(*) FROM reports r WHERE r.id > ?1 AND r.id <= ?2 "
-        "AND (?3 = 0 OR r.source <> 'https')",
+        "AND r.counted = 1 AND (?3 = 0 OR r.source <> 'https')",
         "SELECT p.policy_domain, sum(p.successful), sum(p.failed) FROM reports r "
         "JOIN report_policies p ON p.report = r.id WHERE r.id > ?1 AND r.id <= ?2 "
-        "AND (?3 = 0 OR r.source <> 'https') GROUP BY p.policy_domain",
+        "AND r.counted = 1 AND (?3 = 0 OR r.source <> 'https') GROUP BY p.policy_domain",
         "SELECT p.policy_domain, f.result_type, sum(f.failed_session_count) FROM reports r "
         "JOIN report_policies p ON p.report = r.id JOIN failure_details f ON f.policy = p.id "
-        "WHERE r.id > ?1 AND r.id <= ?2 AND (?3 = 0 OR r.source <> 'https') "
+        "WHERE r.id > ?1 AND r.id <= ?2 AND r.counted = 1 AND (?3 = 0 OR r.source <> 'https') "
         "GROUP BY p.policy_domain, f.result_type"};
     for (int q = 0; q < 3; q++) {
         sqlite3_stmt *st = db__stmt(db, sql[q]);

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct db__migration {
     int version;
@@ -32,5 +33,8 @@ char *db__col_text(sqlite3_stmt *st, int i);
 /* Make room for element n of a growing array v of size-byte elements with *cap slots: when
  * full, double *cap (to first when 0) and reallocate. Returns v, perhaps moved. */
 void *db__grow(void *v, size_t n, size_t *cap, size_t first, size_t size);
+/* db_reports.c: append the distinct policy-domains of a report to *domains (malloc'd strings,
+ * *n of them, grown with db__grow). 0 or -1. */
+int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n);
 
 #endif

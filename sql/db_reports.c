@@ -1,4 +1,4 @@
-/* db_reports.c - the TLS-RPT report tables (RFC 8460 §4.4): store once, list, show, summarise. */
+/* db_reports.c - the TLS-RPT report tables (RFC 8460 §4.4): store, list and show reports. */
 #include "sql/db.h"
 #include "sql/db_int.h"
 #include "common/common.h"
@@ -10,12 +10,20 @@
 #include <string.h>
 
 /* Every statement is a literal here; db__stmt caches it by address. */
+/* (1, id) of a stored copy with the same content (or one stored before digests were kept:
+ * taken as the same), else (0, id) of the copy a new one conflicts with: the first stored
+ * of the group, which any copy names; no row for a new report. One statement of three index
+ * seeks (reports_by_key), however many copies an attacker sent. */
 static const char SQL_FIND[] =
-    "SELECT id FROM reports WHERE organization_name = ?1 AND report_id = ?2";
+    "SELECT 1, id FROM reports WHERE organization_name = ?1 AND report_id = ?2 AND digest = ?3 "
+    "UNION ALL SELECT 1, id FROM reports WHERE organization_name = ?1 AND report_id = ?2 "
+    "AND digest IS NULL "
+    "UNION ALL SELECT 0, COALESCE(conflict_of, id) FROM reports WHERE organization_name = ?1 "
+    "AND report_id = ?2 LIMIT 1";
 static const char SQL_INSERT_REPORT[] =
     "INSERT INTO reports (organization_name, report_id, contact_info, start_time, end_time, "
-    "received, source, successful, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-    "RETURNING id";
+    "received, source, successful, failed, digest, conflict_of, counted) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id";
 static const char SQL_INSERT_RAW[] =
     "INSERT INTO report_raw (report, gzip, data) VALUES (?1, ?2, ?3)";
 static const char SQL_INSERT_POLICY[] =
@@ -36,7 +44,9 @@ static const char SQL_COUNT[] = "SELECT COUNT(*) FROM reports";
 
 #define LISTING_COLUMNS                                                                            \
     "r.id, r.organization_name, r.report_id, r.contact_info, r.source, r.start_time, "             \
-    "r.end_time, r.received, r.successful, r.failed, w.gzip, length(w.data)"
+    "r.end_time, r.received, r.successful, r.failed, w.gzip, length(w.data), "                     \
+    "COALESCE(r.conflict_of, 0), r.counted, "                                                      \
+    "(SELECT COUNT(*) FROM reports c WHERE c.conflict_of = r.id)"
 static const char SQL_LIST[] =
     "SELECT " LISTING_COLUMNS " FROM reports r JOIN report_raw w ON w.report = r.id "
     "WHERE r.start_time >= ?1 AND r.start_time < ?2 "
@@ -60,60 +70,6 @@ static const char SQL_FAILURES[] =
     "SELECT result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, "
     "receiving_ip, failed_session_count, additional_information, failure_reason_code "
     "FROM failure_details WHERE policy = ?1 ORDER BY id";
-
-/*
- * Summary queries: ?1 since, ?2 until, and ?3 the policy-domain in the *_DOM variants. Two
- * literal variants per breakdown (rather than "?3 IS NULL OR ...") so that each one reads
- * one index range: without a domain, sessions come from the per-report sums in `reports`
- * (a report without policies still counts as a report); with one, from the report_policies
- * of that domain. Failure breakdowns read failure_details by start_time. The mx of a failure
- * detail is its hostname (lowercased, no trailing dot), else its IP, else "(unknown)".
- */
-#define MX_KEY                                                                                     \
-    "COALESCE(NULLIF(lower(rtrim(f.receiving_mx_hostname, '.')), ''), "                            \
-    "NULLIF(f.receiving_ip, ''), '(unknown)')"
-#define R_WINDOW " WHERE r.start_time >= ?1 AND r.start_time < ?2"
-#define P_WINDOW_DOM " WHERE p.policy_domain = ?3 AND p.start_time >= ?1 AND p.start_time < ?2"
-#define F_WINDOW " WHERE f.start_time >= ?1 AND f.start_time < ?2"
-static const char SQL_SUM_TOTALS[] = "SELECT COUNT(*), COALESCE(SUM(r.successful), 0), "
-                                     "COALESCE(SUM(r.failed), 0) FROM reports r" R_WINDOW;
-static const char SQL_SUM_TOTALS_DOM[] =
-    "SELECT COUNT(DISTINCT p.report), COALESCE(SUM(p.successful), 0), "
-    "COALESCE(SUM(p.failed), 0) FROM report_policies p" P_WINDOW_DOM;
-static const char SQL_SUM_REPORTER[] =
-    "SELECT r.organization_name, COUNT(*), SUM(r.successful), SUM(r.failed) FROM reports r" R_WINDOW
-    " GROUP BY r.organization_name";
-static const char SQL_SUM_REPORTER_DOM[] =
-    "SELECT r.organization_name, COUNT(DISTINCT r.id), SUM(p.successful), SUM(p.failed) "
-    "FROM report_policies p JOIN reports r ON r.id = p.report" P_WINDOW_DOM
-    " GROUP BY r.organization_name";
-static const char SQL_SUM_DAY[] =
-    "SELECT r.start_time / 86400, COUNT(*), SUM(r.successful), "
-    "SUM(r.failed) FROM reports r" R_WINDOW " GROUP BY r.start_time / 86400";
-static const char SQL_SUM_DAY_DOM[] =
-    "SELECT p.start_time / 86400, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
-    "FROM report_policies p" P_WINDOW_DOM " GROUP BY p.start_time / 86400";
-static const char SQL_SUM_DOMAIN[] =
-    "SELECT p.policy_domain, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
-    "FROM report_policies p WHERE p.start_time >= ?1 AND p.start_time < ?2 "
-    "GROUP BY p.policy_domain";
-static const char SQL_SUM_DOMAIN_DOM[] =
-    "SELECT p.policy_domain, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
-    "FROM report_policies p" P_WINDOW_DOM " GROUP BY p.policy_domain";
-static const char SQL_SUM_RESULT[] =
-    "SELECT f.result_type, COUNT(DISTINCT f.report), -1, SUM(f.failed_session_count) "
-    "FROM failure_details f" F_WINDOW " GROUP BY f.result_type";
-static const char SQL_SUM_RESULT_DOM[] =
-    "SELECT f.result_type, COUNT(DISTINCT f.report), -1, SUM(f.failed_session_count) "
-    "FROM failure_details f JOIN report_policies p ON p.id = f.policy" F_WINDOW
-    " AND p.policy_domain = ?3 GROUP BY f.result_type";
-static const char SQL_SUM_MX[] =
-    "SELECT " MX_KEY ", COUNT(DISTINCT f.report), -1, "
-    "SUM(f.failed_session_count) FROM failure_details f" F_WINDOW " GROUP BY " MX_KEY;
-static const char SQL_SUM_MX_DOM[] =
-    "SELECT " MX_KEY ", COUNT(DISTINCT f.report), -1, SUM(f.failed_session_count) "
-    "FROM failure_details f JOIN report_policies p ON p.id = f.policy" F_WINDOW
-    " AND p.policy_domain = ?3 GROUP BY " MX_KEY;
 
 static int step_simple(struct db *db, const char *sql)
 {
@@ -152,21 +108,28 @@ static char *json_string_array(char *const *v, size_t n)
     return s ? s : xstrdup("[]");
 }
 
-static int find_report(struct db *db, const struct report *r, int64_t *id)
+/* Look r up (SQL_FIND): 0 with res->outcome DB_STORE_DUPLICATE and res->id, or
+ * DB_STORE_CONFLICT and res->conflict_of, or DB_STORE_STORED when r is new; -1 on error. */
+static int find_report(struct db *db, const struct report *r, const unsigned char *digest,
+                       struct db_store_result *res)
 {
     sqlite3_stmt *st = db__stmt(db, SQL_FIND);
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, r->organization_name ? r->organization_name : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->report_id ? r->report_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, digest, REPORT_DIGEST_LEN, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    int found = 0;
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        found = 1;
+    res->outcome = DB_STORE_STORED;
+    if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 1) {
+        res->outcome = DB_STORE_DUPLICATE;
+        res->id = sqlite3_column_int64(st, 1);
+    } else if (rc == SQLITE_ROW) {
+        res->outcome = DB_STORE_CONFLICT;
+        res->conflict_of = sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int insert_policy(struct db *db, int64_t report, int64_t start,
@@ -218,9 +181,22 @@ static int insert_policy(struct db *db, int64_t report, int64_t start,
     return 0;
 }
 
-/* The inserts of one new report; the caller wraps them in a transaction or savepoint. */
-static int insert_report(struct db *db, const struct report *r, const void *raw, size_t rawlen,
-                         const char *source, int64_t received, int64_t *id)
+/*
+ * Which copy of a conflict group the summaries count: today the first stored, so a later
+ * copy goes in uncounted. This is the hook for a DKIM-verified e-mail copy, which is to win
+ * its group (counted here, and counted = 0 set on the other copies of the group).
+ */
+static int conflict_copy_counted(const char *source)
+{
+    (void)source;
+    return 0;
+}
+
+/* The inserts of one new report; the caller wraps them in a transaction or savepoint.
+ * conflict_of: the group's first copy, or 0. */
+static int insert_report(struct db *db, const struct report *r, const unsigned char *digest,
+                         int64_t conflict_of, const void *raw, size_t rawlen, const char *source,
+                         int64_t received, int64_t *id)
 {
     int64_t ok = 0, failed = 0;
     for (size_t i = 0; i < r->n_policies; i++) {
@@ -239,6 +215,12 @@ static int insert_report(struct db *db, const struct report *r, const void *raw,
     sqlite3_bind_text(st, 7, source ? source : "file", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, ok);
     sqlite3_bind_int64(st, 9, failed);
+    sqlite3_bind_blob(st, 10, digest, REPORT_DIGEST_LEN, SQLITE_STATIC);
+    if (conflict_of > 0)
+        sqlite3_bind_int64(st, 11, conflict_of);
+    else
+        sqlite3_bind_null(st, 11);
+    sqlite3_bind_int(st, 12, conflict_of > 0 ? conflict_copy_counted(source) : 1);
     int64_t rid = -1;
     if (sqlite3_step(st) == SQLITE_ROW)
         rid = sqlite3_column_int64(st, 0);
@@ -266,25 +248,22 @@ static int insert_report(struct db *db, const struct report *r, const void *raw,
     return 0;
 }
 
-int db_report_store(struct db *db, const struct report *r, const void *raw, size_t rawlen,
-                    const char *source, int64_t received, int64_t *id, int *duplicate)
+int db_report_store(struct db *db, const struct report *r,
+                    const unsigned char digest[REPORT_DIGEST_LEN], const void *raw, size_t rawlen,
+                    const char *source, int64_t received, struct db_store_result *res)
 {
     /* Inside the caller's transaction a savepoint lets one bad report fail alone; outside,
      * BEGIN IMMEDIATE takes the write lock first (busy_timeout waits for the other writer)
      * so the look-up and the insert see the same database. */
     int in_tx = !sqlite3_get_autocommit(db->h);
-    *duplicate = 0;
+    memset(res, 0, sizeof(*res));
     db->err[0] = '\0';
     if (step_simple(db, in_tx ? SQL_SAVEPOINT : SQL_BEGIN) != 0)
         return -1;
-    int64_t found;
-    int rc = find_report(db, r, &found);
-    if (rc == 1) {
-        *id = found;
-        *duplicate = 1;
-    } else if (rc == 0) {
-        rc = insert_report(db, r, raw, rawlen, source, received, id);
-    }
+    int rc = find_report(db, r, digest, res);
+    if (rc == 0 && res->outcome != DB_STORE_DUPLICATE)
+        rc =
+            insert_report(db, r, digest, res->conflict_of, raw, rawlen, source, received, &res->id);
     if (rc < 0) {
         /* The rollback below succeeds and would replace the reason: keep it for db_errmsg. */
         snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
@@ -316,20 +295,25 @@ int db_report_count(struct db *db, int64_t *n)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-static int load_domains(struct db *db, struct report_listing *m)
+int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n)
 {
     sqlite3_stmt *st = db__stmt(db, SQL_DOMAINS);
     if (st == NULL)
         return -1;
-    sqlite3_bind_int64(st, 1, m->id);
+    sqlite3_bind_int64(st, 1, report);
     int rc;
     size_t cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        m->domains = db__grow(m->domains, m->n_domains, &cap, 2, sizeof(*m->domains));
-        m->domains[m->n_domains++] = db__col_text(st, 0);
+        *domains = db__grow(*domains, *n, &cap, 2, sizeof(**domains));
+        (*domains)[(*n)++] = db__col_text(st, 0);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int load_domains(struct db *db, struct report_listing *m)
+{
+    return db__report_domains(db, m->id, &m->domains, &m->n_domains);
 }
 
 static void read_listing(sqlite3_stmt *st, struct report_listing *m)
@@ -347,6 +331,9 @@ static void read_listing(sqlite3_stmt *st, struct report_listing *m)
     m->failed = sqlite3_column_int64(st, 9);
     m->gzip = sqlite3_column_int(st, 10);
     m->rawsize = sqlite3_column_int64(st, 11);
+    m->conflict_of = sqlite3_column_int64(st, 12);
+    m->counted = sqlite3_column_int(st, 13);
+    m->conflicts = sqlite3_column_int64(st, 14);
 }
 
 void db_report_listing_clear(struct report_listing *m)
@@ -576,138 +563,4 @@ int db_report_get(struct db *db, int64_t id, struct report_listing *meta, struct
         return -1;
     }
     return 1;
-}
-
-static void rows_add(struct report_summary_rows *rows, char *key, int64_t reports,
-                     int64_t successful, int64_t failed)
-{
-    /* Reallocate to twice the size whenever n reaches a power of two: capacity > n. */
-    if ((rows->n & (rows->n - 1)) == 0) {
-        size_t cap = rows->n ? 2 * rows->n : 4;
-        rows->v = xrealloc(rows->v, cap * sizeof(*rows->v));
-    }
-    struct report_summary_row *r = &rows->v[rows->n++];
-    r->key = key;
-    r->reports = reports;
-    r->successful = successful;
-    r->failed = failed;
-}
-
-static void rows_clear(struct report_summary_rows *rows)
-{
-    for (size_t i = 0; i < rows->n; i++)
-        free(rows->v[i].key);
-    free(rows->v);
-    rows->v = NULL;
-    rows->n = 0;
-}
-
-/* The statement for a breakdown: the _DOM variant when the summary has a domain. */
-static sqlite3_stmt *summary_stmt(struct db *db, const char *sql, const char *sql_dom,
-                                  const struct report_summary *s)
-{
-    sqlite3_stmt *st = db__stmt(db, s->domain ? sql_dom : sql);
-    if (st == NULL)
-        return NULL;
-    sqlite3_bind_int64(st, 1, s->since);
-    sqlite3_bind_int64(st, 2, s->until);
-    if (s->domain)
-        sqlite3_bind_text(st, 3, s->domain, -1, SQLITE_STATIC);
-    return st;
-}
-
-/* Run a grouped summary query (key, reports, successful, failed) into rows. day: the key is
- * a day number to format as YYYY-MM-DD. */
-static int summary_rows(struct db *db, const char *sql, const char *sql_dom,
-                        const struct report_summary *s, int day, struct report_summary_rows *rows)
-{
-    sqlite3_stmt *st = summary_stmt(db, sql, sql_dom, s);
-    if (st == NULL)
-        return -1;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        char *key;
-        if (day) {
-            char buf[11];
-            format_date((time_t)(sqlite3_column_int64(st, 0) * 86400), buf);
-            key = xstrdup(buf);
-        } else {
-            key = db__col_text(st, 0);
-            if (key == NULL)
-                key = xstrdup("");
-        }
-        rows_add(rows, key, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-                 sqlite3_column_int64(st, 3));
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-void db_report_summary_clear(struct report_summary *s)
-{
-    if (s == NULL)
-        return;
-    rows_clear(&s->by_result_type);
-    rows_clear(&s->by_mx);
-    rows_clear(&s->by_reporter);
-    rows_clear(&s->groups);
-    s->reports = s->successful = s->failed = 0;
-}
-
-int db_report_summary(struct db *db, struct report_summary *s)
-{
-    s->reports = s->successful = s->failed = 0;
-    memset(&s->by_result_type, 0, sizeof(s->by_result_type));
-    memset(&s->by_mx, 0, sizeof(s->by_mx));
-    memset(&s->by_reporter, 0, sizeof(s->by_reporter));
-    memset(&s->groups, 0, sizeof(s->groups));
-
-    sqlite3_stmt *st = summary_stmt(db, SQL_SUM_TOTALS, SQL_SUM_TOTALS_DOM, s);
-    if (st == NULL)
-        return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        s->reports = sqlite3_column_int64(st, 0);
-        s->successful = sqlite3_column_int64(st, 1);
-        s->failed = sqlite3_column_int64(st, 2);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return -1;
-
-    const char *group_sql = NULL, *group_sql_dom = NULL;
-    int day = 0;
-    switch (s->by) {
-    case REPORT_BY_DAY:
-        group_sql = SQL_SUM_DAY;
-        group_sql_dom = SQL_SUM_DAY_DOM;
-        day = 1;
-        break;
-    case REPORT_BY_DOMAIN:
-        group_sql = SQL_SUM_DOMAIN;
-        group_sql_dom = SQL_SUM_DOMAIN_DOM;
-        break;
-    case REPORT_BY_MX:
-        group_sql = SQL_SUM_MX;
-        group_sql_dom = SQL_SUM_MX_DOM;
-        break;
-    case REPORT_BY_REPORTER:
-        group_sql = SQL_SUM_REPORTER;
-        group_sql_dom = SQL_SUM_REPORTER_DOM;
-        break;
-    case REPORT_BY_RESULT:
-        group_sql = SQL_SUM_RESULT;
-        group_sql_dom = SQL_SUM_RESULT_DOM;
-        break;
-    case REPORT_BY_NONE:
-        break;
-    }
-    if (summary_rows(db, SQL_SUM_RESULT, SQL_SUM_RESULT_DOM, s, 0, &s->by_result_type) != 0 ||
-        summary_rows(db, SQL_SUM_MX, SQL_SUM_MX_DOM, s, 0, &s->by_mx) != 0 ||
-        summary_rows(db, SQL_SUM_REPORTER, SQL_SUM_REPORTER_DOM, s, 0, &s->by_reporter) != 0 ||
-        (group_sql && summary_rows(db, group_sql, group_sql_dom, s, day, &s->groups) != 0)) {
-        db_report_summary_clear(s);
-        return -1;
-    }
-    return 0;
 }

@@ -38,15 +38,28 @@ def mx_key(d):
 
 def expected(files=SAMPLES):
     """Per-domain and overall numbers from the files: each (organization, report-id) counts
-    once, the first file in `files` order wins (the order `stsd reports ingest` stores)."""
+    once, the first file in `files` order (the order `stsd reports ingest` stores); a later
+    file with other parsed content (its .expect) is a conflict: stored, not counted."""
     seen = {}
+    facts = {}  # key -> the parsed facts (.expect) of every copy stored under it
+    conflicts = []  # (key, file, raw, r): later copies with other content, stored uncounted
     for f in files:
         with open(f, "rb") as fh:
             raw = fh.read()
         r = json.loads(raw)
         key = (r["organization-name"], r["report-id"])
+        expect = f[:-len(".json")] + ".expect"  # the samples' parsed facts, else the JSON
+        if os.path.exists(expect):
+            with open(expect, "rb") as fh:
+                fact = fh.read()
+        else:
+            fact = json.dumps(r, sort_keys=True).encode()
         if key not in seen:
             seen[key] = (f, raw, r)
+            facts[key] = [fact]
+        elif fact not in facts[key]:
+            facts[key].append(fact)
+            conflicts.append((key, f, raw, r))
     dom = {}
     total = {"reports": 0, "successful": 0, "failed": 0}
     for f, raw, r in seen.values():
@@ -80,7 +93,7 @@ def expected(files=SAMPLES):
                 e["by_result"][rt] = e["by_result"].get(rt, 0) + n
                 m = mx_key(fd)
                 e["by_mx"][m] = e["by_mx"].get(m, 0) + n
-    return {"domains": dom, "total": total, "stored": seen}
+    return {"domains": dom, "total": total, "stored": seen, "conflicts": conflicts}
 
 
 def start(tmp_extra="", certs=None, policies=None, ingest=True, env=None):

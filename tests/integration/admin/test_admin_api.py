@@ -99,9 +99,33 @@ def main(t):
     status, j = al.get_json(s, "/api/v1/reports?" + W)
     t.is_(status, 200, "GET /api/v1/reports: 200")
     reps = j.get("reports", [])
-    t.is_(len(reps), len(exp["stored"]), "every stored report is listed once")
+    t.is_(len(reps), len(exp["stored"]) + len(exp["conflicts"]),
+          "every stored report is listed once, conflicting copies too")
+    t.ok(len(exp["conflicts"]) > 0, "the samples hold a conflicting copy")
+    ids = {}
+    for r in reps:
+        if r.get("conflict_of") is None:
+            ids[(r["organization_name"], r["report_id"])] = r["id"]
+    marked = [r for r in reps if r.get("conflict_of") is not None]
+    t.is_(sorted((r["organization_name"], r["report_id"], r["conflict_of"], r["counted"])
+                 for r in marked),
+          sorted(k + (ids.get(k), False) for k, _, _, _ in exp["conflicts"]),
+          "the conflicting copy is marked with conflict_of (the first copy's id), not counted")
+    t.ok(all(r["conflicts"] == 1 for r in reps if r["id"] in
+             [ids.get(k) for k, _, _, _ in exp["conflicts"]]),
+         "the first copy is marked with its number of conflicting copies")
+    if marked:
+        status, j = al.get_json(s, "/api/v1/reports/%d" % marked[0]["id"])
+        t.ok(status == 200 and j.get("conflict_of") == marked[0]["conflict_of"],
+             "GET /api/v1/reports/<id> of the copy: conflict_of", (status, j))
+    status, j = al.get_json(s, "/api/v1/summary?" + W)
+    t.is_(j.get("totals", {}).get("conflicts"), len(exp["conflicts"]),
+          "summary totals: conflicts")
     status, j = al.get_json(s, "/api/v1/reports?domain=company-y.example&" + W)
-    t.is_(len(j.get("reports", [])), exp["domains"]["company-y.example"]["reports"],
+    t.is_(len(j.get("reports", [])), exp["domains"]["company-y.example"]["reports"] +
+          sum(1 for k, _, _, r in exp["conflicts"]
+              if any(p["policy"]["policy-domain"] == "company-y.example"
+                     for p in r["policies"])),
           "domain filter")
     status, j = al.get_json(s, "/api/v1/reports?limit=2&" + W)
     t.is_(len(j.get("reports", [])), 2, "limit=2")

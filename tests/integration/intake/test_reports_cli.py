@@ -3,7 +3,8 @@
 
 Ingests every sample report (tests/data/tlsrpt/valid/*.json and the e-mails in
 tests/data/tlsrpt/email/) as files, a gzip copy, an mbox, a Maildir and stdin, then checks
-that each report is stored once, that `summary --json` equals the sums this script computes
+that each report is stored once (a copy with other content under a stored report-id is a
+conflict: stored, marked, not counted), that `summary --json` equals the sums this script computes
 itself from the files with python's json and email modules, that list and show agree, that
 `show --raw` gives back the original bytes and that the CSV parses.
 """
@@ -26,7 +27,8 @@ DATA = os.path.join(os.environ["STSD_TEST_DATA"], "tlsrpt")
 MAX_COUNT = 1 << 40  # DB_REPORT_MAX_COUNT: stored session counts are clamped to it
 WINDOW = ["--since", "2000-01-01", "--until", "2100-01-01"]
 
-LINE = re.compile(r'^(stored|duplicate) id=(\d+) org=("(?:[^"\\]|\\.)*"|\S+) '
+LINE = re.compile(r'^(stored|duplicate|conflict) id=(\d+)(?: conflict_of=(\d+))? '
+                  r'org=("(?:[^"\\]|\\.)*"|\S+) '
                   r'report-id=("(?:[^"\\]|\\.)*"|\S+) (file=.*)$')
 
 
@@ -40,6 +42,20 @@ def clamp(v):
     return max(0, min(int(v), MAX_COUNT))
 
 
+def sample_facts():
+    """{JSON bytes: the parsed facts} of the samples: their .expect files hold what the parser
+    makes of them (normalised: domain case, mx prefixes, datetimes), which is what "the same
+    content" means for stsd (report_digest)."""
+    out = {}
+    for p in glob.glob(os.path.join(DATA, "valid", "*.json")):
+        with open(p, "rb") as f, open(p[:-len(".json")] + ".expect", "rb") as e:
+            out[f.read()] = e.read()
+    return out
+
+
+FACTS = sample_facts()
+
+
 def ascii_lower(s):
     return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in s)
 
@@ -48,8 +64,14 @@ class Model:
     """What the database must hold, computed from the input bytes independently of stsd."""
 
     def __init__(self):
-        self.reports = {}  # (org, report-id) -> dict, first one stored wins
+        # copy key -> dict: (org, report-id) for the first copy, (org, report-id, n) for the
+        # n-th copy with other content (a conflict: stored, not counted in summaries)
+        self.reports = {}
+        self.copies = {}  # (org, report-id) -> [copy keys]
         self.order = []
+
+    def counted(self):
+        return [r for r in self.reports.values() if r["counted"]]
 
     @staticmethod
     def parse(raw):
@@ -67,24 +89,31 @@ class Model:
             pols.append((dom, clamp(s.get("total-successful-session-count", 0)),
                          clamp(s.get("total-failure-session-count", 0)), fails))
         return {"org": d["organization-name"], "rid": d["report-id"], "policies": pols,
-                "raw": raw}
+                "raw": raw, "content": FACTS.get(data, d)}
 
     def add(self, raw, source):
+        """("stored"|"duplicate"|"conflict", copy key); same content: equal parsed facts (the
+        samples) or equal JSON (the reports this script makes)."""
         r = self.parse(raw)
         key = (r["org"], r["rid"])
-        if key in self.reports:
-            return "duplicate", key
+        copies = self.copies.setdefault(key, [])
+        for ck in copies:
+            if self.reports[ck]["content"] == r["content"]:
+                return "duplicate", ck
+        status, key = ("conflict", key + (len(copies),)) if copies else ("stored", key)
+        r["counted"] = status == "stored"
+        copies.append(key)
         r["source"] = source
         r["ok"] = sum(p[1] for p in r["policies"])
         r["failed"] = sum(p[2] for p in r["policies"])
         self.reports[key] = r
         self.order.append(key)
-        return "stored", key
+        return status, key
 
     def summary(self, domain=None):
         tot = {"reports": 0, "successful_sessions": 0, "failed_sessions": 0}
         by_rt, by_mx, by_rep = {}, {}, {}
-        for r in self.reports.values():
+        for r in self.counted():
             pols = [p for p in r["policies"] if domain is None or p[0] == domain]
             if domain is not None and not pols:
                 continue
@@ -145,8 +174,8 @@ def main(t):
         for line in res.out.splitlines():
             m = LINE.match(line)
             if m:
-                got.append((m.group(5), m.group(1), int(m.group(2)), unq(m.group(3)),
-                            unq(m.group(4))))
+                got.append((m.group(6), m.group(1), int(m.group(2)), unq(m.group(4)),
+                            unq(m.group(5)), int(m.group(3) or 0)))
             elif line.startswith("rejected "):
                 rejected.append(line)
             else:
@@ -162,12 +191,15 @@ def main(t):
         got, rejected = ingest_lines(res)
         t.is_(rejected, [], "%s: nothing rejected" % what)
         ok = len(got) == len(expect)
-        for (where, status, rid, org, repid), (estatus, key, ewhere) in zip(got, expect):
-            if (status, (org, repid), where) != (estatus, key, ewhere):
+        for (where, status, rid, org, repid, of), (estatus, key, ewhere) in zip(got, expect):
+            if (status, (org, repid), where) != (estatus, key[:2], ewhere):
                 ok = False
                 t.diag("got %s %s %r at %s; want %s %r at %s" % (status, rid, (org, repid), where,
                                                                estatus, key, ewhere))
-            if estatus == "stored":
+            if estatus == "conflict" and of != ids.get(key[:2]):
+                ok = False
+                t.diag("conflict %r: conflict_of=%s, first copy %s" % (key, of, ids.get(key[:2])))
+            if estatus in ("stored", "conflict"):
                 ids[key] = rid
             elif ids.get(key) != rid:
                 ok = False
@@ -314,7 +346,10 @@ def main(t):
     t.is_(s["since"], "2000-01-01", "summary since")
     t.is_(s["until"], "2100-01-01", "summary until")
     t.is_({k: s["totals"][k] for k in tot}, tot, "summary totals (reports, sessions)")
-    t.is_(s["totals"]["reports"], len(model.reports), "every distinct report counted once")
+    t.is_(s["totals"]["reports"], len(model.counted()), "every distinct report counted once")
+    conflicts = len(model.reports) - len(model.counted())
+    t.ok(conflicts > 0, "the samples hold copies with other content under one report-id")
+    t.is_(s["totals"]["conflicts"], conflicts, "summary totals: conflicts")
     rate = tot["successful_sessions"] / (tot["successful_sessions"] + tot["failed_sessions"])
     t.ok(abs(s["totals"]["success_rate"] - rate) < 1e-5, "success rate %.5f" % rate, s["totals"])
     t.is_({r["result_type"]: r["failed_sessions"] for r in s["by_result_type"]}, by_rt,
@@ -333,8 +368,8 @@ def main(t):
           "summary --domain example.com by_result_type")
     s = json.loads(stsd("summary", "--json", "--since", "2017-01-01", "--until",
                         "2100-01-01").out)
-    rfc = [r for r in model.reports.values() if r["org"] == "Company-X"]
-    t.is_(s["totals"]["reports"], len(model.reports) - len(rfc),
+    rfc = [r for r in model.counted() if r["org"] == "Company-X"]
+    t.is_(s["totals"]["reports"], len(model.counted()) - len(rfc),
           "--since 2017-01-01 leaves out the 2016 report")
     s = json.loads(stsd("summary", "--json", "--since", "2016-04-01", "--until",
                         "2016-04-02").out)
@@ -381,6 +416,11 @@ def main(t):
              (byid[r["id"]]["org"], byid[r["id"]]["rid"], byid[r["id"]]["ok"],
               byid[r["id"]]["failed"], byid[r["id"]]["source"]) for r in lst),
          "list --json: organisation, report-id, sessions and source per report")
+    t.ok(all((r["conflict_of"] is None) == byid[r["id"]]["counted"] and
+             r["counted"] == byid[r["id"]]["counted"] and
+             (r["conflict_of"] is None or r["conflict_of"] == ids[model.copies[
+                 (r["organization_name"], r["report_id"])][0]]) for r in lst),
+         "list --json marks each conflicting copy with the first copy's id")
     starts = [r["start"] for r in lst]
     t.is_(starts, sorted(starts, reverse=True), "list is newest first")
     res = stsd("list", "--csv", *WINDOW)

@@ -420,6 +420,9 @@ class Stsd:
         if not checks:
             # no scheduled self-checks: they would ask the system resolver about test names
             lines += ["[checks]", "interval = off"]
+        # The sample reports are years old: [reports] keep would prune them at start. A test
+        # of pruning sets keep in extra_config (a later line wins).
+        lines += ["[reports]", "keep = off"]
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n" + extra_config + "\n")
         self.logfile = os.path.join(self.dir, "stsd.log")

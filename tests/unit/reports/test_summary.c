@@ -131,7 +131,8 @@ static void test_summary_json(void **state)
         "\"by_result_type\":[{\"failed_sessions\":20,\"reports\":2,\"result_type\":"
         "\"certificate-expired\"},{\"failed_sessions\":2,\"reports\":1,\"result_type\":"
         "\"a-tie\"},{\"failed_sessions\":2,\"reports\":1,\"result_type\":\"validation-failure\"}],"
-        "\"domain\":null,\"since\":\"2024-01-01\",\"totals\":{\"failed_sessions\":11,"
+        "\"domain\":null,\"since\":\"2024-01-01\",\"totals\":{\"conflicts\":0,\"failed_sessions\":"
+        "11,"
         "\"reports\":9,\"success_rate\":0.99726,\"successful_sessions\":4007},"
         "\"until\":\"2024-01-31T01:00:00Z\"}");
     free(text);
@@ -156,10 +157,11 @@ static void test_summary_json(void **state)
     struct report_summary e = {.since = T0, .until = T0 + 86400};
     j = report_summary_json(&e);
     text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    assert_string_equal(text, "{\"by_mx\":[],\"by_reporter\":[],\"by_result_type\":[],"
-                              "\"domain\":null,\"since\":\"2024-01-01\",\"totals\":"
-                              "{\"failed_sessions\":0,\"reports\":0,\"success_rate\":null,"
-                              "\"successful_sessions\":0},\"until\":\"2024-01-02\"}");
+    assert_string_equal(
+        text, "{\"by_mx\":[],\"by_reporter\":[],\"by_result_type\":[],"
+              "\"domain\":null,\"since\":\"2024-01-01\",\"totals\":"
+              "{\"conflicts\":0,\"failed_sessions\":0,\"reports\":0,\"success_rate\":null,"
+              "\"successful_sessions\":0},\"until\":\"2024-01-02\"}");
     free(text);
     json_decref(j);
 }
@@ -225,11 +227,13 @@ static void test_list_and_detail(void **state)
         .n_domains = 2,
         .gzip = 1,
         .rawsize = 321,
+        .counted = 1,
     };
     json_t *j = report_list_json(&m, 1, T0, T0 + 86400);
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     assert_string_equal(
-        text, "{\"reports\":[{\"contact_info\":null,\"end\":\"2024-01-01T23:59:59Z\","
+        text, "{\"reports\":[{\"conflict_of\":null,\"conflicts\":0,\"contact_info\":null,"
+              "\"counted\":true,\"end\":\"2024-01-01T23:59:59Z\","
               "\"failed_sessions\":2,\"gzip\":true,\"id\":42,\"organization_name\":\"Google Inc.\","
               "\"policy_domains\":[\"example.com\",\"example.net\"],\"raw_size\":321,"
               "\"received\":\"2024-01-02T01:00:00Z\",\"report_id\":\"r,1\",\"source\":\"email\","
@@ -244,9 +248,10 @@ static void test_list_and_detail(void **state)
     report_list_csv(&m, 1, f);
     fclose(f);
     assert_string_equal(buf, "id,organization_name,report_id,start,end,received,source,"
-                             "policy_domains,successful_sessions,failed_sessions\r\n"
+                             "policy_domains,successful_sessions,failed_sessions,conflict_of,"
+                             "conflicts\r\n"
                              "42,Google Inc.,\"r,1\",2024-01-01T00:00:00Z,2024-01-01T23:59:59Z,"
-                             "2024-01-02T01:00:00Z,email,example.com example.net,10,2\r\n");
+                             "2024-01-02T01:00:00Z,email,example.com example.net,10,2,,0\r\n");
     free(buf);
 
     f = open_memstream(&buf, &len);
@@ -296,7 +301,59 @@ static void test_list_and_detail(void **state)
     assert_non_null(strstr(buf, "report 42\n"));
     assert_non_null(strstr(buf, "  policy 1: sts example.com, 10 successful, 2 failed\n"));
     assert_non_null(strstr(buf, "    failure: certificate-expired, 2 sessions\n"));
+    assert_null(strstr(buf, "conflict"));
     free(buf);
+
+    /* A later copy with other content (SPEC §9): marked in every form. */
+    m.conflict_of = 41;
+    m.counted = 0;
+    j = report_list_json(&m, 1, T0, T0 + 86400);
+    json_t *l0 = json_array_get(json_object_get(j, "reports"), 0);
+    assert_int_equal(json_integer_value(json_object_get(l0, "conflict_of")), 41);
+    assert_true(json_is_false(json_object_get(l0, "counted")));
+    json_decref(j);
+    f = open_memstream(&buf, &len);
+    report_list_csv(&m, 1, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "example.com example.net,10,2,41,0\r\n"));
+    free(buf);
+    f = open_memstream(&buf, &len);
+    report_list_text(&m, 1, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "r,1  CONFLICT of 41\n"));
+    free(buf);
+    f = open_memstream(&buf, &len);
+    report_detail_text(&m, &r, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "  conflict           a copy of report 41 with other content under "
+                                "the same report-id; not counted in summaries\n"));
+    free(buf);
+    /* ... and the first copy, which has one later copy. */
+    m.conflict_of = 0;
+    m.conflicts = 1;
+    m.counted = 1;
+    f = open_memstream(&buf, &len);
+    report_list_text(&m, 1, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "r,1  CONFLICT: 1 other copy\n"));
+    free(buf);
+}
+
+static void test_summary_conflicts(void **state)
+{
+    struct report_summary s = make_summary(REPORT_BY_NONE);
+    s.conflicts = 2;
+    report_summary_sort(&s);
+    json_t *j = report_summary_json(&s);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "totals"), "conflicts")),
+                     2);
+    json_decref(j);
+    char *csv = capture(report_summary_csv, &s);
+    assert_non_null(strstr(csv, "total,,9,4007,11,0.99726\r\nconflicts,,2,,,\r\n"));
+    free(csv);
+    char *t = capture(report_summary_text, &s);
+    assert_non_null(strstr(t, "  conflicts            2 (copies"));
+    free(t);
 }
 
 /* Text and CSV from hostile reports: control characters escaped, formulas guarded. */
@@ -379,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_summary_text),
         cmocka_unit_test(test_list_and_detail),
         cmocka_unit_test(test_hostile_fields),
+        cmocka_unit_test(test_summary_conflicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

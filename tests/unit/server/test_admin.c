@@ -465,10 +465,11 @@ static void test_digest(void **state)
         struct report r;
         struct report_error err;
         assert_int_equal(report_parse(docs[i], strlen(docs[i]), &r, &err), 0);
-        int64_t id;
-        int dup;
+        unsigned char dg[REPORT_DIGEST_LEN];
+        report_digest(&r, dg);
+        struct db_store_result res;
         assert_int_equal(
-            db_report_store(fx->db, &r, docs[i], strlen(docs[i]), "file", now, &id, &dup), 0);
+            db_report_store(fx->db, &r, dg, docs[i], strlen(docs[i]), "file", now, &res), 0);
         report_clear(&r);
     }
     struct db_check c = {0};

@@ -169,16 +169,28 @@ static int wteardown(void **state)
     return 0;
 }
 
-static struct srv_job *job(struct wfix *f, const char *report_id)
+/* A job for a report with this id, end day and failure details (each 1 session). */
+static struct srv_job *job_with(struct wfix *f, const char *report_id, const char *day,
+                                int successful, int details)
 {
+    char *fd = xstrdup("");
+    for (int i = 0; i < details; i++) {
+        char *n =
+            xasprintf("%s%s{\"result-type\":\"%s\",\"receiving-ip\":\"192.0.2.%d\","
+                      "\"failed-session-count\":1}",
+                      fd, i ? "," : "", i % 2 ? "certificate-expired" : "validation-failure", i);
+        free(fd);
+        fd = n;
+    }
     char *json = xasprintf(
         "{\"organization-name\":\"Unit Sender\",\"date-range\":{\"start-datetime\":"
-        "\"2026-11-01T00:00:00Z\",\"end-datetime\":\"2026-11-01T23:59:59Z\"},"
-        "\"contact-info\":\"x@unit.test\",\"report-id\":\"%s\",\"policies\":[{\"policy\":{"
-        "\"policy-type\":\"sts\",\"policy-string\":[\"version: STSv1\"],\"policy-domain\":"
-        "\"a.test\",\"mx-host\":[\"mx.a.test\"]},\"summary\":{\"total-successful-session-count\""
-        ":1,\"total-failure-session-count\":0}}]}",
-        report_id);
+        "\"%sT00:00:00Z\",\"end-datetime\":\"%sT23:59:59Z\"},\"report-id\":\"%s\","
+        "\"policies\":[{\"policy\":{\"policy-type\":\"sts\",\"policy-string\":[\"version: "
+        "STSv1\"],\"policy-domain\":\"a.test\",\"mx-host\":[\"mx.a.test\"]},\"summary\":{"
+        "\"total-successful-session-count\":%d,\"total-failure-session-count\":%d},"
+        "\"failure-details\":[%s]}]}",
+        day, day, report_id, successful, details, fd);
+    free(fd);
     struct srv_job *j = xcalloc(1, sizeof(*j));
     struct report_error err;
     assert_int_equal(report_parse(json, strlen(json), &j->report, &err), 0);
@@ -187,6 +199,11 @@ static struct srv_job *job(struct wfix *f, const char *report_id)
     j->received = 1700000000;
     j->reply = &f->c.receiver;
     return j;
+}
+
+static struct srv_job *job(struct wfix *f, const char *report_id)
+{
+    return job_with(f, report_id, "2026-11-01", 1, 0);
 }
 
 /* Run the loop until n replies have come (or 30 s). */
@@ -297,6 +314,84 @@ static void test_writer_stop_drains(void **state)
     db_close(db);
 }
 
+static int64_t count_of(const char *path, const char *report_id, int64_t *rows)
+{
+    char err[256];
+    struct db *db = db_open(path, err, sizeof(err));
+    assert_non_null(db);
+    struct report_listing *v;
+    size_t n;
+    struct db_report_filter all = {.since = 0, .until = INT64_MAX};
+    assert_int_equal(db_report_list(db, &all, &v, &n), 0);
+    int64_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i].report_id, report_id) != 0)
+            continue;
+        found++;
+        struct report_listing m;
+        struct report r;
+        assert_int_equal(db_report_get(db, v[i].id, &m, &r, NULL, NULL), 1);
+        if (rows)
+            *rows = (int64_t)r.policies[0].n_failures;
+        db_report_listing_clear(&m);
+        db_report_clear(&r);
+    }
+    db_report_list_free(v, n);
+    db_close(db);
+    return found;
+}
+
+/* Conflicting copies, merged detail rows, pruning past keep and the free-space check. */
+static void test_writer_limits(void **state)
+{
+    struct wfix *f = *state;
+    char err[256];
+    struct srv_writer *w = srv_writer_new(f->db, 16, 4, err, sizeof(err));
+    assert_non_null(w);
+    srv_writer_set_limits(w, 3, 0, 0);
+    assert_int_equal(srv_writer_submit(w, job_with(f, "c-1", "2026-11-01", 5, 0)), 0);
+    wait_replies(f, 1);
+    assert_int_equal(srv_writer_submit(w, job_with(f, "c-1", "2026-11-01", 6, 0)), 0);
+    assert_int_equal(srv_writer_submit(w, job_with(f, "m-1", "2026-11-01", 0, 40)), 0);
+    assert_int_equal(srv_writer_submit(w, job_with(f, "old-1", "2020-01-01", 1, 1)), 0);
+    wait_replies(f, 4);
+    struct srv_job *first = f->c.jobs[0], *second = reply_for(f, "c-1");
+    for (int i = 1; i < 4; i++)
+        if (strcmp(f->c.jobs[i]->report.report_id, "c-1") == 0)
+            second = f->c.jobs[i];
+    assert_int_equal(first->result, SRV_JOB_STORED);
+    assert_int_equal(second->result, SRV_JOB_CONFLICT);
+    assert_int_equal(second->conflict_of, first->id);
+    assert_true(second->id > first->id);
+    assert_int_equal(reply_for(f, "m-1")->result, SRV_JOB_STORED);
+    assert_int_equal(reply_for(f, "m-1")->prepared, 1);
+    int64_t rows = -1;
+    assert_int_equal(count_of(f->db, "m-1", &rows), 1);
+    assert_int_equal(rows, 3); /* 2 pairs (policy, result-type): 1 kept + 2 merged rows */
+    assert_int_equal(count_of(f->db, "c-1", NULL), 2);
+    assert_int_equal(count_of(f->db, "old-1", NULL), 1);
+
+    /* keep = 400 days: the 2020 report goes at once, the others stay */
+    srv_writer_set_limits(w, 3, 400 * 86400, 0);
+    for (int i = 0; i < 100 && count_of(f->db, "old-1", NULL) != 0; i++) {
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(count_of(f->db, "old-1", NULL), 0);
+    assert_int_equal(count_of(f->db, "c-1", NULL), 2);
+
+    /* min_free: off, then more than any disk has, then 1 byte: statvfs at most once a second */
+    assert_int_equal(srv_writer_disk_low(w), 0);
+    srv_writer_set_limits(w, 3, 0, UINT64_MAX);
+    assert_int_equal(srv_writer_disk_low(w), 1);
+    srv_writer_set_limits(w, 3, 0, 1);
+    assert_int_equal(srv_writer_disk_low(w), 1); /* the last look is less than 1 s old */
+    struct timespec ts = {1, 100000000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(srv_writer_disk_low(w), 0);
+    srv_writer_free(w);
+}
+
 static void test_writer_bad_path(void **state)
 {
     char err[256] = "";
@@ -316,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_stores_and_answers, wsetup, wteardown),
         cmocka_unit_test_setup_teardown(test_writer_queue_full, wsetup, wteardown),
         cmocka_unit_test_setup_teardown(test_writer_stop_drains, wsetup, wteardown),
+        cmocka_unit_test_setup_teardown(test_writer_limits, wsetup, wteardown),
         cmocka_unit_test(test_writer_bad_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

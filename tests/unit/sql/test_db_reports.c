@@ -9,6 +9,7 @@
 #include "common/common.h"
 #include "reports/reports.h"
 #include "sql/db.h"
+#include "sql/db_int.h"
 
 #include <sqlite3.h>
 
@@ -103,15 +104,24 @@ static void make_report(struct report *r, const char *org, const char *id, int64
     r->end = (time_t)(start + DAY - 1);
 }
 
+/* db_report_store with the report's digest; -1 when it failed. */
+static int store_raw(struct db *db, const struct report *r, const void *raw, size_t len,
+                     const char *source, int64_t received, struct db_store_result *res)
+{
+    unsigned char dg[REPORT_DIGEST_LEN];
+    report_digest(r, dg);
+    return db_report_store(db, r, dg, raw, len, source, received, res);
+}
+
 static int64_t store(struct db *db, const struct report *r, int *dup)
 {
-    int64_t id = -1;
-    int d = -1;
+    struct db_store_result res;
     static const char raw[] = "{\"raw\":true}";
-    assert_int_equal(db_report_store(db, r, raw, sizeof(raw) - 1, "file", T0 + 100, &id, &d), 0);
+    assert_int_equal(store_raw(db, r, raw, sizeof(raw) - 1, "file", T0 + 100, &res), 0);
+    assert_int_not_equal(res.outcome, DB_STORE_CONFLICT);
     if (dup)
-        *dup = d;
-    return id;
+        *dup = res.outcome == DB_STORE_DUPLICATE;
+    return res.id;
 }
 
 static void test_schema_version(void **state)
@@ -211,24 +221,23 @@ static void test_refused_report_in_batch(void **state)
     sqlite3_close(h);
 
     struct report r;
-    int64_t id;
-    int dup;
+    struct db_store_result res;
     static const char raw[] = "{}";
     assert_int_equal(db_begin(f->db), 0);
     make_report(&r, "Org", "good-1", T0);
     add_policy(&r, "example.com", 1, 0, NULL, 0);
-    assert_int_equal(db_report_store(f->db, &r, raw, 2, "https", T0, &id, &dup), 0);
+    assert_int_equal(store_raw(f->db, &r, raw, 2, "https", T0, &res), 0);
     db_report_clear(&r);
     make_report(&r, "Org", "bad", T0);
     static const struct fd boom[] = {{"certificate-expired", "mx", NULL, 1},
                                      {"boom", "mx", NULL, 1}};
     add_policy(&r, "example.com", 1, 2, boom, 2);
-    assert_int_equal(db_report_store(f->db, &r, raw, 2, "https", T0, &id, &dup), -1);
+    assert_int_equal(store_raw(f->db, &r, raw, 2, "https", T0, &res), -1);
     assert_non_null(strstr(db_errmsg(f->db), "boom refused"));
     db_report_clear(&r);
     make_report(&r, "Org", "good-2", T0);
     add_policy(&r, "example.com", 1, 0, NULL, 0);
-    assert_int_equal(db_report_store(f->db, &r, raw, 2, "https", T0, &id, &dup), 0);
+    assert_int_equal(store_raw(f->db, &r, raw, 2, "https", T0, &res), 0);
     db_report_clear(&r);
     assert_int_equal(db_commit(f->db), 0);
 
@@ -245,7 +254,7 @@ static void test_refused_report_in_batch(void **state)
     /* Alone (no caller transaction) the same report fails the same way. */
     make_report(&r, "Org", "bad", T0);
     add_policy(&r, "example.com", 1, 2, boom, 2);
-    assert_int_equal(db_report_store(f->db, &r, raw, 2, "https", T0, &id, &dup), -1);
+    assert_int_equal(store_raw(f->db, &r, raw, 2, "https", T0, &res), -1);
     assert_non_null(strstr(db_errmsg(f->db), "boom refused"));
     db_report_clear(&r);
     assert_int_equal(db_report_count(f->db, &n), 0);
@@ -267,9 +276,9 @@ static void test_get_roundtrip(void **state)
     r.policies[0].failures[0].failure_reason_code = xstrdup("X509_V_ERR 10");
     r.policies[0].failures[0].receiving_mx_helo = xstrdup("mx1");
     const unsigned char gz[] = {0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02, 0x00, 0xff};
-    int64_t id = -1;
-    int dup;
-    assert_int_equal(db_report_store(f->db, &r, gz, sizeof(gz), "https", T0 + 7200, &id, &dup), 0);
+    struct db_store_result res;
+    assert_int_equal(store_raw(f->db, &r, gz, sizeof(gz), "https", T0 + 7200, &res), 0);
+    int64_t id = res.id;
 
     struct report_listing m;
     struct report g;
@@ -544,6 +553,243 @@ static void test_batch_speed(void **state)
     assert_int_equal(n, N);
 }
 
+/* SPEC §3/§9: the same (organization-name, report-id) with other content is stored and
+ * marked; the same content is a duplicate; summaries count the group once. */
+static void test_conflicting_copies(void **state)
+{
+    struct fixture *f = *state;
+    struct report forged, genuine;
+    make_report(&forged, "Google Inc.", "2024-01-01_example.com", T0);
+    static const struct fd ff[] = {{"certificate-expired", "mx1.example.com", NULL, 50}};
+    add_policy(&forged, "example.com", 0, 50, ff, 1);
+    make_report(&genuine, "Google Inc.", "2024-01-01_example.com", T0);
+    static const struct fd gf[] = {{"starttls-not-supported", "mx1.example.com", NULL, 2}};
+    add_policy(&genuine, "example.com", 100, 2, gf, 1);
+
+    struct db_store_result a, b, c, d;
+    static const char raw[] = "{}";
+    assert_int_equal(store_raw(f->db, &forged, raw, 2, "https", T0, &a), 0);
+    assert_int_equal(a.outcome, DB_STORE_STORED);
+    assert_int_equal(store_raw(f->db, &genuine, raw, 2, "https", T0, &b), 0);
+    assert_int_equal(b.outcome, DB_STORE_CONFLICT);
+    assert_true(b.id > a.id);
+    assert_int_equal(b.conflict_of, a.id);
+    /* each copy again: a duplicate of itself */
+    assert_int_equal(store_raw(f->db, &genuine, raw, 2, "email", T0, &c), 0);
+    assert_int_equal(c.outcome, DB_STORE_DUPLICATE);
+    assert_int_equal(c.id, b.id);
+    assert_int_equal(store_raw(f->db, &forged, raw, 2, "email", T0, &c), 0);
+    assert_int_equal(c.outcome, DB_STORE_DUPLICATE);
+    assert_int_equal(c.id, a.id);
+    /* a third content: a conflict of the first copy too */
+    genuine.policies[0].total_successful = 101;
+    assert_int_equal(store_raw(f->db, &genuine, raw, 2, "https", T0, &d), 0);
+    assert_int_equal(d.outcome, DB_STORE_CONFLICT);
+    assert_int_equal(d.conflict_of, a.id);
+
+    struct report_listing *v;
+    size_t n;
+    struct db_report_filter all = {.since = 0, .until = T0 + DAY};
+    assert_int_equal(db_report_list(f->db, &all, &v, &n), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].id == a.id) {
+            assert_int_equal(v[i].conflict_of, 0);
+            assert_int_equal(v[i].conflicts, 2);
+            assert_int_equal(v[i].counted, 1);
+        } else {
+            assert_int_equal(v[i].conflict_of, a.id);
+            assert_int_equal(v[i].conflicts, 0);
+            assert_int_equal(v[i].counted, 0);
+        }
+    }
+    db_report_list_free(v, n);
+
+    /* Summaries: one copy per group, and the copies left out counted as conflicts. */
+    for (int dom = 0; dom < 2; dom++) {
+        struct report_summary s = {.since = 0,
+                                   .until = T0 + DAY,
+                                   .domain = dom ? "example.com" : NULL,
+                                   .by = REPORT_BY_DAY};
+        assert_int_equal(db_report_summary(f->db, &s), 0);
+        assert_int_equal(s.reports, 1);
+        assert_int_equal(s.conflicts, 2);
+        assert_int_equal(s.successful, 0);
+        assert_int_equal(s.failed, 50);
+        assert_int_equal(s.by_result_type.n, 1);
+        assert_string_equal(s.by_result_type.v[0].key, "certificate-expired");
+        assert_int_equal(s.by_mx.n, 1);
+        assert_int_equal(s.by_mx.v[0].failed, 50);
+        assert_int_equal(s.by_reporter.n, 1);
+        assert_int_equal(s.by_reporter.v[0].reports, 1);
+        assert_int_equal(s.groups.n, 1);
+        assert_int_equal(s.groups.v[0].reports, 1);
+        db_report_summary_clear(&s);
+    }
+
+    /* The alert pass sees the conflicts once, after a high-water mark. */
+    struct db_report_conflict *cv;
+    int64_t max_id;
+    assert_int_equal(db_report_conflicts_after(f->db, 0, 100, &cv, &n, &max_id), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(cv[0].id, b.id);
+    assert_int_equal(cv[0].conflict_of, a.id);
+    assert_string_equal(cv[0].organization_name, "Google Inc.");
+    assert_string_equal(cv[0].report_id, "2024-01-01_example.com");
+    assert_string_equal(cv[0].source, "https");
+    assert_int_equal(cv[0].n_domains, 1);
+    assert_string_equal(cv[0].domains[0], "example.com");
+    assert_int_equal(max_id, d.id);
+    db_report_conflicts_free(cv, n);
+    assert_int_equal(db_report_conflicts_after(f->db, max_id, 100, &cv, &n, &max_id), 0);
+    assert_int_equal(n, 0);
+    db_report_conflicts_free(cv, n);
+    db_report_clear(&forged);
+    db_report_clear(&genuine);
+}
+
+static int64_t rows_of(struct db *db, const char *path, const char *sql)
+{
+    (void)db;
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return n;
+}
+
+/* [reports] keep: old reports go with every row and their raw bytes, in batches; recent
+ * ones stay; a first copy stays while a later conflicting copy is recent. */
+static void test_prune(void **state)
+{
+    struct fixture *f = *state;
+    static const struct fd fds[] = {{"certificate-expired", "mx1.example.com", NULL, 1},
+                                    {"validation-failure", "mx2.example.com", NULL, 1}};
+    for (int i = 0; i < 10; i++) {
+        struct report r;
+        char id[16];
+        snprintf(id, sizeof(id), "old-%d", i);
+        make_report(&r, "Org", id, T0 + i * 3600); /* ends on day 0/1 */
+        add_policy(&r, "example.com", 1, 2, fds, 2);
+        add_policy(&r, "example.net", 1, 0, NULL, 0);
+        store(f->db, &r, NULL);
+        db_report_clear(&r);
+    }
+    struct report r;
+    make_report(&r, "Org", "recent", T0 + 100 * DAY);
+    add_policy(&r, "example.com", 1, 2, fds, 2);
+    int64_t recent = store(f->db, &r, NULL);
+    db_report_clear(&r);
+    /* an old first copy with a recent conflicting copy */
+    make_report(&r, "Org", "grouped", T0);
+    add_policy(&r, "example.com", 1, 0, NULL, 0);
+    int64_t first = store(f->db, &r, NULL);
+    r.end = (time_t)(T0 + 100 * DAY);
+    struct db_store_result res;
+    assert_int_equal(store_raw(f->db, &r, "{}", 2, "https", T0, &res), 0);
+    assert_int_equal(res.outcome, DB_STORE_CONFLICT);
+    db_report_clear(&r);
+
+    int64_t cutoff = T0 + 50 * DAY, n = -1, rows = -1, total = 0, all_rows = 0;
+    int batches = 0;
+    do {
+        assert_int_equal(db_report_prune(f->db, cutoff, 4, &n, &rows), 0);
+        assert_true(n <= 4);
+        total += n;
+        all_rows += rows;
+        batches++;
+    } while (n > 0);
+    assert_int_equal(total, 10);
+    assert_int_equal(batches, 4); /* 4 + 4 + 2 + the empty one */
+    /* per report: itself, raw, 2 policies, 2 details */
+    assert_int_equal(all_rows, 10 * 6);
+    int64_t count;
+    assert_int_equal(db_report_count(f->db, &count), 0);
+    assert_int_equal(count, 3);
+    assert_int_equal(rows_of(f->db, f->path, "SELECT COUNT(*) FROM report_raw"), 3);
+    assert_int_equal(rows_of(f->db, f->path, "SELECT COUNT(*) FROM report_policies"), 3);
+    assert_int_equal(rows_of(f->db, f->path, "SELECT COUNT(*) FROM failure_details"), 2);
+    struct report_listing m;
+    struct report g;
+    assert_int_equal(db_report_get(f->db, recent, &m, &g, NULL, NULL), 1);
+    db_report_listing_clear(&m);
+    db_report_clear(&g);
+    assert_int_equal(db_report_get(f->db, first, &m, &g, NULL, NULL), 1);
+    db_report_listing_clear(&m);
+    db_report_clear(&g);
+    /* once the later copy is old too, the group goes */
+    assert_int_equal(db_report_prune(f->db, T0 + 200 * DAY, 100, &n, &rows), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(db_report_count(f->db, &count), 0);
+    assert_int_equal(count, 0);
+}
+
+/* A database of schema 3 (reports UNIQUE on organization_name, report_id) keeps every row
+ * through migration 004, which rebuilds the table: nothing cascades. */
+static void test_migration_keeps_rows(void **state)
+{
+    char dir[64], path[128];
+    snprintf(dir, sizeof(dir), "/tmp/stsd-test-mig-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/stsd.db", dir);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "PRAGMA foreign_keys=ON", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sqlite3_exec(h, db__migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            h,
+            "PRAGMA user_version = 3;"
+            "INSERT INTO reports VALUES (7, 'Org', 'r', NULL, 100, 200, 300, 'file', 5, 1);"
+            "INSERT INTO report_raw VALUES (7, 0, x'7b7d');"
+            "INSERT INTO report_policies VALUES (1, 7, 100, 'sts', 'example.com', '[]',"
+            " '[]', 5, 1);"
+            "INSERT INTO failure_details VALUES (1, 1, 7, 100, 'certificate-expired',"
+            " NULL, NULL, NULL, NULL, 1, NULL, NULL);",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(h);
+    char err[256];
+    struct db *db = db_open(path, err, sizeof(err));
+    assert_non_null(db);
+    assert_int_equal(db_schema_version(db), db_schema_latest());
+    struct report_listing m;
+    struct report g;
+    assert_int_equal(db_report_get(db, 7, &m, &g, NULL, NULL), 1);
+    assert_int_equal(m.counted, 1);
+    assert_int_equal(m.conflict_of, 0);
+    assert_int_equal(g.n_policies, 1);
+    assert_int_equal(g.policies[0].n_failures, 1);
+    db_report_listing_clear(&m);
+    db_report_clear(&g);
+    /* a row stored before digests were kept: a copy of it is taken as a duplicate */
+    struct report r;
+    make_report(&r, "Org", "r", 100);
+    struct db_store_result res;
+    assert_int_equal(store_raw(db, &r, "{}", 2, "file", 400, &res), 0);
+    assert_int_equal(res.outcome, DB_STORE_DUPLICATE);
+    assert_int_equal(res.id, 7);
+    db_report_clear(&r);
+    /* foreign keys are on after the migrations: pruning cascades */
+    int64_t n, rows;
+    assert_int_equal(db_report_prune(db, 1000, 10, &n, &rows), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows, 4);
+    db_close(db);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[160];
+        snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +802,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_summary_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clamp_and_no_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_speed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conflicting_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test(test_migration_keeps_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
