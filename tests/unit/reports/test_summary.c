@@ -394,7 +394,7 @@ static void test_hostile_fields(void **state)
     report_list_csv(&m, 1, f);
     fclose(f);
     assert_non_null(strstr(buf, "\r\n7,'=cmd\\x1b]0;t\\x07,\"'+1,2\",2024-01-01T00:00:00Z,"));
-    assert_non_null(strstr(buf, ",https,'@x.test,0,0\r\n"));
+    assert_non_null(strstr(buf, ",https,'@x.test,0,0,,0\r\n"));
     free(buf);
     f = open_memstream(&buf, &len);
     report_list_text(&m, 1, f);
