@@ -56,6 +56,9 @@ static int fail(struct report *out, struct report_error *err, int status, const 
     return status;
 }
 
+/* Inflated size up to which a gzip body is inflated without measuring it first. */
+#define SMALL_JSON (64 * 1024)
+
 #define BUDGET_SPENT "the parse memory budget is spent (%zu bytes more needed); retry later"
 
 int report_parse_body_limited(const void *body, size_t len, const struct report_body_limits *lim,
@@ -70,8 +73,24 @@ int report_parse_body_limited(const void *body, size_t len, const struct report_
     memset(out, 0, sizeof *out);
 
     if (report_is_gzip(body, len)) {
-        size_t n;
-        enum report_gunzip_result gr = report_gunzip_measure(body, len, lim->max_json, &n);
+        /* Most reports inflate to a few KB: inflate those at once into a buffer of at most
+         * SMALL_JSON bytes. Anything larger, and a gzip inside the gzip, is measured first. */
+        size_t n = lim->max_json < SMALL_JSON ? lim->max_json : SMALL_JSON;
+        if (report_budget_take(b, n + 1) != 0)
+            return fail(out, err, 503, BUDGET_SPENT, n + 1);
+        enum report_gunzip_result gr = report_gunzip(body, len, n, &buf, &jlen);
+        if (gr == REPORT_GUNZIP_OK && !report_is_gzip(buf, jlen)) {
+            report_budget_give(b, n - jlen); /* keep what the text takes, NUL included */
+            buf_held = jlen + 1;
+            json = buf;
+            goto scan;
+        }
+        free(buf);
+        buf = NULL;
+        report_budget_give(b, n + 1);
+        if (gr == REPORT_GUNZIP_CORRUPT)
+            return fail(out, err, 400, "%s", report_gunzip_strerror(gr));
+        gr = report_gunzip_measure(body, len, lim->max_json, &n);
         if (gr == REPORT_GUNZIP_OK && report_budget_take(b, n + 1) != 0)
             return fail(out, err, 503, BUDGET_SPENT, n + 1);
         if (gr == REPORT_GUNZIP_OK) {
@@ -89,6 +108,7 @@ int report_parse_body_limited(const void *body, size_t len, const struct report_
         return fail(out, err, 413, "larger than the size limit (%zu bytes)", lim->max_json);
     }
 
+scan:;
     /* Count before any tree is built: jansson takes up to ~235 bytes per value, so 20 MB of
      * "{}," would take 1.6 GB. */
     struct report_prescan ps;
