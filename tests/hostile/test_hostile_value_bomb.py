@@ -18,8 +18,6 @@ import http.client
 import json
 import os
 import signal
-import socket
-import ssl
 import sys
 import threading
 import time
@@ -34,22 +32,14 @@ BOMB_SECONDS = 10.0
 BOMB_VALUES = 6900000  # "{}," each: ~20.7 MB, under max_json (20 MiB)
 
 
-class RawClient:
-    """A keep-alive HTTPS client that never retries: a reset is reported, not hidden."""
-
-    def __init__(self, port, timeout=60):
-        self.port, self.timeout = port, timeout
-        self.ctx = ssl.create_default_context(cafile=il.ca().cert)
-        self.conn = None
+class RawClient(il.Client):
+    """il.Client's keep-alive connection, but never retrying: a reset is reported, not hidden."""
 
     def post(self, body, ctype):
         """(status, headers, body), or (None, error text, b"") when the exchange failed."""
         try:
             if self.conn is None:
-                sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
-                self.conn = http.client.HTTPSConnection(il.HOST, self.port, context=self.ctx,
-                                                        timeout=self.timeout)
-                self.conn.sock = self.ctx.wrap_socket(sock, server_hostname=il.HOST)
+                self._connect()
             self.conn.request("POST", "/tlsrpt", body=body, headers={"Content-Type": ctype})
             r = self.conn.getresponse()
             data = r.read()
@@ -60,14 +50,6 @@ class RawClient:
         except (OSError, http.client.HTTPException) as e:
             self.close()
             return None, "%s: %s" % (type(e).__name__, e), b""
-
-    def close(self):
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except OSError:
-                pass
-            self.conn = None
 
 
 def bomb_body():
