@@ -57,7 +57,7 @@ static int fail(struct report *out, struct report_error *err, int status, const 
 }
 
 /* Inflated size up to which a gzip body is inflated without measuring it first. */
-#define SMALL_JSON (64 * 1024)
+#define SMALL_JSON REPORT_BODY_QUICK
 
 #define BUDGET_SPENT "the parse memory budget is spent (%zu bytes more needed); retry later"
 
@@ -90,6 +90,8 @@ int report_parse_body_limited(const void *body, size_t len, const struct report_
         report_budget_give(b, n + 1);
         if (gr == REPORT_GUNZIP_CORRUPT)
             return fail(out, err, 400, "%s", report_gunzip_strerror(gr));
+        if (lim->quick && (gr == REPORT_GUNZIP_OK || n < lim->max_json))
+            return REPORT_BODY_LARGE;
         gr = report_gunzip_measure(body, len, lim->max_json, &n);
         if (gr == REPORT_GUNZIP_OK && report_budget_take(b, n + 1) != 0)
             return fail(out, err, 503, BUDGET_SPENT, n + 1);
@@ -106,6 +108,8 @@ int report_parse_body_limited(const void *body, size_t len, const struct report_
         json = buf;
     } else if (len > lim->max_json) {
         return fail(out, err, 413, "larger than the size limit (%zu bytes)", lim->max_json);
+    } else if (lim->quick && len > REPORT_BODY_QUICK) {
+        return REPORT_BODY_LARGE;
     }
 
 scan:;

@@ -162,7 +162,13 @@ struct report_body_limits {
     size_t max_json;              /* bytes of JSON, plain or inflated */
     size_t max_values;            /* JSON values (report_prescan) */
     struct report_budget *budget; /* NULL: no memory budget */
+    /* 1: handle only bodies of at most REPORT_BODY_QUICK bytes of JSON (a millisecond or
+     * two of work); for a larger one return REPORT_BODY_LARGE at once, having done little
+     * (at most inflating REPORT_BODY_QUICK bytes) and holding nothing. */
+    int quick;
 };
+#define REPORT_BODY_QUICK (64 * 1024)
+#define REPORT_BODY_LARGE 1
 /*
  * The whole intake step for one body (an HTTPS POST or an extracted e-mail part): when it
  * starts with the gzip magic, measure what it inflates to (report_gunzip_measure) and
@@ -172,7 +178,8 @@ struct report_body_limits {
  * REPORT_BYTES_PER_VALUE for the struct report. On return everything but the struct
  * report's share is given back; *held (may be NULL) is set to that share, which the
  * caller gives back when it frees the report.
- * Returns 0 with `out` filled (release with report_clear), or the HTTP status to answer:
+ * Returns 0 with `out` filled (release with report_clear), REPORT_BODY_LARGE (only with
+ * lim->quick), or the HTTP status to answer:
  * 413 when it inflates past max_json or holds more than max_values values, 503 when the
  * budget has no room, 400 for corrupt gzip or an invalid report, with `err` filled (gzip,
  * size and budget errors have the path "body").

@@ -5,9 +5,9 @@
  *
  * How a report travels: a loop thread checks what costs nothing (method, rate limit, size,
  * media type), reserves the body's bytes in the parse budget, copies the body into a
- * srv_job and hands it to the parse pool (parse_pool.c) without answering. A pool thread,
- * at a lower scheduling priority than the loops, inflates, pre-scans, parses and validates
- * it within the budget (report_parse_body_limited) and checks accept = hosted; a job that
+ * srv_job and hands it to the parse pool (parse_pool.c) without answering. A pool thread
+ * (for large bodies one at a lower scheduling priority than the loops) inflates, pre-scans,
+ * parses and validates it within the budget (report_parse_body_limited) and checks accept = hosted; a job that
  * fails there goes straight back to its loop thread with an HTTP status, one that passes
  * goes into the writer's queue. The writer thread takes everything queued (up to a batch
  * cap), stores it in one transaction, commits, and sends each job back to the receiver of
@@ -127,8 +127,11 @@ void srv_job_free(struct srv_job *job);
 struct srv_parse_pool;
 struct srv_intake_conf;
 /*
- * Start n_threads parse threads (at least 1) running at nice +SRV_PARSE_NICE, so that the
- * event loops (policy GETs) win the CPU. `conf` is not copied: it must outlive the pool.
+ * Start n_threads (at least 1) quick parse threads at normal priority, for reports of up to
+ * REPORT_BODY_QUICK bytes of JSON, and as many for larger ones at nice +SRV_PARSE_NICE, so
+ * that the event loops (policy GETs) win the CPU over expensive bodies (a value bomb is a
+ * large one: the quick thread passes it on after inflating 64 KiB of it). `conf` is not
+ * copied: it must outlive the pool.
  */
 #define SRV_PARSE_NICE 10
 struct srv_parse_pool *srv_parse_pool_new(int n_threads, const struct srv_intake_conf *conf);

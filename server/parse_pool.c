@@ -12,16 +12,47 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* Jobs waiting for one kind of thread, oldest first. */
+struct queue {
+    pthread_cond_t cv;
+    struct srv_job *head, *tail;
+    size_t n; /* queued and being worked on */
+};
+
+/*
+ * Two kinds of threads. Every body goes to a quick thread first (normal priority, like the
+ * event loops): it handles reports of up to REPORT_BODY_QUICK bytes of JSON, which is nearly
+ * all of them, at once. A larger body, or a gzip that inflates past that (a bomb looks like a
+ * 20 KB body), it passes to a large-report thread, which runs at nice +SRV_PARSE_NICE: the
+ * expensive work only gets the CPU the event loops and the quick path leave.
+ */
 struct srv_parse_pool {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct srv_job *head, *tail; /* waiting jobs, oldest first */
-    size_t n_queued, n_busy;
+    struct queue quick, large;
     int stopping;
-    int n_threads;
+    int n_threads; /* of each kind */
     pthread_t *tids;
     const struct srv_intake_conf *conf;
 };
+
+struct worker {
+    struct srv_parse_pool *p;
+    int large;
+};
+
+static void push(struct srv_parse_pool *p, struct queue *q, struct srv_job *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (q->tail != NULL)
+        q->tail->next = job;
+    else
+        q->head = job;
+    q->tail = job;
+    q->n++;
+    pthread_cond_signal(&q->cv); /* no system call when no thread waits */
+    pthread_mutex_unlock(&p->mu);
+}
 
 /* Send a job back to its loop thread with the status to answer. */
 static void reply(struct srv_job *job, int status, int retry_after, const char *fmt, ...)
@@ -57,18 +88,24 @@ static int any_hosted(const struct srv_intake_conf *conf, const struct report *r
 }
 
 /* Everything between the body's arrival and the writer's queue. */
-static void work(const struct srv_intake_conf *conf, struct srv_job *job)
+static void work(struct srv_parse_pool *p, struct srv_job *job, int large)
 {
+    const struct srv_intake_conf *conf = p->conf;
     const struct stsd_config *cfg = conf->cfg;
     struct report_body_limits lim = {
         .max_json = (size_t)cfg->max_json,
         .max_values = (size_t)cfg->max_values,
         .budget = job->budget,
+        .quick = !large,
     };
     struct report_error err;
     memset(&err, 0, sizeof(err));
     size_t held = 0;
     int st = report_parse_body_limited(job->raw, job->rawlen, &lim, &job->report, &held, &err);
+    if (st == REPORT_BODY_LARGE) {
+        push(p, &p->large, job);
+        return;
+    }
     job->held += held;
     const char *where = err.path[0] ? err.path : "body";
     char list[400];
@@ -95,29 +132,31 @@ static void work(const struct srv_intake_conf *conf, struct srv_job *job)
 
 static void *pool_main(void *arg)
 {
-    struct srv_parse_pool *p = arg;
-    /* Per thread on Linux: parsing yields the CPU to the event loops (policy GETs). */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SRV_PARSE_NICE) != 0)
+    struct worker *wk = arg;
+    struct srv_parse_pool *p = wk->p;
+    struct queue *q = wk->large ? &p->large : &p->quick;
+    /* Per thread on Linux: large reports yield the CPU to the event loops (policy GETs). */
+    if (wk->large &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SRV_PARSE_NICE) != 0)
         log_event(LOG_WARN, "report.pool", "what=\"cannot lower the parse threads' priority\"");
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->head == NULL && !p->stopping)
-            pthread_cond_wait(&p->cv, &p->mu);
-        if (p->head == NULL)
+        while (q->head == NULL && !p->stopping)
+            pthread_cond_wait(&q->cv, &p->mu);
+        if (q->head == NULL)
             break;
-        struct srv_job *job = p->head;
-        p->head = job->next;
-        if (p->head == NULL)
-            p->tail = NULL;
+        struct srv_job *job = q->head;
+        q->head = job->next;
+        if (q->head == NULL)
+            q->tail = NULL;
         job->next = NULL;
-        p->n_queued--;
-        p->n_busy++;
         pthread_mutex_unlock(&p->mu);
-        work(p->conf, job);
+        work(p, job, wk->large);
         pthread_mutex_lock(&p->mu);
-        p->n_busy--;
+        q->n--; /* a job passed on was counted in the other queue first */
     }
     pthread_mutex_unlock(&p->mu);
+    free(wk);
     return NULL;
 }
 
@@ -125,37 +164,32 @@ struct srv_parse_pool *srv_parse_pool_new(int n_threads, const struct srv_intake
 {
     struct srv_parse_pool *p = xcalloc(1, sizeof(*p));
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    pthread_cond_init(&p->quick.cv, NULL);
+    pthread_cond_init(&p->large.cv, NULL);
     p->conf = conf;
     p->n_threads = n_threads > 0 ? n_threads : 1;
-    p->tids = xcalloc((size_t)p->n_threads, sizeof(*p->tids));
-    for (int i = 0; i < p->n_threads; i++) {
-        if (pthread_create(&p->tids[i], NULL, pool_main, p) != 0)
+    p->tids = xcalloc(2 * (size_t)p->n_threads, sizeof(*p->tids));
+    for (int i = 0; i < 2 * p->n_threads; i++) {
+        struct worker *wk = xcalloc(1, sizeof(*wk)); /* the thread frees it */
+        wk->p = p;
+        wk->large = i >= p->n_threads;
+        if (pthread_create(&p->tids[i], NULL, pool_main, wk) != 0)
             abort(); /* as out of memory: no thread for the intake */
-        pthread_setname_np(p->tids[i], "stsd-parse");
+        pthread_setname_np(p->tids[i], i >= p->n_threads ? "stsd-parse-big" : "stsd-parse");
     }
     return p;
 }
 
 void srv_parse_pool_submit(struct srv_parse_pool *p, struct srv_job *job)
 {
-    job->next = NULL;
     job->status = 0;
-    pthread_mutex_lock(&p->mu);
-    if (p->tail != NULL)
-        p->tail->next = job;
-    else
-        p->head = job;
-    p->tail = job;
-    p->n_queued++;
-    pthread_cond_signal(&p->cv); /* no system call when no thread waits */
-    pthread_mutex_unlock(&p->mu);
+    push(p, &p->quick, job);
 }
 
 size_t srv_parse_pool_queued(struct srv_parse_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    size_t n = p->n_queued + p->n_busy;
+    size_t n = p->quick.n + p->large.n;
     pthread_mutex_unlock(&p->mu);
     return n;
 }
@@ -166,11 +200,13 @@ void srv_parse_pool_free(struct srv_parse_pool *p)
         return;
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
-    pthread_cond_broadcast(&p->cv);
+    pthread_cond_broadcast(&p->quick.cv);
+    pthread_cond_broadcast(&p->large.cv);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n_threads; i++)
+    for (int i = 0; i < 2 * p->n_threads; i++)
         pthread_join(p->tids[i], NULL);
-    pthread_cond_destroy(&p->cv);
+    pthread_cond_destroy(&p->quick.cv);
+    pthread_cond_destroy(&p->large.cv);
     pthread_mutex_destroy(&p->mu);
     free(p->tids);
     free(p);

@@ -266,13 +266,55 @@ static void test_body_limited(void **state)
     free(big);
 }
 
+/* Quick mode handles up to REPORT_BODY_QUICK bytes of JSON and hands back anything larger
+ * at once, holding nothing; without it, the same body gets its real answer. */
+static void test_body_quick(void **state)
+{
+    struct report_budget b;
+    report_budget_init(&b, 64u << 20);
+    struct report_body_limits lim = {
+        .max_json = 20u << 20, .max_values = 100000, .budget = &b, .quick = 1};
+    struct report r;
+    struct report_error err;
+    size_t held = 1, jl, zl;
+    char *small = bomb_json(10, &jl);
+    assert_int_equal(report_parse_body_limited(small, jl, &lim, &r, &held, &err), 0);
+    report_budget_give(&b, held);
+    report_clear(&r);
+    char *big = bomb_json(REPORT_BODY_QUICK / 3 + 10, &jl); /* just past the quick size */
+    unsigned char *z = rt_gzip(big, jl, &zl);
+    assert_int_equal(report_parse_body_limited(big, jl, &lim, &r, &held, &err), REPORT_BODY_LARGE);
+    assert_int_equal(report_parse_body_limited(z, zl, &lim, &r, &held, &err), REPORT_BODY_LARGE);
+    assert_int_equal(held, 0);
+    assert_int_equal(report_budget_used(&b), 0);
+    /* A gzip inside the gzip is measured by the large path too. */
+    size_t z2l;
+    unsigned char *z2 = rt_gzip(z, zl, &z2l);
+    assert_int_equal(report_parse_body_limited(z2, z2l, &lim, &r, &held, &err),
+                     REPORT_BODY_LARGE);
+    lim.quick = 0;
+    assert_int_equal(report_parse_body_limited(z, zl, &lim, &r, &held, &err), 0);
+    report_budget_give(&b, held);
+    report_clear(&r);
+    assert_int_equal(report_parse_body_limited(z2, z2l, &lim, &r, &held, &err), 400);
+    assert_int_equal(report_budget_used(&b), 0);
+    /* With max_json under the quick size, past it is a 413 in quick mode already. */
+    lim.quick = 1;
+    lim.max_json = 1000;
+    assert_int_equal(report_parse_body_limited(z, zl, &lim, &r, &held, &err), 413);
+    free(z2);
+    free(z);
+    free(big);
+    free(small);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts),     cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_too_many),   cmocka_unit_test(test_depth),
         cmocka_unit_test(test_agrees_with_jansson), cmocka_unit_test(test_budget),
-        cmocka_unit_test(test_body_limited),
+        cmocka_unit_test(test_body_limited),       cmocka_unit_test(test_body_quick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

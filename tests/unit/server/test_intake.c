@@ -357,18 +357,27 @@ static void test_parse_pool(void **state)
     for (int i = 0; i < 100; i++)
         strcat(pad, i ? ",0" : "0");
     strcat(pad, "]");
-    char *bodies[] = {report_json("ok", "a.test", ""), report_json("other", "b.test", ""),
+    /* 200,000 null values (~1 MB of JSON): the large-report threads refuse it. */
+    char *many = xmalloc(5 * 200000 + 16);
+    strcpy(many, ",\"y\":[null");
+    for (int i = 1; i < 200000; i++)
+        memcpy(many + 10 + 5 * (i - 1), ",null", 5);
+    strcpy(many + 10 + 5 * (200000 - 1), "]");
+    char *bodies[] = {report_json("ok", "a.test", ""),   report_json("other", "b.test", ""),
                       xstrdup("{\"organization-name\":"), report_json("many", "a.test", pad),
-                      report_json("tight", "a.test", "")};
-    int want[] = {0, 422, 400, 413, 503};
-    struct srv_job *jobs[5];
-    for (int i = 0; i < 5; i++) {
+                      report_json("tight", "a.test", ""), report_json("big", "a.test", many)};
+    free(many);
+    int want[] = {0, 422, 400, 413, 503, 413};
+    struct srv_job *jobs[6];
+    for (int i = 0; i < 6; i++) {
         jobs[i] = raw_job(f, i == 4 ? &tiny : &budget, bodies[i]);
         srv_parse_pool_submit(p, jobs[i]);
     }
-    wait_replies(f, 5);
+    wait_replies(f, 6);
+    for (int k = 0; k < 1000 && srv_parse_pool_queued(p) > 0; k++)
+        usleep(1000); /* a thread counts its job done just after sending it back */
     assert_int_equal(srv_parse_pool_queued(p), 0);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         if (jobs[i]->status != want[i])
             fail_msg("job %d: status %d, expected %d (%s)", i, jobs[i]->status, want[i],
                      jobs[i]->error);
@@ -384,7 +393,7 @@ static void test_parse_pool(void **state)
     srv_parse_pool_free(p);
     srv_writer_free(w);
     srv_parse_pool_free(NULL);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         free(bodies[i]);
     config_free(&cfg);
 }
