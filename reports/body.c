@@ -59,6 +59,7 @@ static int fail(struct report *out, struct report_error *err, int status, const 
 /* Inflated size up to which a gzip body is inflated without measuring it first. */
 #define SMALL_JSON REPORT_BODY_QUICK
 
+#define TOO_MANY_VALUES "more than max_values (%zu) JSON values"
 #define BUDGET_SPENT "the parse memory budget is spent (%zu bytes more needed); retry later"
 
 int report_parse_body_limited(const void *body, size_t len, const struct report_body_limits *lim,
@@ -74,16 +75,27 @@ int report_parse_body_limited(const void *body, size_t len, const struct report_
 
     if (report_is_gzip(body, len)) {
         /* Most reports inflate to a few KB: inflate those at once into a buffer of at most
-         * SMALL_JSON bytes. Anything larger, and a gzip inside the gzip, is measured first. */
-        size_t n = lim->max_json < SMALL_JSON ? lim->max_json : SMALL_JSON;
+         * SMALL_JSON bytes. Anything larger, and a gzip inside the gzip, is measured first,
+         * except that a value bomb is refused on its first bytes: the large path looks at
+         * 4 bytes per allowed value (each value takes 2 at least, "0,"), enough to count
+         * past max_values in any text that packs its values as densely as a bomb does. */
+        size_t n = lim->quick || lim->max_values > SIZE_MAX / 8 ? 0 : 4 * lim->max_values;
+        n = n > SMALL_JSON ? n : SMALL_JSON;
+        n = lim->max_json < n ? lim->max_json : n;
         if (report_budget_take(b, n + 1) != 0)
             return fail(out, err, 503, BUDGET_SPENT, n + 1);
-        enum report_gunzip_result gr = report_gunzip(body, len, n, &buf, &jlen);
+        enum report_gunzip_result gr = report__gunzip_prefix(body, len, n, &buf, &jlen);
         if (gr == REPORT_GUNZIP_OK && !report_is_gzip(buf, jlen)) {
             report_budget_give(b, n - jlen); /* keep what the text takes, NUL included */
             buf_held = jlen + 1;
             json = buf;
             goto scan;
+        }
+        if (gr == REPORT_GUNZIP_TOO_BIG && !report_is_gzip(buf, jlen) &&
+            report_prescan(buf, jlen, lim->max_values, NULL) == REPORT_PRESCAN_TOO_MANY) {
+            free(buf);
+            report_budget_give(b, n + 1);
+            return fail(out, err, 413, TOO_MANY_VALUES, lim->max_values);
         }
         free(buf);
         buf = NULL;
@@ -120,7 +132,7 @@ scan:;
     if (pr == REPORT_PRESCAN_TOO_MANY) {
         free(buf);
         report_budget_give(b, buf_held);
-        return fail(out, err, 413, "more than max_values (%zu) JSON values", lim->max_values);
+        return fail(out, err, 413, TOO_MANY_VALUES, lim->max_values);
     }
     /* Not JSON: jansson reads a little past where the scan stopped, for its message (where
      * and what), and so builds no more values than the scan counted (plus a few). */

@@ -17,9 +17,10 @@ int report_is_gzip(const void *buf, size_t len)
 /* zlib counts in uInt; feed it at most this much at a time. */
 #define CHUNK_MAX ((size_t)1 << 30)
 
-/* report_gunzip, starting from a buffer of `first` bytes (grown by doubling up to cap + 1). */
+/* report_gunzip, starting from a buffer of `first` bytes (grown by doubling up to cap + 1).
+ * With keep_prefix, TOO_BIG comes with the first cap bytes in *out (not NUL-terminated). */
 static enum report_gunzip_result gunzip(const void *in, size_t inlen, size_t cap, size_t first,
-                                        char **out, size_t *outlen)
+                                        int keep_prefix, char **out, size_t *outlen)
 {
     *out = NULL;
     *outlen = 0;
@@ -86,13 +87,16 @@ static enum report_gunzip_result gunzip(const void *in, size_t inlen, size_t cap
         break;
     }
     inflateEnd(&zs);
+    if (used == limit) /* the stream ended on exactly cap + 1 bytes */
+        res = REPORT_GUNZIP_TOO_BIG;
+    if (res == REPORT_GUNZIP_TOO_BIG && keep_prefix) {
+        *out = buf;
+        *outlen = used < cap ? used : cap;
+        return res;
+    }
     if (res != REPORT_GUNZIP_OK) {
         free(buf);
         return res;
-    }
-    if (used == limit) { /* the stream ended on exactly cap + 1 bytes */
-        free(buf);
-        return REPORT_GUNZIP_TOO_BIG;
     }
     if (used == size)
         buf = xrealloc(buf, used + 1);
@@ -107,13 +111,20 @@ enum report_gunzip_result report_gunzip(const void *in, size_t inlen, size_t cap
 {
     /* Start from a guess of 4x the input (reports compress about 5-10x) and double. */
     size_t first = inlen < SIZE_MAX / 4 ? inlen * 4 : SIZE_MAX;
-    return gunzip(in, inlen, cap, first < 4096 ? 4096 : first, out, outlen);
+    return gunzip(in, inlen, cap, first < 4096 ? 4096 : first, 0, out, outlen);
+}
+
+enum report_gunzip_result report__gunzip_prefix(const void *in, size_t inlen, size_t cap,
+                                                char **out, size_t *outlen)
+{
+    size_t first = inlen < SIZE_MAX / 4 ? inlen * 4 : SIZE_MAX;
+    return gunzip(in, inlen, cap, first < 4096 ? 4096 : first, 1, out, outlen);
 }
 
 enum report_gunzip_result report__gunzip_exact(const void *in, size_t inlen, size_t size,
                                                char **out, size_t *outlen)
 {
-    return gunzip(in, inlen, size, size + 1, out, outlen);
+    return gunzip(in, inlen, size, size + 1, 0, out, outlen);
 }
 
 /* One gzip layer being inflated into a fixed window, counting what comes out. */

@@ -28,6 +28,11 @@
 enum report_gunzip_result report__gunzip_exact(const void *in, size_t inlen, size_t size,
                                                char **out, size_t *outlen);
 
+/* report_gunzip that, on TOO_BIG, hands back what it inflated: the first `cap` bytes (in
+ * *out, malloc'd, not NUL-terminated, *outlen = cap). */
+enum report_gunzip_result report__gunzip_prefix(const void *in, size_t inlen, size_t cap,
+                                                char **out, size_t *outlen);
+
 /* Fill an optional error (err may be NULL) with a path and a printf-style message. */
 void report__set_error(struct report_error *err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -242,11 +242,32 @@ static void test_body_limited(void **state)
     /* Plain, the same. */
     assert_int_equal(report_parse_body_limited(big, jl, &lim, &r, &held, &err), 413);
 
-    /* A budget smaller than the inflated size: 503 without inflating. */
+    /* The bomb is refused on its first 4 x max_values bytes: a budget of 1 MiB is enough. */
     report_budget_init(&b, 1u << 20);
+    assert_int_equal(report_parse_body_limited(z, zl, &lim, &r, &held, &err), 413);
+    assert_int_equal(report_budget_used(&b), 0);
+    /* A budget smaller than that first step: 503. */
+    report_budget_init(&b, 256u << 10);
     assert_int_equal(report_parse_body_limited(z, zl, &lim, &r, &held, &err), 503);
     assert_non_null(strstr(err.message, "budget"));
     assert_int_equal(report_budget_used(&b), 0);
+    /* 2 MB of text in one string: measured, and a budget smaller than that is a 503 before
+     * it is inflated. */
+    char *one = bomb_json(1, &jl);
+    char *padded = xasprintf("{\"pad\":\"%0*d\",%s", 2000000, 0, one + 1);
+    size_t pl;
+    unsigned char *pz = rt_gzip(padded, strlen(padded), &pl);
+    report_budget_init(&b, 1u << 20);
+    assert_int_equal(report_parse_body_limited(pz, pl, &lim, &r, &held, &err), 503);
+    assert_int_equal(report_budget_used(&b), 0);
+    report_budget_init(&b, 16u << 20);
+    assert_int_equal(report_parse_body_limited(pz, pl, &lim, &r, &held, &err), 0);
+    assert_int_equal(report_budget_used(&b), held);
+    report_budget_give(&b, held);
+    report_clear(&r);
+    free(pz);
+    free(padded);
+    free(one);
     /* Room for the text but not the tree: 503 again, nothing left held. */
     char *mid = bomb_json(50000, &jl);
     report_budget_init(&b, 4u << 20);
