@@ -49,8 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* A cap below the count stops the scan at the first value past it. */
         if (n > 1) {
             struct report_prescan p2;
-            if (report_prescan(buf, size, n - 1, &p2) != REPORT_PRESCAN_TOO_MANY ||
-                p2.values != n)
+            if (report_prescan(buf, size, n - 1, &p2) != REPORT_PRESCAN_TOO_MANY || p2.values != n)
                 abort();
         }
         json_decref(j);

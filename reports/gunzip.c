@@ -138,8 +138,9 @@ struct layer {
 static void layer_init(struct layer *l)
 {
     memset(l, 0, sizeof(*l));
-    if (inflateInit2(&l->zs, 16 + MAX_WBITS) != Z_OK) /* gzip wrapper only (RFC 1952) */
-        abort(); /* only on out of memory or a broken zlib */
+    /* A gzip wrapper only (RFC 1952); failing is out of memory or a broken zlib. */
+    if (inflateInit2(&l->zs, 16 + MAX_WBITS) != Z_OK)
+        abort();
     l->live = 1;
 }
 

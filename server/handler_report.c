@@ -167,8 +167,8 @@ static void on_job_back(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
         if (job->pending != NULL) {
             job->pending->job = NULL;
             if (job->status != 0)
-                send_error(job->pending->req, job->status, reason(job->status),
-                           job->retry_after, "%s", job->error);
+                send_error(job->pending->req, job->status, reason(job->status), job->retry_after,
+                           "%s", job->error);
             else
                 answer_job(job->pending->req, job);
         }

@@ -7,11 +7,12 @@
  * media type), reserves the body's bytes in the parse budget, copies the body into a
  * srv_job and hands it to the parse pool (parse_pool.c) without answering. A pool thread
  * (for large bodies one at a lower scheduling priority than the loops) inflates, pre-scans,
- * parses and validates it within the budget (report_parse_body_limited) and checks accept = hosted; a job that
- * fails there goes straight back to its loop thread with an HTTP status, one that passes
- * goes into the writer's queue. The writer thread takes everything queued (up to a batch
- * cap), stores it in one transaction, commits, and sends each job back to the receiver of
- * the loop thread that queued it (h2o_multithread_send_message); that thread answers
+ * parses and validates it within the budget (report_parse_body_limited) and checks
+ * accept = hosted; a job that fails there goes straight back to its loop thread with an HTTP
+ * status, one that passes goes into the writer's queue. The writer thread takes everything
+ * queued (up to a batch cap), stores it in one transaction, commits, and sends each job back
+ * to the receiver of the loop thread that queued it (h2o_multithread_send_message); that
+ * thread answers
  * 201/200/4xx/503 and frees the job, giving its bytes back to the budget. So the event
  * loops never run zlib, jansson or SQLite, and every report in flight, from its arrival to
  * its answer, is bounded in bytes by [reports] parse_memory.

@@ -136,8 +136,7 @@ static void *pool_main(void *arg)
     struct srv_parse_pool *p = wk->p;
     struct queue *q = wk->large ? &p->large : &p->quick;
     /* Per thread on Linux: large reports yield the CPU to the event loops (policy GETs). */
-    if (wk->large &&
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SRV_PARSE_NICE) != 0)
+    if (wk->large && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SRV_PARSE_NICE) != 0)
         log_event(LOG_WARN, "report.pool", "what=\"cannot lower the parse threads' priority\"");
     pthread_mutex_lock(&p->mu);
     for (;;) {

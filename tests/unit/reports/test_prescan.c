@@ -54,12 +54,40 @@ static void test_counts(void **state)
 static void test_invalid(void **state)
 {
     static const char *bad[] = {
-        "",          " ",        "[",           "]",          "[1,]",        "[,1]",
-        "{\"a\"}",   "{\"a\":}", "{\"a\":1,}",  "{1:2}",      "{\"a\" 1}",   "[}",
-        "{]",        "01",       "1.",          "-",          "1e",          ".5",
-        "+1",        "tru",      "nul",         "[1]x",       "[1] [2]",     "\"abc",
-        "\"\x01\"",  "\"\\x\"",  "\"\\u12G4\"", "\"\\u12\"",  "'a'",         "[1 2]",
-        "{\"a\":1 \"b\":2}",     "NaN",         "[Infinity]", "{\"a\":1}}",
+        "",
+        " ",
+        "[",
+        "]",
+        "[1,]",
+        "[,1]",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{1:2}",
+        "{\"a\" 1}",
+        "[}",
+        "{]",
+        "01",
+        "1.",
+        "-",
+        "1e",
+        ".5",
+        "+1",
+        "tru",
+        "nul",
+        "[1]x",
+        "[1] [2]",
+        "\"abc",
+        "\"\x01\"",
+        "\"\\x\"",
+        "\"\\u12G4\"",
+        "\"\\u12\"",
+        "'a'",
+        "[1 2]",
+        "{\"a\":1 \"b\":2}",
+        "NaN",
+        "[Infinity]",
+        "{\"a\":1}}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t n;
@@ -152,8 +180,7 @@ static void test_agrees_with_jansson(void **state)
             struct report_prescan ps;
             enum report_prescan_result r = report_prescan(in, len, SIZE_MAX - 1, &ps);
             if (j != NULL && (r != REPORT_PRESCAN_OK || ps.values != jcount(j)))
-                fail_msg("%s: scan %d with %zu values, jansson %zu", path, r, ps.values,
-                         jcount(j));
+                fail_msg("%s: scan %d with %zu values, jansson %zu", path, r, ps.values, jcount(j));
             checked += j != NULL;
             json_decref(j);
             free(in);
@@ -311,8 +338,7 @@ static void test_body_quick(void **state)
     /* A gzip inside the gzip is measured by the large path too. */
     size_t z2l;
     unsigned char *z2 = rt_gzip(z, zl, &z2l);
-    assert_int_equal(report_parse_body_limited(z2, z2l, &lim, &r, &held, &err),
-                     REPORT_BODY_LARGE);
+    assert_int_equal(report_parse_body_limited(z2, z2l, &lim, &r, &held, &err), REPORT_BODY_LARGE);
     lim.quick = 0;
     assert_int_equal(report_parse_body_limited(z, zl, &lim, &r, &held, &err), 0);
     report_budget_give(&b, held);
@@ -332,10 +358,14 @@ static void test_body_quick(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counts),     cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_too_many),   cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_agrees_with_jansson), cmocka_unit_test(test_budget),
-        cmocka_unit_test(test_body_limited),       cmocka_unit_test(test_body_quick),
+        cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_too_many),
+        cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_agrees_with_jansson),
+        cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_body_limited),
+        cmocka_unit_test(test_body_quick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

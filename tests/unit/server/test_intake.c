@@ -325,13 +325,12 @@ static struct srv_job *raw_job(struct wfix *f, struct report_budget *b, const ch
 
 static char *report_json(const char *id, const char *domain, const char *extra)
 {
-    return xasprintf(
-        "{\"organization-name\":\"Pool Sender\",\"date-range\":{\"start-datetime\":"
-        "\"2026-11-01T00:00:00Z\",\"end-datetime\":\"2026-11-01T23:59:59Z\"},"
-        "\"report-id\":\"%s\",\"policies\":[{\"policy\":{\"policy-type\":\"sts\","
-        "\"policy-domain\":\"%s\"},\"summary\":{\"total-successful-session-count\":1,"
-        "\"total-failure-session-count\":0}}]%s}",
-        id, domain, extra);
+    return xasprintf("{\"organization-name\":\"Pool Sender\",\"date-range\":{\"start-datetime\":"
+                     "\"2026-11-01T00:00:00Z\",\"end-datetime\":\"2026-11-01T23:59:59Z\"},"
+                     "\"report-id\":\"%s\",\"policies\":[{\"policy\":{\"policy-type\":\"sts\","
+                     "\"policy-domain\":\"%s\"},\"summary\":{\"total-successful-session-count\":1,"
+                     "\"total-failure-session-count\":0}}]%s}",
+                     id, domain, extra);
 }
 
 /* Every outcome of the pool comes back to the loop thread's receiver: stored through the
@@ -363,7 +362,7 @@ static void test_parse_pool(void **state)
     for (int i = 1; i < 200000; i++)
         memcpy(many + 10 + 5 * (i - 1), ",null", 5);
     strcpy(many + 10 + 5 * (200000 - 1), "]");
-    char *bodies[] = {report_json("ok", "a.test", ""),   report_json("other", "b.test", ""),
+    char *bodies[] = {report_json("ok", "a.test", ""),    report_json("other", "b.test", ""),
                       xstrdup("{\"organization-name\":"), report_json("many", "a.test", pad),
                       report_json("tight", "a.test", ""), report_json("big", "a.test", many)};
     free(many);
