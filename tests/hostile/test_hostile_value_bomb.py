@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Value bombs, a spent parse budget and a stop with the parse pool busy (SPEC §9 Memory, Event
-loops; SPEC §8 graceful stop), against a release build.
+"""Value bombs, a spent parse budget and a graceful stop with the parse pool busy, against a
+release build: memory bounded by bytes, never by shape, and no parsing on an event loop.
 
 1. 8 client threads post value bombs for ~10 s: each a ~20 KB gzip body that inflates to ~20 MB
    of `"x":[{},{},...]` (~6.9 million values) in an otherwise valid report for a hosted domain.

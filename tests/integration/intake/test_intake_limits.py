@@ -9,7 +9,7 @@
 - gzip bombs: one layer 1 MB -> 1 GB and two layers 2 KB -> 1 MB -> 1 GB (built here with
   zlib in streaming fashion, never whole in memory) get 413, over HTTP/1.1 and HTTP/2 and
   several at once, while the server's peak RSS (VmHWM) stays under 100 MB;
-- `max_values` (SPEC §9): a report of exactly max_values JSON values is stored, one more value
+- `[reports] max_values`: a report of exactly max_values JSON values is stored, one more value
   is 413 over HTTP/1.1 and HTTP/2; value bombs whose clients give up while the parse pool
   works on them are never answered to a freed request (ASan).
 """
