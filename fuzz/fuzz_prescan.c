@@ -1,6 +1,7 @@
 /* fuzz_prescan.c - libFuzzer target: report_prescan never reads out of bounds, and it agrees
  * with jansson: whatever jansson reads, the scan accepts with the same count of values. */
 #include "reports/reports.h"
+#include "tests/unit/reports/reports_test.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -8,21 +9,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Values in a jansson tree, counted the way report_prescan counts them. */
-static size_t count(json_t *j)
-{
-    size_t n = 1;
-    if (json_is_array(j)) {
-        for (size_t i = 0; i < json_array_size(j); i++)
-            n += count(json_array_get(j, i));
-    } else if (json_is_object(j)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v) n += count(v);
-    }
-    return n;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     ? NULL
                     : json_loadb(buf + off, size - off, JSON_REJECT_DUPLICATES, NULL);
     if (j != NULL) {
-        size_t n = count(j);
+        size_t n = rt_json_values(j);
         if (r != REPORT_PRESCAN_OK || ps.values != n)
             abort();
         /* A cap below the count stops the scan at the first value past it. */
