@@ -166,7 +166,8 @@ static void test_agrees_with_jansson(void **state)
             struct report_prescan ps;
             enum report_prescan_result r = report_prescan(in, len, SIZE_MAX - 1, &ps);
             if (j != NULL && (r != REPORT_PRESCAN_OK || ps.values != rt_json_values(j)))
-                fail_msg("%s: scan %d with %zu values, jansson %zu", path, r, ps.values, rt_json_values(j));
+                fail_msg("%s: scan %d with %zu values, jansson %zu", path, r, ps.values,
+                         rt_json_values(j));
             checked += j != NULL;
             json_decref(j);
             free(in);
