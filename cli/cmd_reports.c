@@ -323,10 +323,13 @@ static void add_report(struct ingest *in, char *raw, size_t len, const char *sou
 {
     struct report r;
     struct report_error err;
-    int rc = report_parse_body(raw, len, (size_t)in->cfg->max_json, &r, &err);
+    /* The same bounded step as HTTPS (max_json, max_values); no budget: one at a time. */
+    struct report_body_limits lim = {.max_json = (size_t)in->cfg->max_json,
+                                     .max_values = (size_t)in->cfg->max_values};
+    int rc = report_parse_body_limited(raw, len, &lim, &r, NULL, &err);
     if (rc != 0) {
         char buf[512];
-        if (rc == 413)
+        if (rc == 413 && strstr(err.message, "size limit") != NULL)
             reject(in, where, "inflates past [reports] max_json (%llu bytes)",
                    (unsigned long long)in->cfg->max_json);
         else

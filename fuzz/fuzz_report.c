@@ -1,4 +1,5 @@
-/* fuzz_report.c - libFuzzer target: report_parse and report_parse_body on arbitrary bytes. */
+/* fuzz_report.c - libFuzzer target: report_parse, report_parse_body and
+ * report_parse_body_limited (budget, max_values, quick) on arbitrary bytes. */
 #include "reports/reports.h"
 
 #include <stdint.h>
@@ -47,6 +48,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         report_clear(&r);
     } else if (st != 400 && st != 413) {
         abort();
+    }
+    /* The bounded step with a small budget and few values, quick or not: whatever the
+     * answer, what stays reserved is exactly what the report holds. */
+    for (int quick = 0; quick < 2; quick++) {
+        struct report_budget b;
+        report_budget_init(&b, 1 << 18);
+        struct report_body_limits lim = {
+            .max_json = 1 << 16, .max_values = 200, .budget = &b, .quick = quick};
+        size_t held = 0;
+        st = report_parse_body_limited(data, size, &lim, &r, &held, &err);
+        if (report_budget_used(&b) != (st == 0 ? held : 0))
+            abort();
+        if (st == 0) {
+            check(&r);
+            report_clear(&r);
+        } else if (st != 400 && st != 413 && st != 503 && !(quick && st == REPORT_BODY_LARGE)) {
+            abort();
+        }
     }
     return 0;
 }

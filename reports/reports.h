@@ -6,6 +6,7 @@
 #ifndef STSD_REPORTS_H
 #define STSD_REPORTS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -113,15 +114,104 @@ enum report_gunzip_result {
  */
 enum report_gunzip_result report_gunzip(const void *in, size_t inlen, size_t cap, char **out,
                                         size_t *outlen);
+/*
+ * Measure before allocating: inflate gzip data into a fixed window on the stack, counting
+ * the bytes without keeping them. *outlen is what report_gunzip would produce. TOO_BIG when
+ * that passes `cap`, or when it is itself gzip (a gzip inside the gzip) that inflates past
+ * `cap`: either way a bomb costs CPU up to the cap and no memory. CORRUPT exactly when
+ * report_gunzip would say so (for the outer layer).
+ */
+enum report_gunzip_result report_gunzip_measure(const void *in, size_t inlen, size_t cap,
+                                                size_t *outlen);
 /* A fixed message for a result ("gzip: ..."), for logs and 400/413 answers. */
 const char *report_gunzip_strerror(enum report_gunzip_result r);
+
+/* body.c: the budget */
 /*
- * The whole intake step for one body (an HTTPS POST or an extracted e-mail part): inflate
- * it when it starts with the gzip magic (bounded by max_json), then report_parse.
- * Returns 0 with `out` filled (release with report_clear), or the HTTP status to answer:
- * 413 when it inflates past max_json, 400 for corrupt gzip or an invalid report, with
- * `err` filled (gzip errors have the path "body").
+ * A budget of bytes shared by threads (lock-free): what every report being inflated, parsed
+ * or waiting to be stored holds at once ([reports] parse_memory). Work reserves its bytes
+ * before it allocates them and gives them back when it frees them.
  */
+struct report_budget {
+    atomic_size_t used;
+    size_t cap;
+};
+void report_budget_init(struct report_budget *b, size_t cap);
+/* Reserve n bytes: 0, or -1 (nothing reserved) when they do not fit. A NULL budget always
+ * has room. */
+int report_budget_take(struct report_budget *b, size_t n);
+/* Give back n bytes taken before. NULL is a no-op. */
+void report_budget_give(struct report_budget *b, size_t n);
+/* Bytes reserved now. */
+size_t report_budget_used(struct report_budget *b);
+
+/* prescan.c */
+/* Deepest nesting the pre-scan follows: jansson's own limit (JSON_PARSER_MAX_DEPTH). */
+#define REPORT_PRESCAN_MAX_DEPTH 2048
+enum report_prescan_result {
+    REPORT_PRESCAN_OK = 0,
+    REPORT_PRESCAN_TOO_MANY = -1, /* more than max_values values */
+    REPORT_PRESCAN_INVALID = -2,  /* not a JSON text (RFC 8259) */
+};
+struct report_prescan {
+    size_t values;    /* values seen (max_values + 1 when there are too many) */
+    size_t max_depth; /* deepest nesting of objects and arrays seen */
+    size_t offset;    /* where the scan ended: len, or the byte it stopped at */
+};
+/*
+ * Count the values of a JSON text in one linear pass, allocating nothing, and stop at the
+ * first one past max_values. A value is every object, array, string, number, true, false
+ * and null, at any depth, the outermost one included; an object member's name is not a
+ * value (each name has exactly one value, so the count bounds the names too). So
+ * {"a":[1,{}]} holds 4 values. The structure is checked (RFC 8259 grammar, nesting up to
+ * REPORT_PRESCAN_MAX_DEPTH, nothing after the text) but not UTF-8, surrogates, \u0000 or
+ * duplicate names: those are the parser's. Whatever jansson accepts, this accepts with the
+ * same count of values (fuzz/fuzz_prescan.c checks it). A leading UTF-8 BOM is skipped.
+ * `out` may be NULL.
+ */
+enum report_prescan_result report_prescan(const char *json, size_t len, size_t max_values,
+                                          struct report_prescan *out);
+
+/* body.c: the intake step */
+/* Bytes jansson 2.14 takes per JSON value at most, measured on x86-64 glibc: 235 for an
+ * empty object in an array (its hashtable and buckets), 139 for an empty array, 91 for an
+ * empty string, 43 for a number, 11 for null; members add a pair (~100 with a short key).
+ * The text itself (string contents and names) is budgeted as the length of the JSON. */
+#define REPORT_JSON_BYTES_PER_VALUE 256
+/* Bytes a parsed struct report takes per JSON value at most, beyond the text's length: a
+ * failure-detail struct is 64 bytes, each string one allocation (malloc rounds to 32). */
+#define REPORT_BYTES_PER_VALUE 64
+/* The default of [reports] max_values. */
+#define REPORT_DEFAULT_MAX_VALUES 100000
+struct report_body_limits {
+    size_t max_json;              /* bytes of JSON, plain or inflated */
+    size_t max_values;            /* JSON values (report_prescan) */
+    struct report_budget *budget; /* NULL: no memory budget */
+    /* 1: handle only bodies of at most REPORT_BODY_QUICK bytes of JSON (a millisecond or
+     * two of work); for a larger one return REPORT_BODY_LARGE at once, having done little
+     * (at most inflating REPORT_BODY_QUICK bytes) and holding nothing. */
+    int quick;
+};
+#define REPORT_BODY_QUICK (64 * 1024)
+#define REPORT_BODY_LARGE 1
+/*
+ * The whole intake step for one body (an HTTPS POST or an extracted e-mail part): when it
+ * starts with the gzip magic, measure what it inflates to (report_gunzip_measure) and
+ * inflate it into a buffer of exactly that size; pre-scan the JSON (report_prescan); then
+ * report_parse. Each allocation is reserved in lim->budget before it is made: the JSON
+ * text, then its value count times REPORT_JSON_BYTES_PER_VALUE for jansson's tree and
+ * REPORT_BYTES_PER_VALUE for the struct report. On return everything but the struct
+ * report's share is given back; *held (may be NULL) is set to that share, which the
+ * caller gives back when it frees the report.
+ * Returns 0 with `out` filled (release with report_clear), REPORT_BODY_LARGE (only with
+ * lim->quick), or the HTTP status to answer:
+ * 413 when it inflates past max_json or holds more than max_values values, 503 when the
+ * budget has no room, 400 for corrupt gzip or an invalid report, with `err` filled (gzip,
+ * size and budget errors have the path "body").
+ */
+int report_parse_body_limited(const void *body, size_t len, const struct report_body_limits *lim,
+                              struct report *out, size_t *held, struct report_error *err);
+/* report_parse_body_limited with max_json, REPORT_DEFAULT_MAX_VALUES and no budget. */
 int report_parse_body(const void *body, size_t len, size_t max_json, struct report *out,
                       struct report_error *err);
 

@@ -23,6 +23,16 @@
  * open boundaries, so 200,000 nested multiparts take it minutes; reports have one or two. */
 #define REPORT__MAX_MIME_BOUNDARIES 256
 
+/* report_gunzip into a buffer of exactly size + 1 bytes, for data report_gunzip_measure
+ * found to inflate to `size` bytes (TOO_BIG if it produces more after all). */
+enum report_gunzip_result report__gunzip_exact(const void *in, size_t inlen, size_t size,
+                                               char **out, size_t *outlen);
+
+/* report_gunzip that, on TOO_BIG, hands back what it inflated: the first `cap` bytes (in
+ * *out, malloc'd, not NUL-terminated, *outlen = cap). */
+enum report_gunzip_result report__gunzip_prefix(const void *in, size_t inlen, size_t cap,
+                                                char **out, size_t *outlen);
+
 /* Fill an optional error (err may be NULL) with a path and a printf-style message. */
 void report__set_error(struct report_error *err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -11,11 +11,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <zlib.h>
 
-#define RETRY_QUEUE_FULL 1    /* seconds: the writer drains a full queue in well under that */
-#define RETRY_STORE_FAILED 30 /* seconds: a locked or failing database needs a person */
-#define RETRY_DISK_LOW 300    /* seconds: a nearly full disk needs a person too */
+#define RETRY_DISK_LOW 300 /* seconds: a nearly full disk needs a person */
 
 struct report_handler {
     h2o_handler_t super;
@@ -141,8 +138,31 @@ static void answer_job(h2o_req_t *req, const struct srv_job *job)
     }
 }
 
-/* Runs on the loop thread that queued the jobs. */
-static void on_writer_reply(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+static const char *reason(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 503:
+        return "Service Unavailable";
+    }
+    return "Error";
+}
+
+/* Release a job that came back, with its share of the parse budget. */
+static void job_release(struct srv_job *job)
+{
+    report_budget_give(job->budget, job->held);
+    srv_job_free(job);
+}
+
+/* Runs on the loop thread that queued the jobs: answers from the parse pool (job->status
+ * set) and from the writer. */
+static void on_job_back(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     struct srv_intake_thread *t =
         H2O_STRUCT_FROM_MEMBER(struct srv_intake_thread, receiver, receiver);
@@ -153,9 +173,13 @@ static void on_writer_reply(h2o_multithread_receiver_t *receiver, h2o_linklist_t
         struct srv_job *job = H2O_STRUCT_FROM_MEMBER(struct srv_job, super, m);
         if (job->pending != NULL) {
             job->pending->job = NULL;
-            answer_job(job->pending->req, job);
+            if (job->status != 0)
+                send_error(job->pending->req, job->status, reason(job->status), job->retry_after,
+                           "%s", job->error);
+            else
+                answer_job(job->pending->req, job);
         }
-        srv_job_free(job);
+        job_release(job);
         t->outstanding--;
         atomic_fetch_sub(&inflight, 1);
     }
@@ -164,20 +188,25 @@ static void on_writer_reply(h2o_multithread_receiver_t *receiver, h2o_linklist_t
 void srv_intake_thread_init(struct srv_intake_thread *t, h2o_multithread_queue_t *queue)
 {
     memset(t, 0, sizeof(*t));
-    h2o_multithread_register_receiver(queue, &t->receiver, on_writer_reply);
+    h2o_multithread_register_receiver(queue, &t->receiver, on_job_back);
 }
 
 void srv_intake_thread_stop(struct srv_intake_thread *t, h2o_evloop_t *loop)
 {
-    /* The writer stores and sends back everything it was given (it stops only after the
-     * loop threads did), so this ends; the cap is for a database that hangs. */
-    uint64_t deadline = h2o_now(loop) + 120000;
-    while (t->outstanding > 0 && h2o_now(loop) < deadline)
+    /* The parse pool and the writer send back every job they were given (they stop only
+     * after the loop threads did), so this ends unless the database hangs; then a second
+     * SIGTERM ends the process. Giving up instead would leave the pool or the writer a
+     * receiver to send to that is gone. */
+    uint64_t next_log = h2o_now(loop) + 10000;
+    while (t->outstanding > 0) {
         h2o_evloop_run(loop, 100);
-    if (t->outstanding > 0) {
-        log_event(LOG_ERROR, "report.shutdown",
-                  "outstanding=%zu what=\"reports still being stored at exit\"", t->outstanding);
-        return; /* leave the receiver registered: the writer may still send to it */
+        if (t->outstanding > 0 && h2o_now(loop) >= next_log) {
+            log_event(LOG_WARN, "report.shutdown_wait",
+                      "outstanding=%zu what=\"reports still being parsed or stored; a second "
+                      "SIGTERM stops at once\"",
+                      t->outstanding);
+            next_log = h2o_now(loop) + 10000;
+        }
     }
     h2o_multithread_unregister_receiver(t->receiver.queue, &t->receiver);
 }
@@ -227,116 +256,11 @@ static enum body_kind body_kind(const char *mt)
     return BODY_UNSUPPORTED;
 }
 
-/* One gzip layer being inflated into a fixed window, counting what comes out. */
-struct layer {
-    z_stream zs;
-    int live;   /* inflateInit2 done */
-    size_t out; /* bytes produced so far */
-    unsigned char head[2];
-};
-
-static int layer_init(struct layer *l)
-{
-    memset(l, 0, sizeof(*l));
-    if (inflateInit2(&l->zs, 16 + MAX_WBITS) != Z_OK) /* gzip wrapper only (RFC 1952) */
-        return -1;
-    l->live = 1;
-    return 0;
-}
-
-/*
- * Measure before allocating: does the gzip body inflate past `cap`, or does its content,
- * when that is gzip again, inflate past it? Both layers are inflated as streams into
- * fixed 16 KiB windows and only counted, so a bomb (1 MB -> 1 GB, or 2 KB -> 1 MB -> 1 GB)
- * costs CPU up to the cap and no memory. A body that is corrupt is not judged here: the
- * parser reports it. Reports are inflated once (as by e-mail), so a gzip inside gzip that
- * stays under the cap is still refused by the parser as "not JSON".
- */
-static int gzip_over_cap(const void *body, size_t len, size_t cap)
-{
-    unsigned char w1[16384], w2[16384];
-    struct layer outer, inner;
-    int over = 0, inner_state = -1; /* -1 not known yet, 0 not gzip, 1 inflating */
-    if (layer_init(&outer) != 0)
-        return 0;
-    memset(&inner, 0, sizeof(inner));
-    outer.zs.next_in = (Bytef *)(uintptr_t)body;
-    outer.zs.avail_in = len > UINT32_MAX ? UINT32_MAX : (uInt)len;
-    for (;;) {
-        outer.zs.next_out = w1;
-        outer.zs.avail_out = sizeof(w1);
-        int zr = inflate(&outer.zs, Z_NO_FLUSH);
-        size_t got = sizeof(w1) - outer.zs.avail_out;
-        for (size_t k = 0; k < got && outer.out + k < 2; k++)
-            outer.head[outer.out + k] = w1[k];
-        outer.out += got;
-        if (outer.out > cap) {
-            over = 1;
-            break;
-        }
-        if (inner_state == -1 && outer.out >= 2)
-            inner_state =
-                (outer.head[0] == 0x1f && outer.head[1] == 0x8b && layer_init(&inner) == 0) ? 1 : 0;
-        if (inner_state == 1 && got > 0) {
-            inner.zs.next_in = w1;
-            inner.zs.avail_in = (uInt)got;
-            while (inner_state == 1 && inner.zs.avail_in > 0) {
-                inner.zs.next_out = w2;
-                inner.zs.avail_out = sizeof(w2);
-                int zi = inflate(&inner.zs, Z_NO_FLUSH);
-                inner.out += sizeof(w2) - inner.zs.avail_out;
-                if (inner.out > cap) {
-                    over = 1;
-                    goto done;
-                }
-                if (zi == Z_STREAM_END && inner.zs.avail_in >= 2 && inner.zs.next_in[0] == 0x1f &&
-                    inner.zs.next_in[1] == 0x8b)
-                    inflateReset(&inner.zs); /* another member (RFC 1952 §2.2) */
-                else if (zi != Z_OK && !(zi == Z_BUF_ERROR && inner.zs.avail_out == 0))
-                    inner_state = 0; /* ended or corrupt: nothing more to count */
-            }
-        }
-        if (zr == Z_STREAM_END) {
-            if (outer.zs.avail_in >= 2 && outer.zs.next_in[0] == 0x1f &&
-                outer.zs.next_in[1] == 0x8b && inflateReset(&outer.zs) == Z_OK)
-                continue;
-            break;
-        }
-        if (zr == Z_OK || (zr == Z_BUF_ERROR && outer.zs.avail_out == 0))
-            continue;
-        break; /* truncated or corrupt: left to the parser */
-    }
-done:
-    inflateEnd(&outer.zs);
-    if (inner.live)
-        inflateEnd(&inner.zs);
-    return over;
-}
-
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* 1 if one of the report's policy-domains is hosted; lists the domains in `list` else. */
-static int any_hosted(const struct srv_intake_conf *conf, const struct report *r, char *list,
-                      size_t listsz)
-{
-    size_t o = 0;
-    list[0] = '\0';
-    for (size_t i = 0; i < r->n_policies; i++) {
-        const char *d = r->policies[i].policy_domain;
-        if (conf->is_hosted(d))
-            return 1;
-        if (o + 4 < listsz) {
-            int n = snprintf(list + o, listsz - o, "%s%s", o ? ", " : "", d);
-            if (n > 0)
-                o = (size_t)n >= listsz - o ? listsz - 1 : o + (size_t)n;
-        }
-    }
-    return 0;
 }
 
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
@@ -402,42 +326,19 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         return 0;
     }
 
-    /* Inflate and parse on the loop thread: both are bounded (max_json, the parser's caps)
-     * and take well under a millisecond for real reports (NOTES.md: ~58 us per parse). */
+    /* The body's bytes are reserved before anything is allocated for it; the parse pool
+     * reserves the rest (inflated text, tree, report) as it goes. */
+    size_t need = req->entity.len + sizeof(struct srv_job);
+    if (report_budget_take(conf->budget, need) != 0) {
+        send_error(req, 503, "Service Unavailable", RETRY_BUDGET,
+                   "the parse memory budget is spent (parse_memory = %llu bytes); retry in %d s",
+                   (unsigned long long)conf->cfg->parse_memory, RETRY_BUDGET);
+        return 0;
+    }
     struct srv_job *job = xcalloc(1, sizeof(*job));
-    struct report_error err;
-    memset(&err, 0, sizeof(err));
-    size_t max_json = (size_t)conf->cfg->max_json;
-    if (gzip && gzip_over_cap(req->entity.base, req->entity.len, max_json)) {
-        srv_job_free(job);
-        send_error(req, 413, "Payload Too Large", 0,
-                   "body: gzip: inflates past the size limit (max_json = %zu bytes)", max_json);
-        return 0;
-    }
-    int prc = report_parse_body(req->entity.base, req->entity.len, max_json, &job->report, &err);
-    if (prc != 0) {
-        srv_job_free(job);
-        if (prc == 413)
-            send_error(req, 413, "Payload Too Large", 0, "%s: %s (max_json = %zu bytes)",
-                       err.path[0] ? err.path : "body", err.message, max_json);
-        else if (err.path[0])
-            send_error(req, 400, "Bad Request", 0, "%s: %s", err.path, err.message);
-        else
-            send_error(req, 400, "Bad Request", 0, "%s", err.message);
-        return 0;
-    }
-
-    if (!conf->cfg->accept_any && conf->is_hosted != NULL) {
-        char list[400];
-        if (!any_hosted(conf, &job->report, list, sizeof(list))) {
-            srv_job_free(job);
-            send_error(req, 422, "Unprocessable Entity", 0,
-                       "no policy-domain of this report is hosted here (%s)", list);
-            return 0;
-        }
-    }
-
-    job->raw = xmalloc(req->entity.len);
+    job->budget = conf->budget;
+    job->held = need;
+    job->raw = xmalloc(req->entity.len ? req->entity.len : 1);
     memcpy(job->raw, req->entity.base, req->entity.len);
     job->rawlen = req->entity.len;
     job->received = (int64_t)time(NULL);
@@ -450,28 +351,10 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     pending->req = req;
     pending->job = job;
     job->pending = pending;
-
-    /* While the store is failing (the last batch did not commit) one batch at a time probes
-     * it; everything else is answered at once instead of waiting out the busy timeout. */
-    if (srv_writer_failing(conf->writer) && srv_writer_queued(conf->writer) > 0) {
-        pending->job = NULL;
-        srv_job_free(job);
-        send_error(req, 503, "Service Unavailable", RETRY_STORE_FAILED,
-                   "the report store is unavailable; retry later");
-        return 0;
-    }
     atomic_fetch_add(&inflight, 1);
     t->outstanding++;
-    if (srv_writer_submit(conf->writer, job) != 0) {
-        atomic_fetch_sub(&inflight, 1);
-        t->outstanding--;
-        pending->job = NULL;
-        srv_job_free(job);
-        send_error(req, 503, "Service Unavailable", RETRY_QUEUE_FULL,
-                   "too many reports waiting to be stored; retry in %d s", RETRY_QUEUE_FULL);
-        return 0;
-    }
-    return 0; /* answered by on_writer_reply after the commit */
+    srv_parse_pool_submit(conf->pool, job);
+    return 0; /* answered by on_job_back: an error from the pool, or after the commit */
 }
 
 h2o_handler_t *srv_report_register(h2o_pathconf_t *pathconf, const struct srv_intake_conf *conf)

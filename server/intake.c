@@ -1,4 +1,5 @@
-/* intake.c - the report intake module of stsd serve: writer thread, rate limiter, handlers. */
+/* intake.c - the report intake module of stsd serve: parse pool, writer thread, rate limiter,
+ * memory budget, handlers. */
 #include "server/intake_int.h"
 #include "server/server_int.h"
 #include "common/common.h"
@@ -14,16 +15,18 @@
 struct intake {
     struct srv_writer *writer;
     struct srv_ratelimit *ratelimit;
+    struct srv_parse_pool *pool;
+    struct report_budget budget;
+    struct srv_intake_conf conf; /* the pool's; the handlers have copies */
 };
 
 static int module_idx = -1;
+static struct srv *the_srv; /* for is_hosted, which has no other way to reach it */
 
+/* On the parse pool's threads: srv_domain_hosted reads the current snapshot safely there. */
 static int is_hosted(const char *domain)
 {
-    struct srv_thread *t = srv_current();
-    if (t == NULL || t->snap == NULL || t->snap->policies == NULL)
-        return 0;
-    return srv_policy_lookup(t->snap->policies, domain, strlen(domain)) != NULL;
+    return srv_domain_hosted(the_srv, domain);
 }
 
 static struct srv_intake_thread *this_thread(void)
@@ -55,15 +58,23 @@ static int intake_init(struct srv *s, int idx, char *err, size_t errlen)
         in->ratelimit = srv_ratelimit_new(cfg->rate_per_sec, cfg->rate_exempt, cfg->n_rate_exempt);
     s->module_state[idx] = in;
 
-    struct srv_intake_conf conf = {
+    /* The cap on the bytes of every report in flight, from its arrival to its answer:
+     * bodies, inflated text, jansson trees, parsed reports waiting for the writer. */
+    report_budget_init(&in->budget, (size_t)cfg->parse_memory);
+    the_srv = s;
+    in->conf = (struct srv_intake_conf){
         .cfg = cfg,
         .writer = in->writer,
         .ratelimit = in->ratelimit,
+        .budget = &in->budget,
         .is_hosted = is_hosted,
         .thread = this_thread,
     };
+    /* As many parse threads as loop threads: at nice +10 they use the CPU the loops leave. */
+    in->pool = srv_parse_pool_new(s->n_threads, &in->conf);
+    in->conf.pool = in->pool;
     for (size_t i = 0; i < cfg->n_report_paths; i++)
-        srv_report_register(srv_public_path(s, cfg->report_paths[i]), &conf);
+        srv_report_register(srv_public_path(s, cfg->report_paths[i]), &in->conf);
     return 0;
 }
 
@@ -79,9 +90,8 @@ static void intake_thread_stop(struct srv_thread *t, int idx)
     struct srv_intake_thread *it = t->module_data[idx];
     if (it == NULL)
         return;
-    srv_intake_thread_stop(it, t->loop);
-    if (it->outstanding == 0)
-        free(it);
+    srv_intake_thread_stop(it, t->loop); /* returns once every job of the thread is back */
+    free(it);
     t->module_data[idx] = NULL;
 }
 
@@ -90,7 +100,9 @@ static void intake_fini(struct srv *s, int idx)
     struct intake *in = s->module_state[idx];
     if (in == NULL)
         return;
-    /* Every loop thread has exited: whatever is still queued is committed here. */
+    /* Every loop thread has exited, after every job it queued came back: the pool and the
+     * writer are idle. */
+    srv_parse_pool_free(in->pool);
     srv_writer_free(in->writer);
     srv_ratelimit_free(in->ratelimit);
     free(in);

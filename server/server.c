@@ -143,6 +143,21 @@ static void *thread_main(void *arg)
 
 /* ---- snapshots ---- */
 
+/* Threads other than the loop threads read the current snapshot under this lock; the control
+ * thread takes it for writing after publishing a new snapshot and before releasing the old
+ * one, so that none of them still reads the old one. */
+static pthread_rwlock_t snap_readers = PTHREAD_RWLOCK_INITIALIZER;
+
+int srv_domain_hosted(struct srv *s, const char *domain)
+{
+    pthread_rwlock_rdlock(&snap_readers);
+    const struct srv_snapshot *sn = atomic_load(&s->current);
+    int r = sn != NULL && sn->policies != NULL &&
+            srv_policy_lookup(sn->policies, domain, strlen(domain)) != NULL;
+    pthread_rwlock_unlock(&snap_readers);
+    return r;
+}
+
 static void snapshot_release(struct srv_snapshot *sn)
 {
     if (sn == NULL)
@@ -215,6 +230,8 @@ static void reload(struct srv *s, int what, struct db **db, int started, const c
     sn->certs->refs++;
     uint64_t t2 = now_ms();
     snapshot_publish(s, sn, started);
+    pthread_rwlock_wrlock(&snap_readers); /* readers off the loops are done with `old` */
+    pthread_rwlock_unlock(&snap_readers);
     snapshot_release(old);
     size_t stale = 0;
     for (size_t i = 0; i < sn->policies->n; i++)

@@ -378,6 +378,10 @@ struct srv {
 
 /* The loop thread running the caller, or NULL on any other thread. */
 struct srv_thread *srv_current(void);
+/* 1 if `domain` (lowercase, no trailing dot) has a policy in the snapshot being served. Any
+ * thread (the report parse pool, the writer): it reads the current snapshot under a lock the
+ * control thread takes before it releases a replaced one. */
+int srv_domain_hosted(struct srv *s, const char *domain);
 /* An h2o pathconf on the public HTTPS host / the admin host (call from a module's init). */
 h2o_pathconf_t *srv_public_path(struct srv *s, const char *path);
 h2o_pathconf_t *srv_admin_path(struct srv *s, const char *path);

@@ -106,22 +106,26 @@ static void log_result(const struct srv_job *job, uint64_t now_ns)
                   (long long)job->id, (long long)job->conflict_of, org, domq, ms);
 }
 
-/* Digest and merge the batch's reports before the transaction, so that the write lock is not
- * held for work that needs no database. */
+void srv_writer_prepare(struct srv_writer *w, struct srv_job *j)
+{
+    if (j->prepared)
+        return;
+    size_t merged = report_prepare_store(&j->report, w->max_detail_rows, j->digest);
+    j->prepared = 1;
+    if (merged > 0) {
+        char org[160];
+        log_event(LOG_INFO, "report.details_merged", "org=%s merged=%zu max_detail_rows=%llu",
+                  log_quote(org, sizeof(org), j->report.organization_name), merged,
+                  (unsigned long long)w->max_detail_rows);
+    }
+}
+
+/* Digest and merge what the parse pool did not, before the transaction, so that the write
+ * lock is not held for work that needs no database. */
 static void prepare_batch(struct srv_writer *w, struct srv_job *batch)
 {
-    for (struct srv_job *j = batch; j != NULL; j = j->next) {
-        if (j->prepared)
-            continue;
-        size_t merged = report_prepare_store(&j->report, w->max_detail_rows, j->digest);
-        j->prepared = 1;
-        if (merged > 0) {
-            char org[160];
-            log_event(LOG_INFO, "report.details_merged", "org=%s merged=%zu max_detail_rows=%llu",
-                      log_quote(org, sizeof(org), j->report.organization_name), merged,
-                      (unsigned long long)w->max_detail_rows);
-        }
-    }
+    for (struct srv_job *j = batch; j != NULL; j = j->next)
+        srv_writer_prepare(w, j);
 }
 
 /* Store a batch in one transaction. Every job leaves with a result. A report the database

@@ -4,7 +4,9 @@
 - the same report by HTTPS and by e-mail (`stsd reports ingest` of the .eml) is stored once,
   whichever arrives first, and both routes name the same id;
 - `stsd reports ingest` running while the server stores reports posted by a pool of HTTPS
-  clients: no "database is locked", no lost report on either side.
+  clients: no "database is locked", no lost report on either side;
+- the e-mail route has the same bounds as HTTPS: a value bomb (.json.gz of a million empty
+  objects) is rejected for max_values, a gzip inside a gzip past max_json as too large.
 """
 import email
 import email.policy
@@ -129,10 +131,29 @@ def concurrent(t, s):
                      "'File Sender'"), [(900,)], "every file report is stored")
 
 
+def bounds(t, s):
+    d = st.tempdir("stsd-ingest-bounds-")
+    text = json.dumps(il.report("mail-bomb"))
+    bomb = os.path.join(d, "bomb.json.gz")
+    with open(bomb, "wb") as f:
+        f.write(gzip.compress((text[:-1] + ',"x":[' + "{}," * 999999 + "{}]}").encode()))
+    nested = os.path.join(d, "nested.json.gz")
+    with open(nested, "wb") as f:
+        f.write(gzip.compress(gzip.compress(bytes(30 << 20))))
+    r = ingest(s, bomb, nested)
+    t.ok(r.returncode == 1 and
+         re.search(r"^rejected .*bomb\.json\.gz.*max_values \(100000\)", r.out, re.M) and
+         re.search(r"^rejected .*nested\.json\.gz.*max_json", r.out, re.M),
+         "reports ingest: a value bomb and a nested gzip bomb are rejected", r)
+    t.is_(il.db_rows(s.db, "SELECT count(*) FROM reports WHERE report_id = 'mail-bomb'"),
+          [(0,)], "the bomb is not stored")
+
+
 def main(t):
     s = il.server("accept = any\n")
     both_routes(t, s)
     concurrent(t, s)
+    bounds(t, s)
     s.stop()
 
 

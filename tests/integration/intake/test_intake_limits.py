@@ -8,8 +8,13 @@
   report is still stored, the server touches no freed request (ASan) and keeps serving;
 - gzip bombs: one layer 1 MB -> 1 GB and two layers 2 KB -> 1 MB -> 1 GB (built here with
   zlib in streaming fashion, never whole in memory) get 413, over HTTP/1.1 and HTTP/2 and
-  several at once, while the server's peak RSS (VmHWM) stays under 100 MB.
+  several at once, while the server's peak RSS (VmHWM) stays under 100 MB;
+- `[reports] max_values`: a report of exactly max_values JSON values is stored, one more value
+  is 413 over HTTP/1.1 and HTTP/2; value bombs whose clients give up while the parse pool
+  works on them are never answered to a freed request (ASan).
 """
+import gzip
+import json
 import os
 import sys
 import threading
@@ -157,10 +162,58 @@ def bombs(t):
     t.is_(s.stop(), 0, "stsd stops with status 0")
 
 
+def count_values(v):
+    """JSON values the way the server counts them: every value, nested ones included."""
+    if isinstance(v, dict):
+        return 1 + sum(count_values(x) for x in v.values())
+    if isinstance(v, list):
+        return 1 + sum(count_values(x) for x in v)
+    return 1
+
+
+def max_values(t):
+    r = il.report("values-ok")
+    r["pad"] = [0] * (150 - 1 - count_values(r))  # max_values is at least 100
+    n = count_values(r)
+    s = il.server("accept = any\nmax_values = %d\n" % n, threads=2)
+    cl = il.Client(s.port)
+    status, hdrs, resp = cl.post(json.dumps(r).encode())
+    t.is_(status, 201, "a report of exactly max_values (%d) values is stored" % n)
+    r["report-id"] = "values-one-more"
+    r["x"] = None
+    for name, body, ctype in (("JSON", json.dumps(r).encode(), "application/tlsrpt+json"),
+                              ("gzip", gzip.compress(json.dumps(r).encode()),
+                               "application/tlsrpt+gzip")):
+        status, hdrs, resp = cl.post(body, ctype)
+        t.ok(status == 413 and "max_values (%d)" % n in il.body_json(resp).get("error", ""),
+             "HTTP/1.1 %s with one value more: 413 naming max_values" % name, (status, resp))
+        r2 = st.curl("https://%s:%d/tlsrpt" % (il.HOST, s.port), http2=True,
+                     resolve="%s:%d:127.0.0.1" % (il.HOST, s.port), cacert=il.ca().cert,
+                     headers=["Content-Type: " + ctype], data=body, timeout=60)
+        t.is_((r2.status, r2.http_version), (413, "2"), "HTTP/2 %s one value more: 413" % name)
+    # Value bombs (a million empty objects in ~3 KB of gzip) from clients that give up at
+    # once: the pool finishes each one and must not answer a request h2o has freed.
+    text = json.dumps(il.report("bomb"))
+    bomb = gzip.compress((text[:-1] + ',"x":[' + "{}," * 999999 + "{}]}").encode())
+    url = "https://%s:%d/tlsrpt" % (il.HOST, s.port)
+    kw = dict(resolve="%s:%d:127.0.0.1" % (il.HOST, s.port), cacert=il.ca().cert,
+              headers=["Content-Type: application/tlsrpt+gzip"], data=bomb)
+    gone = [st.curl(url, http2=(i % 2 == 0), timeout=0.05, **kw).status for i in range(6)]
+    t.diag("statuses of the clients that gave up: %s" % gone)
+    time.sleep(1.0)
+    status, hdrs, resp = cl.post(il.report_bytes("values-after"))
+    t.is_(status, 201, "the server keeps storing reports")
+    t.is_(sorted(x[0] for x in il.db_rows(s.db, "SELECT report_id FROM reports")),
+          ["values-after", "values-ok"], "nothing but the two reports was stored")
+    cl.close()
+    t.is_(s.stop(), 0, "stsd stops with status 0 (no sanitizer report)")
+
+
 def main(t):
     unavailable(t)
     client_gone(t)
     bombs(t)
+    max_values(t)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #include "common/common.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,4 +95,18 @@ unsigned char *rt_gzip(const void *in, size_t len, size_t *outlen)
     *outlen = zs.total_out;
     deflateEnd(&zs);
     return out;
+}
+
+size_t rt_json_values(struct json_t *j)
+{
+    size_t n = 1;
+    if (json_is_array(j)) {
+        for (size_t i = 0; i < json_array_size(j); i++)
+            n += rt_json_values(json_array_get(j, i));
+    } else if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) n += rt_json_values(v);
+    }
+    return n;
 }

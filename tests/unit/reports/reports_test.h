@@ -14,6 +14,10 @@
  * tests/data/tlsrpt/valid (written by tests/data/tlsrpt/gen_cases.py). malloc'd.
  */
 char *rt_describe(const struct report *r);
+/* The values of a jansson tree, counted as report_prescan counts them (every value, nested
+ * ones included, member names not). */
+struct json_t;
+size_t rt_json_values(struct json_t *j);
 /* gzip `len` bytes into one member (level 9); *outlen gets the size. malloc'd. */
 unsigned char *rt_gzip(const void *in, size_t len, size_t *outlen);
 

@@ -400,6 +400,99 @@ static void test_writer_bad_path(void **state)
     srv_writer_free(NULL);
 }
 
+/* ---------------------------------------------------------------- parse pool */
+
+static int hosted_a(const char *domain)
+{
+    return strcmp(domain, "a.test") == 0;
+}
+
+/* A job as the handler hands it to the pool: only the body, nothing parsed. */
+static struct srv_job *raw_job(struct wfix *f, struct report_budget *b, const char *body)
+{
+    struct srv_job *j = xcalloc(1, sizeof(*j));
+    j->raw = xstrdup(body);
+    j->rawlen = strlen(body);
+    j->received = 1700000000;
+    j->reply = &f->c.receiver;
+    j->budget = b;
+    return j;
+}
+
+static char *report_json(const char *id, const char *domain, const char *extra)
+{
+    return xasprintf("{\"organization-name\":\"Pool Sender\",\"date-range\":{\"start-datetime\":"
+                     "\"2026-11-01T00:00:00Z\",\"end-datetime\":\"2026-11-01T23:59:59Z\"},"
+                     "\"report-id\":\"%s\",\"policies\":[{\"policy\":{\"policy-type\":\"sts\","
+                     "\"policy-domain\":\"%s\"},\"summary\":{\"total-successful-session-count\":1,"
+                     "\"total-failure-session-count\":0}}]%s}",
+                     id, domain, extra);
+}
+
+/* Every outcome of the pool comes back to the loop thread's receiver: stored through the
+ * writer, or a status from the pool itself; what the jobs hold is all that stays reserved. */
+static void test_parse_pool(void **state)
+{
+    struct wfix *f = *state;
+    struct stsd_config cfg;
+    config_defaults(&cfg);
+    cfg.accept_any = 0;
+    cfg.max_values = 100;
+    char err[256];
+    struct srv_writer *w = srv_writer_new(f->db, 16, 8, err, sizeof(err));
+    assert_non_null(w);
+    struct report_budget budget, tiny;
+    report_budget_init(&budget, 1u << 20);
+    report_budget_init(&tiny, 100);
+    struct srv_intake_conf conf = {
+        .cfg = &cfg, .writer = w, .budget = &budget, .is_hosted = hosted_a};
+    struct srv_parse_pool *p = srv_parse_pool_new(2, &conf);
+
+    char pad[400] = ",\"x\":[";
+    for (int i = 0; i < 100; i++)
+        strcat(pad, i ? ",0" : "0");
+    strcat(pad, "]");
+    /* 200,000 null values (~1 MB of JSON): the large-report threads refuse it. */
+    char *many = xmalloc(5 * 200000 + 16);
+    strcpy(many, ",\"y\":[null");
+    for (int i = 1; i < 200000; i++)
+        memcpy(many + 10 + 5 * (i - 1), ",null", 5);
+    strcpy(many + 10 + 5 * (200000 - 1), "]");
+    char *bodies[] = {report_json("ok", "a.test", ""),    report_json("other", "b.test", ""),
+                      xstrdup("{\"organization-name\":"), report_json("many", "a.test", pad),
+                      report_json("tight", "a.test", ""), report_json("big", "a.test", many)};
+    free(many);
+    int want[] = {0, 422, 400, 413, 503, 413};
+    struct srv_job *jobs[6];
+    for (int i = 0; i < 6; i++) {
+        jobs[i] = raw_job(f, i == 4 ? &tiny : &budget, bodies[i]);
+        srv_parse_pool_submit(p, jobs[i]);
+    }
+    wait_replies(f, 6);
+    for (int k = 0; k < 1000 && srv_parse_pool_queued(p) > 0; k++)
+        usleep(1000); /* a thread counts its job done just after sending it back */
+    assert_int_equal(srv_parse_pool_queued(p), 0);
+    for (int i = 0; i < 6; i++) {
+        if (jobs[i]->status != want[i])
+            fail_msg("job %d: status %d, expected %d (%s)", i, jobs[i]->status, want[i],
+                     jobs[i]->error);
+        report_budget_give(jobs[i]->budget, jobs[i]->held);
+    }
+    assert_int_equal(jobs[0]->result, SRV_JOB_STORED);
+    assert_true(jobs[0]->id > 0);
+    assert_non_null(strstr(jobs[1]->error, "b.test"));
+    assert_non_null(strstr(jobs[3]->error, "max_values (100)"));
+    assert_int_equal(jobs[4]->retry_after, 1);
+    assert_int_equal(report_budget_used(&budget), 0);
+    assert_int_equal(report_budget_used(&tiny), 0);
+    srv_parse_pool_free(p);
+    srv_writer_free(w);
+    srv_parse_pool_free(NULL);
+    for (int i = 0; i < 6; i++)
+        free(bodies[i]);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -413,6 +506,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_stop_drains, wsetup, wteardown),
         cmocka_unit_test_setup_teardown(test_writer_limits, wsetup, wteardown),
         cmocka_unit_test(test_writer_bad_path),
+        cmocka_unit_test_setup_teardown(test_parse_pool, wsetup, wteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
