@@ -23,6 +23,7 @@ fi
 # The target list, each one's seed corpora and its sanitizer options come from the build's own
 # test definitions (suite "fuzz" in fuzz/meson.build): one line per target,
 #   NAME<TAB>EXE<TAB>ENV (space separated k=v)<TAB>SEED_DIR...
+ninja -C "$build" build.ninja >"$out/ninja.log" 2>&1 || { cat "$out/ninja.log"; exit 1; } # new targets
 meson introspect "$build" --tests >"$out/tests.json" || exit 1
 mapfile -t defs < <(python3 - "$out/tests.json" "$@" <<'PY'
 import json, sys
