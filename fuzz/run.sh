@@ -1,8 +1,11 @@
 #!/bin/sh
-# Run one libFuzzer target for a bounded time over its seed corpora (read-only: new inputs
-# go to a temporary directory). usage: run.sh TARGET SECONDS CORPUS_DIR...
+# Run one libFuzzer target for a bounded time over its seed corpora and the corpus kept by
+# bench/fuzz.sh in fuzz/corpus/<target>/ if there is one (all read-only: new inputs go to a
+# temporary directory). usage: run.sh TARGET SECONDS CORPUS_DIR...
 set -e
 bin=$1; secs=$2; shift 2
+kept=$(dirname "$0")/corpus/$(basename "$bin")
+[ -d "$kept" ] && set -- "$kept" "$@"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$tmp" "$@"
