@@ -209,6 +209,8 @@ static void prune_step(struct srv_writer *w)
                   (long long)w->pruned_reports, (long long)w->pruned_rows,
                   (long long)(w->keep / 86400),
                   (unsigned long long)((mono_ns() - w->prune_t0) / 1000000u));
+    if (w->pruned_reports > 0)
+        srv_metrics_reload(); /* the /metrics sums still hold what was deleted */
     w->pruning = 0;
     w->prune_at = mono_ns() + (rc != 0 ? PRUNE_RETRY_NS : PRUNE_EVERY_NS);
 }
