@@ -1,5 +1,6 @@
 /* details.c - what one report costs the store: its content digest and its bounded detail rows. */
 #include "reports/reports.h"
+#include "reports/reports_int.h"
 
 #include "common/common.h"
 
@@ -140,17 +141,6 @@ static size_t distinct_types(const struct slot *s, size_t n)
     return d;
 }
 
-static void free_failure(struct report_failure *f)
-{
-    free(f->result_type);
-    free(f->sending_mta_ip);
-    free(f->receiving_mx_hostname);
-    free(f->receiving_mx_helo);
-    free(f->receiving_ip);
-    free(f->additional_information);
-    free(f->failure_reason_code);
-}
-
 static int64_t add_sat(int64_t a, int64_t b)
 {
     if (b < 0)
@@ -186,7 +176,7 @@ static size_t merge_policy(struct report_policy *p, const struct slot *s, size_t
             }
             row->failed_session_count = add_sat(row->failed_session_count, f->failed_session_count);
             in_row++;
-            free_failure(f);
+            report__failure_free(f);
         }
         if (row != NULL)
             row->additional_information =

@@ -573,6 +573,17 @@ static void free_strings(char **v, size_t n)
     free(v);
 }
 
+void report__failure_free(struct report_failure *f)
+{
+    free(f->result_type);
+    free(f->sending_mta_ip);
+    free(f->receiving_mx_hostname);
+    free(f->receiving_mx_helo);
+    free(f->receiving_ip);
+    free(f->additional_information);
+    free(f->failure_reason_code);
+}
+
 void report_clear(struct report *r)
 {
     if (r == NULL)
@@ -583,16 +594,8 @@ void report_clear(struct report *r)
         free_strings(pol->policy_string, pol->n_policy_string);
         free(pol->policy_domain);
         free_strings(pol->mx_host, pol->n_mx_host);
-        for (size_t j = 0; j < pol->n_failures; j++) {
-            struct report_failure *fd = &pol->failures[j];
-            free(fd->result_type);
-            free(fd->sending_mta_ip);
-            free(fd->receiving_mx_hostname);
-            free(fd->receiving_mx_helo);
-            free(fd->receiving_ip);
-            free(fd->additional_information);
-            free(fd->failure_reason_code);
-        }
+        for (size_t j = 0; j < pol->n_failures; j++)
+            report__failure_free(&pol->failures[j]);
         free(pol->failures);
     }
     free(r->policies);
