@@ -9,6 +9,7 @@ Started as root without `user`, serve logs one warning; not root but `user` nami
 else, it refuses to start."""
 
 import os
+import shutil
 import pwd
 import grp
 import sys
@@ -128,7 +129,13 @@ def main(t):
     os.chmod(other.dir, 0o755)
     os.chmod(other.config, 0o644)
     os.chown(other.state_dir, uid, gid)
-    res = st.subprocess.run([st.STSD_BIN, "serve", "-c", other.config], user=uid, group=gid,
+    # The build tree may sit in a directory only root can enter (a clone in a mktemp -d): the
+    # unprivileged run uses a copy of the binary that the user can reach.
+    bindir = st.tempdir("stsd-bin-")
+    os.chmod(bindir, 0o755)
+    binary = os.path.join(bindir, "stsd")
+    shutil.copy2(st.STSD_BIN, binary)
+    res = st.subprocess.run([binary, "serve", "-c", other.config], user=uid, group=gid,
                             extra_groups=[], capture_output=True, timeout=20)
     err = res.stderr.decode("utf-8", "replace")
     t.is_(res.returncode, 78, "not root with user = daemon: exit 78 (configuration)")
