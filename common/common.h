@@ -41,12 +41,26 @@ int parse_size(const char *s, uint64_t *out);
 int parse_duration(const char *s, int64_t *seconds);
 /* "YYYY-MM-DD" (UTC midnight) or a relative "30d"/"12h" back from `now`. */
 int parse_date_or_ago(const char *s, time_t now, time_t *out);
+/* The report window of the CLI and the API: `since` (default 30 days back) and `until`
+ * (default now), each "YYYY-MM-DD" or a relative "30d"/"12h"; [since, until) in unix
+ * seconds. 0, or -1 with what is wrong (naming --since/--until) in err. (parse.c) */
+int parse_window(const char *since, const char *until, time_t now, int64_t *since_out,
+                 int64_t *until_out, char *err, size_t errlen);
 /* RFC 3339 date-time; a missing zone is read as UTC (real senders omit it). */
 int parse_rfc3339(const char *s, time_t *out);
 /* Format t as "YYYY-MM-DDTHH:MM:SSZ" into buf[21]. */
 void format_rfc3339(time_t t, char buf[21]);
 /* Format t as "YYYY-MM-DD" into buf[11]. */
 void format_date(time_t t, char buf[11]);
+/* The one domain-name validator (domain.c), used by every module: a host name in A-labels
+ * (LDH labels of 1-63 octets, at most 253 octets, at least two labels, a top label that is
+ * not all digits, no IP address, no trailing dot; RFC 8461 §3.2's rules, case-insensitive).
+ * NULL when valid, else the reason ("has a trailing dot; remove it"). */
+const char *domain_problem(const char *s, size_t n);
+int domain_valid(const char *s); /* 1 valid, 0 not */
+/* What users type (any case, one trailing dot) into the canonical form: lowercased, the
+ * dot dropped, into out. 0, or -1 when the rest is not valid or does not fit. */
+int domain_normalise(const char *s, char *out, size_t outsz);
 /* Lowercase hex of n bytes into out[2n+1] (NUL-terminated); returns out. */
 char *format_hex(const void *in, size_t n, char *out);
 

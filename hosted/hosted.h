@@ -1,0 +1,186 @@
+/*
+ * hosted.h - what stsd hosts for each domain: its policy file, the policy versions and their
+ * ids, the mta-sts certificate, the latest self-check, withdrawals and the audit trail of
+ * every change. The one module that knows the layout of the state directory:
+ *
+ *   <state_dir>/stsd.db              the database (opened through sql/)
+ *   <state_dir>/policies/<d>.txt     one policy file per hosted domain (exactly the text)
+ *   <cert_dir>/<host>.pem            chain + key, or <host>.crt + <host>.key
+ *                                    ([tls] cert_dir, default <state_dir>/certs)
+ *   <state_dir>/acme/                the ACME account (acme/)
+ *
+ * Directories are created 0750, policy files 0644 (their content is public), certificate
+ * files and keys 0600. Paths are only ever built from a domain that passed
+ * common_domain_valid() and was lowercased: a name from a request never becomes a path
+ * otherwise.
+ *
+ * A struct hosted is used by one thread at a time (it owns at most one database
+ * connection, opened on first need). Every function that changes what is hosted (put,
+ * withdraw, remove, certificate install) is atomic (write to a temporary file, rename),
+ * records the new policy version and writes one audit row.
+ */
+#ifndef STSD_HOSTED_H
+#define STSD_HOSTED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/policy.h"
+
+struct stsd_config;
+struct db;
+
+/* ---------------------------------------------------------------- layout (layout.c) */
+
+/* Paths derived from the configuration (malloc'd). */
+char *hosted_path_db(const struct stsd_config *cfg);
+char *hosted_path_policies(const struct stsd_config *cfg);
+char *hosted_path_acme(const struct stsd_config *cfg);
+
+#define HOSTED_CREATE 0x1 /* create state_dir, policies/ and cert_dir (0750) when missing */
+#define HOSTED_NO_DB 0x2  /* never open the database: files only (ids stay "") */
+
+struct hosted;
+/* NULL with a message (what, where, how to fix) in err. */
+struct hosted *hosted_open(const struct stsd_config *cfg, unsigned flags, char *err,
+                           size_t errlen);
+void hosted_close(struct hosted *h); /* NULL is a no-op */
+const struct stsd_config *hosted_config(const struct hosted *h);
+const char *hosted_policy_dir(const struct hosted *h); /* for watching it (inotify) only */
+const char *hosted_cert_dir(const struct hosted *h);
+/* The database connection of this handle, opened (and created, with HOSTED_CREATE) on first
+ * call; NULL with the reason in err (also with HOSTED_NO_DB). */
+struct db *hosted_db(struct hosted *h, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- policies (store.c) */
+
+struct hosted_policy {
+    char *domain; /* lowercased, from the file name */
+    char *text;   /* file contents as read (NULL if unreadable) */
+    size_t len;
+    unsigned char sha256[32];
+    int valid;    /* parsed without error */
+    struct policy policy;
+    char *read_error; /* errno text when the file could not be read */
+    char id[33];      /* the recorded id of this content; "" when broken or no database */
+    int withdrawing;  /* a withdrawal is under way (hosted_policy_withdraw) */
+    int64_t withdraw_until;
+    struct policy_diag diag; /* last: its 6.8 KB are only touched as far as they are used */
+};
+struct hosted_policy_list {
+    struct hosted_policy *items; /* sorted by domain */
+    size_t n;
+    char **skipped; /* names of *.txt files that are not <lowercase valid domain>.txt */
+    size_t n_skipped;
+};
+#define HOSTED_IDS 0x10 /* look up (and record when new) the id of each valid content */
+/* Every hosted domain. 0, or -1 with err when the directory cannot be read (a missing
+ * directory is an empty list). */
+int hosted_policy_list(struct hosted *h, unsigned flags, struct hosted_policy_list *out,
+                       char *err, size_t errlen);
+/* One domain. 1 found, 0 not hosted, -1 unreadable (read_error set). */
+int hosted_policy_get(struct hosted *h, const char *domain, unsigned flags,
+                      struct hosted_policy *out);
+void hosted_policy_clear(struct hosted_policy *p);
+void hosted_policy_list_free(struct hosted_policy_list *l);
+
+/* ---------------------------------------------------------------- versions (versions.c) */
+
+/* The id of this content of `domain`, recorded with a new id (policy_new_id, unique per
+ * domain) when it is new. 0 or -1. */
+int hosted_version_record(struct hosted *h, const char *domain, const unsigned char sha256[32],
+                          int64_t now, char id_out[33], int *is_new);
+struct hosted_version {
+    char id[33];
+    char sha256_hex[65];
+    int64_t first_seen;
+};
+/* Every version of a domain, newest first; *out malloc'd (free()). 0 or -1. */
+int hosted_versions(struct hosted *h, const char *domain, struct hosted_version **out, size_t *n);
+
+/* ---------------------------------------------------------------- changes (manage.c) */
+
+/* A policy from its fields: validates each one and names the field that is wrong
+ * ("mode", "mx", "max_age") with the §2 reason. *text malloc'd (CRLF-free, LF lines).
+ * 0, or -1 with field and err filled. */
+int hosted_policy_compose(int mode, const char *const *mx, size_t n_mx, long max_age,
+                          char **text, size_t *len, char field[32], char *err, size_t errlen);
+
+enum hosted_change { HOSTED_CREATED = 0, HOSTED_CHANGED, HOSTED_UNCHANGED };
+struct hosted_put {
+    enum hosted_change change;
+    char id[33];     /* the id now current */
+    char old_id[33]; /* the id before ("" for a new domain) */
+    char field[32];  /* on a validation error: "mode", "mx", "max_age", "policy", "domain" */
+    char error[300]; /* on error: what is wrong (§2 wording) */
+};
+/*
+ * Write a domain's policy text (validated first; a broken text is never written), record its
+ * version and an audit row with `actor` ("cli", "api", "dashboard"). Returns 0, -1 on a
+ * validation error (field + error: the API's 422), -2 on an I/O or database error (error).
+ */
+int hosted_policy_put(struct hosted *h, const char *domain, const char *text, size_t len,
+                      const char *actor, int64_t now, struct hosted_put *res);
+/*
+ * RFC 8461 §8.3 withdrawal: publish mode none with a new id now and remove the file once the
+ * old max_age has passed (*until). `at_once`: remove the file now. 1 done, 0 not hosted,
+ * -1 error (err).
+ */
+int hosted_policy_withdraw(struct hosted *h, const char *domain, int at_once, const char *actor,
+                           int64_t now, int64_t *until, char *err, size_t errlen);
+/* Remove the files of withdrawals whose time has come (serve calls it periodically).
+ * Returns how many were removed, -1 on error. */
+int hosted_withdrawals_expire(struct hosted *h, int64_t now);
+
+/* ---------------------------------------------------------------- certificates (certs.c) */
+
+struct hosted_cert {
+    char *name;     /* the host name it serves (the file name without extension) */
+    char *file;     /* the certificate file */
+    char *key_file; /* the key file (== file for a .pem holding both) */
+    char *issuer;   /* one line, e.g. "CN=R11, O=Let's Encrypt" */
+    int64_t not_before, not_after;
+    char source[8]; /* "file" (acme/ sets "acme") */
+    void *x509;     /* X509 *, the leaf */
+};
+/* Every certificate in cert_dir, sorted by name. Repeated calls on one handle re-read only
+ * files whose size or mtime changed. 0 or -1. The array stays owned by h until the next
+ * call or hosted_close. */
+int hosted_certs(struct hosted *h, const struct hosted_cert **out, size_t *n);
+/* The certificate serving mta-sts.<domain>: by file name, else one whose SAN matches.
+ * Index or -1. */
+int hosted_cert_for(const struct hosted_cert *v, size_t n, const char *domain);
+/*
+ * Install a PEM chain + private key for mta-sts.<domain> (the API's upload): the key must
+ * match the leaf, the leaf must cover mta-sts.<domain> and be valid at `now`. Written
+ * atomically as <cert_dir>/mta-sts.<domain>.pem (0600), audited. 0, or -1 with the reason.
+ */
+int hosted_cert_install(struct hosted *h, const char *domain, const char *pem, size_t len,
+                        const char *actor, int64_t now, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- latest check (checks.c) */
+
+/* The self-checks' results (stored by serve's scheduled checks and "check now"; `stsd check`
+ * never stores). Thin: the rows are sql/'s. */
+struct db_check;
+struct db_check_finding;
+int hosted_check_store(struct hosted *h, const struct db_check *c,
+                       const struct db_check_finding *f, size_t n, int64_t *id);
+/* The newest run of `domain` (NULL: of every domain), see db_check_latest. 0 or -1. */
+int hosted_check_latest(struct hosted *h, const char *domain, struct db_check **out, size_t *n);
+
+/* ---------------------------------------------------------------- audit (manage.c) */
+
+struct hosted_audit {
+    int64_t id, at;
+    char *actor, *action, *domain; /* action: "policy.create", "policy.change", "enforce",
+                                      "withdraw", "remove", "certificate" */
+    char *old_id, *new_id;         /* NULL when not applicable */
+    char *detail;
+};
+/* Newest first; at most `limit` rows; only `domain` when not NULL. 0 or -1. */
+int hosted_audit_list(struct hosted *h, const char *domain, int64_t limit,
+                      struct hosted_audit **out, size_t *n);
+void hosted_audit_free(struct hosted_audit *v, size_t n);
+
+#endif
