@@ -39,6 +39,9 @@ char *hosted_path_acme(const struct stsd_config *cfg);
 
 #define HOSTED_CREATE 0x1 /* create state_dir, policies/ and cert_dir (0750) when missing */
 #define HOSTED_NO_DB 0x2  /* never open the database: files only (ids stay "") */
+#define HOSTED_READ_ONLY 0x4 /* open the database read-only, never migrate or record anything
+                                (`stsd check -c`: the database is left untouched; a content
+                                without a recorded id gets id "") */
 
 struct hosted;
 /* NULL with a message (what, where, how to fix) in err. */
@@ -73,7 +76,8 @@ struct hosted_policy_list {
     char **skipped; /* names of *.txt files that are not <lowercase valid domain>.txt */
     size_t n_skipped;
 };
-#define HOSTED_IDS 0x10 /* look up (and record when new) the id of each valid content */
+#define HOSTED_IDS 0x10 /* look up (and, unless HOSTED_READ_ONLY, record when new) the id of
+                           each valid content */
 /* Every hosted domain. 0, or -1 with err when the directory cannot be read (a missing
  * directory is an empty list). */
 int hosted_policy_list(struct hosted *h, unsigned flags, struct hosted_policy_list *out,
