@@ -68,6 +68,17 @@ struct admin_served {
     int stale;   /* the file on disk is broken: this is its last good version */
 };
 
+/* The methods the admin listener takes (others: 405 at once). */
+enum admin_method { ADMIN_GET = 0, ADMIN_HEAD, ADMIN_PUT, ADMIN_POST, ADMIN_DELETE };
+#define ADMIN_METHODS_ALLOWED "GET, HEAD, PUT, POST, DELETE"
+/* Request body caps, applied on the loop thread before the body is copied (413 beyond):
+ * a certificate upload (PEM chain and key, JSON-free) may be larger than any JSON or form
+ * body. */
+#define ADMIN_MAX_JSON (64 * 1024)
+#define ADMIN_MAX_UPLOAD (1024 * 1024)
+
+struct hosted;
+
 struct admin_request {
     /* the served policy table (sorted by domain); have_served 0 outside a server */
     const struct admin_served *served;
@@ -77,6 +88,14 @@ struct admin_request {
     const char *path;  /* without the query */
     const char *query; /* after '?', NULL when none */
     time_t now;
+    enum admin_method method;
+    const char *body; /* PUT/POST/DELETE: the request body (NUL-terminated copy), else NULL */
+    size_t body_len;
+    const char *content_type; /* of the body, "" when none */
+    /* the session id from the cookie (hex, "" without one): what the forms' CSRF token is
+     * bound to */
+    char session[ADMIN_SESSION_HEX + 1];
+    struct hosted *hosted; /* the worker's handle on what is hosted */
 };
 
 struct admin_response {
@@ -85,6 +104,8 @@ struct admin_response {
     char *body; /* malloc'd */
     size_t len;
     const char *content_disposition; /* for raw reports */
+    const char *allow;               /* with 405: the methods the resource takes */
+    char *location;                  /* with 201/303: malloc'd */
 };
 
 enum admin_auth {
@@ -120,6 +141,17 @@ struct admin_params {
 /* Parse `query` (may be NULL). -1 on a malformed query (too many, too long, bad %xx). */
 int srv__admin_params_parse(const char *query, struct admin_params *out);
 const char *srv__admin_param(const struct admin_params *p, const char *name);
+/* The admin method of an HTTP method name (enum admin_method), -1 for any other. */
+int srv__admin_method(const char *m, size_t len);
+/* The largest body accepted for a path: ADMIN_MAX_UPLOAD for ".../certificate" (the API's and
+ * the form's upload), else ADMIN_MAX_JSON. */
+size_t srv__admin_body_cap(const char *path, size_t len);
+/* The session id (ADMIN_SESSION_HEX hex digits) of the session cookie in a Cookie header;
+ * -1 and "" when there is none of that length. Says nothing about whether it is live. */
+int srv__admin_cookie_session(const char *cookie, size_t len, char out[ADMIN_SESSION_HEX + 1]);
+/* One field of an application/x-www-form-urlencoded body, percent-decoded ('+' a space);
+ * malloc'd, NULL when absent, malformed (bad %xx, a NUL byte) or longer than cap bytes. */
+char *srv__admin_form_field(const char *body, size_t len, const char *name, size_t cap);
 
 /* ---------------------------------------------------------------- admin_session.c */
 
@@ -136,6 +168,14 @@ int srv__admin_session_valid(struct admin_sessions *t, const char *value, size_t
 /* The query string without its token parameters (the redirect target), into out; returns
  * its length. out of ADMIN_MAX_QUERY + 1 bytes holds any accepted query. */
 size_t srv__admin_query_without_token(const char *query, size_t qlen, char *out, size_t outsz);
+
+/* The dashboard forms' CSRF token: HMAC-SHA256 of the session id (hex) under a per-process
+ * random key (made on first use, never stored), in hex. A token is bound to one session and
+ * dies with the process. 0, or -1 without randomness or without a session id. */
+#define ADMIN_CSRF_HEX 64
+int srv__admin_csrf(const char *session, char out[ADMIN_CSRF_HEX + 1]);
+/* 1 when `token` is the CSRF token of `session` (compared in constant time), else 0. */
+int srv__admin_csrf_valid(const char *session, const char *token);
 
 /* ---------------------------------------------------------------- admin_api.c */
 
