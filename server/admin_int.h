@@ -349,4 +349,100 @@ char *srv__selfcheck_regression(const char *domain, const struct db_check *cur,
                                 const struct db_check_finding *cf, size_t ncf,
                                 const struct db_check_finding *pf, size_t npf, int64_t prev_id);
 
+/* ---------------------------------------------------------------- management (admin_routes.c,
+ * admin_manage.c, admin_forms.c) */
+
+/* What a request to the management routes is (srv__admin_route). */
+enum admin_route {
+    ADMIN_ROUTE_NONE = 0,    /* not a management request: the read-only routes answer it */
+    ADMIN_ROUTE_METHOD,      /* a known resource, another method: 405 with *allow */
+    ADMIN_ROUTE_POLICY,      /* PUT /api/v1/domains/{d}/policy */
+    ADMIN_ROUTE_ENFORCE,     /* POST /api/v1/domains/{d}/enforce */
+    ADMIN_ROUTE_WITHDRAW,    /* DELETE /api/v1/domains/{d}[?now=1] */
+    ADMIN_ROUTE_CERTIFICATE, /* PUT /api/v1/domains/{d}/certificate */
+    ADMIN_ROUTE_CHECK,       /* POST /api/v1/check */
+    ADMIN_ROUTE_AUDIT,       /* GET /api/v1/audit[?domain=&limit=] */
+    ADMIN_ROUTE_FORM,        /* POST /forms/{action} (the dashboard's forms) */
+};
+/* The route of a path and method; name gets the {d} or {action} segment as sent (not yet
+ * validated). Pure. */
+enum admin_route srv__admin_route(const char *path, enum admin_method m, char name[256],
+                                  const char **allow);
+/* Answer a management request; 0 when it is none (the caller answers it). */
+int srv__admin_manage(const struct admin_env *env, const struct admin_request *rq,
+                      const struct admin_params *p, struct admin_response *rs);
+
+/* The JSON bodies (pure): 0, or -1 with the field that is wrong ("" for the body as a whole:
+ * not JSON, not an object) and the reason. Unknown keys are refused by name. */
+#define ADMIN_MAX_MX 64 /* mx entries in one policy */
+#define ADMIN_MAX_MX_TEXT "64"
+struct admin_policy_body {
+    char mode[16];
+    char **mx; /* malloc'd */
+    size_t n_mx;
+    long max_age; /* -1 when negative */
+};
+int srv__admin_policy_body(const char *body, size_t len, struct admin_policy_body *out,
+                           char field[32], char *err, size_t errlen);
+void srv__admin_policy_body_free(struct admin_policy_body *b);
+/* {"force": bool}, or an empty body (force false). */
+int srv__admin_enforce_body(const char *body, size_t len, int *force, char field[32], char *err,
+                            size_t errlen);
+/* {"domain": "..."} */
+int srv__admin_check_body(const char *body, size_t len, char domain[256], char field[32],
+                          char *err, size_t errlen);
+
+/* Answer with a JSON value and this status (takes the reference). */
+void srv__admin_reply(struct admin_response *rs, int status, struct json_t *v);
+/* 422 {"error": msg, "field": field}. */
+void srv__admin_reply_field(struct admin_response *rs, const char *field, const char *msg);
+
+/*
+ * The actions, shared by the API and the forms. Each answers rs as the API does (the forms
+ * turn a 2xx into a 303 back to the domain's page). `actor` goes into the audit row ("api",
+ * "dashboard"). A change is served by every loop thread before these return.
+ *   policy:      201 new domain, 200 changed or unchanged; 422 {"error","field"}
+ *   enforce:     200 (mode enforce, a new id); 409 {"error","reasons":[{"id","message"}]}
+ *                when `stsd policy advise` would not advise it (unless force)
+ *   withdraw:    202 {"mode":"none","policy_id","withdraw_until"} (RFC 8461 §8.3); at_once:
+ *                200 {"removed":true}
+ *   certificate: 200 {"host","file","not_after",...}; 422 with the reason
+ *   check:       200, the JSON of `stsd check --json`
+ * An unknown domain is 404, a malformed name 400 (422 "domain" when setting a policy).
+ */
+void srv__manage_policy(const struct admin_env *env, const struct admin_request *rq,
+                        const char *domain, const char *mode, const char *const *mx, size_t n_mx,
+                        long max_age, const char *actor, struct admin_response *rs);
+void srv__manage_enforce(const struct admin_env *env, const struct admin_request *rq,
+                         const char *domain, int force, const char *actor,
+                         struct admin_response *rs);
+void srv__manage_withdraw(const struct admin_env *env, const struct admin_request *rq,
+                          const char *domain, int at_once, const char *actor,
+                          struct admin_response *rs);
+void srv__manage_certificate(const struct admin_env *env, const struct admin_request *rq,
+                             const char *domain, const char *pem, size_t len, const char *actor,
+                             struct admin_response *rs);
+void srv__manage_check(const struct admin_env *env, const struct admin_request *rq,
+                       const char *domain, struct admin_response *rs);
+
+/*
+ * The dashboard's forms (admin_forms.c). Each renders one <form method="post"> into b with
+ * the session's CSRF token (srv__admin_csrf of rq->session) in a hidden field; on success the
+ * POST answers 303 to ADMIN_DOMAIN_PAGE<domain>, a refused one an HTML page with the reason
+ * (403 without a valid CSRF token: nothing changes). Bodies are capped (ADMIN_MAX_JSON; the
+ * certificate form ADMIN_MAX_UPLOAD).
+ */
+#define ADMIN_DOMAIN_PAGE "/domains/"
+/* Set the policy (mode, mx lines, max_age), filled with the current values (mode NULL: a new
+ * domain, with a field for its name; domain is then ignored). */
+void srv__form_policy(struct admin_buf *b, const char *csrf, const char *domain, const char *mode,
+                      const char *const *mx, size_t n_mx, long max_age);
+void srv__form_enforce(struct admin_buf *b, const char *csrf, const char *domain);
+void srv__form_withdraw(struct admin_buf *b, const char *csrf, const char *domain);
+void srv__form_certificate(struct admin_buf *b, const char *csrf, const char *domain);
+void srv__form_check(struct admin_buf *b, const char *csrf, const char *domain);
+/* Answer POST /forms/{action}. */
+void srv__admin_form(const struct admin_env *env, const struct admin_request *rq,
+                     const char *action, struct admin_response *rs);
+
 #endif
