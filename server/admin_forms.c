@@ -3,6 +3,8 @@
  * and answering their POSTs with the same actions as the JSON API. No JavaScript. */
 #include "server/admin_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
+#include "policy/policy.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -221,4 +223,55 @@ void srv__admin_form(const struct admin_env *env, const struct admin_request *rq
     else
         form_refused(rs, back);
     free(domain);
+}
+
+void srv__admin_form_page(const struct admin_env *env, const struct admin_request *rq,
+                          const char *action, const struct admin_params *p,
+                          struct admin_response *rs)
+{
+    char csrf[ADMIN_CSRF_HEX + 1] = "", dom[254];
+    srv__admin_csrf(rq->session, csrf);
+    const char *d = srv__admin_param(p, "domain");
+    if (d != NULL && domain_normalise(d, dom, sizeof(dom)) != 0) {
+        srv__admin_error(rs, 400, "domain: not a domain name");
+        return;
+    }
+    struct admin_buf b = {0};
+    srv__buf_printf(&b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>stsd: %s"
+                        "</title></head><body><h1>",
+                    strcmp(action, "policy") == 0 ? "policy" : "action");
+    srv__buf_html(&b, d ? dom : "new domain");
+    srv__buf_printf(&b, "</h1>");
+    struct hosted_policy hp;
+    memset(&hp, 0, sizeof(hp));
+    int hosted = d != NULL && rq->hosted != NULL && hosted_policy_get(rq->hosted, dom, 0, &hp) == 1;
+    if (strcmp(action, "policy") == 0) {
+        const char *mode = !d ? NULL : hosted && hp.valid ? policy_mode_name(hp.policy.mode)
+                                                          : "testing";
+        srv__form_policy(&b, csrf, d ? dom : NULL, mode,
+                         hosted && hp.valid ? (const char *const *)hp.policy.mx : NULL,
+                         hosted && hp.valid ? hp.policy.n_mx : 0,
+                         hosted && hp.valid ? hp.policy.max_age : 0);
+    } else if (d != NULL && strcmp(action, "enforce") == 0) {
+        srv__form_enforce(&b, csrf, dom);
+    } else if (d != NULL && strcmp(action, "withdraw") == 0) {
+        srv__form_withdraw(&b, csrf, dom);
+    } else if (d != NULL && strcmp(action, "certificate") == 0) {
+        srv__form_certificate(&b, csrf, dom);
+    } else if (d != NULL && strcmp(action, "check") == 0) {
+        srv__form_check(&b, csrf, dom);
+    } else {
+        hosted_policy_clear(&hp);
+        free(b.p);
+        srv__admin_error(rs, 404, "no such form (name a domain with ?domain=)");
+        return;
+    }
+    hosted_policy_clear(&hp);
+    srv__buf_printf(&b, "</body></html>\n");
+    free(rs->body);
+    rs->body = b.p;
+    rs->len = b.len;
+    rs->status = 200;
+    rs->content_type = "text/html; charset=utf-8";
+    (void)env;
 }

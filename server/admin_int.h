@@ -363,6 +363,7 @@ enum admin_route {
     ADMIN_ROUTE_CHECK,       /* POST /api/v1/check */
     ADMIN_ROUTE_AUDIT,       /* GET /api/v1/audit[?domain=&limit=] */
     ADMIN_ROUTE_FORM,        /* POST /forms/{action} (the dashboard's forms) */
+    ADMIN_ROUTE_FORM_PAGE,   /* GET /forms/{action}?domain=D: that form on a page of its own */
 };
 /* The route of a path and method; name gets the {d} or {action} segment as sent (not yet
  * validated). Pure. */
@@ -444,5 +445,10 @@ void srv__form_check(struct admin_buf *b, const char *csrf, const char *domain);
 /* Answer POST /forms/{action}. */
 void srv__admin_form(const struct admin_env *env, const struct admin_request *rq,
                      const char *action, struct admin_response *rs);
+/* GET /forms/{action}?domain=D: a page with just that form (filled with the domain's current
+ * policy for "policy"; without domain, the form that adds one). */
+void srv__admin_form_page(const struct admin_env *env, const struct admin_request *rq,
+                          const char *action, const struct admin_params *p,
+                          struct admin_response *rs);
 
 #endif

@@ -42,7 +42,7 @@ enum admin_route srv__admin_route(const char *path, enum admin_method m, char na
         {"/api/v1/domains/", "/policy", ADMIN_ROUTE_POLICY, ADMIN_PUT, "PUT"},
         {"/api/v1/domains/", "/enforce", ADMIN_ROUTE_ENFORCE, ADMIN_POST, "POST"},
         {"/api/v1/domains/", "/certificate", ADMIN_ROUTE_CERTIFICATE, ADMIN_PUT, "PUT"},
-        {"/forms/", NULL, ADMIN_ROUTE_FORM, ADMIN_POST, "POST"},
+        {"/forms/", NULL, ADMIN_ROUTE_FORM, ADMIN_POST, "GET, HEAD, POST"},
     };
     const char *rest;
     int read = m == ADMIN_GET || m == ADMIN_HEAD;
@@ -55,6 +55,8 @@ enum admin_route srv__admin_route(const char *path, enum admin_method m, char na
             continue;
         if (m == table[i].method)
             return table[i].route;
+        if (table[i].route == ADMIN_ROUTE_FORM && read)
+            return ADMIN_ROUTE_FORM_PAGE;
         *allow = table[i].allow;
         return ADMIN_ROUTE_METHOD;
     }
@@ -352,6 +354,9 @@ int srv__admin_manage(const struct admin_env *env, const struct admin_request *r
         return 1;
     case ADMIN_ROUTE_FORM:
         srv__admin_form(env, rq, name, rs);
+        return 1;
+    case ADMIN_ROUTE_FORM_PAGE:
+        srv__admin_form_page(env, rq, name, p, rs);
         return 1;
     }
     return 0;

@@ -58,7 +58,10 @@ static void test_routes(void **state)
                      ADMIN_ROUTE_FORM);
     assert_string_equal(name, "policy");
     assert_int_equal(srv__admin_route("/forms/policy", ADMIN_GET, name, &allow),
+                     ADMIN_ROUTE_FORM_PAGE);
+    assert_int_equal(srv__admin_route("/forms/policy", ADMIN_PUT, name, &allow),
                      ADMIN_ROUTE_METHOD);
+    assert_string_equal(allow, "GET, HEAD, POST");
     /* read-only resources refuse writes; unknown ones are left to the 404 */
     assert_int_equal(srv__admin_route("/api/v1/domains", ADMIN_POST, name, &allow),
                      ADMIN_ROUTE_METHOD);
