@@ -142,12 +142,8 @@ void srv__manage_policy(const struct admin_env *env, const struct admin_request 
         srv__admin_reply_field(rs, "domain", msg);
         return;
     }
-    int m = mode ? policy_mode_parse(mode) : -1;
-    if (m < 0) {
-        srv__admin_reply_field(rs, "mode", "mode must be enforce, testing or none");
-        return;
-    }
-    put_policy(env, rq, dom, m, mx, n_mx, max_age, actor, rs);
+    /* an unknown mode (-1) is refused by the composer, which names the field */
+    put_policy(env, rq, dom, mode ? policy_mode_parse(mode) : -1, mx, n_mx, max_age, actor, rs);
 }
 
 /* The enforce gate: what `stsd policy advise` says. 1 ready; else the 409 answer, 0. */
