@@ -53,20 +53,29 @@ void srv__form_policy(struct admin_buf *b, const char *csrf, const char *domain,
                     mode ? "Set policy" : "Add domain");
 }
 
+/* A form of one checkbox and a button. */
+static void form_checkbox(struct admin_buf *b, const char *action, const char *csrf,
+                          const char *domain, const char *name, const char *label,
+                          const char *button)
+{
+    char cls[40];
+    snprintf(cls, sizeof(cls), "form-%s", action);
+    form_open(b, action, csrf, domain, cls);
+    srv__buf_printf(b, "<label><input type=\"checkbox\" name=\"%s\" value=\"1\"> %s</label> "
+                       "<button>%s</button></form>",
+                    name, label, button);
+}
+
 void srv__form_enforce(struct admin_buf *b, const char *csrf, const char *domain)
 {
-    form_open(b, "enforce", csrf, domain, "form-enforce");
-    srv__buf_printf(b, "<label><input type=\"checkbox\" name=\"force\" value=\"1\"> even if "
-                       "<code>policy advise</code> says not ready</label> "
-                       "<button>Enforce</button></form>");
+    form_checkbox(b, "enforce", csrf, domain, "force",
+                  "even if <code>policy advise</code> says not ready", "Enforce");
 }
 
 void srv__form_withdraw(struct admin_buf *b, const char *csrf, const char *domain)
 {
-    form_open(b, "withdraw", csrf, domain, "form-withdraw");
-    srv__buf_printf(b, "<label><input type=\"checkbox\" name=\"now\" value=\"1\"> remove at "
-                       "once (skip the RFC 8461 &sect;8.3 withdrawal)</label> "
-                       "<button>Withdraw</button></form>");
+    form_checkbox(b, "withdraw", csrf, domain, "now",
+                  "remove at once (skip the RFC 8461 &sect;8.3 withdrawal)", "Withdraw");
 }
 
 void srv__form_certificate(struct admin_buf *b, const char *csrf, const char *domain)

@@ -52,7 +52,8 @@ static void served_now(const char *what, const char *domain)
                   what, domain);
 }
 
-/* A hosted domain named in a path, normalised into dom; else the answer (400 or 404), 0. */
+/* A hosted domain named in a path, normalised into dom, its policy into *p (when p is not
+ * NULL; hosted_policy_clear it); else the answer (400 or 404), 0. */
 static int hosted_domain(const struct admin_request *rq, const char *name, char dom[254],
                          struct hosted_policy *p, struct admin_response *rs)
 {
@@ -63,12 +64,16 @@ static int hosted_domain(const struct admin_request *rq, const char *name, char 
         srv__admin_error(rs, 400, msg);
         return 0;
     }
+    struct hosted_policy mine;
+    if (p == NULL)
+        p = &mine;
     memset(p, 0, sizeof(*p));
     int found = hosted_policy_get(rq->hosted, dom, HOSTED_IDS, p);
+    if (found == 0 || p == &mine)
+        hosted_policy_clear(p);
     if (found == 0) {
         snprintf(msg, sizeof(msg), "%s is not a hosted domain", dom);
         srv__admin_error(rs, 404, msg);
-        hosted_policy_clear(p);
         return 0;
     }
     return 1; /* found, or unreadable (p->read_error): the caller decides */
@@ -225,10 +230,8 @@ void srv__manage_withdraw(const struct admin_env *env, const struct admin_reques
                           struct admin_response *rs)
 {
     char dom[254], err[300] = "";
-    struct hosted_policy p;
-    if (!hosted_domain(rq, domain, dom, &p, rs))
+    if (!hosted_domain(rq, domain, dom, NULL, rs))
         return;
-    hosted_policy_clear(&p);
     int64_t until = 0;
     int rc = hosted_policy_withdraw(rq->hosted, dom, at_once, actor, (int64_t)rq->now, &until,
                                     err, sizeof(err));
@@ -247,6 +250,7 @@ void srv__manage_withdraw(const struct admin_env *env, const struct admin_reques
         return;
     }
     /* RFC 8461 §8.3: mode none under a new id, kept until the old max_age has run out. */
+    struct hosted_policy p;
     memset(&p, 0, sizeof(p));
     hosted_policy_get(rq->hosted, dom, HOSTED_IDS, &p);
     json_t *o = policy_json(env, dom, NULL, p.id, NULL, p.text);
@@ -261,10 +265,8 @@ void srv__manage_certificate(const struct admin_env *env, const struct admin_req
                              struct admin_response *rs)
 {
     char dom[254], err[400] = "";
-    struct hosted_policy p;
-    if (!hosted_domain(rq, domain, dom, &p, rs))
+    if (!hosted_domain(rq, domain, dom, NULL, rs))
         return;
-    hosted_policy_clear(&p);
     if (hosted_cert_install(rq->hosted, dom, pem, len, actor, (int64_t)rq->now, err,
                             sizeof(err)) != 0) {
         srv__admin_reply_field(rs, "certificate", err);
