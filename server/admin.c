@@ -214,7 +214,7 @@ static void send_response(h2o_req_t *req, const struct admin_response *rs, enum 
     /* No admin URL (a domain name in a query, a report id) leaks to where a link leads. */
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL,
                           H2O_STRLIT("no-referrer"));
-    if (ep == SRV_EP_DASHBOARD)
+    if (ep == SRV_EP_DASHBOARD || strncmp(ct, "text/html", 9) == 0)
         /* Nothing loads from anywhere: no scripts, styles inline, images inline SVG. */
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"),
                               0, NULL,
