@@ -369,11 +369,23 @@ static int enter_object(struct pctx *p, const char *key, json_t *v, struct field
     return -1;
 }
 
-/* The array member `key` (present) of at most `max` entries, each parsed by one() into
- * element i of a calloc'd array of `size`-byte elements, returned (NULL when empty) with its
- * length in *n: entries up to the one that failed, so that report_clear frees them. */
-static void *parse_array(struct pctx *p, const char *key, json_t *v, int max, size_t size,
-                         int (*one)(struct pctx *p, json_t *obj, void *elem), size_t *n, int *r)
+/* What an array member holds: at most `max` objects with the members `members` (sorted at
+ * nesting `depth`), each read by one() into an element of `size` bytes. */
+struct array_of {
+    int max;
+    size_t size;
+    const struct field *members;
+    size_t n_members; /* at most 8 */
+    int depth;
+    int (*one)(struct pctx *p, const struct field *f, void *elem);
+};
+#define MEMBERS(a) a, sizeof(a) / sizeof((a)[0])
+
+/* The array member `key` (present) as a calloc'd array of a->size-byte elements, returned
+ * (NULL when empty) with its length in *n: entries up to the one that failed, so that
+ * report_clear frees them. */
+static void *parse_array(struct pctx *p, const char *key, json_t *v, const struct array_of *a,
+                         size_t *n, int *r)
 {
     *r = 0;
     if (!json_is_array(v)) {
@@ -381,17 +393,23 @@ static void *parse_array(struct pctx *p, const char *key, json_t *v, int max, si
         return NULL;
     }
     size_t cnt = json_array_size(v);
-    if (cnt > (size_t)max) {
-        *r = fail_key(p, key, "more than %d entries", max);
+    if (cnt > (size_t)a->max) {
+        *r = fail_key(p, key, "more than %d entries", a->max);
         return NULL;
     }
     if (cnt == 0)
         return NULL;
-    unsigned char *arr = xcalloc(cnt, size);
+    unsigned char *arr = xcalloc(cnt, a->size);
     size_t old = path_key(p, key);
     for (size_t i = 0; i < cnt && *r == 0; i++) {
         size_t o2 = path_idx(p, i);
-        *r = one(p, json_array_get(v, i), arr + i * size);
+        json_t *obj = json_array_get(v, i);
+        struct field f[8];
+        memcpy(f, a->members, a->n_members * sizeof *f);
+        if (!json_is_object(obj))
+            *r = fail(p, "must be an object");
+        else if ((*r = collect(p, obj, f, a->n_members, a->depth)) == 0)
+            *r = a->one(p, f, arr + i * a->size);
         *n = i + 1;
         path_pop(p, o2);
     }
@@ -423,23 +441,20 @@ static int parse_policy_desc(struct pctx *p, const struct field *f, struct repor
 }
 
 /* policies[i].failure-details[j] (RFC 8460 §4.4, result types in §4.3). */
-static int parse_failure(struct pctx *p, json_t *obj, void *elem)
+static const struct field failure_members[] = {
+    {"result-type", NULL},
+    {"sending-mta-ip", NULL},
+    {"receiving-mx-hostname", NULL},
+    {"receiving-mx-helo", NULL},
+    {"receiving-ip", NULL},
+    {"failed-session-count", NULL},
+    {"additional-information", NULL},
+    {"failure-reason-code", NULL},
+};
+
+static int parse_failure(struct pctx *p, const struct field *f, void *elem)
 {
     struct report_failure *fd = elem;
-    if (!json_is_object(obj))
-        return fail(p, "must be an object");
-    struct field f[] = {
-        {"result-type", NULL},
-        {"sending-mta-ip", NULL},
-        {"receiving-mx-hostname", NULL},
-        {"receiving-mx-helo", NULL},
-        {"receiving-ip", NULL},
-        {"failed-session-count", NULL},
-        {"additional-information", NULL},
-        {"failure-reason-code", NULL},
-    };
-    if (collect(p, obj, f, 8, 5) != 0)
-        return -1;
     /* Unknown result types are kept as sent (SPEC §4); only an empty one says nothing. */
     if (req_string(p, "result-type", f[0].v, 1, &fd->result_type) != 0 ||
         opt_string(p, "sending-mta-ip", f[1].v, &fd->sending_mta_ip) != 0 ||
@@ -453,19 +468,20 @@ static int parse_failure(struct pctx *p, json_t *obj, void *elem)
     return 0;
 }
 
+static const struct array_of failures_of = {REPORT_MAX_FAILURE_DETAILS,
+                                            sizeof(struct report_failure), MEMBERS(failure_members),
+                                            5, parse_failure};
+
 /* policies[i]: policy, summary, failure-details. */
-static int parse_policy(struct pctx *p, json_t *obj, void *elem)
+static const struct field policy_members[] = {
+    {"policy", NULL},
+    {"summary", NULL},
+    {"failure-details", NULL},
+};
+
+static int parse_policy(struct pctx *p, const struct field *f, void *elem)
 {
     struct report_policy *pol = elem;
-    if (!json_is_object(obj))
-        return fail(p, "must be an object");
-    struct field f[] = {
-        {"policy", NULL},
-        {"summary", NULL},
-        {"failure-details", NULL},
-    };
-    if (collect(p, obj, f, 3, 3) != 0)
-        return -1;
     struct field d[] = {
         {"policy-type", NULL},
         {"policy-string", NULL},
@@ -497,10 +513,12 @@ static int parse_policy(struct pctx *p, json_t *obj, void *elem)
      * is kept as sent (Mail.ru does it, SPEC §4). */
     if (f[2].v == NULL || json_is_null(f[2].v))
         return 0;
-    pol->failures = parse_array(p, "failure-details", f[2].v, REPORT_MAX_FAILURE_DETAILS,
-                                sizeof *pol->failures, parse_failure, &pol->n_failures, &r);
+    pol->failures = parse_array(p, "failure-details", f[2].v, &failures_of, &pol->n_failures, &r);
     return r;
 }
+
+static const struct array_of policies_of = {REPORT_MAX_POLICIES, sizeof(struct report_policy),
+                                            MEMBERS(policy_members), 3, parse_policy};
 
 static int parse_root(struct pctx *p, json_t *root, struct report *out)
 {
@@ -540,8 +558,7 @@ static int parse_root(struct pctx *p, json_t *root, struct report *out)
 
     if (f[4].v == NULL)
         return fail_key(p, "policies", "required");
-    out->policies = parse_array(p, "policies", f[4].v, REPORT_MAX_POLICIES, sizeof *out->policies,
-                                parse_policy, &out->n_policies, &r);
+    out->policies = parse_array(p, "policies", f[4].v, &policies_of, &out->n_policies, &r);
     return r;
 }
 
