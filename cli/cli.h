@@ -51,8 +51,10 @@ struct db *cli_open_db(const struct stsd_config *cfg, int create_dir);
 /* cli_util.c */
 /* The long options every subcommand accepts, for its struct option table: -c/--config FILE
  * and -h/--help. */
+/* clang-format off */
 #define CLI_COMMON_OPTIONS                                                                     \
-    {"config", required_argument, NULL, 'c'}, { "help", no_argument, NULL, 'h' }
+    {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}
+/* clang-format on */
 /* "Go on parsing": what the option helpers return when the command continues. */
 #define CLI_NEXT (-1)
 /* A getopt_long result the subcommand did not handle itself: -c sets *config and returns

@@ -152,10 +152,12 @@ struct window {
 };
 
 /* The long options list and summary share. */
+/* clang-format off */
 #define WINDOW_OPTIONS                                                                         \
     CLI_COMMON_OPTIONS, {"domain", required_argument, NULL, 'd'},                              \
         {"since", required_argument, NULL, 's'}, {"until", required_argument, NULL, 'u'},      \
-        {"json", no_argument, NULL, OPT_JSON}, { "csv", no_argument, NULL, OPT_CSV }
+        {"json", no_argument, NULL, OPT_JSON}, {"csv", no_argument, NULL, OPT_CSV}
+/* clang-format on */
 
 /* An option list and summary share (-d, -s, -u, --json, --csv): note it in w and return
  * CLI_NEXT; any other is one every command has (cli_common_option). */

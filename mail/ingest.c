@@ -105,11 +105,10 @@ static void reject_part(struct mail_ingest *in, const char *file, long message, 
         flush(in);
 }
 
-static void reject_in_part(struct mail_ingest *in, const char *file, long message,
-                           const char *part, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void reject_in_part(struct mail_ingest *in, const char *file, long message,
-                           const char *part, const char *fmt, ...)
+static void reject_in_part(struct mail_ingest *in, const char *file, long message, const char *part,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void reject_in_part(struct mail_ingest *in, const char *file, long message, const char *part,
+                           const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -195,8 +194,8 @@ static int store_batch(struct mail_ingest *in)
         struct pending *p = &in->items[i];
         if (!p->has_report)
             continue;
-        if (db_report_store(in->db, &p->r, p->digest, p->raw, p->rawlen, p->source, now,
-                            &p->res) != 0) {
+        if (db_report_store(in->db, &p->r, p->digest, p->raw, p->rawlen, p->source, now, &p->res) !=
+            0) {
             p->reason = xasprintf("database: %s", db_errmsg(in->db));
             in->counts.rejected++;
             continue;
