@@ -23,7 +23,16 @@ struct fixture {
     struct stsd_config cfg;
     char *lines[32]; /* one line per outcome: "OUTCOME file message part org/reason" */
     int n;
+    char *owned[16]; /* strings the test made, freed by teardown */
+    int n_owned;
 };
+
+/* s, to be freed by teardown. */
+static char *own(struct fixture *f, char *s)
+{
+    assert_true(f->n_owned < 16);
+    return f->owned[f->n_owned++] = s;
+}
 
 static void on_item(const struct mail_item *it, void *user)
 {
@@ -60,6 +69,8 @@ static int teardown(void **state)
     config_free(&f->cfg);
     for (int i = 0; i < f->n; i++)
         free(f->lines[i]);
+    for (int i = 0; i < f->n_owned; i++)
+        free(f->owned[i]);
     char *cmd = xasprintf("rm -rf '%s'", f->dir);
     int rc = system(cmd);
     free(cmd);
@@ -67,15 +78,22 @@ static int teardown(void **state)
     return rc == 0 ? 0 : -1;
 }
 
-static char *data_path(const char *rel)
+static char *data_path(struct fixture *f, const char *rel)
 {
     const char *d = getenv("STSD_TEST_DATA");
-    return xasprintf("%s/%s", d ? d : "tests/data", rel);
+    return own(f, xasprintf("%s/%s", d ? d : "tests/data", rel));
 }
 
-static char *write_file(struct fixture *f, const char *name, const char *bytes, size_t len)
+static char *read_data(struct fixture *f, const char *rel, size_t *len)
 {
-    char *p = xasprintf("%s/%s", f->dir, name);
+    char *s = file_read_all(data_path(f, rel), 1 << 20, len);
+    assert_non_null(s);
+    return own(f, s);
+}
+
+static const char *write_file(struct fixture *f, const char *name, const char *bytes, size_t len)
+{
+    char *p = own(f, xasprintf("%s/%s", f->dir, name));
     FILE *o = fopen(p, "wb");
     assert_non_null(o);
     assert_int_equal(fwrite(bytes, 1, len, o), len);
@@ -96,20 +114,20 @@ static struct mail_counts run(struct fixture *f, const char *const *paths, int n
 static void test_outcomes_in_order(void **state)
 {
     struct fixture *f = *state;
-    char *json = data_path("tlsrpt/valid/phi-rfc.json");
-    char *eml = data_path("tlsrpt/email/mox-google-2022.eml");
+    const char *json = data_path(f, "tlsrpt/valid/phi-rfc.json");
     size_t elen;
-    char *msg = file_read_all(eml, 1 << 20, &elen);
-    assert_non_null(msg);
+    const char *msg = read_data(f, "tlsrpt/email/mox-google-2022.eml", &elen);
     /* an mbox: the e-mail, then a message without a report */
-    char *mb = xasprintf("From a@example.test Mon Jan  1 00:00:00 2024\n%s\n"
-                         "From b@example.test Mon Jan  1 00:00:01 2024\nSubject: hello\n\nhi\n",
-                         msg);
-    char *mbox = write_file(f, "two.mbox", mb, strlen(mb));
-    char *bad = write_file(f, "bad.json", "{\"x\": 1}", 8);
-    char *empty = write_file(f, "empty", "", 0);
-    char *missing = xasprintf("%s/nope", f->dir);
-    const char *paths[] = {json, mbox, bad, missing, empty, json};
+    char *mb = own(f, xasprintf("From a@example.test Mon Jan  1 00:00:00 2024\n%s\n"
+                                "From b@example.test Mon Jan  1 00:00:01 2024\n"
+                                "Subject: hello\n\nhi\n",
+                                msg));
+    const char *paths[] = {json,
+                           write_file(f, "two.mbox", mb, strlen(mb)),
+                           write_file(f, "bad.json", "{\"x\": 1}", 8),
+                           own(f, xasprintf("%s/nope", f->dir)),
+                           write_file(f, "empty", "", 0),
+                           json};
     struct mail_counts c = run(f, paths, 6);
     assert_int_equal(c.stored, 2);
     assert_int_equal(c.duplicates, 1);
@@ -128,44 +146,27 @@ static void test_outcomes_in_order(void **state)
     assert_string_equal(f->lines[5], "rejected empty 0 - empty input");
     assert_string_equal(f->lines[6],
                         "duplicate phi-rfc.json 0 - 5065427c-23d3-47ca-b6e0-946ea0e8c4be");
-    free(json);
-    free(eml);
-    free(msg);
-    free(mb);
-    free(mbox);
-    free(bad);
-    free(empty);
-    free(missing);
 }
 
 static void test_maildir_and_limits(void **state)
 {
     struct fixture *f = *state;
     /* A Maildir: new/ read after cur/, dot files skipped; a JSON file over max_json. */
-    char *cur = xasprintf("%s/md/cur", f->dir), *nw = xasprintf("%s/md/new", f->dir);
-    assert_int_equal(mkdir_p(cur, 0700), 0);
-    assert_int_equal(mkdir_p(nw, 0700), 0);
-    char *json = data_path("tlsrpt/valid/phi-rfc.json");
+    assert_int_equal(mkdir_p(own(f, xasprintf("%s/md/cur", f->dir)), 0700), 0);
+    assert_int_equal(mkdir_p(own(f, xasprintf("%s/md/new", f->dir)), 0700), 0);
     size_t len;
-    char *body = file_read_all(json, 1 << 20, &len);
-    assert_non_null(body);
-    free(write_file(f, "md/new/1", body, len));
-    free(write_file(f, "md/cur/2", "Subject: x\n\nnothing\n", 20));
-    free(write_file(f, "md/cur/.hidden", "junk", 4));
+    const char *body = read_data(f, "tlsrpt/valid/phi-rfc.json", &len);
+    write_file(f, "md/new/1", body, len);
+    write_file(f, "md/cur/2", "Subject: x\n\nnothing\n", 20);
+    write_file(f, "md/cur/.hidden", "junk", 4);
     f->cfg.max_json = 64;
-    char *md = xasprintf("%s/md", f->dir);
-    const char *paths[] = {md};
+    const char *paths[] = {own(f, xasprintf("%s/md", f->dir))};
     struct mail_counts c = run(f, paths, 1);
     assert_int_equal(c.rejected, 2);
     assert_int_equal(c.stored, 0);
     assert_int_equal(f->n, 2);
     assert_string_equal(f->lines[0], "rejected 2 0 - no TLS-RPT report in the message");
     assert_string_equal(f->lines[1], "rejected 1 0 - larger than 64 bytes ([reports] max_json)");
-    free(cur);
-    free(nw);
-    free(json);
-    free(body);
-    free(md);
 }
 
 int main(void)
