@@ -140,6 +140,23 @@ static char *normalise_domain(const char *s)
     return d;
 }
 
+/* Load the configuration at path and open its database (creating state_dir when create_dir
+ * is set). Returns 0 with *db open (the caller closes it, then frees cfg); the exit code of
+ * a configuration error; or fail_rc when the database cannot be opened (cfg freed). */
+static int load_open(struct stsd_config *cfg, const char *path, int create_dir, int fail_rc,
+                     struct db **db)
+{
+    int rc = cli_load_config(cfg, path);
+    if (rc != 0)
+        return rc;
+    *db = cli_open_db(cfg, create_dir);
+    if (*db == NULL) {
+        config_free(cfg);
+        return fail_rc;
+    }
+    return 0;
+}
+
 /* Options shared by list and summary: what the command line said, then the window it
  * names. */
 struct window {
@@ -220,11 +237,7 @@ static int window_setup(struct window *w, const char *cmd, int argc, char **argv
     }
     int rc = window_finish(w, w->since_arg, w->until_arg);
     if (rc == 0)
-        rc = cli_load_config(&w->cfg, w->config);
-    if (rc == 0 && (w->db = cli_open_db(&w->cfg, 0)) == NULL) {
-        config_free(&w->cfg);
-        rc = EXIT_SOFTWARE;
-    }
+        rc = load_open(&w->cfg, w->config, 0, EXIT_SOFTWARE, &w->db);
     if (rc != 0) {
         free(w->domain);
         w->domain = NULL;
@@ -314,14 +327,10 @@ static int reports_ingest(int argc, char **argv, const char *config)
     if (rc != CLI_NEXT)
         return rc;
     struct stsd_config cfg;
-    rc = cli_load_config(&cfg, config);
-    if (rc != 0)
+    struct db *db;
+    /* no database: EXIT_TEMPFAIL, an MTA piping to us defers and retries, nothing is lost */
+    if ((rc = load_open(&cfg, config, 1, EXIT_TEMPFAIL, &db)) != 0)
         return rc;
-    struct db *db = cli_open_db(&cfg, 1);
-    if (db == NULL) {
-        config_free(&cfg);
-        return EXIT_TEMPFAIL; /* an MTA piping to us defers and retries, nothing is lost */
-    }
     uint64_t avail = 0;
     if (cfg.min_free > 0 && fs_free_bytes(cfg.state_dir, &avail) == 0 && avail < cfg.min_free) {
         cli_error("%s: only %llu bytes free, less than [reports] min_free (%llu): nothing "
@@ -422,18 +431,16 @@ static int reports_show(int argc, char **argv, const char *config)
         return EXIT_USAGE;
     }
     struct stsd_config cfg;
-    rc = cli_load_config(&cfg, config);
-    if (rc != 0)
+    struct db *db;
+    if ((rc = load_open(&cfg, config, 0, EXIT_SOFTWARE, &db)) != 0)
         return rc;
-    struct db *db = cli_open_db(&cfg, 0);
     struct report_listing meta;
     struct report r;
     void *bytes = NULL;
     size_t len = 0;
-    int found = db ? db_report_get(db, id, &meta, &r, raw ? &bytes : NULL, &len) : -1;
+    int found = db_report_get(db, id, &meta, &r, raw ? &bytes : NULL, &len);
     if (found < 0) {
-        if (db)
-            cli_error("database: %s", db_errmsg(db));
+        cli_error("database: %s", db_errmsg(db));
         rc = EXIT_SOFTWARE;
     } else if (found == 0) {
         cli_error("no report with id %lld", id);
