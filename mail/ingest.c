@@ -91,37 +91,19 @@ void mail__missing(struct mail_ingest *in, const char *file, const char *reason)
 
 static void flush(struct mail_ingest *in);
 
-static void reject_part(struct mail_ingest *in, const char *file, long message, const char *part,
-                        const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
-static void reject_part(struct mail_ingest *in, const char *file, long message, const char *part,
-                        const char *fmt, va_list ap)
+void mail__reject(struct mail_ingest *in, const char *file, long message, const char *part,
+                  const char *fmt, ...)
 {
     char reason[768];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
     struct pending *p = push(in, file, message, part);
     p->reason = xstrdup(reason);
     in->counts.rejected++;
     if (in->n >= INGEST_BATCH) /* keep memory bounded on inputs that are mostly rejected */
         flush(in);
-}
-
-static void reject_in_part(struct mail_ingest *in, const char *file, long message, const char *part,
-                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void reject_in_part(struct mail_ingest *in, const char *file, long message, const char *part,
-                           const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    reject_part(in, file, message, part, fmt, ap);
-    va_end(ap);
-}
-
-void mail__reject(struct mail_ingest *in, const char *file, long message, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    reject_part(in, file, message, NULL, fmt, ap);
-    va_end(ap);
 }
 
 void mail__add_report(struct mail_ingest *in, char *raw, size_t len, const char *source,
@@ -136,11 +118,10 @@ void mail__add_report(struct mail_ingest *in, char *raw, size_t len, const char 
     if (rc != 0) {
         char buf[512];
         if (rc == 413 && strstr(err.message, "size limit") != NULL)
-            reject_in_part(in, file, message, part, "inflates past [reports] max_json (%llu bytes)",
-                           (unsigned long long)in->cfg->max_json);
+            mail__reject(in, file, message, part, "inflates past [reports] max_json (%llu bytes)",
+                         (unsigned long long)in->cfg->max_json);
         else
-            reject_in_part(in, file, message, part, "%s",
-                           report_error_text(&err, buf, sizeof(buf)));
+            mail__reject(in, file, message, part, "%s", report_error_text(&err, buf, sizeof(buf)));
         free(raw);
         return;
     }
@@ -165,10 +146,10 @@ void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char
     free(msg);
     if (n < 0) {
         char buf[512];
-        mail__reject(in, file, message, "not a readable message: %s",
+        mail__reject(in, file, message, NULL, "not a readable message: %s",
                      report_error_text(&err, buf, sizeof(buf)));
     } else if (n == 0) {
-        mail__reject(in, file, message, "no TLS-RPT report in the message");
+        mail__reject(in, file, message, NULL, "no TLS-RPT report in the message");
     }
     for (int i = 0; i < n; i++) {
         const char *part = n > 1 ? (parts[i].filename ? parts[i].filename : "?") : NULL;

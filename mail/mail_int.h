@@ -5,9 +5,9 @@
 #include "mail/mail.h"
 
 /* ingest.c: the batch. Where an item comes from: file, message number (0: none), part (NULL:
- * none). */
-void mail__reject(struct mail_ingest *in, const char *file, long message, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+ * none). A rejection, its reason printf-style. */
+void mail__reject(struct mail_ingest *in, const char *file, long message, const char *part,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* A path that does not exist: reported at once, counted in missing. */
 void mail__missing(struct mail_ingest *in, const char *file, const char *reason);
 /* One report body (gzip or JSON) of source "file" or "email"; takes ownership of raw. */

@@ -55,7 +55,8 @@ static void on_mbox_message(char *msg, size_t len, long number, void *user)
 {
     struct mbox_ctx *c = user;
     if (msg == NULL)
-        mail__reject(c->in, c->file, number, "message larger than %d bytes", REPORT_MAX_MESSAGE);
+        mail__reject(c->in, c->file, number, NULL, "message larger than %d bytes",
+                     REPORT_MAX_MESSAGE);
     else
         mail__add_message(c->in, msg, len, c->file, number);
 }
@@ -72,12 +73,12 @@ static void read_single(struct mail_ingest *in, FILE *f, const char *file, enum 
     char *rest = read_capped(f, cap >= hn ? cap - hn : 0, &len);
     if (rest == NULL) {
         if (errno == EFBIG)
-            mail__reject(in, file, 0, "larger than %zu bytes (%s)", cap,
+            mail__reject(in, file, 0, NULL, "larger than %zu bytes (%s)", cap,
                          k == MAIL_KIND_GZIP   ? "[reports] max_body"
                          : k == MAIL_KIND_JSON ? "[reports] max_json"
                                                : "message limit");
         else
-            mail__reject(in, file, 0, "read error: %s", strerror(errno));
+            mail__reject(in, file, 0, NULL, "read error: %s", strerror(errno));
         return;
     }
     size_t n = hn + len;
@@ -87,7 +88,7 @@ static void read_single(struct mail_ingest *in, FILE *f, const char *file, enum 
     buf[n] = '\0';
     free(rest);
     if (n == 0) {
-        mail__reject(in, file, 0, "empty input");
+        mail__reject(in, file, 0, NULL, "empty input");
         free(buf);
     } else if (k == MAIL_KIND_GZIP || k == MAIL_KIND_JSON) {
         mail__add_report(in, buf, n, "file", file, 0, NULL);
@@ -120,14 +121,14 @@ static void read_stream(struct mail_ingest *in, FILE *f, const char *file, int i
     rewind(f);
     struct mbox_ctx c = {in, file};
     if (mail_mbox_split(f, REPORT_MAX_MESSAGE, on_mbox_message, &c) != 0)
-        mail__reject(in, file, 0, "read error: %s", strerror(errno));
+        mail__reject(in, file, 0, NULL, "read error: %s", strerror(errno));
 }
 
 static void read_file(struct mail_ingest *in, const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        mail__reject(in, path, 0, "%s", strerror(errno));
+        mail__reject(in, path, 0, NULL, "%s", strerror(errno));
         return;
     }
     read_stream(in, f, path, 0);
@@ -144,7 +145,7 @@ static void read_dir_files(struct mail_ingest *in, const char *dir)
 {
     DIR *d = opendir(dir);
     if (d == NULL) {
-        mail__reject(in, dir, 0, "%s", strerror(errno));
+        mail__reject(in, dir, 0, NULL, "%s", strerror(errno));
         return;
     }
     char **names = NULL;
