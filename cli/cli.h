@@ -59,7 +59,8 @@ struct db *cli_open_db(const struct stsd_config *cfg, int create_dir);
 #define CLI_NEXT (-1)
 /* A getopt_long result the subcommand did not handle itself: -c sets *config and returns
  * CLI_NEXT; -h prints usage on stdout and returns 0; anything else prints usage on stderr and
- * returns EXIT_USAGE. Use: default: return cli_common_option(...) -- or test for CLI_NEXT. */
+ * returns EXIT_USAGE. In a getopt loop, for every option the command does not handle:
+ *     if ((rc = cli_common_option(c, usage, &config)) != CLI_NEXT) return rc; */
 int cli_common_option(int c, const char *usage, const char **config);
 /* The whole option loop of a command whose only flags are -c and -h (getopt_long with
  * shortopts, from optind). Returns CLI_NEXT, with optind at the first argument, or the exit
