@@ -30,7 +30,9 @@ import stsdtest as st  # noqa: E402
 
 def start_demo(t):
     d = st.tempdir("stsd-demo-")
-    port, admin_port = st.free_port(), st.free_port()
+    port = admin_port = st.free_port()
+    while admin_port == port:
+        admin_port = st.free_port()
     env = dict(os.environ, DEMO_DIR=os.path.join(d, "demo"), DEMO_PORT=str(port),
                DEMO_ADMIN_PORT=str(admin_port), DEMO_STSD=st.STSD_BIN)
     err = open(os.path.join(d, "stderr"), "wb")
@@ -111,8 +113,9 @@ def browse(t, url, what):
 def main(t):
     p, port, admin_port, lines, d = start_demo(t)
     ex = examples(lines)
-    t.ok(len(ex) >= 4 and all(c for c, _ in ex),
-         "the demo prints its examples, each with a comment saying what it answers", ex)
+    if not t.ok(len(ex) >= 4 and all(c for c, _ in ex),
+                "the demo prints its examples, each with a comment saying what it answers", ex):
+        t.diag(open(os.path.join(d, "stderr"), errors="replace").read()[-3000:])
     t.ok(st.wait_port("127.0.0.1", port, 30, p) and
          st.wait_port("127.0.0.1", admin_port, 30, p), "the demo's server listens")
     elsewhere = st.tempdir("stsd-demo-shell-")  # "in another shell": not the repository
