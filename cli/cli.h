@@ -42,8 +42,6 @@ extern const char *cli_global_config;
 int cli_load_config(struct stsd_config *cfg, const char *path);
 /* Print "stsd: <message>" to stderr (printf style). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Path of the database inside state_dir (malloc'd). */
-char *cli_db_path(const struct stsd_config *cfg);
 /* Open the database of the configuration, first creating state_dir when create_dir is set;
  * on failure print why and return NULL. The caller closes it with db_close. */
 struct db *cli_open_db(const struct stsd_config *cfg, int create_dir);

@@ -189,6 +189,28 @@ struct db *db_open(const char *path, char *err, size_t errlen)
     return db;
 }
 
+struct db *db_open_readonly(const char *path, char *err, size_t errlen)
+{
+    struct db *db = xcalloc(1, sizeof(*db));
+    int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot open the database read-only: %s", path,
+                 db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+        db_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db->h, 10000);
+    int v = db_schema_version(db);
+    if (v < 0 || v > db__n_migrations) {
+        snprintf(err, errlen, "%s: %s", path,
+                 v < 0 ? "not a database stsd can read"
+                       : "the schema is newer than this stsd knows; use a newer stsd");
+        db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
 void db_close(struct db *db)
 {
     if (db == NULL)
