@@ -54,6 +54,7 @@ trap cleanup EXIT INT TERM
 cc -O2 -o "$work/client" bench/ingest_client.c -lssl -lcrypto -lpthread
 cc -O2 -D_GNU_SOURCE -I. -o "$work/inproc" bench/ingest_inproc.c \
   "$build/reports/libstsd_reports.a" "$build/sql/libstsd_sql.a" \
+  "$build/reports/libstsd_reports_types.a" \
   "$build/policy/libstsd_policy.a" "$build/common/libstsd_common.a" \
   $(pkg-config --libs jansson zlib sqlite3 gmime-3.0 libcrypto) -lpthread
 
