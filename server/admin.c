@@ -121,6 +121,7 @@ static void *worker_main(void *arg)
 {
     struct admin_state *st = arg;
     struct db *db = NULL;
+    struct hosted *h = NULL;
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (st->head == NULL && !st->stop)
@@ -135,6 +136,13 @@ static void *worker_main(void *arg)
             st->tail = &st->head;
         st->queued--;
         pthread_mutex_unlock(&st->mu);
+        if (h == NULL) {
+            char err[512], q[600];
+            h = hosted_open(st->env.cfg, 0, err, sizeof(err));
+            if (h == NULL)
+                log_event(LOG_ERROR, "admin.hosted", "reason=%s", log_quote(q, sizeof(q), err));
+        }
+        job->rq.hosted = h;
         if (db == NULL) {
             char err[512];
             db = db_open(st->env.db_path, err, sizeof(err));
@@ -150,6 +158,7 @@ static void *worker_main(void *arg)
         h2o_multithread_send_message(job->reply, &job->super);
     }
     db_close(db);
+    hosted_close(h);
     return NULL;
 }
 

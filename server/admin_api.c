@@ -740,6 +740,8 @@ void srv__admin_handle(const struct admin_env *env, struct db *db, const struct 
         srv__admin_error(rs, 400, "malformed query string");
         return;
     }
+    if (srv__admin_manage(env, rq, &p, rs))
+        return;
     const char *path = rq->path;
     if (strcmp(path, "/") == 0) {
         srv__admin_dashboard(env, db, &p, rq, rs);

@@ -273,7 +273,7 @@ void srv__manage_certificate(const struct admin_env *env, const struct admin_req
         return;
     }
     served_now("certificate", dom);
-    json_t *o = json_pack("{s:s,s:s++}", "domain", dom, "host", "mta-sts.", dom);
+    json_t *o = json_pack("{s:s,s:s+}", "domain", dom, "host", "mta-sts.", dom);
     const struct hosted_cert *v = NULL;
     size_t n = 0;
     int i = hosted_certs(rq->hosted, &v, &n) == 0 ? hosted_cert_for(v, n, dom) : -1;
