@@ -57,6 +57,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 struct srv;
@@ -170,7 +171,10 @@ struct srv_cert {
     long key_der_len;
     _Atomic(struct srv_cert_obj *) obj;
     atomic_int failed; /* 1 once decoding failed (logged once) */
-    time_t mtime;      /* of the file, to reuse unchanged certificates on reload */
+    /* of the files, to reuse unchanged certificates on reload: a file replaced by a rename
+     * (an upload) has a new inode even within the same second */
+    struct timespec mtime;
+    ino_t ino;
     off_t size;
 };
 struct srv_cert_name {
