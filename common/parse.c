@@ -144,6 +144,38 @@ int parse_date_or_ago(const char *s, time_t now, time_t *out)
     return -1;
 }
 
+/* One end of a report window: YYYY-MM-DD, a relative 30d/12h, or an RFC 3339 time. */
+static int parse_when(const char *s, time_t now, int64_t *out)
+{
+    time_t t;
+    if (parse_date_or_ago(s, now, &t) != 0 && parse_rfc3339(s, &t) != 0)
+        return -1;
+    *out = (int64_t)t;
+    return 0;
+}
+
+int parse_window(const char *since, const char *until, time_t now, int64_t *since_out,
+                 int64_t *until_out, char *err, size_t errlen)
+{
+    const char *names[2] = {"since", "until"}, *args[2] = {since, until};
+    int64_t v[2] = {(int64_t)now - 30 * 86400, (int64_t)now};
+    for (int i = 0; i < 2; i++) {
+        if (args[i] != NULL && parse_when(args[i], now, &v[i]) != 0) {
+            snprintf(err, errlen,
+                     "%s '%.40s': expected YYYY-MM-DD, an RFC 3339 time or a relative 30d/12h",
+                     names[i], args[i]);
+            return -1;
+        }
+    }
+    if (v[0] > v[1]) {
+        snprintf(err, errlen, "since is after until");
+        return -1;
+    }
+    *since_out = v[0];
+    *until_out = v[1];
+    return 0;
+}
+
 int parse_rfc3339(const char *s, time_t *out)
 {
     int y, mo, d, h, mi, sec;

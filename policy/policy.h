@@ -73,8 +73,7 @@ const char *policy_diag_first(const struct policy_diag *diag, char *buf, size_t 
  * host ignored; "*.example.com" matches exactly one extra left-most label. 1 or 0.
  */
 int policy_match_mx(const char *pattern, const char *host);
-/* 1 if s is a valid host name in A-labels (LDH labels 1-63, total <= 253, at least two
- * labels, no trailing dot, not an IP address). */
+/* 1 if s is a valid host name in A-labels: common's domain_valid (common/common.h). */
 int policy_domain_valid(const char *s);
 /* 1 if s is a valid policy mx pattern: a domain, optionally prefixed "*.". */
 int policy_mx_pattern_valid(const char *s);

@@ -239,41 +239,6 @@ static int req_datetime(struct pctx *p, const char *key, json_t *v, time_t *out)
 }
 
 /*
- * A policy-domain must be a domain name (RFC 1035 §2.3.1 LDH labels, A-labels for IDNs as
- * RFC 8461 §3.1 requires): lowercased and without a trailing dot in place.
- */
-static int domain_normalize(char *d)
-{
-    size_t n = strlen(d);
-    if (n > 0 && d[n - 1] == '.')
-        d[--n] = '\0';
-    if (n == 0 || n > 253)
-        return -1;
-    size_t label = 0;
-    int all_digits = 1;
-    for (size_t i = 0; i <= n; i++) {
-        char c = d[i];
-        if (c == '.' || c == '\0') {
-            if (label == 0 || label > 63 || d[i - 1] == '-' || d[i - label] == '-')
-                return -1;
-            if (c == '\0' && all_digits)
-                return -1; /* an IPv4 address or a numeric TLD */
-            label = 0;
-            all_digits = 1;
-            continue;
-        }
-        if (c >= 'A' && c <= 'Z')
-            d[i] = (char)(c - 'A' + 'a');
-        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return -1;
-        if (!(c >= '0' && c <= '9'))
-            all_digits = 0;
-        label++;
-    }
-    return 0;
-}
-
-/*
  * A list of strings (policy-string, mx-host): an array of strings, or one string (sent by
  * real reporters for mx-host, RFC 8460 errata 6241 shows the array form).
  */
@@ -377,7 +342,9 @@ static int parse_policy_desc(struct pctx *p, json_t *obj, struct report_policy *
     split_json_array_string(pol);
     if (req_string(p, "policy-domain", f[2].v, 0, &pol->policy_domain) != 0)
         return -1;
-    if (domain_normalize(pol->policy_domain) != 0)
+    /* A domain name in A-labels (RFC 8461 §3.1), stored lowercased without a trailing dot. */
+    char *d = pol->policy_domain;
+    if (domain_normalise(d, d, strlen(d) + 1) != 0)
         return fail_key(p, "policy-domain", "not a domain name");
     if (get_string_list(p, "mx-host", f[3].v, &pol->mx_host, &pol->n_mx_host) != 0)
         return -1;
