@@ -1,4 +1,5 @@
-/* test_common.c - unit tests of common/: size, duration, date parsers and the config loader. */
+/* test_common.c - unit tests of common/: the config loader, logfmt quoting and text escaping
+ * (the value parsers and the domain validator: test_parse.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,75 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static void test_parse_size(void **state)
-{
-    uint64_t v;
-    assert_int_equal(parse_size("10M", &v), 0);
-    assert_int_equal(v, 10 * 1024 * 1024);
-    assert_int_equal(parse_size("512k", &v), 0);
-    assert_int_equal(v, 512 * 1024);
-    assert_int_equal(parse_size("100", &v), 0);
-    assert_int_equal(v, 100);
-    assert_int_equal(parse_size("1G", &v), 0);
-    assert_int_equal(v, 1024ull * 1024 * 1024);
-    assert_int_equal(parse_size("", &v), -1);
-    assert_int_equal(parse_size("M", &v), -1);
-    assert_int_equal(parse_size("10X", &v), -1);
-    assert_int_equal(parse_size("-1", &v), -1);
-    assert_int_equal(parse_size("99999999999999999999", &v), -1);
-    assert_int_equal(parse_size("18446744073709551615G", &v), -1);
-}
-
-static void test_parse_duration(void **state)
-{
-    int64_t s;
-    assert_int_equal(parse_duration("6h", &s), 0);
-    assert_int_equal(s, 21600);
-    assert_int_equal(parse_duration("30d", &s), 0);
-    assert_int_equal(s, 30 * 86400);
-    assert_int_equal(parse_duration("45", &s), 0);
-    assert_int_equal(s, 45);
-    assert_int_equal(parse_duration("h", &s), -1);
-    assert_int_equal(parse_duration("5y", &s), -1);
-    assert_int_equal(parse_duration("1h30m", &s), -1);
-}
-
-static void test_rfc3339(void **state)
-{
-    time_t t;
-    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00Z", &t), 0);
-    assert_int_equal(t, 1795955400);
-    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00", &t), 0); /* no zone: UTC */
-    assert_int_equal(t, 1795955400);
-    assert_int_equal(parse_rfc3339("2026-11-29T14:30:00+02:00", &t), 0);
-    assert_int_equal(t, 1795955400);
-    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00.123Z", &t), 0);
-    assert_int_equal(t, 1795955400);
-    assert_int_equal(parse_rfc3339("2026-02-30T00:00:00Z", &t), -1);
-    assert_int_equal(parse_rfc3339("2026-11-29", &t), -1);
-    assert_int_equal(parse_rfc3339("2026-11-29T25:00:00Z", &t), -1);
-    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00Zjunk", &t), -1);
-    assert_int_equal(parse_rfc3339("yesterday", &t), -1);
-    char buf[21];
-    format_rfc3339(1795955400, buf);
-    assert_string_equal(buf, "2026-11-29T12:30:00Z");
-}
-
-static void test_date_or_ago(void **state)
-{
-    time_t t, now = 1795955400;
-    assert_int_equal(parse_date_or_ago("2026-11-01", now, &t), 0);
-    char buf[11];
-    format_date(t, buf);
-    assert_string_equal(buf, "2026-11-01");
-    assert_int_equal(parse_date_or_ago("30d", now, &t), 0);
-    assert_int_equal(t, now - 30 * 86400);
-    assert_int_equal(parse_date_or_ago("12h", now, &t), 0);
-    assert_int_equal(t, now - 12 * 3600);
-    assert_int_equal(parse_date_or_ago("30", now, &t), -1);
-    assert_int_equal(parse_date_or_ago("2026-13-01", now, &t), -1);
-}
 
 static char *write_tmp(const char *text)
 {
@@ -216,15 +148,6 @@ static void test_config_example_file(void **state)
     config_free(&def);
 }
 
-static void test_format_hex(void **state)
-{
-    const unsigned char in[] = {0x00, 0x0f, 0xa5, 0xff};
-    char out[9];
-    assert_ptr_equal(format_hex(in, sizeof(in), out), out);
-    assert_string_equal(out, "000fa5ff");
-    assert_string_equal(format_hex(in, 0, out), "");
-}
-
 static void test_log_quote(void **state)
 {
     char buf[64];
@@ -333,14 +256,9 @@ static void test_text_safe_and_csv_guard(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_size),
-        cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_rfc3339),
-        cmocka_unit_test(test_date_or_ago),
         cmocka_unit_test(test_config_defaults_and_values),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_example_file),
-        cmocka_unit_test(test_format_hex),
         cmocka_unit_test(test_log_quote),
         cmocka_unit_test(test_log_quote_controls),
         cmocka_unit_test(test_text_escape),
