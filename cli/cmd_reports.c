@@ -108,7 +108,7 @@ static const char usage_summary[] =
     "  -s, --since WHEN    window start (inclusive): YYYY-MM-DD, RFC 3339, 30d, 12h; default 30d\n"
     "  -u, --until WHEN    window end (exclusive), default now\n"
     "  -b, --by KEY        also group by day, domain, mx, reporter or result\n"
-    "      --json          one JSON object (SPEC §6: since, until, totals, by_result_type,\n"
+    "      --json          one JSON object (since, until, totals, by_result_type,\n"
     "                      by_mx, by_reporter; with --by also \"by\" and \"groups\")\n"
     "      --csv           CSV: one row per group with --by, else section,key,... rows\n"
     "  -c, --config FILE   configuration file\n"

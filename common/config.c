@@ -1,4 +1,4 @@
-/* config.c - reading stsd.conf with libinih into struct stsd_config (SPEC §1). */
+/* config.c - reading stsd.conf with libinih into struct stsd_config. */
 #include "common/config.h"
 #include "common/common.h"
 

@@ -1,5 +1,5 @@
 /*
- * config.h - the stsd configuration (SPEC §1): an INI file read with libinih.
+ * config.h - the stsd configuration: an INI file read with libinih.
  * Every key has a default; an empty file is a valid configuration.
  */
 #ifndef STSD_CONFIG_H
@@ -25,7 +25,7 @@ struct stsd_config {
     size_t n_listen;
     char *state_dir;
     int threads; /* 0 = one event loop per core */
-    int max_conn_per_address; /* an IPv4 address or an IPv6 /64 (SPEC §9) */
+    int max_conn_per_address; /* an IPv4 address or an IPv6 /64 */
     int max_connections;      /* all connections; 0 = 80 % of RLIMIT_NOFILE at start */
     char *user;               /* [server] user: drop to it after binding; NULL = stay */
     char *access_log; /* NULL = off, "-" = stderr, else a file */
@@ -58,7 +58,7 @@ struct stsd_config {
     char *token_file;
     int64_t session_ttl; /* seconds a dashboard session cookie lives */
 
-    /* [checks] (scheduled self-checks, issue 5) */
+    /* [checks]: scheduled self-checks of the hosted domains by stsd serve */
     int64_t check_interval; /* seconds; 0 = off */
     char **check_domains;   /* empty = every hosted domain */
     size_t n_check_domains;

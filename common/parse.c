@@ -204,7 +204,7 @@ int parse_rfc3339(const char *s, time_t *out)
         offset = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
         p += 6;
     }
-    /* A missing zone is read as UTC: Microsoft sends such datetimes (SPEC §4). */
+    /* A missing zone is read as UTC: Microsoft sends such datetimes. */
     if (*p != '\0')
         return -1;
     struct tm tm = {.tm_year = y - 1900,

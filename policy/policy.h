@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define POLICY_MAX_BODY (64 * 1024) /* a body of 64 KiB or more is an error (SPEC §2) */
+#define POLICY_MAX_BODY (64 * 1024) /* a body of 64 KiB or more is an error */
 #define POLICY_MAX_AGE_LIMIT 31557600L
 #define POLICY_ID_MAX 32
 
@@ -53,7 +53,7 @@ struct policy {
 
 /* policy.c */
 /*
- * Parse and validate a policy body per RFC 8461 §3.2 and SPEC §2. Returns 0 when there is
+ * Parse and validate a policy body per RFC 8461 §3.2 (and the limits above). Returns 0 when there is
  * no error (warnings may be present in diag), -1 otherwise; `out` is filled as far as it
  * could be and must be released with policy_clear() either way. `diag` may be NULL.
  */

@@ -226,7 +226,7 @@ static int req_count(struct pctx *p, const char *key, json_t *v, int64_t *out)
     return 0;
 }
 
-/* RFC 3339 date-time (RFC 8460 §4.4); a missing zone is read as UTC (SPEC §4). */
+/* RFC 3339 date-time (RFC 8460 §4.4); a missing zone is read as UTC (Microsoft omits it). */
 static int req_datetime(struct pctx *p, const char *key, json_t *v, time_t *out)
 {
     if (v == NULL)
@@ -307,7 +307,7 @@ static void split_json_array_string(struct report_policy *pol)
     json_decref(a);
 }
 
-/* Remove the "mx: " prefix some reporters copy from the policy line (SPEC §4). */
+/* Remove the "mx: " prefix some reporters copy from the policy line. */
 static void strip_mx_prefix(char *s)
 {
     if (strncasecmp(s, "mx:", 3) != 0)
@@ -370,7 +370,7 @@ static int parse_failure(struct pctx *p, json_t *obj, struct report_failure *fd)
     };
     if (collect(p, obj, f, 8, 5) != 0)
         return -1;
-    /* Unknown result types are kept as sent (SPEC §4); only an empty one says nothing. */
+    /* Unknown result types are kept as sent (new ones may come); only an empty one says nothing. */
     if (req_string(p, "result-type", f[0].v, 1, &fd->result_type) != 0 ||
         opt_string(p, "sending-mta-ip", f[1].v, &fd->sending_mta_ip) != 0 ||
         opt_string(p, "receiving-mx-hostname", f[2].v, &fd->receiving_mx_hostname) != 0 ||
@@ -422,7 +422,7 @@ static int parse_policy(struct pctx *p, json_t *obj, struct report_policy *pol)
         return -1;
 
     /* failure-details may be absent (no failures) or null; a sum past the failure total
-     * is kept as sent (Mail.ru does it, SPEC §4). */
+     * is kept as sent (Mail.ru does it). */
     json_t *fds = f[2].v;
     if (fds == NULL || json_is_null(fds))
         return 0;

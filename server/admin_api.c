@@ -199,7 +199,7 @@ static void fill_domain(const struct admin_env *env, struct db *db,
         char buf[300];
         d->error = xstrdup(policy_diag_first(&e->diag, buf, sizeof(buf)));
     }
-    /* The id recorded for exactly this content (SPEC §2). */
+    /* The id recorded for exactly this content. */
     struct db_policy_version *pv = NULL;
     size_t npv = 0;
     if (e->text && db_policy_versions(db, e->domain, &pv, &npv) == 0) {

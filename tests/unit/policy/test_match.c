@@ -18,7 +18,7 @@ struct match_case {
 static void test_match_mx(void **state)
 {
     static const struct match_case cases[] = {
-        /* SPEC §2 examples */
+        /* the examples of RFC 8461 §4.1 */
         {"*.example.com", "mail.example.com", 1},
         {"*.example.com", "example.com", 0},
         {"*.example.com", "a.b.example.com", 0},
