@@ -123,8 +123,8 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         return EXIT_USAGE;
     }
     char domain[256], err[200];
-    const char *arg = argv[optind], *why = domain_normalise_problem(arg, strlen(arg), domain,
-                                                                     sizeof(domain));
+    const char *arg = argv[optind];
+    const char *why = domain_normalise_problem(arg, strlen(arg), domain, sizeof(domain));
     if (why != NULL) {
         cli_error("policy advise: '%s' %s", arg, why);
         return EXIT_USAGE;

@@ -171,10 +171,9 @@ static int window_setup(struct window *w, const char *cmd, int argc, char **argv
         return EXIT_USAGE;
     }
     char dom[256];
-    const char *why =
-        w->domain_arg ? domain_normalise_problem(w->domain_arg, strlen(w->domain_arg), dom,
-                                                 sizeof(dom))
-                      : NULL;
+    const char *why = w->domain_arg ? domain_normalise_problem(w->domain_arg, strlen(w->domain_arg),
+                                                               dom, sizeof(dom))
+                                    : NULL;
     if (why != NULL) {
         cli_error("--domain '%s' %s", w->domain_arg, why);
         return EXIT_USAGE;

@@ -53,9 +53,9 @@ struct policy {
 
 /* policy.c */
 /*
- * Parse and validate a policy body per RFC 8461 §3.2 (and the limits above). Returns 0 when there is
- * no error (warnings may be present in diag), -1 otherwise; `out` is filled as far as it
- * could be and must be released with policy_clear() either way. `diag` may be NULL.
+ * Parse and validate a policy body per RFC 8461 §3.2 (and the limits above). Returns 0 when there
+ * is no error (warnings may be present in diag), -1 otherwise; `out` is filled as far as it could
+ * be and must be released with policy_clear() either way. `diag` may be NULL.
  */
 int policy_parse(const char *buf, size_t len, struct policy *out, struct policy_diag *diag);
 void policy_clear(struct policy *p);

@@ -298,7 +298,8 @@ struct report_listing {
     size_t n_domains;
     int gzip;        /* the raw bytes are gzip */
     int64_t rawsize; /* length of the raw bytes */
-    /* Copies with the same (organization-name, report-id) and other content (a forged copy, or the genuine one after it) */
+    /* Copies with the same (organization-name, report-id) and other content (a forged copy, or the
+     * genuine one after it) */
     int64_t conflict_of; /* this is a later copy of report conflict_of; 0 when not */
     int64_t conflicts;   /* later copies that conflict with this one */
     int counted;         /* 1 when summaries count this copy */

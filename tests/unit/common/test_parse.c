@@ -134,8 +134,8 @@ static void test_window(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t since = -1, until = -1;
         char err[200] = "", want[200];
-        int rc = parse_window(cases[i].since, cases[i].until, NOW, &since, &until, err,
-                              sizeof(err));
+        int rc =
+            parse_window(cases[i].since, cases[i].until, NOW, &since, &until, err, sizeof(err));
         if (cases[i].err == NULL) {
             if (rc != 0 || since != cases[i].since_want || until != cases[i].until_want)
                 fail_msg("case %zu: rc %d [%lld, %lld) %s", i, rc, (long long)since,
@@ -254,7 +254,8 @@ static void test_domain_normalise(void **state)
     assert_int_equal(domain_normalise("example.com", small, sizeof(small)), -1);
     assert_string_equal(domain_normalise_problem("example.com", 11, small, sizeof(small)),
                         "is too long");
-    assert_int_equal(domain_normalise("a.example", small, sizeof(small)), -1); /* 9 octets and the NUL */
+    assert_int_equal(domain_normalise("a.example", small, sizeof(small)),
+                     -1); /* 9 octets and the NUL */
     assert_int_equal(domain_normalise("a.examp", small, sizeof(small)), 0);
     assert_string_equal(small, "a.examp");
     /* In place, and with a 253-octet name plus the dot. */
