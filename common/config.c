@@ -1,10 +1,10 @@
-/* config.c - reading stsd.conf with libinih into struct stsd_config. */
-#include "common/config.h"
+/* config.c - reading stsd.conf with libinih into struct stsd_config (the keys: config_keys.c),
+ * and writing a configuration back as a file. */
+#include "common/config_int.h"
 #include "common/common.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <stddef.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -142,176 +142,6 @@ int config_cidr_match(const struct cfg_cidr *list, size_t n, int family, const v
     return 0;
 }
 
-/* ---- the keys: one row each, read and checked by their kind ---- */
-
-/* What a key takes, and so how its value is read and stored. */
-enum kind {
-    K_INT,      /* a decimal number in [lo, hi]: an int, or a 64-bit field */
-    K_SIZE,     /* "10M" (parse_size) in [lo, hi] bytes: uint64_t */
-    K_DURATION, /* "6h" (parse_duration) in [lo, hi] seconds, or a word of `words` for 0 */
-    K_REAL,     /* a decimal fraction in [lo, hi], optionally followed by `words` ("/s") */
-    K_CHOICE,   /* one of `words` ("off|on"): its index, or values[index]: an int */
-    K_STR,      /* a string `valid` accepts; `words` ("off") or nothing stores NULL */
-    K_LIST,     /* strings separated by commas or blanks, each one `valid`; a repeated key
-                 * adds to the list. char ** and its count at off_n */
-    K_CIDRS,    /* the same for address ranges (config_parse_cidr): struct cfg_cidr * */
-};
-
-struct key {
-    const char *name;
-    enum kind kind;
-    size_t off, width, off_n;
-    double lo, hi;
-    const char *words;
-    const int *values;
-    int (*valid)(char *v); /* may rewrite v into its canonical form */
-    const char *def;       /* the default, as it would be written in the file; NULL: none.
-                            * A list's default is its content when no line names it. */
-    const char *fix;       /* what follows "[section] key = 'value' " in an error */
-};
-
-#define AT(f) .off = offsetof(struct stsd_config, f), .width = sizeof(((struct stsd_config *)0)->f)
-#define LIST_AT(f, n) AT(f), .off_n = offsetof(struct stsd_config, n)
-
-static int valid_hostport(char *v)
-{
-    char h[256], p[8];
-    return config_split_hostport(v, h, sizeof(h), p, sizeof(p)) == 0;
-}
-
-static int valid_hostport_or_off(char *v)
-{
-    return strcmp(v, "off") == 0 || valid_hostport(v);
-}
-
-static int valid_abs_path(char *v)
-{
-    return v[0] == '/';
-}
-
-static int valid_user(char *v)
-{
-    return v[0] != '\0' && strpbrk(v, " :/") == NULL;
-}
-
-static int valid_url_path(char *v)
-{
-    return v[0] == '/' && strchr(v, ' ') == NULL && strstr(v, ".well-known") == NULL;
-}
-
-static int valid_http_url(char *v)
-{
-    return strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0;
-}
-
-static int valid_domain(char *v)
-{
-    return domain_normalise(v, v, strlen(v) + 1) == 0;
-}
-
-static const int tls_versions[] = {0x0303, 0x0304};
-
-static const struct key server_keys[] = {
-    {"listen", K_LIST, LIST_AT(listen, n_listen), .valid = valid_hostport, .def = "0.0.0.0:443",
-     .fix = "is not an address:port; write e.g. 0.0.0.0:443 or [::]:443"},
-    {"state_dir", K_STR, AT(state_dir), .valid = valid_abs_path, .def = "/var/lib/stsd",
-     .fix = "must be an absolute path, e.g. /var/lib/stsd"},
-    {"threads", K_INT, AT(threads), .lo = 0, .hi = 256, .def = "0",
-     .fix = "must be 0 (one per core) to 256"},
-    {"max_conn_per_address", K_INT, AT(max_conn_per_address), .lo = 1, .hi = 1e6, .def = "256",
-     .fix = "must be a number from 1 to 1000000"},
-    {"max_connections", K_INT, AT(max_connections), .lo = 0, .hi = 1e7, .def = "0",
-     .fix = "must be a number from 1 to 10000000, or 0 (80% of the open-file limit)"},
-    {"user", K_STR, AT(user), .valid = valid_user, .fix = "must be a user name, e.g. stsd"},
-    {"access_log", K_STR, AT(access_log), .words = "off"},
-    {"log_level", K_CHOICE, AT(log_level), .words = "debug|info|warn|error", .def = "info",
-     .fix = "must be debug, info, warn or error"},
-};
-
-static const struct key tls_keys[] = {
-    {"cert_dir", K_STR, AT(cert_dir), .valid = valid_abs_path, .fix = "must be an absolute path"},
-    {"min_version", K_CHOICE, AT(min_version), .words = "TLSv1.2|TLSv1.3", .values = tls_versions,
-     .def = "TLSv1.2", .fix = "must be TLSv1.2 or TLSv1.3"},
-    {"session_tickets", K_CHOICE, AT(session_tickets), .words = "off|on", .def = "on",
-     .fix = "must be on or off"},
-    {"ticket_lifetime", K_DURATION, AT(ticket_lifetime), .lo = 60, .hi = 7 * 86400, .def = "12h",
-     .fix = "must be a duration from 60s to 7d, e.g. 12h"},
-};
-
-static const struct key reports_keys[] = {
-    {"path", K_LIST, LIST_AT(report_paths, n_report_paths), .valid = valid_url_path,
-     .def = "/tlsrpt", .fix = "must be a URL path starting with '/', e.g. /tlsrpt"},
-    {"max_body", K_SIZE, AT(max_body), .lo = 1024, .hi = 1024.0 * 1024 * 1024, .def = "10M",
-     .fix = "must be a size from 1K to 1G, e.g. 10M"},
-    {"max_json", K_SIZE, AT(max_json), .lo = 1024, .hi = 1024.0 * 1024 * 1024, .def = "20M",
-     .fix = "must be a size from 1K to 1G, e.g. 20M"},
-    {"accept", K_CHOICE, AT(accept_any), .words = "hosted|any", .def = "hosted",
-     .fix = "must be 'hosted' or 'any'"},
-    {"rate_limit", K_REAL, AT(rate_per_sec), .lo = 0, .hi = 1e6, .words = "/s", .def = "10/s",
-     .fix = "must be requests per second, e.g. 10/s (0 = off)"},
-    {"rate_exempt", K_CIDRS, LIST_AT(rate_exempt, n_rate_exempt), .def = "127.0.0.0/8, ::1",
-     .fix = "is not an address or range; write e.g. 127.0.0.0/8, ::1"},
-    {"queue", K_INT, AT(queue), .lo = 1, .hi = 1e7, .def = "8192",
-     .fix = "must be a number from 1 to 10000000"},
-    {"parse_memory", K_SIZE, AT(parse_memory), .lo = 1024 * 1024, .hi = 64.0 * (1 << 30),
-     .def = "256M", .fix = "must be a size from 1M to 64G, e.g. 256M"},
-    {"max_values", K_INT, AT(max_values), .lo = 100, .hi = 1e8, .def = "100000",
-     .fix = "must be a number from 100 to 100000000"},
-    {"max_detail_rows", K_INT, AT(max_detail_rows), .lo = 1, .hi = 1e7, .def = "1000",
-     .fix = "must be a number from 1 to 10000000"},
-    {"keep", K_DURATION, AT(keep), .lo = 86400, .hi = 1e18, .words = "off|forever", .def = "400d",
-     .fix = "must be a duration of at least 1d, e.g. 400d, or off"},
-    {"min_free", K_SIZE, AT(min_free), .lo = 0, .hi = 1024.0 * (1 << 30), .def = "1G",
-     .fix = "must be a size up to 1T, e.g. 1G (0 = off)"},
-};
-
-static const struct key admin_keys[] = {
-    {"listen", K_STR, AT(admin_listen), .valid = valid_hostport_or_off, .def = "127.0.0.1:8080",
-     .fix = "is not an address:port (or off); write e.g. 127.0.0.1:8080"},
-    {"token_file", K_STR, AT(token_file), .valid = valid_abs_path,
-     .fix = "must be an absolute path"},
-    {"session_ttl", K_DURATION, AT(session_ttl), .lo = 60, .hi = 30 * 86400, .def = "12h",
-     .fix = "must be a duration from 60s to 30d, e.g. 12h"},
-};
-
-static const struct key checks_keys[] = {
-    {"interval", K_DURATION, AT(check_interval), .lo = 60, .hi = 1e18, .words = "off", .def = "6h",
-     .fix = "must be a duration of at least 60s, e.g. 6h, or off"},
-    {"domains", K_LIST, LIST_AT(check_domains, n_check_domains), .valid = valid_domain,
-     .fix = "is not a domain name; write e.g. example.com, example.org"},
-    {"resolver", K_STR, AT(check_resolver)},
-    {"ca_file", K_STR, AT(check_ca_file)},
-    {"smtp_port", K_INT, AT(check_smtp_port), .lo = 1, .hi = 65535, .def = "25",
-     .fix = "must be a port from 1 to 65535"},
-    {"https_port", K_INT, AT(check_https_port), .lo = 1, .hi = 65535, .def = "443",
-     .fix = "must be a port from 1 to 65535"},
-    {"allow_private", K_CHOICE, AT(allow_private), .words = "off|on", .def = "off",
-     .fix = "must be on or off"},
-};
-
-static const struct key alerts_keys[] = {
-    {"webhook", K_STR, AT(webhook_url), .valid = valid_http_url,
-     .fix = "must be an http:// or https:// URL"},
-    {"failure_rate", K_REAL, AT(alert_failure_rate), .lo = 0, .hi = 1, .def = "0.05",
-     .fix = "must be a fraction from 0 to 1, e.g. 0.05"},
-    {"cert_days", K_INT, AT(alert_cert_days), .lo = 0, .hi = 365, .def = "14",
-     .fix = "must be a number of days from 0 to 365"},
-    {"digest", K_CHOICE, AT(digest_daily), .words = "off|daily", .def = "off",
-     .fix = "must be daily or off"},
-};
-
-#define SECTION(s)                                                                                 \
-    {                                                                                              \
-#s, s##_keys, sizeof(s##_keys) / sizeof(s##_keys[0])                                       \
-    }
-static const struct section {
-    const char *name;
-    const struct key *keys;
-    size_t n;
-} sections[] = {SECTION(server), SECTION(tls),    SECTION(reports),
-                SECTION(admin),  SECTION(checks), SECTION(alerts)};
-#define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
-
 /* The index of word in a '|'-separated list, or -1. */
 static int word_index(const char *words, const char *word)
 {
@@ -336,12 +166,12 @@ static void store_int(void *field, size_t width, int64_t v)
     }
 }
 
-/* One item of a K_LIST or K_CIDRS value. 0, or -1 when it is not valid. */
-static int add_item(struct stsd_config *cfg, const struct key *k, char *tok)
+/* One item of a CK_LIST or CK_CIDRS value. 0, or -1 when it is not valid. */
+static int add_item(struct stsd_config *cfg, const struct config_key *k, char *tok)
 {
     void *list = (char *)cfg + k->off;
     size_t *n = (size_t *)(void *)((char *)cfg + k->off_n);
-    if (k->kind == K_CIDRS) {
+    if (k->kind == CK_CIDRS) {
         struct cfg_cidr c, **v = list;
         if (config_parse_cidr(tok, &c) != 0)
             return -1;
@@ -356,7 +186,7 @@ static int add_item(struct stsd_config *cfg, const struct key *k, char *tok)
 }
 
 /* Read one value of key k into cfg. 0, or -1 with the item that is wrong in *bad (malloc'd). */
-static int apply(struct stsd_config *cfg, const struct key *k, const char *value, char **bad)
+static int apply(struct stsd_config *cfg, const struct config_key *k, const char *value, char **bad)
 {
     void *field = (char *)cfg + k->off;
     char *end, *copy = xstrdup(value), *save = NULL, **str = field;
@@ -366,20 +196,20 @@ static int apply(struct stsd_config *cfg, const struct key *k, const char *value
     double d = 0;
     int ok = 1;
     switch (k->kind) {
-    case K_INT:
+    case CK_INT:
         errno = 0;
         i = strtoll(value, &end, 10);
         ok = *value != '\0' && *end == '\0' && errno == 0 && i >= k->lo && i <= k->hi;
         break;
-    case K_SIZE:
+    case CK_SIZE:
         ok = parse_size(value, &u) == 0 && u >= k->lo && u <= k->hi;
         i = (int64_t)u;
         break;
-    case K_DURATION:
+    case CK_DURATION:
         if (word_index(k->words, value) < 0)
             ok = parse_duration(value, &i) == 0 && i >= k->lo && i <= k->hi;
         break;
-    case K_REAL:
+    case CK_REAL:
         errno = 0;
         d = strtod(value, &end);
         ok = errno == 0 && end != value && d >= k->lo && d <= k->hi &&
@@ -387,21 +217,23 @@ static int apply(struct stsd_config *cfg, const struct key *k, const char *value
         if (ok)
             memcpy(field, &d, sizeof(d));
         break;
-    case K_CHOICE:
+    case CK_CHOICE:
         i = word_index(k->words, value);
         ok = i >= 0;
         if (ok && k->values != NULL)
             i = k->values[i];
         break;
-    case K_STR:
-        ok = k->valid == NULL || k->valid(copy);
-        if (ok) {
+    case CK_STR: /* nothing, or a word of `words`, unsets a key that has no default */
+        if ((copy[0] == '\0' || word_index(k->words, copy) >= 0) && k->def == NULL) {
             free(*str);
-            *str = copy[0] == '\0' || word_index(k->words, copy) >= 0 ? NULL : xstrdup(copy);
+            *str = NULL;
+        } else if ((ok = k->valid == NULL || k->valid(copy))) {
+            free(*str);
+            *str = xstrdup(copy);
         }
         break;
-    case K_LIST:
-    case K_CIDRS:
+    case CK_LIST:
+    case CK_CIDRS:
         for (char *tok = strtok_r(copy, ", \t", &save); tok && ok;
              tok = strtok_r(NULL, ", \t", &save)) {
             if (add_item(cfg, k, tok) != 0) {
@@ -416,7 +248,7 @@ static int apply(struct stsd_config *cfg, const struct key *k, const char *value
     free(copy);
     if (!ok)
         return -1;
-    if (k->kind == K_INT || k->kind == K_SIZE || k->kind == K_DURATION || k->kind == K_CHOICE)
+    if (k->kind == CK_INT || k->kind == CK_SIZE || k->kind == CK_DURATION || k->kind == CK_CHOICE)
         store_int(field, k->width, i);
     return 0;
 }
@@ -424,9 +256,10 @@ static int apply(struct stsd_config *cfg, const struct key *k, const char *value
 /* Apply the defaults of the scalar keys (lists == 0) or of the lists that are still empty. */
 static void apply_defaults(struct stsd_config *cfg, int lists)
 {
-    for (size_t s = 0; s < N_SECTIONS; s++) {
-        for (const struct key *k = sections[s].keys; k < sections[s].keys + sections[s].n; k++) {
-            int is_list = k->kind == K_LIST || k->kind == K_CIDRS;
+    for (size_t s = 0; s < config__n_sections; s++) {
+        for (const struct config_key *k = config__sections[s].keys;
+             k < config__sections[s].keys + config__sections[s].n; k++) {
+            int is_list = k->kind == CK_LIST || k->kind == CK_CIDRS;
             char *bad = NULL;
             if (k->def == NULL || is_list != lists ||
                 (is_list && *(size_t *)(void *)((char *)cfg + k->off_n) != 0))
@@ -472,11 +305,11 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                     "key '%s' outside a section; put it under [server], [tls], [reports], "
                     "[admin], [checks] or [alerts]",
                     name);
-    for (size_t s = 0; s < N_SECTIONS; s++) {
-        if (strcmp(section, sections[s].name) != 0)
+    for (size_t s = 0; s < config__n_sections; s++) {
+        if (strcmp(section, config__sections[s].name) != 0)
             continue;
-        for (size_t j = 0; j < sections[s].n; j++) {
-            const struct key *k = &sections[s].keys[j];
+        for (size_t j = 0; j < config__sections[s].n; j++) {
+            const struct config_key *k = &config__sections[s].keys[j];
             char *bad = NULL;
             if (strcmp(name, k->name) != 0)
                 continue;
@@ -486,9 +319,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
             free(bad);
             return 0;
         }
-        for (size_t j = 0; j < sections[s].n && w < sizeof(names); j++)
+        for (size_t j = 0; j < config__sections[s].n && w < sizeof(names); j++)
             w += (size_t)snprintf(names + w, sizeof(names) - w, "%s%s", j ? ", " : "",
-                                  sections[s].keys[j].name);
+                                  config__sections[s].keys[j].name);
         return fail(st, "unknown key '%s' in [%s]; known keys: %s", name, section, names);
     }
     return fail(st,
@@ -531,4 +364,73 @@ derive:
     if (cfg->token_file == NULL)
         cfg->token_file = xasprintf("%s/admin.token", cfg->state_dir);
     return 0;
+}
+
+/* Key k's value in cfg as one line of the file. */
+static void format_key(FILE *f, const struct stsd_config *cfg, const struct config_key *k)
+{
+    const char *field = (const char *)cfg + k->off, *w = k->words;
+    const void *list = NULL; /* CK_STR, CK_LIST, CK_CIDRS */
+    size_t n = k->off_n ? *(const size_t *)(const void *)((const char *)cfg + k->off_n) : 0;
+    int64_t i = 0;
+    int x;
+    double d;
+    char buf[INET6_ADDRSTRLEN];
+    if (k->kind == CK_STR || k->kind == CK_LIST || k->kind == CK_CIDRS) {
+        memcpy(&list, field, sizeof(list));
+    } else if (k->width == sizeof(int)) {
+        memcpy(&x, field, sizeof(x));
+        i = x;
+    } else if (k->kind != CK_REAL) {
+        memcpy(&i, field, sizeof(i));
+    }
+    fprintf(f, "%s = ", k->name);
+    switch (k->kind) {
+    case CK_INT:
+    case CK_SIZE:
+    case CK_DURATION:
+        if (i == 0 && w != NULL)
+            fprintf(f, "%.*s", (int)strcspn(w, "|"), w);
+        else
+            fprintf(f, "%lld", (long long)i);
+        break;
+    case CK_REAL:
+        memcpy(&d, field, sizeof(d));
+        fprintf(f, "%.17g", d);
+        break;
+    case CK_CHOICE:
+        for (int j = 0; w != NULL && (k->values ? k->values[j] : j) != i; j++)
+            w = strchr(w, '|') ? strchr(w, '|') + 1 : NULL;
+        fprintf(f, "%.*s", w ? (int)strcspn(w, "|") : 0, w ? w : "");
+        break;
+    case CK_STR:
+        fputs(list ? (const char *)list : "", f);
+        break;
+    case CK_LIST:
+        for (size_t j = 0; j < n; j++)
+            fprintf(f, "%s%s", j ? ", " : "", ((char *const *)list)[j]);
+        break;
+    case CK_CIDRS:
+        for (const struct cfg_cidr *c = list; c < (const struct cfg_cidr *)list + n; c++)
+            fprintf(f, "%s%s/%d", c == list ? "" : ", ",
+                    inet_ntop(c->family, c->addr, buf, sizeof(buf)), c->prefix);
+        break;
+    }
+    fputc('\n', f);
+}
+
+char *config_format(const struct stsd_config *cfg)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (f == NULL)
+        abort(); /* out of memory, as in xmalloc */
+    for (size_t s = 0; s < config__n_sections; s++) {
+        fprintf(f, "%s[%s]\n", s ? "\n" : "", config__sections[s].name);
+        for (size_t j = 0; j < config__sections[s].n; j++)
+            format_key(f, cfg, &config__sections[s].keys[j]);
+    }
+    fclose(f);
+    return out;
 }

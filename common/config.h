@@ -86,6 +86,10 @@ void config_defaults(struct stsd_config *cfg);
  */
 int config_load(struct stsd_config *cfg, const char *path, char *err, size_t errlen);
 
+/* The configuration as an INI file that config_load reads back to the same values: every key
+ * of every section, one line each, sizes in bytes and durations in seconds. malloc'd. */
+char *config_format(const struct stsd_config *cfg);
+
 /* Release everything config_load/config_defaults allocated. */
 void config_free(struct stsd_config *cfg);
 

@@ -96,56 +96,56 @@ static void test_config_errors(void **state)
     config_free(&cfg);
 }
 
+/* config_format of the configuration loaded from path (a file of the source tree when rel). */
+static char *format_loaded(const char *path, int rel)
+{
+    char err[1024], full[4096];
+    const char *root = getenv("STSD_SOURCE_ROOT");
+    assert_non_null(root);
+    snprintf(full, sizeof(full), "%s/%s", rel ? root : "", path);
+    struct stsd_config cfg;
+    if (config_load(&cfg, rel ? full : path, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    char *text = config_format(&cfg);
+    config_free(&cfg);
+    return text;
+}
+
 /* examples/stsd.conf lists every key with its default: it must load and change nothing. */
 static void test_config_example_file(void **state)
 {
-    char err[1024];
-    const char *root = getenv("STSD_SOURCE_ROOT");
-    assert_non_null(root);
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/examples/stsd.conf", root);
-    struct stsd_config cfg, def;
-    if (config_load(&cfg, path, err, sizeof(err)) != 0)
-        fail_msg("%s", err);
-    assert_int_equal(config_load(&def, "/dev/null", err, sizeof(err)), 0);
-    assert_int_equal(cfg.n_listen, 1);
-    assert_string_equal(cfg.listen[0], def.listen[0]);
-    assert_string_equal(cfg.state_dir, def.state_dir);
-    assert_string_equal(cfg.cert_dir, def.cert_dir);
-    assert_string_equal(cfg.admin_listen, def.admin_listen);
-    assert_string_equal(cfg.token_file, def.token_file);
-    assert_string_equal(cfg.report_paths[0], def.report_paths[0]);
-    assert_int_equal(cfg.threads, def.threads);
-    assert_int_equal(cfg.max_conn_per_address, def.max_conn_per_address);
-    assert_int_equal(cfg.min_version, def.min_version);
-    assert_int_equal(cfg.session_tickets, def.session_tickets);
-    assert_int_equal(cfg.max_body, def.max_body);
-    assert_int_equal(cfg.max_json, def.max_json);
-    assert_int_equal(cfg.accept_any, def.accept_any);
-    assert_true(cfg.rate_per_sec == def.rate_per_sec);
-    assert_int_equal(cfg.n_rate_exempt, def.n_rate_exempt);
-    assert_memory_equal(cfg.rate_exempt, def.rate_exempt, sizeof(*cfg.rate_exempt) * 2);
-    assert_int_equal(cfg.queue, def.queue);
-    assert_int_equal(cfg.max_connections, def.max_connections);
-    assert_null(cfg.user);
-    assert_int_equal(cfg.ticket_lifetime, def.ticket_lifetime);
-    assert_int_equal(cfg.parse_memory, def.parse_memory);
-    assert_int_equal(cfg.max_values, def.max_values);
-    assert_int_equal(cfg.max_detail_rows, def.max_detail_rows);
-    assert_int_equal(cfg.keep, def.keep);
-    assert_int_equal(cfg.min_free, def.min_free);
-    assert_int_equal(cfg.session_ttl, def.session_ttl);
-    assert_int_equal(cfg.allow_private, def.allow_private);
-    assert_int_equal(cfg.check_interval, def.check_interval);
-    assert_int_equal(cfg.check_smtp_port, def.check_smtp_port);
-    assert_int_equal(cfg.check_https_port, def.check_https_port);
-    assert_true(cfg.alert_failure_rate == def.alert_failure_rate);
-    assert_int_equal(cfg.alert_cert_days, def.alert_cert_days);
-    assert_int_equal(cfg.digest_daily, def.digest_daily);
-    assert_null(cfg.access_log);
-    assert_null(cfg.webhook_url);
-    config_free(&cfg);
-    config_free(&def);
+    char *example = format_loaded("examples/stsd.conf", 1), *def = format_loaded("/dev/null", 0);
+    assert_string_equal(example, def);
+    assert_non_null(strstr(def, "[server]\nlisten = 0.0.0.0:443\nstate_dir = /var/lib/stsd\n"));
+    assert_non_null(strstr(def, "\nrate_exempt = 127.0.0.0/8, ::1/128\n"));
+    assert_non_null(strstr(def, "\nkeep = 34560000\n"));
+    assert_non_null(strstr(def, "\naccess_log = \n"));
+    free(example);
+    free(def);
+}
+
+/* config_format writes what config_load reads back to the same values, for every key. */
+static void test_config_format_round_trip(void **state)
+{
+    static const char *const files[] = {"tests/data/common/config/full.conf",
+                                        "tests/data/common/config/lists.conf",
+                                        "tests/data/common/config/empty.conf"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *first = format_loaded(files[i], 1);
+        char *p = write_tmp(first);
+        char *again = format_loaded(p, 0);
+        assert_string_equal(again, first);
+        unlink(p);
+        free(p);
+        free(again);
+        free(first);
+    }
+    char *full = format_loaded("tests/data/common/config/full.conf", 1);
+    assert_non_null(strstr(full, "\nlisten = 0.0.0.0:443, [::]:443\n"));
+    assert_non_null(strstr(full, "\ndomains = example.com, example.org\n"));
+    assert_non_null(strstr(full, "\nmin_version = TLSv1.2\n"));
+    assert_non_null(strstr(full, "\nfailure_rate = 0.050000000000000003\n"));
+    free(full);
 }
 
 static void test_log_quote(void **state)
@@ -259,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults_and_values),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_example_file),
+        cmocka_unit_test(test_config_format_round_trip),
         cmocka_unit_test(test_log_quote),
         cmocka_unit_test(test_log_quote_controls),
         cmocka_unit_test(test_text_escape),
