@@ -18,6 +18,9 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* printf into a new malloc'd string. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A list of n malloc'd strings: append a copy of s; free every string and the array. */
+void strv_push(char ***v, size_t *n, const char *s);
+void strv_free(char **v, size_t n);
 
 /* log.c: one logfmt line per event on stderr:
  *   level=info event=report.stored id=42 org="Google Inc."

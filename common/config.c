@@ -15,19 +15,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void strv_push(char ***v, size_t *n, const char *s)
-{
-    *v = xrealloc(*v, (*n + 1) * sizeof(**v));
-    (*v)[(*n)++] = xstrdup(s);
-}
-
-static void strv_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 void config_free(struct stsd_config *cfg)
 {
     free(cfg->file);

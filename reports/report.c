@@ -533,13 +533,6 @@ int report_parse(const char *json, size_t len, struct report *out, struct report
     return r;
 }
 
-static void free_strings(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 void report__failure_free(struct report_failure *f)
 {
     free(f->result_type);
@@ -558,9 +551,9 @@ void report_clear(struct report *r)
     for (size_t i = 0; i < r->n_policies; i++) {
         struct report_policy *pol = &r->policies[i];
         free(pol->policy_type);
-        free_strings(pol->policy_string, pol->n_policy_string);
+        strv_free(pol->policy_string, pol->n_policy_string);
         free(pol->policy_domain);
-        free_strings(pol->mx_host, pol->n_mx_host);
+        strv_free(pol->mx_host, pol->n_mx_host);
         for (size_t j = 0; j < pol->n_failures; j++)
             report__failure_free(&pol->failures[j]);
         free(pol->failures);

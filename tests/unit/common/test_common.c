@@ -111,15 +111,27 @@ static char *format_loaded(const char *path, int rel)
     return text;
 }
 
+/* Each of the NULL-terminated lines is a whole line of text. */
+static void expect_lines(const char *text, ...)
+{
+    va_list ap;
+    va_start(ap, text);
+    for (const char *l = va_arg(ap, const char *); l != NULL; l = va_arg(ap, const char *)) {
+        char *line = xasprintf("\n%s\n", l);
+        if (strstr(text, line) == NULL && strncmp(text, line + 1, strlen(line + 1)) != 0)
+            fail_msg("no line '%s' in:\n%s", l, text);
+        free(line);
+    }
+    va_end(ap);
+}
+
 /* examples/stsd.conf lists every key with its default: it must load and change nothing. */
 static void test_config_example_file(void **state)
 {
     char *example = format_loaded("examples/stsd.conf", 1), *def = format_loaded("/dev/null", 0);
     assert_string_equal(example, def);
-    assert_non_null(strstr(def, "[server]\nlisten = 0.0.0.0:443\nstate_dir = /var/lib/stsd\n"));
-    assert_non_null(strstr(def, "\nrate_exempt = 127.0.0.0/8, ::1/128\n"));
-    assert_non_null(strstr(def, "\nkeep = 34560000\n"));
-    assert_non_null(strstr(def, "\naccess_log = \n"));
+    expect_lines(def, "[server]\nlisten = 0.0.0.0:443\nstate_dir = /var/lib/stsd",
+                 "rate_exempt = 127.0.0.0/8, ::1/128", "keep = 34560000", "access_log = ", NULL);
     free(example);
     free(def);
 }
@@ -141,10 +153,8 @@ static void test_config_format_round_trip(void **state)
         free(first);
     }
     char *full = format_loaded("tests/data/common/config/full.conf", 1);
-    assert_non_null(strstr(full, "\nlisten = 0.0.0.0:443, [::]:443\n"));
-    assert_non_null(strstr(full, "\ndomains = example.com, example.org\n"));
-    assert_non_null(strstr(full, "\nmin_version = TLSv1.2\n"));
-    assert_non_null(strstr(full, "\nfailure_rate = 0.050000000000000003\n"));
+    expect_lines(full, "listen = 0.0.0.0:443, [::]:443", "domains = example.com, example.org",
+                 "min_version = TLSv1.2", "failure_rate = 0.050000000000000003", NULL);
     free(full);
 }
 
@@ -188,40 +198,42 @@ static void test_log_field(void **state)
 
 static void test_text_escape(void **state)
 {
-    char out[128];
-    /* printable ASCII and UTF-8 stay */
-    assert_int_equal(text_escape(out, sizeof(out), "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x", 0), 12);
-    assert_string_equal(out, "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x");
-    /* ESC is the four characters \x1b; every C0 control and DEL likewise */
-    text_escape(out, sizeof(out),
-                "a\x1b]0;t\x07"
-                "b\x7f",
-                0);
-    assert_string_equal(out, "a\\x1b]0;t\\x07b\\x7f");
-    text_escape(out, sizeof(out), "1\n2\r3\t4\x01", 0);
-    assert_string_equal(out, "1\\n2\\r3\\t4\\x01");
-    /* C1 (UTF-8 encoded), a raw 8-bit CSI byte, invalid and overlong UTF-8 */
-    text_escape(out, sizeof(out), "\xc2\x9b|\x9b|\xff|\xc0\xaf|\xed\xa0\x80", 0);
-    assert_string_equal(out, "\\u009b|\\x9b|\\xff|\\xc0\\xaf|\\xed\\xa0\\x80");
-    /* bidirectional override and line separator; a truncated sequence at the end */
-    text_escape(out, sizeof(out),
-                "\xe2\x80\xae"
-                "abc\xe2\x80\xa8\xe2\x82",
-                0);
-    assert_string_equal(out, "\\u202eabc\\u2028\\xe2\\x82");
-    /* quotes only with TEXT_ESC_QUOTES */
-    text_escape(out, sizeof(out), "\"\\", 0);
-    assert_string_equal(out, "\"\\");
-    text_escape(out, sizeof(out), "\"\\", TEXT_ESC_QUOTES);
-    assert_string_equal(out, "\\\"\\\\");
-    /* NULL is "", and the output is cut before an escape that does not fit */
-    assert_int_equal(text_escape(out, sizeof(out), NULL, 0), 0);
-    assert_string_equal(out, "");
-    char small[6];
-    assert_int_equal(text_escape(small, sizeof(small), "ab\x1b", 0), 2);
-    assert_string_equal(small, "ab");
-    assert_int_equal(text_escape(small, sizeof(small), "a\x1b", 0), 2);
-    assert_string_equal(small, "a\\x1b");
+    static const struct {
+        const char *in;
+        unsigned flags;
+        size_t outsz, consumed; /* outsz 0: 128 */
+        const char *want;
+    } cases[] = {
+        /* printable ASCII and UTF-8 stay */
+        {"Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x", 0, 0, 12, "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x"},
+        /* ESC is the four characters \x1b; every C0 control and DEL likewise */
+        {"a\x1b]0;t\x07"
+         "b\x7f",
+         0, 0, 9, "a\\x1b]0;t\\x07b\\x7f"},
+        {"1\n2\r3\t4\x01", 0, 0, 8, "1\\n2\\r3\\t4\\x01"},
+        /* C1 (UTF-8 encoded), a raw 8-bit CSI byte, invalid and overlong UTF-8 */
+        {"\xc2\x9b|\x9b|\xff|\xc0\xaf|\xed\xa0\x80", 0, 0, 13,
+         "\\u009b|\\x9b|\\xff|\\xc0\\xaf|\\xed\\xa0\\x80"},
+        /* bidirectional override and line separator; a truncated sequence at the end */
+        {"\xe2\x80\xae"
+         "abc\xe2\x80\xa8\xe2\x82",
+         0, 0, 11, "\\u202eabc\\u2028\\xe2\\x82"},
+        /* quotes only with TEXT_ESC_QUOTES */
+        {"\"\\", 0, 0, 2, "\"\\"},
+        {"\"\\", TEXT_ESC_QUOTES, 0, 2, "\\\"\\\\"},
+        /* NULL is "", and the output is cut before an escape that does not fit */
+        {NULL, 0, 0, 0, ""},
+        {"ab\x1b", 0, 6, 2, "ab"},
+        {"a\x1b", 0, 6, 2, "a\\x1b"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[128];
+        size_t n = text_escape(out, cases[i].outsz ? cases[i].outsz : sizeof(out), cases[i].in,
+                               cases[i].flags);
+        if (n != cases[i].consumed || strcmp(out, cases[i].want) != 0)
+            fail_msg("case %zu: consumed %zu out '%s', want %zu '%s'", i, n, out, cases[i].consumed,
+                     cases[i].want);
+    }
     /* every byte value: the output never holds a control byte */
     char all[256], big[1100];
     for (int i = 0; i < 255; i++)
