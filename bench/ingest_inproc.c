@@ -25,16 +25,14 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: ingest_inproc DB N SAMPLE...\n");
-        return 64;
-    }
+    size_t *len;
+    int status;
+    char **data =
+        rt_samples(argc, argv, 3, "ingest_inproc DB N SAMPLE...", 64 << 20, &len, &status);
+    if (data == NULL)
+        return status;
     long n = atol(argv[2]);
     int ns = argc - 3;
-    size_t *len;
-    char **data = rt_read_files(argv + 3, ns, 64 << 20, &len);
-    if (data == NULL)
-        return 66;
     char err[512];
     struct db *db = db_open(argv[1], err, sizeof(err));
     if (db == NULL) {

@@ -20,16 +20,14 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s ITERATIONS FILE.json...\n", argv[0]);
-        return 64;
-    }
+    size_t *len;
+    int status;
+    char **buf =
+        rt_samples(argc, argv, 2, "bench_parse ITERATIONS FILE.json...", 1 << 24, &len, &status);
+    if (buf == NULL)
+        return status;
     long iters = atol(argv[1]);
     int nf = argc - 2;
-    size_t *len;
-    char **buf = rt_read_files(argv + 2, nf, 1 << 24, &len);
-    if (buf == NULL)
-        return 66;
     unsigned char **gz = xcalloc((size_t)nf, sizeof *gz);
     size_t *gzlen = xcalloc((size_t)nf, sizeof *gzlen);
     size_t bytes = 0;

@@ -112,14 +112,21 @@ size_t rt_json_values(struct json_t *j)
     return n;
 }
 
-char **rt_read_files(char *const *paths, int n, size_t max, size_t **len)
+char **rt_samples(int argc, char **argv, int first, const char *usage, size_t max, size_t **len,
+                  int *status)
 {
-    char **data = xcalloc((size_t)n, sizeof *data);
-    *len = xcalloc((size_t)n, sizeof **len);
-    for (int i = 0; i < n; i++) {
-        data[i] = file_read_all(paths[i], max, &(*len)[i]);
-        if (data[i] == NULL) {
-            perror(paths[i]);
+    if (argc <= first) {
+        fprintf(stderr, "usage: %s\n", usage);
+        *status = 64;
+        return NULL;
+    }
+    char **data = xcalloc((size_t)(argc - first), sizeof *data);
+    *len = xcalloc((size_t)(argc - first), sizeof **len);
+    for (int i = first; i < argc; i++) {
+        data[i - first] = file_read_all(argv[i], max, &(*len)[i - first]);
+        if (data[i - first] == NULL) {
+            perror(argv[i]);
+            *status = 66;
             return NULL;
         }
     }
