@@ -112,25 +112,22 @@ size_t rt_json_values(struct json_t *j)
     return n;
 }
 
-char **rt_samples(int argc, char **argv, int first, const char *usage, size_t max, size_t **len,
-                  int *status)
+struct rt_samples rt_samples(int argc, char **argv, int first, const char *usage, size_t max)
 {
     if (argc <= first) {
         fprintf(stderr, "usage: %s\n", usage);
-        *status = 64;
-        return NULL;
+        exit(64);
     }
-    char **data = xcalloc((size_t)(argc - first), sizeof *data);
-    *len = xcalloc((size_t)(argc - first), sizeof **len);
-    for (int i = first; i < argc; i++) {
-        data[i - first] = file_read_all(argv[i], max, &(*len)[i - first]);
-        if (data[i - first] == NULL) {
-            perror(argv[i]);
-            *status = 66;
-            return NULL;
+    struct rt_samples s = {xcalloc((size_t)(argc - first), sizeof(char *)),
+                           xcalloc((size_t)(argc - first), sizeof(size_t)), argc - first};
+    for (int i = 0; i < s.n; i++) {
+        s.data[i] = file_read_all(argv[first + i], max, &s.len[i]);
+        if (s.data[i] == NULL) {
+            perror(argv[first + i]);
+            exit(66);
         }
     }
-    return data;
+    return s;
 }
 
 double rt_seconds(int clock)
