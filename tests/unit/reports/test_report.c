@@ -23,17 +23,26 @@ struct dcase {
     char *expect; /* path of the .expect file */
 };
 
+/* The input of case c (at most max bytes; its length in *len) and its .expect file (*exp). */
+static char *read_case(const struct dcase *c, size_t max, size_t *len, char **exp)
+{
+    size_t elen;
+    char *in = file_read_all(c->input, max, len);
+    *exp = file_read_all(c->expect, 1 << 20, &elen);
+    assert_non_null(in);
+    if (*exp == NULL)
+        fail_msg("%s: no .expect file", c->input);
+    return in;
+}
+
 /* One valid case: the description of the parsed report equals the .expect file, read
  * plain and after a gzip round trip through report_parse_body. */
 static void test_valid(void **state)
 {
     struct dcase *c = *state;
-    size_t len, elen;
-    char *in = file_read_all(c->input, 1 << 24, &len);
-    char *exp = file_read_all(c->expect, 1 << 24, &elen);
-    assert_non_null(in);
-    if (exp == NULL)
-        fail_msg("%s: no .expect file", c->input);
+    size_t len;
+    char *exp;
+    char *in = read_case(c, 1 << 24, &len, &exp);
 
     struct report r;
     struct report_error err;
@@ -80,12 +89,9 @@ static char *expect_field(const char *exp, const char *key)
 static void test_invalid(void **state)
 {
     struct dcase *c = *state;
-    size_t len, elen;
-    char *in = file_read_all(c->input, 1 << 26, &len);
-    char *exp = file_read_all(c->expect, 1 << 20, &elen);
-    assert_non_null(in);
-    if (exp == NULL)
-        fail_msg("%s: no .expect file", c->input);
+    size_t len;
+    char *exp;
+    char *in = read_case(c, 1 << 26, &len, &exp);
     char *status_s = expect_field(exp, "status");
     char *error_s = expect_field(exp, "error");
     char *cap_s = expect_field(exp, "cap");
