@@ -16,7 +16,7 @@
 #include <time.h>
 
 static const char usage[] =
-    "usage: stsd policy advise DOMAIN [--json] [--since 30d|DATE] [-c FILE]\n"
+    "usage: stsd policy advise DOMAIN [--json] [--since 30d|DATE] [--until DATE] [-c FILE]\n"
     "\n"
     "Read the stored TLS-RPT reports and the latest self-check of DOMAIN and say whether its\n"
     "policy can move on (none -> testing -> enforce), with the exact commands and the new\n"
@@ -26,7 +26,8 @@ static const char usage[] =
     "  - a stored self-check ([checks] in stsd serve) whose latest run has no error\n"
     "\n"
     "  --json             one JSON object\n"
-    "  --since WHEN       window start: YYYY-MM-DD or 30d (default 30d); it ends now\n"
+    "  --since WHEN       window start: YYYY-MM-DD, an RFC 3339 time or 30d (default 30d)\n"
+    "  --until WHEN       window end, excluded, in the same forms (default now)\n"
     "  -c, --config FILE  configuration file\n"
     "  -h, --help         this help\n"
     "\n"
@@ -71,10 +72,11 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"since", required_argument, NULL, 's'},
+                                         {"until", required_argument, NULL, 'u'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int json_out = 0, o;
-    const char *since_arg = NULL;
+    const char *since_arg = NULL, *until_arg = NULL;
     optind = 0;
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (o) {
@@ -86,6 +88,9 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
             break;
         case 's':
             since_arg = optarg;
+            break;
+        case 'u':
+            until_arg = optarg;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -99,26 +104,17 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         fputs(usage, stderr);
         return EXIT_USAGE;
     }
-    char domain[256];
+    char domain[256], err[200];
     const char *arg = argv[optind];
-    size_t dl = strlen(arg);
-    if (dl > 0 && arg[dl - 1] == '.')
-        dl--;
-    if (dl == 0 || dl >= sizeof(domain)) {
-        cli_error("policy advise: '%s' is not a domain name", arg);
-        return EXIT_USAGE;
-    }
-    for (size_t i = 0; i < dl; i++)
-        domain[i] = (char)(arg[i] >= 'A' && arg[i] <= 'Z' ? arg[i] + 32 : arg[i]);
-    domain[dl] = '\0';
-    if (!policy_domain_valid(domain)) {
-        cli_error("policy advise: '%s' is not a domain name", arg);
+    const char *why = domain_normalise_problem(arg, strlen(arg), domain, sizeof(domain));
+    if (why != NULL) {
+        cli_error("policy advise: '%s' %s", arg, why);
         return EXIT_USAGE;
     }
     time_t now = time(NULL);
-    time_t since = now - REPORT_ADVISE_WINDOW_DAYS * 86400;
-    if (since_arg != NULL && parse_date_or_ago(since_arg, now, &since) != 0) {
-        cli_error("policy advise: --since '%s': expected YYYY-MM-DD or 30d", since_arg);
+    int64_t since, until;
+    if (parse_window(since_arg, until_arg, now, &since, &until, err, sizeof(err)) != 0) {
+        cli_error("policy advise: %s", err);
         return EXIT_USAGE;
     }
 
@@ -157,7 +153,8 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
 
     struct db_advise_facts facts;
     struct report_summary s;
-    if (db_advise_facts(db, domain, (int64_t)since, (int64_t)now + 1, &s, &facts) != 0) {
+    if (db_advise_facts(db, domain, since, until_arg != NULL ? until : (int64_t)now + 1, &s,
+                        &facts) != 0) {
         cli_error("policy advise: database error: %s", db_errmsg(db));
         rc = EXIT_SOFTWARE;
         goto out;
@@ -171,10 +168,10 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
 
     /* What the next mode is and what blocks it. */
     enum policy_mode mode = e.valid ? e.policy.mode : POLICY_MODE_NONE;
-    char why[300];
+    char diag_buf[300];
     struct report_advise_in in = {
         .valid = e.valid,
-        .invalid_reason = e.valid ? NULL : policy_diag_first(&e.diag, why, sizeof(why)),
+        .invalid_reason = e.valid ? NULL : policy_diag_first(&e.diag, diag_buf, sizeof(diag_buf)),
         .mode = policy_mode_name(mode),
         .max_age = e.valid ? e.policy.max_age : 0,
         .days = days,
@@ -209,7 +206,7 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
 
     char t0[21], t1[21];
     report_format_time(s.since, t0);
-    report_format_time((int64_t)now, t1);
+    report_format_time(until, t1);
     if (json_out) {
         json_t *out_o = json_object();
         json_object_set_new(out_o, "domain", json_string(domain));
