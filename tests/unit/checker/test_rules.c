@@ -193,50 +193,60 @@ static void test_sts_txt(void **state)
     expect_only(d, "sts.txt.syntax", CHECK_ERROR);
 }
 
-static void test_hosted(void **state)
+/* good() with what stsd hosts handed in: a policy file with this text (NULL: none read) and
+ * this current id. */
+static struct check_domain *hosted(const char *text, const char *id)
 {
     struct check_domain *d = good();
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    d->hosted.policy_text = xstrdup(GOOD_POLICY);
-    d->hosted.policy_len = strlen(GOOD_POLICY);
-    snprintf(d->hosted.current_id, sizeof(d->hosted.current_id), "20261129T000000");
+    d->hosted_given = d->hosted.has_policy = 1;
+    if (text != NULL) {
+        d->hosted.policy_text = xstrdup(text);
+        d->hosted.policy_len = strlen(text);
+    }
+    snprintf(d->hosted.current_id, sizeof(d->hosted.current_id), "%s", id);
+    return d;
+}
+
+/* The same with the mta-sts certificate expiring at not_after. */
+static struct check_domain *hosted_cert(int64_t not_after)
+{
+    struct check_domain *d = hosted(NULL, "");
+    d->hosted.cert_found = 1;
+    d->hosted.cert_not_after = not_after;
+    snprintf(d->hosted.cert_path, sizeof(d->hosted.cert_path), "/certs/mta-sts.example.com.pem");
+    return d;
+}
+
+static void test_hosted(void **state)
+{
+    struct check_domain *d = hosted(GOOD_POLICY, "20261129T000000");
     check__rules(d, NOW);
     assert_int_equal(d->n_findings, 0); /* the same id, the same policy (CRLF vs LF aside) */
+    json_t *j = check__domain_json(d, NOW);
+    json_t *h = json_object_get(j, "hosted");
+    assert_true(json_is_true(json_object_get(h, "policy")));
+    assert_string_equal(json_string_value(json_object_get(h, "policy_id")), "20261129T000000");
+    assert_true(json_is_null(json_object_get(h, "cert_not_after")));
+    json_decref(j);
     done(d);
 
-    d = good();
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    snprintf(d->hosted.current_id, sizeof(d->hosted.current_id), "20261130T000000");
+    d = hosted(NULL, "20261130T000000");
     d->hosted.old_ids = xcalloc(1, sizeof(char *));
     d->hosted.old_ids[d->hosted.n_old_ids++] = xstrdup("20261129T000000");
     expect_only(d, "sts.txt.stale-id", CHECK_WARNING);
 
-    d = good();
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    const char lf[] = "version: STSv1\nmode: testing\nmx: mx1.example.com\nmax_age: 604800\n";
-    d->hosted.policy_text = xstrdup(lf);
-    d->hosted.policy_len = strlen(lf);
-    expect_only(d, "sts.hosted.mismatch", CHECK_WARNING);
+    expect_only(hosted("version: STSv1\nmode: testing\nmx: mx1.example.com\nmax_age: 604800\n", ""),
+                "sts.hosted.mismatch", CHECK_WARNING);
+    expect_only(hosted_cert(NOW + 13 * 86400 + 3600), "sts.host.cert-expiring", CHECK_WARNING);
+    expect_only(hosted_cert(NOW - 1), "sts.host.cert-expiring", CHECK_ERROR);
+    expect_none(hosted_cert(NOW + 14 * 86400 + 60)); /* 14 days left: not "within 14 days" */
 
+    /* No facts handed in: no "hosted" object, no comparison. */
     d = good();
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    d->hosted.cert_checked = d->hosted.cert_found = 1;
-    d->hosted.cert_not_after = NOW + 13 * 86400 + 3600;
-    snprintf(d->hosted.cert_path, sizeof(d->hosted.cert_path), "/certs/mta-sts.example.com.pem");
-    expect_only(d, "sts.host.cert-expiring", CHECK_WARNING);
-
-    d = good();
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    d->hosted.cert_checked = d->hosted.cert_found = 1;
-    d->hosted.cert_not_after = NOW - 1;
-    snprintf(d->hosted.cert_path, sizeof(d->hosted.cert_path), "/certs/mta-sts.example.com.pem");
-    expect_only(d, "sts.host.cert-expiring", CHECK_ERROR);
-
-    d = good(); /* 14 days left: not yet "within 14 days" */
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    d->hosted.cert_checked = d->hosted.cert_found = 1;
-    d->hosted.cert_not_after = NOW + 14 * 86400 + 60;
-    expect_none(d);
+    j = check__domain_json(d, NOW);
+    assert_null(json_object_get(j, "hosted"));
+    json_decref(j);
+    done(d);
 }
 
 static void test_fetch(void **state)
