@@ -272,6 +272,8 @@ void check__domain_clear(struct check_domain *d);
 const char *check__dns_status_text(const struct dns_answer *a);
 /* dns.dnssec for a bogus answer, dns.error for a failed query about `what`. */
 void check__dns_problem(struct check_domain *d, const char *what, const struct dns_answer *a);
+/* 1 (after check__dns_problem) when the query about `what` failed or got no answer. */
+int check__dns_failed(struct check_domain *d, const char *what, const struct dns_answer *a);
 /* The warning for an address not connected to because it is private (opts->no_private). */
 void check__private_addr(struct check_domain *d, const char *id, const char *host, const char *ip,
                          const char *role, const char *what);

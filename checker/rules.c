@@ -91,6 +91,14 @@ void check__private_addr(struct check_domain *d, const char *id, const char *hos
                        ip, role, host, what);
 }
 
+int check__dns_failed(struct check_domain *d, const char *what, const struct dns_answer *a)
+{
+    if (a->status != DNS_FAIL && a->status != DNS_PENDING)
+        return 0;
+    check__dns_problem(d, what, a);
+    return 1;
+}
+
 const char *check__txt_first(char *const *txt, size_t n_txt, int (*is)(const char *), size_t *n)
 {
     const char *rec = NULL;

@@ -87,10 +87,8 @@ void check__rules_mx(struct check_domain *d, int64_t now)
 {
     char subj[300];
     snprintf(subj, sizeof(subj), "%s", d->name);
-    if (d->mx_ans.status == DNS_FAIL || d->mx_ans.status == DNS_PENDING) {
-        check__dns_problem(d, subj, &d->mx_ans);
+    if (check__dns_failed(d, subj, &d->mx_ans))
         return;
-    }
     if (d->null_mx && d->n_mx_listed == 0) {
         check__finding_add(d, "mx.none", CHECK_INFO, NULL, subj,
                            "Nothing to do if the domain accepts no mail (RFC 7505).",

@@ -10,10 +10,8 @@ void check__rules_rpt_txt(struct check_domain *d, int sts_published)
 {
     char subj[300];
     snprintf(subj, sizeof(subj), "_smtp._tls.%s", d->name);
-    if (d->rpt_ans.status == DNS_FAIL || d->rpt_ans.status == DNS_PENDING) {
-        check__dns_problem(d, subj, &d->rpt_ans);
+    if (check__dns_failed(d, subj, &d->rpt_ans))
         return;
-    }
     size_t n;
     const char *rec = check__txt_first(d->rpt_txt, d->n_rpt_txt, policy_txt_is_rpt, &n);
     if (n == 0 && d->n_rpt_txt > 0) {

@@ -11,10 +11,8 @@ void check__rules_sts_txt(struct check_domain *d)
 {
     char subj[300], fix[600];
     snprintf(subj, sizeof(subj), "_mta-sts.%s", d->name);
-    if (d->sts_ans.status == DNS_FAIL || d->sts_ans.status == DNS_PENDING) {
-        check__dns_problem(d, subj, &d->sts_ans);
+    if (check__dns_failed(d, subj, &d->sts_ans))
         return;
-    }
     size_t n_sts;
     const char *rec = check__sts_record(d, &n_sts);
     if (n_sts == 0 && d->n_sts_txt > 0) {
