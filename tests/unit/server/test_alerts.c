@@ -15,6 +15,7 @@
 #include "common/common.h"
 #include "common/config.h"
 #include "hosted/hosted.h"
+#include "../hosted/hosted_test.h"
 #include "reports/reports.h"
 #include "sql/db.h"
 
@@ -291,40 +292,10 @@ static void test_webhook_queue(void **state)
     assert_int_equal(count(buf, "which=oldest"), 1);
 }
 
-/* A state directory in /tmp with its configuration and a hosted/ handle on it. */
-struct state {
-    char dir[64];
-    struct stsd_config cfg;
-    struct hosted *h;
-};
-
-static void state_open(struct state *st)
-{
-    strcpy(st->dir, "/tmp/test_alerts_state.XXXXXX");
-    assert_non_null(mkdtemp(st->dir));
-    config_defaults(&st->cfg);
-    free(st->cfg.state_dir);
-    st->cfg.state_dir = xstrdup(st->dir);
-    free(st->cfg.cert_dir);
-    st->cfg.cert_dir = xasprintf("%s/certs", st->dir);
-    char err[300];
-    st->h = hosted_open(&st->cfg, HOSTED_CREATE, err, sizeof(err));
-    assert_non_null(st->h);
-}
-
-static void state_close(struct state *st)
-{
-    hosted_close(st->h);
-    char *cmd = xasprintf("rm -rf '%s'", st->dir);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
-    config_free(&st->cfg);
-}
-
-static void put(struct state *st, const char *domain, const char *text, char id[33])
+static void put(struct fixture *fx, const char *domain, const char *text, char id[33])
 {
     struct hosted_put r;
-    assert_int_equal(hosted_policy_put(st->h, domain, text, strlen(text), "cli", 1795000000, &r),
+    assert_int_equal(hosted_policy_put(fx->h, domain, text, strlen(text), "cli", 1795000000, &r),
                      0);
     snprintf(id, 33, "%s", r.id);
 }
@@ -335,11 +306,10 @@ static const char POL_B[] =
 
 static void test_check_facts(void **state)
 {
-    struct state st;
-    state_open(&st);
+    struct fixture *fx = fixture_new(HOSTED_CREATE);
     char id_a[33], id_b[33];
-    put(&st, "example.com", POL_A, id_a);
-    put(&st, "example.com", POL_B, id_b);
+    put(fx, "example.com", POL_A, id_a);
+    put(fx, "example.com", POL_B, id_b);
     assert_string_not_equal(id_a, id_b);
     /* the mta-sts certificate: self-signed, 30 days */
     char *cmd =
@@ -347,12 +317,12 @@ static void test_check_facts(void **state)
                   "ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=mta-sts.example.com "
                   "-addext subjectAltName=DNS:mta-sts.example.com -keyout k.tmp -out c.tmp "
                   "2>/dev/null && cat c.tmp k.tmp > mta-sts.example.com.pem && rm k.tmp c.tmp",
-                  st.cfg.cert_dir);
+                  fx->cfg.cert_dir);
     assert_int_equal(system(cmd), 0);
     free(cmd);
 
     struct check_hosted_facts f = {0};
-    srv_check_facts(st.h, "example.com", &f);
+    srv_check_facts(fx->h, "example.com", &f);
     assert_true(f.has_policy);
     assert_true(f.policy_valid);
     assert_int_equal(f.policy_len, strlen(POL_B));
@@ -366,22 +336,16 @@ static void test_check_facts(void **state)
     assert_non_null(strstr(f.cert_path, "/certs/mta-sts.example.com.pem"));
     check_hosted_facts_clear(&f);
 
-    srv_check_facts(st.h, "other.example", &f); /* not hosted: nothing */
+    srv_check_facts(fx->h, "other.example", &f); /* not hosted: nothing */
     assert_false(f.has_policy);
     assert_false(f.cert_found);
     assert_null(f.policy_text);
     check_hosted_facts_clear(&f);
 
     /* A read-only handle on a content nobody recorded: no id, and none recorded. */
-    char *path = xasprintf("%s/policies/example.com.txt", st.dir);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(POL_A, fp);
-    fputs("\n", fp);
-    fclose(fp);
-    free(path);
+    put_file(fx, "policies/example.com.txt", POL_A, strlen(POL_A) - 1);
     char err[300];
-    struct hosted *ro = hosted_open(&st.cfg, HOSTED_READ_ONLY, err, sizeof(err));
+    struct hosted *ro = hosted_open(&fx->cfg, HOSTED_READ_ONLY, err, sizeof(err));
     assert_non_null(ro);
     srv_check_facts(ro, "example.com", &f);
     assert_true(f.has_policy);
@@ -391,49 +355,50 @@ static void test_check_facts(void **state)
     hosted_close(ro);
     struct hosted_version *v = NULL;
     size_t n = 0;
-    assert_int_equal(hosted_versions(st.h, "example.com", &v, &n), 0);
+    assert_int_equal(hosted_versions(fx->h, "example.com", &v, &n), 0);
     assert_int_equal(n, 2);
     free(v);
 
     struct check_opts o;
-    st.cfg.allow_private = 0;
-    st.cfg.check_smtp_port = 2525;
-    srv_check_opts(&st.cfg, &o);
+    fx->cfg.allow_private = 0;
+    fx->cfg.check_smtp_port = 2525;
+    srv_check_opts(&fx->cfg, &o);
     assert_int_equal(o.smtp_port, 2525);
     assert_true(o.no_private);
     assert_null(o.hosted_facts);
-    state_close(&st);
+    fixture_free(fx);
 }
 
 /* "check now": stored like a scheduled check only when asked. An invalid name is checked
  * without any DNS query (check.input), which keeps the test off the network. */
 static void test_check_now(void **state)
 {
-    struct state st;
-    state_open(&st);
+    struct fixture *fx = fixture_new(HOSTED_CREATE);
     struct check_result r;
     char err[300];
-    assert_int_equal(srv_check_domain(NULL, &st.cfg, "-bad-.example", 1, &r, err, sizeof(err)), -1);
+    assert_int_equal(srv_check_domain(NULL, &fx->cfg, "-bad-.example", 1, &r, err, sizeof(err)),
+                     -1);
     assert_false(r.ran);
     check_result_free(&r);
 
-    assert_int_equal(srv_check_domain(st.h, &st.cfg, "-bad-.example", 0, &r, err, sizeof(err)),
+    assert_int_equal(srv_check_domain(fx->h, &fx->cfg, "-bad-.example", 0, &r, err, sizeof(err)),
                      CHECK_ERROR);
     assert_int_equal(r.n_domains, 1);
     assert_string_equal(r.domains[0].findings[0].id, "check.input");
     check_result_free(&r);
     struct db_check *c = NULL;
     size_t n = 0;
-    assert_int_equal(hosted_check_latest(st.h, NULL, &c, &n), 0);
+    assert_int_equal(hosted_check_latest(fx->h, NULL, &c, &n), 0);
     assert_int_equal(n, 0); /* the API's variant stores nothing */
     db_checks_free(c, n);
 
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(srv_check_domain(st.h, &st.cfg, "-bad-.example", 1, &r, err, sizeof(err)),
-                         CHECK_ERROR);
+        assert_int_equal(
+            srv_check_domain(fx->h, &fx->cfg, "-bad-.example", 1, &r, err, sizeof(err)),
+            CHECK_ERROR);
         check_result_free(&r);
     }
-    assert_int_equal(hosted_check_latest(st.h, "-bad-.example", &c, &n), 0);
+    assert_int_equal(hosted_check_latest(fx->h, "-bad-.example", &c, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(c[0].status, 2);
     assert_int_equal(c[0].errors, 1);
@@ -446,18 +411,18 @@ static void test_check_now(void **state)
     char err2[300];
     struct db_check_finding *fs = NULL;
     size_t nf = 0;
-    assert_int_equal(db_check_findings(hosted_db(st.h, err2, sizeof(err2)), c[0].id, &fs, &nf), 0);
+    assert_int_equal(db_check_findings(hosted_db(fx->h, err2, sizeof(err2)), c[0].id, &fs, &nf), 0);
     assert_int_equal(nf, 1);
     assert_string_equal(fs[0].finding, "check.input");
     assert_string_equal(fs[0].severity, "error");
     db_check_findings_free(fs, nf);
     db_checks_free(c, n);
     struct db_check *hist = NULL;
-    assert_int_equal(db_check_history(hosted_db(st.h, err2, sizeof(err2)), NULL, 10, 0, &hist, &n),
+    assert_int_equal(db_check_history(hosted_db(fx->h, err2, sizeof(err2)), NULL, 10, 0, &hist, &n),
                      0);
     assert_int_equal(n, 2); /* both runs */
     db_checks_free(hist, n);
-    state_close(&st);
+    fixture_free(fx);
 }
 
 int main(void)
