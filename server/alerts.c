@@ -54,7 +54,7 @@ static int is_hosted(struct hosted *h, const char *domain)
     struct hosted_policy p;
     memset(&p, 0, sizeof(p));
     int rc = hosted_policy_get(h, domain, 0, &p);
-    int yes = rc == 1 || (rc < 0 && p.read_error != NULL);
+    int yes = rc != 0; /* -1: the file is there but unreadable */
     hosted_policy_clear(&p);
     return yes;
 }
