@@ -95,8 +95,8 @@ struct check_fetch {
     char redirect[512];
     char error[256];
     int64_t ms;
-    /* With several addresses: the same fetch pinned to each one (a sender may land on any
-     * address of the policy host); index i is host_addrs[i]. */
+    /* With several addresses: the same fetch pinned to each one (every address of
+     * the policy host is probed); index i is host_addrs[i]. */
     struct check_fetch *per_addr;
     size_t n_per_addr;
 };

@@ -39,8 +39,7 @@ struct ub_ctx *check__dns_new(const char *resolver, char *err, size_t errlen)
     if ((rc = ub_ctx_async(ctx, 1)) != 0)
         goto fail;
     /* libunbound answers the special-use zone test. itself with NXDOMAIN (RFC 6761); ask the
-     * configured resolver instead so that test domains work ("test. nodefault" does not take
-     * effect when set this way; "transparent" does). */
+     * configured resolver instead so that test domains work (a local-zone "test. transparent"). */
     if ((rc = ub_ctx_set_option(ctx, "local-zone:", "test. transparent")) != 0)
         goto fail;
     if (resolver != NULL) {
