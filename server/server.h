@@ -43,7 +43,8 @@ void srv_check_opts(const struct stsd_config *cfg, struct check_opts *o);
 /* selfcheck.c */
 /*
  * "Check now": check one domain synchronously with srv_check_opts(cfg), on the calling
- * thread (a worker thread, never an event loop: it takes up to about 12 [checks] timeouts).
+ * thread (a worker thread, never an event loop: against servers that never answer it takes
+ * up to about 12 steps of the checker's 10 s timeout, two minutes).
  * With h (not NULL) the result is compared with what h hosts (sts.txt.stale-id,
  * sts.hosted.mismatch, sts.host.cert-expiring, "hosted" in the JSON). `h` belongs to the
  * calling thread (one thread at a time per struct hosted).
