@@ -54,48 +54,35 @@ static json_t *str_array(char *const *v, size_t n)
 
 static json_t *addr_json(const struct check_result_addr *a)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "ip", json_string(a->ip));
-    json_object_set_new(o, "reachable", json_boolean(a->reachable));
-    json_object_set_new(o, "starttls", json_boolean(a->starttls));
-    json_object_set_new(o, "tls_version", str_or_null(a->tls_version));
-    json_object_set_new(o, "cipher", str_or_null(a->cipher));
-    json_object_set_new(o, "verified", json_boolean(a->verified));
-    json_object_set_new(o, "verify_error", str_or_null(a->verify_error));
-    json_object_set_new(o, "name_match", json_boolean(a->name_match));
-    json_object_set_new(o, "not_before", time_or_null(a->have_cert, a->not_before));
-    json_object_set_new(o, "not_after", time_or_null(a->have_cert, a->not_after));
-    json_object_set_new(o, "days_left", a->have_cert ? json_integer(a->days_left) : json_null());
-    json_object_set_new(o, "error", str_or_null(a->error));
-    json_object_set_new(o, "ms", json_integer(a->ms));
-    return o;
+    return json_pack("{s:s,s:b,s:b,s:o,s:o,s:b,s:o,s:b,s:o,s:o,s:o,s:o,s:I}", "ip", a->ip,
+                     "reachable", a->reachable, "starttls", a->starttls, "tls_version",
+                     str_or_null(a->tls_version), "cipher", str_or_null(a->cipher), "verified",
+                     a->verified, "verify_error", str_or_null(a->verify_error), "name_match",
+                     a->name_match, "not_before", time_or_null(a->have_cert, a->not_before),
+                     "not_after", time_or_null(a->have_cert, a->not_after), "days_left",
+                     a->have_cert ? json_integer(a->days_left) : json_null(), "error",
+                     str_or_null(a->error), "ms", (json_int_t)a->ms);
 }
 
 static json_t *policy_json(const struct check_result_policy *p)
 {
     if (!p->attempted)
         return json_null();
-    json_t *o = json_object();
-    json_object_set_new(o, "url", json_string(p->url));
-    json_object_set_new(o, "fetched", json_boolean(p->fetched));
-    json_object_set_new(o, "status", status_or_null(p->status));
-    json_object_set_new(o, "content_type", str_or_null(p->content_type));
-    json_object_set_new(o, "ms", json_integer(p->ms));
-    json_object_set_new(o, "text", p->text ? str(p->text) : json_null());
-    json_object_set_new(o, "mode", p->mode ? json_string(p->mode) : json_null());
-    json_object_set_new(o, "max_age", p->mode ? json_integer(p->max_age) : json_null());
-    json_object_set_new(o, "mx", p->mode ? str_array(p->mx, p->n_mx) : json_null());
-    json_object_set_new(o, "error", str_or_null(p->error));
+    json_t *o = json_pack(
+        "{s:s,s:b,s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:o}", "url", p->url, "fetched", p->fetched, "status",
+        status_or_null(p->status), "content_type", str_or_null(p->content_type), "ms",
+        (json_int_t)p->ms, "text", p->text ? str(p->text) : json_null(), "mode",
+        p->mode ? json_string(p->mode) : json_null(), "max_age",
+        p->mode ? json_integer(p->max_age) : json_null(), "mx",
+        p->mode ? str_array(p->mx, p->n_mx) : json_null(), "error", str_or_null(p->error));
     if (p->per_address) {
         json_t *as = json_array();
         for (size_t i = 0; i < p->n_addrs; i++) {
             const struct check_result_fetch_addr *pa = &p->addrs[i];
-            json_t *a = json_object();
-            json_object_set_new(a, "ip", json_string(pa->ip));
-            json_object_set_new(a, "status", status_or_null(pa->status));
-            json_object_set_new(a, "ms", json_integer(pa->ms));
-            json_object_set_new(a, "error", str_or_null(pa->error));
-            json_array_append_new(as, a);
+            json_array_append_new(as,
+                                  json_pack("{s:s,s:o,s:I,s:o}", "ip", pa->ip, "status",
+                                            status_or_null(pa->status), "ms", (json_int_t)pa->ms,
+                                            "error", str_or_null(pa->error)));
         }
         json_object_set_new(o, "addresses", as);
     }
