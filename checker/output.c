@@ -138,14 +138,11 @@ json_t *check_result_domain_json(const struct check_result_domain *d)
     json_t *mxs = json_array();
     for (size_t i = 0; i < d->n_mx; i++) {
         const struct check_result_mx *m = &d->mx[i];
-        json_t *j = json_object();
-        json_object_set_new(j, "host", str(m->host));
-        json_object_set_new(j, "preference", json_integer(m->preference));
         json_t *as = json_array();
         for (size_t k = 0; k < m->n_addrs; k++)
             json_array_append_new(as, addr_json(&m->addrs[k]));
-        json_object_set_new(j, "addresses", as);
-        json_array_append_new(mxs, j);
+        json_array_append_new(mxs, json_pack("{s:o,s:i,s:o}", "host", str(m->host), "preference",
+                                             m->preference, "addresses", as));
     }
     json_object_set_new(o, "mx", mxs);
     if (d->hosted.compared) {

@@ -372,20 +372,25 @@ class SMTPHandler(socketserver.BaseRequestHandler):
                 sock.sendall(b"502 5.5.2 command not implemented\r\n")
 
 
-class SMTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+class _OnSocket:
+    """Mixed into a socketserver class: serve an already bound, listening socket."""
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, sock, hostname, behaviour, ssl_ctx, stopping):
-        socketserver.TCPServer.__init__(self, sock.getsockname(), SMTPHandler,
-                                        bind_and_activate=False)
+    def _adopt(self, server_class, sock, handler, behaviour, ssl_ctx, stopping):
+        server_class.__init__(self, sock.getsockname(), handler, bind_and_activate=False)
         self.socket.close()
         self.socket = sock
-        self.hostname = hostname
         self.behaviour = behaviour
         self.ssl_ctx = ssl_ctx
         self.stopping = stopping
+
+
+class SMTPServer(_OnSocket, socketserver.ThreadingMixIn, socketserver.TCPServer):
+    def __init__(self, sock, hostname, behaviour, ssl_ctx, stopping):
+        self._adopt(socketserver.TCPServer, sock, SMTPHandler, behaviour, ssl_ctx, stopping)
+        self.hostname = hostname
 
     def handle_error(self, request, client_address):
         pass  # a probe that hangs up early is normal here
@@ -439,20 +444,10 @@ class PolicyHandler(BaseHTTPRequestHandler):
         return self._send(200, "text/plain; charset=utf-8", body)
 
 
-class PolicyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
+class PolicyServer(_OnSocket, ThreadingHTTPServer):
     def __init__(self, sock, behaviour, policy, ssl_ctx, stopping):
-        ThreadingHTTPServer.__init__(self, sock.getsockname(), PolicyHandler,
-                                     bind_and_activate=False)
-        self.socket.close()
-        self.socket = sock
-        self.behaviour = behaviour
+        self._adopt(ThreadingHTTPServer, sock, PolicyHandler, behaviour, ssl_ctx, stopping)
         self.policy = policy
-        self.ssl_ctx = ssl_ctx
-        self.stopping = stopping
 
     def finish_request(self, request, client_address):
         request.settimeout(30)
