@@ -245,7 +245,7 @@ static void rua_hosts(struct check__run *run, struct check_domain *d)
                     continue;
                 port = (int)v;
             }
-            if (!check__domain_valid(host))
+            if (!domain_valid(host))
                 continue;
             size_t k = d->n_rua_hosts++;
             d->rua_hosts[k].host = xstrdup(host);
