@@ -4,6 +4,7 @@
 #include "server/admin_int.h"
 #include "server/server_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 #include "sql/db.h"
 
 #include <errno.h>
@@ -419,7 +420,7 @@ static int admin_secrets(struct srv *s, int idx, char *err, size_t errlen)
         return 0;
     struct admin_state *st = xcalloc(1, sizeof(*st));
     st->env.cfg = cfg;
-    st->env.policy_dir = xstrdup(s->policy_dir);
+    st->env.policy_dir = xstrdup(hosted_policy_dir(s->hosted));
     st->env.db_path = xstrdup(s->db_path);
     st->module_idx = idx;
     srv__admin_sessions_init(&st->sessions, cfg->session_ttl);
@@ -439,7 +440,7 @@ static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
 {
     const struct stsd_config *cfg = s->cfg;
     /* The self-checks and alerts run whether or not the admin listener does. */
-    srv__selfcheck_start(cfg, s->policy_dir, s->db_path);
+    srv__selfcheck_start(cfg, hosted_policy_dir(s->hosted), s->db_path);
     if (cfg->admin_listen == NULL || strcmp(cfg->admin_listen, "off") == 0)
         return 0;
     if (s->module_state[idx] == NULL && admin_secrets(s, idx, err, errlen) != 0)
@@ -465,7 +466,7 @@ static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
         return -1;
     }
     admin_state = st;
-    srv__metrics_start(s->policy_dir, s->db_path);
+    srv__metrics_start(cfg);
     log_event(LOG_INFO, "admin.ready", "listen=%s workers=%d", cfg->admin_listen, st->n_workers);
     return 0;
 }

@@ -2,6 +2,7 @@
  * thread with its own read connection to the database. */
 #include "server/admin_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 #include "policy/policy.h"
 #include "reports/reports.h"
 #include "sql/db.h"
@@ -177,9 +178,9 @@ static int served_cmp(const void *key, const void *item)
     return strcmp(key, ((const struct admin_served *)item)->domain);
 }
 
-static void fill_domain(const struct admin_env *env, struct db *db,
-                        const struct policy_store_entry *e, const struct admin_cert *certs,
-                        size_t ncerts, const struct admin_request *rq, struct admin_domain *d)
+static void fill_domain(const struct admin_env *env, struct db *db, const struct hosted_policy *e,
+                        const struct admin_cert *certs, size_t ncerts,
+                        const struct admin_request *rq, struct admin_domain *d)
 {
     memset(d, 0, sizeof(*d));
     d->domain = xstrdup(e->domain);
@@ -246,24 +247,30 @@ int srv__admin_domains(const struct admin_env *env, struct db *db, const char *o
     struct admin_cert *certs = NULL;
     size_t ncerts = 0;
     srv__admin_certs(env->cfg->cert_dir, &certs, &ncerts);
+    char err[256];
+    struct hosted *hs = hosted_open(env->cfg, HOSTED_NO_DB, err, sizeof(err));
+    if (hs == NULL) {
+        srv__admin_certs_free(certs, ncerts);
+        return -1;
+    }
     if (only != NULL) {
-        struct policy_store_entry e;
-        memset(&e, 0, sizeof(e));
-        if (policy_store_load_one(env->policy_dir, only, &e) == 0) {
+        struct hosted_policy e;
+        if (hosted_policy_get(hs, only, 0, &e) != 0) {
             *out = xcalloc(1, sizeof(**out));
             fill_domain(env, db, &e, certs, ncerts, rq, *out);
             *n = 1;
         }
-        policy_store_entry_clear(&e);
+        hosted_policy_clear(&e);
+        hosted_close(hs);
         srv__admin_certs_free(certs, ncerts);
         return 0;
     }
-    struct policy_store_list l;
-    memset(&l, 0, sizeof(l));
-    char err[256];
-    if (policy_store_load(env->policy_dir, &l, err, sizeof(err)) != 0) {
+    struct hosted_policy_list l;
+    int lrc = hosted_policy_list(hs, 0, &l, err, sizeof(err));
+    hosted_close(hs);
+    if (lrc != 0) {
         srv__admin_certs_free(certs, ncerts);
-        return errno == ENOENT ? 0 : -1;
+        return -1;
     }
     if (l.n > 0)
         *out = xcalloc(l.n, sizeof(**out));
@@ -272,7 +279,7 @@ int srv__admin_domains(const struct admin_env *env, struct db *db, const char *o
     *n = l.n;
     if (*n > 1)
         qsort(*out, *n, sizeof(**out), domain_cmp);
-    policy_store_list_free(&l);
+    hosted_policy_list_free(&l);
     srv__admin_certs_free(certs, ncerts);
     return 0;
 }
@@ -400,14 +407,14 @@ static json_t *check_json(struct db *db, const struct db_check *c, int with_find
 
 static int is_hosted(const struct admin_env *env, const char *domain)
 {
-    char *p = policy_store_path(env->policy_dir, domain);
-    if (p == NULL)
-        return 0;
-    FILE *f = fopen(p, "r");
-    free(p);
-    if (f)
-        fclose(f);
-    return f != NULL;
+    char err[256];
+    struct hosted *hs = hosted_open(env->cfg, HOSTED_NO_DB, err, sizeof(err));
+    struct hosted_policy e;
+    int yes = hs != NULL && hosted_policy_get(hs, domain, 0, &e) != 0;
+    if (hs != NULL)
+        hosted_policy_clear(&e);
+    hosted_close(hs);
+    return yes;
 }
 
 static void api_domains(const struct admin_env *env, struct db *db, const char *one,

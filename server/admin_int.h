@@ -243,7 +243,7 @@ struct srv__metrics_domain {
 };
 /* Start the thread that loads the sums once (off the event loops) and then adds what other
  * processes store; stop it. */
-void srv__metrics_start(const char *policy_dir, const char *db_path);
+void srv__metrics_start(const struct stsd_config *cfg);
 void srv__metrics_stop(void);
 /* The policy table was rebuilt: the thread re-reads the hosted domains (and reloads the sums
  * when they changed). */
