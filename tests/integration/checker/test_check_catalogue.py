@@ -2,8 +2,9 @@
 """test_check_catalogue.py - `stsd check --json` against the bed (bed.py): for every domain the
 EXACT set of (finding id, severity) designed from the finding catalogue (checker/rules.c), the
 subject, the TLS-RPT result type where a finding has one, the verdict and the exit status; every
-catalogue id (except dane.*) must be triggered by at least one domain. One checker run per domain (exit status per
-domain), then one run over many domains at once (the same findings must come out)."""
+catalogue id (except dane.*) must be triggered by at least one domain. One checker run per
+domain (exit status per domain), then one run over many domains at once (the same findings must
+come out)."""
 
 import concurrent.futures
 import os
