@@ -171,6 +171,8 @@ void cli__policy_flags_free(struct cli__policy_flags *f)
     free(f->addr);
 }
 
+/* Lowercase copy of a domain argument (one trailing dot allowed: the absolute form a zone
+ * file uses names the same domain), or NULL (with a message) when it is not valid. */
 char *cli__policy_domain(const char *cmd, const char *arg)
 {
     char d[256];
