@@ -30,6 +30,9 @@ void db__read_row(sqlite3_stmt *st, const struct db__row_type *t, void *elem)
             *(char **)f = db__col_text(st, i);
         else if (t->cols[i].kind == DB__I64)
             *(int64_t *)f = sqlite3_column_int64(st, i);
+        else if (t->cols[i].kind == DB__CHARS)
+            snprintf(f, t->cols[i].size, "%s",
+                     sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "");
         else
             *(int *)f = sqlite3_column_int(st, i);
     }

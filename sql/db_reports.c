@@ -295,7 +295,7 @@ int db_report_count(struct db *db, int64_t *n)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-static const struct db__col string_cols[] = {{0, DB__TEXT}};
+static const struct db__col string_cols[] = {{0, DB__TEXT, sizeof(char *)}};
 static const struct db__row_type string_rows = DB__ROW_TYPE(char *, string_cols, NULL, NULL);
 
 void db__domains_free(char **v, size_t n)
