@@ -72,6 +72,19 @@ void *db__rows(sqlite3_stmt *st, const struct db__row_type *t, size_t max, void 
     return v;
 }
 
+void *db__rows_of(struct db *db, const char *sql, int64_t key, const struct db__row_type *t,
+                  size_t max, size_t *n, int *rc)
+{
+    sqlite3_stmt *st = db__stmt(db, sql);
+    if (st == NULL) {
+        *n = 0;
+        *rc = -1;
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, key);
+    return db__rows(st, t, max, NULL, n, rc);
+}
+
 void db__rows_free(const struct db__row_type *t, void *v, size_t n)
 {
     if (v == NULL)

@@ -118,14 +118,10 @@ int db_withdrawal_delete(struct db *db, const char *domain)
 
 int db_withdrawals(struct db *db, int64_t due, struct db_withdrawal **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
-    sqlite3_stmt *st = db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals "
-                                    "WHERE until <= ?1 ORDER BY domain");
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, due);
     int rc;
-    *out = db__rows(st, &withdrawal_rows, SIZE_MAX, NULL, n, &rc);
+    *out = db__rows_of(db,
+                       "SELECT domain, started, until, old_id FROM withdrawals "
+                       "WHERE until <= ?1 ORDER BY domain",
+                       due, &withdrawal_rows, SIZE_MAX, n, &rc);
     return rc;
 }

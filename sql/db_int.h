@@ -67,6 +67,10 @@ void db__clear_row(const struct db__row_type *t, void *elem);
  * a step error frees it, *n = 0, *rc = -1 and returns NULL; else *rc = 0. */
 void *db__rows(sqlite3_stmt *st, const struct db__row_type *t, size_t max, void *ctx, size_t *n,
                int *rc);
+/* db__rows of the statement sql with ?1 bound to key (*rc = -1, *n = 0 when it cannot be
+ * prepared). */
+void *db__rows_of(struct db *db, const char *sql, int64_t key, const struct db__row_type *t,
+                  size_t max, size_t *n, int *rc);
 /* Free an array of n elements of type t; v may be NULL. */
 void db__rows_free(const struct db__row_type *t, void *v, size_t n);
 /* db_reports.c: the distinct policy-domains of a report into *domains (a malloc'd array of
