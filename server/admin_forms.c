@@ -223,7 +223,7 @@ void srv__admin_form(const struct admin_env *env, const struct admin_request *rq
                                 "dashboard", rs);
         free(pem);
     } else if (strcmp(action, "check") == 0) {
-        srv__manage_check(env, rq, domain, rs);
+        srv__manage_check(env, rq, domain, 1, rs);
     } else {
         srv__admin_error(rs, 404, "no such form");
     }

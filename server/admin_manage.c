@@ -8,6 +8,7 @@
 #include "hosted/hosted.h"
 #include "policy/policy.h"
 #include "reports/reports.h"
+#include "server/server.h"
 #include "sql/db.h"
 
 #include <jansson.h>
@@ -289,29 +290,24 @@ void srv__manage_certificate(const struct admin_env *env, const struct admin_req
 }
 
 void srv__manage_check(const struct admin_env *env, const struct admin_request *rq,
-                       const char *domain, struct admin_response *rs)
+                       const char *domain, int store, struct admin_response *rs)
 {
     char dom[254], err[512] = "";
-    if (domain_normalise(domain, dom, sizeof(dom)) != 0) {
+    if (store) {
+        if (!hosted_domain(rq, domain, dom, NULL, rs))
+            return; /* "check now" is for what is hosted */
+    } else if (domain_normalise(domain, dom, sizeof(dom)) != 0) {
         snprintf(err, sizeof(err), "'%.80s' is not a domain name: %s", domain,
                  domain_problem(domain, strlen(domain)));
         srv__admin_reply_field(rs, "domain", err);
         return;
     }
-    const struct stsd_config *cfg = env->cfg;
-    struct check_opts o = {0};
-    o.resolver = cfg->check_resolver;
-    o.ca_file = cfg->check_ca_file;
-    o.smtp_port = cfg->check_smtp_port;
-    o.https_port = cfg->check_https_port;
-    o.state_dir = cfg->state_dir;
-    o.cert_dir = cfg->cert_dir;
-    o.no_private = !cfg->allow_private;
-    const char *one[] = {dom};
-    json_t *out = NULL;
-    if (check_run(&o, one, 1, &out, err, sizeof(err)) < 0) {
-        json_decref(out);
-        srv__admin_error(rs, 503, err[0] ? err : "the check could not run");
+    struct check_result r;
+    int rc = srv_check_domain(rq->hosted, env->cfg, dom, store, &r, err, sizeof(err));
+    json_t *out = rc < 0 || !r.ran ? NULL : check_result_json(&r);
+    check_result_free(&r);
+    if (out == NULL) {
+        srv__admin_error(rs, rc == -2 ? 500 : 503, err[0] ? err : "the check could not run");
         return;
     }
     free(rs->body);
@@ -320,5 +316,4 @@ void srv__manage_check(const struct admin_env *env, const struct admin_request *
     rs->len = strlen(rs->body);
     rs->status = 200;
     rs->content_type = "application/json";
-    (void)rq;
 }

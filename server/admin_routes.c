@@ -347,7 +347,7 @@ int srv__admin_manage(const struct admin_env *env, const struct admin_request *r
         if (srv__admin_check_body(body, rq->body_len, name, field, err, sizeof(err)) != 0)
             srv__admin_reply_field(rs, field, err);
         else
-            srv__manage_check(env, rq, name, rs);
+            srv__manage_check(env, rq, name, 0, rs);
         return 1;
     case ADMIN_ROUTE_AUDIT:
         audit(rq, p, rs);
