@@ -7,7 +7,7 @@ renders (GET /forms/{action}?domain=D), and checks that a POST without the token
 one, with another session's or without a session cookie is refused with 403 and changes
 nothing (the policy served over HTTPS stays the same), that a valid POST answers 303 to the
 domain's page and the change is served at once, that a bad field answers 422 naming it, and
-that the audit log says "dashboard".
+that "check now" stores the domain's latest check, and that the audit log says "dashboard".
 """
 
 import json
@@ -47,7 +47,17 @@ def post(s, action, fields, cookie=None, token=None):
 def main(t):
     ca = st.TestCA(st.tempdir("stsd-forms-ca-"))
     leaf = ca.issue("mta-sts." + D)
-    s = al.start(policies={D: POLICY}, certs={"mta-sts." + D: leaf}, ingest=False)
+    u = st.Unbound(["form.test. MX 10 mail.form.test.", "mail.form.test. A 127.0.0.1",
+                    "mta-sts.form.test. A 127.0.0.1", "probe.test. A 127.0.0.1"])
+    u.start()
+    port = st.free_port()
+    extra = ("[checks]\ninterval = off\nresolver = %s@%d\nca_file = %s\nsmtp_port = %d\n"
+             "https_port = %d\nallow_private = on\n" % (u.addr, u.port, ca.cert, st.free_port(),
+                                                       port))
+    s = st.Stsd(policies={D: POLICY}, certs={"mta-sts." + D: leaf}, admin=True,
+                listen=["127.0.0.1:%d" % port], extra_config=extra)
+    s.start()
+    s.token = open(os.path.join(s.state_dir, "admin.token")).read().strip()
 
     def served():
         r = st.curl(s.url(D), resolve="mta-sts.%s:%d:127.0.0.1" % (D, s.port), cacert=ca.cert)
@@ -131,6 +141,20 @@ def main(t):
                                               "pem": open(leaf2["chain"]).read()}, cookie)
     t.ok(status == 422 and b"private key" in body, "a certificate without its key: 422",
          (status, body[:300]))
+    status, h, body = al.get(s, "/api/v1/checks?domain=" + D, token=s.token)
+    t.is_(json.loads(body).get("latest"), [], "no check stored yet")
+    status, h, body = post(s, "check", {"csrf": tok, "domain": D}, cookie)
+    t.is_((status, h.get("location")), (303, "/domains/" + D), "check now by form: 303")
+    status, h, body = al.get(s, "/api/v1/checks?domain=" + D, token=s.token)
+    latest = json.loads(body).get("latest", [])
+    errs = [f["id"] for f in (latest[0].get("findings", []) if latest else [])
+            if f["severity"] == "error"]
+    t.ok(len(latest) == 1 and latest[0].get("domain") == D and
+         latest[0].get("errors") == len(errs) and "mx.unreachable" in errs,
+         "... and stored as the latest check (no SMTP server on the MX: mx.unreachable)", latest)
+    status, h, body = post(s, "check", {"csrf": tok, "domain": "nothere.test"}, cookie)
+    t.ok(status == 404 and b"not a hosted domain" in body, "check now of a domain not hosted: 404",
+         (status, body[:200]))
     status, h, body = post(s, "withdraw", {"csrf": tok, "domain": D}, cookie)
     t.is_((status, h.get("location")), (303, "/domains/" + D), "withdraw by form: 303")
     status2, text = served()
