@@ -15,64 +15,45 @@
 static void test_routes(void **state)
 {
     (void)state;
-    char name[256];
-    const char *allow;
-    assert_int_equal(srv__admin_route("/api/v1/domains/example.com/policy", ADMIN_PUT, name,
-                                      &allow),
-                     ADMIN_ROUTE_POLICY);
-    assert_string_equal(name, "example.com");
-    assert_int_equal(srv__admin_route("/api/v1/domains/example.com/policy", ADMIN_GET, name,
-                                      &allow),
-                     ADMIN_ROUTE_METHOD);
-    assert_string_equal(allow, "PUT");
-    assert_int_equal(srv__admin_route("/api/v1/domains/a.example/enforce", ADMIN_POST, name,
-                                      &allow),
-                     ADMIN_ROUTE_ENFORCE);
-    assert_string_equal(name, "a.example");
-    assert_int_equal(srv__admin_route("/api/v1/domains/a.example/enforce", ADMIN_PUT, name,
-                                      &allow),
-                     ADMIN_ROUTE_METHOD);
-    assert_string_equal(allow, "POST");
-    assert_int_equal(srv__admin_route("/api/v1/domains/a.example/certificate", ADMIN_PUT, name,
-                                      &allow),
-                     ADMIN_ROUTE_CERTIFICATE);
-    assert_int_equal(srv__admin_route("/api/v1/domains/a.example", ADMIN_DELETE, name, &allow),
-                     ADMIN_ROUTE_WITHDRAW);
-    assert_string_equal(name, "a.example");
-    /* reading a domain is the read-only API's */
-    assert_int_equal(srv__admin_route("/api/v1/domains/a.example", ADMIN_GET, name, &allow),
-                     ADMIN_ROUTE_NONE);
-    assert_int_equal(srv__admin_route("/api/v1/domains/a.example", ADMIN_POST, name, &allow),
-                     ADMIN_ROUTE_METHOD);
-    assert_string_equal(allow, "GET, HEAD, DELETE");
-    assert_int_equal(srv__admin_route("/api/v1/check", ADMIN_POST, name, &allow),
-                     ADMIN_ROUTE_CHECK);
-    assert_int_equal(srv__admin_route("/api/v1/check", ADMIN_GET, name, &allow),
-                     ADMIN_ROUTE_METHOD);
-    assert_int_equal(srv__admin_route("/api/v1/audit", ADMIN_HEAD, name, &allow),
-                     ADMIN_ROUTE_AUDIT);
-    assert_int_equal(srv__admin_route("/api/v1/audit", ADMIN_DELETE, name, &allow),
-                     ADMIN_ROUTE_METHOD);
-    assert_string_equal(allow, "GET, HEAD");
-    assert_int_equal(srv__admin_route("/forms/policy", ADMIN_POST, name, &allow),
-                     ADMIN_ROUTE_FORM);
-    assert_string_equal(name, "policy");
-    assert_int_equal(srv__admin_route("/forms/policy", ADMIN_GET, name, &allow),
-                     ADMIN_ROUTE_FORM_PAGE);
-    assert_int_equal(srv__admin_route("/forms/policy", ADMIN_PUT, name, &allow),
-                     ADMIN_ROUTE_METHOD);
-    assert_string_equal(allow, "GET, HEAD, POST");
-    /* read-only resources refuse writes; unknown ones are left to the 404 */
-    assert_int_equal(srv__admin_route("/api/v1/domains", ADMIN_POST, name, &allow),
-                     ADMIN_ROUTE_METHOD);
-    assert_string_equal(allow, "GET, HEAD");
-    assert_int_equal(srv__admin_route("/api/v1/reports", ADMIN_GET, name, &allow),
-                     ADMIN_ROUTE_NONE);
-    /* an empty or extra segment is no route of ours */
-    assert_int_equal(srv__admin_route("/api/v1/domains//policy", ADMIN_PUT, name, &allow),
-                     ADMIN_ROUTE_METHOD);
-    assert_int_equal(srv__admin_route("/api/v1/domains/a/b/policy", ADMIN_PUT, name, &allow),
-                     ADMIN_ROUTE_METHOD);
+    static const struct {
+        const char *path;
+        enum admin_method m;
+        enum admin_route want;
+        const char *name, *allow; /* allow: with ADMIN_ROUTE_METHOD */
+    } cases[] = {
+        {"/api/v1/domains/example.com/policy", ADMIN_PUT, ADMIN_ROUTE_POLICY, "example.com", NULL},
+        {"/api/v1/domains/example.com/policy", ADMIN_GET, ADMIN_ROUTE_METHOD, NULL, "PUT"},
+        {"/api/v1/domains/a.example/enforce", ADMIN_POST, ADMIN_ROUTE_ENFORCE, "a.example", NULL},
+        {"/api/v1/domains/a.example/enforce", ADMIN_PUT, ADMIN_ROUTE_METHOD, NULL, "POST"},
+        {"/api/v1/domains/a.example/certificate", ADMIN_PUT, ADMIN_ROUTE_CERTIFICATE, "a.example",
+         NULL},
+        {"/api/v1/domains/a.example", ADMIN_DELETE, ADMIN_ROUTE_WITHDRAW, "a.example", NULL},
+        /* reading a domain is the read-only API's */
+        {"/api/v1/domains/a.example", ADMIN_GET, ADMIN_ROUTE_NONE, NULL, NULL},
+        {"/api/v1/domains/a.example", ADMIN_POST, ADMIN_ROUTE_METHOD, NULL, "GET, HEAD, DELETE"},
+        {"/api/v1/check", ADMIN_POST, ADMIN_ROUTE_CHECK, NULL, NULL},
+        {"/api/v1/check", ADMIN_GET, ADMIN_ROUTE_METHOD, NULL, "POST"},
+        {"/api/v1/audit", ADMIN_HEAD, ADMIN_ROUTE_AUDIT, NULL, NULL},
+        {"/api/v1/audit", ADMIN_DELETE, ADMIN_ROUTE_METHOD, NULL, "GET, HEAD"},
+        {"/forms/policy", ADMIN_POST, ADMIN_ROUTE_FORM, "policy", NULL},
+        {"/forms/policy", ADMIN_GET, ADMIN_ROUTE_FORM_PAGE, "policy", NULL},
+        {"/forms/policy", ADMIN_PUT, ADMIN_ROUTE_METHOD, NULL, "GET, HEAD, POST"},
+        /* read-only resources refuse writes; unknown ones are left to the 404 */
+        {"/api/v1/domains", ADMIN_POST, ADMIN_ROUTE_METHOD, NULL, "GET, HEAD"},
+        {"/api/v1/reports", ADMIN_GET, ADMIN_ROUTE_NONE, NULL, NULL},
+        /* an empty or extra segment is no route of ours */
+        {"/api/v1/domains//policy", ADMIN_PUT, ADMIN_ROUTE_METHOD, NULL, "GET, HEAD"},
+        {"/api/v1/domains/a/b/policy", ADMIN_PUT, ADMIN_ROUTE_METHOD, NULL, "GET, HEAD"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char name[256];
+        const char *allow = NULL;
+        enum admin_route r = srv__admin_route(cases[i].path, cases[i].m, name, &allow);
+        if (r != cases[i].want || (cases[i].name && strcmp(name, cases[i].name) != 0) ||
+            (cases[i].allow && (!allow || strcmp(allow, cases[i].allow) != 0)))
+            fail_msg("%s (method %d): route %d name '%s' allow '%s'", cases[i].path,
+                     (int)cases[i].m, (int)r, name, allow ? allow : "");
+    }
 }
 
 #define BODY(s) s, strlen(s)
