@@ -80,8 +80,9 @@ static int upload_read(const char *pem, size_t len, struct upload *u, char *err,
     BIO_free(b);
     ERR_clear_error();
     if (u->key == NULL) {
-        snprintf(err, errlen, "no unencrypted PEM private key in the body (an encrypted key "
-                              "is refused: the server starts without a pass phrase)");
+        snprintf(err, errlen,
+                 "no unencrypted PEM private key in the body (an encrypted key "
+                 "is refused: the server starts without a pass phrase)");
         return -1;
     }
     if (extra != NULL) {
@@ -118,8 +119,7 @@ static int upload_check(const struct upload *u, const char *host, int64_t now, c
         }
         if (nb > now) {
             format_rfc3339((time_t)nb, t);
-            snprintf(err, errlen, "certificate %zu of the chain is not valid before %s", i + 1,
-                     t);
+            snprintf(err, errlen, "certificate %zu of the chain is not valid before %s", i + 1, t);
             return -1;
         }
         if (i + 1 < u->n && X509_check_issued(u->chain[i + 1], u->chain[i]) != X509_V_OK) {

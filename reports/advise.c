@@ -49,8 +49,9 @@ void report_advise(const struct report_advise_in *in, struct report_advice *a)
     }
     if (in->valid && !enforce) {
         if (!in->have_check)
-            block(a, "no-check", "no self-check stored yet: set [checks] interval and run stsd "
-                                 "serve");
+            block(a, "no-check",
+                  "no self-check stored yet: set [checks] interval and run stsd "
+                  "serve");
         else if (in->check_errors > 0)
             block(a, "check-errors", "the latest check has %d error(s); fix them first",
                   in->check_errors);

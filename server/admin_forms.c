@@ -15,8 +15,8 @@
 #define FORM_MAX_FIELD 4096 /* a form field other than the certificate */
 
 /* <form> opening with the CSRF token and the domain as hidden fields. */
-static void form_open(struct admin_buf *b, const char *action, const char *csrf,
-                      const char *domain, const char *cls)
+static void form_open(struct admin_buf *b, const char *action, const char *csrf, const char *domain,
+                      const char *cls)
 {
     srv__buf_printf(b, "<form method=\"post\" action=\"/forms/%s\" class=\"%s\">", action, cls);
     srv__buf_printf(b, "<input type=\"hidden\" name=\"csrf\" value=\"");
@@ -41,8 +41,9 @@ void srv__form_policy(struct admin_buf *b, const char *csrf, const char *domain,
     for (size_t i = 0; i < 3; i++)
         srv__buf_printf(b, "<option%s>%s</option>",
                         mode && strcmp(mode, modes[i]) == 0 ? " selected" : "", modes[i]);
-    srv__buf_printf(b, "</select></label> <label>max_age <input name=\"max_age\" "
-                       "inputmode=\"numeric\" value=\"%ld\"></label><br>",
+    srv__buf_printf(b,
+                    "</select></label> <label>max_age <input name=\"max_age\" "
+                    "inputmode=\"numeric\" value=\"%ld\"></label><br>",
                     max_age > 0 ? max_age : 604800L);
     srv__buf_printf(b, "<label>mx (one per line)<br><textarea name=\"mx\" rows=\"3\" cols=\"40\">");
     for (size_t i = 0; i < n_mx; i++) {
@@ -61,8 +62,9 @@ static void form_checkbox(struct admin_buf *b, const char *action, const char *c
     char cls[40];
     snprintf(cls, sizeof(cls), "form-%s", action);
     form_open(b, action, csrf, domain, cls);
-    srv__buf_printf(b, "<label><input type=\"checkbox\" name=\"%s\" value=\"1\"> %s</label> "
-                       "<button>%s</button></form>",
+    srv__buf_printf(b,
+                    "<label><input type=\"checkbox\" name=\"%s\" value=\"1\"> %s</label> "
+                    "<button>%s</button></form>",
                     name, label, button);
 }
 
@@ -166,8 +168,8 @@ void srv__admin_form(const struct admin_env *env, const struct admin_request *rq
     static const char form_type[] = "application/x-www-form-urlencoded";
     const char *body = rq->body ? rq->body : "";
     size_t len = rq->body_len;
-    if (strncasecmp(rq->content_type ? rq->content_type : "", form_type,
-                    sizeof(form_type) - 1) != 0) {
+    if (strncasecmp(rq->content_type ? rq->content_type : "", form_type, sizeof(form_type) - 1) !=
+        0) {
         srv__admin_error(rs, 415, "a form is sent as application/x-www-form-urlencoded");
         form_refused(rs, NULL);
         return;
@@ -178,9 +180,10 @@ void srv__admin_form(const struct admin_env *env, const struct admin_request *rq
     int ok = rq->session[0] != '\0' && srv__admin_csrf_valid(rq->session, csrf);
     free(csrf);
     if (!ok) {
-        srv__admin_error(rs, 403, "the form has no valid CSRF token for this session (it is "
-                                  "from an old page or another site): reload the page and send "
-                                  "it again");
+        srv__admin_error(rs, 403,
+                         "the form has no valid CSRF token for this session (it is "
+                         "from an old page or another site): reload the page and send "
+                         "it again");
         form_refused(rs, NULL);
         return;
     }
@@ -199,8 +202,8 @@ void srv__admin_form(const struct admin_env *env, const struct admin_request *rq
             max_age = -1; /* not a number: the policy check names the field */
         size_t n = 0;
         char **v = split_mx(mx, &n);
-        srv__manage_policy(env, rq, domain, mode ? mode : "", (const char *const *)v, n,
-                           max_age, "dashboard", rs);
+        srv__manage_policy(env, rq, domain, mode ? mode : "", (const char *const *)v, n, max_age,
+                           "dashboard", rs);
         for (size_t i = 0; i < n; i++)
             free(v[i]);
         free(v);
@@ -219,8 +222,8 @@ void srv__admin_form(const struct admin_env *env, const struct admin_request *rq
         free(now);
     } else if (strcmp(action, "certificate") == 0) {
         char *pem = srv__admin_form_field(body, len, "pem", ADMIN_MAX_UPLOAD);
-        srv__manage_certificate(env, rq, domain, pem ? pem : "", pem ? strlen(pem) : 0,
-                                "dashboard", rs);
+        srv__manage_certificate(env, rq, domain, pem ? pem : "", pem ? strlen(pem) : 0, "dashboard",
+                                rs);
         free(pem);
     } else if (strcmp(action, "check") == 0) {
         srv__manage_check(env, rq, domain, 1, rs);
@@ -246,8 +249,9 @@ void srv__admin_form_page(const struct admin_env *env, const struct admin_reques
         return;
     }
     struct admin_buf b = {0};
-    srv__buf_printf(&b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>stsd: %s"
-                        "</title></head><body><h1>",
+    srv__buf_printf(&b,
+                    "<!doctype html><html><head><meta charset=\"utf-8\"><title>stsd: %s"
+                    "</title></head><body><h1>",
                     strcmp(action, "policy") == 0 ? "policy" : "action");
     srv__buf_html(&b, d ? dom : "new domain");
     srv__buf_printf(&b, "</h1>");
@@ -255,8 +259,9 @@ void srv__admin_form_page(const struct admin_env *env, const struct admin_reques
     memset(&hp, 0, sizeof(hp));
     int hosted = d != NULL && rq->hosted != NULL && hosted_policy_get(rq->hosted, dom, 0, &hp) == 1;
     if (strcmp(action, "policy") == 0) {
-        const char *mode = !d ? NULL : hosted && hp.valid ? policy_mode_name(hp.policy.mode)
-                                                          : "testing";
+        const char *mode = !d                   ? NULL
+                           : hosted && hp.valid ? policy_mode_name(hp.policy.mode)
+                                                : "testing";
         srv__form_policy(&b, csrf, d ? dom : NULL, mode,
                          hosted && hp.valid ? (const char *const *)hp.policy.mx : NULL,
                          hosted && hp.valid ? hp.policy.n_mx : 0,

@@ -48,8 +48,9 @@ static json_t *time_json(int64_t t)
 static void served_now(const char *what, const char *domain)
 {
     if (srv_reload_now(ADMIN_RELOAD_WAIT_MS) != 0)
-        log_event(LOG_WARN, "admin.reload", "what=%s domain=%s note=\"the change is served "
-                                            "after the next directory event or SIGHUP\"",
+        log_event(LOG_WARN, "admin.reload",
+                  "what=%s domain=%s note=\"the change is served "
+                  "after the next directory event or SIGHUP\"",
                   what, domain);
 }
 
@@ -98,23 +99,21 @@ static json_t *policy_json(const struct admin_env *env, const char *dom, const c
         json_object_set_new(o, "change", json_string(change));
     json_object_set_new(o, "policy_id", json_string(id));
     if (old_id != NULL)
-        json_object_set_new(o, "previous_policy_id",
-                            old_id[0] ? json_string(old_id) : json_null());
+        json_object_set_new(o, "previous_policy_id", old_id[0] ? json_string(old_id) : json_null());
     json_object_set_new(o, "policy", text ? json_string(text) : json_null());
     json_object_set_new(o, "dns", dns);
     return o;
 }
 
 /* Compose, write, serve, answer: the one path of every policy change. */
-static void put_policy(const struct admin_env *env, const struct admin_request *rq,
-                       const char *dom, int mode, const char *const *mx, size_t n_mx,
-                       long max_age, const char *actor, struct admin_response *rs)
+static void put_policy(const struct admin_env *env, const struct admin_request *rq, const char *dom,
+                       int mode, const char *const *mx, size_t n_mx, long max_age,
+                       const char *actor, struct admin_response *rs)
 {
     char field[32] = "", err[300] = "";
     char *text = NULL;
     size_t len = 0;
-    if (hosted_policy_compose(mode, mx, n_mx, max_age, &text, &len, field, err, sizeof(err)) !=
-        0) {
+    if (hosted_policy_compose(mode, mx, n_mx, max_age, &text, &len, field, err, sizeof(err)) != 0) {
         srv__admin_reply_field(rs, field[0] ? field : "policy", err);
         return;
     }
@@ -217,8 +216,9 @@ void srv__manage_enforce(const struct admin_env *env, const struct admin_request
         char b[300], msg[400];
         snprintf(msg, sizeof(msg), "the policy file is invalid (%s): set a policy first",
                  p.read_error ? p.read_error : policy_diag_first(&p.diag, b, sizeof(b)));
-        srv__admin_reply(rs, 409, json_pack("{s:s,s:[{s:s,s:s}]}", "error", msg, "reasons",
-                                            "id", "policy-invalid", "message", msg));
+        srv__admin_reply(rs, 409,
+                         json_pack("{s:s,s:[{s:s,s:s}]}", "error", msg, "reasons", "id",
+                                   "policy-invalid", "message", msg));
     } else if (force || enforce_ready(rq, dom, &p, rs)) {
         put_policy(env, rq, dom, POLICY_MODE_ENFORCE, (const char *const *)p.policy.mx,
                    p.policy.n_mx, p.policy.max_age, actor, rs);
@@ -234,8 +234,8 @@ void srv__manage_withdraw(const struct admin_env *env, const struct admin_reques
     if (!hosted_domain(rq, domain, dom, NULL, rs))
         return;
     int64_t until = 0;
-    int rc = hosted_policy_withdraw(rq->hosted, dom, at_once, actor, (int64_t)rq->now, &until,
-                                    err, sizeof(err));
+    int rc = hosted_policy_withdraw(rq->hosted, dom, at_once, actor, (int64_t)rq->now, &until, err,
+                                    sizeof(err));
     if (rc < 0) {
         srv__admin_error(rs, 500, err[0] ? err : "cannot withdraw the policy");
         return;
@@ -268,8 +268,8 @@ void srv__manage_certificate(const struct admin_env *env, const struct admin_req
     char dom[254], err[400] = "";
     if (!hosted_domain(rq, domain, dom, NULL, rs))
         return;
-    if (hosted_cert_install(rq->hosted, dom, pem, len, actor, (int64_t)rq->now, err,
-                            sizeof(err)) != 0) {
+    if (hosted_cert_install(rq->hosted, dom, pem, len, actor, (int64_t)rq->now, err, sizeof(err)) !=
+        0) {
         srv__admin_reply_field(rs, "certificate", err);
         return;
     }

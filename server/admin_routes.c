@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ADMIN_AUDIT_LIMIT 100  /* default `limit` of /api/v1/audit */
+#define ADMIN_AUDIT_LIMIT 100 /* default `limit` of /api/v1/audit */
 #define ADMIN_AUDIT_MAX 10000 /* largest `limit` of /api/v1/audit */
 
 /* The segment after `prefix` up to the next '/' (or the end) into name; what follows in *rest.
@@ -222,8 +222,8 @@ int srv__admin_enforce_body(const char *body, size_t len, int *force, char field
     return rc;
 }
 
-int srv__admin_check_body(const char *body, size_t len, char domain[256], char field[32],
-                          char *err, size_t errlen)
+int srv__admin_check_body(const char *body, size_t len, char domain[256], char field[32], char *err,
+                          size_t errlen)
 {
     static const char *const keys[] = {"domain", NULL};
     domain[0] = '\0';
@@ -279,8 +279,8 @@ static void audit(const struct admin_request *rq, const struct admin_params *p,
         char t[21];
         format_rfc3339((time_t)v[i].at, t);
         json_array_append_new(
-            a, json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "id", (json_int_t)v[i].id, "time",
-                         t, "actor", v[i].actor ? v[i].actor : "", "action",
+            a, json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "id", (json_int_t)v[i].id, "time", t,
+                         "actor", v[i].actor ? v[i].actor : "", "action",
                          v[i].action ? v[i].action : "", "domain", v[i].domain ? v[i].domain : "",
                          "old_policy_id", v[i].old_id ? json_string(v[i].old_id) : json_null(),
                          "new_policy_id", v[i].new_id ? json_string(v[i].new_id) : json_null(),

@@ -15,8 +15,7 @@ int db_advise_facts(struct db *db, const char *domain, int64_t since, int64_t un
     s->until = until;
     s->domain = domain;
     s->by = REPORT_BY_DAY;
-    if (db_report_summary(db, s) != 0 ||
-        db_check_latest(db, domain, &out->chk, &out->nchk) != 0 ||
+    if (db_report_summary(db, s) != 0 || db_check_latest(db, domain, &out->chk, &out->nchk) != 0 ||
         (out->nchk > 0 && db_check_findings(db, out->chk[0].id, &out->f, &out->nf) != 0))
         return -1;
     return 0;

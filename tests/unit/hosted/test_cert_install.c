@@ -38,9 +38,8 @@ static X509 *cert_new(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ike
     X509V3_set_ctx(&c, issuer ? issuer : x, x, NULL, NULL, 0);
     char san[300];
     snprintf(san, sizeof(san), "DNS:%s", cn);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &c, ca ? NID_basic_constraints
-                                                          : NID_subject_alt_name,
-                                            ca ? "critical,CA:TRUE" : san);
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(
+        NULL, &c, ca ? NID_basic_constraints : NID_subject_alt_name, ca ? "critical,CA:TRUE" : san);
     X509_add_ext(x, e, -1);
     X509_EXTENSION_free(e);
     assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
@@ -103,8 +102,7 @@ static void test_install(void **state)
     assert_true(expect(fx, c1, NULL, "private key"));
     assert_true(expect(fx, c7, k, "certificate 2 of the chain expired"));
     char err[300];
-    assert_int_equal(hosted_cert_install(fx->h, "a.test", "", 0, "api", 0, err, sizeof(err)),
-                     -1);
+    assert_int_equal(hosted_cert_install(fx->h, "a.test", "", 0, "api", 0, err, sizeof(err)), -1);
     assert_int_equal(hosted_cert_install(fx->h, "bad_name!", "x", 1, "api", 0, err, sizeof(err)),
                      -1);
     /* nothing was written by the refusals */

@@ -36,9 +36,8 @@ static void test_records(void **state)
     const char *addrs[] = {"192.0.2.10", "2001:db8::1", "192.0.2.10"};
     policy_dns_records("example.org", "abc", NULL, addrs, 3, listen, 5, &l);
     assert_int_equal(l.n, 4);
-    assert_string_equal(l.v[1],
-                        "_smtp._tls.example.org. IN TXT \"v=TLSRPTv1; "
-                        "rua=https://mta-sts.example.org/tlsrpt\"");
+    assert_string_equal(l.v[1], "_smtp._tls.example.org. IN TXT \"v=TLSRPTv1; "
+                                "rua=https://mta-sts.example.org/tlsrpt\"");
     assert_string_equal(l.v[2], "mta-sts.example.org. IN A 192.0.2.10");
     assert_string_equal(l.v[3], "mta-sts.example.org. IN AAAA 2001:db8::1");
     policy_dns_lines_free(&l);

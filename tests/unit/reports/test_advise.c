@@ -10,8 +10,7 @@
 
 #include <string.h>
 
-static struct report_advise_in testing(int64_t days, int64_t ok, int64_t bad, int check,
-                                       int errors)
+static struct report_advise_in testing(int64_t days, int64_t ok, int64_t bad, int check, int errors)
 {
     struct report_advise_in in = {.valid = 1,
                                   .mode = "testing",

@@ -133,19 +133,17 @@ static void test_small_bodies(void **state)
         srv__admin_enforce_body(BODY("{\"force\":false}"), &force, field, err, sizeof(err)), 0);
     assert_int_equal(force, 0);
     assert_int_equal(
-        srv__admin_enforce_body(BODY("{\"force\":\"yes\"}"), &force, field, err, sizeof(err)),
-        -1);
+        srv__admin_enforce_body(BODY("{\"force\":\"yes\"}"), &force, field, err, sizeof(err)), -1);
     assert_string_equal(field, "force");
-    assert_int_equal(srv__admin_enforce_body(BODY("{\"forse\":true}"), &force, field, err,
-                                             sizeof(err)),
-                     -1);
-    assert_string_equal(field, "forse");
-    assert_int_equal(srv__admin_check_body(BODY("{\"domain\":\"example.org\"}"), dom, field, err,
-                                           sizeof(err)),
-                     0);
-    assert_string_equal(dom, "example.org");
     assert_int_equal(
-        srv__admin_check_body(BODY("{\"domain\":5}"), dom, field, err, sizeof(err)), -1);
+        srv__admin_enforce_body(BODY("{\"forse\":true}"), &force, field, err, sizeof(err)), -1);
+    assert_string_equal(field, "forse");
+    assert_int_equal(
+        srv__admin_check_body(BODY("{\"domain\":\"example.org\"}"), dom, field, err, sizeof(err)),
+        0);
+    assert_string_equal(dom, "example.org");
+    assert_int_equal(srv__admin_check_body(BODY("{\"domain\":5}"), dom, field, err, sizeof(err)),
+                     -1);
     assert_string_equal(field, "domain");
     assert_int_equal(srv__admin_check_body(BODY("{}"), dom, field, err, sizeof(err)), -1);
     assert_string_equal(field, "domain");
@@ -185,8 +183,7 @@ static void test_request_parts(void **state)
     assert_int_equal(srv__admin_body_cap(BODY("/api/v1/domains/a.example/certificate")),
                      ADMIN_MAX_UPLOAD);
     assert_int_equal(srv__admin_body_cap(BODY("/forms/certificate")), ADMIN_MAX_UPLOAD);
-    assert_int_equal(srv__admin_body_cap(BODY("/api/v1/domains/a.example/policy")),
-                     ADMIN_MAX_JSON);
+    assert_int_equal(srv__admin_body_cap(BODY("/api/v1/domains/a.example/policy")), ADMIN_MAX_JSON);
     char sid[ADMIN_SESSION_HEX + 1];
     char cookie[200];
     snprintf(cookie, sizeof(cookie), "a=b; %s=%064d; c=d", ADMIN_COOKIE, 7);
@@ -210,9 +207,9 @@ static void test_csrf(void **state)
     assert_int_equal(srv__admin_csrf(s1, t1b), 0);
     assert_int_equal(srv__admin_csrf(s2, t2), 0);
     assert_int_equal(strlen(t1), ADMIN_CSRF_HEX);
-    assert_string_equal(t1, t1b);            /* stable within the process */
-    assert_string_not_equal(t1, t2);         /* bound to the session */
-    assert_string_not_equal(t1, s1);         /* not the session id itself */
+    assert_string_equal(t1, t1b);    /* stable within the process */
+    assert_string_not_equal(t1, t2); /* bound to the session */
+    assert_string_not_equal(t1, s1); /* not the session id itself */
     assert_true(srv__admin_csrf_valid(s1, t1));
     assert_false(srv__admin_csrf_valid(s2, t1));
     assert_false(srv__admin_csrf_valid(s1, t2));
@@ -233,8 +230,8 @@ static void test_csrf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),       cmocka_unit_test(test_policy_body),
-        cmocka_unit_test(test_small_bodies), cmocka_unit_test(test_form_fields),
+        cmocka_unit_test(test_routes),        cmocka_unit_test(test_policy_body),
+        cmocka_unit_test(test_small_bodies),  cmocka_unit_test(test_form_fields),
         cmocka_unit_test(test_request_parts), cmocka_unit_test(test_csrf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
