@@ -120,8 +120,7 @@ static struct admin_state *admin_state;
 static void *worker_main(void *arg)
 {
     struct admin_state *st = arg;
-    struct db *db = NULL;
-    struct hosted *h = NULL;
+    struct hosted *h = NULL; /* this worker's: its database connection is the worker's too */
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (st->head == NULL && !st->stop)
@@ -136,28 +135,19 @@ static void *worker_main(void *arg)
             st->tail = &st->head;
         st->queued--;
         pthread_mutex_unlock(&st->mu);
-        if (h == NULL) {
-            char err[512], q[600];
-            h = hosted_open(st->env.cfg, 0, err, sizeof(err));
-            if (h == NULL)
-                log_event(LOG_ERROR, "admin.hosted", "reason=%s", log_quote(q, sizeof(q), err));
-        }
+        char err[512], q[600];
+        if (h == NULL && (h = hosted_open(st->env.cfg, 0, err, sizeof(err))) == NULL)
+            log_event(LOG_ERROR, "admin.hosted", "reason=%s", log_quote(q, sizeof(q), err));
+        struct db *db = h ? hosted_db(h, err, sizeof(err)) : NULL;
+        if (h != NULL && db == NULL)
+            log_event(LOG_ERROR, "admin.db", "reason=%s", log_quote(q, sizeof(q), err));
         job->rq.hosted = h;
-        if (db == NULL) {
-            char err[512];
-            db = db_open(st->env.db_path, err, sizeof(err));
-            if (db == NULL) {
-                char q[600];
-                log_event(LOG_ERROR, "admin.db", "reason=%s", log_quote(q, sizeof(q), err));
-            }
-        }
         if (db == NULL)
             srv__admin_error(&job->rs, 503, "the database is not available");
         else
             srv__admin_handle(&st->env, db, &job->rq, &job->rs);
         h2o_multithread_send_message(job->reply, &job->super);
     }
-    db_close(db);
     hosted_close(h);
     return NULL;
 }
