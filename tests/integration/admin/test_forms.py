@@ -99,6 +99,9 @@ def main(t):
                                                           "Content-Type": "text/plain"},
                              method="POST", body=("csrf=%s&domain=%s" % (tok, D)).encode())
     t.is_(status, 415, "a form POST that is not urlencoded: 415")
+    status, h, body = post(s, "policy", dict(change, csrf=tok, pad="x" * (64 * 1024)), cookie)
+    t.is_(status, 413, "a form body over 64 KiB: 413")
+    t.is_(served(), before, "... nothing changed")
 
     # --- a bad field: 422 naming it -------------------------------------------------------
     status, h, body = post(s, "policy", dict(change, csrf=tok, max_age="soon"), cookie)
