@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "server/admin_int.h"
 #include "common/common.h"
 #include "common/config.h"
@@ -531,20 +533,11 @@ static void test_token_file(void **state)
     free(path);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_params),
-        cmocka_unit_test(test_window),
-        cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_html_escape),
-        cmocka_unit_test(test_sessions),
-        cmocka_unit_test(test_query_without_token),
-        cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_checks_and_regression, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dashboard_and_metrics, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_file, setup, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_params), cmocka_unit_test(test_window),
+           cmocka_unit_test(test_auth), cmocka_unit_test(test_html_escape),
+           cmocka_unit_test(test_sessions), cmocka_unit_test(test_query_without_token),
+           cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_checks_and_regression, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_dashboard_and_metrics, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_token_file, setup, teardown))
