@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/state_test.h"
 #include "tests/unit/unit_test.h"
 
 #include "server/admin_int.h"
@@ -211,12 +212,7 @@ static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
     strcpy(fx->dir, "/tmp/test_admin.XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    config_defaults(&fx->cfg);
-    free(fx->cfg.state_dir);
-    fx->cfg.state_dir = xstrdup(fx->dir);
-    free(fx->cfg.cert_dir);
-    fx->cfg.cert_dir = xasprintf("%s/certs", fx->dir);
+    state_test_config(&fx->cfg, fx->dir);
     fx->env.cfg = &fx->cfg;
     fx->env.policy_dir = xasprintf("%s/policies", fx->dir);
     fx->env.db_path = xasprintf("%s/stsd.db", fx->dir);
