@@ -21,7 +21,8 @@
 static const char usage[] =
     "usage: stsd policy [-c FILE] COMMAND [ARGS...]\n"
     "\n"
-    "Manage the MTA-STS policies this stsd hosts (<state_dir>/policies/<domain>.txt).\n"
+    "Manage the MTA-STS policies this stsd hosts: one file <domain>.txt per domain in the\n"
+    "policy directory of [server] state_dir, holding exactly the policy text.\n"
     "\n"
     "commands:\n"
     "  list [--json]                   every hosted domain: mode, max_age, mx, id, valid\n"
@@ -39,7 +40,7 @@ static const char usage[] =
 static const char usage_list[] =
     "usage: stsd policy list [--json] [-c FILE]\n"
     "\n"
-    "List every <domain>.txt in <state_dir>/policies with its mode, max_age, number of mx\n"
+    "List every <domain>.txt in the policy directory with its mode, max_age, number of mx\n"
     "patterns, current id and whether it is valid (or the first error as file:line: reason).\n"
     "\n"
     "  --json            one JSON object {\"policies\": [...], \"skipped\": [...]}\n"
@@ -49,7 +50,7 @@ static const char usage_list[] =
 static const char usage_set[] =
     "usage: stsd policy set DOMAIN --mode MODE --mx HOST [--mx HOST ...] [--max-age SECONDS]\n"
     "\n"
-    "Write DOMAIN's policy (RFC 8461 §3.2) to <state_dir>/policies/DOMAIN.txt atomically,\n"
+    "Write DOMAIN's policy (RFC 8461 §3.2) to its file DOMAIN.txt atomically, audited,\n"
     "record its id and print the _mta-sts TXT record to publish.\n"
     "\n"
     "  --mode MODE        enforce, testing or none\n"

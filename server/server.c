@@ -462,7 +462,7 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
             next_expire = now_ms() + EXPIRE_EVERY_MS;
         }
         if (warm != NULL && !srv__certs_warm(warm, &warm_i, 256)) {
-            log_event(LOG_DEBUG, "cert.warm", "certs=%zu ms=%llu", warm->n,
+            log_event(LOG_DEBUG, "cert.warm", "n=%zu ms=%llu", warm->n,
                       (unsigned long long)(now_ms() - warm_t0));
             int sans = warm->n_undecoded > 0;
             warm = NULL;
