@@ -107,6 +107,12 @@ static json_t *mx_json(const struct policy *p)
     return a;
 }
 
+static void append(char ***v, size_t *n, const char *arg)
+{
+    *v = xrealloc(*v, (*n + 1) * sizeof(char *));
+    (*v)[(*n)++] = (char *)arg;
+}
+
 static int on_flag(struct cli__policy_flags *f, int opt, const char *arg)
 {
     switch (opt) {
@@ -117,15 +123,13 @@ static int on_flag(struct cli__policy_flags *f, int opt, const char *arg)
         f->mode = arg;
         break;
     case CLI__OPT_MX:
-        f->mx = xrealloc(f->mx, (f->n_mx + 1) * sizeof(char *));
-        f->mx[f->n_mx++] = (char *)arg;
+        append(&f->mx, &f->n_mx, arg);
         break;
     case CLI__OPT_MAX_AGE:
         f->max_age = arg;
         break;
     case CLI__OPT_ADDRESS:
-        f->addr = xrealloc(f->addr, (f->n_addr + 1) * sizeof(char *));
-        f->addr[f->n_addr++] = (char *)arg;
+        append(&f->addr, &f->n_addr, arg);
         break;
     default:
         return EXIT_USAGE;

@@ -37,11 +37,9 @@ int db_audit_add(struct db *db, const struct db_audit *row, int64_t *id)
     return 0;
 }
 
-int db_audit_list(struct db *db, const char *domain, int64_t limit, struct db_audit **out,
-                  size_t *n)
+int db_audit_list(struct db *db, const char *domain, int64_t limit,
+                  void (*row)(void *ctx, const struct db_audit *a), void *ctx)
 {
-    *out = NULL;
-    *n = 0;
     if (limit <= 0 || limit > DB_CHECK_MAX_ROWS)
         limit = DB_CHECK_MAX_ROWS;
     /* ?1 IS NULL: every domain; a domain reads its index range (audit_by_domain). */
@@ -52,41 +50,23 @@ int db_audit_list(struct db *db, const char *domain, int64_t limit, struct db_au
         return -1;
     bind_opt(st, 1, domain);
     sqlite3_bind_int64(st, 2, limit);
-    size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = db__grow(*out, *n, &cap, 16, sizeof(**out));
-        struct db_audit *a = &(*out)[(*n)++];
-        a->id = sqlite3_column_int64(st, 0);
-        a->at = sqlite3_column_int64(st, 1);
-        a->actor = db__col_text(st, 2);
-        a->action = db__col_text(st, 3);
-        a->domain = db__col_text(st, 4);
-        a->old_id = db__col_text(st, 5);
-        a->new_id = db__col_text(st, 6);
-        a->detail = db__col_text(st, 7);
+        const char *t[6];
+        for (int i = 0; i < 6; i++)
+            t[i] = (const char *)sqlite3_column_text(st, 2 + i);
+        struct db_audit a = {sqlite3_column_int64(st, 0),
+                             sqlite3_column_int64(st, 1),
+                             t[0],
+                             t[1],
+                             t[2],
+                             t[3],
+                             t[4],
+                             t[5]};
+        row(ctx, &a);
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        db_audit_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
-}
-
-void db_audit_free(struct db_audit *v, size_t n)
-{
-    for (size_t i = 0; v != NULL && i < n; i++) {
-        free(v[i].actor);
-        free(v[i].action);
-        free(v[i].domain);
-        free(v[i].old_id);
-        free(v[i].new_id);
-        free(v[i].detail);
-    }
-    free(v);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int db_withdrawal_put(struct db *db, const struct db_withdrawal *w)
@@ -104,14 +84,29 @@ int db_withdrawal_put(struct db *db, const struct db_withdrawal *w)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static void withdrawal_row(sqlite3_stmt *st, struct db_withdrawal *w)
+/* Every row of a withdrawals query (domain, started, until, old_id) into *out. 0 or -1. */
+static int withdrawal_rows(sqlite3_stmt *st, struct db_withdrawal **out, size_t *n)
 {
-    const unsigned char *d = sqlite3_column_text(st, 0);
-    const unsigned char *old = sqlite3_column_text(st, 3);
-    snprintf(w->domain, sizeof(w->domain), "%s", d ? (const char *)d : "");
-    w->started = sqlite3_column_int64(st, 1);
-    w->until = sqlite3_column_int64(st, 2);
-    snprintf(w->old_id, sizeof(w->old_id), "%s", old ? (const char *)old : "");
+    size_t cap = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = db__grow(*out, *n, &cap, 8, sizeof(**out));
+        struct db_withdrawal *w = &(*out)[(*n)++];
+        const unsigned char *d = sqlite3_column_text(st, 0), *old = sqlite3_column_text(st, 3);
+        snprintf(w->domain, sizeof(w->domain), "%s", d ? (const char *)d : "");
+        w->started = sqlite3_column_int64(st, 1);
+        w->until = sqlite3_column_int64(st, 2);
+        snprintf(w->old_id, sizeof(w->old_id), "%s", old ? (const char *)old : "");
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    return -1;
 }
 
 int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *out)
@@ -119,14 +114,17 @@ int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *o
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *st =
         db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals WHERE domain = ?1");
+    struct db_withdrawal *v = NULL;
+    size_t n = 0;
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        withdrawal_row(st, out);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (withdrawal_rows(st, &v, &n) != 0)
+        return -1;
+    if (n > 0)
+        *out = v[0];
+    free(v);
+    return n > 0;
 }
 
 int db_withdrawal_delete(struct db *db, const char *domain)
@@ -142,25 +140,12 @@ int db_withdrawal_delete(struct db *db, const char *domain)
 
 int db_withdrawals(struct db *db, int64_t due, struct db_withdrawal **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
     sqlite3_stmt *st = db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals "
                                     "WHERE until <= ?1 ORDER BY domain");
+    *out = NULL;
+    *n = 0;
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, due);
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = db__grow(*out, *n, &cap, 8, sizeof(**out));
-        withdrawal_row(st, &(*out)[(*n)++]);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
+    return withdrawal_rows(st, out, n);
 }
