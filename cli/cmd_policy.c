@@ -138,7 +138,7 @@ static int on_flag(struct cli__policy_flags *f, int opt, const char *arg)
 }
 
 int cli__policy_opts(int argc, char **argv, const char *help, const struct option *extra_long,
-                     struct cli__policy_flags *f, const char **config)
+                     const char *arg, struct cli__policy_flags *f, const char **config)
 {
     struct option opts[16];
     size_t n = 0;
@@ -166,6 +166,16 @@ int cli__policy_opts(int argc, char **argv, const char *help, const struct optio
             if (rc >= 0)
                 return rc;
         }
+    }
+    if (arg == NULL && optind < argc) {
+        cli_error("policy %s: unexpected argument '%s'; see 'stsd policy %s --help'", argv[0],
+                  argv[optind], argv[0]);
+        return EXIT_USAGE;
+    }
+    if (arg != NULL && argc - optind != 1) {
+        cli_error("policy %s: give exactly one %s; see 'stsd policy %s --help'", argv[0], arg,
+                  argv[0]);
+        return EXIT_USAGE;
     }
     return -1;
 }
@@ -252,14 +262,9 @@ static int do_list(struct cli__policy_ctx *c, int argc, char **argv)
                                        {NULL, 0, NULL, 0}};
     struct cli__policy_flags f = {0};
     const char *config = NULL;
-    int rc = cli__policy_opts(argc, argv, usage_list, lo, &f, &config);
+    int rc = cli__policy_opts(argc, argv, usage_list, lo, NULL, &f, &config);
     if (rc >= 0)
         return rc;
-    if (optind < argc) {
-        cli_error("policy list: unexpected argument '%s'; see 'stsd policy list --help'",
-                  argv[optind]);
-        return EXIT_USAGE;
-    }
     if ((rc = cli__policy_load(c, config, 0)) != 0)
         return rc;
     struct hosted_policy_list l;
@@ -339,15 +344,10 @@ static int do_set(struct cli__policy_ctx *c, int argc, char **argv)
     struct cli__policy_flags f = {0};
     const char *config = NULL;
     char *domain = NULL, *text = NULL;
-    int rc = cli__policy_opts(argc, argv, usage_set, lo, &f, &config);
+    int rc = cli__policy_opts(argc, argv, usage_set, lo, "DOMAIN", &f, &config);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (argc - optind != 1) {
-        cli_error("policy set: give exactly one DOMAIN; usage: stsd policy set DOMAIN --mode "
-                  "enforce|testing|none --mx HOST [--mx HOST ...] [--max-age SECONDS]");
-        goto out;
-    }
     if ((domain = cli__policy_domain("set", argv[optind])) == NULL)
         goto out;
     if (f.mode == NULL) {

@@ -144,13 +144,9 @@ int cli__policy_show(struct cli__policy_ctx *c, int argc, char **argv)
                                        {NULL, 0, NULL, 0}};
     struct cli__policy_flags f = {0};
     const char *config = NULL;
-    int rc = cli__policy_opts(argc, argv, usage_show, lo, &f, &config);
+    int rc = cli__policy_opts(argc, argv, usage_show, lo, "DOMAIN", &f, &config);
     if (rc >= 0)
         return rc;
-    if (argc - optind != 1) {
-        cli_error("policy show: give exactly one DOMAIN; see 'stsd policy show --help'");
-        return EXIT_USAGE;
-    }
     char *domain = cli__policy_domain("show", argv[optind]);
     if (domain == NULL)
         return EXIT_USAGE;
@@ -211,14 +207,9 @@ int cli__policy_validate(struct cli__policy_ctx *c, int argc, char **argv)
 {
     struct cli__policy_flags f = {0};
     const char *config = NULL;
-    int rc = cli__policy_opts(argc, argv, usage_validate, NULL, &f, &config);
+    int rc = cli__policy_opts(argc, argv, usage_validate, NULL, "FILE or DOMAIN", &f, &config);
     if (rc >= 0)
         return rc;
-    if (argc - optind != 1) {
-        cli_error("policy validate: give exactly one FILE or DOMAIN; see 'stsd policy validate "
-                  "--help'");
-        return EXIT_USAGE;
-    }
     const char *arg = argv[optind];
     struct stat st;
     struct hosted_policy e;

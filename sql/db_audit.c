@@ -109,17 +109,28 @@ static int withdrawal_rows(sqlite3_stmt *st, struct db_withdrawal **out, size_t 
     return -1;
 }
 
-int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *out)
+/* The withdrawals of `domain` (NULL: of every domain) whose until <= due. 0 or -1. */
+static int withdrawals(struct db *db, const char *domain, int64_t due, struct db_withdrawal **out,
+                       size_t *n)
 {
-    memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st =
-        db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals WHERE domain = ?1");
-    struct db_withdrawal *v = NULL;
-    size_t n = 0;
+    sqlite3_stmt *st = db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals "
+                                    "WHERE (?1 IS NULL OR domain = ?1) AND until <= ?2 "
+                                    "ORDER BY domain");
+    *out = NULL;
+    *n = 0;
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-    if (withdrawal_rows(st, &v, &n) != 0)
+    bind_opt(st, 1, domain);
+    sqlite3_bind_int64(st, 2, due);
+    return withdrawal_rows(st, out, n);
+}
+
+int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *out)
+{
+    struct db_withdrawal *v = NULL;
+    size_t n = 0;
+    memset(out, 0, sizeof(*out));
+    if (withdrawals(db, domain, INT64_MAX, &v, &n) != 0)
         return -1;
     if (n > 0)
         *out = v[0];
@@ -140,12 +151,5 @@ int db_withdrawal_delete(struct db *db, const char *domain)
 
 int db_withdrawals(struct db *db, int64_t due, struct db_withdrawal **out, size_t *n)
 {
-    sqlite3_stmt *st = db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals "
-                                    "WHERE until <= ?1 ORDER BY domain");
-    *out = NULL;
-    *n = 0;
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, due);
-    return withdrawal_rows(st, out, n);
+    return withdrawals(db, NULL, due, out, n);
 }
