@@ -22,6 +22,62 @@ void *db__grow(void *v, size_t n, size_t *cap, size_t first, size_t size)
     return v;
 }
 
+void db__read_row(sqlite3_stmt *st, const struct db__row_type *t, void *elem)
+{
+    for (int i = 0; i < (int)t->n_cols; i++) {
+        void *f = (unsigned char *)elem + t->cols[i].off;
+        if (t->cols[i].kind == DB__TEXT)
+            *(char **)f = db__col_text(st, i);
+        else if (t->cols[i].kind == DB__I64)
+            *(int64_t *)f = sqlite3_column_int64(st, i);
+        else
+            *(int *)f = sqlite3_column_int(st, i);
+    }
+}
+
+void db__clear_row(const struct db__row_type *t, void *elem)
+{
+    for (size_t i = 0; i < t->n_cols; i++)
+        if (t->cols[i].kind == DB__TEXT)
+            free(*(char **)((unsigned char *)elem + t->cols[i].off));
+    if (t->clear_more != NULL)
+        t->clear_more(elem);
+}
+
+void *db__rows(sqlite3_stmt *st, const struct db__row_type *t, size_t max, void *ctx, size_t *n,
+               int *rc)
+{
+    unsigned char *v = NULL;
+    size_t cap = 0;
+    int step = SQLITE_DONE;
+    *n = 0;
+    while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (t->keep != NULL && !t->keep(st, ctx))
+            continue;
+        v = db__grow(v, *n, &cap, 8, t->size);
+        memset(v + *n * t->size, 0, t->size);
+        db__read_row(st, t, v + (*n)++ * t->size);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    *rc = *n < max && step != SQLITE_DONE ? -1 : 0;
+    if (*rc != 0) {
+        db__rows_free(t, v, *n);
+        v = NULL;
+        *n = 0;
+    }
+    return v;
+}
+
+void db__rows_free(const struct db__row_type *t, void *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        db__clear_row(t, (unsigned char *)v + i * t->size);
+    free(v);
+}
+
 sqlite3_stmt *db__stmt(struct db *db, const char *sql)
 {
     for (int i = 0; i < db->n_stmts; i++) {
