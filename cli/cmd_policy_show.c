@@ -69,6 +69,11 @@ static void show_json(const struct hosted_policy *e, const char *path, const cha
         json_object_set_new(o, "max_age", json_integer(e->policy.max_age));
         json_object_set_new(o, "mx", mx);
     }
+    if (e->withdrawing) {
+        char t[21];
+        format_rfc3339((time_t)e->withdraw_until, t);
+        json_object_set_new(o, "withdraw_until", json_string(t));
+    }
     json_t *txt = e->text ? json_stringn(e->text, e->len) : NULL; /* NULL: not UTF-8 */
     json_object_set_new(o, "text", txt ? txt : json_null());
     json_object_set_new(o, "diagnostics", diag_json(&e->diag));
