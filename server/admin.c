@@ -36,7 +36,7 @@ int srv__admin_token_load(struct admin_env *env, const char *path, char *err, si
         char *slash = strrchr(dir, '/');
         if (slash != NULL && slash != dir) {
             *slash = '\0';
-            mkdir_p(dir, 0700);
+            mkdir_p(dir, 0750);
         }
         free(dir);
         if (file_write_atomic(path, hex, 2 * ADMIN_TOKEN_BYTES + 1, 0600) != 0) {
