@@ -142,6 +142,7 @@ int hosted_policy_put(struct hosted *h, const char *domain, const char *text, si
         policy_clear(&np.policy);
         return -1;
     }
+    int to_enforce = np.policy.mode == POLICY_MODE_ENFORCE;
     policy_clear(&np.policy);
     struct db *db = hosted__db_rw(h, res->error, sizeof(res->error));
     if (db == NULL)
@@ -152,6 +153,11 @@ int hosted_policy_put(struct hosted *h, const char *domain, const char *text, si
     struct db_withdrawal w;
     int withdrawing = db_withdrawal_get(db, d, &w) == 1;
     int unchanged = found && old.text != NULL && old.len == len && memcmp(old.text, text, len) == 0;
+    /* The step every rollout ends with is audited as such, whoever takes it. */
+    const char *action = !found ? "policy.create"
+                         : to_enforce && !(old.valid && old.policy.mode == POLICY_MODE_ENFORCE)
+                             ? "enforce"
+                             : "policy.change";
     hosted_policy_clear(&old);
     int rc = -2;
     if (write_policy(h, d, text, len, unchanged, now, res->id, &res->new_id, res->error,
@@ -163,7 +169,7 @@ int hosted_policy_put(struct hosted *h, const char *domain, const char *text, si
         return rc;
     }
     if ((!unchanged || withdrawing) &&
-        hosted__audit(h, actor, found ? "policy.change" : "policy.create", d, res->old_id, res->id,
+        hosted__audit(h, actor, action, d, res->old_id, res->id,
                       withdrawing ? "withdrawal cancelled" : NULL, now) != 0) {
         snprintf(res->error, sizeof(res->error), "cannot write the audit row: %s", db_errmsg(db));
         return rc;

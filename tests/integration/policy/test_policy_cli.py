@@ -293,8 +293,8 @@ def main(t):
     t.is_(rows, [("cli", "policy.create", "example.test", None, id1),
                  ("cli", "policy.create", "other.test", None, rows[1][4] if len(rows) > 1
                   else None),
-                 ("cli", "policy.change", "example.test", None, id1)],
-          "audit rows: create, create, change back (old id none: the file was broken)")
+                 ("cli", "enforce", "example.test", None, id1)],
+          "audit rows: create, create, back to enforce (old id none: the file was broken)")
 
     # a missing config named with -c is a configuration error
     r = st.run([st.STSD_BIN, "policy", "list", "-c", os.path.join(tmp, "missing.conf")])

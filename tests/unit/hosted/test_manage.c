@@ -138,7 +138,7 @@ static void test_put(void **state)
     assert_string_equal(a[0].old_id, "20261129T123320");
     assert_string_equal(a[0].new_id, "20261129T123000");
     assert_int_equal(a[0].at, 1795955700);
-    assert_string_equal(a[1].action, "policy.change");
+    assert_string_equal(a[1].action, "enforce"); /* testing -> enforce */
     assert_string_equal(a[1].actor, "api");
     assert_string_equal(a[2].action, "policy.create");
     assert_string_equal(a[2].actor, "cli");
