@@ -175,7 +175,7 @@ static int key_is_nocase(const char *k, size_t kn, const char *name)
     return 1;
 }
 
-/* A repeated non-mx key: the first occurrence wins (SPEC §2). */
+/* A repeated non-mx key: the first occurrence wins, with a warning. */
 static int duplicate(struct parser *p, int *first_line, const char *key)
 {
     if (*first_line == 0) {

@@ -1,5 +1,5 @@
 /*
- * intake_int.h - report intake over HTTPS (RFC 8460 §5.4, SPEC §3), shared between the
+ * intake_int.h - report intake over HTTPS (RFC 8460 §5.4), shared between the
  * files of server/ only: the POST handler (handler_report.c), the writer thread that owns
  * the database connection (writer.c) and the per-address rate limiter (ratelimit.c).
  *

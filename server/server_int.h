@@ -91,7 +91,7 @@ int srv__hash_put(struct srv_hash *h, const char *key, uint32_t idx,
 long srv__hash_get(const struct srv_hash *h, const char *key, size_t len,
                    const char *(*keys)(const void *ctx, uint32_t i), const void *ctx);
 
-/* ---- policies.c: the policy table (RFC 8461 §3.3, SPEC §2) ---- */
+/* ---- policies.c: the policy table (RFC 8461 §3.3) ---- */
 struct srv_policy {
     char *domain; /* lowercased policy domain ("example.com"; served as mta-sts.<domain>) */
     char *body;   /* the file text with CRLF line endings */

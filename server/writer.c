@@ -79,7 +79,7 @@ static void report_domains(const struct report *r, char *buf, size_t bufsz)
     }
 }
 
-/* A logfmt value: bare when it needs no quotes (SPEC §8's domain=example.com), else quoted. */
+/* A logfmt value: bare when it needs no quotes (domain=example.com), else quoted. */
 static const char *log_value(char *buf, size_t bufsz, const char *v)
 {
     return log_field(buf, bufsz, v);

@@ -2,7 +2,7 @@
 """Write the crafted TLS-RPT test cases and the .expect files of every valid case.
 
 Run from anywhere: python3 tests/data/tlsrpt/gen_cases.py. The valid .expect files are
-computed here from SPEC §4 with Python's own json module, independently of the C parser,
+computed here from the parsing rules (RFC 8460 §4 and the quirks below) with Python's own json module, independently of the C parser,
 so that tests/unit/reports/test_report.c compares two implementations. Files copied from
 other projects (see SOURCES.md) are never rewritten, only their .expect files.
 """
@@ -58,7 +58,7 @@ def gz(data, mtime=0):
 
 
 # ---------------------------------------------------------------------------------------
-# Valid quirk cases (SPEC §4 and samples/tlsrpt/SOURCES.md).
+# Valid quirk cases (real senders' deviations, see SOURCES.md).
 def valid_cases():
     c = {}
     r = base()
@@ -303,7 +303,7 @@ def invalid_cases():
     add("gzip-trailing-garbage", gz(body) + b"garbage", "body: gzip: corrupt", ext=".json.gz")
     add("gzip-not-json", gz(b"not json at all"), "$: invalid JSON", ext=".json.gz")
     add("gzip-inside-gzip", gz(gz(body)), "$: invalid JSON", ext=".json.gz")
-    # 21 MiB of spaces around a report: past the default max_json of 20M (SPEC §1).
+    # 21 MiB of spaces around a report: past the default max_json of 20M.
     big = b" " * (21 * 1024 * 1024) + body
     add("gzip-past-max-json", gz(big), "body: gzip: inflates past the size limit", status=413, ext=".json.gz")
     add("gzip-past-cap-1k", gz(b" " * 1024 + b"{}"), "body: gzip: inflates past the size limit", status=413,
@@ -321,7 +321,7 @@ def invalid_cases():
 
 
 # ---------------------------------------------------------------------------------------
-# The oracle: SPEC §4 in Python, for the .expect files of valid cases.
+# The oracle: the parsing rules in Python, for the .expect files of valid cases.
 def utc(s):
     s2 = s.replace("z", "Z").replace("Z", "+00:00")
     d = datetime.datetime.fromisoformat(s2)

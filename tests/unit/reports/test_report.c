@@ -15,7 +15,7 @@
 #include <string.h>
 #include <zlib.h>
 
-/* SPEC §1 default of [reports] max_json. */
+/* The default of [reports] max_json. */
 #define DEFAULT_MAX_JSON (20u * 1024 * 1024)
 
 struct dcase {

@@ -304,7 +304,7 @@ static void test_list_and_detail(void **state)
     assert_null(strstr(buf, "conflict"));
     free(buf);
 
-    /* A later copy with other content (SPEC §9): marked in every form. */
+    /* A later copy with other content (a forged or a genuine later copy): marked in every form. */
     m.conflict_of = 41;
     m.counted = 0;
     j = report_list_json(&m, 1, T0, T0 + 86400);

@@ -553,7 +553,7 @@ static void test_batch_speed(void **state)
     assert_int_equal(n, N);
 }
 
-/* SPEC §3/§9: the same (organization-name, report-id) with other content is stored and
+/* The same (organization-name, report-id) with other content is stored and
  * marked; the same content is a duplicate; summaries count the group once. */
 static void test_conflicting_copies(void **state)
 {
