@@ -186,13 +186,8 @@ void cli__policy_flags_free(struct cli__policy_flags *f)
     free(f->addr);
 }
 
-<<<<<<< HEAD
+/* One trailing dot is allowed: the absolute form a zone file uses names the same domain. */
 char *cli__policy_domain(const char *cmd, const char *arg)
-=======
-/* Lowercase copy of a domain argument (one trailing dot allowed: the absolute form a zone
- * file uses names the same domain), or NULL (with a message) when it is not valid. */
-static char *domain_arg(const char *cmd, const char *arg)
->>>>>>> wt-common
 {
     char d[256];
     const char *why = domain_normalise_problem(arg, strlen(arg), d, sizeof(d));
