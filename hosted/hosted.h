@@ -154,6 +154,14 @@ struct hosted_cert {
  * files whose size or mtime changed. 0 or -1. The array stays owned by h until the next
  * call or hosted_close. */
 int hosted_certs(struct hosted *h, const struct hosted_cert **out, size_t *n);
+/* The certificate files of a cert_dir without reading them: name, file and key_file of each
+ * <host>.pem (chain + key) or <host>.crt (+ <host>.key), <host> a valid host name or
+ * "default", sorted by name; the other .pem/.crt names go to *skipped when it is not NULL
+ * (malloc'd strings). Release with hosted_cert_files_free. 0, or -1 (errno) when dir cannot
+ * be read. */
+int hosted_cert_files(const char *dir, struct hosted_cert **out, size_t *n, char ***skipped,
+                      size_t *n_skipped);
+void hosted_cert_files_free(struct hosted_cert *v, size_t n);
 /* The certificate serving mta-sts.<domain>: by file name, else one whose SAN matches.
  * Index or -1. */
 int hosted_cert_for(const struct hosted_cert *v, size_t n, const char *domain);
