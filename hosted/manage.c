@@ -135,15 +135,16 @@ int hosted_policy_put(struct hosted *h, const char *domain, const char *text, si
                  "not a valid domain name; give the mail domain in A-labels, e.g. example.com");
         return -1;
     }
-    struct hosted_policy np = {0};
-    if (policy_parse(text, len, &np.policy, &np.diag) != 0) {
+    struct policy np;
+    struct policy_diag diag;
+    int bad = policy_parse(text, len, &np, &diag) != 0;
+    int to_enforce = np.mode == POLICY_MODE_ENFORCE;
+    policy_clear(&np);
+    if (bad) { /* a broken text is never written */
         snprintf(res->field, sizeof(res->field), "policy");
-        policy_diag_first(&np.diag, res->error, sizeof(res->error));
-        policy_clear(&np.policy);
+        policy_diag_first(&diag, res->error, sizeof(res->error));
         return -1;
     }
-    int to_enforce = np.policy.mode == POLICY_MODE_ENFORCE;
-    policy_clear(&np.policy);
     struct db *db = hosted__db_rw(h, res->error, sizeof(res->error));
     if (db == NULL)
         return -2;
@@ -159,20 +160,19 @@ int hosted_policy_put(struct hosted *h, const char *domain, const char *text, si
                              ? "enforce"
                              : "policy.change";
     hosted_policy_clear(&old);
-    int rc = -2;
     if (write_policy(h, d, text, len, unchanged, now, res->id, &res->new_id, res->error,
                      sizeof(res->error)) != 0)
         return -2;
     res->change = unchanged ? HOSTED_UNCHANGED : found ? HOSTED_CHANGED : HOSTED_CREATED;
     if (withdrawing && db_withdrawal_delete(db, d) != 0) {
         snprintf(res->error, sizeof(res->error), "cannot cancel the withdrawal: %s", db_errmsg(db));
-        return rc;
+        return -2;
     }
     if ((!unchanged || withdrawing) &&
         hosted__audit(h, actor, action, d, res->old_id, res->id,
                       withdrawing ? "withdrawal cancelled" : NULL, now) != 0) {
         snprintf(res->error, sizeof(res->error), "cannot write the audit row: %s", db_errmsg(db));
-        return rc;
+        return -2;
     }
     return 0;
 }
