@@ -394,9 +394,9 @@ int srv_domain_hosted(struct srv *s, const char *domain);
 h2o_pathconf_t *srv_public_path(struct srv *s, const char *path);
 h2o_pathconf_t *srv_admin_path(struct srv *s, const char *path);
 
-/* Stop worker threads (parse_pool.c): under mu, set *stop and wake every waiter of cv and of
- * cv2 (may be NULL), then join the n threads tids. */
-void srv__threads_stop(pthread_mutex_t *mu, atomic_int *stop, pthread_cond_t *cv,
-                       pthread_cond_t *cv2, pthread_t *tids, int n);
+/* End worker threads (parse_pool.c): under mu, set *stop and wake every waiter of cv and of
+ * cv2 (may be NULL); join the n threads tids; destroy mu, cv and cv2. */
+void srv__threads_end(pthread_mutex_t *mu, atomic_int *stop, pthread_cond_t *cv,
+                      pthread_cond_t *cv2, pthread_t *tids, int n);
 
 #endif

@@ -152,6 +152,8 @@ def check_meson(root, mod, used):
         no = nocomment.count("\n", 0, lst.start()) + 1
         for d in DEP.finditer(lst.group(1)):
             dep = d.group(1)
+            if dep not in ALL and dep.split("_")[0] in ALL:
+                dep = dep.split("_")[0]  # a part of a module (reports_types_dep): that module
             if dep not in ALL or dep == mod:
                 continue  # a library (ssl_dep, sqlite_dep, ...) or itself
             listed.add(dep)

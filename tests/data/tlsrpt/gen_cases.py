@@ -92,18 +92,14 @@ def valid_cases():
     r = base()
     r["policies"][0]["failure-details"][0]["sending-mta-ip"] = ""
     c["quirk-empty-sending-mta-ip"] = r
-    r = base()
-    r["date-range"] = {"start-datetime": "2026-11-01T00:00:00", "end-datetime": "2026-11-01T23:59:59"}
-    c["quirk-no-zone"] = r
-    r = base()
-    r["date-range"] = {"start-datetime": "2026-11-01T02:00:00+02:00", "end-datetime": "2026-11-01T20:59:59.999-03:00"}
-    c["quirk-offsets-fractions"] = r
-    r = base()
-    r["date-range"] = {"start-datetime": "2026-11-01T00:00:00Z", "end-datetime": "2026-11-08T00:00:00Z"}
-    c["quirk-long-range"] = r
-    r = base()
-    r["date-range"] = {"start-datetime": "2026-11-01T00:00:00Z", "end-datetime": "2026-11-01T00:00:00Z"}
-    c["quirk-empty-range"] = r
+    for name, start, end in [
+            ("quirk-no-zone", "2026-11-01T00:00:00", "2026-11-01T23:59:59"),
+            ("quirk-offsets-fractions", "2026-11-01T02:00:00+02:00", "2026-11-01T20:59:59.999-03:00"),
+            ("quirk-long-range", "2026-11-01T00:00:00Z", "2026-11-08T00:00:00Z"),
+            ("quirk-empty-range", "2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z")]:
+        r = base()
+        r["date-range"] = {"start-datetime": start, "end-datetime": end}
+        c[name] = r
     r = base()
     r["policies"][0]["failure-details"][0]["result-type"] = "some-future-result-type"
     c["quirk-unknown-result-type"] = r
