@@ -387,54 +387,48 @@ out:
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
-int cmd_policy(int argc, char **argv)
+/* Each command with its context: the -c given before it, the hosted state it opens. */
+static int with_ctx(int (*fn)(struct cli__policy_ctx *, int, char **), int argc, char **argv,
+                    const char *config)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     struct cli__policy_ctx c;
     memset(&c, 0, sizeof(c));
-    int o;
-    optind = 0;
-    /* '+': stop at the command; it parses the rest (where -c is accepted too). */
-    while ((o = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-        if (o == 'c') {
-            c.config_path = optarg;
-        } else if (o == 'h') {
-            fputs(usage, stdout);
-            return EXIT_OK_;
-        } else {
-            fputs(usage, stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
-    const char *cmd = argv[optind];
-    int sub_argc = argc - optind;
-    char **sub_argv = argv + optind;
-    int rc;
-    if (strcmp(cmd, "list") == 0) {
-        rc = do_list(&c, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "show") == 0) {
-        rc = cli__policy_show(&c, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "set") == 0) {
-        rc = do_set(&c, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "validate") == 0) {
-        rc = cli__policy_validate(&c, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "dns") == 0) {
-        rc = cli__policy_dns(&c, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "advise") == 0) {
-        rc = cmd_policy_advise(sub_argc, sub_argv, c.config_path);
-    } else if (strcmp(cmd, "help") == 0) {
-        fputs(usage, stdout);
-        rc = EXIT_OK_;
-    } else {
-        cli_error("policy: unknown command '%s'; see 'stsd policy --help'", cmd);
-        rc = EXIT_USAGE;
-    }
+    c.config_path = config;
+    int rc = fn(&c, argc, argv);
     ctx_free(&c);
     return rc;
+}
+
+static int run_list(int argc, char **argv, const char *config)
+{
+    return with_ctx(do_list, argc, argv, config);
+}
+
+static int run_show(int argc, char **argv, const char *config)
+{
+    return with_ctx(cli__policy_show, argc, argv, config);
+}
+
+static int run_set(int argc, char **argv, const char *config)
+{
+    return with_ctx(do_set, argc, argv, config);
+}
+
+static int run_validate(int argc, char **argv, const char *config)
+{
+    return with_ctx(cli__policy_validate, argc, argv, config);
+}
+
+static int run_dns(int argc, char **argv, const char *config)
+{
+    return with_ctx(cli__policy_dns, argc, argv, config);
+}
+
+int cmd_policy(int argc, char **argv)
+{
+    static const struct cli_command cmds[] = {{"list", run_list}, {"show", run_show},
+                                              {"set", run_set},   {"validate", run_validate},
+                                              {"dns", run_dns},   {"advise", cmd_policy_advise},
+                                              {NULL, NULL}};
+    return cli_run_group(argc, argv, usage, cmds);
 }
