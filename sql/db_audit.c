@@ -118,11 +118,11 @@ static int withdrawals(struct db *db, const char *domain, int64_t due, struct db
                                     "ORDER BY domain");
     *out = NULL;
     *n = 0;
-    if (st == NULL)
-        return -1;
-    bind_opt(st, 1, domain);
-    sqlite3_bind_int64(st, 2, due);
-    return withdrawal_rows(st, out, n);
+    if (st != NULL) {
+        bind_opt(st, 1, domain);
+        sqlite3_bind_int64(st, 2, due);
+    }
+    return st != NULL ? withdrawal_rows(st, out, n) : -1;
 }
 
 int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *out)
