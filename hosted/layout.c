@@ -33,7 +33,7 @@ static char *cert_dir_of(const struct stsd_config *cfg)
 
 int hosted__domain(const char *domain, char out[254])
 {
-    return domain != NULL && domain_normalise(domain, out, 254) == 0 ? 0 : -1;
+    return domain_normalise(domain, out, 254);
 }
 
 char *hosted__policy_path(const struct hosted *h, const char *canonical)

@@ -77,13 +77,14 @@ int hosted__audit(struct hosted *h, const char *actor, const char *action, const
     struct db *db = hosted__db_rw(h, err, sizeof(err));
     if (db == NULL)
         return -1;
+    /* db_audit_add only reads the row */
     struct db_audit row = {.at = now,
-                           .actor = actor,
-                           .action = action,
-                           .domain = domain,
-                           .old_id = old_id && old_id[0] ? old_id : NULL,
-                           .new_id = new_id && new_id[0] ? new_id : NULL,
-                           .detail = detail};
+                           .actor = (char *)actor,
+                           .action = (char *)action,
+                           .domain = (char *)domain,
+                           .old_id = old_id && old_id[0] ? (char *)old_id : NULL,
+                           .new_id = new_id && new_id[0] ? (char *)new_id : NULL,
+                           .detail = (char *)detail};
     return db_audit_add(db, &row, NULL);
 }
 
@@ -282,48 +283,22 @@ int hosted_withdrawals_expire(struct hosted *h, int64_t now)
     return removed;
 }
 
-struct audit_rows {
-    struct hosted_audit *v;
-    size_t n, cap;
-};
-
-static char *dup_or_null(const char *s)
-{
-    return s != NULL ? xstrdup(s) : NULL;
-}
-
-static void audit_row(void *ctx, const struct db_audit *a)
-{
-    struct audit_rows *r = ctx;
-    if (r->n == r->cap) {
-        r->cap = r->cap ? 2 * r->cap : 16;
-        r->v = xrealloc(r->v, r->cap * sizeof(*r->v));
-    }
-    r->v[r->n++] = (struct hosted_audit){a->id,
-                                         a->at,
-                                         dup_or_null(a->actor),
-                                         dup_or_null(a->action),
-                                         dup_or_null(a->domain),
-                                         dup_or_null(a->old_id),
-                                         dup_or_null(a->new_id),
-                                         dup_or_null(a->detail)};
-}
-
 int hosted_audit_list(struct hosted *h, const char *domain, int64_t limit,
                       struct hosted_audit **out, size_t *n)
 {
     char err[256];
-    struct audit_rows r = {0};
+    struct db_audit *v = NULL;
+    *out = NULL;
+    *n = 0;
     struct db *db = hosted_db(h, err, sizeof(err));
-    int rc = db != NULL ? db_audit_list(db, domain, limit, audit_row, &r) : -1;
-    if (rc != 0) {
-        hosted_audit_free(r.v, r.n);
-        r.v = NULL;
-        r.n = 0;
-    }
-    *out = r.v;
-    *n = r.n;
-    return rc;
+    if (db == NULL || db_audit_list(db, domain, limit, &v, n) != 0)
+        return -1;
+    *out = xcalloc(*n ? *n : 1, sizeof(**out));
+    for (size_t i = 0; i < *n; i++) /* the strings move */
+        (*out)[i] = (struct hosted_audit){v[i].id,     v[i].at,     v[i].actor,  v[i].action,
+                                          v[i].domain, v[i].old_id, v[i].new_id, v[i].detail};
+    free(v);
+    return 0;
 }
 
 void hosted_audit_free(struct hosted_audit *v, size_t n)

@@ -219,15 +219,16 @@ int db_check_max_report_id(struct db *db, int64_t *max_id);
 /* db_audit.c - the audit and withdrawals tables (005_hosted.sql). */
 struct db_audit {
     int64_t id, at;
-    const char *actor, *action, *domain;
-    const char *old_id, *new_id, *detail; /* NULL when not applicable */
+    char *actor, *action, *domain;
+    char *old_id, *new_id, *detail; /* NULL when not applicable */
 };
 /* Append one row (id is ignored; the new row's id goes to *id, which may be NULL). 0 or -1. */
 int db_audit_add(struct db *db, const struct db_audit *row, int64_t *id);
-/* Newest first, at most `limit` rows (<= 0: DB_CHECK_MAX_ROWS), only `domain` when not NULL:
- * each row goes to row(ctx, a), its strings valid until it returns. 0 or -1. */
-int db_audit_list(struct db *db, const char *domain, int64_t limit,
-                  void (*row)(void *ctx, const struct db_audit *a), void *ctx);
+/* Newest first, at most `limit` rows (<= 0: DB_CHECK_MAX_ROWS), only `domain` when not NULL.
+ * *out malloc'd, release with db_audit_free. 0 or -1. */
+int db_audit_list(struct db *db, const char *domain, int64_t limit, struct db_audit **out,
+                  size_t *n);
+void db_audit_free(struct db_audit *v, size_t n);
 
 struct db_withdrawal {
     char domain[254];

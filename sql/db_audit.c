@@ -37,9 +37,17 @@ int db_audit_add(struct db *db, const struct db_audit *row, int64_t *id)
     return 0;
 }
 
-int db_audit_list(struct db *db, const char *domain, int64_t limit,
-                  void (*row)(void *ctx, const struct db_audit *a), void *ctx)
+#define AUDIT(field, kind) DB__COL(struct db_audit, field, kind)
+static const struct db__col audit_cols[] = {
+    AUDIT(id, I64),      AUDIT(at, I64),      AUDIT(actor, TEXT),  AUDIT(action, TEXT),
+    AUDIT(domain, TEXT), AUDIT(old_id, TEXT), AUDIT(new_id, TEXT), AUDIT(detail, TEXT)};
+static const struct db__row_type audit_rows = DB__ROW_TYPE(struct db_audit, audit_cols, NULL, NULL);
+
+int db_audit_list(struct db *db, const char *domain, int64_t limit, struct db_audit **out,
+                  size_t *n)
 {
+    *out = NULL;
+    *n = 0;
     if (limit <= 0 || limit > DB_CHECK_MAX_ROWS)
         limit = DB_CHECK_MAX_ROWS;
     /* ?1 IS NULL: every domain; a domain reads its index range (audit_by_domain). */
@@ -51,22 +59,13 @@ int db_audit_list(struct db *db, const char *domain, int64_t limit,
     bind_opt(st, 1, domain);
     sqlite3_bind_int64(st, 2, limit);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *t[6];
-        for (int i = 0; i < 6; i++)
-            t[i] = (const char *)sqlite3_column_text(st, 2 + i);
-        struct db_audit a = {sqlite3_column_int64(st, 0),
-                             sqlite3_column_int64(st, 1),
-                             t[0],
-                             t[1],
-                             t[2],
-                             t[3],
-                             t[4],
-                             t[5]};
-        row(ctx, &a);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    *out = db__rows(st, &audit_rows, SIZE_MAX, NULL, n, &rc);
+    return rc;
+}
+
+void db_audit_free(struct db_audit *v, size_t n)
+{
+    db__rows_free(&audit_rows, v, n);
 }
 
 int db_withdrawal_put(struct db *db, const struct db_withdrawal *w)
@@ -84,58 +83,26 @@ int db_withdrawal_put(struct db *db, const struct db_withdrawal *w)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Every row of a withdrawals query (domain, started, until, old_id) into *out. 0 or -1. */
-static int withdrawal_rows(sqlite3_stmt *st, struct db_withdrawal **out, size_t *n)
-{
-    size_t cap = 0;
-    int rc;
-    *out = NULL;
-    *n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = db__grow(*out, *n, &cap, 8, sizeof(**out));
-        struct db_withdrawal *w = &(*out)[(*n)++];
-        const unsigned char *d = sqlite3_column_text(st, 0), *old = sqlite3_column_text(st, 3);
-        snprintf(w->domain, sizeof(w->domain), "%s", d ? (const char *)d : "");
-        w->started = sqlite3_column_int64(st, 1);
-        w->until = sqlite3_column_int64(st, 2);
-        snprintf(w->old_id, sizeof(w->old_id), "%s", old ? (const char *)old : "");
-    }
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    free(*out);
-    *out = NULL;
-    *n = 0;
-    return -1;
-}
-
-/* The withdrawals of `domain` (NULL: of every domain) whose until <= due. 0 or -1. */
-static int withdrawals(struct db *db, const char *domain, int64_t due, struct db_withdrawal **out,
-                       size_t *n)
-{
-    sqlite3_stmt *st = db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals "
-                                    "WHERE (?1 IS NULL OR domain = ?1) AND until <= ?2 "
-                                    "ORDER BY domain");
-    *out = NULL;
-    *n = 0;
-    if (st != NULL) {
-        bind_opt(st, 1, domain);
-        sqlite3_bind_int64(st, 2, due);
-    }
-    return st != NULL ? withdrawal_rows(st, out, n) : -1;
-}
+#define WITHDRAWAL(field, kind) DB__COL(struct db_withdrawal, field, kind)
+static const struct db__col withdrawal_cols[] = {WITHDRAWAL(domain, CHARS),
+                                                 WITHDRAWAL(started, I64), WITHDRAWAL(until, I64),
+                                                 WITHDRAWAL(old_id, CHARS)};
+static const struct db__row_type withdrawal_rows =
+    DB__ROW_TYPE(struct db_withdrawal, withdrawal_cols, NULL, NULL);
 
 int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *out)
 {
-    struct db_withdrawal *v = NULL;
-    size_t n = 0;
     memset(out, 0, sizeof(*out));
-    if (withdrawals(db, domain, INT64_MAX, &v, &n) != 0)
+    sqlite3_stmt *st =
+        db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals WHERE domain = ?1");
+    if (st == NULL)
         return -1;
-    if (n > 0)
-        *out = v[0];
-    free(v);
-    return n > 0;
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        db__read_row(st, &withdrawal_rows, out);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 int db_withdrawal_delete(struct db *db, const char *domain)
@@ -151,5 +118,10 @@ int db_withdrawal_delete(struct db *db, const char *domain)
 
 int db_withdrawals(struct db *db, int64_t due, struct db_withdrawal **out, size_t *n)
 {
-    return withdrawals(db, NULL, due, out, n);
+    int rc;
+    *out = db__rows_of(db,
+                       "SELECT domain, started, until, old_id FROM withdrawals "
+                       "WHERE until <= ?1 ORDER BY domain",
+                       due, &withdrawal_rows, SIZE_MAX, n, &rc);
+    return rc;
 }

@@ -210,19 +210,19 @@ static void test_new_id(void **state)
     policy_new_id(1795955400, NULL, NULL, id); /* 2026-11-29T12:30:00Z */
     assert_string_equal(id, "20261129T123000");
     assert_int_equal(policy_id_valid(id), 1);
-    /* n candidates taken: the suffix is the n-th of a..z, aa..zz */
+    /* n candidates taken: the next free suffix */
     static const struct {
-        int n;
-        const char *id;
+        int taken;
+        const char *want;
     } cases[] = {{0, "20261129T123000"},
                  {1, "20261129T123000a"},
                  {26, "20261129T123000z"},
                  {27, "20261129T123000aa"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int n = cases[i].n;
+        int n = cases[i].taken;
         taken_calls = 0;
         policy_new_id(1795955400, taken_below, &n, id);
-        assert_string_equal(id, cases[i].id);
+        assert_string_equal(id, cases[i].want);
         assert_int_equal(policy_id_valid(id), 1);
     }
     /* A callback that never says "free" still ends, with a valid id. */

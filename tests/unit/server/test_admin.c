@@ -481,7 +481,7 @@ static void test_digest(void **state)
     c.status = 2;
     struct db_check_finding f = {"mx.starttls", "error", "mail.example.com", "no STARTTLS"};
     assert_int_equal(db_check_store(fx->db, &c, &f, 1, NULL), 0);
-    char *body = srv__selfcheck_digest(fx->db, fx->cfg.cert_dir, fx->policy_dir, now);
+    char *body = srv__selfcheck_digest(fx->h, now);
     assert_non_null(body);
     json_t *j = json_loads(body, 0, NULL);
     free(body);
