@@ -22,15 +22,16 @@ struct fixture {
     struct hosted *h;
 };
 
-/* A fresh state directory (state_dir = dir) opened with `flags`. */
+/* A fresh state directory (state_dir = dir, cert_dir = dir/certs) opened with `flags`. */
 static inline struct fixture *fixture_new(unsigned flags)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/stsd-hosted-test-XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
-    config_defaults(&fx->cfg); /* cert_dir stays unset: hosted/ takes <state_dir>/certs */
+    config_defaults(&fx->cfg);
     free(fx->cfg.state_dir);
     fx->cfg.state_dir = xstrdup(fx->dir);
+    fx->cfg.cert_dir = xasprintf("%s/certs", fx->dir); /* what config_load derives */
     char err[256];
     fx->h = hosted_open(&fx->cfg, flags, err, sizeof(err));
     assert_non_null(fx->h);
