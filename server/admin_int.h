@@ -54,8 +54,6 @@ struct admin_sessions {
  * which have their own lock). */
 struct admin_env {
     const struct stsd_config *cfg;
-    char *policy_dir; /* <state_dir>/policies */
-    char *db_path;
     char token[ADMIN_TOKEN_MAX + 1];
     size_t token_len;
     struct admin_sessions *sessions; /* NULL: no cookie is accepted */
@@ -80,6 +78,9 @@ enum admin_method { ADMIN_GET = 0, ADMIN_HEAD, ADMIN_PUT, ADMIN_POST, ADMIN_DELE
 struct hosted;
 
 struct admin_request {
+    /* the worker's handle on the hosted state: its database (the `db` handed to the
+     * handlers), its certificate cache; used by this request's worker only */
+    struct hosted *hosted;
     /* the served policy table (sorted by domain); have_served 0 outside a server */
     const struct admin_served *served;
     size_t n_served;
@@ -95,7 +96,6 @@ struct admin_request {
     /* the session id from the cookie (hex, "" without one): what the forms' CSRF token is
      * bound to */
     char session[ADMIN_SESSION_HEX + 1];
-    struct hosted *hosted; /* the worker's handle on what is hosted */
 };
 
 struct admin_response {
