@@ -170,7 +170,7 @@ def main(t):
     status, h, body = al.get(s, "/api/v1/audit?domain=" + D, token=s.token)
     rows = json.loads(body).get("audit", [])
     t.is_([r["action"] for r in reversed(rows)],
-          ["policy.change", "certificate", "withdraw", "remove"],
+          ["enforce", "certificate", "withdraw", "remove"],
           "audit: every change made by form, none of the refused ones")
     t.ok(rows and all(r["actor"] == "dashboard" for r in rows), "audit: actor dashboard", rows)
 

@@ -248,7 +248,7 @@ def main(t):
     id3 = (j or {}).get("policy_id")
     t.ok(status == 200 and id3 and id3 != id2 and "mode: enforce\r\n" in (j or {}).get("policy", ""),
          "enforce once ready: 200, mode enforce, a new id", (status, j))
-    changes.append(("policy.change", id2, id3))
+    changes.append(("enforce", id2, id3))
     r = fetch(s, ca, D)
     t.ok(r.status == 200 and b"mode: enforce\r\n" in r.body, "enforce is served at once", r)
     status, h, j = req(s, "POST", E, {})
