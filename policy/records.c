@@ -22,8 +22,8 @@ static void add(struct policy_dns_lines *l, const char *fmt, ...)
     if (vasprintf(&s, fmt, ap) < 0)
         abort(); /* out of memory */
     va_end(ap);
-    l->v = xrealloc(l->v, (l->n + 1) * sizeof(char *));
-    l->v[l->n++] = s;
+    strv_push(&l->v, &l->n, s);
+    free(s);
 }
 
 /* A rua path with "," "!" ";" %-encoded (RFC 8460 §3). */
@@ -56,8 +56,7 @@ static void add_address(struct policy_dns_lines *l, const char *domain, const ch
     for (size_t i = 0; i < *n_seen; i++)
         if (strcmp((*seen)[i], addr) == 0)
             return;
-    *seen = xrealloc(*seen, (*n_seen + 1) * sizeof(char *));
-    (*seen)[(*n_seen)++] = xstrdup(addr);
+    strv_push(seen, n_seen, addr);
     int v6 = 0;
     is_ip(addr, &v6);
     add(l, "mta-sts.%s. IN %s %s", domain, v6 ? "AAAA" : "A", addr);
@@ -115,16 +114,12 @@ void policy_dns_records(const char *domain, const char *id, const char *report_p
                 "forward 443 to it",
                 listen[i]);
     }
-    for (size_t i = 0; i < n_seen; i++)
-        free(seen[i]);
-    free(seen);
+    strv_free(seen, n_seen);
 }
 
 void policy_dns_lines_free(struct policy_dns_lines *l)
 {
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
+    strv_free(l->v, l->n);
     l->v = NULL;
     l->n = 0;
 }

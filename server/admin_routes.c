@@ -177,7 +177,6 @@ int srv__admin_policy_body(const char *body, size_t len, struct admin_policy_bod
     json_int_t age = json_integer_value(ma);
     out->max_age = age < 0 ? -1 : age > 99999999999LL ? 99999999999L : (long)age;
     snprintf(out->mode, sizeof(out->mode), "%.15s", json_string_value(mode));
-    out->mx = xcalloc(json_array_size(mx) + 1, sizeof(char *));
     size_t i;
     json_t *v;
     json_array_foreach(mx, i, v)
@@ -186,7 +185,7 @@ int srv__admin_policy_body(const char *body, size_t len, struct admin_policy_bod
             fail(field, "mx", err, errlen, "mx: every entry must be a string");
             goto out;
         }
-        out->mx[out->n_mx++] = xstrdup(json_string_value(v));
+        strv_push(&out->mx, &out->n_mx, json_string_value(v));
     }
     rc = 0;
 out:
@@ -198,9 +197,7 @@ out:
 
 void srv__admin_policy_body_free(struct admin_policy_body *b)
 {
-    for (size_t i = 0; i < b->n_mx; i++)
-        free(b->mx[i]);
-    free(b->mx);
+    strv_free(b->mx, b->n_mx);
     b->mx = NULL;
     b->n_mx = 0;
 }
