@@ -3,6 +3,7 @@
  * another name), every refusal with its reason, the installed file (mode 0600, chain + key)
  * and its audit row. */
 #include "hosted_test.h"
+#include "tests/unit/unit_test.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -164,10 +165,4 @@ static void test_install(void **state)
     fixture_free(fx);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_install),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_install))

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "reports/reports.h"
 
 #include <string.h>
@@ -107,11 +109,4 @@ static void test_other_modes(void **state)
                                                "'enforcing' is not enforce, testing or none");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_testing_to_enforce),
-        cmocka_unit_test(test_other_modes),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_testing_to_enforce), cmocka_unit_test(test_other_modes))

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "server/admin_int.h"
 
 #include <stdlib.h>
@@ -227,12 +229,6 @@ static void test_csrf(void **state)
     assert_false(srv__admin_csrf_valid("", t1));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),        cmocka_unit_test(test_policy_body),
-        cmocka_unit_test(test_small_bodies),  cmocka_unit_test(test_form_fields),
-        cmocka_unit_test(test_request_parts), cmocka_unit_test(test_csrf),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_routes), cmocka_unit_test(test_policy_body),
+           cmocka_unit_test(test_small_bodies), cmocka_unit_test(test_form_fields),
+           cmocka_unit_test(test_request_parts), cmocka_unit_test(test_csrf))
