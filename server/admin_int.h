@@ -147,7 +147,7 @@ int srv__admin_method(const char *m, size_t len);
  * the form's upload), else ADMIN_MAX_JSON. */
 size_t srv__admin_body_cap(const char *path, size_t len);
 /* The session id (ADMIN_SESSION_HEX hex digits) of the session cookie in a Cookie header;
- * -1 and "" when there is none of that length. Says nothing about whether it is live. */
+ * -1 and "" when there is none of that form. Says nothing about whether it is live. */
 int srv__admin_cookie_session(const char *cookie, size_t len, char out[ADMIN_SESSION_HEX + 1]);
 /* One field of an application/x-www-form-urlencoded body, percent-decoded ('+' a space);
  * malloc'd, NULL when absent, malformed (bad %xx, a NUL byte) or longer than cap bytes. */

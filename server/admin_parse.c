@@ -167,6 +167,9 @@ int srv__admin_cookie_session(const char *cookie, size_t len, char out[ADMIN_SES
     out[0] = '\0';
     if (v == NULL || vl != ADMIN_SESSION_HEX)
         return -1;
+    for (size_t i = 0; i < vl; i++)
+        if (hexval((unsigned char)v[i]) < 0)
+            return -1; /* a session id is hex digits, nothing else (no NUL byte) */
     memcpy(out, v, vl);
     out[vl] = '\0';
     return 0;

@@ -192,6 +192,10 @@ static void test_request_parts(void **state)
     assert_int_equal(srv__admin_cookie_session(BODY(cookie), sid), 0);
     assert_int_equal(strlen(sid), ADMIN_SESSION_HEX);
     assert_int_equal(srv__admin_cookie_session(BODY("stsd_session=abc"), sid), -1);
+    char nul[] = "stsd_session=0000000000000000000000000000000000000000000000000000000000000\0000";
+    assert_int_equal(srv__admin_cookie_session(nul, sizeof(nul) - 1, sid), -1);
+    memset(cookie + strlen(cookie) - 8, 'x', 1); /* a non-hex digit in the id */
+    assert_int_equal(srv__admin_cookie_session(BODY(cookie), sid), -1);
     assert_string_equal(sid, "");
     assert_int_equal(srv__admin_cookie_session(NULL, 0, sid), -1);
 }
