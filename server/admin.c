@@ -237,7 +237,8 @@ static void on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
 
 static enum srv_endpoint endpoint_of(const char *path, size_t len)
 {
-    if (len == 1 && path[0] == '/')
+    if ((len == 1 && path[0] == '/') || (len > 8 && memcmp(path, "/domain/", 8) == 0) ||
+        (len == 6 && memcmp(path, "/check", 6) == 0))
         return SRV_EP_DASHBOARD;
     if (len == 8 && memcmp(path, "/metrics", 8) == 0)
         return SRV_EP_METRICS;

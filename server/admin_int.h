@@ -150,6 +150,12 @@ void srv__admin_error(struct admin_response *rs, int status, const char *msg);
 int srv__admin_window(const struct admin_params *p, time_t now, int64_t *since, int64_t *until,
                       char *msg, size_t msglen);
 
+/* ---------------------------------------------------------------- admin_domains.c */
+
+/* A time as an RFC 3339 JSON string; a string or JSON null. New references. */
+struct json_t *srv__json_time(int64_t t);
+struct json_t *srv__json_str(const char *s);
+
 /* A hosted domain as the API and the dashboard show it. */
 struct admin_domain {
     char *domain;
@@ -168,6 +174,7 @@ struct admin_domain {
     /* certificate for mta-sts.<domain> in cert_dir */
     int has_cert;
     char *cert_file;
+    char *cert_issuer;
     int64_t cert_not_after;
     /* what the server serves for it (see admin_request.have_served) */
     int have_served, served, stale;
@@ -193,10 +200,26 @@ void srv__admin_certs_free(struct admin_cert *v, size_t n);
 /* The certificate serving mta-sts.<domain>: by file name, else one whose SAN matches. */
 int srv__admin_cert_for(const struct admin_cert *v, size_t n, const char *domain);
 
-/* ---------------------------------------------------------------- admin_dashboard.c */
+/* Every certificate's names (file name and SAN dNSNames), for finding the certificate of
+ * each of thousands of domains by binary search. */
+struct admin_cert_name {
+    char *name; /* lowercase */
+    int idx;    /* into v */
+};
+struct admin_certs_view {
+    struct admin_cert *v;
+    size_t n;
+    struct admin_cert_name *names; /* sorted */
+    size_t n_names;
+};
+int srv__admin_certs_view(const struct admin_env *env, struct admin_certs_view *cv);
+/* 1 with the not-after of the certificate serving mta-sts.<domain> (by name or wildcard), 0
+ * when none does. */
+int srv__admin_certs_find(const struct admin_certs_view *cv, const char *domain,
+                          int64_t *not_after);
+void srv__admin_certs_view_free(struct admin_certs_view *cv);
 
-void srv__admin_dashboard(const struct admin_env *env, struct db *db, const struct admin_params *p,
-                          const struct admin_request *rq, struct admin_response *rs);
+/* ---------------------------------------------------------------- admin_dashboard.c */
 
 /* A growing string buffer for the HTML and text renderers (capped at ADMIN_MAX_BODY). */
 #define ADMIN_MAX_BODY (16 * 1024 * 1024)
@@ -208,6 +231,79 @@ void srv__buf_printf(struct admin_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append s with & < > " ' escaped for HTML text and attribute values. */
 void srv__buf_html(struct admin_buf *b, const char *s);
+/* Append s percent-encoded for a URL query value (everything but A-Z a-z 0-9 - . _ ~). */
+void srv__buf_url(struct admin_buf *b, const char *s);
+/* The page frame: <head> with the inline CSS, the navigation; the footer, then the page
+ * becomes the answer (text/html, `status`) and b is emptied. */
+void srv__page_begin(struct admin_buf *b, const char *title);
+void srv__page_end(struct admin_buf *b, struct admin_response *rs, int status);
+/* A card: label and value, `cls` ok/warn/bad or NULL, data-k="id" on the value. */
+void srv__card(struct admin_buf *b, const char *id, const char *label, const char *cls,
+               const char *value);
+void srv__card_int(struct admin_buf *b, const char *id, const char *label, const char *cls,
+                   int64_t v);
+/* "99.12%", or "-" without sessions. */
+void srv__fmt_rate(char *buf, size_t n, int64_t ok, int64_t failed);
+struct report_summary;
+/* Sessions per day (the summary grouped by day) and failures by result type, MX, reporter. */
+void srv__report_charts(struct admin_buf *b, const struct report_summary *s);
+/* Whole days until not_after (negative once expired: days since, rounded up). Pure. */
+int64_t srv__days_left(int64_t not_after, time_t now);
+/* 1 when a certificate with this many days left needs attention (under 14). Pure. */
+int srv__cert_soon(int64_t days_left);
+
+/* ---------------------------------------------------------------- admin_overview.c */
+
+/* The front page "/": totals, then every hosted domain, those that need attention first,
+ * ?q= (substring of the domain), ?page= (ADMIN_PAGE_SIZE rows), ?since=/?until= (reports). */
+#define ADMIN_PAGE_SIZE 50
+void srv__admin_dashboard(const struct admin_env *env, struct db *db, const struct admin_params *p,
+                          const struct admin_request *rq, struct admin_response *rs);
+
+/* What needs attention for one domain (a bit set). */
+#define ADMIN_ATT_SESSIONS 0x1 /* failed sessions reported in the window */
+#define ADMIN_ATT_CERT 0x2     /* no certificate for mta-sts.<d>, or under 14 days left */
+#define ADMIN_ATT_STALE_ID 0x4 /* the latest check saw another DNS id than the one served */
+#define ADMIN_ATT_CHECK 0x8    /* the latest check has errors */
+#define ADMIN_ATT_FILE 0x10    /* the policy file is broken: its last good version is served */
+struct admin_row {
+    const char *domain;
+    const char *id; /* the id served ("" unknown) */
+    int stale;
+    int checked, check_errors, check_warnings;
+    int64_t checked_at;
+    const char *dns_id; /* from the latest check; NULL when DNS published none */
+    int has_cert;
+    int64_t cert_not_after;
+    int64_t reports, successful, failed; /* in the window */
+    unsigned attention;                  /* ADMIN_ATT_* */
+};
+/* The attention bits of a row whose facts are filled. Pure. */
+unsigned srv__admin_attention(const struct admin_row *r, time_t now);
+/* Order rows: those with attention first (more reasons first), then by domain. Pure. */
+void srv__admin_rows_sort(struct admin_row *v, size_t n);
+/* 1 when domain contains q (q lowercase ASCII; "" matches all). Pure. */
+int srv__admin_row_match(const char *domain, const char *q);
+/* The page range [*first, *first + *count) of `total` rows for 1-based `page` (clamped to
+ * 1..pages); returns the number of pages (at least 1). Pure. */
+size_t srv__admin_page(size_t total, size_t page, size_t size, size_t *first, size_t *count,
+                       size_t *page_out);
+
+/* ---------------------------------------------------------------- admin_domain_page.c */
+
+/* /domain/{d}: everything about one hosted domain. `name` is the path after /domain/. */
+void srv__admin_domain_page(const struct admin_env *env, struct db *db, const char *name,
+                            const struct admin_params *p, const struct admin_request *rq,
+                            struct admin_response *rs);
+
+/* ---------------------------------------------------------------- admin_checker.c */
+
+/* /check?domain=x: run the checker on any domain with [checks]' options and show it all. */
+void srv__admin_checker_page(const struct admin_env *env, const struct admin_params *p,
+                             struct admin_response *rs);
+/* The findings of one domain of the checker's JSON as a table (severity, id, subject,
+ * message, fix), worst first as the checker orders them. */
+void srv__check_findings_html(struct admin_buf *b, const struct json_t *domain_result);
 
 /* ---------------------------------------------------------------- admin_metrics.c */
 
