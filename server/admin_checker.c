@@ -138,24 +138,26 @@ static void mx_part(struct admin_buf *b, const json_t *dom)
         srv__buf_html(b, host ? host : "");
         srv__buf_printf(b, "\"><td rowspan=\"%zu\">", na ? na : 1);
         srv__buf_html(b, host ? host : "");
-        srv__buf_printf(b, " <small>(%lld)</small></td><td rowspan=\"%zu\" data-k=\"covered\" "
-                           "class=\"%s\">%s</td>",
+        srv__buf_printf(b,
+                        " <small>(%lld)</small></td><td rowspan=\"%zu\" data-k=\"covered\" "
+                        "class=\"%s\">%s</td>",
                         (long long)json_integer_value(json_object_get(h, "preference")),
                         na ? na : 1,
                         cov < 0   ? ""
                         : cov > 0 ? "ok"
                                   : "bad",
-                        cov < 0 ? "-" : cov > 0 ? "yes" : "no");
+                        cov < 0   ? "-"
+                        : cov > 0 ? "yes"
+                                  : "no");
         if (na == 0)
             srv__buf_printf(b, "<td colspan=\"11\" class=\"bad\">no address</td></tr>");
         json_array_foreach(addrs, k, a)
         {
             if (k > 0)
                 srv__buf_printf(b, "<tr class=\"mxaddr\">");
-            static const char *const cols[] = {"ip",        "reachable",  "starttls",
-                                               "tls_version", "cipher",   "verified",
-                                               "name_match", "not_after", "days_left",
-                                               "error",      "ms"};
+            static const char *const cols[] = {
+                "ip",         "reachable", "starttls",  "tls_version", "cipher", "verified",
+                "name_match", "not_after", "days_left", "error",       "ms"};
             for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
                 jtd(b, a, cols[c]);
             srv__buf_printf(b, "</tr>");
@@ -193,10 +195,10 @@ static void sts_part(struct admin_buf *b, const json_t *dom)
         return;
     }
     srv__buf_printf(b, "<table class=\"fetch\">");
-    static const char *const rows[][2] = {
-        {"url", "URL"},   {"fetched", "fetched"},   {"status", "status"},
-        {"content_type", "content type"}, {"ms", "ms"}, {"error", "error"},
-        {"mode", "mode"}, {"max_age", "max_age"}};
+    static const char *const rows[][2] = {{"url", "URL"},       {"fetched", "fetched"},
+                                          {"status", "status"}, {"content_type", "content type"},
+                                          {"ms", "ms"},         {"error", "error"},
+                                          {"mode", "mode"},     {"max_age", "max_age"}};
     for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
         srv__buf_printf(b, "<tr><th>%s</th>", rows[r][1]);
         jtd(b, pol, rows[r][0]);

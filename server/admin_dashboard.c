@@ -13,8 +13,8 @@
 #include <string.h>
 
 #define DAY 86400
-#define MAX_DAYS 62 /* day bars drawn: the latest days with reports */
-#define MAX_ROWS 10 /* entries per breakdown chart */
+#define MAX_DAYS 62  /* day bars drawn: the latest days with reports */
+#define MAX_ROWS 10  /* entries per breakdown chart */
 #define CERT_SOON 14 /* days left at which a certificate needs attention */
 
 void srv__buf_printf(struct admin_buf *b, const char *fmt, ...)
@@ -123,7 +123,7 @@ void srv__fmt_rate(char *buf, size_t n, int64_t ok, int64_t failed)
 }
 
 void srv__card(struct admin_buf *b, const char *id, const char *label, const char *cls,
-                 const char *value)
+               const char *value)
 {
     srv__buf_printf(b, "<dl class=\"card\"><dt>");
     srv__buf_html(b, label);
@@ -136,7 +136,7 @@ void srv__card(struct admin_buf *b, const char *id, const char *label, const cha
 }
 
 void srv__card_int(struct admin_buf *b, const char *id, const char *label, const char *cls,
-                     int64_t v)
+                   int64_t v)
 {
     char s[32];
     snprintf(s, sizeof(s), "%lld", (long long)v);
@@ -283,7 +283,6 @@ static void bar_chart(struct admin_buf *b, const char *cls, const char *title,
     srv__buf_printf(b, "</table>");
 }
 
-
 void srv__report_charts(struct admin_buf *b, const struct report_summary *s)
 {
     srv__buf_printf(b, "<h3>Sessions per day</h3>");
@@ -320,10 +319,9 @@ int srv__cert_soon(int64_t days_left)
 
 void srv__page_begin(struct admin_buf *b, const char *title)
 {
-    srv__buf_printf(b,
-                    "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                    "<title>");
+    srv__buf_printf(b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                       "<title>");
     srv__buf_html(b, title);
     srv__buf_printf(b,
                     " - stsd</title><style>%s</style></head><body><header><h1>stsd</h1><nav>"

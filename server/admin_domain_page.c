@@ -38,8 +38,8 @@ static void state_cards(struct admin_buf *b, const struct admin_domain *d, time_
               d->policy_id[0] ? d->policy_id : "(not recorded)");
     if (d->have_served)
         srv__card(b, "served", "id served", d->served && !d->stale ? "ok" : "bad",
-                  !d->served  ? "nothing (404)"
-                  : d->stale  ? "last good version"
+                  !d->served        ? "nothing (404)"
+                  : d->stale        ? "last good version"
                   : d->served_id[0] ? d->served_id
                                     : "(unknown)");
     const char *id = srv__admin_domain_id(d);
@@ -54,8 +54,8 @@ static void state_cards(struct admin_buf *b, const struct admin_domain *d, time_
     }
     if (d->has_cert) {
         int64_t left = srv__days_left(d->cert_not_after, now);
-        srv__card_int(b, "cert_days", "certificate days left",
-                      srv__cert_soon(left) ? "bad" : "ok", left);
+        srv__card_int(b, "cert_days", "certificate days left", srv__cert_soon(left) ? "bad" : "ok",
+                      left);
     } else {
         srv__card(b, "cert_days", "certificate", "bad", "none in cert_dir");
     }
@@ -95,8 +95,9 @@ static void policy_part(struct admin_buf *b, const struct admin_domain *d, time_
         srv__buf_html(b, base ? base + 1 : d->cert_file);
         srv__buf_printf(b, "</td></tr><tr><th>issuer</th><td data-k=\"issuer\">");
         srv__buf_html(b, d->cert_issuer ? d->cert_issuer : "");
-        srv__buf_printf(b, "</td></tr><tr><th>not after</th><td data-k=\"not_after\">%s</td></tr>"
-                           "<tr><th>days left</th><td data-k=\"days_left\">%lld</td></tr></table>",
+        srv__buf_printf(b,
+                        "</td></tr><tr><th>not after</th><td data-k=\"not_after\">%s</td></tr>"
+                        "<tr><th>days left</th><td data-k=\"days_left\">%lld</td></tr></table>",
                         t, (long long)srv__days_left(d->cert_not_after, now));
     } else {
         srv__buf_printf(b, "<p class=\"bad\">No certificate in cert_dir serves this name: "
@@ -165,8 +166,9 @@ static void reports_part(struct admin_buf *b, struct db *db, const char *domain,
     char t0[21], t1[21];
     report_format_time(since, t0);
     report_format_time(until, t1);
-    srv__buf_printf(b, "<div id=\"reports\"><h3>Reports</h3><p>From <time id=\"since\">%s"
-                       "</time> until <time id=\"until\">%s</time> (UTC); ",
+    srv__buf_printf(b,
+                    "<div id=\"reports\"><h3>Reports</h3><p>From <time id=\"since\">%s"
+                    "</time> until <time id=\"until\">%s</time> (UTC); ",
                     t0, t1);
     static const char *const windows[] = {"7d", "30d", "90d", "365d"};
     for (size_t i = 0; i < 4; i++) {

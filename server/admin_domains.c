@@ -299,7 +299,6 @@ json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now)
     return o;
 }
 
-
 /* ------------------------------------------------------------------ certificate index */
 
 static int name_cmp(const void *a, const void *b)
@@ -347,8 +346,7 @@ int srv__admin_certs_view(const struct admin_env *env, struct admin_certs_view *
     return 0;
 }
 
-int srv__admin_certs_find(const struct admin_certs_view *cv, const char *domain,
-                          int64_t *not_after)
+int srv__admin_certs_find(const struct admin_certs_view *cv, const char *domain, int64_t *not_after)
 {
     /* mta-sts.<domain> itself, else a wildcard *.<domain> (RFC 6125 §6.4.3: the whole
      * left-most label). The latest not-after when several certificates serve it. */
@@ -358,9 +356,8 @@ int srv__admin_certs_find(const struct admin_certs_view *cv, const char *domain,
         snprintf(host, sizeof(host), "%s.%s", w ? "*" : "mta-sts", domain);
         struct admin_cert_name key = {.name = host};
         const struct admin_cert_name *e =
-            cv->n_names
-                ? bsearch(&key, cv->names, cv->n_names, sizeof(*cv->names), name_cmp)
-                : NULL;
+            cv->n_names ? bsearch(&key, cv->names, cv->n_names, sizeof(*cv->names), name_cmp)
+                        : NULL;
         if (e == NULL)
             continue;
         /* bsearch lands on any of equal names: look at all of them */

@@ -95,9 +95,9 @@ static int group_find(const void *key, const void *item)
 }
 
 /* One row per served domain with every fact the table and the ordering need. */
-static struct admin_row *collect_rows(const struct admin_env *env,
-                                      const struct admin_request *rq, const struct db_check *c,
-                                      size_t nc, struct report_summary *sum, size_t *n)
+static struct admin_row *collect_rows(const struct admin_env *env, const struct admin_request *rq,
+                                      const struct db_check *c, size_t nc,
+                                      struct report_summary *sum, size_t *n)
 {
     struct admin_row *v = xcalloc(rq->n_served ? rq->n_served : 1, sizeof(*v));
     if (sum->groups.n > 1)
@@ -118,10 +118,10 @@ static struct admin_row *collect_rows(const struct admin_env *env,
             r->checked_at = ck->started;
             r->dns_id = ck->dns_id;
         }
-        const struct report_summary_row *g =
-            sum->groups.n ? bsearch(sv->domain, sum->groups.v, sum->groups.n,
-                                    sizeof(*sum->groups.v), group_find)
-                          : NULL;
+        const struct report_summary_row *g = sum->groups.n
+                                                 ? bsearch(sv->domain, sum->groups.v, sum->groups.n,
+                                                           sizeof(*sum->groups.v), group_find)
+                                                 : NULL;
         if (g != NULL) {
             r->reports = g->reports;
             r->successful = g->successful;
@@ -203,7 +203,7 @@ static void row_html(struct admin_buf *b, const struct admin_row *r, time_t now)
         char t[21];
         report_format_time(r->checked_at, t);
         srv__buf_printf(b, "<td class=\"%s\">%d err, %d warn <small>%.10s</small></td>",
-                        r->check_errors    ? "bad"
+                        r->check_errors     ? "bad"
                         : r->check_warnings ? "warn"
                                             : "ok",
                         r->check_errors, r->check_warnings, t);
@@ -272,8 +272,7 @@ static void totals(struct admin_buf *b, const struct report_summary *all, int db
         srv__card_int(b, "failed", "failed sessions", all->failed ? "bad" : "ok", all->failed);
         srv__card(b, "rate", "success rate", NULL, rate);
         if (all->conflicts > 0) /* copies with other content under a stored report-id */
-            srv__card_int(b, "conflicts", "conflicting copies, not counted", "bad",
-                          all->conflicts);
+            srv__card_int(b, "conflicts", "conflicting copies, not counted", "bad", all->conflicts);
     }
     srv__buf_printf(b, "</div>");
 }

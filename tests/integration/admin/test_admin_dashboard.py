@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""test_admin_dashboard.py - the dashboard at "/" in headless Chromium.
+"""test_admin_dashboard.py - the dashboard ("/" and /domain/{d}) in headless Chromium.
 
 Starts stsd (admin listener on loopback) holding the sample reports plus one report whose
-organisation name is HTML, loads the dashboard in headless Chromium with ?token= (which sets
-the cookie), and checks in the DOM Chromium built: per domain the session totals, the
+organisation name is HTML, loads the overview and each domain's page in headless Chromium
+with ?token= (which sets the cookie), and checks in the DOM Chromium built: the totals, per domain the sessions, the
 per-day SVG bars (data attributes), failures by result type, MX and reporter against the
 numbers computed here from the JSON files; that the HTML-looking name stays text; that there
 is no script and nothing loaded from elsewhere. Screenshots (phone and desktop width) are
@@ -56,6 +56,7 @@ class Dom(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
         self.sections = {}
+        self.rows = []
         self.cur = None
         self.overview = {}
         self.in_overview = False
@@ -73,6 +74,8 @@ class Dom(html.parser.HTMLParser):
         for k in ("src", "href"):
             if k in a:
                 self.links.append(a[k])
+        if tag == "tr" and "data-domain" in a:
+            self.rows.append(a["data-domain"])
         if tag == "section" and "data-domain" in a:
             self.cur = self.sections.setdefault(a["data-domain"], {
                 "cards": {}, "days": {}, "tables": {}, "svg": set()})
@@ -158,12 +161,17 @@ def main(t):
     t.ok("script" not in dom.tags, "no <script> in the page")
     t.ok(all(not (l.startswith("http") or l.startswith("//")) for l in dom.links),
          "nothing loaded from or linked to another host", dom.links)
-    t.ok("svg" in dom.tags, "the page has inline SVG charts")
     t.is_(dom.overview.get("successful"), str(exp["total"]["successful"]),
           "overview: successful sessions")
     t.is_(dom.overview.get("failed"), str(exp["total"]["failed"]), "overview: failed sessions")
     t.is_(dom.overview.get("reports"), str(len(exp["stored"])), "overview: reports")
-    t.is_(sorted(dom.sections), sorted(al.POLICIES), "a section per hosted domain")
+    t.is_(sorted(dom.rows), sorted(al.POLICIES), "a row per hosted domain")
+    for d in al.POLICIES:
+        rc, page, err = chromium(["--dump-dom", url.replace("/?", "/domain/%s?" % d)])
+        t.ok(rc == 0 and "<html" in page, "chromium loaded the page of %s" % d, err[-2000:])
+        dom.feed(page)
+        out += page
+    t.ok("svg" in dom.tags, "the domain pages have inline SVG charts")
     for d, e in exp["domains"].items():
         sec = dom.sections.get(d, {"cards": {}, "days": {}, "tables": {}, "svg": set()})
         c = sec["cards"]
