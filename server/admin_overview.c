@@ -230,7 +230,7 @@ static void pager(struct admin_buf *b, const struct admin_params *p, const char 
     srv__buf_printf(b, "<p class=\"pager\" data-page=\"%zu\" data-pages=\"%zu\">", page, pages);
     if (page > 1)
         overview_link(b, p, q, page - 1, "\xc2\xab previous");
-    for (size_t i = 1; i <= pages; i++) {
+    for (size_t i = 1; pages > 1 && i <= pages; i++) {
         /* the first, the last and the two either side of this one */
         if (i != 1 && i != pages && (i + 2 < page || i > page + 2)) {
             if (i == 2 || i == page + 3)

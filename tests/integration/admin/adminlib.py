@@ -9,7 +9,12 @@ import glob
 import http.client
 import json
 import os
+import shutil
+import signal
+import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,3 +182,33 @@ class Receiver:
     def stop(self):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+def chromium(args, timeout=90):
+    """Run headless Chromium in its own session and profile; kill the whole group after."""
+    prof = tempfile.mkdtemp(prefix="stsd-chromium-")
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--no-first-run", "--user-data-dir=" + prof] + args
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = b"", b"timeout"
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+        shutil.rmtree(prof, True)
+    return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">II", head[16:24])

@@ -13,40 +13,13 @@ written to <build>/admin-dashboard-*.png and checked to be PNGs of the requested
 import html.parser
 import json
 import os
-import shutil
-import signal
-import struct
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import adminlib as al  # noqa: E402
 from adminlib import st  # noqa: E402
 
 EVIL_ORG = '<b id="evil">Evil & "Co"</b>'
-
-
-def chromium(args, timeout=90):
-    """Run headless Chromium in its own session and profile; kill the whole group after."""
-    prof = tempfile.mkdtemp(prefix="stsd-chromium-")
-    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--no-first-run", "--user-data-dir=" + prof] + args
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        out, err = b"", b"timeout"
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
-        shutil.rmtree(prof, True)
-    return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
 class Dom(html.parser.HTMLParser):
@@ -122,14 +95,6 @@ class Dom(html.parser.HTMLParser):
             self.cell += data
 
 
-def png_size(path):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] != b"\x89PNG\r\n\x1a\n":
-        return None
-    return struct.unpack(">II", head[16:24])
-
-
 def main(t):
     tmp = st.tempdir("stsd-dash-")
     evil = os.path.join(tmp, "evil.json")
@@ -154,7 +119,7 @@ def main(t):
     exp = al.expected(files)
     url = "http://127.0.0.1:%d/?since=%s&until=%s&token=%s" % (s.admin_port, al.SINCE, al.UNTIL,
                                                               s.token)
-    rc, out, err = chromium(["--dump-dom", url])
+    rc, out, err = al.chromium(["--dump-dom", url])
     t.ok(rc == 0 and "<html" in out, "chromium loaded the dashboard", err[-2000:])
     dom = Dom()
     dom.feed(out)
@@ -167,7 +132,7 @@ def main(t):
     t.is_(dom.overview.get("reports"), str(len(exp["stored"])), "overview: reports")
     t.is_(sorted(dom.rows), sorted(al.POLICIES), "a row per hosted domain")
     for d in al.POLICIES:
-        rc, page, err = chromium(["--dump-dom", url.replace("/?", "/domain/%s?" % d)])
+        rc, page, err = al.chromium(["--dump-dom", url.replace("/?", "/domain/%s?" % d)])
         t.ok(rc == 0 and "<html" in page, "chromium loaded the page of %s" % d, err[-2000:])
         dom.feed(page)
         out += page
@@ -198,7 +163,7 @@ def main(t):
     t.ok("<i>mx</i>" not in out, "an MX name with HTML in it is escaped")
 
     # a wrong token: the browser gets 401, not the page
-    rc, out2, err = chromium(["--dump-dom", url.replace(s.token, "0" * 64)])
+    rc, out2, err = al.chromium(["--dump-dom", url.replace(s.token, "0" * 64)])
     t.ok("a bearer token is required" not in out2 and "the token does not match" in out2,
          "a wrong ?token= gives the 401 JSON", out2[:300])
 
@@ -207,9 +172,9 @@ def main(t):
         shot = os.path.join(build, "admin-dashboard-%s.png" % name)
         if os.path.exists(shot):
             os.unlink(shot)
-        rc, out, err = chromium(["--screenshot=" + shot, "--window-size=%d,%d" % size,
+        rc, out, err = al.chromium(["--screenshot=" + shot, "--window-size=%d,%d" % size,
                                  "--hide-scrollbars", url])
-        t.is_(png_size(shot) if os.path.exists(shot) else None, size,
+        t.is_(al.png_size(shot) if os.path.exists(shot) else None, size,
               "screenshot %s is a %dx%d PNG" % (os.path.basename(shot), size[0], size[1]))
         t.ok(os.path.exists(shot) and os.path.getsize(shot) > 20000,
              "screenshot %s has content" % name)

@@ -10,6 +10,7 @@ domains come first, each with its reason; the totals; search (?q=, case-insensit
 (50 a page, every domain exactly once over all pages, the pager's links); a domain page with
 the policy text, the ids, the certificate, every finding with its fix and the report
 numbers; hostile names from reports and checks stay text; a domain that is not hosted is 404.
+A screenshot of the overview goes to <build>/dashboard-overview.png.
 """
 
 import html.parser
@@ -255,6 +256,14 @@ def main(t):
     t.ok("/check?domain=not-hosted.test" in p.links, "with a link to the checker")
     status, h, text, p = page(s, "/domain/bad_name!")
     t.is_(status, 400, "not a domain name: 400")
+    build = os.environ.get("STSD_BUILD_ROOT", tmp)
+    shot = os.path.join(build, "dashboard-overview.png")
+    if os.path.exists(shot):
+        os.unlink(shot)
+    al.chromium(["--screenshot=" + shot, "--window-size=1100,1000", "--hide-scrollbars",
+                 "http://127.0.0.1:%d/?token=%s" % (s.admin_port, s.token)])
+    t.is_(al.png_size(shot) if os.path.exists(shot) else None, (1100, 1000),
+          "a screenshot of the overview in Chromium")
     t.is_(s.stop(), 0, "stsd stops cleanly")
 
 
