@@ -136,7 +136,7 @@ stats() { # file -> bytes median_ms p99_ms
 }
 echo "stsd $("$STSD_BIN" --version 2>/dev/null || true); N=$N reports=$REPORTS requests=$REQUESTS nproc=$(nproc)"
 printf '%-28s %10s %10s %10s\n' page bytes median_ms p99_ms | tee "$OUT/summary.txt"
-for page in "/" "/?page=2" "/?q=d4242" "/domain/d4242.scale.test"; do
+for page in "/" "/?page=2" "/?q=d4242" "/domains/d4242.scale.test"; do
   for _ in $(seq "$WARM"); do get "$page" >/dev/null; done
   : >"$OUT/times.txt"
   for _ in $(seq "$REQUESTS"); do get "$page" >>"$OUT/times.txt"; done

@@ -52,8 +52,9 @@ trap cleanup EXIT INT TERM
 
 # --- the two C programs
 cc -O2 -o "$work/client" bench/ingest_client.c -lssl -lcrypto -lpthread
-cc -O2 -D_GNU_SOURCE -I. -o "$work/inproc" bench/ingest_inproc.c \
+cc -O2 -D_GNU_SOURCE -I. -o "$work/inproc" bench/ingest_inproc.c tests/unit/reports/reports_test.c \
   "$build/reports/libstsd_reports.a" "$build/sql/libstsd_sql.a" \
+  "$build/reports/libstsd_reports_types.a" \
   "$build/policy/libstsd_policy.a" "$build/common/libstsd_common.a" \
   $(pkg-config --libs jansson zlib sqlite3 gmime-3.0 libcrypto) -lpthread
 

@@ -261,58 +261,46 @@ static int cmp_d(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {{"port", 1, 0, 'p'},   {"addr", 1, 0, 'a'},
-                                       {"host", 1, 0, 'H'},   {"cafile", 1, 0, 'C'},
-                                       {"path", 1, 0, 'P'},   {"conns", 1, 0, 'c'},
-                                       {"total", 1, 0, 'n'},  {"duration", 1, 0, 'D'},
-                                       {"rps", 1, 0, 'r'},    {"new-conn", 0, 0, 'N'},
-                                       {"prefix", 1, 0, 'x'}, {"domain", 1, 0, 'd'},
-                                       {"get", 0, 0, 'g'},    {0, 0, 0, 0}};
+    /* Every option: its name and the variable it sets (a flag sets 1). */
+    enum kind { STR, INT, LONG, DBL, FLAG };
+    static const struct {
+        const char *name;
+        enum kind kind;
+        void *var;
+    } opts[] = {{"port", INT, &opt_port},     {"addr", STR, &opt_addr},
+                {"host", STR, &opt_host},     {"cafile", STR, &opt_cafile},
+                {"path", STR, &opt_path},     {"conns", INT, &opt_conns},
+                {"total", LONG, &opt_total},  {"duration", DBL, &opt_duration},
+                {"rps", DBL, &opt_rps},       {"new-conn", FLAG, &opt_new_conn},
+                {"prefix", STR, &opt_prefix}, {"domain", STR, &opt_domain},
+                {"get", FLAG, &opt_get}};
+    enum { N_OPTS = sizeof(opts) / sizeof(opts[0]) };
+    struct option lo[N_OPTS + 1] = {{0, 0, 0, 0}};
+    for (int i = 0; i < N_OPTS; i++)
+        lo[i] = (struct option){opts[i].name, opts[i].kind != FLAG, 0, i};
     int o;
     while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        switch (o) {
-        case 'p':
-            opt_port = atoi(optarg);
-            break;
-        case 'a':
-            opt_addr = optarg;
-            break;
-        case 'H':
-            opt_host = optarg;
-            break;
-        case 'C':
-            opt_cafile = optarg;
-            break;
-        case 'P':
-            opt_path = optarg;
-            break;
-        case 'c':
-            opt_conns = atoi(optarg);
-            break;
-        case 'n':
-            opt_total = atol(optarg);
-            break;
-        case 'D':
-            opt_duration = atof(optarg);
-            break;
-        case 'r':
-            opt_rps = atof(optarg);
-            break;
-        case 'N':
-            opt_new_conn = 1;
-            break;
-        case 'x':
-            opt_prefix = optarg;
-            break;
-        case 'd':
-            opt_domain = optarg;
-            break;
-        case 'g':
-            opt_get = 1;
-            break;
-        default:
+        if (o < 0 || o >= N_OPTS) {
             fprintf(stderr, "usage: see the comment at the top of bench/ingest_client.c\n");
             return 64;
+        }
+        void *v = opts[o].var;
+        switch (opts[o].kind) {
+        case STR:
+            *(const char **)v = optarg;
+            break;
+        case INT:
+            *(int *)v = atoi(optarg);
+            break;
+        case LONG:
+            *(long *)v = atol(optarg);
+            break;
+        case DBL:
+            *(double *)v = atof(optarg);
+            break;
+        case FLAG:
+            *(int *)v = 1;
+            break;
         }
     }
     if (opt_port <= 0 || opt_conns <= 0 || (opt_total <= 0 && opt_duration <= 0)) {

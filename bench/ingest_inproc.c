@@ -9,6 +9,7 @@
 #include "common/common.h"
 #include "reports/reports.h"
 #include "sql/db.h"
+#include "tests/unit/reports/reports_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +20,7 @@
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return rt_seconds(CLOCK_MONOTONIC);
 }
 
 int main(int argc, char **argv)
@@ -32,15 +31,10 @@ int main(int argc, char **argv)
     }
     long n = atol(argv[2]);
     int ns = argc - 3;
-    char **data = xcalloc((size_t)ns, sizeof(char *));
-    size_t *len = xcalloc((size_t)ns, sizeof(size_t));
-    for (int i = 0; i < ns; i++) {
-        data[i] = file_read_all(argv[3 + i], 64 << 20, &len[i]);
-        if (data[i] == NULL) {
-            perror(argv[3 + i]);
-            return 66;
-        }
-    }
+    size_t *len;
+    char **data = rt_read_files(argv + 3, ns, 64 << 20, &len);
+    if (data == NULL)
+        return 66;
     char err[512];
     struct db *db = db_open(argv[1], err, sizeof(err));
     if (db == NULL) {

@@ -33,29 +33,10 @@ CONNS=${CONNS:-50}
 TLS_REQUESTS=${TLS_REQUESTS:-$((DURATION * 2000))} # new connections per tls run
 HOST=mta-sts.bench.test
 
-for tool in wrk h2load nginx openssl curl; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (bash scripts/deps.sh bench)" >&2; exit 69; }
-done
-if [ -z "${STSD_BIN:-}" ]; then
-  # A release build of its own, so that the figures are not those of a debug/ASan build.
-  if [ ! -d build-bench ]; then
-    meson setup build-bench --buildtype=release -Dtests=false >/dev/null
-  fi
-  ninja -C build-bench -j2 cli/stsd >/dev/null
-  STSD_BIN=build-bench/cli/stsd
-fi
-
-OUT=bench/out/policy-$(date -u +%Y%m%dT%H%M%S)
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
+bench_need wrk h2load nginx openssl curl
+bench_stsd
+OUT=$(bench_dir bench/out/policy-$(date -u +%Y%m%dT%H%M%S))
 
 # One certificate (ECDSA P-256) for both servers.
 openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \

@@ -23,30 +23,13 @@ THREADS=${THREADS:-2}
 CONNS=${CONNS:-50}
 TLS_REQUESTS=${TLS_REQUESTS:-$((DURATION * 2000))}
 
-for tool in h2load curl cc; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 69; }
-done
-if [ -z "${STSD_BIN:-}" ]; then
-  if [ ! -d build-bench ]; then
-    meson setup build-bench --buildtype=release -Dtests=false >/dev/null
-  fi
-  ninja -C build-bench -j2 cli/stsd >/dev/null
-  STSD_BIN=build-bench/cli/stsd
-fi
+. bench/lib.sh
+bench_need h2load curl cc
+bench_stsd
 STSD_BIN=$(realpath "$STSD_BIN")
 
-CACHE=bench/out/scale-$N
-mkdir -p "$CACHE"
-CACHE=$(cd "$CACHE" && pwd)
-OUT=bench/out/scale-run-$(date -u +%Y%m%dT%H%M%S)
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
+CACHE=$(bench_dir bench/out/scale-$N)
+OUT=$(bench_dir bench/out/scale-run-$(date -u +%Y%m%dT%H%M%S))
 
 # ---- certificates and policies (cached) ----
 if [ ! -f "$CACHE/done" ]; then
@@ -134,7 +117,6 @@ fi
 # GEN_ONLY=1: only make the cached certificates and policies (bench/dashboard.sh uses them)
 [ "${GEN_ONLY:-0}" = 1 ] && exit 0
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 

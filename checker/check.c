@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <unbound.h>
 
@@ -106,10 +107,18 @@ static void collect_hosted(const struct check_opts *o, struct db *db, struct che
 {
     struct check_hosted *h = &d->hosted;
     h->enabled = 1;
-    char *dir = xasprintf("%s/policies", o->state_dir);
-    struct policy_store_entry e;
-    memset(&e, 0, sizeof(e));
-    if (policy_store_load_one(dir, d->name, &e) == 0 && e.text != NULL) {
+    char *dir = xasprintf("%s/policies/%s.txt", o->state_dir, d->name);
+    struct {
+        char *text;
+        size_t len;
+        int valid;
+        unsigned char sha256[32];
+        struct policy policy;
+    } e = {0};
+    unsigned int hl = 32;
+    e.text = file_read_all(dir, POLICY_MAX_BODY, &e.len);
+    if (e.text != NULL && EVP_Digest(e.text, e.len, e.sha256, &hl, EVP_sha256(), NULL) == 1) {
+        e.valid = policy_parse(e.text, e.len, &e.policy, NULL) == 0;
         h->has_policy = 1;
         h->policy_valid = e.valid;
         h->policy_text = xstrndup(e.text, e.len);
@@ -132,7 +141,8 @@ static void collect_hosted(const struct check_opts *o, struct db *db, struct che
             free(v);
         }
     }
-    policy_store_entry_clear(&e);
+    free(e.text);
+    policy_clear(&e.policy);
     free(dir);
     if (h->has_policy && o->cert_dir != NULL)
         read_cert(h, o->cert_dir, d->name);

@@ -42,10 +42,38 @@ extern const char *cli_global_config;
 int cli_load_config(struct stsd_config *cfg, const char *path);
 /* Print "stsd: <message>" to stderr (printf style). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Path of the database inside state_dir (malloc'd). */
-char *cli_db_path(const struct stsd_config *cfg);
 /* Open the database of the configuration, first creating state_dir when create_dir is set;
  * on failure print why and return NULL. The caller closes it with db_close. */
 struct db *cli_open_db(const struct stsd_config *cfg, int create_dir);
+
+/* cli_util.c */
+/* The long options every subcommand accepts, for its struct option table: -c/--config FILE
+ * and -h/--help. */
+/* clang-format off */
+#define CLI_COMMON_OPTIONS                                                                     \
+    {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}
+/* clang-format on */
+/* "Go on parsing": what the option helpers return when the command continues. */
+#define CLI_NEXT (-1)
+/* A getopt_long result the subcommand did not handle itself: -c sets *config and returns
+ * CLI_NEXT; -h prints usage on stdout and returns 0; anything else prints usage on stderr and
+ * returns EXIT_USAGE. In a getopt loop, for every option the command does not handle:
+ *     if ((rc = cli_common_option(c, usage, &config)) != CLI_NEXT) return rc; */
+int cli_common_option(int c, const char *usage, const char **config);
+/* The whole option loop of a command whose only flags are -c and -h (getopt_long with
+ * shortopts, from optind). Returns CLI_NEXT, with optind at the first argument, or the exit
+ * code. */
+int cli_parse_common(int argc, char **argv, const char *shortopts, const char *usage,
+                     const char **config);
+/* A command of a group: run gets argv from the command's name on (getopt re-initialised)
+ * and the -c given before the command (or NULL). */
+struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv, const char *config);
+};
+/* A command group, argv[0] its name ("reports"): -c/-h before the command, then the command
+ * of cmds (ended by a NULL name) named by the next argument; "help" prints usage. Returns
+ * the exit code. */
+int cli_run_group(int argc, char **argv, const char *usage, const struct cli_command *cmds);
 
 #endif

@@ -3,6 +3,7 @@
  * blocks it. */
 #include "cli/cli.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 #include "policy/policy.h"
 #include "reports/reports.h"
 #include "sql/db.h"
@@ -68,17 +69,17 @@ static json_t *rows_json(const struct report_summary_rows *r, const char *key, i
 }
 
 struct taken_ctx {
-    struct db *db;
+    struct hosted *hs;
     const char *domain;
 };
 
 static int id_taken(void *p, const char *id)
 {
     struct taken_ctx *c = p;
-    struct db_policy_version *v = NULL;
+    struct hosted_version *v = NULL;
     size_t n = 0;
     int taken = 0;
-    if (db_policy_versions(c->db, c->domain, &v, &n) == 0)
+    if (hosted_versions(c->hs, c->domain, &v, &n) == 0)
         for (size_t i = 0; i < n && !taken; i++)
             taken = strcmp(v[i].id, id) == 0;
     free(v);
@@ -146,37 +147,33 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
     int rc = cli_load_config(&cfg, config_path);
     if (rc != 0)
         return rc;
-    char *pdir = xasprintf("%s/policies", cfg.state_dir);
-    struct policy_store_entry e;
+    char herr[512];
+    struct hosted *hs = hosted_open(&cfg, 0, herr, sizeof(herr));
+    struct hosted_policy e;
     memset(&e, 0, sizeof(e));
-    if (policy_store_load_one(pdir, domain, &e) != 0) {
-        cli_error("policy advise: %s is not a hosted domain (no %s/%s.txt)", domain, pdir, domain);
-        policy_store_entry_clear(&e);
-        free(pdir);
+    if (hs == NULL || hosted_policy_get(hs, domain, HOSTED_IDS, &e) == 0) {
+        if (hs == NULL)
+            cli_error("%s", herr);
+        else
+            cli_error("policy advise: %s is not a hosted domain (no %s/%s.txt)", domain,
+                      hosted_policy_dir(hs), domain);
+        hosted_policy_clear(&e);
+        hosted_close(hs);
         config_free(&cfg);
-        return EXIT_NOINPUT;
+        return hs == NULL ? EXIT_SOFTWARE : EXIT_NOINPUT;
     }
-    struct db *db = cli_open_db(&cfg, 0);
+    struct db *db = hosted_db(hs, herr, sizeof(herr));
     if (db == NULL) {
-        policy_store_entry_clear(&e);
-        free(pdir);
+        cli_error("%s", herr);
+        hosted_policy_clear(&e);
+        hosted_close(hs);
         config_free(&cfg);
         return EXIT_SOFTWARE;
     }
 
     /* The current policy and its id. */
-    char policy_id[33] = "";
-    {
-        struct db_policy_version *v = NULL;
-        size_t n = 0;
-        char h[65];
-        format_hex(e.sha256, 32, h);
-        if (db_policy_versions(db, domain, &v, &n) == 0)
-            for (size_t i = 0; i < n; i++)
-                if (strcmp(v[i].sha256_hex, h) == 0)
-                    snprintf(policy_id, sizeof(policy_id), "%s", v[i].id);
-        free(v);
-    }
+    char policy_id[33];
+    snprintf(policy_id, sizeof(policy_id), "%s", e.id);
 
     struct report_summary s;
     memset(&s, 0, sizeof(s));
@@ -267,7 +264,7 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         if (e.policy.n_mx == 0)
             len += (size_t)snprintf(cmd + len, cap - len, " --mx <your MX host>");
         snprintf(cmd + len, cap - len, " --max-age %ld", max_age);
-        struct taken_ctx tc = {db, domain};
+        struct taken_ctx tc = {hs, domain};
         policy_new_id((int64_t)now, id_taken, &tc, next_id);
         policy_sts_txt_format(next_id, txt, sizeof(txt));
     }
@@ -389,9 +386,8 @@ out:
     db_check_findings_free(f, nf);
     db_checks_free(chk, nchk);
     db_report_summary_clear(&s);
-    db_close(db);
-    policy_store_entry_clear(&e);
-    free(pdir);
+    hosted_policy_clear(&e);
+    hosted_close(hs);
     config_free(&cfg);
     return rc;
 }

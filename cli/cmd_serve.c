@@ -34,31 +34,17 @@ static const char usage[] =
 
 int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *config = NULL;
-    int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        default:
-            fputs(usage, stderr);
-            return EXIT_USAGE;
-        }
-    }
+    int rc = cli_parse_common(argc, argv, "c:h", usage, &config);
+    if (rc != CLI_NEXT)
+        return rc;
     if (optind != argc) {
         cli_error("serve: unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
     }
     struct stsd_config cfg;
-    int rc = cli_load_config(&cfg, config);
+    rc = cli_load_config(&cfg, config);
     if (rc != 0)
         return rc;
     enum srv_status st = srv_run(&cfg);

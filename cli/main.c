@@ -1,6 +1,7 @@
 /* main.c - the stsd entry point: global flags and dispatch to subcommands. */
 #include "cli/cli.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 #include "sql/db.h"
 
 #include <errno.h>
@@ -59,18 +60,13 @@ int cli_load_config(struct stsd_config *cfg, const char *path)
     return 0;
 }
 
-char *cli_db_path(const struct stsd_config *cfg)
-{
-    return xasprintf("%s/stsd.db", cfg->state_dir);
-}
-
 struct db *cli_open_db(const struct stsd_config *cfg, int create_dir)
 {
     if (create_dir && mkdir_p(cfg->state_dir, 0750) != 0) {
         cli_error("%s: cannot create the state directory: %s", cfg->state_dir, strerror(errno));
         return NULL;
     }
-    char *path = cli_db_path(cfg);
+    char *path = hosted_path_db(cfg);
     char err[512];
     struct db *db = db_open(path, err, sizeof(err));
     if (db == NULL)

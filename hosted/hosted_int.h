@@ -6,9 +6,46 @@
 
 #include "hosted/hosted.h"
 
+#include <sys/types.h>
+#include <time.h>
+
+/* What hosted_certs knows of one file, so that an unchanged file is not decoded again. */
+struct hosted__cert_seen {
+    off_t size;
+    struct timespec mtime;
+};
+
+struct hosted {
+    const struct stsd_config *cfg; /* not owned */
+    unsigned flags;
+    char *policy_dir, *cert_dir, *db_path;
+    struct db *db; /* opened on first need (hosted_db) */
+    /* certs.c: the last listing, and the size/mtime each entry was read at */
+    struct hosted_cert *certs;
+    struct hosted__cert_seen *certs_seen;
+    size_t n_certs;
+};
+
 /* Audit rows (manage.c; the table is sql/'s). `now` unix seconds; old_id, new_id, detail may
  * be NULL. 0 or -1. Every change hosted/ makes calls it once. */
 int hosted__audit(struct hosted *h, const char *actor, const char *action, const char *domain,
                   const char *old_id, const char *new_id, const char *detail, int64_t now);
+
+/* layout.c */
+/* The canonical form of a domain (lowercased, validated) into out. 0, or -1 when it is not a
+ * valid domain name. Every path below is built from such a name only. */
+int hosted__domain(const char *domain, char out[254]);
+/* <policy_dir>/<domain>.txt for a domain that passed hosted__domain (malloc'd). */
+char *hosted__policy_path(const struct hosted *h, const char *canonical);
+/* The database unless the handle may not write (HOSTED_NO_DB, HOSTED_READ_ONLY): NULL with
+ * the reason in err. */
+struct db *hosted__db_rw(struct hosted *h, char *err, size_t errlen);
+
+/* certs.c: release the cached certificate listing. */
+void hosted__certs_free(struct hosted *h);
+
+/* store.c */
+/* SHA-256 of buf. */
+void hosted__sha256(const void *buf, size_t len, unsigned char out[32]);
 
 #endif

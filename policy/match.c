@@ -72,6 +72,11 @@ int policy_domain_valid(const char *s)
     return s != NULL && policy__domain_problem(s, strlen(s)) == NULL;
 }
 
+const char *policy_mx_problem(const char *s)
+{
+    return s == NULL ? "is missing" : policy__mx_problem(s, strlen(s));
+}
+
 int policy_mx_pattern_valid(const char *s)
 {
     return s != NULL && policy__mx_problem(s, strlen(s)) == NULL;

@@ -1,7 +1,7 @@
 /*
  * policy.h - MTA-STS policies (RFC 8461): parsing, validation and formatting of
- * policy files, mx pattern matching, the _mta-sts and _smtp._tls TXT records,
- * and the policy store (a directory of <domain>.txt files).
+ * policy files, mx pattern matching, the _mta-sts and _smtp._tls TXT records and their
+ * ids. (Where policy files live is hosted/'s business.)
  *
  * Pure code: bytes in, structs out; no sockets, no h2o, no SQLite. The checker
  * uses the same parser on fetched policies.
@@ -22,12 +22,12 @@ enum policy_severity { POLICY_SEV_WARNING = 1, POLICY_SEV_ERROR = 2 };
 
 /* Machine-readable kind of a diagnostic, so the checker can map it to a finding id. */
 enum policy_diag_kind {
-    POLICY_DIAG_SYNTAX = 1,  /* any validation error -> sts.policy.syntax */
-    POLICY_DIAG_UNKNOWN_KEY, /* unknown key (warning) -> sts.policy.unknown-key */
+    POLICY_DIAG_SYNTAX = 1,    /* any validation error -> sts.policy.syntax */
+    POLICY_DIAG_UNKNOWN_KEY,   /* unknown key (warning) -> sts.policy.unknown-key */
     POLICY_DIAG_DUPLICATE_KEY, /* duplicate non-mx key, first wins (warning) */
-    POLICY_DIAG_SIZE,        /* body >= 64 KiB (error) */
-    POLICY_DIAG_STYLE,       /* tolerated layout: blank line, whitespace before the key or
-                              * ':' (warning) -> sts.policy.syntax as a warning */
+    POLICY_DIAG_SIZE,          /* body >= 64 KiB (error) */
+    POLICY_DIAG_STYLE,         /* tolerated layout: blank line, whitespace before the key or
+                                * ':' (warning) -> sts.policy.syntax as a warning */
 };
 
 struct policy_diag_item {
@@ -39,7 +39,7 @@ struct policy_diag_item {
 
 /* Diagnostics collected by the parsers; caller-owned, filled up to a cap. */
 struct policy_diag {
-    size_t n; /* number of items stored (at most 32) */
+    size_t n;                    /* number of items stored (at most 32) */
     size_t n_errors, n_warnings; /* counts, including ones past the cap */
     struct policy_diag_item items[32];
 };
@@ -78,6 +78,9 @@ int policy_match_mx(const char *pattern, const char *host);
 int policy_domain_valid(const char *s);
 /* 1 if s is a valid policy mx pattern: a domain, optionally prefixed "*.". */
 int policy_mx_pattern_valid(const char *s);
+/* Why s is not a valid mx pattern, as a phrase that follows the quoted pattern in a message
+ * ("has a trailing dot; remove it"); NULL when it is valid. */
+const char *policy_mx_problem(const char *s);
 /* 1 if s is 1-32 ALPHA/DIGIT (RFC 8461 §3.1 sts-id). */
 int policy_id_valid(const char *s);
 
@@ -106,37 +109,8 @@ void policy_rpt_txt_clear(struct rpt_txt *r);
 /* Format "v=TLSRPTv1; rua=<uri>[,<uri>...]" (malloc'd). */
 char *policy_rpt_txt_format(const char *const *rua, size_t n);
 
-/* store.c - the policy directory: <dir>/<domain>.txt holding exactly the policy text. */
-struct policy_store_entry {
-    char *domain; /* lowercased, from the file name */
-    char *text;   /* file contents as read (NULL if unreadable) */
-    size_t len;
-    unsigned char sha256[32];
-    int valid;    /* parsed without error */
-    struct policy policy;
-    char *read_error; /* errno text when the file could not be read */
-    struct policy_diag diag; /* last: its 6.8 KB are only touched as far as they are used */
-};
-struct policy_store_list {
-    struct policy_store_entry *items; /* sorted by domain */
-    size_t n;
-    char **skipped; /* names of *.txt files that are not <lowercase valid domain>.txt */
-    size_t n_skipped;
-};
-/* Read every <domain>.txt in dir (file names that are not valid domains are skipped and
- * reported in skipped/n_skipped if non-NULL). Returns 0 or -1 if dir can't be opened. */
-int policy_store_load(const char *dir, struct policy_store_list *out, char *err, size_t errlen);
-/* Read one domain's file; 0 found, -1 not found/unreadable. */
-int policy_store_load_one(const char *dir, const char *domain, struct policy_store_entry *out);
-void policy_store_entry_clear(struct policy_store_entry *e);
-void policy_store_list_free(struct policy_store_list *l);
-/* Write a policy file atomically (0644). `domain` must be valid. 0 or -1 (errno). */
-int policy_store_write(const char *dir, const char *domain, const char *text, size_t len);
-/* Path of a domain's file (malloc'd); NULL when domain is not a valid domain name.
- * Never derived from anything but a validated domain. */
-char *policy_store_path(const char *dir, const char *domain);
-/* A new policy id from the time: "YYYYMMDDTHHMMSS" plus a suffix when `taken` says the
- * plain one is used. `taken` may be NULL. */
+/* A new policy id (txt.c: the id the _mta-sts record carries) from the time: "YYYYMMDDTHHMMSS" plus
+ * a suffix when `taken` says the plain one is used. `taken` may be NULL. */
 void policy_new_id(int64_t now, int (*taken)(void *ctx, const char *id), void *ctx,
                    char out[POLICY_ID_MAX + 1]);
 

@@ -1,4 +1,4 @@
-/* txt.c - the _mta-sts (RFC 8461 §3.1) and _smtp._tls (RFC 8460 §3) TXT records. */
+/* txt.c - _mta-sts (RFC 8461 §3.1) and _smtp._tls (RFC 8460 §3) TXT records; policy ids. */
 #include "policy/policy_int.h"
 #include "common/common.h"
 
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /*
  * Both records share one shape:
@@ -352,4 +353,38 @@ char *policy_rpt_txt_format(const char *const *rua, size_t n)
     for (size_t i = 0; i < n; i++)
         o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? "," : "", rua[i]);
     return out;
+}
+
+/* Bijective base 26 ("a".."z", "aa".."zz", ...) of k >= 1 into out. */
+static void letters(unsigned k, char *out)
+{
+    char tmp[8];
+    size_t n = 0;
+    while (k > 0 && n < sizeof(tmp)) {
+        k--;
+        tmp[n++] = (char)('a' + k % 26);
+        k /= 26;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+}
+
+void policy_new_id(int64_t now, int (*taken)(void *ctx, const char *id), void *ctx,
+                   char out[POLICY_ID_MAX + 1])
+{
+    time_t t = (time_t)now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[24];
+    strftime(base, sizeof(base), "%Y%m%dT%H%M%S", &tm);
+    snprintf(out, POLICY_ID_MAX + 1, "%s", base);
+    /* A bounded search: 26 + 26^2 suffixes are more than one second can need. When the
+     * callback keeps saying "taken" (a failing database), the last candidate is returned
+     * and the caller's insert fails on its unique key. */
+    for (unsigned k = 1; taken != NULL && taken(ctx, out) && k <= 26 + 26 * 26; k++) {
+        char suffix[8];
+        letters(k, suffix);
+        snprintf(out, POLICY_ID_MAX + 1, "%s%s", base, suffix);
+    }
 }

@@ -176,7 +176,7 @@ static size_t merge_policy(struct report_policy *p, const struct slot *s, size_t
             }
             row->failed_session_count = add_sat(row->failed_session_count, f->failed_session_count);
             in_row++;
-            report__failure_free(f);
+            report_failure_clear(f);
         }
         if (row != NULL)
             row->additional_information =

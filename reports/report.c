@@ -353,19 +353,73 @@ static void strip_mx_prefix(char *s)
     memmove(s, t, strlen(t) + 1);
 }
 
-/* policies[i].policy (RFC 8460 §4.4 "policy"). */
-static int parse_policy_desc(struct pctx *p, json_t *obj, struct report_policy *pol)
+/* The member `key` of the current object, present: it must be an object, whose members are
+ * sorted into `f` with the path left at key (restore with path_pop(p, *old)). */
+static int enter_object(struct pctx *p, const char *key, json_t *v, struct field *f, size_t n,
+                        int depth, size_t *old)
 {
-    if (!json_is_object(obj))
-        return fail(p, "must be an object");
-    struct field f[] = {
-        {"policy-type", NULL},
-        {"policy-string", NULL},
-        {"policy-domain", NULL},
-        {"mx-host", NULL},
-    };
-    if (collect(p, obj, f, 4, 4) != 0)
-        return -1;
+    if (v == NULL)
+        return fail_key(p, key, "required");
+    if (!json_is_object(v))
+        return fail_key(p, key, "must be an object");
+    *old = path_key(p, key);
+    if (collect(p, v, f, n, depth) == 0)
+        return 0;
+    path_pop(p, *old);
+    return -1;
+}
+
+/* What an array member holds: at most `max` objects with the members `members` (sorted at
+ * nesting `depth`), each read by one() into an element of `size` bytes. */
+struct array_of {
+    int max;
+    size_t size;
+    const struct field *members;
+    size_t n_members; /* at most 8 */
+    int depth;
+    int (*one)(struct pctx *p, const struct field *f, void *elem);
+};
+#define MEMBERS(a) a, sizeof(a) / sizeof((a)[0])
+
+/* The array member `key` (present) as a calloc'd array of a->size-byte elements, returned
+ * (NULL when empty) with its length in *n: entries up to the one that failed, so that
+ * report_clear frees them. */
+static void *parse_array(struct pctx *p, const char *key, json_t *v, const struct array_of *a,
+                         size_t *n, int *r)
+{
+    *r = 0;
+    if (!json_is_array(v)) {
+        *r = fail_key(p, key, "must be an array");
+        return NULL;
+    }
+    size_t cnt = json_array_size(v);
+    if (cnt > (size_t)a->max) {
+        *r = fail_key(p, key, "more than %d entries", a->max);
+        return NULL;
+    }
+    if (cnt == 0)
+        return NULL;
+    unsigned char *arr = xcalloc(cnt, a->size);
+    size_t old = path_key(p, key);
+    for (size_t i = 0; i < cnt && *r == 0; i++) {
+        size_t o2 = path_idx(p, i);
+        json_t *obj = json_array_get(v, i);
+        struct field f[8];
+        memcpy(f, a->members, a->n_members * sizeof *f);
+        if (!json_is_object(obj))
+            *r = fail(p, "must be an object");
+        else if ((*r = collect(p, obj, f, a->n_members, a->depth)) == 0)
+            *r = a->one(p, f, arr + i * a->size);
+        *n = i + 1;
+        path_pop(p, o2);
+    }
+    path_pop(p, old);
+    return arr;
+}
+
+/* policies[i].policy (RFC 8460 §4.4 "policy"), its members sorted into f[4]. */
+static int parse_policy_desc(struct pctx *p, const struct field *f, struct report_policy *pol)
+{
     if (req_string(p, "policy-type", f[0].v, 0, &pol->policy_type) != 0)
         return -1;
     if (strcmp(pol->policy_type, "sts") != 0 && strcmp(pol->policy_type, "tlsa") != 0 &&
@@ -387,22 +441,20 @@ static int parse_policy_desc(struct pctx *p, json_t *obj, struct report_policy *
 }
 
 /* policies[i].failure-details[j] (RFC 8460 §4.4, result types in §4.3). */
-static int parse_failure(struct pctx *p, json_t *obj, struct report_failure *fd)
+static const struct field failure_members[] = {
+    {"result-type", NULL},
+    {"sending-mta-ip", NULL},
+    {"receiving-mx-hostname", NULL},
+    {"receiving-mx-helo", NULL},
+    {"receiving-ip", NULL},
+    {"failed-session-count", NULL},
+    {"additional-information", NULL},
+    {"failure-reason-code", NULL},
+};
+
+static int parse_failure(struct pctx *p, const struct field *f, void *elem)
 {
-    if (!json_is_object(obj))
-        return fail(p, "must be an object");
-    struct field f[] = {
-        {"result-type", NULL},
-        {"sending-mta-ip", NULL},
-        {"receiving-mx-hostname", NULL},
-        {"receiving-mx-helo", NULL},
-        {"receiving-ip", NULL},
-        {"failed-session-count", NULL},
-        {"additional-information", NULL},
-        {"failure-reason-code", NULL},
-    };
-    if (collect(p, obj, f, 8, 5) != 0)
-        return -1;
+    struct report_failure *fd = elem;
     /* Unknown result types are kept as sent (SPEC §4); only an empty one says nothing. */
     if (req_string(p, "result-type", f[0].v, 1, &fd->result_type) != 0 ||
         opt_string(p, "sending-mta-ip", f[1].v, &fd->sending_mta_ip) != 0 ||
@@ -416,38 +468,41 @@ static int parse_failure(struct pctx *p, json_t *obj, struct report_failure *fd)
     return 0;
 }
 
+static const struct array_of failures_of = {REPORT_MAX_FAILURE_DETAILS,
+                                            sizeof(struct report_failure), MEMBERS(failure_members),
+                                            5, parse_failure};
+
 /* policies[i]: policy, summary, failure-details. */
-static int parse_policy(struct pctx *p, json_t *obj, struct report_policy *pol)
+static const struct field policy_members[] = {
+    {"policy", NULL},
+    {"summary", NULL},
+    {"failure-details", NULL},
+};
+
+static int parse_policy(struct pctx *p, const struct field *f, void *elem)
 {
-    if (!json_is_object(obj))
-        return fail(p, "must be an object");
-    struct field f[] = {
-        {"policy", NULL},
-        {"summary", NULL},
-        {"failure-details", NULL},
+    struct report_policy *pol = elem;
+    struct field d[] = {
+        {"policy-type", NULL},
+        {"policy-string", NULL},
+        {"policy-domain", NULL},
+        {"mx-host", NULL},
     };
-    if (collect(p, obj, f, 3, 3) != 0)
+    size_t old;
+    if (enter_object(p, "policy", f[0].v, d, 4, 4, &old) != 0)
         return -1;
-    if (f[0].v == NULL)
-        return fail_key(p, "policy", "required");
-    size_t old = path_key(p, "policy");
-    int r = parse_policy_desc(p, f[0].v, pol);
+    int r = parse_policy_desc(p, d, pol);
     path_pop(p, old);
     if (r != 0)
         return -1;
 
-    if (f[1].v == NULL)
-        return fail_key(p, "summary", "required");
-    if (!json_is_object(f[1].v))
-        return fail_key(p, "summary", "must be an object");
     struct field s[] = {
         {"total-successful-session-count", NULL},
         {"total-failure-session-count", NULL},
     };
-    old = path_key(p, "summary");
-    r = collect(p, f[1].v, s, 2, 4);
-    if (r == 0)
-        r = req_count(p, "total-successful-session-count", s[0].v, &pol->total_successful);
+    if (enter_object(p, "summary", f[1].v, s, 2, 4, &old) != 0)
+        return -1;
+    r = req_count(p, "total-successful-session-count", s[0].v, &pol->total_successful);
     if (r == 0)
         r = req_count(p, "total-failure-session-count", s[1].v, &pol->total_failure);
     path_pop(p, old);
@@ -456,27 +511,14 @@ static int parse_policy(struct pctx *p, json_t *obj, struct report_policy *pol)
 
     /* failure-details may be absent (no failures) or null; a sum past the failure total
      * is kept as sent (Mail.ru does it, SPEC §4). */
-    json_t *fds = f[2].v;
-    if (fds == NULL || json_is_null(fds))
+    if (f[2].v == NULL || json_is_null(f[2].v))
         return 0;
-    if (!json_is_array(fds))
-        return fail_key(p, "failure-details", "must be an array");
-    size_t n = json_array_size(fds);
-    if (n > REPORT_MAX_FAILURE_DETAILS)
-        return fail_key(p, "failure-details", "more than %d entries", REPORT_MAX_FAILURE_DETAILS);
-    if (n == 0)
-        return 0;
-    pol->failures = xcalloc(n, sizeof *pol->failures);
-    old = path_key(p, "failure-details");
-    for (size_t j = 0; j < n && r == 0; j++) {
-        size_t o2 = path_idx(p, j);
-        r = parse_failure(p, json_array_get(fds, j), &pol->failures[j]);
-        pol->n_failures = j + 1;
-        path_pop(p, o2);
-    }
-    path_pop(p, old);
+    pol->failures = parse_array(p, "failure-details", f[2].v, &failures_of, &pol->n_failures, &r);
     return r;
 }
+
+static const struct array_of policies_of = {REPORT_MAX_POLICIES, sizeof(struct report_policy),
+                                            MEMBERS(policy_members), 3, parse_policy};
 
 static int parse_root(struct pctx *p, json_t *root, struct report *out)
 {
@@ -493,18 +535,14 @@ static int parse_root(struct pctx *p, json_t *root, struct report *out)
     if (req_string(p, "organization-name", f[0].v, 1, &out->organization_name) != 0)
         return -1;
 
-    if (f[1].v == NULL)
-        return fail_key(p, "date-range", "required");
-    if (!json_is_object(f[1].v))
-        return fail_key(p, "date-range", "must be an object");
     struct field d[] = {
         {"start-datetime", NULL},
         {"end-datetime", NULL},
     };
-    size_t old = path_key(p, "date-range");
-    int r = collect(p, f[1].v, d, 2, 2);
-    if (r == 0)
-        r = req_datetime(p, "start-datetime", d[0].v, &out->start);
+    size_t old;
+    if (enter_object(p, "date-range", f[1].v, d, 2, 2, &old) != 0)
+        return -1;
+    int r = req_datetime(p, "start-datetime", d[0].v, &out->start);
     if (r == 0)
         r = req_datetime(p, "end-datetime", d[1].v, &out->end);
     if (r == 0 && out->end < out->start)
@@ -518,25 +556,9 @@ static int parse_root(struct pctx *p, json_t *root, struct report *out)
     if (req_string(p, "report-id", f[3].v, 1, &out->report_id) != 0)
         return -1;
 
-    json_t *pols = f[4].v;
-    if (pols == NULL)
+    if (f[4].v == NULL)
         return fail_key(p, "policies", "required");
-    if (!json_is_array(pols))
-        return fail_key(p, "policies", "must be an array");
-    size_t n = json_array_size(pols);
-    if (n > REPORT_MAX_POLICIES)
-        return fail_key(p, "policies", "more than %d entries", REPORT_MAX_POLICIES);
-    if (n == 0)
-        return 0;
-    out->policies = xcalloc(n, sizeof *out->policies);
-    old = path_key(p, "policies");
-    for (size_t i = 0; i < n && r == 0; i++) {
-        size_t o2 = path_idx(p, i);
-        r = parse_policy(p, json_array_get(pols, i), &out->policies[i]);
-        out->n_policies = i + 1;
-        path_pop(p, o2);
-    }
-    path_pop(p, old);
+    out->policies = parse_array(p, "policies", f[4].v, &policies_of, &out->n_policies, &r);
     return r;
 }
 
@@ -564,43 +586,4 @@ int report_parse(const char *json, size_t len, struct report *out, struct report
     if (r != 0)
         report_clear(out);
     return r;
-}
-
-static void free_strings(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-void report__failure_free(struct report_failure *f)
-{
-    free(f->result_type);
-    free(f->sending_mta_ip);
-    free(f->receiving_mx_hostname);
-    free(f->receiving_mx_helo);
-    free(f->receiving_ip);
-    free(f->additional_information);
-    free(f->failure_reason_code);
-}
-
-void report_clear(struct report *r)
-{
-    if (r == NULL)
-        return;
-    for (size_t i = 0; i < r->n_policies; i++) {
-        struct report_policy *pol = &r->policies[i];
-        free(pol->policy_type);
-        free_strings(pol->policy_string, pol->n_policy_string);
-        free(pol->policy_domain);
-        free_strings(pol->mx_host, pol->n_mx_host);
-        for (size_t j = 0; j < pol->n_failures; j++)
-            report__failure_free(&pol->failures[j]);
-        free(pol->failures);
-    }
-    free(r->policies);
-    free(r->organization_name);
-    free(r->contact_info);
-    free(r->report_id);
-    memset(r, 0, sizeof *r);
 }

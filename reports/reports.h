@@ -68,11 +68,15 @@ struct report {
  * entries; mx-host entries lose a "mx:" prefix; counts are 0..2^53.
  */
 int report_parse(const char *json, size_t len, struct report *out, struct report_error *err);
+/* "path: message" into buf (always NUL-terminated); returns buf. */
+const char *report_error_text(const struct report_error *err, char *buf, size_t bufsz);
+
+/* clear.c (a library of its own, reports_types, that sql/ links too) */
 /* Free every field of r with free() (so a report built by hand with malloc'd strings may be
  * cleared too) and zero it. report_clear(NULL) is a no-op. */
 void report_clear(struct report *r);
-/* "path: message" into buf (always NUL-terminated); returns buf. */
-const char *report_error_text(const struct report_error *err, char *buf, size_t bufsz);
+/* Free the strings of one failure detail (not the struct itself). */
+void report_failure_clear(struct report_failure *f);
 
 /* details.c */
 /*

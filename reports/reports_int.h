@@ -33,9 +33,6 @@ enum report_gunzip_result report__gunzip_exact(const void *in, size_t inlen, siz
 enum report_gunzip_result report__gunzip_prefix(const void *in, size_t inlen, size_t cap,
                                                 char **out, size_t *outlen);
 
-/* Free the strings of one failure detail (not the struct itself). */
-void report__failure_free(struct report_failure *f);
-
 /* Fill an optional error (err may be NULL) with a path and a printf-style message. */
 void report__set_error(struct report_error *err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

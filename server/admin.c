@@ -4,6 +4,7 @@
 #include "server/admin_int.h"
 #include "server/server_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 #include "sql/db.h"
 
 #include <errno.h>
@@ -120,6 +121,7 @@ static void *worker_main(void *arg)
 {
     struct admin_state *st = arg;
     struct db *db = NULL;
+    struct hosted *hosted = NULL; /* its certificate cache lives as long as the worker */
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (st->head == NULL && !st->stop)
@@ -142,13 +144,23 @@ static void *worker_main(void *arg)
                 log_event(LOG_ERROR, "admin.db", "reason=%s", log_quote(q, sizeof(q), err));
             }
         }
-        if (db == NULL)
+        if (hosted == NULL) {
+            char err[512];
+            hosted = hosted_open(st->env.cfg, 0, err, sizeof(err));
+            if (hosted == NULL) {
+                char q[600];
+                log_event(LOG_ERROR, "admin.hosted", "reason=%s", log_quote(q, sizeof(q), err));
+            }
+        }
+        job->rq.hosted = hosted;
+        if (db == NULL || hosted == NULL)
             srv__admin_error(&job->rs, 503, "the database is not available");
         else
             srv__admin_handle(&st->env, db, &job->rq, &job->rs);
         h2o_multithread_send_message(job->reply, &job->super);
     }
     db_close(db);
+    hosted_close(hosted);
     return NULL;
 }
 
@@ -237,7 +249,7 @@ static void on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
 
 static enum srv_endpoint endpoint_of(const char *path, size_t len)
 {
-    if ((len == 1 && path[0] == '/') || (len > 8 && memcmp(path, "/domain/", 8) == 0) ||
+    if ((len == 1 && path[0] == '/') || (len > 9 && memcmp(path, ADMIN_DOMAIN_PAGE, 9) == 0) ||
         (len == 6 && memcmp(path, "/check", 6) == 0))
         return SRV_EP_DASHBOARD;
     if (len == 8 && memcmp(path, "/metrics", 8) == 0)
@@ -420,7 +432,7 @@ static int admin_secrets(struct srv *s, int idx, char *err, size_t errlen)
         return 0;
     struct admin_state *st = xcalloc(1, sizeof(*st));
     st->env.cfg = cfg;
-    st->env.policy_dir = xstrdup(s->policy_dir);
+    st->env.policy_dir = xstrdup(hosted_policy_dir(s->hosted));
     st->env.db_path = xstrdup(s->db_path);
     st->module_idx = idx;
     srv__admin_sessions_init(&st->sessions, cfg->session_ttl);
@@ -440,7 +452,7 @@ static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
 {
     const struct stsd_config *cfg = s->cfg;
     /* The self-checks and alerts run whether or not the admin listener does. */
-    srv__selfcheck_start(cfg, s->policy_dir, s->db_path);
+    srv__selfcheck_start(cfg, hosted_policy_dir(s->hosted), s->db_path);
     if (cfg->admin_listen == NULL || strcmp(cfg->admin_listen, "off") == 0)
         return 0;
     if (s->module_state[idx] == NULL && admin_secrets(s, idx, err, errlen) != 0)
@@ -466,7 +478,7 @@ static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
         return -1;
     }
     admin_state = st;
-    srv__metrics_start(s->policy_dir, s->db_path);
+    srv__metrics_start(cfg);
     log_event(LOG_INFO, "admin.ready", "listen=%s workers=%d", cfg->admin_listen, st->n_workers);
     return 0;
 }

@@ -2,6 +2,7 @@
  * thread with its own read connection to the database. */
 #include "server/admin_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 #include "policy/policy.h"
 #include "reports/reports.h"
 #include "sql/db.h"
@@ -156,14 +157,14 @@ static json_t *check_json(struct db *db, const struct db_check *c, int with_find
 
 static int is_hosted(const struct admin_env *env, const char *domain)
 {
-    char *p = policy_store_path(env->policy_dir, domain);
-    if (p == NULL)
-        return 0;
-    FILE *f = fopen(p, "r");
-    free(p);
-    if (f)
-        fclose(f);
-    return f != NULL;
+    char err[256];
+    struct hosted *hs = hosted_open(env->cfg, HOSTED_NO_DB, err, sizeof(err));
+    struct hosted_policy e;
+    int yes = hs != NULL && hosted_policy_get(hs, domain, 0, &e) != 0;
+    if (hs != NULL)
+        hosted_policy_clear(&e);
+    hosted_close(hs);
+    return yes;
 }
 
 static void api_domains(const struct admin_env *env, struct db *db, const char *one,
@@ -455,8 +456,9 @@ void srv__admin_handle(const struct admin_env *env, struct db *db, const struct 
         srv__admin_dashboard(env, db, &p, rq, rs);
         return;
     }
-    if (strncmp(path, "/domain/", 8) == 0 && path[8] != '\0') {
-        srv__admin_domain_page(env, db, path + 8, &p, rq, rs);
+    if (strncmp(path, ADMIN_DOMAIN_PAGE, sizeof(ADMIN_DOMAIN_PAGE) - 1) == 0 &&
+        path[sizeof(ADMIN_DOMAIN_PAGE) - 1] != '\0') {
+        srv__admin_domain_page(env, db, path + sizeof(ADMIN_DOMAIN_PAGE) - 1, &p, rq, rs);
         return;
     }
     if (strcmp(path, "/check") == 0) {

@@ -1,4 +1,4 @@
-/* admin_domain_page.c - the dashboard page of one hosted domain (/domain/{d}): its policy,
+/* admin_domain_page.c - the dashboard page of one hosted domain (/domains/{d}): its policy,
  * the ids recorded, served and published, the certificate, the latest check with every
  * finding, and the charts of its reports. */
 #include "server/admin_int.h"
@@ -172,7 +172,7 @@ static void reports_part(struct admin_buf *b, struct db *db, const char *domain,
                     t0, t1);
     static const char *const windows[] = {"7d", "30d", "90d", "365d"};
     for (size_t i = 0; i < 4; i++) {
-        srv__buf_printf(b, "<a href=\"/domain/");
+        srv__buf_printf(b, "<a href=\"" ADMIN_DOMAIN_PAGE "");
         srv__buf_html(b, domain);
         srv__buf_printf(b, "?since=%s\">%s</a> ", windows[i], windows[i]);
     }

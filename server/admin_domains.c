@@ -2,75 +2,49 @@
  * policy file, recorded and served ids, the DNS id of the latest check and the certificate. */
 #include "server/admin_int.h"
 #include "common/common.h"
+#include "common/config.h"
+#include "hosted/hosted.h"
 #include "policy/policy.h"
 #include "sql/db.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <jansson.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define DAY 86400
 
 /* ------------------------------------------------------------------ certificates */
 
-static int64_t asn1_to_unix(const ASN1_TIME *a)
-{
-    struct tm tm;
-    if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
-        return 0;
-    return (int64_t)timegm(&tm);
-}
-
-static int cert_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct admin_cert *)a)->name, ((const struct admin_cert *)b)->name);
-}
-
 int srv__admin_certs(const char *cert_dir, struct admin_cert **out, size_t *n)
 {
+    /* hosted/ reads them; a configuration naming only this directory is enough. */
+    struct stsd_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.state_dir = (char *)cert_dir;
+    cfg.cert_dir = (char *)cert_dir;
+    char err[256];
     *out = NULL;
     *n = 0;
-    DIR *d = opendir(cert_dir);
-    if (d == NULL)
-        return errno == ENOENT ? 0 : -1;
-    size_t alloc = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL && *n < 10000) {
-        size_t l = strlen(de->d_name);
-        if (de->d_name[0] == '.' || l < 5)
-            continue;
-        const char *ext = de->d_name + l - 4;
-        if (strcmp(ext, ".pem") != 0 && strcmp(ext, ".crt") != 0)
-            continue;
-        char *path = xasprintf("%s/%s", cert_dir, de->d_name);
-        FILE *f = fopen(path, "r");
-        X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-        if (f)
-            fclose(f);
-        if (x == NULL) {
-            free(path);
-            continue;
-        }
-        if (*n == alloc) {
-            alloc = alloc ? 2 * alloc : 8;
-            *out = xrealloc(*out, alloc * sizeof(**out));
-        }
-        struct admin_cert *c = &(*out)[(*n)++];
-        c->name = xstrndup(de->d_name, l - 4);
-        c->file = path;
-        c->not_after = asn1_to_unix(X509_get0_notAfter(x));
-        c->x509 = x;
+    struct hosted *h = hosted_open(&cfg, HOSTED_NO_DB, err, sizeof(err));
+    const struct hosted_cert *v = NULL;
+    size_t nv = 0;
+    if (h == NULL || hosted_certs(h, &v, &nv) != 0) {
+        hosted_close(h);
+        return -1;
     }
-    closedir(d);
-    if (*n > 1)
-        qsort(*out, *n, sizeof(**out), cert_cmp);
+    *out = xcalloc(nv ? nv : 1, sizeof(**out));
+    for (size_t i = 0; i < nv; i++) {
+        (*out)[i].name = xstrdup(v[i].name);
+        (*out)[i].file = xstrdup(v[i].file);
+        (*out)[i].not_after = v[i].not_after;
+        X509_up_ref(v[i].x509);
+        (*out)[i].x509 = v[i].x509;
+    }
+    *n = nv;
+    hosted_close(h);
     return 0;
 }
 
@@ -86,36 +60,15 @@ void srv__admin_certs_free(struct admin_cert *v, size_t n)
     free(v);
 }
 
-int srv__admin_cert_for(const struct admin_cert *v, size_t n, const char *domain)
-{
-    char host[300];
-    snprintf(host, sizeof(host), "mta-sts.%s", domain);
-    for (size_t i = 0; i < n; i++)
-        if (strcasecmp(v[i].name, host) == 0)
-            return (int)i;
-    /* RFC 6125 §6.4 name check, e.g. a wildcard or multi-name certificate. */
-    for (size_t i = 0; i < n; i++)
-        if (X509_check_host(v[i].x509, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1)
-            return (int)i;
-    return -1;
-}
-
 /* ------------------------------------------------------------------ domains */
-
-static int domain_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct admin_domain *)a)->domain,
-                  ((const struct admin_domain *)b)->domain);
-}
 
 static int served_cmp(const void *key, const void *item)
 {
     return strcmp(key, ((const struct admin_served *)item)->domain);
 }
 
-static void fill_domain(const struct admin_env *env, struct db *db,
-                        const struct policy_store_entry *e, const struct admin_cert *certs,
-                        size_t ncerts, const struct admin_request *rq, struct admin_domain *d)
+static void fill_domain(struct hosted *h, const struct hosted_policy *e,
+                        const struct admin_request *rq, struct admin_domain *d)
 {
     memset(d, 0, sizeof(*d));
     d->domain = xstrdup(e->domain);
@@ -136,34 +89,34 @@ static void fill_domain(const struct admin_env *env, struct db *db,
         d->error = xstrdup(policy_diag_first(&e->diag, buf, sizeof(buf)));
     }
     /* The id recorded for exactly this content (SPEC §2). */
-    struct db_policy_version *pv = NULL;
+    struct hosted_version *pv = NULL;
     size_t npv = 0;
-    if (e->text && db_policy_versions(db, e->domain, &pv, &npv) == 0) {
-        char h[65];
-        format_hex(e->sha256, 32, h);
+    if (e->text && hosted_versions(h, e->domain, &pv, &npv) == 0) {
+        char hex[65];
+        format_hex(e->sha256, 32, hex);
         for (size_t i = 0; i < npv; i++)
-            if (strcmp(pv[i].sha256_hex, h) == 0)
+            if (strcmp(pv[i].sha256_hex, hex) == 0)
                 snprintf(d->policy_id, sizeof(d->policy_id), "%s", pv[i].id);
     }
     free(pv);
     struct db_check *c = NULL;
     size_t nc = 0;
-    if (db_check_latest(db, e->domain, &c, &nc) == 0 && nc > 0) {
+    if (hosted_check_latest(h, e->domain, &c, &nc) == 0 && nc > 0) {
         d->checked = 1;
         d->checked_at = c[0].started;
         d->dns_id = c[0].dns_id ? xstrdup(c[0].dns_id) : NULL;
     }
     db_checks_free(c, nc);
-    int ci = srv__admin_cert_for(certs, ncerts, e->domain);
+    const struct hosted_cert *certs = NULL;
+    size_t ncerts = 0;
+    int ci = hosted_certs(h, &certs, &ncerts) == 0 ? hosted_cert_for(certs, ncerts, e->domain) : -1;
     if (ci >= 0) {
         d->has_cert = 1;
         d->cert_file = xstrdup(certs[ci].file);
+        d->cert_issuer = xstrdup(certs[ci].issuer ? certs[ci].issuer : "");
         d->cert_not_after = certs[ci].not_after;
-        char iss[256];
-        X509_NAME_oneline(X509_get_issuer_name(certs[ci].x509), iss, sizeof(iss));
-        d->cert_issuer = xstrdup(iss);
     }
-    if (rq != NULL && rq->have_served) {
+    if (rq->have_served) {
         d->have_served = 1;
         const struct admin_served *sv = rq->n_served ? bsearch(e->domain, rq->served, rq->n_served,
                                                                sizeof(*rq->served), served_cmp)
@@ -174,45 +127,38 @@ static void fill_domain(const struct admin_env *env, struct db *db,
             snprintf(d->served_id, sizeof(d->served_id), "%s", sv->id);
         }
     }
-    (void)env;
 }
 
 int srv__admin_domains(const struct admin_env *env, struct db *db, const char *only,
                        const struct admin_request *rq, struct admin_domain **out, size_t *n)
 {
+    (void)env;
+    (void)db;
     *out = NULL;
     *n = 0;
-    struct admin_cert *certs = NULL;
-    size_t ncerts = 0;
-    srv__admin_certs(env->cfg->cert_dir, &certs, &ncerts);
+    struct hosted *h = rq->hosted;
+    if (h == NULL)
+        return -1;
     if (only != NULL) {
-        struct policy_store_entry e;
-        memset(&e, 0, sizeof(e));
-        if (policy_store_load_one(env->policy_dir, only, &e) == 0) {
+        struct hosted_policy e;
+        if (hosted_policy_get(h, only, 0, &e) != 0) {
             *out = xcalloc(1, sizeof(**out));
-            fill_domain(env, db, &e, certs, ncerts, rq, *out);
+            fill_domain(h, &e, rq, *out);
             *n = 1;
         }
-        policy_store_entry_clear(&e);
-        srv__admin_certs_free(certs, ncerts);
+        hosted_policy_clear(&e);
         return 0;
     }
-    struct policy_store_list l;
-    memset(&l, 0, sizeof(l));
+    struct hosted_policy_list l;
     char err[256];
-    if (policy_store_load(env->policy_dir, &l, err, sizeof(err)) != 0) {
-        srv__admin_certs_free(certs, ncerts);
-        return errno == ENOENT ? 0 : -1;
-    }
+    if (hosted_policy_list(h, 0, &l, err, sizeof(err)) != 0)
+        return -1;
     if (l.n > 0)
         *out = xcalloc(l.n, sizeof(**out));
     for (size_t i = 0; i < l.n; i++)
-        fill_domain(env, db, &l.items[i], certs, ncerts, rq, &(*out)[i]);
+        fill_domain(h, &l.items[i], rq, &(*out)[i]);
     *n = l.n;
-    if (*n > 1)
-        qsort(*out, *n, sizeof(**out), domain_cmp);
-    policy_store_list_free(&l);
-    srv__admin_certs_free(certs, ncerts);
+    hosted_policy_list_free(&l);
     return 0;
 }
 
@@ -324,10 +270,10 @@ static void add_name(struct admin_certs_view *cv, size_t *alloc, const char *nam
     e->idx = idx;
 }
 
-int srv__admin_certs_view(const struct admin_env *env, struct admin_certs_view *cv)
+int srv__admin_certs_view(struct hosted *h, struct admin_certs_view *cv)
 {
     memset(cv, 0, sizeof(*cv));
-    if (srv__admin_certs(env->cfg->cert_dir, &cv->v, &cv->n) != 0)
+    if (h == NULL || hosted_certs(h, &cv->v, &cv->n) != 0)
         return -1;
     size_t alloc = 0;
     for (size_t i = 0; i < cv->n; i++) {
@@ -378,6 +324,5 @@ void srv__admin_certs_view_free(struct admin_certs_view *cv)
     for (size_t i = 0; i < cv->n_names; i++)
         free(cv->names[i].name);
     free(cv->names);
-    srv__admin_certs_free(cv->v, cv->n);
-    memset(cv, 0, sizeof(*cv));
+    memset(cv, 0, sizeof(*cv)); /* cv->v stays the handle's */
 }

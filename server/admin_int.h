@@ -24,6 +24,7 @@
 
 struct db;
 struct json_t;
+struct hosted;
 
 #define ADMIN_WORKERS 2
 #define ADMIN_MAX_QUERY 2048        /* bytes of query string accepted */
@@ -77,6 +78,7 @@ struct admin_request {
     const char *path;  /* without the query */
     const char *query; /* after '?', NULL when none */
     time_t now;
+    struct hosted *hosted; /* the worker's handle on what is hosted */
 };
 
 struct admin_response {
@@ -180,7 +182,8 @@ struct admin_domain {
     int have_served, served, stale;
     char served_id[33];
 };
-/* Every hosted domain (sorted), or only `only` (then *n is 0 when it is not hosted). */
+/* Every hosted domain (sorted), or only `only` (then *n is 0 when it is not hosted), read
+ * through rq->hosted (env and db are not used). */
 int srv__admin_domains(const struct admin_env *env, struct db *db, const char *only,
                        const struct admin_request *rq, struct admin_domain **out, size_t *n);
 void srv__admin_domains_free(struct admin_domain *v, size_t n);
@@ -188,7 +191,7 @@ struct json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now);
 /* The id DNS must publish: the served one when known, else the one recorded for the file. */
 const char *srv__admin_domain_id(const struct admin_domain *d);
 
-/* Certificates in cert_dir (one per file: <name>.pem or <name>.crt). */
+/* Certificates in cert_dir (one per file: <name>.pem or <name>.crt), as hosted/ reads them. */
 struct admin_cert {
     char *name; /* file name without the extension: the host name it serves */
     char *file;
@@ -197,8 +200,6 @@ struct admin_cert {
 };
 int srv__admin_certs(const char *cert_dir, struct admin_cert **out, size_t *n);
 void srv__admin_certs_free(struct admin_cert *v, size_t n);
-/* The certificate serving mta-sts.<domain>: by file name, else one whose SAN matches. */
-int srv__admin_cert_for(const struct admin_cert *v, size_t n, const char *domain);
 
 /* Every certificate's names (file name and SAN dNSNames), for finding the certificate of
  * each of thousands of domains by binary search. */
@@ -206,13 +207,14 @@ struct admin_cert_name {
     char *name; /* lowercase */
     int idx;    /* into v */
 };
+struct hosted_cert;
 struct admin_certs_view {
-    struct admin_cert *v;
+    const struct hosted_cert *v; /* hosted_certs() of the handle */
     size_t n;
     struct admin_cert_name *names; /* sorted */
     size_t n_names;
 };
-int srv__admin_certs_view(const struct admin_env *env, struct admin_certs_view *cv);
+int srv__admin_certs_view(struct hosted *h, struct admin_certs_view *cv);
 /* 1 with the not-after of the certificate serving mta-sts.<domain> (by name or wildcard), 0
  * when none does. */
 int srv__admin_certs_find(const struct admin_certs_view *cv, const char *domain,
@@ -291,7 +293,9 @@ size_t srv__admin_page(size_t total, size_t page, size_t size, size_t *first, si
 
 /* ---------------------------------------------------------------- admin_domain_page.c */
 
-/* /domain/{d}: everything about one hosted domain. `name` is the path after /domain/. */
+/* The page of each hosted domain: ADMIN_DOMAIN_PAGE<domain>. */
+#define ADMIN_DOMAIN_PAGE "/domains/"
+/* /domains/{d}: everything about one hosted domain. `name` is the path after /domains/. */
 void srv__admin_domain_page(const struct admin_env *env, struct db *db, const char *name,
                             const struct admin_params *p, const struct admin_request *rq,
                             struct admin_response *rs);
@@ -339,7 +343,7 @@ struct srv__metrics_domain {
 };
 /* Start the thread that loads the sums once (off the event loops) and then adds what other
  * processes store; stop it. */
-void srv__metrics_start(const char *policy_dir, const char *db_path);
+void srv__metrics_start(const struct stsd_config *cfg);
 void srv__metrics_stop(void);
 /* The policy table was rebuilt: the thread re-reads the hosted domains (and reloads the sums
  * when they changed). */

@@ -103,7 +103,7 @@ static struct admin_row *collect_rows(const struct admin_env *env, const struct 
     if (sum->groups.n > 1)
         qsort(sum->groups.v, sum->groups.n, sizeof(*sum->groups.v), group_cmp);
     struct admin_certs_view cv;
-    srv__admin_certs_view(env, &cv);
+    srv__admin_certs_view(rq->hosted, &cv);
     for (size_t i = 0; i < rq->n_served; i++) {
         struct admin_row *r = &v[i];
         const struct admin_served *sv = &rq->served[i];
@@ -182,7 +182,7 @@ static void row_html(struct admin_buf *b, const struct admin_row *r, time_t now)
     for (size_t k = 0, sp = 0; k < N_REASONS; k++)
         if (r->attention & reasons[k].bit)
             srv__buf_printf(b, "%s%s", sp++ ? " " : "", reasons[k].key);
-    srv__buf_printf(b, "\"><td><a href=\"/domain/");
+    srv__buf_printf(b, "\"><td><a href=\"" ADMIN_DOMAIN_PAGE "");
     srv__buf_html(b, r->domain);
     srv__buf_printf(b, "\">");
     srv__buf_html(b, r->domain);

@@ -3,6 +3,7 @@
  * that a scrape never reads the report tables. Only hosted domains have series. */
 #include "server/admin_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 #include "policy/policy.h"
 #include "reports/reports.h"
 #include "sql/db.h"
@@ -65,7 +66,7 @@ static struct {
     /* the thread */
     pthread_t thread;
     int running, stop;
-    char *policy_dir, *db_path;
+    struct hosted *hosted; /* the thread's handle on the hosted state */
 } M = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static atomic_uint_fast64_t policies_gen;
@@ -200,12 +201,11 @@ static void on_failures(void *ctx, const char *domain, const char *rt, int64_t f
 /* The hosted domains: the policy files of the policy directory, sorted. */
 static int hosted_list(struct srv__metrics_domain **v, size_t *n)
 {
-    struct policy_store_list l;
+    struct hosted_policy_list l;
     char err[256];
-    memset(&l, 0, sizeof(l));
     *v = NULL;
     *n = 0;
-    if (policy_store_load(M.policy_dir, &l, err, sizeof(err)) != 0) {
+    if (hosted_policy_list(M.hosted, 0, &l, err, sizeof(err)) != 0) {
         char q[300];
         log_event(LOG_WARN, "metrics.hosted", "reason=%s", log_quote(q, sizeof(q), err));
         return -1;
@@ -214,7 +214,7 @@ static int hosted_list(struct srv__metrics_domain **v, size_t *n)
     for (size_t i = 0; i < l.n; i++)
         (*v)[i].domain = xstrdup(l.items[i].domain);
     *n = l.n;
-    policy_store_list_free(&l);
+    hosted_policy_list_free(&l);
     qsort(*v, *n, sizeof(**v), dom_cmp);
     return 0;
 }
@@ -316,7 +316,7 @@ static void *metrics_main(void *arg)
     pthread_mutex_lock(&M.mu);
     while (!M.stop) {
         pthread_mutex_unlock(&M.mu);
-        if (db == NULL && (db = db_open(M.db_path, err, sizeof(err))) == NULL) {
+        if (db == NULL && (db = hosted_db(M.hosted, err, sizeof(err))) == NULL) {
             char q[600];
             log_event(LOG_ERROR, "metrics.db", "reason=%s", log_quote(q, sizeof(q), err));
         }
@@ -347,16 +347,19 @@ static void *metrics_main(void *arg)
         pthread_cond_timedwait(&M.cv, &M.mu, &ts);
     }
     pthread_mutex_unlock(&M.mu);
-    db_close(db);
     return NULL;
 }
 
-void srv__metrics_start(const char *policy_dir, const char *db_path)
+void srv__metrics_start(const struct stsd_config *cfg)
 {
+    char err[512], q[600];
     if (M.running)
         return;
-    M.policy_dir = xstrdup(policy_dir);
-    M.db_path = xstrdup(db_path);
+    M.hosted = hosted_open(cfg, 0, err, sizeof(err));
+    if (M.hosted == NULL) {
+        log_event(LOG_ERROR, "metrics.hosted", "reason=%s", log_quote(q, sizeof(q), err));
+        return;
+    }
     pthread_mutex_lock(&M.mu);
     M.stop = 0;
     M.tried = 0;
@@ -367,6 +370,8 @@ void srv__metrics_start(const char *policy_dir, const char *db_path)
         pthread_mutex_lock(&M.mu);
         M.state = ST_OFF;
         pthread_mutex_unlock(&M.mu);
+        hosted_close(M.hosted);
+        M.hosted = NULL;
         return;
     }
     M.running = 1;
@@ -393,9 +398,8 @@ void srv__metrics_stop(void)
     M.pend = NULL;
     M.n_pend = 0;
     pthread_mutex_unlock(&M.mu);
-    free(M.policy_dir);
-    free(M.db_path);
-    M.policy_dir = M.db_path = NULL;
+    hosted_close(M.hosted); /* and its database */
+    M.hosted = NULL;
 }
 
 int srv__metrics_domains(struct srv__metrics_domain **out, size_t *n, int64_t *reports)

@@ -1,9 +1,11 @@
 /* parse_pool.c - the threads that inflate, pre-scan, parse and check report bodies off the
  * event loops, within the parse memory budget, and pass them on to the writer. */
 #include "server/intake_int.h"
+#include "server/server_int.h"
 #include "common/common.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,7 @@ struct queue {
 struct srv_parse_pool {
     pthread_mutex_t mu;
     struct queue quick, large;
-    int stopping;
+    atomic_int stopping;
     int n_threads; /* of each kind */
     pthread_t *tids;
     const struct srv_intake_conf *conf;
@@ -196,17 +198,24 @@ size_t srv_parse_pool_queued(struct srv_parse_pool *p)
     return n;
 }
 
+void srv__threads_stop(pthread_mutex_t *mu, atomic_int *stop, pthread_cond_t *cv,
+                       pthread_cond_t *cv2, pthread_t *tids, int n)
+{
+    pthread_mutex_lock(mu);
+    atomic_store(stop, 1);
+    pthread_cond_broadcast(cv);
+    if (cv2 != NULL)
+        pthread_cond_broadcast(cv2);
+    pthread_mutex_unlock(mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(tids[i], NULL);
+}
+
 void srv_parse_pool_free(struct srv_parse_pool *p)
 {
     if (p == NULL)
         return;
-    pthread_mutex_lock(&p->mu);
-    p->stopping = 1;
-    pthread_cond_broadcast(&p->quick.cv);
-    pthread_cond_broadcast(&p->large.cv);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < 2 * p->n_threads; i++)
-        pthread_join(p->tids[i], NULL);
+    srv__threads_stop(&p->mu, &p->stopping, &p->quick.cv, &p->large.cv, p->tids, 2 * p->n_threads);
     pthread_cond_destroy(&p->quick.cv);
     pthread_cond_destroy(&p->large.cv);
     pthread_mutex_destroy(&p->mu);

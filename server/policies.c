@@ -1,10 +1,13 @@
 /* policies.c - the in-memory policy table served at /.well-known/mta-sts.txt (RFC 8461 §3.3). */
 #include "server/server_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 
 char *srv__crlf(const char *in, size_t len, size_t *outlen)
 {
@@ -79,7 +82,7 @@ static int cmp_policy(const void *a, const void *b)
 }
 
 /* The first error of a parse (line and message), or the read error. */
-static void first_error(const struct policy_store_entry *e, int *line, const char **reason)
+static void first_error(const struct hosted_policy *e, int *line, const char **reason)
 {
     *line = 0;
     *reason = e->read_error ? e->read_error : "invalid policy";
@@ -92,27 +95,44 @@ static void first_error(const struct policy_store_entry *e, int *line, const cha
     }
 }
 
-static void record_version(struct db *db, struct srv_policy *p, int64_t now)
+/* A content the previous table did not serve: say so, with its id and warnings. */
+static void log_new_content(const char *file, const struct hosted_policy *e)
 {
-    int is_new = 0;
-    if (db_policy_version_record(db, p->domain, p->sha256, now, p->id, &is_new) != 0) {
-        char q[256];
-        log_event(LOG_WARN, "policy.version_failed", "domain=%s error=%s", p->domain,
-                  log_quote(q, sizeof(q), db_errmsg(db)));
-        p->id[0] = '\0';
-        return;
-    }
-    if (is_new)
-        log_event(LOG_INFO, "policy.version", "domain=%s id=%s", p->domain, p->id);
+    char q1[600], q2[300];
+    if (e->id[0] != '\0')
+        log_event(LOG_INFO, "policy.version", "domain=%s id=%s", e->domain, e->id);
+    for (size_t k = 0; k < e->diag.n; k++)
+        log_event(LOG_WARN, "policy.warning", "file=%s line=%d reason=%s",
+                  log_quote(q1, sizeof(q1), file), e->diag.items[k].line,
+                  log_quote(q2, sizeof(q2), e->diag.items[k].message));
 }
 
-struct srv_policy_table *srv__policies_build(const char *dir, const struct srv_policy_table *prev,
-                                             struct db *db)
+static void keep_last_good(struct srv_policy_table *t, const struct srv_policy *old)
+{
+    struct srv_policy *p = &t->items[t->n++];
+    p->domain = xstrdup(old->domain);
+    p->body = xmalloc(old->len + 1);
+    memcpy(p->body, old->body, old->len + 1);
+    p->len = old->len;
+    memcpy(p->sha256, old->sha256, sizeof(p->sha256));
+    memcpy(p->id, old->id, sizeof(p->id));
+    p->stale = 1;
+}
+
+struct srv_policy_table *srv__policies_build(struct hosted *h, const struct srv_policy_table *prev)
 {
     struct srv_policy_table *t = xcalloc(1, sizeof(*t));
-    struct policy_store_list list = {0};
+    struct hosted_policy_list list = {0};
     char err[512], q1[600], q2[300];
-    if (policy_store_load(dir, &list, err, sizeof(err)) != 0) {
+    const char *dir = hosted_policy_dir(h);
+    struct stat sb;
+    int rc = stat(dir, &sb) != 0 && prev != NULL ? -1 : 0;
+    if (rc != 0)
+        snprintf(err, sizeof(err), "cannot open the policy directory %s: %s", dir, strerror(errno));
+    /* HOSTED_IDS: every valid content gets its id (recorded when new, in one transaction). */
+    if (rc == 0)
+        rc = hosted_policy_list(h, HOSTED_IDS, &list, err, sizeof(err));
+    if (rc != 0) {
         log_event(LOG_ERROR, "policy.dir",
                   "dir=%s error=%s serving=%s fix=\"check the directory exists "
                   "and is readable\"",
@@ -120,66 +140,41 @@ struct srv_policy_table *srv__policies_build(const char *dir, const struct srv_p
                   prev ? "last-good" : "none");
         if (prev != NULL) {
             /* a directory that vanished or cannot be read is not "no policies" */
-            policy_store_list_free(&list);
             free(t);
             return NULL;
         }
-        list.n = 0;
     }
     t->items = xcalloc(list.n + 1, sizeof(*t->items));
     t->invalid = xcalloc(list.n + 1, sizeof(*t->invalid));
-    int64_t now = (int64_t)time(NULL);
-    int in_tx = db != NULL && db_begin(db) == 0;
     for (size_t i = 0; i < list.n; i++) {
-        const struct policy_store_entry *e = &list.items[i];
+        const struct hosted_policy *e = &list.items[i];
         const struct srv_policy *old = srv_policy_lookup(prev, e->domain, strlen(e->domain));
+        char *file = hosted_policy_file(h, e->domain);
         if (e->valid && e->text != NULL) {
             struct srv_policy *p = &t->items[t->n++];
             p->domain = xstrdup(e->domain);
             p->body = srv__crlf(e->text, e->len, &p->len);
             memcpy(p->sha256, e->sha256, sizeof(p->sha256));
-            if (old != NULL && !old->stale && memcmp(old->sha256, e->sha256, 32) == 0 &&
-                old->id[0] != '\0') {
-                memcpy(p->id, old->id, sizeof(p->id));
-            } else {
-                if (db != NULL)
-                    record_version(db, p, now);
-                for (size_t k = 0; k < e->diag.n; k++) {
-                    char *file = policy_store_path(dir, e->domain);
-                    log_event(LOG_WARN, "policy.warning", "file=%s line=%d reason=%s",
-                              log_quote(q1, sizeof(q1), file ? file : e->domain),
-                              e->diag.items[k].line,
-                              log_quote(q2, sizeof(q2), e->diag.items[k].message));
-                    free(file);
-                }
-            }
+            memcpy(p->id, e->id, sizeof(p->id));
+            if (old == NULL || old->stale || memcmp(old->sha256, e->sha256, 32) != 0)
+                log_new_content(file, e);
+            free(file);
             continue;
         }
         int line;
         const char *reason;
         first_error(e, &line, &reason);
         struct srv_policy_invalid *inv = &t->invalid[t->n_invalid++];
-        char *file = policy_store_path(dir, e->domain);
-        inv->file = file ? file : xstrdup(e->domain);
+        inv->file = file;
         inv->line = line;
         inv->reason = xstrdup(reason);
         log_event(LOG_WARN, "policy.invalid", "file=%s line=%d reason=%s serving=%s",
                   log_quote(q1, sizeof(q1), inv->file), line, log_quote(q2, sizeof(q2), reason),
                   old ? "last-good" : "none");
-        if (old != NULL) {
-            struct srv_policy *p = &t->items[t->n++];
-            p->domain = xstrdup(old->domain);
-            p->body = xmalloc(old->len + 1);
-            memcpy(p->body, old->body, old->len + 1);
-            p->len = old->len;
-            memcpy(p->sha256, old->sha256, sizeof(p->sha256));
-            memcpy(p->id, old->id, sizeof(p->id));
-            p->stale = 1;
-        }
+        if (old != NULL)
+            keep_last_good(t, old);
     }
-    if (in_tx && db_commit(db) != 0)
-        db_rollback(db);
-    policy_store_list_free(&list);
+    hosted_policy_list_free(&list);
     qsort(t->items, t->n, sizeof(*t->items), cmp_policy);
     srv__hash_init(&t->index, t->n);
     for (size_t i = 0; i < t->n; i++)

@@ -5,6 +5,7 @@
 #include "server/server_int.h"
 #include "checker/checker.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 #include "policy/policy.h"
 #include "reports/reports.h"
 #include "sql/db.h"
@@ -216,16 +217,17 @@ static void cycle_load(struct selfcheck *sc)
         sc->n_cycle = cfg->n_check_domains;
         return;
     }
-    struct policy_store_list l;
+    struct hosted_policy_list l;
     char err[256];
-    memset(&l, 0, sizeof(l));
-    if (policy_store_load(sc->policy_dir, &l, err, sizeof(err)) == 0 && l.n > 0) {
-        sc->cycle = xcalloc(l.n, sizeof(char *));
+    struct hosted *hs = hosted_open(sc->cfg, HOSTED_NO_DB, err, sizeof(err));
+    if (hs != NULL && hosted_policy_list(hs, 0, &l, err, sizeof(err)) == 0) {
+        sc->cycle = xcalloc(l.n ? l.n : 1, sizeof(char *));
         for (size_t i = 0; i < l.n; i++)
             sc->cycle[i] = xstrdup(l.items[i].domain);
         sc->n_cycle = l.n;
+        hosted_policy_list_free(&l);
     }
-    policy_store_list_free(&l);
+    hosted_close(hs);
 }
 
 int64_t srv__selfcheck_slot_ms(int64_t start_ms, int64_t interval_ms, size_t i, size_t n)
@@ -281,9 +283,13 @@ static void run_due(struct selfcheck *sc, struct db *db, int64_t t_ms)
 /* A domain stsd hosts: it has a policy file. Only those raise report alerts. */
 static int is_hosted(const char *policy_dir, const char *domain)
 {
-    char *path = policy_store_path(policy_dir, domain);
+    if (!policy_domain_valid(domain))
+        return 0;
+    char *path = xasprintf("%s/%s.txt", policy_dir, domain);
+    for (char *c = path + strlen(policy_dir); *c; c++)
+        *c = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
     struct stat stb;
-    int yes = path != NULL && stat(path, &stb) == 0 && S_ISREG(stb.st_mode);
+    int yes = stat(path, &stb) == 0 && S_ISREG(stb.st_mode);
     free(path);
     return yes;
 }
@@ -452,11 +458,8 @@ static void scan_conflicts(struct selfcheck *sc, struct db *db)
     for (size_t i = 0; i < n; i++) {
         const char *hosted = NULL;
         for (size_t j = 0; j < v[i].n_domains && hosted == NULL; j++) {
-            struct policy_store_entry e;
-            memset(&e, 0, sizeof(e));
-            if (policy_store_load_one(sc->policy_dir, v[i].domains[j], &e) == 0)
+            if (is_hosted(sc->policy_dir, v[i].domains[j]))
                 hosted = v[i].domains[j];
-            policy_store_entry_clear(&e);
         }
         if (hosted == NULL)
             continue;

@@ -1,6 +1,7 @@
 /* server.c - `stsd serve`: loop threads, the control thread (signals, inotify, reloads), stop. */
 #include "server/server_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -192,29 +193,28 @@ static void snapshot_publish(struct srv *s, struct srv_snapshot *sn, int started
     }
 }
 
-static struct db *open_db(struct srv *s, struct db **db)
+/* The database of the control thread's handle, opened on first need (after the privilege
+ * drop): without it the policies are served without ids. */
+static void open_db(struct srv *s)
 {
-    if (*db == NULL) {
-        char err[512], q[600];
-        *db = db_open(s->db_path, err, sizeof(err));
-        if (*db == NULL)
-            log_event(LOG_WARN, "db.open",
-                      "path=%s error=%s note=\"policy ids are not "
-                      "recorded until the database opens\"",
-                      s->db_path, log_quote(q, sizeof(q), err));
-    }
-    return *db;
+    char err[512], q[600];
+    if (hosted_db(s->hosted, err, sizeof(err)) == NULL)
+        log_event(LOG_WARN, "db.open",
+                  "path=%s error=%s note=\"policy ids are not "
+                  "recorded until the database opens\"",
+                  s->db_path, log_quote(q, sizeof(q), err));
 }
 
-static void reload(struct srv *s, int what, struct db **db, int started, const char *why)
+static void reload(struct srv *s, int what, int started, const char *why)
 {
     uint64_t t0 = now_ms();
     struct srv_snapshot *old = (struct srv_snapshot *)atomic_load(&s->current);
     struct srv_snapshot *sn = xcalloc(1, sizeof(*sn));
     sn->generation = old ? old->generation + 1 : 1;
-    if ((what & RELOAD_POLICIES) || old == NULL)
-        sn->policies =
-            srv__policies_build(s->policy_dir, old ? old->policies : NULL, open_db(s, db));
+    if ((what & RELOAD_POLICIES) || old == NULL) {
+        open_db(s);
+        sn->policies = srv__policies_build(s->hosted, old ? old->policies : NULL);
+    }
     if (sn->policies == NULL) /* not asked to reload, or the directory is unreadable */
         sn->policies = old->policies;
     sn->policies->refs++;
@@ -223,7 +223,7 @@ static void reload(struct srv *s, int what, struct db **db, int started, const c
         sn->certs = s->first_certs;
         s->first_certs = NULL;
     } else if ((what & RELOAD_CERTS) || old == NULL) {
-        sn->certs = srv__certs_build(s->cert_dir, old ? old->certs : NULL);
+        sn->certs = srv__certs_build(hosted_cert_dir(s->hosted), old ? old->certs : NULL);
     }
     if (sn->certs == NULL)
         sn->certs = old->certs;
@@ -249,21 +249,29 @@ static void reload(struct srv *s, int what, struct db **db, int started, const c
 
 /* ---- start-up ---- */
 
-static int make_dir(const char *path, int mode, const char *what)
+/* The hosted state, its directories created (0750) when missing; what serve creates belongs
+ * to [server] user. */
+static int open_hosted(struct srv *s)
 {
-    struct stat sb;
-    int existed = stat(path, &sb) == 0;
-    if (mkdir_p(path, mode) != 0) {
-        char q[600];
-        log_event(LOG_ERROR, "serve.start",
-                  "error=\"cannot create the %s\" path=%s reason=%s "
-                  "fix=\"create it or change [server] state_dir\"",
-                  what, log_quote(q, sizeof(q), path), strerror(errno));
-        return -1;
+    const struct stsd_config *cfg = s->cfg;
+    char err[512], q[600];
+    s->hosted = hosted_open(cfg, 0, err, sizeof(err)); /* to learn the paths */
+    const char *dirs[] = {cfg->state_dir, s->hosted ? hosted_policy_dir(s->hosted) : NULL,
+                          s->hosted ? hosted_cert_dir(s->hosted) : NULL};
+    int existed[3] = {1, 1, 1};
+    for (size_t i = 0; i < 3 && s->hosted != NULL; i++) {
+        struct stat sb;
+        existed[i] = stat(dirs[i], &sb) == 0;
     }
-    if (!existed)
-        srv__priv_created(path); /* what serve creates belongs to [server] user */
-    return 0;
+    struct hosted *h = s->hosted ? hosted_open(cfg, HOSTED_CREATE, err, sizeof(err)) : NULL;
+    if (h == NULL)
+        log_event(LOG_ERROR, "serve.start", "error=%s", log_quote(q, sizeof(q), err));
+    for (size_t i = 0; i < 3 && h != NULL; i++)
+        if (!existed[i])
+            srv__priv_created(dirs[i]);
+    hosted_close(s->hosted);
+    s->hosted = h;
+    return h != NULL ? 0 : -1;
 }
 
 static int watch_dir(int ifd, const char *dir)
@@ -363,7 +371,7 @@ static int read_secrets_and_drop(struct srv *s, char *err, size_t errlen)
             return -1;
         }
     }
-    s->first_certs = srv__certs_build(s->cert_dir, NULL);
+    s->first_certs = srv__certs_build(hosted_cert_dir(s->hosted), NULL);
     open_access_log(s);
     if (srv__priv_drop(err, errlen) != 0 ||
         srv__priv_check_state(s->cfg->state_dir, s->db_path, err, errlen) != 0) {
@@ -405,7 +413,7 @@ static void block_signals(sigset_t *set)
 /* ---- the control thread ---- */
 
 /* Run until SIGTERM/SIGINT: signals, inotify with debounce, reloads. */
-static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cert, struct db **db)
+static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cert)
 {
     int pending = 0;
     uint64_t first = 0, last = 0;
@@ -433,7 +441,7 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
             while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
                     pending = 0;
-                    reload(s, RELOAD_POLICIES | RELOAD_CERTS, db, 1, "sighup");
+                    reload(s, RELOAD_POLICIES | RELOAD_CERTS, 1, "sighup");
                     warm = atomic_load(&s->current)->certs;
                     warm_i = 0;
                     warm_t0 = now_ms();
@@ -459,7 +467,7 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
             if (now >= last + DEBOUNCE_MS || now >= first + DEBOUNCE_MAX_MS) {
                 int what = pending;
                 pending = 0;
-                reload(s, what, db, 1, "inotify");
+                reload(s, what, 1, "inotify");
                 warm = atomic_load(&s->current)->certs;
                 warm_i = 0;
                 warm_t0 = now_ms();
@@ -473,7 +481,7 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
             if (sans) {
                 /* index the SANs of the certificates decoded since the table was built:
                  * nothing is read again (files unchanged), the decoded objects are shared */
-                reload(s, RELOAD_CERTS, db, 1, "sans");
+                reload(s, RELOAD_CERTS, 1, "sans");
                 warm = atomic_load(&s->current)->certs;
                 warm_i = 0;
                 warm_t0 = now_ms();
@@ -510,7 +518,6 @@ enum srv_status srv_run(const struct stsd_config *cfg)
 {
     struct srv *s = xcalloc(1, sizeof(*s));
     enum srv_status rc = SRV_CONFIG_ERROR;
-    struct db *db = NULL;
     int sfd = -1, ifd = -1;
     sigset_t set;
     s->cfg = cfg;
@@ -518,17 +525,13 @@ enum srv_status srv_run(const struct stsd_config *cfg)
     s->n_threads = cfg->threads > 0 ? cfg->threads : (int)(nproc > 0 ? nproc : 1);
     if (s->n_threads > MAX_THREADS)
         s->n_threads = MAX_THREADS;
-    s->policy_dir = xasprintf("%s/policies", cfg->state_dir);
-    s->cert_dir = xstrdup(cfg->cert_dir);
-    s->db_path = xasprintf("%s/stsd.db", cfg->state_dir);
+    s->db_path = hosted_path_db(cfg);
     char err[512], q[600];
     if (srv__priv_prepare(cfg, err, sizeof(err)) != 0) {
         log_event(LOG_ERROR, "serve.privileges", "error=%s", log_quote(q, sizeof(q), err));
         goto out;
     }
-    if (make_dir(cfg->state_dir, 0750, "state directory") != 0 ||
-        make_dir(s->policy_dir, 0755, "policy directory") != 0 ||
-        make_dir(s->cert_dir, 0700, "certificate directory") != 0)
+    if (open_hosted(s) != 0)
         goto out;
 
     block_signals(&set);
@@ -545,8 +548,8 @@ enum srv_status srv_run(const struct stsd_config *cfg)
     /* Watch before the certificates are first read so that no change between the two is
      * missed (and while the directories are surely readable). */
     ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    int wd_pol = ifd >= 0 ? watch_dir(ifd, s->policy_dir) : -1;
-    int wd_cert = ifd >= 0 ? watch_dir(ifd, s->cert_dir) : -1;
+    int wd_pol = ifd >= 0 ? watch_dir(ifd, hosted_policy_dir(s->hosted)) : -1;
+    int wd_cert = ifd >= 0 ? watch_dir(ifd, hosted_cert_dir(s->hosted)) : -1;
     if (read_secrets_and_drop(s, err, sizeof(err)) != 0)
         goto out;
     for (int i = 0; srv__modules[i] != NULL; i++) {
@@ -557,7 +560,7 @@ enum srv_status srv_run(const struct stsd_config *cfg)
         }
     }
     register_catch_all(s);
-    reload(s, RELOAD_POLICIES | RELOAD_CERTS, &db, 0, "start");
+    reload(s, RELOAD_POLICIES | RELOAD_CERTS, 0, "start");
 
     s->threads = xcalloc((size_t)s->n_threads, sizeof(*s->threads));
     for (int i = 0; i < s->n_threads; i++) {
@@ -569,7 +572,7 @@ enum srv_status srv_run(const struct stsd_config *cfg)
         sleep_ms(1);
     log_ready(s);
 
-    control_loop(s, sfd, ifd, wd_pol, wd_cert, &db);
+    control_loop(s, sfd, ifd, wd_pol, wd_cert);
     rc = stop_threads(s, sfd);
     log_event(LOG_INFO, "serve.stopped", "status=%d", (int)rc);
     for (int i = 0; srv__modules[i] != NULL; i++)
@@ -587,13 +590,11 @@ out:
         SSL_CTX_free(s->ssl_ctx);
     if (s->host_public != NULL)
         h2o_config_dispose(&s->globalconf);
-    db_close(db);
+    hosted_close(s->hosted);
     if (ifd >= 0)
         close(ifd);
     if (sfd >= 0)
         close(sfd);
-    free(s->policy_dir);
-    free(s->cert_dir);
     free(s->db_path);
     free(s);
     return rc;

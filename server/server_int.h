@@ -113,12 +113,12 @@ struct srv_policy_table {
     size_t n_invalid;
     int refs; /* snapshots using it; touched by the control thread only */
 };
-/* Build a table from the store in `dir`, keeping last good versions from `prev` (may be
- * NULL) for files that do not parse, logging policy.invalid for them. `db` may be NULL.
- * An unreadable directory is logged and gives NULL when there is a `prev` to keep serving,
- * else an empty table. */
-struct srv_policy_table *srv__policies_build(const char *dir, const struct srv_policy_table *prev,
-                                             struct db *db);
+/* Build a table from what `h` hosts (the ids recorded when new, unless h has no database),
+ * keeping last good versions from `prev` (may be NULL) for files that do not parse, logging
+ * policy.invalid for them. An unreadable or vanished directory is logged and gives NULL when
+ * there is a `prev` to keep serving, else an empty table. */
+struct hosted;
+struct srv_policy_table *srv__policies_build(struct hosted *h, const struct srv_policy_table *prev);
 void srv__policies_free(struct srv_policy_table *t);
 /* Entry for a domain (lowercase, no trailing dot), or NULL. Safe on a loop thread. */
 const struct srv_policy *srv_policy_lookup(const struct srv_policy_table *t, const char *domain,
@@ -362,7 +362,8 @@ struct srv {
     h2o_hostconf_t *host_public, *host_admin;
     h2o_hostconf_t *hosts_public[2], *hosts_admin[2]; /* NULL-terminated accept lists */
     SSL_CTX *ssl_ctx;
-    char *policy_dir, *cert_dir, *db_path;
+    struct hosted *hosted; /* the control thread's: policy table, directories to watch */
+    char *db_path;
     struct srv_listener *listeners;
     size_t n_listeners;
     struct srv_thread *threads;
@@ -385,5 +386,10 @@ int srv_domain_hosted(struct srv *s, const char *domain);
 /* An h2o pathconf on the public HTTPS host / the admin host (call from a module's init). */
 h2o_pathconf_t *srv_public_path(struct srv *s, const char *path);
 h2o_pathconf_t *srv_admin_path(struct srv *s, const char *path);
+
+/* Stop worker threads (parse_pool.c): under mu, set *stop and wake every waiter of cv and of
+ * cv2 (may be NULL), then join the n threads tids. */
+void srv__threads_stop(pthread_mutex_t *mu, atomic_int *stop, pthread_cond_t *cv,
+                       pthread_cond_t *cv2, pthread_t *tids, int n);
 
 #endif

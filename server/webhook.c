@@ -264,11 +264,7 @@ void srv__webhook_free(struct srv_webhook *w)
 {
     if (w == NULL)
         return;
-    pthread_mutex_lock(&w->mu);
-    w->stop = 1;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    srv__threads_stop(&w->mu, &w->stop, &w->cv, NULL, &w->thread, 1);
     if (w->n > 0 && !w->abandon_logged)
         log_event(LOG_WARN, "alert.abandoned", "reason=\"stopping\" pending=%zu", w->n);
     while (w->head != NULL) {

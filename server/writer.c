@@ -18,7 +18,7 @@ struct srv_writer {
     size_t n_queued;             /* jobs in the list */
     size_t n_busy;               /* jobs of the batch being stored */
     size_t cap, batch_cap;
-    int stopping;
+    atomic_int stopping;
     atomic_int failing;
     pthread_t tid;
     struct db *db;
@@ -384,11 +384,7 @@ void srv_writer_free(struct srv_writer *w)
 {
     if (w == NULL)
         return;
-    pthread_mutex_lock(&w->mu);
-    w->stopping = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->tid, NULL);
+    srv__threads_stop(&w->mu, &w->stopping, &w->cv, NULL, &w->tid, 1);
     db_close(w->db);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);

@@ -22,6 +22,62 @@ void *db__grow(void *v, size_t n, size_t *cap, size_t first, size_t size)
     return v;
 }
 
+void db__read_row(sqlite3_stmt *st, const struct db__row_type *t, void *elem)
+{
+    for (int i = 0; i < (int)t->n_cols; i++) {
+        void *f = (unsigned char *)elem + t->cols[i].off;
+        if (t->cols[i].kind == DB__TEXT)
+            *(char **)f = db__col_text(st, i);
+        else if (t->cols[i].kind == DB__I64)
+            *(int64_t *)f = sqlite3_column_int64(st, i);
+        else
+            *(int *)f = sqlite3_column_int(st, i);
+    }
+}
+
+void db__clear_row(const struct db__row_type *t, void *elem)
+{
+    for (size_t i = 0; i < t->n_cols; i++)
+        if (t->cols[i].kind == DB__TEXT)
+            free(*(char **)((unsigned char *)elem + t->cols[i].off));
+    if (t->clear_more != NULL)
+        t->clear_more(elem);
+}
+
+void *db__rows(sqlite3_stmt *st, const struct db__row_type *t, size_t max, void *ctx, size_t *n,
+               int *rc)
+{
+    unsigned char *v = NULL;
+    size_t cap = 0;
+    int step = SQLITE_DONE;
+    *n = 0;
+    while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (t->keep != NULL && !t->keep(st, ctx))
+            continue;
+        v = db__grow(v, *n, &cap, 8, t->size);
+        memset(v + *n * t->size, 0, t->size);
+        db__read_row(st, t, v + (*n)++ * t->size);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    *rc = *n < max && step != SQLITE_DONE ? -1 : 0;
+    if (*rc != 0) {
+        db__rows_free(t, v, *n);
+        v = NULL;
+        *n = 0;
+    }
+    return v;
+}
+
+void db__rows_free(const struct db__row_type *t, void *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        db__clear_row(t, (unsigned char *)v + i * t->size);
+    free(v);
+}
+
 sqlite3_stmt *db__stmt(struct db *db, const char *sql)
 {
     for (int i = 0; i < db->n_stmts; i++) {
@@ -127,6 +183,28 @@ struct db *db_open(const char *path, char *err, size_t errlen)
     }
     if (exec(db, "PRAGMA foreign_keys=ON") != 0) {
         snprintf(err, errlen, "%s: cannot set up the database: %s", path, sqlite3_errmsg(db->h));
+        db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+struct db *db_open_readonly(const char *path, char *err, size_t errlen)
+{
+    struct db *db = xcalloc(1, sizeof(*db));
+    int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot open the database read-only: %s", path,
+                 db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+        db_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db->h, 10000);
+    int v = db_schema_version(db);
+    if (v < 0 || v > db__n_migrations) {
+        snprintf(err, errlen, "%s: %s", path,
+                 v < 0 ? "not a database stsd can read"
+                       : "the schema is newer than this stsd knows; use a newer stsd");
         db_close(db);
         return NULL;
     }

@@ -18,6 +18,10 @@ struct db;
 /* Open (creating if needed) the database at path and run pending migrations.
  * NULL on error with a message in err. */
 struct db *db_open(const char *path, char *err, size_t errlen);
+/* Open an existing database for reading only: no migration, no pragma that writes, every
+ * change fails (SQLITE_READONLY). Tables of migrations it has not had yet are missing, so
+ * their queries fail. NULL with a message in err (also when the file does not exist). */
+struct db *db_open_readonly(const char *path, char *err, size_t errlen);
 void db_close(struct db *db); /* db_close(NULL) is a no-op */
 int db_begin(struct db *db);  /* BEGIN IMMEDIATE; 0 or -1 */
 int db_commit(struct db *db);
@@ -43,6 +47,10 @@ struct db_policy_version {
  */
 int db_policy_version_record(struct db *db, const char *domain, const unsigned char sha256[32],
                              int64_t now, char id_out[33], int *is_new);
+/* The id of this content of `domain` without recording anything (read-only use).
+ * 1 found (id_out filled), 0 not recorded, -1 error. */
+int db_policy_version_find(struct db *db, const char *domain, const unsigned char sha256[32],
+                           char id_out[33]);
 /* Every version of a domain, newest first; *out malloc'd (free()). 0 or -1. */
 int db_policy_versions(struct db *db, const char *domain, struct db_policy_version **out,
                        size_t *n);
@@ -212,5 +220,34 @@ int db_check_report_sums(struct db *db, int64_t after_id, int64_t upto_id, int n
 int db_check_latest_counts(struct db *db, const char *domain, struct db_check *out);
 /* The newest report id (0 when there is none). 0 or -1. */
 int db_check_max_report_id(struct db *db, int64_t *max_id);
+
+/* db_audit.c - the audit and withdrawals tables (005_hosted.sql). */
+struct db_audit {
+    int64_t id, at;
+    char *actor, *action, *domain;
+    char *old_id, *new_id, *detail; /* NULL when not applicable */
+};
+/* Append one row (id is ignored; the new row's id goes to *id, which may be NULL). 0 or -1. */
+int db_audit_add(struct db *db, const struct db_audit *row, int64_t *id);
+/* Newest first, at most `limit` rows (<= 0: DB_CHECK_MAX_ROWS), only `domain` when not NULL.
+ * *out malloc'd, release with db_audit_free. 0 or -1. */
+int db_audit_list(struct db *db, const char *domain, int64_t limit, struct db_audit **out,
+                  size_t *n);
+void db_audit_free(struct db_audit *v, size_t n);
+
+struct db_withdrawal {
+    char domain[254];
+    int64_t started, until;
+    char old_id[33]; /* "" when the withdrawn content had no id */
+};
+/* Start (or restart) the withdrawal of w->domain. 0 or -1. */
+int db_withdrawal_put(struct db *db, const struct db_withdrawal *w);
+/* The withdrawal of one domain. 1 found, 0 none, -1 error. */
+int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *out);
+/* End the withdrawal of a domain (no row: nothing to do). 0 or -1. */
+int db_withdrawal_delete(struct db *db, const char *domain);
+/* Withdrawals whose `until` is at most `due` (INT64_MAX: all), ordered by domain; there is
+ * at most one row per hosted domain. *out malloc'd (free()). 0 or -1. */
+int db_withdrawals(struct db *db, int64_t due, struct db_withdrawal **out, size_t *n);
 
 #endif

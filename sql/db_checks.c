@@ -59,91 +59,70 @@ fail:
     return -1;
 }
 
-static void read_row(sqlite3_stmt *st, struct db_check *c, int with_result)
-{
-    c->id = sqlite3_column_int64(st, 0);
-    c->domain = db__col_text(st, 1);
-    c->started = sqlite3_column_int64(st, 2);
-    c->duration_ms = sqlite3_column_int64(st, 3);
-    c->status = sqlite3_column_int(st, 4);
-    c->errors = sqlite3_column_int(st, 5);
-    c->warnings = sqlite3_column_int(st, 6);
-    c->infos = sqlite3_column_int(st, 7);
-    c->dns_id = db__col_text(st, 8);
-    c->result = with_result ? db__col_text(st, 9) : NULL;
-}
+#define CHECK(field, kind) DB__COL(struct db_check, field, kind)
+static const struct db__col check_cols[] = {
+    CHECK(id, I64),      CHECK(domain, TEXT), CHECK(started, I64),  CHECK(duration_ms, I64),
+    CHECK(status, INT),  CHECK(errors, INT),  CHECK(warnings, INT), CHECK(infos, INT),
+    CHECK(dns_id, TEXT), CHECK(result, TEXT)};
+static const struct db__row_type check_rows = DB__ROW_TYPE(struct db_check, check_cols, NULL, NULL);
+#define CHECK_COLS "id, domain, started, duration_ms, status, errors, warnings, infos, dns_id"
 
-/* Step through a prepared SELECT of check rows into a malloc'd array (at most `cap`). */
-static int collect(sqlite3_stmt *st, int with_result, size_t cap, struct db_check **out, size_t *n)
+/* Bind ?1 to `domain` (NULL: every domain) and read the check rows of st (at most `cap`). */
+static int collect(sqlite3_stmt *st, const char *domain, size_t cap, struct db_check **out,
+                   size_t *n)
 {
-    size_t alloc = 0;
-    *out = NULL;
-    *n = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n >= cap)
-            break;
-        *out = db__grow(*out, *n, &alloc, 8, sizeof(**out));
-        memset(&(*out)[*n], 0, sizeof(**out));
-        read_row(st, &(*out)[*n], with_result);
-        (*n)++;
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        db_checks_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
-}
-
-#define CHECK_COLS                                                                                 \
-    "id, domain, started, duration_ms, status, errors, warnings, infos, dns_id, result"
-
-int db_check_latest(struct db *db, const char *domain, struct db_check **out, size_t *n)
-{
-    /* The newest run of each domain: the highest id, since ids grow with time. */
-    sqlite3_stmt *st = db__stmt(db, "SELECT " CHECK_COLS " FROM checks WHERE id IN "
-                                    "(SELECT max(id) FROM checks WHERE ?1 IS NULL OR domain = ?1 "
-                                    "GROUP BY domain) ORDER BY domain");
-    if (st == NULL)
-        return -1;
     if (domain != NULL)
         sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
     else
         sqlite3_bind_null(st, 1);
-    return collect(st, 1, DB_CHECK_MAX_ROWS, out, n);
+    int rc;
+    *out = db__rows(st, &check_rows, cap, NULL, n, &rc);
+    return rc;
+}
+
+int db_check_latest(struct db *db, const char *domain, struct db_check **out, size_t *n)
+{
+    /* The newest run of each domain: the highest id, since ids grow with time. */
+    sqlite3_stmt *st = db__stmt(db, "SELECT " CHECK_COLS ", result FROM checks WHERE id IN "
+                                    "(SELECT max(id) FROM checks WHERE ?1 IS NULL OR domain = ?1 "
+                                    "GROUP BY domain) ORDER BY domain");
+    if (st == NULL)
+        return -1;
+    return collect(st, domain, DB_CHECK_MAX_ROWS, out, n);
 }
 
 int db_check_latest_brief(struct db *db, struct db_check **out, size_t *n)
 {
     /* The result column is left out: with 10,000 domains it would be most of the bytes. */
-    sqlite3_stmt *st = db__stmt(db, "SELECT id, domain, started, duration_ms, status, errors, "
-                                    "warnings, infos, dns_id FROM checks WHERE id IN "
-                                    "(SELECT max(id) FROM checks GROUP BY domain) ORDER BY domain");
+    sqlite3_stmt *st = db__stmt(db, "SELECT " CHECK_COLS ", NULL FROM checks WHERE id IN "
+                                    "(SELECT max(id) FROM checks WHERE ?1 IS NULL GROUP BY domain) "
+                                    "ORDER BY domain");
     if (st == NULL)
         return -1;
-    return collect(st, 0, DB_CHECK_BRIEF_MAX, out, n);
+    return collect(st, NULL, DB_CHECK_BRIEF_MAX, out, n);
 }
+
+#define HISTORY " FROM checks WHERE ?1 IS NULL OR domain = ?1 ORDER BY id DESC LIMIT ?2"
+static const char SQL_HISTORY[] = "SELECT " CHECK_COLS ", result" HISTORY;
+static const char SQL_HISTORY_NO_RESULT[] = "SELECT " CHECK_COLS ", NULL" HISTORY;
 
 int db_check_history(struct db *db, const char *domain, int64_t limit, int with_result,
                      struct db_check **out, size_t *n)
 {
-    sqlite3_stmt *st = db__stmt(db, "SELECT " CHECK_COLS " FROM checks "
-                                    "WHERE ?1 IS NULL OR domain = ?1 ORDER BY id DESC LIMIT ?2");
+    sqlite3_stmt *st = db__stmt(db, with_result ? SQL_HISTORY : SQL_HISTORY_NO_RESULT);
     if (st == NULL)
         return -1;
-    if (domain != NULL)
-        sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, 1);
     if (limit <= 0 || limit > DB_CHECK_MAX_ROWS)
         limit = DB_CHECK_MAX_ROWS;
     sqlite3_bind_int64(st, 2, limit);
-    return collect(st, with_result, (size_t)limit, out, n);
+    return collect(st, domain, (size_t)limit, out, n);
 }
+
+#define FINDING(field) DB__COL(struct db_check_finding, field, TEXT)
+static const struct db__col finding_cols[] = {FINDING(finding), FINDING(severity), FINDING(subject),
+                                              FINDING(message)};
+static const struct db__row_type finding_rows =
+    DB__ROW_TYPE(struct db_check_finding, finding_cols, NULL, NULL);
 
 int db_check_findings(struct db *db, int64_t check_id, struct db_check_finding **out, size_t *n)
 {
@@ -152,26 +131,9 @@ int db_check_findings(struct db *db, int64_t check_id, struct db_check_finding *
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, check_id);
-    size_t alloc = 0;
-    *out = NULL;
-    *n = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < DB_CHECK_MAX_FINDINGS) {
-        *out = db__grow(*out, *n, &alloc, 8, sizeof(**out));
-        struct db_check_finding *f = &(*out)[(*n)++];
-        f->finding = db__col_text(st, 0);
-        f->severity = db__col_text(st, 1);
-        f->subject = db__col_text(st, 2);
-        f->message = db__col_text(st, 3);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        db_check_findings_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
+    *out = db__rows(st, &finding_rows, DB_CHECK_MAX_FINDINGS, NULL, n, &rc);
+    return rc;
 }
 
 int db_check_prune(struct db *db, const char *domain, int64_t keep)
@@ -191,28 +153,33 @@ int db_check_prune(struct db *db, const char *domain, int64_t keep)
 
 void db_checks_free(struct db_check *v, size_t n)
 {
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].domain);
-        free(v[i].dns_id);
-        free(v[i].result);
-    }
-    free(v);
+    db__rows_free(&check_rows, v, n);
 }
 
 void db_check_findings_free(struct db_check_finding *v, size_t n)
 {
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].finding);
-        free(v[i].severity);
-        free(v[i].subject);
-        free(v[i].message);
-    }
-    free(v);
+    db__rows_free(&finding_rows, v, n);
 }
+
+/* db_check_new_reports: the caller's filter of policy-domains. */
+struct keep_filter {
+    int (*keep)(void *ctx, const char *domain);
+    void *ctx;
+};
+
+static int keep_domain(sqlite3_stmt *st, void *filter)
+{
+    const struct keep_filter *k = filter;
+    const char *dom = (const char *)sqlite3_column_text(st, 0);
+    return k->keep == NULL || (dom != NULL && k->keep(k->ctx, dom));
+}
+
+#define NEW_REPORTS(field, kind) DB__COL(struct db_new_reports, field, kind)
+static const struct db__col new_reports_cols[] = {
+    NEW_REPORTS(domain, TEXT), NEW_REPORTS(reports, I64), NEW_REPORTS(successful, I64),
+    NEW_REPORTS(failed, I64)};
+static const struct db__row_type new_reports_rows =
+    DB__ROW_TYPE(struct db_new_reports, new_reports_cols, keep_domain, NULL);
 
 int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports **out, size_t *n,
                          int64_t *max_id, int (*keep)(void *ctx, const char *domain),
@@ -242,37 +209,21 @@ int db_check_new_reports(struct db *db, int64_t after_id, struct db_new_reports 
         return -1;
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int64(st, 2, *max_id);
-    size_t alloc = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < DB_CHECK_MAX_ROWS) {
-        const char *dom = (const char *)sqlite3_column_text(st, 0);
-        if (keep != NULL && (dom == NULL || !keep(keep_ctx, dom)))
-            continue;
-        *out = db__grow(*out, *n, &alloc, 8, sizeof(**out));
-        struct db_new_reports *r = &(*out)[(*n)++];
-        r->domain = db__col_text(st, 0);
-        r->reports = sqlite3_column_int64(st, 1);
-        r->successful = sqlite3_column_int64(st, 2);
-        r->failed = sqlite3_column_int64(st, 3);
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        db_new_reports_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
+    struct keep_filter filter = {keep, keep_ctx};
+    *out = db__rows(st, &new_reports_rows, DB_CHECK_MAX_ROWS, &filter, n, &rc);
+    return rc;
 }
 
 void db_new_reports_free(struct db_new_reports *v, size_t n)
 {
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i].domain);
-    free(v);
+    db__rows_free(&new_reports_rows, v, n);
 }
+
+#define FAILED(field, kind) DB__COL(struct db_failed_by_type, field, kind)
+static const struct db__col failed_cols[] = {FAILED(domain, TEXT), FAILED(result_type, TEXT),
+                                             FAILED(failed, I64)};
+static const struct db__row_type failed_rows =
+    DB__ROW_TYPE(struct db_failed_by_type, failed_cols, NULL, NULL);
 
 int db_check_failed_by_type(struct db *db, struct db_failed_by_type **out, size_t *n)
 {
@@ -288,34 +239,14 @@ int db_check_failed_by_type(struct db *db, struct db_failed_by_type **out, size_
     *n = 0;
     if (st == NULL)
         return -1;
-    size_t alloc = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < 10 * DB_CHECK_MAX_ROWS) {
-        *out = db__grow(*out, *n, &alloc, 16, sizeof(**out));
-        struct db_failed_by_type *r = &(*out)[(*n)++];
-        r->domain = db__col_text(st, 0);
-        r->result_type = db__col_text(st, 1);
-        r->failed = sqlite3_column_int64(st, 2);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        db_failed_by_type_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
+    *out = db__rows(st, &failed_rows, 10 * DB_CHECK_MAX_ROWS, NULL, n, &rc);
+    return rc;
 }
 
 void db_failed_by_type_free(struct db_failed_by_type *v, size_t n)
 {
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].domain);
-        free(v[i].result_type);
-    }
-    free(v);
+    db__rows_free(&failed_rows, v, n);
 }
 
 int db_check_report_sums(struct db *db, int64_t after_id, int64_t upto_id, int not_https,
@@ -366,6 +297,10 @@ int db_check_max_report_id(struct db *db, int64_t *max_id)
     return db_check_new_reports(db, 0, NULL, &(size_t){0}, max_id, NULL, NULL);
 }
 
+static const struct db__col count_cols[] = {CHECK(id, I64), CHECK(started, I64), CHECK(errors, INT),
+                                            CHECK(warnings, INT), CHECK(infos, INT)};
+static const struct db__row_type count_row = DB__ROW_TYPE(struct db_check, count_cols, NULL, NULL);
+
 int db_check_latest_counts(struct db *db, const char *domain, struct db_check *out)
 {
     /* One index seek (checks_by_domain, backwards), whatever the number of stored runs. */
@@ -376,13 +311,8 @@ int db_check_latest_counts(struct db *db, const char *domain, struct db_check *o
     sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st), found = rc == SQLITE_ROW;
     memset(out, 0, sizeof(*out));
-    if (found) {
-        out->id = sqlite3_column_int64(st, 0);
-        out->started = sqlite3_column_int64(st, 1);
-        out->errors = sqlite3_column_int(st, 2);
-        out->warnings = sqlite3_column_int(st, 3);
-        out->infos = sqlite3_column_int(st, 4);
-    }
+    if (found)
+        db__read_row(st, &count_row, out);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return found ? 1 : rc == SQLITE_DONE ? 0 : -1;

@@ -33,8 +33,44 @@ char *db__col_text(sqlite3_stmt *st, int i);
 /* Make room for element n of a growing array v of size-byte elements with *cap slots: when
  * full, double *cap (to first when 0) and reallocate. Returns v, perhaps moved. */
 void *db__grow(void *v, size_t n, size_t *cap, size_t first, size_t size);
-/* db_reports.c: append the distinct policy-domains of a report to *domains (malloc'd strings,
- * *n of them, grown with db__grow). 0 or -1. */
+/* Where column i of a row lands in an element: at byte `off`, as a malloc'd string (NULL for
+ * NULL), an int64_t or an int. */
+enum db__kind { DB__TEXT = 1, DB__I64, DB__INT };
+struct db__col {
+    size_t off;
+    enum db__kind kind;
+};
+#define DB__COL(type, field, kind)                                                                 \
+    {                                                                                              \
+        offsetof(type, field), DB__##kind                                                          \
+    }
+/* A kind of row: its element type and columns (in SELECT order), an optional filter (keep
+ * returns 0 to pass the current row over) and what to free beyond the text columns. */
+struct db__row_type {
+    size_t size;
+    const struct db__col *cols;
+    size_t n_cols;
+    int (*keep)(sqlite3_stmt *st, void *ctx);
+    void (*clear_more)(void *elem);
+};
+#define DB__ROW_TYPE(type, cols, keep, clear_more)                                                 \
+    {                                                                                              \
+        sizeof(type), cols, sizeof(cols) / sizeof((cols)[0]), keep, clear_more                     \
+    }
+/* Fill elem from the current row; free what a row of type t holds (not elem itself). */
+void db__read_row(sqlite3_stmt *st, const struct db__row_type *t, void *elem);
+void db__clear_row(const struct db__row_type *t, void *elem);
+/* Step a bound SELECT to its end (or to `max` kept rows) into a malloc'd array of zeroed
+ * elements filled by db__read_row; resets st. Returns the array (NULL when empty) and *n; on
+ * a step error frees it, *n = 0, *rc = -1 and returns NULL; else *rc = 0. */
+void *db__rows(sqlite3_stmt *st, const struct db__row_type *t, size_t max, void *ctx, size_t *n,
+               int *rc);
+/* Free an array of n elements of type t; v may be NULL. */
+void db__rows_free(const struct db__row_type *t, void *v, size_t n);
+/* db_reports.c: the distinct policy-domains of a report into *domains (a malloc'd array of
+ * malloc'd strings, *n of them). 0 or -1 (then none). */
 int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n);
+/* Free such an array of domains. */
+void db__domains_free(char **v, size_t n);
 
 #endif

@@ -42,6 +42,14 @@ static int lookup(struct db *db, const char *domain, const char *h, char id_out[
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+int db_policy_version_find(struct db *db, const char *domain, const unsigned char sha256[32],
+                           char id_out[33])
+{
+    char h[65];
+    format_hex(sha256, 32, h);
+    return lookup(db, domain, h, id_out);
+}
+
 /*
  * The look-up and the insert run in one IMMEDIATE transaction (unless the caller already
  * holds one), so that the server and a `stsd policy` command seeing the same new content at

@@ -54,17 +54,22 @@ int db_report_prune(struct db *db, int64_t cutoff, int64_t batch, int64_t *repor
     return 0;
 }
 
+static void clear_conflict_domains(void *c)
+{
+    db__domains_free(((struct db_report_conflict *)c)->domains,
+                     ((struct db_report_conflict *)c)->n_domains);
+}
+
+#define CONFLICT(field, kind) DB__COL(struct db_report_conflict, field, kind)
+static const struct db__col conflict_cols[] = {CONFLICT(id, I64), CONFLICT(conflict_of, I64),
+                                               CONFLICT(organization_name, TEXT),
+                                               CONFLICT(report_id, TEXT), CONFLICT(source, TEXT)};
+static const struct db__row_type conflict_rows =
+    DB__ROW_TYPE(struct db_report_conflict, conflict_cols, NULL, clear_conflict_domains);
+
 void db_report_conflicts_free(struct db_report_conflict *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].organization_name);
-        free(v[i].report_id);
-        free(v[i].source);
-        for (size_t j = 0; j < v[i].n_domains; j++)
-            free(v[i].domains[j]);
-        free(v[i].domains);
-    }
-    free(v);
+    db__rows_free(&conflict_rows, v, n);
 }
 
 int db_report_conflicts_after(struct db *db, int64_t after_id, int64_t limit,
@@ -89,27 +94,14 @@ int db_report_conflicts_after(struct db *db, int64_t after_id, int64_t limit,
         return -1;
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int64(st, 2, limit > 0 ? limit : 1);
-    struct db_report_conflict *v = NULL;
-    size_t len = 0, cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        v = db__grow(v, len, &cap, 4, sizeof(*v));
-        struct db_report_conflict *c = &v[len++];
-        memset(c, 0, sizeof(*c));
-        c->id = sqlite3_column_int64(st, 0);
-        c->conflict_of = sqlite3_column_int64(st, 1);
-        c->organization_name = db__col_text(st, 2);
-        c->report_id = db__col_text(st, 3);
-        c->source = db__col_text(st, 4);
-    }
-    sqlite3_reset(st);
-    for (size_t i = 0; rc == SQLITE_DONE && i < len; i++)
-        if (db__report_domains(db, v[i].id, &v[i].domains, &v[i].n_domains) != 0)
-            rc = SQLITE_ERROR;
-    if (rc != SQLITE_DONE) {
-        db_report_conflicts_free(v, len);
+    struct db_report_conflict *v = db__rows(st, &conflict_rows, SIZE_MAX, NULL, n, &rc);
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        rc = db__report_domains(db, v[i].id, &v[i].domains, &v[i].n_domains);
+    if (rc != 0) {
+        db_report_conflicts_free(v, *n);
+        *n = 0;
         return -1;
     }
     *out = v;
-    *n = len;
     return 0;
 }

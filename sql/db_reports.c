@@ -295,6 +295,14 @@ int db_report_count(struct db *db, int64_t *n)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+static const struct db__col string_cols[] = {{0, DB__TEXT}};
+static const struct db__row_type string_rows = DB__ROW_TYPE(char *, string_cols, NULL, NULL);
+
+void db__domains_free(char **v, size_t n)
+{
+    db__rows_free(&string_rows, v, n);
+}
+
 int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n)
 {
     sqlite3_stmt *st = db__stmt(db, SQL_DOMAINS);
@@ -302,13 +310,8 @@ int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n
         return -1;
     sqlite3_bind_int64(st, 1, report);
     int rc;
-    size_t cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *domains = db__grow(*domains, *n, &cap, 2, sizeof(**domains));
-        (*domains)[(*n)++] = db__col_text(st, 0);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    *domains = db__rows(st, &string_rows, SIZE_MAX, NULL, n, &rc);
+    return rc;
 }
 
 static int load_domains(struct db *db, struct report_listing *m)
@@ -316,45 +319,36 @@ static int load_domains(struct db *db, struct report_listing *m)
     return db__report_domains(db, m->id, &m->domains, &m->n_domains);
 }
 
-static void read_listing(sqlite3_stmt *st, struct report_listing *m)
+static void clear_listing_domains(void *m)
 {
-    memset(m, 0, sizeof(*m));
-    m->id = sqlite3_column_int64(st, 0);
-    m->organization_name = db__col_text(st, 1);
-    m->report_id = db__col_text(st, 2);
-    m->contact_info = db__col_text(st, 3);
-    m->source = db__col_text(st, 4);
-    m->start = sqlite3_column_int64(st, 5);
-    m->end = sqlite3_column_int64(st, 6);
-    m->received = sqlite3_column_int64(st, 7);
-    m->successful = sqlite3_column_int64(st, 8);
-    m->failed = sqlite3_column_int64(st, 9);
-    m->gzip = sqlite3_column_int(st, 10);
-    m->rawsize = sqlite3_column_int64(st, 11);
-    m->conflict_of = sqlite3_column_int64(st, 12);
-    m->counted = sqlite3_column_int(st, 13);
-    m->conflicts = sqlite3_column_int64(st, 14);
+    db__domains_free(((struct report_listing *)m)->domains,
+                     ((struct report_listing *)m)->n_domains);
 }
+
+#define LISTING(field, kind) DB__COL(struct report_listing, field, kind)
+static const struct db__col listing_cols[] = {
+    LISTING(id, I64),          LISTING(organization_name, TEXT),
+    LISTING(report_id, TEXT),  LISTING(contact_info, TEXT),
+    LISTING(source, TEXT),     LISTING(start, I64),
+    LISTING(end, I64),         LISTING(received, I64),
+    LISTING(successful, I64),  LISTING(failed, I64),
+    LISTING(gzip, INT),        LISTING(rawsize, I64),
+    LISTING(conflict_of, I64), LISTING(counted, INT),
+    LISTING(conflicts, I64)};
+static const struct db__row_type listing_rows =
+    DB__ROW_TYPE(struct report_listing, listing_cols, NULL, clear_listing_domains);
 
 void db_report_listing_clear(struct report_listing *m)
 {
     if (m == NULL)
         return;
-    free(m->organization_name);
-    free(m->report_id);
-    free(m->contact_info);
-    free(m->source);
-    for (size_t i = 0; i < m->n_domains; i++)
-        free(m->domains[i]);
-    free(m->domains);
+    db__clear_row(&listing_rows, m);
     memset(m, 0, sizeof(*m));
 }
 
 void db_report_list_free(struct report_listing *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        db_report_listing_clear(&v[i]);
-    free(v);
+    db__rows_free(&listing_rows, v, n);
 }
 
 int db_report_list(struct db *db, const struct db_report_filter *f, struct report_listing **out,
@@ -370,27 +364,16 @@ int db_report_list(struct db *db, const struct db_report_filter *f, struct repor
     if (f->domain)
         sqlite3_bind_text(st, 3, f->domain, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, f->limit > 0 ? f->limit : INT64_MAX);
-    struct report_listing *v = NULL;
-    size_t len = 0, cap = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        v = db__grow(v, len, &cap, 16, sizeof(*v));
-        read_listing(st, &v[len++]);
+    *out = db__rows(st, &listing_rows, SIZE_MAX, NULL, n, &rc);
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        rc = load_domains(db, &(*out)[i]);
+    if (rc != 0) {
+        db_report_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        db_report_list_free(v, len);
-        return -1;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (load_domains(db, &v[i]) != 0) {
-            db_report_list_free(v, len);
-            return -1;
-        }
-    }
-    *out = v;
-    *n = len;
-    return 0;
+    return rc;
 }
 
 /* Decode a stored JSON array of strings into a malloc'd char* array. */
@@ -415,36 +398,20 @@ static char **json_to_strings(const char *text, size_t *n)
 
 void db_report_clear(struct report *r)
 {
-    if (r == NULL)
-        return;
-    free(r->organization_name);
-    free(r->contact_info);
-    free(r->report_id);
-    for (size_t i = 0; i < r->n_policies; i++) {
-        struct report_policy *p = &r->policies[i];
-        free(p->policy_type);
-        free(p->policy_domain);
-        for (size_t j = 0; j < p->n_policy_string; j++)
-            free(p->policy_string[j]);
-        free(p->policy_string);
-        for (size_t j = 0; j < p->n_mx_host; j++)
-            free(p->mx_host[j]);
-        free(p->mx_host);
-        for (size_t j = 0; j < p->n_failures; j++) {
-            struct report_failure *f = &p->failures[j];
-            free(f->result_type);
-            free(f->sending_mta_ip);
-            free(f->receiving_mx_hostname);
-            free(f->receiving_mx_helo);
-            free(f->receiving_ip);
-            free(f->additional_information);
-            free(f->failure_reason_code);
-        }
-        free(p->failures);
-    }
-    free(r->policies);
-    memset(r, 0, sizeof(*r));
+    report_clear(r);
 }
+
+#define FAILURE(field, kind) DB__COL(struct report_failure, field, kind)
+static const struct db__col failure_cols[] = {FAILURE(result_type, TEXT),
+                                              FAILURE(sending_mta_ip, TEXT),
+                                              FAILURE(receiving_mx_hostname, TEXT),
+                                              FAILURE(receiving_mx_helo, TEXT),
+                                              FAILURE(receiving_ip, TEXT),
+                                              FAILURE(failed_session_count, I64),
+                                              FAILURE(additional_information, TEXT),
+                                              FAILURE(failure_reason_code, TEXT)};
+static const struct db__row_type failure_rows =
+    DB__ROW_TYPE(struct report_failure, failure_cols, NULL, NULL);
 
 static int load_failures(struct db *db, int64_t pid, struct report_policy *p)
 {
@@ -452,22 +419,9 @@ static int load_failures(struct db *db, int64_t pid, struct report_policy *p)
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, pid);
-    size_t cap = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        p->failures = db__grow(p->failures, p->n_failures, &cap, 4, sizeof(*p->failures));
-        struct report_failure *f = &p->failures[p->n_failures++];
-        f->result_type = db__col_text(st, 0);
-        f->sending_mta_ip = db__col_text(st, 1);
-        f->receiving_mx_hostname = db__col_text(st, 2);
-        f->receiving_mx_helo = db__col_text(st, 3);
-        f->receiving_ip = db__col_text(st, 4);
-        f->failed_session_count = sqlite3_column_int64(st, 5);
-        f->additional_information = db__col_text(st, 6);
-        f->failure_reason_code = db__col_text(st, 7);
-    }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    p->failures = db__rows(st, &failure_rows, SIZE_MAX, NULL, &p->n_failures, &rc);
+    return rc;
 }
 
 static int load_policies(struct db *db, int64_t id, struct report *r)
@@ -541,7 +495,7 @@ int db_report_get(struct db *db, int64_t id, struct report_listing *meta, struct
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        read_listing(st, meta);
+        db__read_row(st, &listing_rows, meta);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
         return 0;

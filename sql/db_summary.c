@@ -38,40 +38,39 @@ static const char SQL_SUM_TOTALS[] = "SELECT COUNT(*), COALESCE(SUM(r.successful
 static const char SQL_SUM_TOTALS_DOM[] =
     "SELECT COUNT(DISTINCT p.report), COALESCE(SUM(p.successful), 0), "
     "COALESCE(SUM(p.failed), 0) FROM report_policies p" P_WINDOW_DOM;
-static const char SQL_SUM_REPORTER[] =
-    "SELECT r.organization_name, COUNT(*), SUM(r.successful), SUM(r.failed) FROM reports r" R_WINDOW
-    " GROUP BY r.organization_name";
-static const char SQL_SUM_REPORTER_DOM[] =
-    "SELECT r.organization_name, COUNT(DISTINCT r.id), SUM(p.successful), SUM(p.failed) "
-    "FROM report_policies p JOIN reports r ON r.id = p.report" P_WINDOW_DOM
-    " GROUP BY r.organization_name";
-static const char SQL_SUM_DAY[] =
-    "SELECT r.start_time / 86400, COUNT(*), SUM(r.successful), "
-    "SUM(r.failed) FROM reports r" R_WINDOW " GROUP BY r.start_time / 86400";
-static const char SQL_SUM_DAY_DOM[] =
-    "SELECT p.start_time / 86400, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
-    "FROM report_policies p" P_WINDOW_DOM " GROUP BY p.start_time / 86400";
-static const char SQL_SUM_DOMAIN[] =
-    "SELECT p.policy_domain, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
-    "FROM report_policies p WHERE p.start_time >= ?1 AND p.start_time < ?2 "
-    "AND p.report NOT IN " UNCOUNTED " GROUP BY p.policy_domain";
-static const char SQL_SUM_DOMAIN_DOM[] =
-    "SELECT p.policy_domain, COUNT(DISTINCT p.report), SUM(p.successful), SUM(p.failed) "
-    "FROM report_policies p" P_WINDOW_DOM " GROUP BY p.policy_domain";
-static const char SQL_SUM_RESULT[] =
-    "SELECT f.result_type, COUNT(DISTINCT f.report), -1, SUM(f.failed_session_count) "
-    "FROM failure_details f" F_WINDOW " GROUP BY f.result_type";
-static const char SQL_SUM_RESULT_DOM[] =
-    "SELECT f.result_type, COUNT(DISTINCT f.report), -1, SUM(f.failed_session_count) "
-    "FROM failure_details f JOIN report_policies p ON p.id = f.policy" F_WINDOW
-    " AND p.policy_domain = ?3 GROUP BY f.result_type";
-static const char SQL_SUM_MX[] =
-    "SELECT " MX_KEY ", COUNT(DISTINCT f.report), -1, "
-    "SUM(f.failed_session_count) FROM failure_details f" F_WINDOW " GROUP BY " MX_KEY;
-static const char SQL_SUM_MX_DOM[] =
-    "SELECT " MX_KEY ", COUNT(DISTINCT f.report), -1, SUM(f.failed_session_count) "
-    "FROM failure_details f JOIN report_policies p ON p.id = f.policy" F_WINDOW
-    " AND p.policy_domain = ?3 GROUP BY " MX_KEY;
+/* A breakdown's statement: key, reports, successful, failed over `from`, grouped by key. */
+#define GROUPED(key, reports, sums, from)                                                          \
+    "SELECT " key ", " reports ", " sums " FROM " from " GROUP BY " key
+#define SUMS_R "SUM(r.successful), SUM(r.failed)"
+#define SUMS_P "SUM(p.successful), SUM(p.failed)"
+#define SUMS_F "-1, SUM(f.failed_session_count)" /* failure breakdowns have no successful */
+#define F_DOM                                                                                      \
+    "failure_details f JOIN report_policies p ON p.id = f.policy" F_WINDOW                         \
+    " AND p.policy_domain = ?3"
+
+/* The statements of each breakdown (REPORT_BY_*), without and with a domain (_DOM). */
+static const struct breakdown {
+    const char *sql, *sql_dom;
+} breakdowns[] = {
+    [REPORT_BY_DAY] = {GROUPED("r.start_time / 86400", "COUNT(*)", SUMS_R, "reports r" R_WINDOW),
+                       GROUPED("p.start_time / 86400", "COUNT(DISTINCT p.report)", SUMS_P,
+                               "report_policies p" P_WINDOW_DOM)},
+    [REPORT_BY_DOMAIN] = {GROUPED("p.policy_domain", "COUNT(DISTINCT p.report)", SUMS_P,
+                                  "report_policies p WHERE p.start_time >= ?1 AND p.start_time "
+                                  "< ?2 AND p.report NOT IN " UNCOUNTED),
+                          GROUPED("p.policy_domain", "COUNT(DISTINCT p.report)", SUMS_P,
+                                  "report_policies p" P_WINDOW_DOM)},
+    [REPORT_BY_MX] = {GROUPED(MX_KEY, "COUNT(DISTINCT f.report)", SUMS_F,
+                              "failure_details f" F_WINDOW),
+                      GROUPED(MX_KEY, "COUNT(DISTINCT f.report)", SUMS_F, F_DOM)},
+    [REPORT_BY_REPORTER] =
+        {GROUPED("r.organization_name", "COUNT(*)", SUMS_R, "reports r" R_WINDOW),
+         GROUPED("r.organization_name", "COUNT(DISTINCT r.id)", SUMS_P,
+                 "report_policies p JOIN reports r ON r.id = p.report" P_WINDOW_DOM)},
+    [REPORT_BY_RESULT] = {GROUPED("f.result_type", "COUNT(DISTINCT f.report)", SUMS_F,
+                                  "failure_details f" F_WINDOW),
+                          GROUPED("f.result_type", "COUNT(DISTINCT f.report)", SUMS_F, F_DOM)},
+};
 
 static void rows_add(struct report_summary_rows *rows, char *key, int64_t reports,
                      int64_t successful, int64_t failed)
@@ -111,18 +110,18 @@ static sqlite3_stmt *summary_stmt(struct db *db, const char *sql, const char *sq
     return st;
 }
 
-/* Run a grouped summary query (key, reports, successful, failed) into rows. day: the key is
- * a day number to format as YYYY-MM-DD. */
-static int summary_rows(struct db *db, const char *sql, const char *sql_dom,
-                        const struct report_summary *s, int day, struct report_summary_rows *rows)
+/* Run the grouped summary query of breakdown `by` (key, reports, successful, failed) into
+ * rows; the key of REPORT_BY_DAY is a day number to format as YYYY-MM-DD. */
+static int summary_rows(struct db *db, enum report_group by, const struct report_summary *s,
+                        struct report_summary_rows *rows)
 {
-    sqlite3_stmt *st = summary_stmt(db, sql, sql_dom, s);
+    sqlite3_stmt *st = summary_stmt(db, breakdowns[by].sql, breakdowns[by].sql_dom, s);
     if (st == NULL)
         return -1;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char *key;
-        if (day) {
+        if (by == REPORT_BY_DAY) {
             char buf[11];
             format_date((time_t)(sqlite3_column_int64(st, 0) * 86400), buf);
             key = xstrdup(buf);
@@ -179,37 +178,11 @@ int db_report_summary(struct db *db, struct report_summary *s)
     if (rc != SQLITE_ROW)
         return -1;
 
-    const char *group_sql = NULL, *group_sql_dom = NULL;
-    int day = 0;
-    switch (s->by) {
-    case REPORT_BY_DAY:
-        group_sql = SQL_SUM_DAY;
-        group_sql_dom = SQL_SUM_DAY_DOM;
-        day = 1;
-        break;
-    case REPORT_BY_DOMAIN:
-        group_sql = SQL_SUM_DOMAIN;
-        group_sql_dom = SQL_SUM_DOMAIN_DOM;
-        break;
-    case REPORT_BY_MX:
-        group_sql = SQL_SUM_MX;
-        group_sql_dom = SQL_SUM_MX_DOM;
-        break;
-    case REPORT_BY_REPORTER:
-        group_sql = SQL_SUM_REPORTER;
-        group_sql_dom = SQL_SUM_REPORTER_DOM;
-        break;
-    case REPORT_BY_RESULT:
-        group_sql = SQL_SUM_RESULT;
-        group_sql_dom = SQL_SUM_RESULT_DOM;
-        break;
-    case REPORT_BY_NONE:
-        break;
-    }
-    if (summary_rows(db, SQL_SUM_RESULT, SQL_SUM_RESULT_DOM, s, 0, &s->by_result_type) != 0 ||
-        summary_rows(db, SQL_SUM_MX, SQL_SUM_MX_DOM, s, 0, &s->by_mx) != 0 ||
-        summary_rows(db, SQL_SUM_REPORTER, SQL_SUM_REPORTER_DOM, s, 0, &s->by_reporter) != 0 ||
-        (group_sql && summary_rows(db, group_sql, group_sql_dom, s, day, &s->groups) != 0)) {
+    if (summary_rows(db, REPORT_BY_RESULT, s, &s->by_result_type) != 0 ||
+        summary_rows(db, REPORT_BY_MX, s, &s->by_mx) != 0 ||
+        summary_rows(db, REPORT_BY_REPORTER, s, &s->by_reporter) != 0 ||
+        (s->by > REPORT_BY_NONE && s->by <= REPORT_BY_RESULT &&
+         summary_rows(db, s->by, s, &s->groups) != 0)) {
         db_report_summary_clear(s);
         return -1;
     }

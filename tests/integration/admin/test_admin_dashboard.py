@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_admin_dashboard.py - the dashboard ("/" and /domain/{d}) in headless Chromium.
+"""test_admin_dashboard.py - the dashboard ("/" and /domains/{d}) in headless Chromium.
 
 Starts stsd (admin listener on loopback) holding the sample reports plus one report whose
 organisation name is HTML, loads the overview and each domain's page in headless Chromium
@@ -132,7 +132,7 @@ def main(t):
     t.is_(dom.overview.get("reports"), str(len(exp["stored"])), "overview: reports")
     t.is_(sorted(dom.rows), sorted(al.POLICIES), "a row per hosted domain")
     for d in al.POLICIES:
-        rc, page, err = al.chromium(["--dump-dom", url.replace("/?", "/domain/%s?" % d)])
+        rc, page, err = al.chromium(["--dump-dom", url.replace("/?", "/domains/%s?" % d)])
         t.ok(rc == 0 and "<html" in page, "chromium loaded the page of %s" % d, err[-2000:])
         dom.feed(page)
         out += page

@@ -98,7 +98,7 @@ def main(t):
     t.ok("script" not in over.tags, "overview: no script")
     t.ok(all(not (l.startswith("http") or l.startswith("//")) for l in over.links),
          "overview: nothing linked on another host", over.links)
-    page, out = load("%s/domain/good.test?token=%s" % (base, s.token), "a domain page", t)
+    page, out = load("%s/domains/good.test?token=%s" % (base, s.token), "a domain page", t)
     t.is_(page.cells.get("mode"), "enforce", "domain page: the policy mode")
     t.ok("mx: mx1.good.test" in out, "domain page: the policy text")
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_dashboard_pages.py - the dashboard's overview ("/") and domain pages (/domain/{d}).
+"""test_dashboard_pages.py - the dashboard's overview ("/") and domain pages (/domains/{d}).
 
 Hosts 4 domains that each need attention for one reason (failed sessions reported in the
 last 30 days, a certificate 5 days from expiry, a DNS id other than the one served in the
@@ -215,8 +215,8 @@ def main(t):
     t.is_(status, 400, "an unknown parameter: 400")
 
     # --- a domain page --------------------------------------------------------------------
-    status, h, text, p = page(s, "/domain/check.test")
-    t.is_(status, 200, "/domain/check.test: 200")
+    status, h, text, p = page(s, "/domains/check.test")
+    t.is_(status, 200, "/domains/check.test: 200")
     t.ok(policy("mx.check.test").replace("\n", "") in re.sub(r"\r?\n", "", text),
          "the policy text")
     t.is_(p.cards.get("served"), ids["check.test"], "the id served")
@@ -237,12 +237,12 @@ def main(t):
     t.ok('_mta-sts.check.test. IN TXT "v=STSv1; id=%s"' % ids["check.test"] in text,
          "the DNS record to publish")
 
-    status, h, text, p = page(s, "/domain/stale.test")
+    status, h, text, p = page(s, "/domains/stale.test")
     t.ok(p.cards.get("dns", "").startswith("stale: 20200101T000000"), "stale.test: stale DNS id",
          p.cards.get("dns"))
-    status, h, text, p = page(s, "/domain/cert.test")
+    status, h, text, p = page(s, "/domains/cert.test")
     t.is_(p.cards.get("cert_days"), "3", "cert.test: 3 whole days left")
-    status, h, text, p = page(s, "/domain/FAIL.test.")
+    status, h, text, p = page(s, "/domains/FAIL.test.")
     t.is_(status, 200, "a domain page by any case and a trailing dot")
     t.is_((p.cards.get("reports"), p.cards.get("successful"), p.cards.get("failed")),
           ("1", "90", "7"), "fail.test: the report numbers of the last 30 days")
@@ -251,10 +251,10 @@ def main(t):
     t.ok('<img src=x' not in text and "<b>mx</b>" not in text and
          "&lt;img src=x id=&quot;evil&quot;&gt;" in text,
          "a hostile reporter and MX name stay text")
-    status, h, text, p = page(s, "/domain/not-hosted.test")
+    status, h, text, p = page(s, "/domains/not-hosted.test")
     t.is_(status, 404, "a domain that is not hosted: 404")
     t.ok("/check?domain=not-hosted.test" in p.links, "with a link to the checker")
-    status, h, text, p = page(s, "/domain/bad_name!")
+    status, h, text, p = page(s, "/domains/bad_name!")
     t.is_(status, 400, "not a domain name: 400")
     build = os.environ.get("STSD_BUILD_ROOT", tmp)
     shot = os.path.join(build, "dashboard-overview.png")

@@ -192,12 +192,53 @@ static void test_rpt_format(void **state)
     free(s);
 }
 
+static int taken_calls;
+static int taken_below(void *ctx, const char *id)
+{
+    taken_calls++;
+    /* ctx: how many candidates are taken */
+    return taken_calls <= *(int *)ctx;
+}
+static int always(void *ctx, const char *id)
+{
+    return 1;
+}
+
+static void test_new_id(void **state)
+{
+    char id[POLICY_ID_MAX + 1];
+    policy_new_id(1795955400, NULL, NULL, id); /* 2026-11-29T12:30:00Z */
+    assert_string_equal(id, "20261129T123000");
+    assert_int_equal(policy_id_valid(id), 1);
+    int n = 0;
+    taken_calls = 0;
+    policy_new_id(1795955400, taken_below, &n, id);
+    assert_string_equal(id, "20261129T123000");
+    n = 1;
+    taken_calls = 0;
+    policy_new_id(1795955400, taken_below, &n, id);
+    assert_string_equal(id, "20261129T123000a");
+    n = 26;
+    taken_calls = 0;
+    policy_new_id(1795955400, taken_below, &n, id);
+    assert_string_equal(id, "20261129T123000z");
+    n = 27;
+    taken_calls = 0;
+    policy_new_id(1795955400, taken_below, &n, id);
+    assert_string_equal(id, "20261129T123000aa");
+    assert_int_equal(policy_id_valid(id), 1);
+    /* A callback that never says "free" still ends, with a valid id. */
+    policy_new_id(0, always, NULL, id);
+    assert_int_equal(policy_id_valid(id), 1);
+    assert_int_equal(strncmp(id, "19700101T000000", 15), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sts_parse),  cmocka_unit_test(test_is_sts_rpt),
         cmocka_unit_test(test_sts_format), cmocka_unit_test(test_rpt_parse),
-        cmocka_unit_test(test_rpt_format),
+        cmocka_unit_test(test_rpt_format), cmocka_unit_test(test_new_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

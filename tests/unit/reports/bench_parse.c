@@ -15,9 +15,7 @@
 
 static double now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return rt_seconds(CLOCK_THREAD_CPUTIME_ID);
 }
 
 int main(int argc, char **argv)
@@ -28,17 +26,14 @@ int main(int argc, char **argv)
     }
     long iters = atol(argv[1]);
     int nf = argc - 2;
-    char **buf = xcalloc((size_t)nf, sizeof *buf);
-    size_t *len = xcalloc((size_t)nf, sizeof *len);
+    size_t *len;
+    char **buf = rt_read_files(argv + 2, nf, 1 << 24, &len);
+    if (buf == NULL)
+        return 66;
     unsigned char **gz = xcalloc((size_t)nf, sizeof *gz);
     size_t *gzlen = xcalloc((size_t)nf, sizeof *gzlen);
     size_t bytes = 0;
     for (int i = 0; i < nf; i++) {
-        buf[i] = file_read_all(argv[i + 2], 1 << 24, &len[i]);
-        if (buf[i] == NULL) {
-            perror(argv[i + 2]);
-            return 66;
-        }
         gz[i] = rt_gzip(buf[i], len[i], &gzlen[i]);
         bytes += len[i];
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 struct sbuf {
@@ -109,4 +110,25 @@ size_t rt_json_values(struct json_t *j)
         json_object_foreach(j, k, v) n += rt_json_values(v);
     }
     return n;
+}
+
+char **rt_read_files(char *const *paths, int n, size_t max, size_t **len)
+{
+    char **data = xcalloc((size_t)n, sizeof *data);
+    *len = xcalloc((size_t)n, sizeof **len);
+    for (int i = 0; i < n; i++) {
+        data[i] = file_read_all(paths[i], max, &(*len)[i]);
+        if (data[i] == NULL) {
+            perror(paths[i]);
+            return NULL;
+        }
+    }
+    return data;
+}
+
+double rt_seconds(int clock)
+{
+    struct timespec ts;
+    clock_gettime((clockid_t)clock, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

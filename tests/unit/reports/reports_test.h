@@ -1,6 +1,6 @@
 /*
- * reports_test.h - helpers shared by the unit tests of reports/: the text form of a parsed
- * report used by the .expect files, and gzip compression with zlib.
+ * reports_test.h - helpers shared by the unit tests of reports/ (and the timing tools): the text
+ * form of a parsed report used by the .expect files, and gzip compression with zlib.
  */
 #ifndef STSD_REPORTS_TEST_H
 #define STSD_REPORTS_TEST_H
@@ -20,5 +20,11 @@ struct json_t;
 size_t rt_json_values(struct json_t *j);
 /* gzip `len` bytes into one member (level 9); *outlen gets the size. malloc'd. */
 unsigned char *rt_gzip(const void *in, size_t len, size_t *outlen);
+/* For the timing tools (bench_parse, bench/ingest_inproc.c): the n files `paths` (each at
+ * most max bytes) read whole into a malloc'd array, their sizes in *len (malloc'd); NULL
+ * after perror on the first that cannot be read. */
+char **rt_read_files(char *const *paths, int n, size_t max, size_t **len);
+/* Seconds on `clock` (a clockid_t: CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID). */
+double rt_seconds(int clock);
 
 #endif

@@ -9,6 +9,7 @@
 #include "server/admin_int.h"
 #include "common/common.h"
 #include "common/config.h"
+#include "hosted/hosted.h"
 #include "reports/reports.h"
 #include "sql/db.h"
 
@@ -194,6 +195,7 @@ struct fixture {
     struct stsd_config cfg;
     struct admin_env env;
     struct db *db;
+    struct hosted *hosted; /* what a worker holds */
 };
 
 static void write_file(const char *path, const char *text)
@@ -227,6 +229,8 @@ static int setup(void **state)
     char err[256];
     fx->db = db_open(fx->env.db_path, err, sizeof(err));
     assert_non_null(fx->db);
+    fx->hosted = hosted_open(&fx->cfg, 0, err, sizeof(err));
+    assert_non_null(fx->hosted);
     *state = fx;
     return 0;
 }
@@ -235,6 +239,7 @@ static int teardown(void **state)
 {
     struct fixture *fx = *state;
     db_close(fx->db);
+    hosted_close(fx->hosted);
     char *cmd = xasprintf("rm -rf '%s'", fx->dir);
     assert_int_equal(system(cmd), 0);
     free(cmd);
@@ -252,6 +257,7 @@ static json_t *get(struct fixture *fx, const char *path, const char *query, int 
     rq.path = path;
     rq.query = query;
     rq.now = time(NULL);
+    rq.hosted = fx->hosted;
     srv__admin_handle(&fx->env, fx->db, &rq, &rs);
     *status = rs.status;
     json_t *j = NULL;
@@ -413,13 +419,14 @@ static void test_dashboard_and_metrics(void **state)
     rq.have_served = 1;
     rq.path = "/";
     rq.now = time(NULL);
+    rq.hosted = fx->hosted;
     srv__admin_handle(&fx->env, fx->db, &rq, &rs);
     assert_int_equal(rs.status, 200);
     assert_string_equal(rs.content_type, "text/html; charset=utf-8");
     assert_non_null(strstr(rs.body, "<meta name=\"viewport\""));
     /* no certificate, and the latest check has errors */
     assert_non_null(strstr(rs.body, "data-domain=\"example.com\" data-attention=\"cert check\""));
-    assert_non_null(strstr(rs.body, "<a href=\"/domain/example.com\">"));
+    assert_non_null(strstr(rs.body, "<a href=\"/domains/example.com\">"));
     assert_null(strstr(rs.body, "<script"));
     assert_null(strstr(rs.body, "src="));        /* nothing loaded */
     assert_null(strstr(rs.body, "href=\"http")); /* no links to other hosts */
@@ -427,7 +434,7 @@ static void test_dashboard_and_metrics(void **state)
 
     /* the page of the broken file shows its error */
     memset(&rs, 0, sizeof(rs));
-    rq.path = "/domain/broken.example";
+    rq.path = "/domains/broken.example";
     srv__admin_handle(&fx->env, fx->db, &rq, &rs);
     assert_int_equal(rs.status, 200);
     assert_non_null(strstr(rs.body, "data-domain=\"broken.example\""));
@@ -436,7 +443,7 @@ static void test_dashboard_and_metrics(void **state)
     /* the page of example.com: the findings of its latest check (from the finding rows when
      * the stored result has none) */
     memset(&rs, 0, sizeof(rs));
-    rq.path = "/domain/example.com";
+    rq.path = "/domains/example.com";
     srv__admin_handle(&fx->env, fx->db, &rq, &rs);
     assert_int_equal(rs.status, 200);
     assert_non_null(strstr(rs.body, "data-id=\"mx.cert.expired\" data-severity=\"error\" "
@@ -444,7 +451,7 @@ static void test_dashboard_and_metrics(void **state)
     assert_null(strstr(rs.body, "<script"));
     free(rs.body);
     memset(&rs, 0, sizeof(rs));
-    rq.path = "/domain/nowhere.example";
+    rq.path = "/domains/nowhere.example";
     srv__admin_handle(&fx->env, fx->db, &rq, &rs);
     assert_int_equal(rs.status, 404);
     free(rs.body);

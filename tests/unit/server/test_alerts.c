@@ -11,6 +11,7 @@
 #include "server/admin_int.h"
 #include "server/server_int.h"
 #include "common/common.h"
+#include "common/config.h"
 #include "reports/reports.h"
 #include "sql/db.h"
 
@@ -130,7 +131,11 @@ static void test_counters(void **state)
     assert_int_equal(store(db, &r, "file", &id), 0);
     report_clear(&r);
 
-    srv__metrics_start(pdir, dbp);
+    struct stsd_config cfg;
+    config_defaults(&cfg);
+    free(cfg.state_dir);
+    cfg.state_dir = xstrdup(dir);
+    srv__metrics_start(&cfg);
     struct srv__metrics_domain *v;
     size_t n;
     int64_t reports;
@@ -191,6 +196,7 @@ static void test_counters(void **state)
     assert_int_equal(d->by_type[11], 6);
     srv__metrics_domains_free(v, n);
     srv__metrics_stop();
+    config_free(&cfg);
 
     /* the latest check of a domain by one seek: the newest run's counts */
     for (int k = 0; k < 3; k++) {

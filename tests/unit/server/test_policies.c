@@ -1,6 +1,8 @@
 /* test_policies.c - unit tests of server/policies.c, hash.c and the certificate table (tls.c). */
 #include "server/server_int.h"
 #include "common/common.h"
+#include "common/config.h"
+#include "hosted/hosted.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,16 +128,32 @@ static const char *lookup(const struct srv_policy_table *t, const char *d)
     return p ? p->body : NULL;
 }
 
+/* A files-only handle on the state directory `root` (its policies/ created). */
+static struct hosted *hosted_at(struct stsd_config *cfg, const char *root, unsigned flags)
+{
+    config_defaults(cfg);
+    free(cfg->state_dir);
+    cfg->state_dir = xstrdup(root);
+    char err[256];
+    struct hosted *h = hosted_open(cfg, flags | HOSTED_NO_DB, err, sizeof(err));
+    assert_non_null(h);
+    return h;
+}
+
 static void test_policy_table(void **state)
 {
-    char *dir = tmpdir_new();
+    char *root = tmpdir_new();
+    struct stsd_config cfg, cfg_gone;
+    struct hosted *h = hosted_at(&cfg, root, HOSTED_CREATE);
+    struct hosted *gone = hosted_at(&cfg_gone, "/nonexistent/stsd", 0);
+    char *dir = xstrdup(hosted_policy_dir(h));
     put(dir, "a.test.txt", "version: STSv1\nmode: testing\nmx: mx.a.test\nmax_age: 86400\n");
     put(dir, "b.test.txt", "version: STSv1\r\nmode: none\r\nmax_age: 86400\r\n");
     put(dir, "broken.test.txt", "version: STSv1\nmode: Enforce\nmx: mx.a.test\nmax_age: 1\n");
     put(dir, "not_a_domain.txt", "version: STSv1\nmode: none\nmax_age: 86400\n");
     log_set_level(LOG_ERROR); /* the policy.invalid lines are expected */
 
-    struct srv_policy_table *t1 = srv__policies_build(dir, NULL, NULL);
+    struct srv_policy_table *t1 = srv__policies_build(h, NULL);
     assert_int_equal(t1->n, 2);
     assert_int_equal(t1->n_invalid, 1);
     assert_int_equal(t1->invalid[0].line, 2);
@@ -154,7 +172,7 @@ static void test_policy_table(void **state)
     unlink(b);
     free(b);
     put(dir, "c.test.txt", "version: STSv1\nmode: none\nmax_age: 60\n");
-    struct srv_policy_table *t2 = srv__policies_build(dir, t1, NULL);
+    struct srv_policy_table *t2 = srv__policies_build(h, t1);
     const struct srv_policy *a = srv_policy_lookup(t2, "a.test", 6);
     assert_non_null(a);
     assert_int_equal(a->stale, 1);
@@ -166,20 +184,25 @@ static void test_policy_table(void **state)
     srv__policies_free(t1);
 
     /* the stale version survives a further reload while the file stays broken */
-    struct srv_policy_table *t3 = srv__policies_build(dir, t2, NULL);
+    struct srv_policy_table *t3 = srv__policies_build(h, t2);
     assert_non_null(lookup(t3, "a.test"));
     /* an unreadable directory on reload: NULL, the caller keeps serving t3 */
-    assert_null(srv__policies_build("/nonexistent/stsd", t3, NULL));
+    assert_null(srv__policies_build(gone, t3));
     srv__policies_free(t2);
     srv__policies_free(t3);
     srv__policies_free(NULL);
 
     /* a missing directory gives an empty table, not a crash */
-    struct srv_policy_table *t4 = srv__policies_build("/nonexistent/stsd", NULL, NULL);
+    struct srv_policy_table *t4 = srv__policies_build(gone, NULL);
     assert_int_equal(t4->n, 0);
     assert_null(lookup(t4, "a.test"));
     srv__policies_free(t4);
-    rm_rf(dir);
+    hosted_close(h);
+    hosted_close(gone);
+    config_free(&cfg);
+    config_free(&cfg_gone);
+    rm_rf(root);
+    free(root);
     free(dir);
 }
 

@@ -1,0 +1,196 @@
+/* certs.c - the certificates in cert_dir as facts (name, files, issuer, validity), cached. */
+#include "hosted/hosted_int.h"
+#include "common/common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+/*
+ * A certificate file is <host>.pem (chain and key) or <host>.crt with its key in <host>.key,
+ * where <host> is a lowercase valid host name or "default" (served to clients that send no
+ * or an unknown SNI name). Other files are not certificates of ours and are left out.
+ */
+
+static void cert_clear(struct hosted_cert *c)
+{
+    free(c->name);
+    free(c->file);
+    free(c->key_file);
+    free(c->issuer);
+    X509_free(c->x509);
+    memset(c, 0, sizeof(*c));
+}
+
+void hosted__certs_free(struct hosted *h)
+{
+    for (size_t i = 0; i < h->n_certs; i++)
+        cert_clear(&h->certs[i]);
+    free(h->certs);
+    free(h->certs_seen);
+    h->certs = NULL;
+    h->certs_seen = NULL;
+    h->n_certs = 0;
+}
+
+static int64_t asn1_to_unix(const ASN1_TIME *a)
+{
+    struct tm tm;
+    if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+/* The issuer as one line, most specific part first: "CN=R11, O=Let's Encrypt, C=US". */
+static char *issuer_line(X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b == NULL)
+        abort();
+    unsigned long fl = (XN_FLAG_RFC2253 & ~XN_FLAG_SEP_MASK) | XN_FLAG_SEP_CPLUS_SPC;
+    X509_NAME_print_ex(b, X509_get_issuer_name(x), 0, fl);
+    char *data = NULL;
+    long n = BIO_get_mem_data(b, &data);
+    char *s = xstrndup(data ? data : "", n > 0 ? (size_t)n : 0);
+    BIO_free(b);
+    return s;
+}
+
+/* Read the leaf of one file into c (name, file, key_file set). 0, or -1 when it holds no
+ * certificate. */
+static int cert_read(struct hosted_cert *c)
+{
+    FILE *f = fopen(c->file, "r");
+    X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    if (x == NULL)
+        return -1;
+    c->x509 = x;
+    c->not_before = asn1_to_unix(X509_get0_notBefore(x));
+    c->not_after = asn1_to_unix(X509_get0_notAfter(x));
+    c->issuer = issuer_line(x);
+    snprintf(c->source, sizeof(c->source), "file");
+    return 0;
+}
+
+static int cert_cmp(const void *a, const void *b)
+{
+    const struct hosted_cert *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c != 0 ? c : strcmp(x->file, y->file);
+}
+
+/* The cert files of dir as entries with name, file and key_file, sorted by cert_cmp. */
+static struct hosted_cert *list_files(DIR *d, const char *dir, size_t *n)
+{
+    struct hosted_cert *v = NULL;
+    size_t cap = 0;
+    struct dirent *de;
+    *n = 0;
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] == '.' || l < 5)
+            continue;
+        const char *ext = de->d_name + l - 4;
+        if (strcmp(ext, ".pem") != 0 && strcmp(ext, ".crt") != 0)
+            continue;
+        char *host = xstrndup(de->d_name, l - 4), canon[254];
+        if (strcmp(host, "default") != 0 &&
+            (hosted__domain(host, canon) != 0 || strcmp(canon, host) != 0)) {
+            free(host);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = xrealloc(v, cap * sizeof(*v));
+        }
+        struct hosted_cert *c = &v[(*n)++];
+        memset(c, 0, sizeof(*c));
+        c->name = host;
+        c->file = xasprintf("%s/%s", dir, de->d_name);
+        c->key_file = ext[1] == 'p' ? xstrdup(c->file) : xasprintf("%s/%s.key", dir, host);
+    }
+    if (*n > 1)
+        qsort(v, *n, sizeof(*v), cert_cmp);
+    return v;
+}
+
+int hosted_certs(struct hosted *h, const struct hosted_cert **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(h->cert_dir);
+    if (d == NULL) {
+        int e = errno;
+        hosted__certs_free(h);
+        errno = e;
+        return e == ENOENT ? 0 : -1;
+    }
+    size_t nf = 0;
+    struct hosted_cert *v = list_files(d, h->cert_dir, &nf);
+    closedir(d);
+    struct hosted__cert_seen *seen = xcalloc(nf ? nf : 1, sizeof(*seen));
+    size_t k = 0, j = 0;
+    for (size_t i = 0; i < nf; i++) {
+        struct hosted_cert *c = &v[i];
+        struct stat st;
+        /* Both listings are sorted by cert_cmp: walk the old one alongside. */
+        while (j < h->n_certs && cert_cmp(&h->certs[j], c) < 0)
+            j++;
+        struct hosted_cert *old =
+            j < h->n_certs && cert_cmp(&h->certs[j], c) == 0 ? &h->certs[j] : NULL;
+        if (stat(c->file, &st) != 0) {
+            cert_clear(c);
+            continue;
+        }
+        struct hosted__cert_seen s = {st.st_size, st.st_mtim};
+        struct hosted__cert_seen *os = old ? &h->certs_seen[old - h->certs] : NULL;
+        if (old != NULL && old->x509 != NULL && os->size == s.size &&
+            os->mtime.tv_sec == s.mtime.tv_sec && os->mtime.tv_nsec == s.mtime.tv_nsec) {
+            cert_clear(c);
+            *c = *old;        /* unchanged since the last call: moved, not decoded again */
+            old->x509 = NULL; /* marks it moved; its strings now belong to c */
+        } else if (cert_read(c) != 0) {
+            cert_clear(c);
+            continue;
+        }
+        seen[k] = s;
+        v[k++] = *c;
+    }
+    for (size_t i = 0; i < h->n_certs; i++)
+        if (h->certs[i].x509 != NULL) /* not moved: its file changed or went away */
+            cert_clear(&h->certs[i]);
+    free(h->certs);
+    free(h->certs_seen);
+    h->certs = v;
+    h->certs_seen = seen;
+    h->n_certs = k;
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int hosted_cert_for(const struct hosted_cert *v, size_t n, const char *domain)
+{
+    char host[300];
+    snprintf(host, sizeof(host), "mta-sts.%s", domain);
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(v[i].name, host) == 0)
+            return (int)i;
+    /* RFC 6125 §6.4 name check, e.g. a wildcard or multi-name certificate. */
+    for (size_t i = 0; i < n; i++)
+        if (X509_check_host(v[i].x509, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1)
+            return (int)i;
+    return -1;
+}

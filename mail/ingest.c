@@ -1,0 +1,248 @@
+/* ingest.c - the batch of an ingest run: parse reports, store them in short transactions,
+ * and hand every outcome to the caller in input order. */
+#include "mail/mail_int.h"
+
+#include "common/common.h"
+#include "reports/reports.h"
+#include "sql/db.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Reports stored per transaction, and the raw bytes buffered before a flush: short
+ * transactions, so that the server writing the same database waits little. */
+#define INGEST_BATCH 256
+#define INGEST_BATCH_BYTES (64u * 1024 * 1024)
+
+/* One outcome, in input order; a report waits in it until its batch is stored. */
+struct pending {
+    struct report r;
+    unsigned char digest[REPORT_DIGEST_LEN]; /* of r as parsed, before merging */
+    int has_report;
+    char *raw;
+    size_t rawlen;
+    const char *source;
+    char *file, *part;
+    long message;
+    char *reason; /* a rejection, or NULL */
+    struct db_store_result res;
+};
+
+struct mail_ingest {
+    const struct stsd_config *cfg;
+    struct db *db;
+    mail_item_fn fn;
+    void *user;
+    struct pending *items;
+    size_t n, cap, bytes;
+    struct mail_counts counts;
+};
+
+struct mail_ingest *mail_ingest_new(struct db *db, const struct stsd_config *cfg, mail_item_fn fn,
+                                    void *user)
+{
+    struct mail_ingest *in = xcalloc(1, sizeof(*in));
+    in->db = db;
+    in->cfg = cfg;
+    in->fn = fn;
+    in->user = user;
+    return in;
+}
+
+const struct mail_counts *mail_ingest_counts(const struct mail_ingest *in)
+{
+    return &in->counts;
+}
+
+const struct stsd_config *mail__config(const struct mail_ingest *in)
+{
+    return in->cfg;
+}
+
+static struct pending *push(struct mail_ingest *in, const char *file, long message,
+                            const char *part)
+{
+    if (in->n == in->cap) {
+        in->cap = in->cap ? 2 * in->cap : 64;
+        in->items = xrealloc(in->items, in->cap * sizeof(*in->items));
+    }
+    struct pending *p = &in->items[in->n++];
+    memset(p, 0, sizeof(*p));
+    p->file = xstrdup(file);
+    p->part = part ? xstrdup(part) : NULL;
+    p->message = message;
+    return p;
+}
+
+static void emit(struct mail_ingest *in, enum mail_outcome o, const char *file, long message,
+                 const char *reason)
+{
+    struct mail_item it = {.outcome = o, .file = file, .message = message, .reason = reason};
+    in->fn(&it, in->user);
+}
+
+void mail__missing(struct mail_ingest *in, const char *file, const char *reason)
+{
+    in->counts.missing = 1;
+    emit(in, MAIL_MISSING, file, 0, reason);
+}
+
+static void flush(struct mail_ingest *in);
+
+void mail__reject(struct mail_ingest *in, const char *file, long message, const char *part,
+                  const char *fmt, ...)
+{
+    char reason[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    struct pending *p = push(in, file, message, part);
+    p->reason = xstrdup(reason);
+    in->counts.rejected++;
+    if (in->n >= INGEST_BATCH) /* keep memory bounded on inputs that are mostly rejected */
+        flush(in);
+}
+
+void mail__add_report(struct mail_ingest *in, char *raw, size_t len, const char *source,
+                      const char *file, long message, const char *part)
+{
+    struct report r;
+    struct report_error err;
+    /* The same bounded step as HTTPS (max_json, max_values); no budget: one at a time. */
+    struct report_body_limits lim = {.max_json = (size_t)in->cfg->max_json,
+                                     .max_values = (size_t)in->cfg->max_values};
+    int rc = report_parse_body_limited(raw, len, &lim, &r, NULL, &err);
+    if (rc != 0) {
+        char buf[512];
+        if (rc == 413 && strstr(err.message, "size limit") != NULL)
+            mail__reject(in, file, message, part, "inflates past [reports] max_json (%llu bytes)",
+                         (unsigned long long)in->cfg->max_json);
+        else
+            mail__reject(in, file, message, part, "%s", report_error_text(&err, buf, sizeof(buf)));
+        free(raw);
+        return;
+    }
+    struct pending *p = push(in, file, message, part);
+    p->r = r;
+    report_prepare_store(&p->r, in->cfg->max_detail_rows, p->digest);
+    p->has_report = 1;
+    p->raw = raw;
+    p->rawlen = len;
+    p->source = source;
+    in->bytes += len;
+    if (in->n >= INGEST_BATCH || in->bytes >= INGEST_BATCH_BYTES)
+        flush(in);
+}
+
+void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char *file,
+                       long message)
+{
+    struct report_part *parts = NULL;
+    struct report_error err;
+    int n = report_mime_extract(msg, len, &parts, &err);
+    free(msg);
+    if (n < 0) {
+        char buf[512];
+        mail__reject(in, file, message, NULL, "not a readable message: %s",
+                     report_error_text(&err, buf, sizeof(buf)));
+    } else if (n == 0) {
+        mail__reject(in, file, message, NULL, "no TLS-RPT report in the message");
+    }
+    for (int i = 0; i < n; i++) {
+        const char *part = n > 1 ? (parts[i].filename ? parts[i].filename : "?") : NULL;
+        char *data = parts[i].data;
+        parts[i].data = NULL; /* ownership moves to mail__add_report */
+        mail__add_report(in, data, parts[i].len, "email", file, message, part);
+    }
+    if (n > 0)
+        report_parts_free(parts, n);
+}
+
+/* Store the batch's reports in one transaction; 0, or -1 when nothing of it was stored. */
+static int store_batch(struct mail_ingest *in)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (db_begin(in->db) != 0) {
+        char *why = xasprintf("cannot begin a transaction: %s", db_errmsg(in->db));
+        emit(in, MAIL_DBERROR, "", 0, why);
+        free(why);
+        return -1;
+    }
+    for (size_t i = 0; i < in->n; i++) {
+        struct pending *p = &in->items[i];
+        if (!p->has_report)
+            continue;
+        if (db_report_store(in->db, &p->r, p->digest, p->raw, p->rawlen, p->source, now, &p->res) !=
+            0) {
+            p->reason = xasprintf("database: %s", db_errmsg(in->db));
+            in->counts.rejected++;
+            continue;
+        }
+        in->counts.duplicates += p->res.outcome == DB_STORE_DUPLICATE;
+        in->counts.conflicts += p->res.outcome == DB_STORE_CONFLICT;
+        in->counts.stored += p->res.outcome == DB_STORE_STORED;
+    }
+    if (db_commit(in->db) != 0) {
+        char *why = xasprintf("cannot commit: %s", db_errmsg(in->db));
+        db_rollback(in->db);
+        emit(in, MAIL_DBERROR, "", 0, why);
+        free(why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Store the pending reports, then hand every pending outcome to the caller in order. */
+static void flush(struct mail_ingest *in)
+{
+    int any = 0;
+    for (size_t i = 0; i < in->n; i++)
+        any |= in->items[i].has_report;
+    int stored = 0;
+    if (any && !in->counts.dberror) {
+        stored = store_batch(in) == 0;
+        in->counts.dberror = !stored;
+    }
+    static const enum mail_outcome outcome[] = {[DB_STORE_STORED] = MAIL_STORED,
+                                                [DB_STORE_DUPLICATE] = MAIL_DUPLICATE,
+                                                [DB_STORE_CONFLICT] = MAIL_CONFLICT};
+    for (size_t i = 0; i < in->n; i++) {
+        struct pending *p = &in->items[i];
+        struct mail_item it = {.file = p->file, .part = p->part, .message = p->message};
+        if (p->reason) {
+            it.outcome = MAIL_REJECTED;
+            it.reason = p->reason;
+        } else {
+            it.outcome = outcome[p->res.outcome];
+            it.id = p->res.id;
+            it.conflict_of = p->res.conflict_of;
+        }
+        if (p->has_report) {
+            it.org = p->r.organization_name;
+            it.report_id = p->r.report_id;
+        }
+        /* After a failed commit nothing of this batch was stored: say nothing false. */
+        if (stored || !p->has_report)
+            in->fn(&it, in->user);
+        free(p->reason);
+        free(p->file);
+        free(p->part);
+        free(p->raw);
+        if (p->has_report)
+            report_clear(&p->r);
+    }
+    in->n = 0;
+    in->bytes = 0;
+}
+
+void mail_ingest_finish(struct mail_ingest *in, struct mail_counts *counts)
+{
+    flush(in);
+    if (counts)
+        *counts = in->counts;
+    free(in->items);
+    free(in);
+}

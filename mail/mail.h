@@ -1,0 +1,94 @@
+/*
+ * mail.h - TLS-RPT reports that arrive by e-mail or as files: report files (JSON or gzip),
+ * RFC 5322 messages, mbox files, Maildir folders and stdin (an MTA pipe), parsed and stored
+ * in batched transactions. The module prints nothing: every outcome reaches the caller
+ * through a callback, in input order, and is counted in struct mail_counts.
+ */
+#ifndef STSD_MAIL_H
+#define STSD_MAIL_H
+
+#include "common/config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct db;
+
+/* ---- what a file holds, from its first bytes (mbox.c) ---- */
+enum mail_kind { MAIL_KIND_GZIP, MAIL_KIND_JSON, MAIL_KIND_MBOX, MAIL_KIND_MESSAGE };
+/* Bytes needed to tell the kinds apart: MAIL_KIND_GZIP from the gzip magic, MAIL_KIND_JSON
+ * when the first character after an optional UTF-8 BOM and white space is '{' (within the
+ * bytes given), MAIL_KIND_MBOX when it starts with "From ", else MAIL_KIND_MESSAGE. */
+#define MAIL_SNIFF_BYTES 8
+enum mail_kind mail_sniff(const unsigned char *b, size_t n);
+
+/* ---- mbox splitting (mbox.c) ---- */
+/* Longest mbox line read at once; a longer line is read in pieces of this size. */
+#define MAIL_MBOX_LINE 65536
+/*
+ * One message of an mbox: msg (malloc'd, NUL-terminated; the callee owns it) holds len
+ * bytes, without its "From " line and with mboxrd quoting undone; number counts messages
+ * from 1. msg is NULL (len 0) when the message was longer than the cap: it was skipped.
+ */
+typedef void (*mail_message_fn)(char *msg, size_t len, long number, void *user);
+/*
+ * Split the mbox (mboxo/mboxrd) read from f: a message starts at a "From " line at the top
+ * of the file or after an empty line; a line ">From ", ">>From " ... loses one '>'. Text
+ * before the first "From " line is not a message. Lines are text: a NUL byte ends a line's
+ * piece early. Each message is capped at max bytes; memory is bounded by the cap plus one
+ * line. Returns 0, or -1 on a read error (errno says which).
+ */
+int mail_mbox_split(FILE *f, size_t max, mail_message_fn fn, void *user);
+
+/* ---- ingest (ingest.c, read.c) ---- */
+enum mail_outcome {
+    MAIL_STORED,    /* a new report: id */
+    MAIL_DUPLICATE, /* the same content is stored as id: nothing written */
+    MAIL_CONFLICT,  /* stored as id, a conflict of the first copy conflict_of */
+    MAIL_REJECTED,  /* not stored: reason */
+    MAIL_MISSING,   /* a path given does not exist (or cannot be examined): reason */
+    MAIL_DBERROR,   /* the database failed: reason; nothing of the batch was stored */
+};
+/*
+ * One outcome. Where it comes from: file (the path, "-" for stdin), message (its number in
+ * an mbox, 0 for a single message or a report file) and part (the file name of the part
+ * when a message carries several reports, "?" for a part without one; else NULL). For a
+ * report: its organization-name and report-id. Everything is valid during the callback.
+ */
+struct mail_item {
+    enum mail_outcome outcome;
+    int64_t id, conflict_of;
+    const char *org, *report_id;
+    const char *file, *part;
+    long message;
+    const char *reason;
+};
+typedef void (*mail_item_fn)(const struct mail_item *item, void *user);
+
+struct mail_counts {
+    long stored, duplicates, conflicts, rejected;
+    int missing; /* a path did not exist */
+    int dberror; /* the database failed: stop, nothing more is stored */
+};
+
+struct mail_ingest;
+/*
+ * An ingest run into db (opened by the caller, who closes it after mail_ingest_finish):
+ * limits from cfg ([reports] max_json, max_values, max_body for a gzip file,
+ * max_detail_rows). fn is called for every outcome, in input order; a report's outcome
+ * comes when its batch is committed. Reports are stored as source "file" (a report file)
+ * or "email" (a part of a message).
+ */
+struct mail_ingest *mail_ingest_new(struct db *db, const struct stsd_config *cfg, mail_item_fn fn,
+                                    void *user);
+/* Ingest one path: a report file, a message, an mbox, a Maildir (cur/ and new/) or a
+ * directory of such files (sorted by name; names starting with '.' are skipped), or "-"
+ * for stdin (one message, its "From " line dropped, or one report). */
+void mail_ingest_path(struct mail_ingest *in, const char *path);
+/* The counts so far (valid until mail_ingest_finish). */
+const struct mail_counts *mail_ingest_counts(const struct mail_ingest *in);
+/* Store what is pending, report it, fill *counts (may be NULL) and free in. */
+void mail_ingest_finish(struct mail_ingest *in, struct mail_counts *counts);
+
+#endif

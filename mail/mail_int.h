@@ -1,0 +1,22 @@
+/* mail_int.h - declarations shared between the files of mail/ only. */
+#ifndef STSD_MAIL_INT_H
+#define STSD_MAIL_INT_H
+
+#include "mail/mail.h"
+
+/* ingest.c: the batch. Where an item comes from: file, message number (0: none), part (NULL:
+ * none). A rejection, its reason printf-style. */
+void mail__reject(struct mail_ingest *in, const char *file, long message, const char *part,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A path that does not exist: reported at once, counted in missing. */
+void mail__missing(struct mail_ingest *in, const char *file, const char *reason);
+/* One report body (gzip or JSON) of source "file" or "email"; takes ownership of raw. */
+void mail__add_report(struct mail_ingest *in, char *raw, size_t len, const char *source,
+                      const char *file, long message, const char *part);
+/* One RFC 5322 message: every report part it carries; takes ownership of msg. */
+void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char *file,
+                       long message);
+/* The configuration the run was started with. */
+const struct stsd_config *mail__config(const struct mail_ingest *in);
+
+#endif

@@ -1,0 +1,179 @@
+/* test_ingest.c - unit tests of mail/ingest.c and read.c on a temporary database: the
+ * outcomes a run hands to its callback, in input order, with where they come from, and the
+ * counts (stored, duplicate, rejected, missing). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/common.h"
+#include "mail/mail.h"
+#include "sql/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct fixture {
+    char dir[64];
+    struct db *db;
+    struct stsd_config cfg;
+    char *lines[32]; /* one line per outcome: "OUTCOME file message part org/reason" */
+    int n;
+    char *owned[16]; /* strings the test made, freed by teardown */
+    int n_owned;
+};
+
+/* s, to be freed by teardown. */
+static char *own(struct fixture *f, char *s)
+{
+    assert_true(f->n_owned < 16);
+    return f->owned[f->n_owned++] = s;
+}
+
+static void on_item(const struct mail_item *it, void *user)
+{
+    struct fixture *f = user;
+    static const char *const name[] = {"stored",   "duplicate", "conflict",
+                                       "rejected", "missing",   "dberror"};
+    assert_true(f->n < 32);
+    const char *base = strrchr(it->file, '/');
+    f->lines[f->n++] =
+        xasprintf("%s %s %ld %s %s", name[it->outcome], base ? base + 1 : it->file, it->message,
+                  it->part ? it->part : "-", it->reason ? it->reason : it->report_id);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/stsd-test-mail-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    char *path = xasprintf("%s/stsd.db", f->dir), err[256];
+    f->db = db_open(path, err, sizeof(err));
+    free(path);
+    if (f->db == NULL)
+        return -1;
+    config_defaults(&f->cfg);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    db_close(f->db);
+    config_free(&f->cfg);
+    for (int i = 0; i < f->n; i++)
+        free(f->lines[i]);
+    for (int i = 0; i < f->n_owned; i++)
+        free(f->owned[i]);
+    char *cmd = xasprintf("rm -rf '%s'", f->dir);
+    int rc = system(cmd);
+    free(cmd);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+static char *data_path(struct fixture *f, const char *rel)
+{
+    const char *d = getenv("STSD_TEST_DATA");
+    return own(f, xasprintf("%s/%s", d ? d : "tests/data", rel));
+}
+
+static char *read_data(struct fixture *f, const char *rel, size_t *len)
+{
+    char *s = file_read_all(data_path(f, rel), 1 << 20, len);
+    assert_non_null(s);
+    return own(f, s);
+}
+
+static const char *write_file(struct fixture *f, const char *name, const char *bytes, size_t len)
+{
+    char *p = own(f, xasprintf("%s/%s", f->dir, name));
+    FILE *o = fopen(p, "wb");
+    assert_non_null(o);
+    assert_int_equal(fwrite(bytes, 1, len, o), len);
+    fclose(o);
+    return p;
+}
+
+static struct mail_counts run(struct fixture *f, const char *const *paths, int n)
+{
+    struct mail_ingest *in = mail_ingest_new(f->db, &f->cfg, on_item, f);
+    for (int i = 0; i < n; i++)
+        mail_ingest_path(in, paths[i]);
+    struct mail_counts c;
+    mail_ingest_finish(in, &c);
+    return c;
+}
+
+static void test_outcomes_in_order(void **state)
+{
+    struct fixture *f = *state;
+    const char *json = data_path(f, "tlsrpt/valid/phi-rfc.json");
+    size_t elen;
+    const char *msg = read_data(f, "tlsrpt/email/mox-google-2022.eml", &elen);
+    /* an mbox: the e-mail, then a message without a report */
+    char *mb = own(f, xasprintf("From a@example.test Mon Jan  1 00:00:00 2024\n%s\n"
+                                "From b@example.test Mon Jan  1 00:00:01 2024\n"
+                                "Subject: hello\n\nhi\n",
+                                msg));
+    const char *paths[] = {json,
+                           write_file(f, "two.mbox", mb, strlen(mb)),
+                           write_file(f, "bad.json", "{\"x\": 1}", 8),
+                           own(f, xasprintf("%s/nope", f->dir)),
+                           write_file(f, "empty", "", 0),
+                           json};
+    struct mail_counts c = run(f, paths, 6);
+    assert_int_equal(c.stored, 2);
+    assert_int_equal(c.duplicates, 1);
+    assert_int_equal(c.conflicts, 0);
+    assert_int_equal(c.rejected, 3);
+    assert_int_equal(c.missing, 1);
+    assert_int_equal(c.dberror, 0);
+    /* The missing path is reported at once; the rest when the batch is stored, in order. */
+    assert_int_equal(f->n, 7);
+    assert_string_equal(f->lines[0], "missing nope 0 - No such file or directory");
+    assert_string_equal(f->lines[1],
+                        "stored phi-rfc.json 0 - 5065427c-23d3-47ca-b6e0-946ea0e8c4be");
+    assert_true(strncmp(f->lines[2], "stored two.mbox 1 - ", 20) == 0);
+    assert_string_equal(f->lines[3], "rejected two.mbox 2 - no TLS-RPT report in the message");
+    assert_true(strncmp(f->lines[4], "rejected bad.json 0 - ", 22) == 0);
+    assert_string_equal(f->lines[5], "rejected empty 0 - empty input");
+    assert_string_equal(f->lines[6],
+                        "duplicate phi-rfc.json 0 - 5065427c-23d3-47ca-b6e0-946ea0e8c4be");
+}
+
+static void test_maildir_and_limits(void **state)
+{
+    struct fixture *f = *state;
+    /* A Maildir: new/ read after cur/, dot files skipped; a JSON file over max_json. */
+    assert_int_equal(mkdir_p(own(f, xasprintf("%s/md/cur", f->dir)), 0700), 0);
+    assert_int_equal(mkdir_p(own(f, xasprintf("%s/md/new", f->dir)), 0700), 0);
+    size_t len;
+    const char *body = read_data(f, "tlsrpt/valid/phi-rfc.json", &len);
+    write_file(f, "md/new/1", body, len);
+    write_file(f, "md/cur/2", "Subject: x\n\nnothing\n", 20);
+    write_file(f, "md/cur/.hidden", "junk", 4);
+    f->cfg.max_json = 64;
+    const char *paths[] = {own(f, xasprintf("%s/md", f->dir))};
+    struct mail_counts c = run(f, paths, 1);
+    assert_int_equal(c.rejected, 2);
+    assert_int_equal(c.stored, 0);
+    assert_int_equal(f->n, 2);
+    assert_string_equal(f->lines[0], "rejected 2 0 - no TLS-RPT report in the message");
+    assert_string_equal(f->lines[1], "rejected 1 0 - larger than 64 bytes ([reports] max_json)");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_outcomes_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_and_limits, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
