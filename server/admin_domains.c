@@ -107,14 +107,12 @@ static void fill_domain(struct hosted *h, const struct hosted_policy *e,
         d->dns_id = c[0].dns_id ? xstrdup(c[0].dns_id) : NULL;
     }
     db_checks_free(c, nc);
-    const struct hosted_cert *certs = NULL;
-    size_t ncerts = 0;
-    int ci = hosted_certs(h, &certs, &ncerts) == 0 ? hosted_cert_for(certs, ncerts, e->domain) : -1;
-    if (ci >= 0) {
+    const struct admin_cert_fact *cert = srv__admin_certs_find(srv__admin_certs_view(h), e->domain);
+    if (cert != NULL) {
         d->has_cert = 1;
-        d->cert_file = xstrdup(certs[ci].file);
-        d->cert_issuer = xstrdup(certs[ci].issuer ? certs[ci].issuer : "");
-        d->cert_not_after = certs[ci].not_after;
+        d->cert_file = xstrdup(cert->file);
+        d->cert_issuer = xstrdup(cert->issuer);
+        d->cert_not_after = cert->not_after;
     }
     if (rq->have_served) {
         d->have_served = 1;
@@ -243,86 +241,4 @@ json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now)
         json_object_set_new(o, "certificate", json_null());
     }
     return o;
-}
-
-/* ------------------------------------------------------------------ certificate index */
-
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct admin_cert_name *)a)->name,
-                  ((const struct admin_cert_name *)b)->name);
-}
-
-static void add_name(struct admin_certs_view *cv, size_t *alloc, const char *name, size_t len,
-                     int idx)
-{
-    if (len == 0 || len > 253)
-        return;
-    if (cv->n_names == *alloc) {
-        *alloc = *alloc ? 2 * *alloc : 64;
-        cv->names = xrealloc(cv->names, *alloc * sizeof(*cv->names));
-    }
-    struct admin_cert_name *e = &cv->names[cv->n_names++];
-    e->name = xstrndup(name, len);
-    for (char *s = e->name; *s; s++)
-        if (*s >= 'A' && *s <= 'Z')
-            *s = (char)(*s + 32);
-    e->idx = idx;
-}
-
-int srv__admin_certs_view(struct hosted *h, struct admin_certs_view *cv)
-{
-    memset(cv, 0, sizeof(*cv));
-    if (h == NULL || hosted_certs(h, &cv->v, &cv->n) != 0)
-        return -1;
-    size_t alloc = 0;
-    for (size_t i = 0; i < cv->n; i++) {
-        add_name(cv, &alloc, cv->v[i].name, strlen(cv->v[i].name), (int)i);
-        GENERAL_NAMES *san = X509_get_ext_d2i(cv->v[i].x509, NID_subject_alt_name, NULL, NULL);
-        for (int k = 0; san != NULL && k < sk_GENERAL_NAME_num(san); k++) {
-            const GENERAL_NAME *g = sk_GENERAL_NAME_value(san, k);
-            if (g->type == GEN_DNS)
-                add_name(cv, &alloc, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
-                         (size_t)ASN1_STRING_length(g->d.dNSName), (int)i);
-        }
-        GENERAL_NAMES_free(san);
-    }
-    if (cv->n_names > 1)
-        qsort(cv->names, cv->n_names, sizeof(*cv->names), name_cmp);
-    return 0;
-}
-
-int srv__admin_certs_find(const struct admin_certs_view *cv, const char *domain, int64_t *not_after)
-{
-    /* mta-sts.<domain> itself, else a wildcard *.<domain> (RFC 6125 §6.4.3: the whole
-     * left-most label). The latest not-after when several certificates serve it. */
-    char host[300];
-    int found = 0;
-    for (int w = 0; w < 2; w++) {
-        snprintf(host, sizeof(host), "%s.%s", w ? "*" : "mta-sts", domain);
-        struct admin_cert_name key = {.name = host};
-        const struct admin_cert_name *e =
-            cv->n_names ? bsearch(&key, cv->names, cv->n_names, sizeof(*cv->names), name_cmp)
-                        : NULL;
-        if (e == NULL)
-            continue;
-        /* bsearch lands on any of equal names: look at all of them */
-        while (e > cv->names && strcmp(e[-1].name, host) == 0)
-            e--;
-        for (; e < cv->names + cv->n_names && strcmp(e->name, host) == 0; e++) {
-            int64_t t = cv->v[e->idx].not_after;
-            if (!found || t > *not_after)
-                *not_after = t;
-            found = 1;
-        }
-    }
-    return found;
-}
-
-void srv__admin_certs_view_free(struct admin_certs_view *cv)
-{
-    for (size_t i = 0; i < cv->n_names; i++)
-        free(cv->names[i].name);
-    free(cv->names);
-    memset(cv, 0, sizeof(*cv)); /* cv->v stays the handle's */
 }

@@ -201,25 +201,38 @@ struct admin_cert {
 int srv__admin_certs(const char *cert_dir, struct admin_cert **out, size_t *n);
 void srv__admin_certs_free(struct admin_cert *v, size_t n);
 
-/* Every certificate's names (file name and SAN dNSNames), for finding the certificate of
- * each of thousands of domains by binary search. */
+/* ---------------------------------------------------------------- admin_certs.c */
+
+/*
+ * The certificates of cert_dir indexed by every name they serve (file name and SAN dNSNames),
+ * so that the certificate of each of 10,000 domains is a binary search. Each worker thread
+ * keeps one, rebuilt from hosted_certs() when cert_dir's mtime changed (a certificate was
+ * added, removed or installed by rename) or ADMIN_CERTS_TTL seconds after it was built (a
+ * file rewritten in place).
+ */
+#define ADMIN_CERTS_TTL 10
+struct admin_cert_fact {
+    char *file, *issuer;
+    int64_t not_after;
+};
 struct admin_cert_name {
-    char *name; /* lowercase */
-    int idx;    /* into v */
+    char *name;  /* lowercase */
+    size_t cert; /* into certs */
 };
-struct hosted_cert;
 struct admin_certs_view {
-    const struct hosted_cert *v; /* hosted_certs() of the handle */
+    struct admin_cert_fact *certs;
     size_t n;
-    struct admin_cert_name *names; /* sorted */
+    struct admin_cert_name *names; /* sorted by name */
     size_t n_names;
+    struct timespec dir_mtime;
+    int64_t built; /* CLOCK_MONOTONIC seconds */
 };
-int srv__admin_certs_view(struct hosted *h, struct admin_certs_view *cv);
-/* 1 with the not-after of the certificate serving mta-sts.<domain> (by name or wildcard), 0
- * when none does. */
-int srv__admin_certs_find(const struct admin_certs_view *cv, const char *domain,
-                          int64_t *not_after);
-void srv__admin_certs_view_free(struct admin_certs_view *cv);
+/* This thread's index, up to date as said above; NULL when cert_dir cannot be read. */
+const struct admin_certs_view *srv__admin_certs_view(struct hosted *h);
+/* The certificate serving mta-sts.<domain>: one named so, else a wildcard *.<domain> (RFC
+ * 6125 §6.4.3); the latest not-after when several do. NULL when none. */
+const struct admin_cert_fact *srv__admin_certs_find(const struct admin_certs_view *cv,
+                                                    const char *domain);
 
 /* ---------------------------------------------------------------- admin_dashboard.c */
 

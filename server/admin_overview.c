@@ -102,8 +102,7 @@ static struct admin_row *collect_rows(const struct admin_env *env, const struct 
     struct admin_row *v = xcalloc(rq->n_served ? rq->n_served : 1, sizeof(*v));
     if (sum->groups.n > 1)
         qsort(sum->groups.v, sum->groups.n, sizeof(*sum->groups.v), group_cmp);
-    struct admin_certs_view cv;
-    srv__admin_certs_view(rq->hosted, &cv);
+    const struct admin_certs_view *cv = srv__admin_certs_view(rq->hosted);
     for (size_t i = 0; i < rq->n_served; i++) {
         struct admin_row *r = &v[i];
         const struct admin_served *sv = &rq->served[i];
@@ -127,10 +126,13 @@ static struct admin_row *collect_rows(const struct admin_env *env, const struct 
             r->successful = g->successful;
             r->failed = g->failed;
         }
-        r->has_cert = srv__admin_certs_find(&cv, sv->domain, &r->cert_not_after);
+        const struct admin_cert_fact *cert = srv__admin_certs_find(cv, sv->domain);
+        if (cert != NULL) {
+            r->has_cert = 1;
+            r->cert_not_after = cert->not_after;
+        }
         r->attention = srv__admin_attention(r, rq->now);
     }
-    srv__admin_certs_view_free(&cv);
     *n = rq->n_served;
     return v;
 }
