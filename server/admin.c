@@ -121,7 +121,11 @@ static void *worker_main(void *arg)
 {
     struct admin_state *st = arg;
     struct db *db = NULL;
-    struct hosted *hosted = NULL; /* its certificate cache lives as long as the worker */
+    char err[512];
+    /* The handle's certificate cache lives as long as the worker; filled now (with 10,000
+     * certificates the first decode takes seconds), not by the first dashboard request. */
+    struct hosted *hosted = hosted_open(st->env.cfg, 0, err, sizeof(err));
+    srv__admin_certs_view(hosted);
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (st->head == NULL && !st->stop)
@@ -137,7 +141,6 @@ static void *worker_main(void *arg)
         st->queued--;
         pthread_mutex_unlock(&st->mu);
         if (db == NULL) {
-            char err[512];
             db = db_open(st->env.db_path, err, sizeof(err));
             if (db == NULL) {
                 char q[600];
@@ -145,7 +148,6 @@ static void *worker_main(void *arg)
             }
         }
         if (hosted == NULL) {
-            char err[512];
             hosted = hosted_open(st->env.cfg, 0, err, sizeof(err));
             if (hosted == NULL) {
                 char q[600];

@@ -210,7 +210,7 @@ void srv__admin_certs_free(struct admin_cert *v, size_t n);
  * added, removed or installed by rename) or ADMIN_CERTS_TTL seconds after it was built (a
  * file rewritten in place).
  */
-#define ADMIN_CERTS_TTL 10
+#define ADMIN_CERTS_TTL 30
 struct admin_cert_fact {
     char *file, *issuer;
     int64_t not_after;
