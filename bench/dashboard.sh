@@ -16,28 +16,13 @@ REQUESTS=${REQUESTS:-200}
 WARM=${WARM:-5}
 REPORTS=${REPORTS:-2000}
 
-for tool in curl python3; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 69; }
-done
-if [ -z "${STSD_BIN:-}" ]; then
-  if [ ! -d build-bench ]; then
-    meson setup build-bench --buildtype=release -Dtests=false >/dev/null
-  fi
-  ninja -C build-bench -j2 cli/stsd >/dev/null
-  STSD_BIN=build-bench/cli/stsd
-fi
+. bench/lib.sh
+bench_need curl python3 cc
+bench_stsd
 STSD_BIN=$(realpath "$STSD_BIN")
 GEN_ONLY=1 N=$N STSD_BIN=$STSD_BIN bash bench/scale.sh
 CACHE=$(cd "bench/out/scale-$N" && pwd)
-OUT=bench/out/dashboard-run-$(date -u +%Y%m%dT%H%M%S)
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
+OUT=$(bench_dir "bench/out/dashboard-run-$(date -u +%Y%m%dT%H%M%S)")
 
 # ---- the state: policies and certificates; 20 certificates 5 days from expiry, 20 missing
 mkdir -p "$OUT/state/policies" "$OUT/state/certs"
@@ -50,8 +35,8 @@ for i in $(seq 0 500 9999); do
   cat "$OUT/soon.crt" "$OUT/soon.key" >"$OUT/state/certs/mta-sts.d$i.scale.test.pem"
   rm -f "$OUT/state/certs/mta-sts.d$((i + 1)).scale.test.pem"
 done
-APORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+APORT=$(free_port)
+PORT=$(free_port)
 cat >"$OUT/stsd.conf" <<EOF
 [server]
 listen = 127.0.0.1:$PORT
@@ -96,6 +81,7 @@ echo "ingested $REPORTS reports in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN
 
 "$STSD_BIN" serve -c "$OUT/stsd.conf" 2>"$OUT/stsd.log" &
 pid=$!
+pids+=("$pid")
 for _ in $(seq 3000); do
   [ -s "$OUT/state/admin.token" ] && grep -q 'event=serve.ready' "$OUT/stsd.log" && break
   kill -0 "$pid" 2>/dev/null || { cat "$OUT/stsd.log" >&2; exit 70; }

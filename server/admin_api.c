@@ -43,10 +43,8 @@ static void reply_json(struct admin_response *rs, json_t *v)
 
 /* ------------------------------------------------------------------ query parameters */
 
-/* 0 when every parameter is one of `allowed` (NULL-terminated; "token" is always allowed),
- * else -1 with msg naming the first unknown one. */
-static int params_allowed(const struct admin_params *p, const char *const *allowed, char *msg,
-                          size_t msglen)
+int srv__admin_params_allowed(const struct admin_params *p, const char *const *allowed, char *msg,
+                              size_t msglen)
 {
     for (size_t i = 0; i < p->n; i++) {
         int ok = strcmp(p->v[i].name, "token") == 0;
@@ -173,7 +171,7 @@ static void api_domains(const struct admin_env *env, struct db *db, const char *
 {
     static const char *const allowed[] = {NULL};
     char msg[400], dom[256];
-    if (params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
         srv__admin_error(rs, 400, msg);
         return;
     }
@@ -231,7 +229,7 @@ static void api_reports(const struct admin_env *env, struct db *db, const struct
 {
     static const char *const allowed[] = {"domain", "since", "until", "limit", NULL};
     char msg[400], dom[256];
-    if (params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
         srv__admin_error(rs, 400, msg);
         return;
     }
@@ -294,7 +292,7 @@ static void api_report(struct db *db, const char *rest, const struct admin_param
 {
     static const char *const allowed[] = {NULL};
     char msg[400];
-    if (params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
         srv__admin_error(rs, 400, msg);
         return;
     }
@@ -350,7 +348,7 @@ static void api_summary(struct db *db, const struct admin_params *p, time_t now,
 {
     static const char *const allowed[] = {"domain", "since", "until", "by", NULL};
     char msg[400], dom[256];
-    if (params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
         srv__admin_error(rs, 400, msg);
         return;
     }
@@ -391,7 +389,7 @@ static void api_checks(const struct admin_env *env, struct db *db, const struct 
 {
     static const char *const allowed[] = {"domain", "limit", NULL};
     char msg[400], dom[256];
-    if (params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
         srv__admin_error(rs, 400, msg);
         return;
     }
@@ -462,7 +460,7 @@ void srv__admin_handle(const struct admin_env *env, struct db *db, const struct 
         return;
     }
     if (strcmp(path, "/check") == 0) {
-        srv__admin_checker_page(env, &p, rs);
+        srv__admin_checker_page(env, &p, rq, rs);
         return;
     }
     if (strcmp(path, "/metrics") == 0) {

@@ -264,17 +264,11 @@ static void domain_result(struct admin_buf *b, const json_t *dom)
 }
 
 void srv__admin_checker_page(const struct admin_env *env, const struct admin_params *p,
-                             struct admin_response *rs)
+                             const struct admin_request *rq, struct admin_response *rs)
 {
-    char msg[200];
-    for (size_t i = 0; i < p->n; i++) {
-        const char *k = p->v[i].name;
-        if (strcmp(k, "domain") && strcmp(k, "token")) {
-            snprintf(msg, sizeof(msg), "unknown parameter '%.40s'", k);
-            srv__admin_error(rs, 400, msg);
-            return;
-        }
-    }
+    static const char *const allowed[] = {"domain", NULL};
+    if (srv__page_params(p, allowed, rq, NULL, NULL, rs) != 0)
+        return;
     /* The name as typed, without surrounding blanks: the checker says what is wrong with it. */
     char dom[256] = "";
     const char *in = srv__admin_param(p, "domain");

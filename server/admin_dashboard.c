@@ -345,3 +345,16 @@ void srv__page_end(struct admin_buf *b, struct admin_response *rs, int status)
     b->p = NULL;
     b->len = b->cap = 0;
 }
+
+int srv__page_params(const struct admin_params *p, const char *const *allowed,
+                     const struct admin_request *rq, int64_t *since, int64_t *until,
+                     struct admin_response *rs)
+{
+    char msg[400];
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0 ||
+        (since != NULL && srv__admin_window(p, rq->now, since, until, msg, sizeof(msg)) != 0)) {
+        srv__admin_error(rs, 400, msg);
+        return -1;
+    }
+    return 0;
+}

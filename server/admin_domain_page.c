@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The domain of a path segment: lowercased, one trailing dot removed, valid. 0 or -1. */
+/* The domain of a path segment: lowercased, one trailing dot removed, valid. 0 or -1.
+ * (common's domain_normalise once it is implemented.) */
 static int domain_of(const char *in, char *out, size_t outsz)
 {
     size_t n = strlen(in);
@@ -198,44 +199,43 @@ static void reports_part(struct admin_buf *b, struct db *db, const char *domain,
     srv__buf_printf(b, "</div>");
 }
 
+/* A page saying `what` of `name`, with a link to the checker for it. */
+static void message_page(struct admin_response *rs, int status, const char *title, const char *name,
+                         const char *what)
+{
+    struct admin_buf b = {0};
+    srv__page_begin(&b, title);
+    srv__buf_printf(&b, "<section><h2>");
+    srv__buf_html(&b, title);
+    srv__buf_printf(&b, "</h2><p><code>");
+    srv__buf_html(&b, name);
+    srv__buf_printf(&b, "</code> ");
+    srv__buf_html(&b, what);
+    srv__buf_printf(&b, " <a href=\"/check?domain=");
+    srv__buf_url(&b, name);
+    srv__buf_printf(&b, "\">Check it</a>.</p></section>");
+    srv__page_end(&b, rs, status);
+}
+
 void srv__admin_domain_page(const struct admin_env *env, struct db *db, const char *name,
                             const struct admin_params *p, const struct admin_request *rq,
                             struct admin_response *rs)
 {
-    char msg[200], dom[256];
+    static const char *const allowed[] = {"since", "until", NULL};
+    char dom[256];
     int64_t since, until;
-    for (size_t i = 0; i < p->n; i++) {
-        const char *k = p->v[i].name;
-        if (strcmp(k, "since") && strcmp(k, "until") && strcmp(k, "token")) {
-            snprintf(msg, sizeof(msg), "unknown parameter '%.40s'", k);
-            srv__admin_error(rs, 400, msg);
-            return;
-        }
-    }
-    if (srv__admin_window(p, rq->now, &since, &until, msg, sizeof(msg)) != 0) {
-        srv__admin_error(rs, 400, msg);
+    if (srv__page_params(p, allowed, rq, &since, &until, rs) != 0)
         return;
-    }
     struct admin_buf b = {0};
     if (domain_of(name, dom, sizeof(dom)) != 0) {
-        srv__page_begin(&b, "Not a domain");
-        srv__buf_printf(&b, "<section><h2>Not a domain name</h2><p>");
-        srv__buf_html(&b, name);
-        srv__buf_printf(&b, "</p></section>");
-        srv__page_end(&b, rs, 400);
+        message_page(rs, 400, "Not a domain name", name, "is not a domain name.");
         return;
     }
     struct admin_domain *d = NULL;
     size_t n = 0;
     if (srv__admin_domains(env, db, dom, rq, &d, &n) != 0 || n == 0) {
-        srv__page_begin(&b, dom);
-        srv__buf_printf(&b, "<section><h2>");
-        srv__buf_html(&b, dom);
-        srv__buf_printf(&b, "</h2><p>This domain is not hosted here. <a href=\"/check?domain=");
-        srv__buf_url(&b, dom);
-        srv__buf_printf(&b, "\">Check it</a>.</p></section>");
         srv__admin_domains_free(d, n);
-        srv__page_end(&b, rs, 404);
+        message_page(rs, 404, dom, dom, "is not hosted here.");
         return;
     }
     srv__page_begin(&b, dom);

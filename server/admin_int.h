@@ -144,6 +144,10 @@ size_t srv__admin_query_without_token(const char *query, size_t qlen, char *out,
 /* Answer one authorised request (API, dashboard or metrics) with the worker's db. */
 void srv__admin_handle(const struct admin_env *env, struct db *db, const struct admin_request *rq,
                        struct admin_response *rs);
+/* 0 when every parameter is one of `allowed` (NULL-terminated; "token" is always allowed),
+ * else -1 with msg naming the first unknown one. */
+int srv__admin_params_allowed(const struct admin_params *p, const char *const *allowed, char *msg,
+                              size_t msglen);
 /* A JSON error body {"error": msg} with this status. */
 void srv__admin_error(struct admin_response *rs, int status, const char *msg);
 
@@ -252,6 +256,11 @@ void srv__buf_url(struct admin_buf *b, const char *s);
  * becomes the answer (text/html, `status`) and b is emptied. */
 void srv__page_begin(struct admin_buf *b, const char *title);
 void srv__page_end(struct admin_buf *b, struct admin_response *rs, int status);
+/* Refuse (400) a parameter not in `allowed` (NULL-terminated; "token" is always allowed) and,
+ * with since not NULL, a bad since/until window. 0, or -1 with rs filled. */
+int srv__page_params(const struct admin_params *p, const char *const *allowed,
+                     const struct admin_request *rq, int64_t *since, int64_t *until,
+                     struct admin_response *rs);
 /* A card: label and value, `cls` ok/warn/bad or NULL, data-k="id" on the value. */
 void srv__card(struct admin_buf *b, const char *id, const char *label, const char *cls,
                const char *value);
@@ -317,7 +326,7 @@ void srv__admin_domain_page(const struct admin_env *env, struct db *db, const ch
 
 /* /check?domain=x: run the checker on any domain with [checks]' options and show it all. */
 void srv__admin_checker_page(const struct admin_env *env, const struct admin_params *p,
-                             struct admin_response *rs);
+                             const struct admin_request *rq, struct admin_response *rs);
 /* The findings of one domain of the checker's JSON as a table (severity, id, subject,
  * message, fix), worst first as the checker orders them. */
 void srv__check_findings_html(struct admin_buf *b, const struct json_t *domain_result);

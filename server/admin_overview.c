@@ -282,21 +282,11 @@ static void totals(struct admin_buf *b, const struct report_summary *all, int db
 void srv__admin_dashboard(const struct admin_env *env, struct db *db, const struct admin_params *p,
                           const struct admin_request *rq, struct admin_response *rs)
 {
-    char msg[200], q[256] = "";
+    static const char *const allowed[] = {"since", "until", "q", "page", NULL};
+    char q[256] = "";
     int64_t since, until;
-    for (size_t i = 0; i < p->n; i++) {
-        const char *k = p->v[i].name;
-        if (strcmp(k, "since") && strcmp(k, "until") && strcmp(k, "token") && strcmp(k, "q") &&
-            strcmp(k, "page")) {
-            snprintf(msg, sizeof(msg), "unknown parameter '%.40s'", k);
-            srv__admin_error(rs, 400, msg);
-            return;
-        }
-    }
-    if (srv__admin_window(p, rq->now, &since, &until, msg, sizeof(msg)) != 0) {
-        srv__admin_error(rs, 400, msg);
+    if (srv__page_params(p, allowed, rq, &since, &until, rs) != 0)
         return;
-    }
     const char *qp = srv__admin_param(p, "q");
     for (size_t i = 0; qp && qp[i] && i + 1 < sizeof(q); i++)
         q[i] = (char)(qp[i] >= 'A' && qp[i] <= 'Z' ? qp[i] + 32 : qp[i]);

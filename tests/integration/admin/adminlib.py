@@ -6,6 +6,7 @@ show, independently of stsd.
 """
 
 import glob
+import html.parser
 import http.client
 import json
 import os
@@ -212,3 +213,24 @@ def png_size(path):
     if head[:8] != b"\x89PNG\r\n\x1a\n":
         return None
     return struct.unpack(">II", head[16:24])
+
+
+class Page(html.parser.HTMLParser):
+    """Every tag name and src/href of a page; subclasses extend handle_starttag (calling
+    this one first) and get the attributes as a dict."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags = set()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.add(tag)
+        for k in ("src", "href"):
+            if k in a:
+                self.links.append(a[k])
+        self.start(tag, a)
+
+    def start(self, tag, a):
+        pass

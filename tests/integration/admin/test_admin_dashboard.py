@@ -10,7 +10,6 @@ is no script and nothing loaded from elsewhere. Screenshots (phone and desktop w
 written to <build>/admin-dashboard-*.png and checked to be PNGs of the requested width.
 """
 
-import html.parser
 import json
 import os
 import sys
@@ -22,7 +21,7 @@ from adminlib import st  # noqa: E402
 EVIL_ORG = '<b id="evil">Evil & "Co"</b>'
 
 
-class Dom(html.parser.HTMLParser):
+class Dom(al.Page):
     """Collects what the test compares: per domain section, the cards, the day bars and the
     breakdown tables; plus every tag name and src/href seen."""
 
@@ -33,20 +32,13 @@ class Dom(html.parser.HTMLParser):
         self.cur = None
         self.overview = {}
         self.in_overview = False
-        self.tags = set()
-        self.links = []
         self.card = None
         self.table = None
         self.row = None
         self.cell = None
         self.svgs = []
 
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.tags.add(tag)
-        for k in ("src", "href"):
-            if k in a:
-                self.links.append(a[k])
+    def start(self, tag, a):
         if tag == "tr" and "data-domain" in a:
             self.rows.append(a["data-domain"])
         if tag == "section" and "data-domain" in a:

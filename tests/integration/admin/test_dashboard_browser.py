@@ -12,7 +12,6 @@ the page must show each MX address's STARTTLS, TLS version and certificate and t
 fetch. A screenshot of the checker page goes to <build>/dashboard-checker.png.
 """
 
-import html.parser
 import json
 import os
 import sys
@@ -30,7 +29,7 @@ CHECKED = ["good.test", "mx-expired.test", "mx-tls10.test", "p-html.test", "d-no
 HOSTED = ["good.test", "p-unmatched.test"]
 
 
-class Dom(html.parser.HTMLParser):
+class Dom(al.Page):
     """Findings rows, MX address cells, the fetch table, the overview rows, data-k cells."""
 
     def __init__(self):
@@ -41,15 +40,8 @@ class Dom(html.parser.HTMLParser):
         self.cells = {}
         self.k = None
         self.tr = None
-        self.tags = set()
-        self.links = []
 
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.tags.add(tag)
-        for k in ("src", "href"):
-            if k in a:
-                self.links.append(a[k])
+    def start(self, tag, a):
         if tag == "tr" and a.get("class") == "finding":
             self.findings.append((a["data-id"], a["data-severity"], a["data-subject"]))
         if tag == "tr" and "dom" in a.get("class", "").split():

@@ -14,7 +14,6 @@ A screenshot of the overview goes to <build>/dashboard-overview.png.
 """
 
 import calendar
-import html.parser
 import json
 import os
 import re
@@ -34,7 +33,7 @@ def policy(mx):
     return "version: STSv1\nmode: enforce\nmx: %s\nmax_age: 604800\n" % mx
 
 
-class Page(html.parser.HTMLParser):
+class Page(al.Page):
     """Rows of the domains table (domain, attention), data-k cells and cards, pager, links."""
 
     def __init__(self):
@@ -43,15 +42,11 @@ class Page(html.parser.HTMLParser):
         self.cards = {}
         self.k = None
         self.pager = None
-        self.links = []
         self.findings = []
-        self.tags = set()
         self.cell = None
         self.frow = None
 
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.tags.add(tag)
+    def start(self, tag, a):
         if tag == "tr" and "dom" in a.get("class", "").split():
             self.rows.append((a["data-domain"], a["data-attention"]))
         if tag == "tr" and a.get("class") == "finding":
@@ -62,8 +57,6 @@ class Page(html.parser.HTMLParser):
             self.k = [a["data-k"], ""]
         if tag == "p" and a.get("class") == "pager" and self.pager is None:
             self.pager = (int(a["data-page"]), int(a["data-pages"]))
-        if tag == "a" and "href" in a:
-            self.links.append(a["href"])
 
     def handle_endtag(self, tag):
         if self.k is not None and tag in ("dd", "td", "span"):

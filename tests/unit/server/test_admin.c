@@ -398,6 +398,17 @@ static void test_checks_and_regression(void **state)
     json_decref(j);
 }
 
+/* The body of a dashboard page answered with `status`. */
+static char *html_page(struct fixture *fx, struct admin_request *rq, const char *path, int status)
+{
+    struct admin_response rs = {0};
+    rq->path = path;
+    srv__admin_handle(&fx->env, fx->db, rq, &rs);
+    assert_int_equal(rs.status, status);
+    assert_string_equal(rs.content_type, "text/html; charset=utf-8");
+    return rs.body;
+}
+
 static void test_dashboard_and_metrics(void **state)
 {
     struct fixture *fx = *state;
@@ -433,28 +444,18 @@ static void test_dashboard_and_metrics(void **state)
     free(rs.body);
 
     /* the page of the broken file shows its error */
-    memset(&rs, 0, sizeof(rs));
-    rq.path = "/domains/broken.example";
-    srv__admin_handle(&fx->env, fx->db, &rq, &rs);
-    assert_int_equal(rs.status, 200);
-    assert_non_null(strstr(rs.body, "data-domain=\"broken.example\""));
-    assert_non_null(strstr(rs.body, "Policy file error"));
-    free(rs.body);
+    char *body = html_page(fx, &rq, "/domains/broken.example", 200);
+    assert_non_null(strstr(body, "data-domain=\"broken.example\""));
+    assert_non_null(strstr(body, "Policy file error"));
+    free(body);
     /* the page of example.com: the findings of its latest check (from the finding rows when
      * the stored result has none) */
-    memset(&rs, 0, sizeof(rs));
-    rq.path = "/domains/example.com";
-    srv__admin_handle(&fx->env, fx->db, &rq, &rs);
-    assert_int_equal(rs.status, 200);
-    assert_non_null(strstr(rs.body, "data-id=\"mx.cert.expired\" data-severity=\"error\" "
-                                    "data-subject=\"mail.example.com\""));
-    assert_null(strstr(rs.body, "<script"));
-    free(rs.body);
-    memset(&rs, 0, sizeof(rs));
-    rq.path = "/domains/nowhere.example";
-    srv__admin_handle(&fx->env, fx->db, &rq, &rs);
-    assert_int_equal(rs.status, 404);
-    free(rs.body);
+    body = html_page(fx, &rq, "/domains/example.com", 200);
+    assert_non_null(strstr(body, "data-id=\"mx.cert.expired\" data-severity=\"error\" "
+                                 "data-subject=\"mail.example.com\""));
+    assert_null(strstr(body, "<script"));
+    free(body);
+    free(html_page(fx, &rq, "/domains/nowhere.example", 404));
     rq.served = NULL;
     rq.n_served = 0;
     rq.have_served = 0;
