@@ -11,12 +11,11 @@
 #   N=2000 REQUESTS=50 bench/dashboard.sh     # a quick run
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 N=${N:-10000}
 REQUESTS=${REQUESTS:-200}
 WARM=${WARM:-5}
 REPORTS=${REPORTS:-2000}
-
-. bench/lib.sh
 bench_need curl python3 cc
 bench_stsd
 STSD_BIN=$(realpath "$STSD_BIN")
