@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/check.sh - does `stsd check` probe MX hosts in parallel (SPEC §7)? Times a domain with
+# bench/check.sh - does `stsd check` probe MX hosts in parallel? Times a domain with
 # five MX hosts whose SMTP banners each take 300 ms against a domain with one such MX, on the
 # checker's test bed (tests/integration/checker/bed.py: unbound + SMTP servers on 127.0.0.x).
 # Prints the median wall times, their ratio (target < 1.5; 5.0 would be sequential) and a line

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/ingest.sh - how fast does `stsd serve` take TLS-RPT reports over HTTPS (SPEC §3)?
+# bench/ingest.sh - how fast does `stsd serve` take TLS-RPT reports over HTTPS?
 #
 #   1. reports/s over HTTPS/1.1 keep-alive, every report distinct and committed before its
 #      201 (target >= 10,000/s);

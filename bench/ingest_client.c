@@ -110,6 +110,18 @@ static int conn_open(struct conn *c)
     return 0;
 }
 
+/* Read more of the response into c->buf; 0, or -1 when it is full or the read fails. */
+static int read_more(struct conn *c)
+{
+    if (c->have == sizeof(c->buf))
+        return -1;
+    int n = SSL_read(c->ssl, c->buf + c->have, (int)(sizeof(c->buf) - c->have));
+    if (n <= 0)
+        return -1;
+    c->have += (size_t)n;
+    return 0;
+}
+
 /* Read one response; returns the status or -1. Handles Content-Length bodies only (what
  * stsd sends). */
 static int read_response(struct conn *c, int *closing)
@@ -134,24 +146,15 @@ static int read_response(struct conn *c, int *closing)
                     *closing = 1;
                 p = nl + 2;
             }
-            while (c->have < hlen + clen) {
-                if (c->have == sizeof(c->buf))
+            while (c->have < hlen + clen)
+                if (read_more(c) != 0)
                     return -1;
-                int n = SSL_read(c->ssl, c->buf + c->have, (int)(sizeof(c->buf) - c->have));
-                if (n <= 0)
-                    return -1;
-                c->have += (size_t)n;
-            }
             memmove(c->buf, c->buf + hlen + clen, c->have - hlen - clen);
             c->have -= hlen + clen;
             return status;
         }
-        if (c->have == sizeof(c->buf))
+        if (read_more(c) != 0)
             return -1;
-        int n = SSL_read(c->ssl, c->buf + c->have, (int)(sizeof(c->buf) - c->have));
-        if (n <= 0)
-            return -1;
-        c->have += (size_t)n;
     }
 }
 

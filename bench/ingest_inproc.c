@@ -18,39 +18,26 @@
 
 #define BATCH 512 /* as server/intake.c */
 
-static double now_s(void)
-{
-    return rt_seconds(CLOCK_MONOTONIC);
-}
-
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: ingest_inproc DB N SAMPLE...\n");
-        return 64;
-    }
+    struct rt_samples smp = rt_samples(argc, argv, 3, "ingest_inproc DB N SAMPLE...", 64 << 20);
     long n = atol(argv[2]);
-    int ns = argc - 3;
-    size_t *len;
-    char **data = rt_read_files(argv + 3, ns, 64 << 20, &len);
-    if (data == NULL)
-        return 66;
     char err[512];
     struct db *db = db_open(argv[1], err, sizeof(err));
     if (db == NULL) {
         fprintf(stderr, "%s\n", err);
         return 70;
     }
-    double t_parse = 0, t_store = 0, t0 = now_s();
+    double t_parse = 0, t_store = 0, t0 = rt_seconds(CLOCK_MONOTONIC);
     long stored = 0, failed = 0;
     for (long i = 0; i < n;) {
         struct report batch[BATCH];
         int k = 0;
-        double a = now_s();
+        double a = rt_seconds(CLOCK_MONOTONIC);
         for (; k < BATCH && i < n; i++) {
-            int s = (int)(i % ns);
+            int s = (int)(i % smp.n);
             struct report_error e;
-            if (report_parse_body(data[s], len[s], 20 << 20, &batch[k], &e) != 0) {
+            if (report_parse_body(smp.data[s], smp.len[s], 20 << 20, &batch[k], &e) != 0) {
                 fprintf(stderr, "%s: %s: %s\n", argv[3 + s], e.path, e.message);
                 return 65;
             }
@@ -58,18 +45,18 @@ int main(int argc, char **argv)
             batch[k].report_id = xasprintf("inproc-%ld", i);
             k++;
         }
-        double b = now_s();
+        double b = rt_seconds(CLOCK_MONOTONIC);
         if (db_begin(db) != 0) {
             fprintf(stderr, "begin: %s\n", db_errmsg(db));
             return 70;
         }
         for (int j = 0; j < k; j++) {
-            int s = (int)((i - k + j) % ns);
+            int s = (int)((i - k + j) % smp.n);
             unsigned char dg[REPORT_DIGEST_LEN];
             report_prepare_store(&batch[j], 1000, dg);
             struct db_store_result res;
-            if (db_report_store(db, &batch[j], dg, data[s], len[s], "file", (int64_t)time(NULL),
-                                &res) == 0 &&
+            if (db_report_store(db, &batch[j], dg, smp.data[s], smp.len[s], "file",
+                                (int64_t)time(NULL), &res) == 0 &&
                 res.outcome == DB_STORE_STORED)
                 stored++;
             else
@@ -80,19 +67,19 @@ int main(int argc, char **argv)
             fprintf(stderr, "commit: %s\n", db_errmsg(db));
             return 70;
         }
-        double c = now_s();
+        double c = rt_seconds(CLOCK_MONOTONIC);
         t_parse += b - a;
         t_store += c - b;
     }
-    double total = now_s() - t0;
+    double total = rt_seconds(CLOCK_MONOTONIC) - t0;
     printf("{\"reports\":%ld,\"stored\":%ld,\"failed\":%ld,\"seconds\":%.3f,\"per_s\":%.0f,"
            "\"parse_per_s\":%.0f,\"store_per_s\":%.0f,\"samples\":%d}\n",
            n, stored, failed, total, (double)n / total, (double)n / t_parse, (double)n / t_store,
-           ns);
+           smp.n);
     db_close(db);
-    for (int i = 0; i < ns; i++)
-        free(data[i]);
-    free(data);
-    free(len);
+    for (int i = 0; i < smp.n; i++)
+        free(smp.data[i]);
+    free(smp.data);
+    free(smp.len);
     return failed ? 1 : 0;
 }

@@ -51,30 +51,21 @@ static void curl_init_once(void)
 
 static void normalise_domain(struct check_domain *d, const char *arg)
 {
-    size_t len = strlen(arg);
-    if (len > 300)
-        len = 300;
-    d->name = xstrndup(arg, len);
-    for (char *p = d->name; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    size_t l = strlen(d->name);
-    if (l > 1 && d->name[l - 1] == '.')
-        d->name[l - 1] = '\0';
-    /* Keep the name printable for messages. */
-    for (char *p = d->name; *p; p++)
-        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
-            *p = '?';
-    unsigned char ipbuf[16];
-    if (inet_pton(AF_INET, d->name, ipbuf) == 1 || inet_pton(AF_INET6, d->name, ipbuf) == 1)
-        snprintf(d->input_error, sizeof(d->input_error), "an IP address, not a domain");
-    else if (strlen(arg) > 253)
-        snprintf(d->input_error, sizeof(d->input_error), "longer than 253 characters");
-    else if (!check__domain_valid(d->name))
-        snprintf(d->input_error, sizeof(d->input_error),
-                 "labels must be 1-63 letters, digits or hyphens, and there must be two "
-                 "or more");
-    else
+    char name[256];
+    const char *why = domain_normalise_problem(arg, strlen(arg), name, sizeof(name));
+    if (why == NULL) {
+        d->name = xstrdup(name);
         d->valid = 1;
+        return;
+    }
+    /* Not a domain: kept lowercased, cut and printable for the check.input message. */
+    size_t len = strlen(arg);
+    d->name = xstrndup(arg, len > 300 ? 300 : len);
+    for (char *p = d->name; *p; p++) {
+        int c = tolower((unsigned char)*p);
+        *p = (char)(c < 0x21 || c > 0x7e ? '?' : c);
+    }
+    snprintf(d->input_error, sizeof(d->input_error), "it %s", why);
 }
 
 /* ---- the hosted state (with a state directory) ---- */

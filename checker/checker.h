@@ -1,5 +1,5 @@
 /*
- * checker.h - stsd check (SPEC §7): resolve a domain's MX, _mta-sts, _smtp._tls and
+ * checker.h - stsd check: resolve a domain's MX, _mta-sts, _smtp._tls and
  * mta-sts host records (libunbound, asynchronous), probe STARTTLS on every address of every MX
  * and fetch the policy (libcurl) in parallel from one poll loop, then turn the facts into
  * findings with a stable id, a severity, a subject, a message and a fix.
@@ -39,7 +39,7 @@
  *                 "cert_not_after": string|null (the mta-sts host certificate in cert_dir)}
  *     }]}
  *
- * Finding ids: the SPEC §7 catalogue, plus these additions:
+ * Finding ids: those of the catalogue in rules.c, plus these:
  *   check.input          error    the argument is not a valid domain name
  *   dns.resolver         error    no resolver answered (check_run returns -1: exit 69)
  *   dns.error            error    a query failed (SERVFAIL, timeout) for a name

@@ -95,8 +95,8 @@ struct check_fetch {
     char redirect[512];
     char error[256];
     int64_t ms;
-    /* With several addresses: the same fetch pinned to each one (SPEC §7 probes every
-     * address of the policy host); index i is host_addrs[i]. */
+    /* With several addresses: the same fetch pinned to each one (every address of
+     * the policy host is probed); index i is host_addrs[i]. */
     struct check_fetch *per_addr;
     size_t n_per_addr;
 };
@@ -228,16 +228,14 @@ int check__dns_ping(const char *fwd, int64_t ms);
 /* Free the query records (after the context is deleted). */
 void check__dns_free(struct check__run *run);
 /* Parse the rdata of an MX record: preference and the host name (printable, lowercased,
- * no trailing dot). Returns 0, or -1 when malformed. *valid is 0 when the name has bytes
- * outside LDH/underscore or is the root (null MX has host "" and valid 0). */
+ * no trailing dot). Returns 0, or -1 when malformed. *valid is 0 when the name is not a
+ * host name (domain_valid) or is the root (null MX has host "" and valid 0). */
 int check__mx_rdata_parse(const unsigned char *rd, size_t len, int *pref, char *host, size_t hostsz,
                           int *valid);
 /* Join the character-strings of one TXT rdata without separators (RFC 7208 §3.3 style, as
  * RFC 8461 §3.1 expects). At most cap-1 bytes are written (non-printable bytes escaped as
  * \DDD); returns the full joined length, or -1 when malformed. */
 long check__txt_rdata_join(const unsigned char *rd, size_t len, char *out, size_t cap);
-/* 1 if s is a syntactically valid domain name to check (LDH labels, 2+ labels). */
-int check__domain_valid(const char *s);
 
 /* smtp.c */
 struct smtp_reply {

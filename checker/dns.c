@@ -39,7 +39,7 @@ struct ub_ctx *check__dns_new(const char *resolver, char *err, size_t errlen)
     if ((rc = ub_ctx_async(ctx, 1)) != 0)
         goto fail;
     /* libunbound answers the special-use zone test. itself with NXDOMAIN (RFC 6761); ask the
-     * configured resolver instead so that test domains work (NOTES.md). */
+     * configured resolver instead so that test domains work (a local-zone "test. transparent"). */
     if ((rc = ub_ctx_set_option(ctx, "local-zone:", "test. transparent")) != 0)
         goto fail;
     if (resolver != NULL) {
@@ -245,7 +245,7 @@ static void rua_hosts(struct check__run *run, struct check_domain *d)
                     continue;
                 port = (int)v;
             }
-            if (!check__domain_valid(host))
+            if (!domain_valid(host))
                 continue;
             size_t k = d->n_rua_hosts++;
             d->rua_hosts[k].host = xstrdup(host);

@@ -1,6 +1,7 @@
 /* parse.c - the checker's parsers of network input, pure and fuzzable: SMTP replies
  * (RFC 5321 §4.2), MX and TXT rdata, domain names and the --resolver argument. */
 #include "checker/checker_int.h"
+#include "common/common.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -57,37 +58,6 @@ int check__smtp_reply_feed(struct smtp_reply *r, const char *buf, size_t len, si
     return 0;
 }
 
-int check__domain_valid(const char *s)
-{
-    size_t len = strlen(s), label = 0, labels = 1;
-    if (len == 0 || len > 253)
-        return 0;
-    int all_digits_label = 1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return 0;
-            label = 0;
-            labels++;
-            all_digits_label = 1;
-            continue;
-        }
-        if (!(isalnum(c) || c == '-' || c == '_'))
-            return 0;
-        if (label == 0 && c == '-')
-            return 0;
-        if (!isdigit(c))
-            all_digits_label = 0;
-        if (++label > 63)
-            return 0;
-    }
-    if (label == 0 || s[len - 1] == '-' || labels < 2)
-        return 0;
-    /* A numeric last label means an IP address, not a domain (RFC 3696 §2). */
-    return !all_digits_label;
-}
-
 int check__mx_rdata_parse(const unsigned char *rd, size_t len, int *pref, char *host, size_t hostsz,
                           int *valid)
 {
@@ -128,7 +98,7 @@ int check__mx_rdata_parse(const unsigned char *rd, size_t len, int *pref, char *
     host[w] = '\0';
     if (w == 0)
         *valid = 0; /* "." : a null MX (RFC 7505) */
-    else if (!check__domain_valid(host))
+    else if (!domain_valid(host))
         *valid = 0;
     return 0;
 }

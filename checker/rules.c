@@ -1,4 +1,4 @@
-/* rules.c - the SPEC §7 catalogue: pure functions from the facts a check collected (DNS
+/* rules.c - the catalogue of findings: pure functions from the facts a check collected (DNS
  * answers, probe results, the fetched policy, the hosted state) to findings. */
 #include "checker/checker_int.h"
 #include "common/common.h"

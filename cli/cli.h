@@ -1,6 +1,6 @@
 /*
  * cli.h - the stsd command line: one function per subcommand, shared exit codes
- * (SPEC §7, sysexits(3) values) and small helpers every subcommand uses.
+ * (sysexits(3) values) and small helpers every subcommand uses.
  */
 #ifndef STSD_CLI_H
 #define STSD_CLI_H

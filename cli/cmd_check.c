@@ -1,5 +1,6 @@
 /* cmd_check.c - 'stsd check DOMAIN...': flags, the check itself (checker/), text or JSON out,
- * and the exit status of SPEC §7. */
+ * and the exit status (0 no finding above info, 1 warnings, 2 errors, 64 usage, 69 no
+ * resolver answered). */
 #include "checker/checker.h"
 #include "cli/cli.h"
 #include "common/common.h"

@@ -171,29 +171,19 @@ void cli__policy_flags_free(struct cli__policy_flags *f)
     free(f->addr);
 }
 
+/* Lowercase copy of a domain argument (one trailing dot allowed: the absolute form a zone
+ * file uses names the same domain), or NULL (with a message) when it is not valid. */
 char *cli__policy_domain(const char *cmd, const char *arg)
 {
-    /* The absolute form a zone file uses ("example.com.") names the same domain. */
-    size_t n = strlen(arg);
-    char *copy = NULL;
-    if (n > 1 && arg[n - 1] == '.' && arg[n - 2] != '.') {
-        copy = xstrndup(arg, n - 1);
-        arg = copy;
-    }
-    if (!policy_domain_valid(arg)) {
-        cli_error("policy %s: '%s' is not a valid domain name; give the mail domain in "
-                  "A-labels, e.g. example.com",
-                  cmd, arg);
-        free(copy);
+    char d[256];
+    const char *why = domain_normalise_problem(arg, strlen(arg), d, sizeof(d));
+    if (why != NULL) {
+        cli_error("policy %s: '%s' is not a valid domain name: it %s; give the mail "
+                  "domain in A-labels, e.g. example.com",
+                  cmd, arg, why);
         return NULL;
     }
-    char *d = xstrdup(arg);
-    free(copy);
-    for (char *p = d; *p; p++) {
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    }
-    return d;
+    return xstrdup(d);
 }
 
 /* ---- list ---------------------------------------------------------------------------- */

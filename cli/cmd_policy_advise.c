@@ -18,7 +18,7 @@
 /*
  * The thresholds (also in --help and the JSON "thresholds" object):
  *   - at least ADVISE_MIN_DAYS distinct UTC days on which reports for the domain start,
- *     within the window (default the last ADVISE_WINDOW_DAYS days): RFC 8461 §5 asks for
+ *     within the window (default the last 30 days, as parse_window): RFC 8461 §5 asks for
  *     testing mode first, and reporters send one report a day, so two weeks of reports means
  *     the main senders have seen the policy;
  *   - failed sessions at most ADVISE_MAX_FAILURE_RATE of all sessions: in enforce mode each
@@ -26,12 +26,11 @@
  *   - the latest stored self-check has no error finding (and there is one).
  */
 #define ADVISE_MIN_DAYS 14
-#define ADVISE_WINDOW_DAYS 30
 #define ADVISE_MAX_FAILURE_RATE 0.001
 #define ADVISE_GOOD_MAX_AGE 604800L /* one week: RFC 8461 §3.2 suggests weeks */
 
 static const char usage[] =
-    "usage: stsd policy advise DOMAIN [--json] [--since 30d|DATE] [-c FILE]\n"
+    "usage: stsd policy advise DOMAIN [--json] [--since 30d|DATE] [--until DATE] [-c FILE]\n"
     "\n"
     "Read the stored TLS-RPT reports and the latest self-check of DOMAIN and say whether its\n"
     "policy can move on (none -> testing -> enforce), with the exact commands and the new\n"
@@ -41,7 +40,8 @@ static const char usage[] =
     "  - a stored self-check ([checks] in stsd serve) whose latest run has no error\n"
     "\n"
     "  --json             one JSON object\n"
-    "  --since WHEN       window start: YYYY-MM-DD or 30d (default 30d); it ends now\n"
+    "  --since WHEN       window start: YYYY-MM-DD, an RFC 3339 time or 30d (default 30d)\n"
+    "  --until WHEN       window end, excluded, in the same forms (default now)\n"
     "  -c, --config FILE  configuration file\n"
     "  -h, --help         this help\n"
     "\n"
@@ -91,10 +91,11 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"since", required_argument, NULL, 's'},
+                                         {"until", required_argument, NULL, 'u'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int json_out = 0, o;
-    const char *since_arg = NULL;
+    const char *since_arg = NULL, *until_arg = NULL;
     optind = 0;
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (o) {
@@ -106,6 +107,9 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
             break;
         case 's':
             since_arg = optarg;
+            break;
+        case 'u':
+            until_arg = optarg;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -119,26 +123,17 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         fputs(usage, stderr);
         return EXIT_USAGE;
     }
-    char domain[256];
+    char domain[256], err[200];
     const char *arg = argv[optind];
-    size_t dl = strlen(arg);
-    if (dl > 0 && arg[dl - 1] == '.')
-        dl--;
-    if (dl == 0 || dl >= sizeof(domain)) {
-        cli_error("policy advise: '%s' is not a domain name", arg);
-        return EXIT_USAGE;
-    }
-    for (size_t i = 0; i < dl; i++)
-        domain[i] = (char)(arg[i] >= 'A' && arg[i] <= 'Z' ? arg[i] + 32 : arg[i]);
-    domain[dl] = '\0';
-    if (!policy_domain_valid(domain)) {
-        cli_error("policy advise: '%s' is not a domain name", arg);
+    const char *why = domain_normalise_problem(arg, strlen(arg), domain, sizeof(domain));
+    if (why != NULL) {
+        cli_error("policy advise: '%s' %s", arg, why);
         return EXIT_USAGE;
     }
     time_t now = time(NULL);
-    time_t since = now - ADVISE_WINDOW_DAYS * 86400;
-    if (since_arg != NULL && parse_date_or_ago(since_arg, now, &since) != 0) {
-        cli_error("policy advise: --since '%s': expected YYYY-MM-DD or 30d", since_arg);
+    int64_t since, until;
+    if (parse_window(since_arg, until_arg, now, &since, &until, err, sizeof(err)) != 0) {
+        cli_error("policy advise: %s", err);
         return EXIT_USAGE;
     }
 
@@ -177,8 +172,8 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
 
     struct report_summary s;
     memset(&s, 0, sizeof(s));
-    s.since = (int64_t)since;
-    s.until = (int64_t)now + 1;
+    s.since = since;
+    s.until = until_arg != NULL ? until : (int64_t)now + 1; /* by default, up to now */
     s.domain = domain;
     s.by = REPORT_BY_DAY;
     struct db_check *chk = NULL;
@@ -271,7 +266,7 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
 
     char t0[21], t1[21];
     report_format_time(s.since, t0);
-    report_format_time((int64_t)now, t1);
+    report_format_time(until, t1);
     if (json_out) {
         json_t *out_o = json_object();
         json_object_set_new(out_o, "domain", json_string(domain));

@@ -105,7 +105,7 @@ static const char usage_summary[] =
     "  -s, --since WHEN    window start (inclusive): YYYY-MM-DD, RFC 3339, 30d, 12h; default 30d\n"
     "  -u, --until WHEN    window end (exclusive), default now\n"
     "  -b, --by KEY        also group by day, domain, mx, reporter or result\n"
-    "      --json          one JSON object (SPEC §6: since, until, totals, by_result_type,\n"
+    "      --json          one JSON object (since, until, totals, by_result_type,\n"
     "                      by_mx, by_reporter; with --by also \"by\" and \"groups\")\n"
     "      --csv           CSV: one row per group with --by, else section,key,... rows\n"
     "  -c, --config FILE   configuration file\n"
@@ -113,32 +113,6 @@ static const char usage_summary[] =
 
 enum { OPT_JSON = 256, OPT_CSV, OPT_RAW };
 enum output_format { OUT_TEXT, OUT_JSON, OUT_CSV };
-
-/* --since/--until: YYYY-MM-DD, a relative 30d/12h, or an RFC 3339 time. */
-static int parse_when(const char *s, time_t now, int64_t *out)
-{
-    time_t t;
-    if (parse_date_or_ago(s, now, &t) == 0 || parse_rfc3339(s, &t) == 0) {
-        *out = (int64_t)t;
-        return 0;
-    }
-    return -1;
-}
-
-/* A --domain value: lowercased, without a trailing dot. NULL if empty. */
-static char *normalise_domain(const char *s)
-{
-    size_t n = strlen(s);
-    if (n > 0 && s[n - 1] == '.')
-        n--;
-    if (n == 0 || n > 253)
-        return NULL;
-    char *d = xstrndup(s, n);
-    for (char *p = d; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    return d;
-}
 
 /* Load the configuration at path and open its database (creating state_dir when create_dir
  * is set). Returns 0 with *db open (the caller closes it, then frees cfg); the exit code of
@@ -201,26 +175,6 @@ static int window_option(struct window *w, int c, const char *usage)
     }
 }
 
-static int window_finish(struct window *w, const char *since, const char *until)
-{
-    time_t now = time(NULL);
-    w->until = (int64_t)now;
-    w->since = (int64_t)now - 30 * 86400;
-    if (since && parse_when(since, now, &w->since) != 0) {
-        cli_error("--since '%s': expected YYYY-MM-DD, an RFC 3339 time, or 30d/12h", since);
-        return EXIT_USAGE;
-    }
-    if (until && parse_when(until, now, &w->until) != 0) {
-        cli_error("--until '%s': expected YYYY-MM-DD, an RFC 3339 time, or 30d/12h", until);
-        return EXIT_USAGE;
-    }
-    if (w->since > w->until) {
-        cli_error("--since is after --until");
-        return EXIT_USAGE;
-    }
-    return 0;
-}
-
 /* After the options of list or summary (cmd names it in messages): no argument may be left;
  * normalise --domain, work out the window, load the configuration and open the database.
  * Returns 0, and the caller ends with window_done; or an exit code, with nothing left to
@@ -231,11 +185,22 @@ static int window_setup(struct window *w, const char *cmd, int argc, char **argv
         cli_error("%s: unexpected argument '%s'", cmd, argv[optind]);
         return EXIT_USAGE;
     }
-    if (w->domain_arg && (w->domain = normalise_domain(w->domain_arg)) == NULL) {
-        cli_error("--domain '%s': not a domain name", w->domain_arg);
+    char dom[256];
+    const char *why = w->domain_arg ? domain_normalise_problem(w->domain_arg, strlen(w->domain_arg),
+                                                               dom, sizeof(dom))
+                                    : NULL;
+    if (why != NULL) {
+        cli_error("--domain '%s' %s", w->domain_arg, why);
         return EXIT_USAGE;
     }
-    int rc = window_finish(w, w->since_arg, w->until_arg);
+    w->domain = w->domain_arg ? xstrdup(dom) : NULL;
+    char err[200];
+    int rc = 0;
+    if (parse_window(w->since_arg, w->until_arg, time(NULL), &w->since, &w->until, err,
+                     sizeof(err)) != 0) {
+        cli_error("%s", err); /* the words of the admin API's 400 */
+        rc = EXIT_USAGE;
+    }
     if (rc == 0)
         rc = load_open(&w->cfg, w->config, 0, EXIT_SOFTWARE, &w->db);
     if (rc != 0) {

@@ -61,3 +61,16 @@ char *xasprintf(const char *fmt, ...)
         oom();
     return out;
 }
+
+void strv_push(char ***v, size_t *n, const char *s)
+{
+    *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[(*n)++] = xstrdup(s);
+}
+
+void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}

@@ -18,6 +18,9 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* printf into a new malloc'd string. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A list of n malloc'd strings: append a copy of s; free every string and the array. */
+void strv_push(char ***v, size_t *n, const char *s);
+void strv_free(char **v, size_t n);
 
 /* log.c: one logfmt line per event on stderr:
  *   level=info event=report.stored id=42 org="Google Inc."
@@ -42,8 +45,10 @@ int parse_duration(const char *s, int64_t *seconds);
 /* "YYYY-MM-DD" (UTC midnight) or a relative "30d"/"12h" back from `now`. */
 int parse_date_or_ago(const char *s, time_t now, time_t *out);
 /* The report window of the CLI and the API: `since` (default 30 days back) and `until`
- * (default now), each "YYYY-MM-DD" or a relative "30d"/"12h"; [since, until) in unix
- * seconds. 0, or -1 with what is wrong (naming --since/--until) in err. (parse.c) */
+ * (default now), each "YYYY-MM-DD" (UTC midnight), an RFC 3339 time or a relative
+ * "30d"/"12h" back from now; [since, until) in unix seconds; since after until is refused.
+ * 0, or -1 with what is wrong in err, in the same words for both ("since 'x': expected
+ * YYYY-MM-DD, an RFC 3339 time or a relative 30d/12h"; "since is after until"). */
 int parse_window(const char *since, const char *until, time_t now, int64_t *since_out,
                  int64_t *until_out, char *err, size_t errlen);
 /* RFC 3339 date-time; a missing zone is read as UTC (real senders omit it). */
@@ -52,15 +57,20 @@ int parse_rfc3339(const char *s, time_t *out);
 void format_rfc3339(time_t t, char buf[21]);
 /* Format t as "YYYY-MM-DD" into buf[11]. */
 void format_date(time_t t, char buf[11]);
-/* The one domain-name validator (domain.c), used by every module: a host name in A-labels
+/* domain.c: the one domain-name validator, used by every module: a host name in A-labels
  * (LDH labels of 1-63 octets, at most 253 octets, at least two labels, a top label that is
- * not all digits, no IP address, no trailing dot; RFC 8461 §3.2's rules, case-insensitive).
- * NULL when valid, else the reason ("has a trailing dot; remove it"). */
+ * not all digits, no IP address, no wildcard, no trailing dot; RFC 8461 §3.2's rules,
+ * case-insensitive). NULL when valid, else the reason, a phrase that follows the quoted name
+ * in a message ("has a trailing dot; remove it"). */
 const char *domain_problem(const char *s, size_t n);
-int domain_valid(const char *s); /* 1 valid, 0 not */
+int domain_valid(const char *s); /* 1 valid, 0 not (NULL is not) */
 /* What users type (any case, one trailing dot) into the canonical form: lowercased, the
- * dot dropped, into out. 0, or -1 when the rest is not valid or does not fit. */
+ * dot dropped, into out (which may be s). 0, or -1 when the rest is not valid or does not
+ * fit. */
 int domain_normalise(const char *s, char *out, size_t outsz);
+/* The same for s[0..n), with the reason: NULL when out holds the canonical name, else the
+ * phrase of domain_problem ("is too long" when it does not fit in outsz). */
+const char *domain_normalise_problem(const char *s, size_t n, char *out, size_t outsz);
 /* Lowercase hex of n bytes into out[2n+1] (NUL-terminated); returns out. */
 char *format_hex(const void *in, size_t n, char *out);
 

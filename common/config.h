@@ -1,5 +1,5 @@
 /*
- * config.h - the stsd configuration (SPEC §1): an INI file read with libinih.
+ * config.h - the stsd configuration: an INI file read with libinih.
  * Every key has a default; an empty file is a valid configuration.
  */
 #ifndef STSD_CONFIG_H
@@ -25,7 +25,7 @@ struct stsd_config {
     size_t n_listen;
     char *state_dir;
     int threads; /* 0 = one event loop per core */
-    int max_conn_per_address; /* an IPv4 address or an IPv6 /64 (SPEC §9) */
+    int max_conn_per_address; /* an IPv4 address or an IPv6 /64 */
     int max_connections;      /* all connections; 0 = 80 % of RLIMIT_NOFILE at start */
     char *user;               /* [server] user: drop to it after binding; NULL = stay */
     char *access_log; /* NULL = off, "-" = stderr, else a file */
@@ -58,7 +58,7 @@ struct stsd_config {
     char *token_file;
     int64_t session_ttl; /* seconds a dashboard session cookie lives */
 
-    /* [checks] (scheduled self-checks, issue 5) */
+    /* [checks]: scheduled self-checks of the hosted domains by stsd serve */
     int64_t check_interval; /* seconds; 0 = off */
     char **check_domains;   /* empty = every hosted domain */
     size_t n_check_domains;
@@ -85,6 +85,10 @@ void config_defaults(struct stsd_config *cfg);
  * are filled from state_dir when not set.
  */
 int config_load(struct stsd_config *cfg, const char *path, char *err, size_t errlen);
+
+/* The configuration as an INI file that config_load reads back to the same values: every key
+ * of every section, one line each, sizes in bytes and durations in seconds. malloc'd. */
+char *config_format(const struct stsd_config *cfg);
 
 /* Release everything config_load/config_defaults allocated. */
 void config_free(struct stsd_config *cfg);

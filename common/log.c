@@ -1,4 +1,4 @@
-/* log.c - logfmt lines on stderr, one per event (SPEC §8). */
+/* log.c - logfmt lines on stderr, one per event. */
 #include "common/common.h"
 
 #include <stdarg.h>

@@ -25,73 +25,46 @@ static int parse_digits(const char **sp, uint64_t max, uint64_t *out)
     return 0;
 }
 
-int parse_size(const char *s, uint64_t *out)
+/* Digits, then an optional unit letter of `units` (its multiplier in muls[]): the product, at
+ * most max, in *out and *sp past the unit. 1 when a unit was read, 0 when not, -1 on bad input
+ * or overflow. */
+static int parse_scaled(const char **sp, uint64_t max, const char *units, const uint64_t *muls,
+                        uint64_t *out)
 {
     uint64_t v, mul = 1;
-    if (s == NULL || parse_digits(&s, UINT64_MAX, &v) != 0)
+    const char *u = NULL;
+    if (*sp == NULL || parse_digits(sp, max, &v) != 0)
         return -1;
-    switch (*s) {
-    case '\0':
-        break;
-    case 'k':
-    case 'K':
-        mul = 1024;
-        s++;
-        break;
-    case 'm':
-    case 'M':
-        mul = 1024 * 1024;
-        s++;
-        break;
-    case 'g':
-    case 'G':
-        mul = 1024ull * 1024 * 1024;
-        s++;
-        break;
-    default:
-        return -1;
+    if (**sp != '\0' && (u = strchr(units, **sp)) != NULL) {
+        mul = muls[u - units];
+        (*sp)++;
     }
-    if (*s == 'B' || *s == 'b')
-        s++;
-    if (*s != '\0' || v > UINT64_MAX / mul)
+    if (v > max / mul)
         return -1;
     *out = v * mul;
+    return u != NULL;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+    static const uint64_t muls[] = {1u << 10, 1u << 10, 1u << 20, 1u << 20, 1u << 30, 1u << 30};
+    uint64_t v;
+    int unit = parse_scaled(&s, UINT64_MAX, "kKmMgG", muls, &v);
+    if (unit == 1 && (*s == 'B' || *s == 'b'))
+        s++; /* "4KB" */
+    if (unit < 0 || *s != '\0')
+        return -1;
+    *out = v;
     return 0;
 }
 
 int parse_duration(const char *s, int64_t *seconds)
 {
-    uint64_t v, mul = 1;
-    if (s == NULL || parse_digits(&s, INT64_MAX, &v) != 0)
+    static const uint64_t muls[] = {1, 60, 3600, 86400, 7 * 86400};
+    uint64_t v;
+    if (parse_scaled(&s, INT64_MAX, "smhdw", muls, &v) < 0 || *s != '\0')
         return -1;
-    switch (*s) {
-    case '\0':
-        break;
-    case 's':
-        s++;
-        break;
-    case 'm':
-        mul = 60;
-        s++;
-        break;
-    case 'h':
-        mul = 3600;
-        s++;
-        break;
-    case 'd':
-        mul = 86400;
-        s++;
-        break;
-    case 'w':
-        mul = 7 * 86400;
-        s++;
-        break;
-    default:
-        return -1;
-    }
-    if (*s != '\0' || v > (uint64_t)INT64_MAX / mul)
-        return -1;
-    *seconds = (int64_t)(v * mul);
+    *seconds = (int64_t)v;
     return 0;
 }
 
@@ -144,6 +117,38 @@ int parse_date_or_ago(const char *s, time_t now, time_t *out)
     return -1;
 }
 
+/* One end of a report window: YYYY-MM-DD, a relative 30d/12h, or an RFC 3339 time. */
+static int parse_when(const char *s, time_t now, int64_t *out)
+{
+    time_t t;
+    if (parse_date_or_ago(s, now, &t) != 0 && parse_rfc3339(s, &t) != 0)
+        return -1;
+    *out = (int64_t)t;
+    return 0;
+}
+
+int parse_window(const char *since, const char *until, time_t now, int64_t *since_out,
+                 int64_t *until_out, char *err, size_t errlen)
+{
+    const char *names[2] = {"since", "until"}, *args[2] = {since, until};
+    int64_t v[2] = {(int64_t)now - 30 * 86400, (int64_t)now};
+    for (int i = 0; i < 2; i++) {
+        if (args[i] != NULL && parse_when(args[i], now, &v[i]) != 0) {
+            snprintf(err, errlen,
+                     "%s '%.40s': expected YYYY-MM-DD, an RFC 3339 time or a relative 30d/12h",
+                     names[i], args[i]);
+            return -1;
+        }
+    }
+    if (v[0] > v[1]) {
+        snprintf(err, errlen, "since is after until");
+        return -1;
+    }
+    *since_out = v[0];
+    *until_out = v[1];
+    return 0;
+}
+
 int parse_rfc3339(const char *s, time_t *out)
 {
     int y, mo, d, h, mi, sec;
@@ -172,7 +177,7 @@ int parse_rfc3339(const char *s, time_t *out)
         offset = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
         p += 6;
     }
-    /* A missing zone is read as UTC: Microsoft sends such datetimes (SPEC §4). */
+    /* A missing zone is read as UTC: Microsoft sends such datetimes. */
     if (*p != '\0')
         return -1;
     struct tm tm = {.tm_year = y - 1900,

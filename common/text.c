@@ -115,9 +115,7 @@ const char *text_safe(struct text_safe *ts, const char *s)
 
 void text_safe_free(struct text_safe *ts)
 {
-    for (size_t i = 0; i < ts->n; i++)
-        free(ts->v[i]);
-    free(ts->v);
+    strv_free(ts->v, ts->n);
     ts->v = NULL;
     ts->n = ts->cap = 0;
 }

@@ -1,6 +1,7 @@
 /* fuzz_check_rdata.c - libFuzzer target for the checker's DNS rdata parsers (MX and TXT, as
  * libunbound hands them over) and the name checks: the first byte picks the parser. */
 #include "checker/checker_int.h"
+#include "common/common.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (check__mx_rdata_parse(rd, len, &pref, host, sizeof(host), &valid) == 0) {
             if (strlen(host) >= sizeof(host) || pref < 0 || pref > 65535)
                 __builtin_trap();
-            if (valid && !check__domain_valid(host))
+            if (valid && !domain_valid(host))
                 __builtin_trap();
         }
         break;
@@ -41,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(s, rd, len);
         s[len] = '\0';
         char fwd[128];
-        (void)check__domain_valid(s);
+        (void)domain_valid(s);
         if (check_resolver_parse(s, fwd, sizeof(fwd)) == 0 && strchr(fwd, '@') == NULL)
             __builtin_trap();
         free(s);

@@ -1,6 +1,6 @@
 /* fuzz_common_parse.c - libFuzzer target over the strict value parsers of common/: sizes,
- * durations, dates, RFC 3339 date-times, CIDR ranges and host:port, each checked by a round
- * trip through its formatter. */
+ * durations, dates, RFC 3339 date-times, report windows, domain names, CIDR ranges and
+ * host:port, each checked by a round trip through its formatter or an invariant. */
 #include "common/common.h"
 #include "common/config.h"
 
@@ -18,25 +18,50 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* 9999-12-31T23:59:59Z, the last instant the date parsers accept. */
 #define MAX_TIME ((time_t)253402300799)
 
-static void check_size(const char *s)
+static int size_u64(const char *s, uint64_t *v)
+{
+    return parse_size(s, v);
+}
+
+static int duration_u64(const char *s, uint64_t *v)
+{
+    int64_t d;
+    if (parse_duration(s, &d) != 0)
+        return -1;
+    if (d < 0)
+        abort();
+    *v = (uint64_t)d;
+    return 0;
+}
+
+/* A size or a duration reads back the same from its plain number of bytes or seconds. */
+static void check_number(const char *s, int (*parse)(const char *, uint64_t *))
 {
     uint64_t v, v2;
     char buf[32];
-    if (parse_size(s, &v) != 0)
+    if (parse(s, &v) != 0)
         return;
     snprintf(buf, sizeof(buf), "%" PRIu64, v);
-    if (parse_size(buf, &v2) != 0 || v2 != v)
+    if (parse(buf, &v2) != 0 || v2 != v)
         abort();
 }
 
-static void check_duration(const char *s)
+/* A window is ordered; a name that normalises is valid and stays the same. */
+static void check_window_and_domain(const char *s)
 {
-    int64_t v, v2;
-    char buf[32];
-    if (parse_duration(s, &v) != 0)
+    int64_t since, until;
+    char err[200], out[256], again[256];
+    for (int end = 0; end < 2; end++) {
+        if (parse_window(end ? NULL : s, end ? s : NULL, FUZZ_NOW, &since, &until, err,
+                         sizeof(err)) == 0 &&
+            since > until)
+            abort();
+    }
+    (void)domain_problem(s, strlen(s));
+    if (domain_normalise(s, out, sizeof(out)) != 0)
         return;
-    snprintf(buf, sizeof(buf), "%" PRId64, v);
-    if (v < 0 || parse_duration(buf, &v2) != 0 || v2 != v)
+    if (!domain_valid(out) || domain_normalise(out, again, sizeof(again)) != 0 ||
+        strcmp(out, again) != 0)
         abort();
 }
 
@@ -99,8 +124,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *s = malloc(size + 1);
     memcpy(s, data, size);
     s[size] = '\0';
-    check_size(s);
-    check_duration(s);
+    check_number(s, size_u64);
+    check_number(s, duration_u64);
+    check_window_and_domain(s);
     check_dates(s);
     check_cidr(s);
     check_hostport(s);

@@ -1,5 +1,6 @@
 /* fuzz_config.c - libFuzzer target over the configuration loader: the input is a whole INI
- * file, read by config_load through libinih exactly as stsd reads /etc/stsd/stsd.conf. */
+ * file, read by config_load through libinih exactly as stsd reads /etc/stsd/stsd.conf; what
+ * loads is written back by config_format and must load again to the same values. */
 #include "common/config.h"
 
 #include <stdint.h>
@@ -36,6 +37,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cfg.n_listen == 0 || cfg.n_report_paths == 0 || cfg.state_dir == NULL ||
             cfg.cert_dir == NULL || cfg.token_file == NULL || cfg.file == NULL)
             abort();
+        /* config_format writes a file that loads back to the same values. */
+        char *text = config_format(&cfg), *again = NULL;
+        config_free(&cfg);
+        size_t len = strlen(text);
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, text, len, 0) != (ssize_t)len ||
+            config_load(&cfg, path, err, sizeof(err)) != 0 ||
+            strcmp(again = config_format(&cfg), text) != 0)
+            abort();
+        free(again);
+        free(text);
     } else if (err[0] == '\0' || memchr(err, '\n', strlen(err)) != NULL) {
         abort(); /* every failure is one line naming file, line and fix */
     }

@@ -1,75 +1,18 @@
-/* match.c - host name syntax (A-labels) and mx pattern matching (RFC 8461 §3.2, §4.1). */
+/* match.c - mx pattern syntax and matching (RFC 8461 §3.2, §4.1). */
 #include "policy/policy_int.h"
 
 #include <string.h>
 
-/*
- * RFC 8461 §3.2 takes "Domain" from RFC 5321 §4.1.2: labels of letters, digits and
- * hyphens, starting and ending with a letter or digit. On top of that we require what a
- * policy needs in practice: A-labels only (U-labels must be written as xn--), labels of
- * 1-63 octets, at most 253 octets, at least two labels (an mx is a fully qualified host
- * name), no trailing dot, and a top-level label that is not all digits (RFC 3696 §2), which
- * also rules out dotted-quad IPv4 addresses.
- */
-const char *policy__domain_problem(const char *s, size_t n)
-{
-    if (n == 0)
-        return "is empty";
-    if (s[n - 1] == '.')
-        return "has a trailing dot; remove it";
-    if (s[0] == '[' || memchr(s, ':', n) != NULL)
-        return "is an IP address; write a host name";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80)
-            return "is not in A-labels; write internationalized names in their xn-- form";
-    }
-    if (n > POLICY__DOMAIN_MAX)
-        return "is longer than 253 characters";
-    size_t labels = 0, start = 0;
-    int all_digits = 1;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.') {
-            unsigned char c = (unsigned char)s[i];
-            if (c == '*')
-                return "has a wildcard that is not a whole left-most label ('*.' prefix)";
-            if (!policy__is_alnum(c) && c != '-')
-                return "has a character other than letters, digits, hyphens and dots";
-            if (!policy__is_digit(c))
-                all_digits = 0;
-            continue;
-        }
-        size_t len = i - start;
-        if (len == 0)
-            return "has an empty label (two dots in a row or a leading dot)";
-        if (len > 63)
-            return "has a label longer than 63 characters";
-        if (s[start] == '-' || s[i - 1] == '-')
-            return "has a label that starts or ends with a hyphen";
-        labels++;
-        if (i < n) {
-            start = i + 1;
-            all_digits = 1;
-        }
-    }
-    if (all_digits)
-        return labels == 4 ? "is an IP address; write a host name"
-                           : "has an all-numeric top-level label";
-    if (labels < 2)
-        return "is a single label; write a fully qualified host name";
-    return NULL;
-}
-
 const char *policy__mx_problem(const char *s, size_t n)
 {
     if (n >= 2 && s[0] == '*' && s[1] == '.')
-        return policy__domain_problem(s + 2, n - 2);
-    return policy__domain_problem(s, n);
+        return domain_problem(s + 2, n - 2);
+    return domain_problem(s, n);
 }
 
 int policy_domain_valid(const char *s)
 {
-    return s != NULL && policy__domain_problem(s, strlen(s)) == NULL;
+    return domain_valid(s);
 }
 
 const char *policy_mx_problem(const char *s)

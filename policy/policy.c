@@ -175,7 +175,7 @@ static int key_is_nocase(const char *k, size_t kn, const char *name)
     return 1;
 }
 
-/* A repeated non-mx key: the first occurrence wins (SPEC §2). */
+/* A repeated non-mx key: the first occurrence wins, with a warning. */
 static int duplicate(struct parser *p, int *first_line, const char *key)
 {
     if (*first_line == 0) {
@@ -444,13 +444,18 @@ int policy_parse(const char *buf, size_t len, struct policy *out, struct policy_
     return diag->n_errors > 0 ? -1 : 0;
 }
 
+void policy__free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 void policy_clear(struct policy *p)
 {
     if (p == NULL)
         return;
-    for (size_t i = 0; i < p->n_mx; i++)
-        free(p->mx[i]);
-    free(p->mx);
+    policy__free_strings(p->mx, p->n_mx);
     memset(p, 0, sizeof(*p));
 }
 

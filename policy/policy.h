@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define POLICY_MAX_BODY (64 * 1024) /* a body of 64 KiB or more is an error (SPEC §2) */
+#define POLICY_MAX_BODY (64 * 1024) /* a body of 64 KiB or more is an error */
 #define POLICY_MAX_AGE_LIMIT 31557600L
 #define POLICY_ID_MAX 32
 
@@ -53,9 +53,9 @@ struct policy {
 
 /* policy.c */
 /*
- * Parse and validate a policy body per RFC 8461 §3.2 and SPEC §2. Returns 0 when there is
- * no error (warnings may be present in diag), -1 otherwise; `out` is filled as far as it
- * could be and must be released with policy_clear() either way. `diag` may be NULL.
+ * Parse and validate a policy body per RFC 8461 §3.2 (and the limits above). Returns 0 when there
+ * is no error (warnings may be present in diag), -1 otherwise; `out` is filled as far as it could
+ * be and must be released with policy_clear() either way. `diag` may be NULL.
  */
 int policy_parse(const char *buf, size_t len, struct policy *out, struct policy_diag *diag);
 void policy_clear(struct policy *p);
@@ -73,8 +73,7 @@ const char *policy_diag_first(const struct policy_diag *diag, char *buf, size_t 
  * host ignored; "*.example.com" matches exactly one extra left-most label. 1 or 0.
  */
 int policy_match_mx(const char *pattern, const char *host);
-/* 1 if s is a valid host name in A-labels (LDH labels 1-63, total <= 253, at least two
- * labels, no trailing dot, not an IP address). */
+/* 1 if s is a valid host name in A-labels: common's domain_valid (common/common.h). */
 int policy_domain_valid(const char *s);
 /* 1 if s is a valid policy mx pattern: a domain, optionally prefixed "*.". */
 int policy_mx_pattern_valid(const char *s);

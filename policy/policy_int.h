@@ -3,19 +3,17 @@
 #define STSD_POLICY_INT_H
 
 #include "policy/policy.h"
+#include "common/common.h"
 
 #include <stddef.h>
 
-/* Longest domain name in presentation form without the trailing dot (RFC 1035 §2.3.4). */
-#define POLICY__DOMAIN_MAX 253
-
-/*
- * Why s[0..n) is not a valid host name in A-labels, or NULL when it is one (see
- * policy_domain_valid). The reason is a short static phrase that follows the name in a
- * message: "'x' <reason>".
- */
-const char *policy__domain_problem(const char *s, size_t n);
-/* The same for an mx pattern: a domain optionally prefixed with "*." (RFC 8461 §3.2). */
+/* Why s[0..n) is not a valid host name in A-labels: common's domain_problem, under the name
+ * the files of policy/ use. */
+static inline const char *policy__domain_problem(const char *s, size_t n)
+{
+    return domain_problem(s, n);
+}
+/* Why an mx pattern is not valid: a domain optionally prefixed with "*." (RFC 8461 §3.2). */
 const char *policy__mx_problem(const char *s, size_t n);
 
 /*
@@ -45,5 +43,8 @@ static inline int policy__lower(int c)
 {
     return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
 }
+
+/* policy.c: free the n strings of v and v itself (v may be NULL when n is 0). */
+void policy__free_strings(char **v, size_t n);
 
 #endif

@@ -186,11 +186,19 @@ static long sts_field(void *ctx, const char *name, size_t nlen, const char *v, c
     return (long)n;
 }
 
-static int check_length(const char *txt, char *err, size_t errlen)
+/* What every record must pass before its fields are read: its length, and `version` first
+ * (is(txt) says so; the tag is case-sensitive). 0, or -1 with err. */
+static int check_start(const char *txt, const char *version, int (*is)(const char *), char *err,
+                       size_t errlen)
 {
     if (strnlen(txt, POLICY__TXT_MAX + 1) > POLICY__TXT_MAX)
         return fail(err, errlen, "the record is longer than %d characters", POLICY__TXT_MAX);
-    return 0;
+    if (is(txt))
+        return 0;
+    size_t n = strlen(version);
+    if (strncmp(txt, version, n) != 0 && strncasecmp(txt, version, n) == 0)
+        return fail(err, errlen, "the record must start with '%s' (case-sensitive)", version);
+    return fail(err, errlen, "the record does not start with '%s'", version);
 }
 
 /* RFC 8461 §3.1. */
@@ -202,13 +210,8 @@ int policy_sts_txt_parse(const char *txt, struct sts_txt *out, int *id_error, ch
         id_error = &dummy;
     *id_error = 0;
     memset(out, 0, sizeof(*out));
-    if (check_length(txt, err, errlen) != 0)
+    if (check_start(txt, "v=STSv1", policy_txt_is_sts, err, errlen) != 0)
         return -1;
-    if (!policy_txt_is_sts(txt)) {
-        if (strncmp(txt, "v=STSv1", 7) != 0 && strncasecmp(txt, "v=stsv1", 7) == 0)
-            return fail(err, errlen, "the record must start with 'v=STSv1' (case-sensitive)");
-        return fail(err, errlen, "the record does not start with 'v=STSv1'");
-    }
     struct sts_ctx c = {.out = out};
     if (walk_fields(txt + 7, "v=STSv1", sts_field, &c, err, errlen) != 0) {
         *id_error = c.id_error;
@@ -311,13 +314,8 @@ static long rpt_field(void *ctx, const char *name, size_t nlen, const char *v, c
 int policy_rpt_txt_parse(const char *txt, struct rpt_txt *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (check_length(txt, err, errlen) != 0)
+    if (check_start(txt, "v=TLSRPTv1", policy_txt_is_rpt, err, errlen) != 0)
         return -1;
-    if (!policy_txt_is_rpt(txt)) {
-        if (strncmp(txt, "v=TLSRPTv1", 10) != 0 && strncasecmp(txt, "v=tlsrptv1", 10) == 0)
-            return fail(err, errlen, "the record must start with 'v=TLSRPTv1' (case-sensitive)");
-        return fail(err, errlen, "the record does not start with 'v=TLSRPTv1'");
-    }
     struct rpt_ctx c = {.out = out};
     if (walk_fields(txt + 10, "v=TLSRPTv1", rpt_field, &c, err, errlen) != 0) {
         policy_rpt_txt_clear(out);
@@ -336,9 +334,7 @@ void policy_rpt_txt_clear(struct rpt_txt *r)
 {
     if (r == NULL)
         return;
-    for (size_t i = 0; i < r->n_rua; i++)
-        free(r->rua[i]);
-    free(r->rua);
+    policy__free_strings(r->rua, r->n_rua);
     r->rua = NULL;
     r->n_rua = 0;
 }

@@ -226,7 +226,7 @@ static int req_count(struct pctx *p, const char *key, json_t *v, int64_t *out)
     return 0;
 }
 
-/* RFC 3339 date-time (RFC 8460 §4.4); a missing zone is read as UTC (SPEC §4). */
+/* RFC 3339 date-time (RFC 8460 §4.4); a missing zone is read as UTC (Microsoft omits it). */
 static int req_datetime(struct pctx *p, const char *key, json_t *v, time_t *out)
 {
     if (v == NULL)
@@ -235,41 +235,6 @@ static int req_datetime(struct pctx *p, const char *key, json_t *v, time_t *out)
         return fail_key(p, key, "must be a string");
     if (json_string_length(v) > 64 || parse_rfc3339(json_string_value(v), out) != 0)
         return fail_key(p, key, "not an RFC 3339 date-time");
-    return 0;
-}
-
-/*
- * A policy-domain must be a domain name (RFC 1035 §2.3.1 LDH labels, A-labels for IDNs as
- * RFC 8461 §3.1 requires): lowercased and without a trailing dot in place.
- */
-static int domain_normalize(char *d)
-{
-    size_t n = strlen(d);
-    if (n > 0 && d[n - 1] == '.')
-        d[--n] = '\0';
-    if (n == 0 || n > 253)
-        return -1;
-    size_t label = 0;
-    int all_digits = 1;
-    for (size_t i = 0; i <= n; i++) {
-        char c = d[i];
-        if (c == '.' || c == '\0') {
-            if (label == 0 || label > 63 || d[i - 1] == '-' || d[i - label] == '-')
-                return -1;
-            if (c == '\0' && all_digits)
-                return -1; /* an IPv4 address or a numeric TLD */
-            label = 0;
-            all_digits = 1;
-            continue;
-        }
-        if (c >= 'A' && c <= 'Z')
-            d[i] = (char)(c - 'A' + 'a');
-        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return -1;
-        if (!(c >= '0' && c <= '9'))
-            all_digits = 0;
-        label++;
-    }
     return 0;
 }
 
@@ -342,7 +307,7 @@ static void split_json_array_string(struct report_policy *pol)
     json_decref(a);
 }
 
-/* Remove the "mx: " prefix some reporters copy from the policy line (SPEC §4). */
+/* Remove the "mx: " prefix some reporters copy from the policy line. */
 static void strip_mx_prefix(char *s)
 {
     if (strncasecmp(s, "mx:", 3) != 0)
@@ -431,7 +396,9 @@ static int parse_policy_desc(struct pctx *p, const struct field *f, struct repor
     split_json_array_string(pol);
     if (req_string(p, "policy-domain", f[2].v, 0, &pol->policy_domain) != 0)
         return -1;
-    if (domain_normalize(pol->policy_domain) != 0)
+    /* A domain name in A-labels (RFC 8461 §3.1), stored lowercased without a trailing dot. */
+    char *d = pol->policy_domain;
+    if (domain_normalise(d, d, strlen(d) + 1) != 0)
         return fail_key(p, "policy-domain", "not a domain name");
     if (get_string_list(p, "mx-host", f[3].v, &pol->mx_host, &pol->n_mx_host) != 0)
         return -1;
@@ -455,7 +422,7 @@ static const struct field failure_members[] = {
 static int parse_failure(struct pctx *p, const struct field *f, void *elem)
 {
     struct report_failure *fd = elem;
-    /* Unknown result types are kept as sent (SPEC §4); only an empty one says nothing. */
+    /* Unknown result types are kept as sent (new ones may come); only an empty one says nothing. */
     if (req_string(p, "result-type", f[0].v, 1, &fd->result_type) != 0 ||
         opt_string(p, "sending-mta-ip", f[1].v, &fd->sending_mta_ip) != 0 ||
         opt_string(p, "receiving-mx-hostname", f[2].v, &fd->receiving_mx_hostname) != 0 ||
@@ -510,7 +477,7 @@ static int parse_policy(struct pctx *p, const struct field *f, void *elem)
         return -1;
 
     /* failure-details may be absent (no failures) or null; a sum past the failure total
-     * is kept as sent (Mail.ru does it, SPEC §4). */
+     * is kept as sent (Mail.ru does it). */
     if (f[2].v == NULL || json_is_null(f[2].v))
         return 0;
     pol->failures = parse_array(p, "failure-details", f[2].v, &failures_of, &pol->n_failures, &r);

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
-/* Caps on what one report may hold (SPEC §4; chosen far above what real senders send). */
+/* Caps on what one report may hold (chosen far above what real senders send). */
 #define REPORT_MAX_POLICIES 1000
 #define REPORT_MAX_FAILURE_DETAILS 10000 /* per policy */
 #define REPORT_MAX_STRINGS 1000          /* policy-string / mx-host entries per policy */
@@ -60,7 +60,7 @@ struct report {
 /*
  * Parse and validate one report (UTF-8 JSON, not NUL-terminated). Returns 0 and fills
  * `out` (release with report_clear), or -1 with `err` saying what and where.
- * Rules beyond SPEC §4: duplicate keys, an empty organization-name or report-id and
+ * Rules beyond RFC 8460 §4: duplicate keys, an empty organization-name or report-id and
  * nesting deeper than the schema (also inside unknown members) are rejected; unknown
  * members are ignored; an empty policies array is a valid report with n_policies 0;
  * null optional strings read as absent (NULL); a leading UTF-8 BOM is skipped; a
@@ -89,7 +89,7 @@ void report_failure_clear(struct report_failure *f);
 #define REPORT_DIGEST_LEN 32
 void report_digest(const struct report *r, unsigned char out[REPORT_DIGEST_LEN]);
 /*
- * Bound the failure-detail rows of a report ([reports] max_detail_rows, SPEC §9): when the
+ * Bound the failure-detail rows of a report ([reports] max_detail_rows): when the
  * report holds more than max_rows details, each policy keeps its first ones as they are
  * and the rest become one row per (policy, result-type) with failed-session-count summed
  * (saturating), every other field NULL but additional-information, which says
@@ -241,7 +241,7 @@ void report_parts_free(struct report_part *parts, int n);
 
 /* summary.c */
 /*
- * Summaries of stored reports (SPEC §6) and the JSON/CSV/text forms of summaries, report
+ * Summaries of stored reports and the JSON/CSV/text forms of summaries, report
  * lists and single reports, shared by `stsd reports` and the admin API. sql/ fills these
  * structs (db_report_summary, db_report_list, db_report_get); this file sorts, computes
  * rates and renders. Nothing here touches SQLite.
@@ -302,7 +302,8 @@ struct report_listing {
     size_t n_domains;
     int gzip;        /* the raw bytes are gzip */
     int64_t rawsize; /* length of the raw bytes */
-    /* Copies with the same (organization-name, report-id) and other content (SPEC §9) */
+    /* Copies with the same (organization-name, report-id) and other content (a forged copy, or the
+     * genuine one after it) */
     int64_t conflict_of; /* this is a later copy of report conflict_of; 0 when not */
     int64_t conflicts;   /* later copies that conflict with this one */
     int counted;         /* 1 when summaries count this copy */
@@ -316,7 +317,8 @@ double report_success_rate(int64_t successful, int64_t failed);
 /* Sort the lists: by_result_type, by_mx and the mx/result/domain/reporter groups by failed
  * sessions (most first), by_reporter by reports (most first), day groups by date; ties by key. */
 void report_summary_sort(struct report_summary *s);
-/* The SPEC §6 object (extended with "domain", "by" and "groups"); new reference. */
+/* The summary object (since, until, totals, by_result_type, by_mx, by_reporter; with
+ * "domain", "by" and "groups"); new reference. */
 struct json_t *report_summary_json(const struct report_summary *s);
 /* CSV (RFC 4180): with `by` set, one row per group, else one row per breakdown entry. */
 void report_summary_csv(const struct report_summary *s, FILE *out);

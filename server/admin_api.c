@@ -58,60 +58,21 @@ int srv__admin_params_allowed(const struct admin_params *p, const char *const *a
     return 0;
 }
 
-/* YYYY-MM-DD, a relative 30d/12h, or an RFC 3339 time (as `stsd reports`). */
-static int parse_when(const char *s, time_t now, int64_t *out)
-{
-    time_t t;
-    if (parse_date_or_ago(s, now, &t) == 0 || parse_rfc3339(s, &t) == 0) {
-        *out = (int64_t)t;
-        return 0;
-    }
-    return -1;
-}
-
+/* since/until as `stsd reports` reads them (parse_window): [since, until). */
 int srv__admin_window(const struct admin_params *p, time_t now, int64_t *since, int64_t *until,
                       char *msg, size_t msglen)
 {
-    const char *s = srv__admin_param(p, "since");
-    const char *u = srv__admin_param(p, "until");
-    *since = (int64_t)now - 30 * DAY;
-    *until = (int64_t)now;
-    if (s != NULL && parse_when(s, now, since) != 0) {
-        snprintf(msg, msglen,
-                 "since: '%.40s' is not YYYY-MM-DD, an RFC 3339 time or a relative 30d/12h", s);
-        return -1;
-    }
-    /* until is exclusive, as in `stsd reports`: [since, until). */
-    if (u != NULL && parse_when(u, now, until) != 0) {
-        snprintf(msg, msglen,
-                 "until: '%.40s' is not YYYY-MM-DD, an RFC 3339 time or a relative 30d/12h", u);
-        return -1;
-    }
-    if (*since > *until) {
-        snprintf(msg, msglen, "since is after until");
-        return -1;
-    }
-    return 0;
+    return parse_window(srv__admin_param(p, "since"), srv__admin_param(p, "until"), now, since,
+                        until, msg, msglen);
 }
 
-/* A domain parameter: lowercase, valid. -1 with msg. */
+/* A domain parameter: lowercase, valid (domain_normalise). -1 with msg. */
 static int domain_param(const char *in, char *out, size_t outsz, char *msg, size_t msglen)
 {
-    size_t n = strlen(in);
-    if (n > 0 && in[n - 1] == '.')
-        n--;
-    if (n == 0 || n >= outsz) {
-        snprintf(msg, msglen, "domain: not a domain name");
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        out[i] = (char)((in[i] >= 'A' && in[i] <= 'Z') ? in[i] + 32 : in[i]);
-    out[n] = '\0';
-    if (!policy_domain_valid(out)) {
-        snprintf(msg, msglen, "domain: '%.80s' is not a domain name", in);
-        return -1;
-    }
-    return 0;
+    const char *why = domain_normalise_problem(in, strlen(in), out, outsz);
+    if (why != NULL)
+        snprintf(msg, msglen, "domain: '%.80s' %s", in, why);
+    return why != NULL ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------ checks */

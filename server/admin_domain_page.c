@@ -12,21 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The domain of a path segment: lowercased, one trailing dot removed, valid. 0 or -1.
- * (common's domain_normalise once it is implemented.) */
-static int domain_of(const char *in, char *out, size_t outsz)
-{
-    size_t n = strlen(in);
-    if (n > 0 && in[n - 1] == '.')
-        n--;
-    if (n == 0 || n >= outsz)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (char)((in[i] >= 'A' && in[i] <= 'Z') ? in[i] + 32 : in[i]);
-    out[n] = '\0';
-    return policy_domain_valid(out) ? 0 : -1;
-}
-
 static void state_cards(struct admin_buf *b, const struct admin_domain *d, time_t now)
 {
     srv__buf_printf(b, "<div class=\"cards\">");
@@ -227,7 +212,7 @@ void srv__admin_domain_page(const struct admin_env *env, struct db *db, const ch
     if (srv__page_params(p, allowed, rq, &since, &until, rs) != 0)
         return;
     struct admin_buf b = {0};
-    if (domain_of(name, dom, sizeof(dom)) != 0) {
+    if (domain_normalise(name, dom, sizeof(dom)) != 0) {
         message_page(rs, 400, "Not a domain name", name, "is not a domain name.");
         return;
     }

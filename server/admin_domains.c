@@ -88,7 +88,7 @@ static void fill_domain(struct hosted *h, const struct hosted_policy *e,
         char buf[300];
         d->error = xstrdup(policy_diag_first(&e->diag, buf, sizeof(buf)));
     }
-    /* The id recorded for exactly this content (SPEC §2). */
+    /* The id recorded for exactly this content. */
     struct hosted_version *pv = NULL;
     size_t npv = 0;
     if (e->text && hosted_versions(h, e->domain, &pv, &npv) == 0) {

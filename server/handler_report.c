@@ -1,4 +1,4 @@
-/* handler_report.c - POST <reports.path>: TLS-RPT intake over HTTPS (RFC 8460 §5.4, SPEC §3). */
+/* handler_report.c - POST <reports.path>: TLS-RPT intake over HTTPS (RFC 8460 §5.4). */
 #include "server/intake_int.h"
 #include "server/server_int.h"
 #include "common/common.h"
@@ -117,7 +117,7 @@ static void answer_job(h2o_req_t *req, const struct srv_job *job)
 {
     char body[128];
     switch (job->result) {
-    case SRV_JOB_CONFLICT: /* SPEC §3: stored, never discarded; the first copy named */
+    case SRV_JOB_CONFLICT: /* stored, never discarded; the first copy named */
         snprintf(body, sizeof(body), "{\"status\":\"conflict\",\"id\":%lld,\"conflict_of\":%lld}\n",
                  (long long)job->id, (long long)job->conflict_of);
         send_json(req, 201, "Created", body, 0);
@@ -243,7 +243,7 @@ static void media_type(h2o_req_t *req, char *buf, size_t bufsz)
 enum body_kind { BODY_UNSUPPORTED, BODY_GZIP, BODY_JSON, BODY_SNIFF };
 
 /* RFC 8460 §5.4: application/tlsrpt+gzip or application/tlsrpt+json. Real senders also use
- * the generic types; for those the gzip magic decides (SPEC §3). */
+ * the generic types; for those the gzip magic decides. */
 static enum body_kind body_kind(const char *mt)
 {
     if (strcmp(mt, "application/tlsrpt+gzip") == 0)

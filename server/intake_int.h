@@ -1,5 +1,5 @@
 /*
- * intake_int.h - report intake over HTTPS (RFC 8460 §5.4, SPEC §3), shared between the
+ * intake_int.h - report intake over HTTPS (RFC 8460 §5.4), shared between the
  * files of server/ only: the POST handler (handler_report.c), the writer thread that owns
  * the database connection (writer.c) and the per-address rate limiter (ratelimit.c).
  *
@@ -142,6 +142,8 @@ int srv_writer_disk_low(struct srv_writer *w);
 void srv_writer_free(struct srv_writer *w);
 /* Release a job's report and raw bytes and the job. */
 void srv_job_free(struct srv_job *job);
+/* Append job to the queue *head..*tail (parse_pool.c; the caller holds the queue's lock). */
+void srv__jobs_append(struct srv_job **head, struct srv_job **tail, struct srv_job *job);
 
 /* ---------------------------------------------------------------- parse_pool.c */
 

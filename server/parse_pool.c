@@ -42,15 +42,20 @@ struct worker {
     int large;
 };
 
-static void push(struct srv_parse_pool *p, struct queue *q, struct srv_job *job)
+void srv__jobs_append(struct srv_job **head, struct srv_job **tail, struct srv_job *job)
 {
     job->next = NULL;
-    pthread_mutex_lock(&p->mu);
-    if (q->tail != NULL)
-        q->tail->next = job;
+    if (*tail != NULL)
+        (*tail)->next = job;
     else
-        q->head = job;
-    q->tail = job;
+        *head = job;
+    *tail = job;
+}
+
+static void push(struct srv_parse_pool *p, struct queue *q, struct srv_job *job)
+{
+    pthread_mutex_lock(&p->mu);
+    srv__jobs_append(&q->head, &q->tail, job);
     q->n++;
     pthread_cond_signal(&q->cv); /* no system call when no thread waits */
     pthread_mutex_unlock(&p->mu);
@@ -198,8 +203,8 @@ size_t srv_parse_pool_queued(struct srv_parse_pool *p)
     return n;
 }
 
-void srv__threads_stop(pthread_mutex_t *mu, atomic_int *stop, pthread_cond_t *cv,
-                       pthread_cond_t *cv2, pthread_t *tids, int n)
+void srv__threads_end(pthread_mutex_t *mu, atomic_int *stop, pthread_cond_t *cv,
+                      pthread_cond_t *cv2, pthread_t *tids, int n)
 {
     pthread_mutex_lock(mu);
     atomic_store(stop, 1);
@@ -209,16 +214,17 @@ void srv__threads_stop(pthread_mutex_t *mu, atomic_int *stop, pthread_cond_t *cv
     pthread_mutex_unlock(mu);
     for (int i = 0; i < n; i++)
         pthread_join(tids[i], NULL);
+    pthread_cond_destroy(cv);
+    if (cv2 != NULL)
+        pthread_cond_destroy(cv2);
+    pthread_mutex_destroy(mu);
 }
 
 void srv_parse_pool_free(struct srv_parse_pool *p)
 {
     if (p == NULL)
         return;
-    srv__threads_stop(&p->mu, &p->stopping, &p->quick.cv, &p->large.cv, p->tids, 2 * p->n_threads);
-    pthread_cond_destroy(&p->quick.cv);
-    pthread_cond_destroy(&p->large.cv);
-    pthread_mutex_destroy(&p->mu);
+    srv__threads_end(&p->mu, &p->stopping, &p->quick.cv, &p->large.cv, p->tids, 2 * p->n_threads);
     free(p->tids);
     free(p);
 }

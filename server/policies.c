@@ -36,9 +36,7 @@ int srv__policy_host(const char *host, size_t len, char *out, size_t outsz)
     const char *colon = memchr(host, ':', len);
     if (colon != NULL)
         len = (size_t)(colon - host);
-    if (len > 0 && host[len - 1] == '.')
-        len--;
-    if (len <= plen || len - plen >= outsz)
+    if (len <= plen)
         return -1;
     for (size_t i = 0; i < plen; i++) {
         char c = host[i];
@@ -47,17 +45,10 @@ int srv__policy_host(const char *host, size_t len, char *out, size_t outsz)
         if (c != prefix[i])
             return -1;
     }
-    size_t n = len - plen;
-    for (size_t i = 0; i < n; i++) {
-        char c = host[plen + i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c + 32);
-        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-            return -1;
-        out[i] = c;
-    }
-    out[n] = '\0';
-    return (int)n;
+    /* The rest is the policy domain: valid, and lowercased without the trailing dot. */
+    if (domain_normalise_problem(host + plen, len - plen, out, outsz) != NULL)
+        return -1;
+    return (int)strlen(out);
 }
 
 static const char *policy_key(const void *ctx, uint32_t i)

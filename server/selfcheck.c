@@ -436,7 +436,7 @@ static void send_digest(struct selfcheck *sc, struct db *db, time_t now)
 }
 
 /*
- * Copies of a report stored as conflicts (SPEC §9: a forged early copy, or the genuine one
+ * Copies of a report stored as conflicts (a forged early copy, or the genuine one
  * after it): one webhook for each new copy that names a hosted policy-domain, at most
  * CONFLICT_ALERTS a scan (the rest follow at the next scans). Copies stored before this
  * start are not new.

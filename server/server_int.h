@@ -91,7 +91,7 @@ int srv__hash_put(struct srv_hash *h, const char *key, uint32_t idx,
 long srv__hash_get(const struct srv_hash *h, const char *key, size_t len,
                    const char *(*keys)(const void *ctx, uint32_t i), const void *ctx);
 
-/* ---- policies.c: the policy table (RFC 8461 §3.3, SPEC §2) ---- */
+/* ---- policies.c: the policy table (RFC 8461 §3.3) ---- */
 struct srv_policy {
     char *domain; /* lowercased policy domain ("example.com"; served as mta-sts.<domain>) */
     char *body;   /* the file text with CRLF line endings */
@@ -387,9 +387,9 @@ int srv_domain_hosted(struct srv *s, const char *domain);
 h2o_pathconf_t *srv_public_path(struct srv *s, const char *path);
 h2o_pathconf_t *srv_admin_path(struct srv *s, const char *path);
 
-/* Stop worker threads (parse_pool.c): under mu, set *stop and wake every waiter of cv and of
- * cv2 (may be NULL), then join the n threads tids. */
-void srv__threads_stop(pthread_mutex_t *mu, atomic_int *stop, pthread_cond_t *cv,
-                       pthread_cond_t *cv2, pthread_t *tids, int n);
+/* End worker threads (parse_pool.c): under mu, set *stop and wake every waiter of cv and of
+ * cv2 (may be NULL); join the n threads tids; destroy mu, cv and cv2. */
+void srv__threads_end(pthread_mutex_t *mu, atomic_int *stop, pthread_cond_t *cv,
+                      pthread_cond_t *cv2, pthread_t *tids, int n);
 
 #endif

@@ -264,7 +264,7 @@ void srv__webhook_free(struct srv_webhook *w)
 {
     if (w == NULL)
         return;
-    srv__threads_stop(&w->mu, &w->stop, &w->cv, NULL, &w->thread, 1);
+    srv__threads_end(&w->mu, &w->stop, &w->cv, NULL, &w->thread, 1);
     if (w->n > 0 && !w->abandon_logged)
         log_event(LOG_WARN, "alert.abandoned", "reason=\"stopping\" pending=%zu", w->n);
     while (w->head != NULL) {
@@ -273,8 +273,6 @@ void srv__webhook_free(struct srv_webhook *w)
         free(it->json);
         free(it);
     }
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
     free(w->url);
     free(w);
     curl_global_cleanup();

@@ -79,7 +79,7 @@ static void report_domains(const struct report *r, char *buf, size_t bufsz)
     }
 }
 
-/* A logfmt value: bare when it needs no quotes (SPEC §8's domain=example.com), else quoted. */
+/* A logfmt value: bare when it needs no quotes (domain=example.com), else quoted. */
 static const char *log_value(char *buf, size_t bufsz, const char *v)
 {
     return log_field(buf, bufsz, v);
@@ -314,18 +314,14 @@ struct srv_writer *srv_writer_new(const char *db_path, size_t queue_cap, size_t 
 
 int srv_writer_submit(struct srv_writer *w, struct srv_job *job)
 {
-    job->next = NULL;
+    job->next = NULL; /* also when refused */
     job->result = SRV_JOB_PENDING;
     pthread_mutex_lock(&w->mu);
     if (w->stopping || w->n_queued >= w->cap) {
         pthread_mutex_unlock(&w->mu);
         return -1;
     }
-    if (w->tail != NULL)
-        w->tail->next = job;
-    else
-        w->head = job;
-    w->tail = job;
+    srv__jobs_append(&w->head, &w->tail, job);
     w->n_queued++;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
@@ -384,10 +380,8 @@ void srv_writer_free(struct srv_writer *w)
 {
     if (w == NULL)
         return;
-    srv__threads_stop(&w->mu, &w->stopping, &w->cv, NULL, &w->tid, 1);
+    srv__threads_end(&w->mu, &w->stopping, &w->cv, NULL, &w->tid, 1);
     db_close(w->db);
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
     free(w->db_path);
     free(w->db_dir);
     free(w);

@@ -68,7 +68,7 @@ struct report_summary;
  * `received` the unix time of arrival. Works inside a transaction opened by the caller
  * (db_begin ... db_commit: the writer thread batches this way; a failed report is rolled
  * back alone through a savepoint and the batch goes on) and alone (then it is its own
- * transaction). Outcomes (SPEC §3), in *res:
+ * transaction). Outcomes, in *res:
  *   DB_STORE_STORED     a new (organization-name, report-id): stored as res->id.
  *   DB_STORE_DUPLICATE  a copy with the same digest is stored (or one stored before digests
  *                       were kept): nothing written, res->id is that copy.

@@ -1,4 +1,4 @@
-/* db_summary.c - summaries of the stored reports (SPEC §6): totals and breakdowns, one index
+/* db_summary.c - summaries of the stored reports: totals and breakdowns, one index
  * range per query, one copy per conflict group. */
 #include "sql/db.h"
 #include "sql/db_int.h"

@@ -10,7 +10,7 @@ CREATE TABLE checks (
     warnings    INTEGER NOT NULL,
     infos       INTEGER NOT NULL,
     dns_id      TEXT,              -- the id _mta-sts.<domain> published, NULL if none
-    result      TEXT    NOT NULL   -- the checker's JSON (SPEC section 7)
+    result      TEXT    NOT NULL   -- the checker's JSON (`stsd check --json` of one domain)
 );
 CREATE INDEX checks_by_domain ON checks (domain, started);
 

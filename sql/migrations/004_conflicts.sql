@@ -1,4 +1,4 @@
--- Copies of a report that differ (SPEC section 9): a second report with the same
+-- Copies of a report that differ (a forged early copy, or the genuine one after it): a second report with the same
 -- (organization_name, report_id) but other content is stored too, so that a forged early
 -- copy cannot suppress the genuine one. The table is rebuilt without its UNIQUE constraint
 -- (SQLite cannot drop one); db_open turns foreign keys on only after the migrations, so the

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """test_hostile_alerts.py - forged reports must not reach the alert webhook or grow /metrics.
 
-SPEC §9 (alerts and metrics): only hosted domains raise alerts and have per-domain series;
+Alerts and metrics: only hosted domains raise alerts and have per-domain series;
 result_type label values are the RFC 8460 list plus "other"; /metrics is answered from
 counters, not by scanning the report tables. The attacker here:
 

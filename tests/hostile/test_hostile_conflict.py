@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_hostile_conflict.py - a forged copy posted ahead of the genuine report (SPEC §3, §9).
+"""test_hostile_conflict.py - a forged copy posted ahead of the genuine report: both are stored.
 
 An attacker who guesses a reporter's report-id posts a forged report first. The genuine one
 that follows must be stored too (201 conflict, conflict_of the forged copy's id), both marked

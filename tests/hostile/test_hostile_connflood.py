@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Connection floods (SPEC §9 Connections), against a release build:
+"""Connection floods, against a release build:
 
 1. one address opens 3 x max_conn_per_address connections: the ones above the cap are closed
    by the server, and a sender from another loopback address (127.0.0.2) still gets its policy;

@@ -2,7 +2,7 @@
 """test_hostile_disk.py - the disk: reports past [reports] keep, and a nearly full file system.
 
 1. Reports whose end-datetime is older than `keep` are pruned when stsd serve starts, with
-   their raw bytes, policies and failure details; recent ones stay (SPEC §9 "Disk").
+   their raw bytes, policies and failure details; recent ones stay.
 2. The state directory on a 64 MB tmpfs with min_free = 32M: while a sender POSTs, a filler
    file takes the free space below min_free. POSTs get 503 + Retry-After (not a full disk
    and a failing database), every report answered 201 is in the database afterwards, and

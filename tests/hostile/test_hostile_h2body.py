@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Oversized report bodies over HTTP/2 (SPEC §9 TLS), against a release build, max_body = 100K:
+"""Oversized report bodies over HTTP/2, against a release build, max_body = 100K:
 a body over max_body is answered 413 whatever its size, and the server does not keep it.
 
 - curl --http2 (with Content-Length) and curl --http1.1, just over max_body and 50 x max_body;

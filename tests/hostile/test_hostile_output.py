@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Output (SPEC §9): what came from the internet never drives the operator's terminal or
+"""Output: what came from the internet never drives the operator's terminal or
 spreadsheet. Reports whose organization-name, report-id, contact-info, MX names,
 additional-information and result-type hold terminal escape sequences (ESC, BEL, C1 CSI, bidi
 override) and spreadsheet formulas are POSTed; then `stsd reports list`, `show` and `summary`

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Privileges (SPEC §9): started as root with `[server] user = nobody`, serve binds, reads its
+"""Privileges: started as root with `[server] user = nobody`, serve binds, reads its
 keys (root-owned, mode 0600) and the admin token, then runs as nobody for good: the Uid and Gid
 lines of /proc/<pid>/status (all four fields, every thread) are nobody's, no capability is
 left, policy GETs and report POSTs work, the database it creates belongs to nobody, a SIGHUP

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_hostile_rows.py - a report of 46 policies x 10,000 failure-details (SPEC §9 "Rows").
+"""test_hostile_rows.py - a report of 46 policies x 10,000 failure-details.
 
 A small gzip body that asks for 460,000 failure-detail rows. It must be stored with at most
 [reports] max_detail_rows detail rows, the rest merged into one row per (policy,

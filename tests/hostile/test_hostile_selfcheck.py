@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """test_hostile_selfcheck.py - self-checks of many hosted domains, and no connection to private
-addresses (SPEC §9, self-checks).
+addresses.
 
  1. 1,000 hosted domains, [checks] interval = 60s (the minimum), on the test resolver (a real
     unbound serving the test zone): every domain has a stored check within the interval (plus

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Slowloris (SPEC §9 Connections), against a release build: 1,000 connections from 100 loopback
+"""Slowloris, against a release build: 1,000 connections from 100 loopback
 addresses that stall — 300 say nothing after the TCP handshake, 400 send part of a TLS
 ClientHello, 300 finish TLS and send part of an HTTP request — while a sender keeps fetching
 the policy on new connections: its p99 stays under 100 ms, and the server closes the stalled

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """testssl.sh (Debian package testssl.sh, command `testssl`) against stsd serve on loopback
-(SPEC §9 TLS): protocols (-p), cipher categories (-s), forward secrecy (-f), ciphers per
+(its TLS): protocols (-p), cipher categories (-s), forward secrecy (-f), ciphers per
 protocol (-E) and every vulnerability check (-U). No output line may say VULNERABLE (which
 also catches "potentially VULNERABLE").
 

@@ -2,7 +2,7 @@
 """Write the crafted TLS-RPT test cases and the .expect files of every valid case.
 
 Run from anywhere: python3 tests/data/tlsrpt/gen_cases.py. The valid .expect files are
-computed here from SPEC §4 with Python's own json module, independently of the C parser,
+computed here from the parsing rules (RFC 8460 §4 and the quirks below) with Python's own json module, independently of the C parser,
 so that tests/unit/reports/test_report.c compares two implementations. Files copied from
 other projects (see SOURCES.md) are never rewritten, only their .expect files.
 """
@@ -58,7 +58,7 @@ def gz(data, mtime=0):
 
 
 # ---------------------------------------------------------------------------------------
-# Valid quirk cases (SPEC §4 and samples/tlsrpt/SOURCES.md).
+# Valid quirk cases (real senders' deviations, see SOURCES.md).
 def valid_cases():
     c = {}
     r = base()
@@ -92,18 +92,14 @@ def valid_cases():
     r = base()
     r["policies"][0]["failure-details"][0]["sending-mta-ip"] = ""
     c["quirk-empty-sending-mta-ip"] = r
-    r = base()
-    r["date-range"] = {"start-datetime": "2026-11-01T00:00:00", "end-datetime": "2026-11-01T23:59:59"}
-    c["quirk-no-zone"] = r
-    r = base()
-    r["date-range"] = {"start-datetime": "2026-11-01T02:00:00+02:00", "end-datetime": "2026-11-01T20:59:59.999-03:00"}
-    c["quirk-offsets-fractions"] = r
-    r = base()
-    r["date-range"] = {"start-datetime": "2026-11-01T00:00:00Z", "end-datetime": "2026-11-08T00:00:00Z"}
-    c["quirk-long-range"] = r
-    r = base()
-    r["date-range"] = {"start-datetime": "2026-11-01T00:00:00Z", "end-datetime": "2026-11-01T00:00:00Z"}
-    c["quirk-empty-range"] = r
+    for name, start, end in [
+            ("quirk-no-zone", "2026-11-01T00:00:00", "2026-11-01T23:59:59"),
+            ("quirk-offsets-fractions", "2026-11-01T02:00:00+02:00", "2026-11-01T20:59:59.999-03:00"),
+            ("quirk-long-range", "2026-11-01T00:00:00Z", "2026-11-08T00:00:00Z"),
+            ("quirk-empty-range", "2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z")]:
+        r = base()
+        r["date-range"] = {"start-datetime": start, "end-datetime": end}
+        c[name] = r
     r = base()
     r["policies"][0]["failure-details"][0]["result-type"] = "some-future-result-type"
     c["quirk-unknown-result-type"] = r
@@ -303,7 +299,7 @@ def invalid_cases():
     add("gzip-trailing-garbage", gz(body) + b"garbage", "body: gzip: corrupt", ext=".json.gz")
     add("gzip-not-json", gz(b"not json at all"), "$: invalid JSON", ext=".json.gz")
     add("gzip-inside-gzip", gz(gz(body)), "$: invalid JSON", ext=".json.gz")
-    # 21 MiB of spaces around a report: past the default max_json of 20M (SPEC §1).
+    # 21 MiB of spaces around a report: past the default max_json of 20M.
     big = b" " * (21 * 1024 * 1024) + body
     add("gzip-past-max-json", gz(big), "body: gzip: inflates past the size limit", status=413, ext=".json.gz")
     add("gzip-past-cap-1k", gz(b" " * 1024 + b"{}"), "body: gzip: inflates past the size limit", status=413,
@@ -321,7 +317,7 @@ def invalid_cases():
 
 
 # ---------------------------------------------------------------------------------------
-# The oracle: SPEC §4 in Python, for the .expect files of valid cases.
+# The oracle: the parsing rules in Python, for the .expect files of valid cases.
 def utc(s):
     s2 = s.replace("z", "Z").replace("Z", "+00:00")
     d = datetime.datetime.fromisoformat(s2)

@@ -372,20 +372,26 @@ class SMTPHandler(socketserver.BaseRequestHandler):
                 sock.sendall(b"502 5.5.2 command not implemented\r\n")
 
 
-class SMTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+class BedServer:
+    """What the bed's threaded servers share: they serve on a socket bound beforehand."""
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
 
+    def adopt(self, sock, **attrs):
+        """Serve on sock instead of the socket the base class made; set attrs."""
+        self.socket.close()
+        self.socket = sock
+        for k, v in attrs.items():
+            setattr(self, k, v)
+
+
+class SMTPServer(BedServer, socketserver.ThreadingMixIn, socketserver.TCPServer):
     def __init__(self, sock, hostname, behaviour, ssl_ctx, stopping):
         socketserver.TCPServer.__init__(self, sock.getsockname(), SMTPHandler,
                                         bind_and_activate=False)
-        self.socket.close()
-        self.socket = sock
-        self.hostname = hostname
-        self.behaviour = behaviour
-        self.ssl_ctx = ssl_ctx
-        self.stopping = stopping
+        self.adopt(sock, hostname=hostname, behaviour=behaviour, ssl_ctx=ssl_ctx,
+                   stopping=stopping)
 
     def handle_error(self, request, client_address):
         pass  # a probe that hangs up early is normal here
@@ -439,20 +445,11 @@ class PolicyHandler(BaseHTTPRequestHandler):
         return self._send(200, "text/plain; charset=utf-8", body)
 
 
-class PolicyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
+class PolicyServer(BedServer, ThreadingHTTPServer):
     def __init__(self, sock, behaviour, policy, ssl_ctx, stopping):
         ThreadingHTTPServer.__init__(self, sock.getsockname(), PolicyHandler,
                                      bind_and_activate=False)
-        self.socket.close()
-        self.socket = sock
-        self.behaviour = behaviour
-        self.policy = policy
-        self.ssl_ctx = ssl_ctx
-        self.stopping = stopping
+        self.adopt(sock, behaviour=behaviour, policy=policy, ssl_ctx=ssl_ctx, stopping=stopping)
 
     def finish_request(self, request, client_address):
         request.settimeout(30)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Nothing acknowledged with 2xx may be lost (SPEC §3): while a pool of HTTPS clients posts
+"""Nothing acknowledged with 2xx may be lost: while a pool of HTTPS clients posts
 distinct reports, the server is killed with SIGKILL. After a restart every report that was
 answered 201 is in the database with the id it was given, the database passes
 PRAGMA integrity_check, `stsd reports list --json` agrees, and the server stores new reports.

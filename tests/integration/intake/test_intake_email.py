@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The two intake routes share one store (SPEC §3, §5):
+"""The two intake routes share one store (HTTPS POST and e-mail):
 
 - the same report by HTTPS and by e-mail (`stsd reports ingest` of the .eml) is stored once,
   whichever arrives first, and both routes name the same id;

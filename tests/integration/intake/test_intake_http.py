@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""POST <reports.path> (RFC 8460 §5.4, SPEC §3): every status code of the table over HTTPS,
+"""POST <reports.path> (RFC 8460 §5.4): every status code of the table over HTTPS,
 HTTP/1.1 (python's http.client, keep-alive) and HTTP/2 (curl --http2).
 
 - every sample in tests/data/tlsrpt/valid posted as JSON and as gzip: 201 with an id, the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Report intake under pressure (SPEC §3):
+"""Report intake under pressure:
 
 - 503 with Retry-After when the queue (`[reports] queue = 1`) is full and when the store is
   unavailable (the database write-locked by another connection past the busy timeout);

@@ -33,6 +33,14 @@ def connect(port):
     return s
 
 
+def exit_status(proc, secs):
+    """The exit status of proc once it ends within secs, else None."""
+    try:
+        return proc.wait(secs)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def main(t):
     d = st.tempdir()
     ca = st.TestCA(os.path.join(d, "ca"))
@@ -60,20 +68,14 @@ def main(t):
         t.ok(os.path.isdir(os.path.join(state, sub)), "created %s/" % os.path.join(state, sub))
     t.ok(os.path.exists(os.path.join(state, "stsd.db")), "created stsd.db")
     p.send_signal(signal.SIGINT)
-    try:
-        rc = p.wait(10)
-    except subprocess.TimeoutExpired:
-        rc = None
+    rc = exit_status(p, 10)
     t.is_(rc, 0, "SIGINT: graceful stop, exit 0")
 
     # 2. port in use: by another stsd, and by any other program
     a = st.Stsd(policies={"a.test": POL}, certs={"mta-sts.a.test": leaf}).start()
     b = st.Stsd(listen=["127.0.0.1:%d" % a.port])
     b.start(wait=False)
-    try:
-        rc = b.proc.wait(15)
-    except subprocess.TimeoutExpired:
-        rc = None
+    rc = exit_status(b.proc, 15)
     t.is_(rc, 78, "a second stsd on the same port exits 78 (configuration error)")
     t.ok("cannot listen on 127.0.0.1:%d" % a.port in b.log() and
          "address already in use" in b.log(), "... saying where and why", b.log())
@@ -83,10 +85,7 @@ def main(t):
     st.Cleanup.add(ls.close)
     c = st.Stsd(listen=["127.0.0.1:%d" % ls.getsockname()[1]])
     c.start(wait=False)
-    try:
-        rc = c.proc.wait(15)
-    except subprocess.TimeoutExpired:
-        rc = None
+    rc = exit_status(c.proc, 15)
     t.is_(rc, 78, "a port held by another program: exit 78")
     t.is_(a.stop(), 0, "the first server is unaffected and stops with 0")
 
@@ -170,10 +169,7 @@ def main(t):
          "... and no longer accepting new connections")
     t0 = time.monotonic()
     f.proc.send_signal(signal.SIGTERM)
-    try:
-        rc = f.proc.wait(5)
-    except subprocess.TimeoutExpired:
-        rc = None
+    rc = exit_status(f.proc, 5)
     t.is_(rc, 1, "second SIGTERM: exits at once with status 1")
     t.ok(time.monotonic() - t0 < 1.0, "... within 1 s")
     t.ok("event=serve.forced_stop" in f.log(), "forced stop is logged", f.log())

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""stsd serve hosts MTA-STS policies (RFC 8461 §3.3, SPEC §2): three domains, each with its
+"""stsd serve hosts MTA-STS policies (RFC 8461 §3.3): three domains, each with its
 own certificate chosen by SNI; exact bodies (CRLF), Content-Type, HEAD, 404/405, never a
 redirect, HTTP/2 via ALPN, TLS 1.1 refused, unknown SNI names, default.pem."""
 import os

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reloads (SPEC §2): a broken hand edit keeps the last good policy and is logged with file,
+"""Reloads (SIGHUP or a change in the policy directory): a broken hand edit keeps the last good policy and is logged with file,
 line and reason; the fix is picked up by inotify without SIGHUP; SIGHUP reloads too; a new
 domain appears (with its certificate), a deleted one 404s; a file whose name is not a
 domain is ignored; policy ids are recorded in policy_versions."""

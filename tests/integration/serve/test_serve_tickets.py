@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Session-ticket keys rotate (SPEC §9 TLS): a ticket issued under the current key resumes; after
+"""Session-ticket keys rotate: a ticket issued under the current key resumes; after
 one rotation it still resumes (the previous key decrypts) and is replaced by a new one; after two
 rotations it does not resume (a full handshake). TLS 1.3 and TLS 1.2. Only TLS 1.2 suites with
 ECDHE and AES-GCM or ChaCha20-Poly1305 are offered.

@@ -145,27 +145,6 @@ static void test_txt_rdata(void **state)
 
 static void test_names(void **state)
 {
-    assert_true(check__domain_valid("example.com"));
-    assert_true(check__domain_valid("xn--bcher-kva.example"));
-    assert_true(check__domain_valid("a-b.c.test"));
-    assert_false(check__domain_valid("com"));
-    assert_false(check__domain_valid("-bad-.test"));
-    assert_false(check__domain_valid("a..b"));
-    assert_false(check__domain_valid("bad_label!.test"));
-    assert_false(check__domain_valid("192.0.2.1"));
-    assert_false(check__domain_valid(""));
-    char label[80];
-    memset(label, 'a', 64);
-    strcpy(label + 64, ".test");
-    assert_false(check__domain_valid(label)); /* a 64-byte label */
-    char *longname = malloc(300);
-    memset(longname, 'a', 299);
-    for (int i = 50; i < 299; i += 51)
-        longname[i] = '.';
-    longname[299] = '\0';
-    assert_false(check__domain_valid(longname)); /* > 253 */
-    free(longname);
-
     char out[128];
     assert_int_equal(check_resolver_parse("127.0.0.1", out, sizeof(out)), 0);
     assert_string_equal(out, "127.0.0.1@53");

@@ -1,4 +1,4 @@
-/* test_rules.c - the SPEC §7 rules (checker/rules.c) on synthetic facts: a correct domain has no
+/* test_rules.c - the rules (checker/rules.c) on synthetic facts: a correct domain has no
  * finding above info, and each fault gives exactly its finding with the right severity. */
 #include "checker/checker_int.h"
 #include "common/common.h"

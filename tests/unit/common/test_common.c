@@ -1,4 +1,5 @@
-/* test_common.c - unit tests of common/: size, duration, date parsers and the config loader. */
+/* test_common.c - unit tests of common/: the config loader, logfmt quoting and text escaping
+ * (the value parsers and the domain validator: test_parse.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,75 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static void test_parse_size(void **state)
-{
-    uint64_t v;
-    assert_int_equal(parse_size("10M", &v), 0);
-    assert_int_equal(v, 10 * 1024 * 1024);
-    assert_int_equal(parse_size("512k", &v), 0);
-    assert_int_equal(v, 512 * 1024);
-    assert_int_equal(parse_size("100", &v), 0);
-    assert_int_equal(v, 100);
-    assert_int_equal(parse_size("1G", &v), 0);
-    assert_int_equal(v, 1024ull * 1024 * 1024);
-    assert_int_equal(parse_size("", &v), -1);
-    assert_int_equal(parse_size("M", &v), -1);
-    assert_int_equal(parse_size("10X", &v), -1);
-    assert_int_equal(parse_size("-1", &v), -1);
-    assert_int_equal(parse_size("99999999999999999999", &v), -1);
-    assert_int_equal(parse_size("18446744073709551615G", &v), -1);
-}
-
-static void test_parse_duration(void **state)
-{
-    int64_t s;
-    assert_int_equal(parse_duration("6h", &s), 0);
-    assert_int_equal(s, 21600);
-    assert_int_equal(parse_duration("30d", &s), 0);
-    assert_int_equal(s, 30 * 86400);
-    assert_int_equal(parse_duration("45", &s), 0);
-    assert_int_equal(s, 45);
-    assert_int_equal(parse_duration("h", &s), -1);
-    assert_int_equal(parse_duration("5y", &s), -1);
-    assert_int_equal(parse_duration("1h30m", &s), -1);
-}
-
-static void test_rfc3339(void **state)
-{
-    time_t t;
-    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00Z", &t), 0);
-    assert_int_equal(t, 1795955400);
-    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00", &t), 0); /* no zone: UTC */
-    assert_int_equal(t, 1795955400);
-    assert_int_equal(parse_rfc3339("2026-11-29T14:30:00+02:00", &t), 0);
-    assert_int_equal(t, 1795955400);
-    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00.123Z", &t), 0);
-    assert_int_equal(t, 1795955400);
-    assert_int_equal(parse_rfc3339("2026-02-30T00:00:00Z", &t), -1);
-    assert_int_equal(parse_rfc3339("2026-11-29", &t), -1);
-    assert_int_equal(parse_rfc3339("2026-11-29T25:00:00Z", &t), -1);
-    assert_int_equal(parse_rfc3339("2026-11-29T12:30:00Zjunk", &t), -1);
-    assert_int_equal(parse_rfc3339("yesterday", &t), -1);
-    char buf[21];
-    format_rfc3339(1795955400, buf);
-    assert_string_equal(buf, "2026-11-29T12:30:00Z");
-}
-
-static void test_date_or_ago(void **state)
-{
-    time_t t, now = 1795955400;
-    assert_int_equal(parse_date_or_ago("2026-11-01", now, &t), 0);
-    char buf[11];
-    format_date(t, buf);
-    assert_string_equal(buf, "2026-11-01");
-    assert_int_equal(parse_date_or_ago("30d", now, &t), 0);
-    assert_int_equal(t, now - 30 * 86400);
-    assert_int_equal(parse_date_or_ago("12h", now, &t), 0);
-    assert_int_equal(t, now - 12 * 3600);
-    assert_int_equal(parse_date_or_ago("30", now, &t), -1);
-    assert_int_equal(parse_date_or_ago("2026-13-01", now, &t), -1);
-}
 
 static char *write_tmp(const char *text)
 {
@@ -164,65 +96,66 @@ static void test_config_errors(void **state)
     config_free(&cfg);
 }
 
+/* config_format of the configuration loaded from path (a file of the source tree when rel). */
+static char *format_loaded(const char *path, int rel)
+{
+    char err[1024], full[4096];
+    const char *root = getenv("STSD_SOURCE_ROOT");
+    assert_non_null(root);
+    snprintf(full, sizeof(full), "%s/%s", rel ? root : "", path);
+    struct stsd_config cfg;
+    if (config_load(&cfg, rel ? full : path, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    char *text = config_format(&cfg);
+    config_free(&cfg);
+    return text;
+}
+
+/* Each of the NULL-terminated lines is a whole line of text. */
+static void expect_lines(const char *text, ...)
+{
+    va_list ap;
+    va_start(ap, text);
+    for (const char *l = va_arg(ap, const char *); l != NULL; l = va_arg(ap, const char *)) {
+        char *line = xasprintf("\n%s\n", l);
+        if (strstr(text, line) == NULL && strncmp(text, line + 1, strlen(line + 1)) != 0)
+            fail_msg("no line '%s' in:\n%s", l, text);
+        free(line);
+    }
+    va_end(ap);
+}
+
 /* examples/stsd.conf lists every key with its default: it must load and change nothing. */
 static void test_config_example_file(void **state)
 {
-    char err[1024];
-    const char *root = getenv("STSD_SOURCE_ROOT");
-    assert_non_null(root);
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/examples/stsd.conf", root);
-    struct stsd_config cfg, def;
-    if (config_load(&cfg, path, err, sizeof(err)) != 0)
-        fail_msg("%s", err);
-    assert_int_equal(config_load(&def, "/dev/null", err, sizeof(err)), 0);
-    assert_int_equal(cfg.n_listen, 1);
-    assert_string_equal(cfg.listen[0], def.listen[0]);
-    assert_string_equal(cfg.state_dir, def.state_dir);
-    assert_string_equal(cfg.cert_dir, def.cert_dir);
-    assert_string_equal(cfg.admin_listen, def.admin_listen);
-    assert_string_equal(cfg.token_file, def.token_file);
-    assert_string_equal(cfg.report_paths[0], def.report_paths[0]);
-    assert_int_equal(cfg.threads, def.threads);
-    assert_int_equal(cfg.max_conn_per_address, def.max_conn_per_address);
-    assert_int_equal(cfg.min_version, def.min_version);
-    assert_int_equal(cfg.session_tickets, def.session_tickets);
-    assert_int_equal(cfg.max_body, def.max_body);
-    assert_int_equal(cfg.max_json, def.max_json);
-    assert_int_equal(cfg.accept_any, def.accept_any);
-    assert_true(cfg.rate_per_sec == def.rate_per_sec);
-    assert_int_equal(cfg.n_rate_exempt, def.n_rate_exempt);
-    assert_memory_equal(cfg.rate_exempt, def.rate_exempt, sizeof(*cfg.rate_exempt) * 2);
-    assert_int_equal(cfg.queue, def.queue);
-    assert_int_equal(cfg.max_connections, def.max_connections);
-    assert_null(cfg.user);
-    assert_int_equal(cfg.ticket_lifetime, def.ticket_lifetime);
-    assert_int_equal(cfg.parse_memory, def.parse_memory);
-    assert_int_equal(cfg.max_values, def.max_values);
-    assert_int_equal(cfg.max_detail_rows, def.max_detail_rows);
-    assert_int_equal(cfg.keep, def.keep);
-    assert_int_equal(cfg.min_free, def.min_free);
-    assert_int_equal(cfg.session_ttl, def.session_ttl);
-    assert_int_equal(cfg.allow_private, def.allow_private);
-    assert_int_equal(cfg.check_interval, def.check_interval);
-    assert_int_equal(cfg.check_smtp_port, def.check_smtp_port);
-    assert_int_equal(cfg.check_https_port, def.check_https_port);
-    assert_true(cfg.alert_failure_rate == def.alert_failure_rate);
-    assert_int_equal(cfg.alert_cert_days, def.alert_cert_days);
-    assert_int_equal(cfg.digest_daily, def.digest_daily);
-    assert_null(cfg.access_log);
-    assert_null(cfg.webhook_url);
-    config_free(&cfg);
-    config_free(&def);
+    char *example = format_loaded("examples/stsd.conf", 1), *def = format_loaded("/dev/null", 0);
+    assert_string_equal(example, def);
+    expect_lines(def, "[server]\nlisten = 0.0.0.0:443\nstate_dir = /var/lib/stsd",
+                 "rate_exempt = 127.0.0.0/8, ::1/128", "keep = 34560000", "access_log = ", NULL);
+    free(example);
+    free(def);
 }
 
-static void test_format_hex(void **state)
+/* config_format writes what config_load reads back to the same values, for every key. */
+static void test_config_format_round_trip(void **state)
 {
-    const unsigned char in[] = {0x00, 0x0f, 0xa5, 0xff};
-    char out[9];
-    assert_ptr_equal(format_hex(in, sizeof(in), out), out);
-    assert_string_equal(out, "000fa5ff");
-    assert_string_equal(format_hex(in, 0, out), "");
+    static const char *const files[] = {"tests/data/common/config/full.conf",
+                                        "tests/data/common/config/lists.conf",
+                                        "tests/data/common/config/empty.conf"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *first = format_loaded(files[i], 1);
+        char *p = write_tmp(first);
+        char *again = format_loaded(p, 0);
+        assert_string_equal(again, first);
+        unlink(p);
+        free(p);
+        free(again);
+        free(first);
+    }
+    char *full = format_loaded("tests/data/common/config/full.conf", 1);
+    expect_lines(full, "listen = 0.0.0.0:443, [::]:443", "domains = example.com, example.org",
+                 "min_version = TLSv1.2", "failure_rate = 0.050000000000000003", NULL);
+    free(full);
 }
 
 static void test_log_quote(void **state)
@@ -265,40 +198,42 @@ static void test_log_field(void **state)
 
 static void test_text_escape(void **state)
 {
-    char out[128];
-    /* printable ASCII and UTF-8 stay */
-    assert_int_equal(text_escape(out, sizeof(out), "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x", 0), 12);
-    assert_string_equal(out, "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x");
-    /* ESC is the four characters \x1b; every C0 control and DEL likewise */
-    text_escape(out, sizeof(out),
-                "a\x1b]0;t\x07"
-                "b\x7f",
-                0);
-    assert_string_equal(out, "a\\x1b]0;t\\x07b\\x7f");
-    text_escape(out, sizeof(out), "1\n2\r3\t4\x01", 0);
-    assert_string_equal(out, "1\\n2\\r3\\t4\\x01");
-    /* C1 (UTF-8 encoded), a raw 8-bit CSI byte, invalid and overlong UTF-8 */
-    text_escape(out, sizeof(out), "\xc2\x9b|\x9b|\xff|\xc0\xaf|\xed\xa0\x80", 0);
-    assert_string_equal(out, "\\u009b|\\x9b|\\xff|\\xc0\\xaf|\\xed\\xa0\\x80");
-    /* bidirectional override and line separator; a truncated sequence at the end */
-    text_escape(out, sizeof(out),
-                "\xe2\x80\xae"
-                "abc\xe2\x80\xa8\xe2\x82",
-                0);
-    assert_string_equal(out, "\\u202eabc\\u2028\\xe2\\x82");
-    /* quotes only with TEXT_ESC_QUOTES */
-    text_escape(out, sizeof(out), "\"\\", 0);
-    assert_string_equal(out, "\"\\");
-    text_escape(out, sizeof(out), "\"\\", TEXT_ESC_QUOTES);
-    assert_string_equal(out, "\\\"\\\\");
-    /* NULL is "", and the output is cut before an escape that does not fit */
-    assert_int_equal(text_escape(out, sizeof(out), NULL, 0), 0);
-    assert_string_equal(out, "");
-    char small[6];
-    assert_int_equal(text_escape(small, sizeof(small), "ab\x1b", 0), 2);
-    assert_string_equal(small, "ab");
-    assert_int_equal(text_escape(small, sizeof(small), "a\x1b", 0), 2);
-    assert_string_equal(small, "a\\x1b");
+    static const struct {
+        const char *in;
+        unsigned flags;
+        size_t outsz, consumed; /* outsz 0: 128 */
+        const char *want;
+    } cases[] = {
+        /* printable ASCII and UTF-8 stay */
+        {"Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x", 0, 0, 12, "Gr\xc3\xbc\xc3\x9f \xe2\x82\xac x"},
+        /* ESC is the four characters \x1b; every C0 control and DEL likewise */
+        {"a\x1b]0;t\x07"
+         "b\x7f",
+         0, 0, 9, "a\\x1b]0;t\\x07b\\x7f"},
+        {"1\n2\r3\t4\x01", 0, 0, 8, "1\\n2\\r3\\t4\\x01"},
+        /* C1 (UTF-8 encoded), a raw 8-bit CSI byte, invalid and overlong UTF-8 */
+        {"\xc2\x9b|\x9b|\xff|\xc0\xaf|\xed\xa0\x80", 0, 0, 13,
+         "\\u009b|\\x9b|\\xff|\\xc0\\xaf|\\xed\\xa0\\x80"},
+        /* bidirectional override and line separator; a truncated sequence at the end */
+        {"\xe2\x80\xae"
+         "abc\xe2\x80\xa8\xe2\x82",
+         0, 0, 11, "\\u202eabc\\u2028\\xe2\\x82"},
+        /* quotes only with TEXT_ESC_QUOTES */
+        {"\"\\", 0, 0, 2, "\"\\"},
+        {"\"\\", TEXT_ESC_QUOTES, 0, 2, "\\\"\\\\"},
+        /* NULL is "", and the output is cut before an escape that does not fit */
+        {NULL, 0, 0, 0, ""},
+        {"ab\x1b", 0, 6, 2, "ab"},
+        {"a\x1b", 0, 6, 2, "a\\x1b"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[128];
+        size_t n = text_escape(out, cases[i].outsz ? cases[i].outsz : sizeof(out), cases[i].in,
+                               cases[i].flags);
+        if (n != cases[i].consumed || strcmp(out, cases[i].want) != 0)
+            fail_msg("case %zu: consumed %zu out '%s', want %zu '%s'", i, n, out, cases[i].consumed,
+                     cases[i].want);
+    }
     /* every byte value: the output never holds a control byte */
     char all[256], big[1100];
     for (int i = 0; i < 255; i++)
@@ -333,14 +268,10 @@ static void test_text_safe_and_csv_guard(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_size),
-        cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_rfc3339),
-        cmocka_unit_test(test_date_or_ago),
         cmocka_unit_test(test_config_defaults_and_values),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_example_file),
-        cmocka_unit_test(test_format_hex),
+        cmocka_unit_test(test_config_format_round_trip),
         cmocka_unit_test(test_log_quote),
         cmocka_unit_test(test_log_quote_controls),
         cmocka_unit_test(test_text_escape),

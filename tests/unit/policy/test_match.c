@@ -18,7 +18,7 @@ struct match_case {
 static void test_match_mx(void **state)
 {
     static const struct match_case cases[] = {
-        /* SPEC §2 examples */
+        /* the examples of RFC 8461 §4.1 */
         {"*.example.com", "mail.example.com", 1},
         {"*.example.com", "example.com", 0},
         {"*.example.com", "a.b.example.com", 0},
@@ -58,37 +58,8 @@ static void test_match_mx(void **state)
     assert_int_equal(policy_match_mx("a.example", NULL), 0);
 }
 
-static void test_domain_valid(void **state)
+static void test_domain_length(void **state)
 {
-    static const char *good[] = {"example.com",           "mail.example.com", "a.b",
-                                 "xn--bcher-kva.example", "1.example",        "a-b.c-d.example",
-                                 "EXAMPLE.COM",           "9x.example"};
-    static const char *bad[] = {"",
-                                "com",
-                                "example.com.",
-                                ".example.com",
-                                "a..example",
-                                "-a.example",
-                                "a-.example",
-                                "a_b.example",
-                                "192.0.2.1",
-                                "1.2.3",
-                                "example.123",
-                                "::1",
-                                "[192.0.2.1]",
-                                "*.example.com",
-                                "b\303\274cher.example",
-                                "exa mple.com",
-                                "a/b.example"};
-    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        if (!policy_domain_valid(good[i]))
-            fail_msg("'%s' should be a valid domain", good[i]);
-    }
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (policy_domain_valid(bad[i]))
-            fail_msg("'%s' should not be a valid domain", bad[i]);
-    }
-    assert_int_equal(policy_domain_valid(NULL), 0);
     char label[70], name[400];
     memset(label, 'a', 63);
     label[63] = '\0';
@@ -108,43 +79,79 @@ static void test_domain_valid(void **state)
     assert_int_equal(policy_domain_valid(name), 0);
 }
 
-static void test_mx_pattern_valid(void **state)
-{
-    assert_int_equal(policy_mx_pattern_valid("mail.example.com"), 1);
-    assert_int_equal(policy_mx_pattern_valid("*.example.com"), 1);
-    assert_int_equal(policy_mx_pattern_valid("*.com"), 0);
-    assert_int_equal(policy_mx_pattern_valid("*"), 0);
-    assert_int_equal(policy_mx_pattern_valid("*."), 0);
-    assert_int_equal(policy_mx_pattern_valid("**.example.com"), 0);
-    assert_int_equal(policy_mx_pattern_valid("*.*.example.com"), 0);
-    assert_int_equal(policy_mx_pattern_valid("mail.*.example.com"), 0);
-    assert_int_equal(policy_mx_pattern_valid("m*.example.com"), 0);
-    assert_int_equal(policy_mx_pattern_valid("*.example.com."), 0);
-    assert_int_equal(policy_mx_pattern_valid("192.0.2.1"), 0);
-    assert_int_equal(policy_mx_pattern_valid("2001:db8::1"), 0);
-    assert_int_equal(policy_mx_pattern_valid(NULL), 0);
-}
+/* One input of a syntax check (NULL allowed) and the answer it must give. */
+struct syntax_case {
+    int (*fn)(const char *);
+    const char *s;
+    int want;
+};
 
-static void test_id_valid(void **state)
+static void test_syntax(void **state)
 {
-    assert_int_equal(policy_id_valid("20261129T123000"), 1);
-    assert_int_equal(policy_id_valid("a"), 1);
-    assert_int_equal(policy_id_valid("12345678901234567890123456789012"), 1);
-    assert_int_equal(policy_id_valid("123456789012345678901234567890123"), 0);
-    assert_int_equal(policy_id_valid(""), 0);
-    assert_int_equal(policy_id_valid("2026-11-29"), 0);
-    assert_int_equal(policy_id_valid("abc def"), 0);
-    assert_int_equal(policy_id_valid("abc_def"), 0);
-    assert_int_equal(policy_id_valid(NULL), 0);
+    static const struct syntax_case cases[] = {
+        {policy_domain_valid, "example.com", 1},
+        {policy_domain_valid, "mail.example.com", 1},
+        {policy_domain_valid, "a.b", 1},
+        {policy_domain_valid, "xn--bcher-kva.example", 1},
+        {policy_domain_valid, "1.example", 1},
+        {policy_domain_valid, "a-b.c-d.example", 1},
+        {policy_domain_valid, "EXAMPLE.COM", 1},
+        {policy_domain_valid, "9x.example", 1},
+        {policy_domain_valid, "", 0},
+        {policy_domain_valid, "com", 0},
+        {policy_domain_valid, "example.com.", 0},
+        {policy_domain_valid, ".example.com", 0},
+        {policy_domain_valid, "a..example", 0},
+        {policy_domain_valid, "-a.example", 0},
+        {policy_domain_valid, "a-.example", 0},
+        {policy_domain_valid, "a_b.example", 0},
+        {policy_domain_valid, "192.0.2.1", 0},
+        {policy_domain_valid, "1.2.3", 0},
+        {policy_domain_valid, "example.123", 0},
+        {policy_domain_valid, "::1", 0},
+        {policy_domain_valid, "[192.0.2.1]", 0},
+        {policy_domain_valid, "*.example.com", 0},
+        {policy_domain_valid, "b\303\274cher.example", 0},
+        {policy_domain_valid, "exa mple.com", 0},
+        {policy_domain_valid, "a/b.example", 0},
+        {policy_domain_valid, NULL, 0},
+        {policy_mx_pattern_valid, "mail.example.com", 1},
+        {policy_mx_pattern_valid, "*.example.com", 1},
+        {policy_mx_pattern_valid, "*.com", 0},
+        {policy_mx_pattern_valid, "*", 0},
+        {policy_mx_pattern_valid, "*.", 0},
+        {policy_mx_pattern_valid, "**.example.com", 0},
+        {policy_mx_pattern_valid, "*.*.example.com", 0},
+        {policy_mx_pattern_valid, "mail.*.example.com", 0},
+        {policy_mx_pattern_valid, "m*.example.com", 0},
+        {policy_mx_pattern_valid, "*.example.com.", 0},
+        {policy_mx_pattern_valid, "192.0.2.1", 0},
+        {policy_mx_pattern_valid, "2001:db8::1", 0},
+        {policy_mx_pattern_valid, NULL, 0},
+        {policy_id_valid, "20261129T123000", 1},
+        {policy_id_valid, "a", 1},
+        {policy_id_valid, "12345678901234567890123456789012", 1},
+        {policy_id_valid, "123456789012345678901234567890123", 0},
+        {policy_id_valid, "", 0},
+        {policy_id_valid, "2026-11-29", 0},
+        {policy_id_valid, "abc def", 0},
+        {policy_id_valid, "abc_def", 0},
+        {policy_id_valid, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct syntax_case *c = &cases[i];
+        int got = c->fn(c->s);
+        if (got != c->want)
+            fail_msg("case %zu (\"%s\") = %d, want %d", i, c->s ? c->s : "(null)", got, c->want);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_match_mx),
-        cmocka_unit_test(test_domain_valid),
-        cmocka_unit_test(test_mx_pattern_valid),
-        cmocka_unit_test(test_id_valid),
+        cmocka_unit_test(test_syntax),
+        cmocka_unit_test(test_domain_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

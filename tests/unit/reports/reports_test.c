@@ -112,18 +112,22 @@ size_t rt_json_values(struct json_t *j)
     return n;
 }
 
-char **rt_read_files(char *const *paths, int n, size_t max, size_t **len)
+struct rt_samples rt_samples(int argc, char **argv, int first, const char *usage, size_t max)
 {
-    char **data = xcalloc((size_t)n, sizeof *data);
-    *len = xcalloc((size_t)n, sizeof **len);
-    for (int i = 0; i < n; i++) {
-        data[i] = file_read_all(paths[i], max, &(*len)[i]);
-        if (data[i] == NULL) {
-            perror(paths[i]);
-            return NULL;
+    if (argc <= first) {
+        fprintf(stderr, "usage: %s\n", usage);
+        exit(64);
+    }
+    struct rt_samples s = {xcalloc((size_t)(argc - first), sizeof(char *)),
+                           xcalloc((size_t)(argc - first), sizeof(size_t)), argc - first};
+    for (int i = 0; i < s.n; i++) {
+        s.data[i] = file_read_all(argv[first + i], max, &s.len[i]);
+        if (s.data[i] == NULL) {
+            perror(argv[first + i]);
+            exit(66);
         }
     }
-    return data;
+    return s;
 }
 
 double rt_seconds(int clock)

@@ -20,10 +20,15 @@ struct json_t;
 size_t rt_json_values(struct json_t *j);
 /* gzip `len` bytes into one member (level 9); *outlen gets the size. malloc'd. */
 unsigned char *rt_gzip(const void *in, size_t len, size_t *outlen);
-/* For the timing tools (bench_parse, bench/ingest_inproc.c): the n files `paths` (each at
- * most max bytes) read whole into a malloc'd array, their sizes in *len (malloc'd); NULL
- * after perror on the first that cannot be read. */
-char **rt_read_files(char *const *paths, int n, size_t max, size_t **len);
+/* For the timing tools (bench_parse, bench/ingest_inproc.c): the sample files
+ * argv[first..argc) (each at most max bytes) read whole, with their sizes (malloc'd arrays).
+ * Exits 64 with `usage` when there is none, 66 when one cannot be read. */
+struct rt_samples {
+    char **data;
+    size_t *len;
+    int n;
+};
+struct rt_samples rt_samples(int argc, char **argv, int first, const char *usage, size_t max);
 /* Seconds on `clock` (a clockid_t: CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID). */
 double rt_seconds(int clock);
 

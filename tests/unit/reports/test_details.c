@@ -64,6 +64,21 @@ static void sums(const struct report *r, size_t ntypes, int64_t *out /* np * nty
     }
 }
 
+/* make(r, np, nd, ntypes), then merge it down to `bound` rows: the sums per (policy, type)
+ * must not change. Returns what report_merge_details returned. */
+static size_t merge_keeps_sums(struct report *r, size_t np, size_t nd, size_t ntypes, size_t bound)
+{
+    make(r, np, nd, ntypes);
+    int64_t *want = xcalloc(np * ntypes, sizeof(*want)), *got = xcalloc(np * ntypes, sizeof(*got));
+    sums(r, ntypes, want);
+    size_t merged = report_merge_details(r, bound);
+    sums(r, ntypes, got);
+    assert_memory_equal(want, got, np * ntypes * sizeof(*want));
+    free(want);
+    free(got);
+    return merged;
+}
+
 static size_t rows(const struct report *r)
 {
     size_t n = 0;
@@ -90,13 +105,8 @@ static void test_merge_bounded_totals_exact(void **state)
     /* The shape, scaled: 46 policies x 1,000 details, bound 1,000 rows. */
     enum { NP = 46, ND = 1000, NT = 4 };
     struct report r;
-    make(&r, NP, ND, NT);
-    int64_t want[NP * NT], got[NP * NT];
-    sums(&r, NT, want);
-    size_t merged = report_merge_details(&r, 1000);
+    size_t merged = merge_keeps_sums(&r, NP, ND, NT, 1000);
     assert_true(rows(&r) <= 1000);
-    sums(&r, NT, got);
-    assert_memory_equal(want, got, sizeof(want));
     /* pairs = 46 * 4 = 184; 816 left for kept details: 816 / 46 = 17 per policy */
     size_t kept = 0, merged_rows = 0;
     for (size_t i = 0; i < NP; i++) {
@@ -144,13 +154,8 @@ static void test_more_pairs_than_rows(void **state)
 {
     enum { NP = 10, ND = 8, NT = 4 };
     struct report r;
-    make(&r, NP, ND, NT);
-    int64_t want[NP * NT], got[NP * NT];
-    sums(&r, NT, want);
-    report_merge_details(&r, 5);
+    merge_keeps_sums(&r, NP, ND, NT, 5);
     assert_int_equal(rows(&r), NP * NT);
-    sums(&r, NT, got);
-    assert_memory_equal(want, got, sizeof(want));
     report_clear(&r);
 }
 

@@ -79,6 +79,32 @@ static int extract(const char *msg, struct report_part **parts)
     return report_mime_extract(msg, strlen(msg), parts, &err);
 }
 
+/* What one part of a message must be: its file name (NULL: none), gzip or not, and its
+ * length (0: not checked); it must hold the crafted report. */
+struct want_part {
+    const char *filename;
+    int gzip;
+    size_t len;
+};
+
+/* msg (freed here) yields exactly n report parts, as want says. */
+static void expect_parts(char *msg, int n, const struct want_part *want)
+{
+    struct report_part *parts;
+    assert_int_equal(extract(msg, &parts), n);
+    for (int i = 0; i < n; i++) {
+        if (want[i].filename == NULL)
+            assert_null(parts[i].filename);
+        else
+            assert_string_equal(parts[i].filename, want[i].filename);
+        assert_crafted(&parts[i], want[i].gzip);
+        if (want[i].len != 0)
+            assert_int_equal(parts[i].len, want[i].len);
+    }
+    report_parts_free(parts, n);
+    free(msg);
+}
+
 /* The three real reports (Google 2022 and 2024, Microsoft 2023): exactly one part each,
  * whose report matches the .expect file written by Python's email package. */
 static void test_real_emails(void **state)
@@ -130,12 +156,8 @@ static void test_octet_stream_name(void **state)
                           "\tname=\"sender.example!example.org!1!2!3.json.gz\"\n"
                           "Content-Transfer-Encoding: base64\n\n%s\n--XX--\n",
                           b);
-    struct report_part *parts;
-    assert_int_equal(extract(msg, &parts), 1);
-    assert_string_equal(parts[0].filename, "sender.example!example.org!1!2!3.json.gz");
-    assert_crafted(&parts[0], 1);
-    report_parts_free(parts, 1);
-    free(msg);
+    expect_parts(msg, 1,
+                 (const struct want_part[]){{"sender.example!example.org!1!2!3.json.gz", 1, 0}});
     free(b);
 }
 
@@ -172,15 +194,9 @@ static void test_two_reports(void **state)
                   "Content-Disposition: attachment; filename=\"REPORT.JSON.GZ\"\r\n"
                   "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--b1--\r\n",
                   qp, b);
-    struct report_part *parts;
-    assert_int_equal(extract(msg, &parts), 2);
-    assert_null(parts[0].filename);
-    assert_crafted(&parts[0], 0);
-    assert_int_equal(parts[0].len, strlen(report_json));
-    assert_string_equal(parts[1].filename, "REPORT.JSON.GZ");
-    assert_crafted(&parts[1], 1);
-    report_parts_free(parts, 2);
-    free(msg);
+    expect_parts(
+        msg, 2,
+        (const struct want_part[]){{NULL, 0, strlen(report_json)}, {"REPORT.JSON.GZ", 1, 0}});
     free(b);
 }
 
@@ -200,12 +216,7 @@ static void test_nested_forward(void **state)
                   "Content-Disposition: attachment; filename=\"r.json\"\n\n%s\n"
                   "--inner--\n\n--outer--\n",
                   report_json);
-    struct report_part *parts;
-    assert_int_equal(extract(msg, &parts), 1);
-    assert_string_equal(parts[0].filename, "r.json");
-    assert_crafted(&parts[0], 0);
-    report_parts_free(parts, 1);
-    free(msg);
+    expect_parts(msg, 1, (const struct want_part[]){{"r.json", 0, 0}});
 }
 
 /* A message whose whole body is the report (no multipart). */
@@ -216,11 +227,7 @@ static void test_single_part(void **state)
                           "Content-Type: application/tlsrpt+gzip\n"
                           "Content-Transfer-Encoding: base64\n\n%s\n",
                           b);
-    struct report_part *parts;
-    assert_int_equal(extract(msg, &parts), 1);
-    assert_crafted(&parts[0], 1);
-    report_parts_free(parts, 1);
-    free(msg);
+    expect_parts(msg, 1, (const struct want_part[]){{NULL, 1, 0}});
     free(b);
 }
 

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <zlib.h>
 
-/* SPEC §1 default of [reports] max_json. */
+/* The default of [reports] max_json. */
 #define DEFAULT_MAX_JSON (20u * 1024 * 1024)
 
 struct dcase {
@@ -23,42 +23,57 @@ struct dcase {
     char *expect; /* path of the .expect file */
 };
 
+/* One case being run: its input, its .expect text, the parse result and error. */
+struct run {
+    const struct dcase *c;
+    char *in, *exp;
+    size_t len;
+    struct report r;
+    struct report_error err;
+    char etext[512];
+};
+
+/* Read the input of case c (at most max bytes) and its .expect file into x. */
+static void load(struct run *x, const struct dcase *c, size_t max)
+{
+    size_t elen;
+    memset(x, 0, sizeof(*x));
+    x->c = c;
+    x->in = file_read_all(c->input, max, &x->len);
+    x->exp = file_read_all(c->expect, 1 << 20, &elen);
+    assert_non_null(x->in);
+    if (x->exp == NULL)
+        fail_msg("%s: no .expect file", c->input);
+}
+
 /* One valid case: the description of the parsed report equals the .expect file, read
  * plain and after a gzip round trip through report_parse_body. */
 static void test_valid(void **state)
 {
-    struct dcase *c = *state;
-    size_t len, elen;
-    char *in = file_read_all(c->input, 1 << 24, &len);
-    char *exp = file_read_all(c->expect, 1 << 24, &elen);
-    assert_non_null(in);
-    if (exp == NULL)
-        fail_msg("%s: no .expect file", c->input);
+    struct run x;
+    load(&x, *state, 1 << 24);
 
-    struct report r;
-    struct report_error err;
-    char etext[512];
-    if (report_parse(in, len, &r, &err) != 0)
-        fail_msg("%s: %s", c->input, report_error_text(&err, etext, sizeof etext));
-    char *got = rt_describe(&r);
-    if (strcmp(got, exp) != 0)
-        fail_msg("%s:\n--- expected\n%s--- got\n%s", c->input, exp, got);
-    report_clear(&r);
+    if (report_parse(x.in, x.len, &x.r, &x.err) != 0)
+        fail_msg("%s: %s", x.c->input, report_error_text(&x.err, x.etext, sizeof x.etext));
+    char *got = rt_describe(&x.r);
+    if (strcmp(got, x.exp) != 0)
+        fail_msg("%s:\n--- expected\n%s--- got\n%s", x.c->input, x.exp, got);
+    report_clear(&x.r);
     free(got);
 
-    size_t zlen = compressBound(len) + 32;
-    unsigned char *z = rt_gzip(in, len, &zlen);
-    int status = report_parse_body(z, zlen, DEFAULT_MAX_JSON, &r, &err);
+    size_t zlen = compressBound(x.len) + 32;
+    unsigned char *z = rt_gzip(x.in, x.len, &zlen);
+    int status = report_parse_body(z, zlen, DEFAULT_MAX_JSON, &x.r, &x.err);
     if (status != 0)
-        fail_msg("%s (gzip): %d %s", c->input, status,
-                 report_error_text(&err, etext, sizeof etext));
-    got = rt_describe(&r);
-    assert_string_equal(got, exp);
-    report_clear(&r);
+        fail_msg("%s (gzip): %d %s", x.c->input, status,
+                 report_error_text(&x.err, x.etext, sizeof x.etext));
+    got = rt_describe(&x.r);
+    assert_string_equal(got, x.exp);
+    report_clear(&x.r);
     free(got);
     free(z);
-    free(in);
-    free(exp);
+    free(x.in);
+    free(x.exp);
 }
 
 /* "key: value" from an .expect file (value up to the end of the line), or NULL. */
@@ -79,38 +94,30 @@ static char *expect_field(const char *exp, const char *key)
  * expected "path: message" substring. */
 static void test_invalid(void **state)
 {
-    struct dcase *c = *state;
-    size_t len, elen;
-    char *in = file_read_all(c->input, 1 << 26, &len);
-    char *exp = file_read_all(c->expect, 1 << 20, &elen);
-    assert_non_null(in);
-    if (exp == NULL)
-        fail_msg("%s: no .expect file", c->input);
-    char *status_s = expect_field(exp, "status");
-    char *error_s = expect_field(exp, "error");
-    char *cap_s = expect_field(exp, "cap");
+    struct run x;
+    load(&x, *state, 1 << 26);
+    char *status_s = expect_field(x.exp, "status");
+    char *error_s = expect_field(x.exp, "error");
+    char *cap_s = expect_field(x.exp, "cap");
     assert_non_null(status_s);
     assert_non_null(error_s);
     size_t cap = cap_s != NULL ? (size_t)strtoull(cap_s, NULL, 10) : DEFAULT_MAX_JSON;
 
-    struct report r;
-    struct report_error err;
-    char etext[512];
-    memset(&err, 0, sizeof err);
-    int status = report_parse_body(in, len, cap, &r, &err);
-    report_error_text(&err, etext, sizeof etext);
+    memset(&x.r, 0xa5, sizeof x.r); /* report_parse_body must clear it */
+    int status = report_parse_body(x.in, x.len, cap, &x.r, &x.err);
+    report_error_text(&x.err, x.etext, sizeof x.etext);
     if (status != atoi(status_s))
-        fail_msg("%s: status %d, expected %s (%s)", c->input, status, status_s, etext);
-    if (strstr(etext, error_s) == NULL)
-        fail_msg("%s: error \"%s\" lacks \"%s\"", c->input, etext, error_s);
+        fail_msg("%s: status %d, expected %s (%s)", x.c->input, status, status_s, x.etext);
+    if (strstr(x.etext, error_s) == NULL)
+        fail_msg("%s: error \"%s\" lacks \"%s\"", x.c->input, x.etext, error_s);
     /* A failed parse leaves nothing to free. */
-    assert_null(r.organization_name);
-    assert_null(r.policies);
+    assert_null(x.r.organization_name);
+    assert_null(x.r.policies);
     free(status_s);
     free(error_s);
     free(cap_s);
-    free(in);
-    free(exp);
+    free(x.in);
+    free(x.exp);
 }
 
 /* The API around the parse: optional err, report_clear(NULL), error text, deep paths. */

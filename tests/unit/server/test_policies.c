@@ -65,6 +65,9 @@ static void test_policy_host(void **state)
     assert_int_equal(host("www.mta-sts.example.com", out), -1);
     assert_int_equal(host("mta-sts.exa mple.com", out), -1);
     assert_int_equal(host("mta-sts.exa/mple.com", out), -1);
+    assert_int_equal(host("mta-sts.example.com..", out), -1); /* one trailing dot only */
+    assert_int_equal(host("mta-sts.com", out), -1);           /* a single label */
+    assert_int_equal(host("mta-sts.192.0.2.1", out), -1);     /* an address */
     char big[300];
     memset(big, 'a', sizeof(big));
     memcpy(big, "mta-sts.", 8);
