@@ -212,9 +212,9 @@ void srv__admin_certs_free(struct admin_cert *v, size_t n);
  * so that the certificate of each of 10,000 domains is a binary search. Each worker thread
  * keeps one, rebuilt from hosted_certs() when cert_dir's mtime changed (a certificate was
  * added, removed or installed by rename) or ADMIN_CERTS_TTL seconds after it was built (a
- * file rewritten in place).
+ * file rewritten in place: up to 5 minutes late). Rebuilding 10,000 takes tens of ms.
  */
-#define ADMIN_CERTS_TTL 30
+#define ADMIN_CERTS_TTL 300
 struct admin_cert_fact {
     char *file, *issuer;
     int64_t not_after;
