@@ -1,9 +1,9 @@
 /* check.c - check_run: one poll loop (curl_multi_poll with the resolver's and the probes'
  * descriptors added) drives the DNS queries, every SMTP probe and the policy fetches of all
- * domains at once; then the hosted state is read, the rules run and the JSON is built. */
+ * domains at once; then the caller's hosted facts are asked for, the rules run and the typed
+ * result is built. */
 #include "checker/checker_int.h"
 #include "common/common.h"
-#include "sql/db.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -13,8 +13,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <unbound.h>
 
 int64_t check__now_ms(void)
@@ -68,77 +66,6 @@ static void normalise_domain(struct check_domain *d, const char *arg)
     snprintf(d->input_error, sizeof(d->input_error), "it %s", why);
 }
 
-/* ---- the hosted state (with a state directory) ---- */
-
-static void read_cert(struct check_hosted *h, const char *cert_dir, const char *domain)
-{
-    static const char *const exts[] = {"pem", "crt"};
-    h->cert_checked = 1;
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(h->cert_path, sizeof(h->cert_path), "%s/mta-sts.%s.%s", cert_dir, domain, exts[i]);
-        FILE *f = fopen(h->cert_path, "r");
-        if (f == NULL)
-            continue;
-        X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-        fclose(f);
-        if (x == NULL)
-            continue;
-        struct tm tm;
-        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
-            h->cert_found = 1;
-            h->cert_not_after = (int64_t)timegm(&tm);
-        }
-        X509_free(x);
-        return;
-    }
-    h->cert_path[0] = '\0';
-}
-
-static void collect_hosted(const struct check_opts *o, struct db *db, struct check_domain *d)
-{
-    struct check_hosted *h = &d->hosted;
-    h->enabled = 1;
-    char *dir = xasprintf("%s/policies/%s.txt", o->state_dir, d->name);
-    struct {
-        char *text;
-        size_t len;
-        int valid;
-        unsigned char sha256[32];
-        struct policy policy;
-    } e = {0};
-    unsigned int hl = 32;
-    e.text = file_read_all(dir, POLICY_MAX_BODY, &e.len);
-    if (e.text != NULL && EVP_Digest(e.text, e.len, e.sha256, &hl, EVP_sha256(), NULL) == 1) {
-        e.valid = policy_parse(e.text, e.len, &e.policy, NULL) == 0;
-        h->has_policy = 1;
-        h->policy_valid = e.valid;
-        h->policy_text = xstrndup(e.text, e.len);
-        h->policy_len = e.len;
-        int is_new = 0;
-        /* A broken file is not served (its last good version is), so it has no id to
-         * compare with. */
-        if (!e.valid)
-            h->current_id[0] = '\0';
-        else if (db != NULL && db_policy_version_record(db, d->name, e.sha256, (int64_t)time(NULL),
-                                                        h->current_id, &is_new) != 0)
-            h->current_id[0] = '\0';
-        struct db_policy_version *v = NULL;
-        size_t n = 0;
-        if (db != NULL && db_policy_versions(db, d->name, &v, &n) == 0) {
-            h->old_ids = xcalloc(n ? n : 1, sizeof(char *));
-            for (size_t i = 0; i < n; i++)
-                if (strcmp(v[i].id, h->current_id) != 0)
-                    h->old_ids[h->n_old_ids++] = xstrdup(v[i].id);
-            free(v);
-        }
-    }
-    free(e.text);
-    policy_clear(&e.policy);
-    free(dir);
-    if (h->has_policy && o->cert_dir != NULL)
-        read_cert(h, o->cert_dir, d->name);
-}
-
 /* ---- the loop ---- */
 
 static void run_loop(struct check__run *run)
@@ -179,12 +106,17 @@ static void run_loop(struct check__run *run)
 }
 
 int check_run(const struct check_opts *opts, const char *const *domains, size_t n,
-              json_t **out_json, char *err, size_t errlen)
+              struct check_result *out, char *err, size_t errlen)
 {
-    *out_json = NULL;
+    memset(out, 0, sizeof(*out));
     err[0] = '\0';
     if (n > CHECK_MAX_DOMAINS) {
         snprintf(err, errlen, "too many domains (%zu; at most %d per run)", n, CHECK_MAX_DOMAINS);
+        return -1;
+    }
+    char fwd[128];
+    if (opts->resolver != NULL && check_resolver_parse(opts->resolver, fwd, sizeof(fwd)) != 0) {
+        snprintf(err, errlen, "invalid resolver '%s' (use IP, IP@PORT or IP:PORT)", opts->resolver);
         return -1;
     }
     pthread_once(&curl_once, curl_init_once);
@@ -207,12 +139,6 @@ int check_run(const struct check_opts *opts, const char *const *domains, size_t 
         snprintf(run.ehlo, sizeof(run.ehlo), "%s", opts->ehlo_name);
     else if (gethostname(run.ehlo, sizeof(run.ehlo) - 1) != 0 || strchr(run.ehlo, '.') == NULL)
         snprintf(run.ehlo, sizeof(run.ehlo), "localhost");
-
-    char fwd[128];
-    if (opts->resolver != NULL && check_resolver_parse(opts->resolver, fwd, sizeof(fwd)) != 0) {
-        snprintf(err, errlen, "invalid resolver '%s' (use IP, IP@PORT or IP:PORT)", opts->resolver);
-        return -1;
-    }
 
     /* Normalise and de-duplicate the names. */
     run.domains = xcalloc(n ? n : 1, sizeof(*run.domains));
@@ -258,44 +184,33 @@ int check_run(const struct check_opts *opts, const char *const *domains, size_t 
 
 out:;
     int64_t now = (int64_t)time(NULL);
-    struct db *db = NULL;
-    if (rc == 0 && opts->state_dir != NULL) {
-        char *path = xasprintf("%s/stsd.db", opts->state_dir);
-        char dberr[256];
-        db = db_open(path, dberr, sizeof(dberr));
-        free(path);
-    }
-    json_t *doms = json_array();
     int worst = CHECK_INFO;
+    if (!setup_failed) {
+        out->ran = 1;
+        out->unavailable = rc != 0;
+        out->domains = xcalloc(run.n_domains ? run.n_domains : 1, sizeof(*out->domains));
+    }
     for (size_t i = 0; i < run.n_domains && !setup_failed; i++) {
         struct check_domain *d = &run.domains[i];
-        if (rc != 0) {
-            if (d->valid)
-                check__finding_add(d, "dns.resolver", CHECK_ERROR, NULL,
-                                   opts->resolver ? opts->resolver : "/etc/resolv.conf",
-                                   "Check that the resolver runs and is reachable (or name "
-                                   "one with --resolver IP[@PORT]).",
-                                   "the check could not run: %s", err);
-            else
-                check__rules(d, now);
+        if (rc != 0 && d->valid) {
+            check__finding_add(d, "dns.resolver", CHECK_ERROR, NULL,
+                               opts->resolver ? opts->resolver : "/etc/resolv.conf",
+                               "Check that the resolver runs and is reachable (or name "
+                               "one with --resolver IP[@PORT]).",
+                               "the check could not run: %s", err);
         } else {
-            if (opts->state_dir != NULL && d->valid)
-                collect_hosted(opts, db, d);
+            if (rc == 0 && opts->hosted_facts != NULL && d->valid) {
+                opts->hosted_facts(opts->hosted_ctx, d->name, &d->hosted);
+                d->hosted_given = 1;
+            }
             check__rules(d, now);
         }
         enum check_severity w = check__worst(d);
         if ((int)w > worst)
             worst = (int)w;
-        json_array_append_new(doms, check__domain_json(d, now));
+        check__result_domain(d, now, &out->domains[out->n_domains++]);
     }
-    db_close(db);
-    json_t *res = json_object();
-    json_object_set_new(res, "version", json_integer(1));
-    json_object_set_new(res, "domains", doms);
-    if (setup_failed)
-        json_decref(res);
-    else
-        *out_json = res;
+    out->worst = (enum check_severity)worst;
 
     if (run.multi != NULL) {
         check__fetch_free_all(&run);

@@ -114,28 +114,6 @@ struct check_rua {
     char tls_error[256];
 };
 
-struct check_finding {
-    const char *id;
-    enum check_severity severity;
-    char *subject, *message, *fix;
-    const char *result_type; /* NULL when no TLS-RPT result type applies */
-};
-
-struct check_hosted {
-    int enabled;    /* a state directory was given */
-    int has_policy; /* <state_dir>/policies/<domain>.txt exists */
-    int policy_valid;
-    char *policy_text;
-    size_t policy_len;
-    char current_id[33]; /* the id of the current content (policy_versions) */
-    char **old_ids;      /* earlier versions' ids */
-    size_t n_old_ids;
-    int cert_checked; /* looked for the mta-sts host certificate */
-    int cert_found;
-    int64_t cert_not_after;
-    char cert_path[512];
-};
-
 struct check_domain {
     char *name; /* lowercased, no trailing dot */
     int valid;
@@ -172,7 +150,8 @@ struct check_domain {
     struct policy policy;
     struct policy_diag pdiag;
 
-    struct check_hosted hosted;
+    int hosted_given; /* opts->hosted_facts was called for the domain */
+    struct check_hosted_facts hosted;
 
     struct check_finding *findings;
     size_t n_findings;
@@ -287,10 +266,46 @@ void check__finding_add(struct check_domain *d, const char *id, enum check_sever
                         const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 enum check_severity check__worst(const struct check_domain *d);
 void check__domain_clear(struct check_domain *d);
+/* Shared by the rules files: */
+const char *check__dns_status_text(const struct dns_answer *a);
+/* dns.dnssec for a bogus answer, dns.error for a failed query about `what`. */
+void check__dns_problem(struct check_domain *d, const char *what, const struct dns_answer *a);
+/* 1 (after check__dns_problem) when the query about `what` failed or got no answer. */
+int check__dns_failed(struct check_domain *d, const char *what, const struct dns_answer *a);
+/* The warning for an address not connected to because it is private (opts->no_private). */
+void check__private_addr(struct check_domain *d, const char *id, const char *host, const char *ip,
+                         const char *role, const char *what);
+/* The first of the TXT records that `is` accepts, and (*n) how many it accepts. */
+const char *check__txt_first(char *const *txt, size_t n_txt, int (*is)(const char *), size_t *n);
+/* The first v=STSv1 record and (*n_sts) how many there are. */
+const char *check__sts_record(const struct check_domain *d, size_t *n_sts);
+/* What the _mta-sts and _smtp._tls names share once v= records are there: more than one
+ * (multiple_id) or one longer than CHECK_MAX_TXT_LEN (syntax_id). 1 when a finding was added. */
+struct check__txt_kind {
+    const char *tag, *rfc, *multiple_id, *multiple_fix, *syntax_id, *sample;
+};
+int check__txt_multiple_or_long(struct check_domain *d, const char *subj, size_t n, size_t longest,
+                                const struct check__txt_kind *k);
 
-/* output.c */
+/* rules_sts.c: the _mta-sts TXT record; what this stsd hosts against what is published. */
+void check__rules_sts_txt(struct check_domain *d);
+void check__rules_hosted(struct check_domain *d, int64_t now);
+/* rules_fetch.c: the policy host and fetch, the policy, its mx coverage. */
+void check__rules_fetch(struct check_domain *d, int sts_published);
+void check__rules_policy(struct check_domain *d);
+void check__rules_coverage(struct check_domain *d);
+/* rules_mx.c: MX records and every probed address. */
+void check__rules_mx(struct check_domain *d, int64_t now);
+/* rules_rpt.c: _smtp._tls TXT and the https: rua hosts. */
+void check__rules_rpt_txt(struct check_domain *d, int sts_published);
+
+/* result.c */
+/* The typed result of one domain from its facts and findings (copies; d is unchanged). */
+void check__result_domain(const struct check_domain *d, int64_t now,
+                          struct check_result_domain *out);
+void check__result_domain_clear(struct check_result_domain *r);
+/* check__result_domain rendered by check_result_domain_json (the tests' shortcut). */
 json_t *check__domain_json(const struct check_domain *d, int64_t now);
-const char *check__severity_name(enum check_severity s);
 
 /* check.c: the run shared by the loop's parts. */
 int64_t check__now_ms(void);

@@ -1,9 +1,11 @@
-/* cmd_check.c - 'stsd check DOMAIN...': flags, the check itself (checker/), text or JSON out,
- * and the exit status (0 no finding above info, 1 warnings, 2 errors, 64 usage, 69 no
- * resolver answered). */
+/* cmd_check.c - 'stsd check DOMAIN...': flags, the check itself (checker/, handed what this
+ * stsd hosts with -c, read-only), text or JSON out, and the exit status (0 no finding above
+ * info, 1 warnings, 2 errors, 64 usage, 69 no resolver answered). */
 #include "checker/checker.h"
 #include "cli/cli.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
+#include "server/server.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -126,6 +128,7 @@ int cmd_check(int argc, char **argv)
      * the subcommand): a plain 'stsd check example.com' needs no file. */
     struct stsd_config cfg;
     int have_cfg = 0;
+    struct hosted *h = NULL;
     if (config == NULL)
         config = cli_global_config;
     if (config != NULL) {
@@ -133,31 +136,40 @@ int cmd_check(int argc, char **argv)
         if (rc != 0)
             return rc;
         have_cfg = 1;
-        o.state_dir = cfg.state_dir;
-        o.cert_dir = cfg.cert_dir;
+        /* Read-only: the check leaves the database as it found it. */
+        char herr[512];
+        h = hosted_open(&cfg, HOSTED_READ_ONLY, herr, sizeof(herr));
+        if (h == NULL) {
+            cli_error("check: %s", herr);
+            config_free(&cfg);
+            return EXIT_CONFIG;
+        }
+        o.hosted_facts = srv_check_facts;
+        o.hosted_ctx = h;
     }
 
     /* A probed server that hangs up must not kill the command (check_run blocks SIGPIPE in
      * its own thread too; this also covers writing to a closed stdout pipe quietly). */
     signal(SIGPIPE, SIG_IGN);
-    json_t *out = NULL;
+    struct check_result res;
     char err[512];
-    int worst = check_run(&o, (const char *const *)(argv + optind), n, &out, err, sizeof(err));
-    if (out != NULL) {
-        if (json) {
-            char *s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            if (s != NULL) {
-                fputs(s, stdout);
-                fputc('\n', stdout);
-                free(s);
-            }
-        } else {
-            const char *nc = getenv("NO_COLOR");
-            int color = isatty(STDOUT_FILENO) && (nc == NULL || nc[0] == '\0');
-            check_print_text(stdout, out, color);
+    int worst = check_run(&o, (const char *const *)(argv + optind), n, &res, err, sizeof(err));
+    if (res.ran && json) {
+        json_t *out = check_result_json(&res);
+        char *s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (s != NULL) {
+            fputs(s, stdout);
+            fputc('\n', stdout);
+            free(s);
         }
         json_decref(out);
+    } else if (res.ran) {
+        const char *nc = getenv("NO_COLOR");
+        int color = isatty(STDOUT_FILENO) && (nc == NULL || nc[0] == '\0');
+        check_print_text(stdout, &res, color);
     }
+    check_result_free(&res);
+    hosted_close(h);
     if (have_cfg)
         config_free(&cfg);
     fflush(stdout);

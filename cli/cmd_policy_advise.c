@@ -99,9 +99,6 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
     optind = 0;
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (o) {
-        case 'c':
-            config_path = optarg;
-            break;
         case 'j':
             json_out = 1;
             break;
@@ -111,12 +108,11 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         case 'u':
             until_arg = optarg;
             break;
-        case 'h':
-            fputs(usage, stdout);
-            return EXIT_OK_;
-        default:
-            fputs(usage, stderr);
-            return EXIT_USAGE;
+        default: {
+            int rc = cli_common_option(o, usage, &config_path);
+            if (rc != CLI_NEXT)
+                return rc;
+        }
         }
     }
     if (optind + 1 != argc) {

@@ -7,6 +7,11 @@
 
 #define AT(f) .off = offsetof(struct stsd_config, f), .width = sizeof(((struct stsd_config *)0)->f)
 #define LIST_AT(f, n) AT(f), .off_n = offsetof(struct stsd_config, n)
+#define PORT(name, f, def_)                                                                        \
+    {                                                                                              \
+        name, CK_INT, AT(f), .lo = 1, .hi = 65535, .def = def_,                                    \
+                             .fix = "must be a port from 1 to 65535"                               \
+    }
 
 static int valid_hostport(char *v)
 {
@@ -116,10 +121,8 @@ static const struct config_key checks_keys[] = {
      .fix = "is not a domain name; write e.g. example.com, example.org"},
     {"resolver", CK_STR, AT(check_resolver)},
     {"ca_file", CK_STR, AT(check_ca_file)},
-    {"smtp_port", CK_INT, AT(check_smtp_port), .lo = 1, .hi = 65535, .def = "25",
-     .fix = "must be a port from 1 to 65535"},
-    {"https_port", CK_INT, AT(check_https_port), .lo = 1, .hi = 65535, .def = "443",
-     .fix = "must be a port from 1 to 65535"},
+    PORT("smtp_port", check_smtp_port, "25"),
+    PORT("https_port", check_https_port, "443"),
     {"allow_private", CK_CHOICE, AT(allow_private), .words = "off|on", .def = "off",
      .fix = "must be on or off"},
 };

@@ -10,9 +10,8 @@
  *   <state_dir>/acme/                the ACME account (acme/)
  *
  * Directories are created 0750, policy files 0644 (their content is public), certificate
- * files and keys 0600. Paths are only ever built from a domain that passed
- * common_domain_valid() and was lowercased: a name from a request never becomes a path
- * otherwise.
+ * files and keys 0600. Paths are only ever built from a domain that passed domain_valid()
+ * (common/common.h) and was lowercased: a name from a request never becomes a path otherwise.
  *
  * A struct hosted is used by one thread at a time (it owns at most one database
  * connection, opened on first need). Every function that changes what is hosted (put,

@@ -33,15 +33,7 @@ static char *cert_dir_of(const struct stsd_config *cfg)
 
 int hosted__domain(const char *domain, char out[254])
 {
-    if (domain == NULL || !policy_domain_valid(domain))
-        return -1;
-    size_t i = 0;
-    for (; domain[i] != '\0' && i < 253; i++) {
-        char c = domain[i];
-        out[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-    }
-    out[i] = '\0';
-    return 0;
+    return domain_normalise(domain, out, 254);
 }
 
 char *hosted__policy_path(const struct hosted *h, const char *canonical)

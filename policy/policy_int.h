@@ -7,12 +7,6 @@
 
 #include <stddef.h>
 
-/* Why s[0..n) is not a valid host name in A-labels: common's domain_problem, under the name
- * the files of policy/ use. */
-static inline const char *policy__domain_problem(const char *s, size_t n)
-{
-    return domain_problem(s, n);
-}
 /* Why an mx pattern is not valid: a domain optionally prefixed with "*." (RFC 8461 §3.2). */
 const char *policy__mx_problem(const char *s, size_t n);
 

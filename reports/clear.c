@@ -1,15 +1,9 @@
 /* clear.c - release a struct report: the one place that knows which of its fields are malloc'd. */
 #include "reports/reports.h"
+#include "common/common.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static void free_strings(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
 
 void report_failure_clear(struct report_failure *f)
 {
@@ -29,9 +23,9 @@ void report_clear(struct report *r)
     for (size_t i = 0; i < r->n_policies; i++) {
         struct report_policy *pol = &r->policies[i];
         free(pol->policy_type);
-        free_strings(pol->policy_string, pol->n_policy_string);
+        strv_free(pol->policy_string, pol->n_policy_string);
         free(pol->policy_domain);
-        free_strings(pol->mx_host, pol->n_mx_host);
+        strv_free(pol->mx_host, pol->n_mx_host);
         for (size_t j = 0; j < pol->n_failures; j++)
             report_failure_clear(&pol->failures[j]);
         free(pol->failures);

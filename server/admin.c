@@ -454,7 +454,7 @@ static int admin_init(struct srv *s, int idx, char *err, size_t errlen)
 {
     const struct stsd_config *cfg = s->cfg;
     /* The self-checks and alerts run whether or not the admin listener does. */
-    srv__selfcheck_start(cfg, hosted_policy_dir(s->hosted), s->db_path);
+    srv__selfcheck_start(cfg);
     if (cfg->admin_listen == NULL || strcmp(cfg->admin_listen, "off") == 0)
         return 0;
     if (s->module_state[idx] == NULL && admin_secrets(s, idx, err, errlen) != 0)

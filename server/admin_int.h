@@ -407,28 +407,41 @@ void srv__webhook_free(struct srv_webhook *w);
 /* ---------------------------------------------------------------- selfcheck.c */
 
 /* Start the self-check and alert thread when [checks] interval > 0 or [alerts] webhook is
- * set (no-op otherwise); stop it (waits at most 3 s for a check in progress). */
-void srv__selfcheck_start(const struct stsd_config *cfg, const char *policy_dir,
-                          const char *db_path);
+ * set (no-op otherwise); it reads and stores what is hosted through its own hosted/ handle.
+ * Stop it (waits at most 3 s for a check in progress). */
+void srv__selfcheck_start(const struct stsd_config *cfg);
 void srv__selfcheck_stop(void);
-
-/*
- * One pass of the self-check thread, without the thread (unit tests call it): compare a
- * new check with the previous one and build the alert bodies.
- * A regression is an error finding (id + subject) in `cur` absent from `prev`.
- * Returns a new JSON body or NULL when nothing regressed.
- */
-struct db_check;
-struct db_check_finding;
-/* The daily digest body for the UTC day before `now` (NULL when the database fails); the
- * per-domain list holds only domains with a policy file in policy_dir (NULL: every domain). */
-char *srv__selfcheck_digest(struct db *db, const char *cert_dir, const char *policy_dir,
-                            time_t now);
+/* Hand a webhook body (malloc'd; taken) to the running self-check thread's webhook; freed
+ * when there is none. Any thread may call it. */
+void srv__selfcheck_post(char *body);
 /* When the i-th of n domains is due in an interval that started at start_ms: i * interval / n
  * after the start, so that the checks are spread evenly over the interval. */
 int64_t srv__selfcheck_slot_ms(int64_t start_ms, int64_t interval_ms, size_t i, size_t n);
+/*
+ * Compare a new check with the previous one: a regression is an error finding (id +
+ * subject) in `cur` absent from `prev`. Returns a new JSON body or NULL when nothing
+ * regressed.
+ */
+struct db_check;
+struct db_check_finding;
 char *srv__selfcheck_regression(const char *domain, const struct db_check *cur,
                                 const struct db_check_finding *cf, size_t ncf,
                                 const struct db_check_finding *pf, size_t npf, int64_t prev_id);
+
+/* ---------------------------------------------------------------- alerts.c */
+
+/* The alert scans of the self-check thread ([alerts]): failure rates in new reports, new
+ * conflicting copies, certificates near expiry, the daily digest. */
+struct srv__alerts;
+struct hosted;
+struct srv__alerts *srv__alerts_new(const struct stsd_config *cfg, struct srv_webhook *hook);
+/* One pass at `now` (the thread calls it every few seconds). */
+void srv__alerts_scan(struct srv__alerts *a, struct hosted *h, time_t now);
+void srv__alerts_free(struct srv__alerts *a);
+/* The daily digest body for the UTC day before `now` (NULL when the database fails): the
+ * reports of the domains h hosts, the latest checks, the certificates. */
+char *srv__selfcheck_digest(struct hosted *h, time_t now);
+/* A JSON body: o serialised compactly (o is released). */
+char *srv__json_body(struct json_t *o);
 
 #endif

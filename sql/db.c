@@ -30,6 +30,9 @@ void db__read_row(sqlite3_stmt *st, const struct db__row_type *t, void *elem)
             *(char **)f = db__col_text(st, i);
         else if (t->cols[i].kind == DB__I64)
             *(int64_t *)f = sqlite3_column_int64(st, i);
+        else if (t->cols[i].kind == DB__CHARS)
+            snprintf(f, t->cols[i].size, "%s",
+                     sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "");
         else
             *(int *)f = sqlite3_column_int(st, i);
     }
@@ -67,6 +70,19 @@ void *db__rows(sqlite3_stmt *st, const struct db__row_type *t, size_t max, void 
         *n = 0;
     }
     return v;
+}
+
+void *db__rows_of(struct db *db, const char *sql, int64_t key, const struct db__row_type *t,
+                  size_t max, size_t *n, int *rc)
+{
+    sqlite3_stmt *st = db__stmt(db, sql);
+    if (st == NULL) {
+        *n = 0;
+        *rc = -1;
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, key);
+    return db__rows(st, t, max, NULL, n, rc);
 }
 
 void db__rows_free(const struct db__row_type *t, void *v, size_t n)

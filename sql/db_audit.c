@@ -37,6 +37,12 @@ int db_audit_add(struct db *db, const struct db_audit *row, int64_t *id)
     return 0;
 }
 
+#define AUDIT(field, kind) DB__COL(struct db_audit, field, kind)
+static const struct db__col audit_cols[] = {
+    AUDIT(id, I64),      AUDIT(at, I64),      AUDIT(actor, TEXT),  AUDIT(action, TEXT),
+    AUDIT(domain, TEXT), AUDIT(old_id, TEXT), AUDIT(new_id, TEXT), AUDIT(detail, TEXT)};
+static const struct db__row_type audit_rows = DB__ROW_TYPE(struct db_audit, audit_cols, NULL, NULL);
+
 int db_audit_list(struct db *db, const char *domain, int64_t limit, struct db_audit **out,
                   size_t *n)
 {
@@ -52,41 +58,14 @@ int db_audit_list(struct db *db, const char *domain, int64_t limit, struct db_au
         return -1;
     bind_opt(st, 1, domain);
     sqlite3_bind_int64(st, 2, limit);
-    size_t cap = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = db__grow(*out, *n, &cap, 16, sizeof(**out));
-        struct db_audit *a = &(*out)[(*n)++];
-        a->id = sqlite3_column_int64(st, 0);
-        a->at = sqlite3_column_int64(st, 1);
-        a->actor = db__col_text(st, 2);
-        a->action = db__col_text(st, 3);
-        a->domain = db__col_text(st, 4);
-        a->old_id = db__col_text(st, 5);
-        a->new_id = db__col_text(st, 6);
-        a->detail = db__col_text(st, 7);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        db_audit_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
+    *out = db__rows(st, &audit_rows, SIZE_MAX, NULL, n, &rc);
+    return rc;
 }
 
 void db_audit_free(struct db_audit *v, size_t n)
 {
-    for (size_t i = 0; v != NULL && i < n; i++) {
-        free(v[i].actor);
-        free(v[i].action);
-        free(v[i].domain);
-        free(v[i].old_id);
-        free(v[i].new_id);
-        free(v[i].detail);
-    }
-    free(v);
+    db__rows_free(&audit_rows, v, n);
 }
 
 int db_withdrawal_put(struct db *db, const struct db_withdrawal *w)
@@ -104,15 +83,12 @@ int db_withdrawal_put(struct db *db, const struct db_withdrawal *w)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static void withdrawal_row(sqlite3_stmt *st, struct db_withdrawal *w)
-{
-    const unsigned char *d = sqlite3_column_text(st, 0);
-    const unsigned char *old = sqlite3_column_text(st, 3);
-    snprintf(w->domain, sizeof(w->domain), "%s", d ? (const char *)d : "");
-    w->started = sqlite3_column_int64(st, 1);
-    w->until = sqlite3_column_int64(st, 2);
-    snprintf(w->old_id, sizeof(w->old_id), "%s", old ? (const char *)old : "");
-}
+#define WITHDRAWAL(field, kind) DB__COL(struct db_withdrawal, field, kind)
+static const struct db__col withdrawal_cols[] = {WITHDRAWAL(domain, CHARS),
+                                                 WITHDRAWAL(started, I64), WITHDRAWAL(until, I64),
+                                                 WITHDRAWAL(old_id, CHARS)};
+static const struct db__row_type withdrawal_rows =
+    DB__ROW_TYPE(struct db_withdrawal, withdrawal_cols, NULL, NULL);
 
 int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *out)
 {
@@ -124,7 +100,7 @@ int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *o
     sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        withdrawal_row(st, out);
+        db__read_row(st, &withdrawal_rows, out);
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
@@ -142,25 +118,10 @@ int db_withdrawal_delete(struct db *db, const char *domain)
 
 int db_withdrawals(struct db *db, int64_t due, struct db_withdrawal **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
-    sqlite3_stmt *st = db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals "
-                                    "WHERE until <= ?1 ORDER BY domain");
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, due);
-    size_t cap = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = db__grow(*out, *n, &cap, 8, sizeof(**out));
-        withdrawal_row(st, &(*out)[(*n)++]);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        return -1;
-    }
-    return 0;
+    *out = db__rows_of(db,
+                       "SELECT domain, started, until, old_id FROM withdrawals "
+                       "WHERE until <= ?1 ORDER BY domain",
+                       due, &withdrawal_rows, SIZE_MAX, n, &rc);
+    return rc;
 }

@@ -130,13 +130,11 @@ static const struct db__row_type finding_rows =
 
 int db_check_findings(struct db *db, int64_t check_id, struct db_check_finding **out, size_t *n)
 {
-    sqlite3_stmt *st = db__stmt(db, "SELECT finding, severity, subject, message "
-                                    "FROM check_findings WHERE check_id = ?1 ORDER BY id");
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, check_id);
     int rc;
-    *out = db__rows(st, &finding_rows, DB_CHECK_MAX_FINDINGS, NULL, n, &rc);
+    *out = db__rows_of(db,
+                       "SELECT finding, severity, subject, message FROM check_findings "
+                       "WHERE check_id = ?1 ORDER BY id",
+                       check_id, &finding_rows, DB_CHECK_MAX_FINDINGS, n, &rc);
     return rc;
 }
 

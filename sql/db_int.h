@@ -34,15 +34,17 @@ char *db__col_text(sqlite3_stmt *st, int i);
  * full, double *cap (to first when 0) and reallocate. Returns v, perhaps moved. */
 void *db__grow(void *v, size_t n, size_t *cap, size_t first, size_t size);
 /* Where column i of a row lands in an element: at byte `off`, as a malloc'd string (NULL for
- * NULL), an int64_t or an int. */
-enum db__kind { DB__TEXT = 1, DB__I64, DB__INT };
+ * NULL), an int64_t, an int, or a string copied into a char array of `size` bytes (cut to
+ * fit; "" for NULL). */
+enum db__kind { DB__TEXT = 1, DB__I64, DB__INT, DB__CHARS };
 struct db__col {
     size_t off;
     enum db__kind kind;
+    size_t size;
 };
 #define DB__COL(type, field, kind)                                                                 \
     {                                                                                              \
-        offsetof(type, field), DB__##kind                                                          \
+        offsetof(type, field), DB__##kind, sizeof(((type *)0)->field)                              \
     }
 /* A kind of row: its element type and columns (in SELECT order), an optional filter (keep
  * returns 0 to pass the current row over) and what to free beyond the text columns. */
@@ -65,6 +67,10 @@ void db__clear_row(const struct db__row_type *t, void *elem);
  * a step error frees it, *n = 0, *rc = -1 and returns NULL; else *rc = 0. */
 void *db__rows(sqlite3_stmt *st, const struct db__row_type *t, size_t max, void *ctx, size_t *n,
                int *rc);
+/* db__rows of the statement sql with ?1 bound to key (*rc = -1, *n = 0 when it cannot be
+ * prepared). */
+void *db__rows_of(struct db *db, const char *sql, int64_t key, const struct db__row_type *t,
+                  size_t max, size_t *n, int *rc);
 /* Free an array of n elements of type t; v may be NULL. */
 void db__rows_free(const struct db__row_type *t, void *v, size_t n);
 /* db_reports.c: the distinct policy-domains of a report into *domains (a malloc'd array of

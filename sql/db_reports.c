@@ -295,7 +295,7 @@ int db_report_count(struct db *db, int64_t *n)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-static const struct db__col string_cols[] = {{0, DB__TEXT}};
+static const struct db__col string_cols[] = {{0, DB__TEXT, sizeof(char *)}};
 static const struct db__row_type string_rows = DB__ROW_TYPE(char *, string_cols, NULL, NULL);
 
 void db__domains_free(char **v, size_t n)
@@ -305,12 +305,8 @@ void db__domains_free(char **v, size_t n)
 
 int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n)
 {
-    sqlite3_stmt *st = db__stmt(db, SQL_DOMAINS);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, report);
     int rc;
-    *domains = db__rows(st, &string_rows, SIZE_MAX, NULL, n, &rc);
+    *domains = db__rows_of(db, SQL_DOMAINS, report, &string_rows, SIZE_MAX, n, &rc);
     return rc;
 }
 
@@ -415,12 +411,8 @@ static const struct db__row_type failure_rows =
 
 static int load_failures(struct db *db, int64_t pid, struct report_policy *p)
 {
-    sqlite3_stmt *st = db__stmt(db, SQL_FAILURES);
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, pid);
     int rc;
-    p->failures = db__rows(st, &failure_rows, SIZE_MAX, NULL, &p->n_failures, &rc);
+    p->failures = db__rows_of(db, SQL_FAILURES, pid, &failure_rows, SIZE_MAX, &p->n_failures, &rc);
     return rc;
 }
 

@@ -18,9 +18,9 @@ arrows point to:
 Two things are checked against that table (ALLOWED below):
   1. every `#include "<module>/..."` in a .c or .h file under a module's folder: a file that
      includes another module's header without an arrow to it fails, named file:line;
-  2. each module's meson.build: the `<module>_dep` names in its `dependencies :` lists must
-     have an arrow, and every module it includes must be among them (the build says what the
-     code uses).
+  2. each module's meson.build: the `<module>_dep` names (or `<module>_<part>_dep`, such as
+     reports_types_dep) in its `dependencies :` lists must have an arrow, and every module it
+     includes must be among them (the build says what the code uses).
 
 Usage:
     check_arrows.py [SOURCE_ROOT]   check a tree; exit 0 when it keeps every arrow, else 1 with
@@ -137,6 +137,15 @@ def check_includes(root, mod):
     return bad, used
 
 
+def dep_module(name):
+    """The module a meson dependency name belongs to: `sql` for sql_dep, `reports` for a part
+    of it such as reports_types_dep; None for a library (ssl_dep, sqlite_dep, ...)."""
+    if name in ALL:
+        return name
+    parts = [m for m in ALL if name.startswith(m + "_")]
+    return max(parts, key=len) if parts else None
+
+
 def check_meson(root, mod, used):
     """Violations of mod's arrows in its meson.build dependencies."""
     path = os.path.join(root, mod, "meson.build")
@@ -151,10 +160,8 @@ def check_meson(root, mod, used):
     for lst in DEPS_LIST.finditer(nocomment):
         no = nocomment.count("\n", 0, lst.start()) + 1
         for d in DEP.finditer(lst.group(1)):
-            dep = d.group(1)
-            if dep not in ALL and dep.split("_")[0] in ALL:
-                dep = dep.split("_")[0]  # a part of a module (reports_types_dep): that module
-            if dep not in ALL or dep == mod:
+            dep = dep_module(d.group(1))
+            if dep is None or dep == mod:
                 continue  # a library (ssl_dep, sqlite_dep, ...) or itself
             listed.add(dep)
             if dep not in ALLOWED[mod]:

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The admin browser session (SPEC §9): `?token=T` on any admin URL answers 303 to the same URL
+"""The admin browser session: `?token=T` on any admin URL answers 303 to the same URL
 without the token and sets a cookie holding a random session id (not the token) with
 HttpOnly, SameSite=Strict, Path=/ and Max-Age = [admin] session_ttl; the session works in
 place of the token until it expires on the server; the token itself as a cookie does not;

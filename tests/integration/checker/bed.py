@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bed.py - the test bed for `stsd check` (SPEC §7): a real unbound serving a set of `.test`
+"""bed.py - the test bed for `stsd check`: a real unbound serving a set of `.test`
 domains, one per fault, real SMTP+STARTTLS servers (python ssl) on 127.0.0.x addresses that all
 listen on the same port, and policy hosts on the same HTTPS port: `stsd serve` itself for the
 good domains and a small python HTTPS server for the faulty ones. Every certificate comes from
@@ -13,7 +13,7 @@ prints one JSON line (resolver, smtp_port, https_port, ca_file, domains) and kee
 until it gets SIGTERM/SIGINT.
 
 DOMAINS (below) is the catalogue: for each domain the records it publishes, the behaviour of
-its hosts and the findings `stsd check` must report for it, designed from SPEC §7 and RFC 8461/
+its hosts and the findings `stsd check` must report for it, designed from the finding catalogue and RFC 8461/
 8460 (not from what the checker prints). Network traffic stays on 127.0.0.0/8.
 """
 
@@ -122,7 +122,7 @@ DOMAINS = [
     Domain("good.test", [(10, "mx1.good.test"), (20, "mx2.good.test")],
            policy=good_policy(["mx1.good.test", "*.good.test"])),
 
-    # --- MX faults (RFC 8461 §4.2, SPEC §7 mx.*)
+    # --- MX faults (RFC 8461 §4.2, findings mx.*)
     _mxd("mx-nostarttls.test", {"mx.starttls": E}),
     _mxd("mx-refused.test", {"mx.starttls": E}),            # 454 to STARTTLS
     _mxd("mx-expired.test", {"mx.cert.expired": E}),
@@ -140,10 +140,10 @@ DOMAINS = [
     _mxd("mx-endless.test", None, catalogue=False),         # endless banner: badinput
     # one MX, two addresses, one of them dead: the MX answers, so no mx.unreachable
     _mxd("mx-partial.test", {}),
-    # one MX with an A and an AAAA record (::1): both addresses are probed (SPEC §7)
+    # one MX with an A and an AAAA record (::1): both addresses are probed
     _mxd("mx-v6.test", {}),
 
-    # --- policy host faults (RFC 8461 §3.3, SPEC §2/§7 sts.fetch.* and sts.policy.*)
+    # --- policy host faults (RFC 8461 §3.3, findings sts.fetch.* and sts.policy.*)
     _pd("p-redirect.test", "redirect", expect={"sts.fetch.redirect": E}),
     _pd("p-html.test", "html", expect={"sts.fetch.content-type": E}),
     _pd("p-404.test", "404", expect={"sts.fetch.status": E}),
@@ -177,7 +177,7 @@ DOMAINS = [
         expect={"sts.mx.unmatched": E}, subjects={"sts.mx.unmatched": "a.b.wild.test"}),
     # MX names compare case-insensitively (RFC 8461 §4.1, RFC 4343)
     _pd("p-case.test", "policy", mx=[(10, "MAIL.Bed.Test")], expect={}),
-    # a duplicate key: the first wins, and it is a warning (SPEC §2)
+    # a duplicate key: the first wins, and it is a warning
     _pd("p-dupkey.test", "policy", policy=good_policy(["mail.bed.test"],
                                                       extra="max_age: 86400\r\n"),
         expect={"sts.policy.unknown-key": W}),
@@ -219,7 +219,7 @@ DOMAINS = [
     # the zone's server refuses every query (REFUSED): a failed query, not a missing record
     Domain("d-refused.test", [(10, "mail.bed.test")], zone="always_refuse",
            expect={"dns.error": E}),
-    # https: rua whose host resolves but serves a certificate for another name (SPEC §7)
+    # https: rua whose host resolves but serves a certificate for another name
     Domain("d-rua-cert.test", [(10, "mail.bed.test")],
            rpt=["v=TLSRPTv1; rua=https://mta-sts.p-wrongcert.test:{https_port}/tlsrpt"],
            expect={"rpt.rua.https": W}, subjects={"rpt.rua.https": "mta-sts.p-wrongcert.test"}),

@@ -61,11 +61,11 @@ def s_client(ip, host, ca):
     return passed, r
 
 
-# Where SPEC deliberately differs from mta-sts-query: domain -> (key, checker's value,
+# Where stsd deliberately differs from mta-sts-query: domain -> (key, checker's value,
 # mta-sts-query's value, why)
 KNOWN_DIFFERENCES = {
     "p-dupkey.test": ("max_age", 604800, 86400,
-                      "a duplicate key: SPEC §2 keeps the first, mta-sts-query the last"),
+                      "a duplicate key: stsd keeps the first, mta-sts-query the last"),
 }
 
 _QUERY_RE = re.compile(r"^\(<STSFetchResult\.(\w+): \d+>, (.*)\)$", re.S)

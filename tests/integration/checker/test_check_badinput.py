@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bed as B  # noqa: E402
 import stsdtest as st  # noqa: E402
 
-EXITS = {0, 1, 2, 64, 69}  # SPEC §7
+EXITS = {0, 1, 2, 64, 69}  # the exit statuses of stsd check
 WALL = 60.0                # generous for ASan on a busy 2-core machine
 
 

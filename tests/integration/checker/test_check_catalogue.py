@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """test_check_catalogue.py - `stsd check --json` against the bed (bed.py): for every domain the
-EXACT set of (finding id, severity) designed from SPEC §7, the subject, the TLS-RPT result type
-where SPEC §7 names one, the verdict and the exit status; every SPEC §7 catalogue id (except
-dane.*) must be triggered by at least one domain. One checker run per domain (exit status per
-domain), then one run over many domains at once (the same findings must come out)."""
+EXACT set of (finding id, severity) designed from the finding catalogue (checker/rules.c), the
+subject, the TLS-RPT result type where a finding has one, the verdict and the exit status; every
+catalogue id (except dane.*) must be triggered by at least one domain. One checker run per
+domain (exit status per domain), then one run over many domains at once (the same findings must
+come out)."""
 
 import concurrent.futures
 import os
@@ -28,7 +29,7 @@ CATALOGUE = [
 ADDITIONS = ["mx.slow", "dns.error", "sts.fetch.connect", "sts.hosted.mismatch",
              "sts.host.cert-expiring"]
 
-# SPEC §7: the TLS-RPT result type that goes with a finding
+# the TLS-RPT result type (RFC 8460 §4.3) that goes with a finding
 RESULT_TYPES = {
     "mx.starttls": "starttls-not-supported",
     "mx.tls.handshake": "validation-failure",
@@ -138,7 +139,7 @@ def main(t):
 
     planned = {i for d in doms for i in d.expect}
     t.is_(sorted(set(CATALOGUE) - planned), [],
-          "the bed plans every SPEC §7 catalogue id (but dane.*)")
+          "the bed plans every catalogue id (but dane.*)")
 
     def one(d):
         extra = ["-c", bed.config] if d.config else []
@@ -154,7 +155,7 @@ def main(t):
             seen |= got & set(d.expect)
 
     t.is_(sorted(set(CATALOGUE) - seen), [],
-          "every SPEC §7 catalogue id (but dane.*) was reported where expected")
+          "every catalogue id (but dane.*) was reported where expected")
     t.is_(sorted(set(ADDITIONS) - seen), [],
           "the documented additions %s were reported where expected" % ", ".join(ADDITIONS))
 

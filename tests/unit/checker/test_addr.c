@@ -72,22 +72,24 @@ static void test_private_ip(void **state)
     assert_true(check_addr_private_ip(NULL));
 }
 
+/* check_addr_private on the sockaddr of a numeric address of family af. */
+static int private_sa(int af, const char *ip)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = (sa_family_t)af;
+    void *where = af == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+    assert_int_equal(inet_pton(af, ip, where), 1);
+    return check_addr_private((struct sockaddr *)&ss);
+}
+
 static void test_private_sockaddr(void **state)
 {
-    struct sockaddr_in a4;
-    memset(&a4, 0, sizeof(a4));
-    a4.sin_family = AF_INET;
-    inet_pton(AF_INET, "127.0.0.1", &a4.sin_addr);
-    assert_true(check_addr_private((struct sockaddr *)&a4));
-    inet_pton(AF_INET, "93.184.216.34", &a4.sin_addr);
-    assert_false(check_addr_private((struct sockaddr *)&a4));
-    struct sockaddr_in6 a6;
-    memset(&a6, 0, sizeof(a6));
-    a6.sin6_family = AF_INET6;
-    inet_pton(AF_INET6, "::ffff:127.0.0.1", &a6.sin6_addr);
-    assert_true(check_addr_private((struct sockaddr *)&a6));
-    inet_pton(AF_INET6, "2606:2800:220:1::1", &a6.sin6_addr);
-    assert_false(check_addr_private((struct sockaddr *)&a6));
+    assert_true(private_sa(AF_INET, "127.0.0.1"));
+    assert_false(private_sa(AF_INET, "93.184.216.34"));
+    assert_true(private_sa(AF_INET6, "::ffff:127.0.0.1"));
+    assert_false(private_sa(AF_INET6, "2606:2800:220:1::1"));
     struct sockaddr un = {.sa_family = AF_UNIX};
     assert_true(check_addr_private(&un));
     assert_true(check_addr_private(NULL));

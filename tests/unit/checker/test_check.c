@@ -14,11 +14,11 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-static const char *first_id(json_t *res, size_t dom)
+static const char *first_id(const struct check_result *res, size_t dom)
 {
-    json_t *d = json_array_get(json_object_get(res, "domains"), dom);
-    json_t *f = json_array_get(json_object_get(d, "findings"), 0);
-    return json_string_value(json_object_get(f, "id"));
+    assert_true(dom < res->n_domains);
+    assert_true(res->domains[dom].n_findings > 0);
+    return res->domains[dom].findings[0].id;
 }
 
 /* Invalid names never reach the resolver; the run can be repeated (ASan checks for leaks). */
@@ -29,26 +29,32 @@ static void test_invalid_names(void **state)
     memset(&o, 0, sizeof(o));
     o.resolver = "127.0.0.1@9"; /* never asked */
     for (int round = 0; round < 3; round++) {
-        json_t *res = NULL;
+        struct check_result res;
         char err[256];
         int rc = check_run(&o, names, 5, &res, err, sizeof(err));
         assert_int_equal(rc, CHECK_ERROR);
-        assert_non_null(res);
-        assert_int_equal(json_integer_value(json_object_get(res, "version")), 1);
+        assert_true(res.ran);
+        json_t *j = check_result_json(&res);
+        assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
         /* "A..B" is "a..b" again once lowercased: one entry. */
-        assert_int_equal(json_array_size(json_object_get(res, "domains")), 4);
-        for (size_t i = 0; i < 4; i++)
-            assert_string_equal(first_id(res, i), "check.input");
+        assert_int_equal(json_array_size(json_object_get(j, "domains")), 4);
+        assert_int_equal(res.n_domains, 4);
+        json_decref(j);
+        for (size_t i = 0; i < 4; i++) {
+            assert_string_equal(first_id(&res, i), "check.input");
+            assert_false(res.domains[i].valid);
+            assert_int_equal(res.domains[i].worst, CHECK_ERROR);
+        }
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
-        check_print_text(f, res, 0);
+        check_print_text(f, &res, 0);
         fclose(f);
         assert_non_null(strstr(buf, "check.input"));
         assert_non_null(strstr(buf, "192.0.2.1: error"));
         assert_null(strchr(buf, '\033'));
         free(buf);
-        json_decref(res);
+        check_result_free(&res);
     }
 }
 
@@ -74,14 +80,16 @@ static void test_no_resolver(void **state)
     o.resolver = resolver;
     o.timeout = 1;
     const char *const names[] = {"example.test", "not valid"};
-    json_t *res = NULL;
+    struct check_result res;
     char err[256];
     assert_int_equal(check_run(&o, names, 2, &res, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "resolver"));
     assert_non_null(strstr(err, resolver));
-    assert_string_equal(first_id(res, 0), "dns.resolver");
-    assert_string_equal(first_id(res, 1), "check.input");
-    json_decref(res);
+    assert_true(res.ran);
+    assert_true(res.unavailable);
+    assert_string_equal(first_id(&res, 0), "dns.resolver");
+    assert_string_equal(first_id(&res, 1), "check.input");
+    check_result_free(&res);
 }
 
 static void test_bad_options(void **state)
@@ -90,16 +98,19 @@ static void test_bad_options(void **state)
     memset(&o, 0, sizeof(o));
     o.resolver = "nowhere";
     const char *const names[] = {"example.test"};
-    json_t *res = NULL;
+    struct check_result res;
     char err[256];
     assert_int_equal(check_run(&o, names, 1, &res, err, sizeof(err)), -1);
-    assert_null(res);
+    assert_false(res.ran);
+    assert_null(check_result_json(&res));
     assert_non_null(strstr(err, "nowhere"));
     o.resolver = NULL;
     o.ca_file = "/nonexistent/ca.pem";
     assert_int_equal(check_run(&o, names, 1, &res, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "/nonexistent/ca.pem"));
-    assert_null(res); /* nothing was checked */
+    assert_false(res.ran); /* nothing was checked */
+    assert_null(check_result_json(&res));
+    check_result_free(&res);
 }
 
 int main(void)

@@ -1,4 +1,4 @@
-/* test_rules.c - the rules (checker/rules.c) on synthetic facts: a correct domain has no
+/* test_rules.c - the rules (checker/rules*.c) on synthetic facts: a correct domain has no
  * finding above info, and each fault gives exactly its finding with the right severity. */
 #include "checker/checker_int.h"
 #include "common/common.h"
@@ -11,91 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-static const int64_t NOW = 1795000000; /* 2026-11-18 */
-
-static const char GOOD_POLICY[] = "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\n"
-                                  "mx: *.example.net\r\nmax_age: 604800\r\n";
-
-static void set_policy(struct check_domain *d, const char *text)
-{
-    free(d->fetch.body);
-    d->fetch.body = xstrdup(text);
-    d->fetch.len = strlen(text);
-}
-
-static void set_txt(char **slot, size_t *n, size_t *longest, const char *txt)
-{
-    for (size_t i = 0; i < *n; i++)
-        free(slot[i]);
-    *n = 0;
-    *longest = 0;
-    if (txt == NULL)
-        return;
-    slot[(*n)++] = xstrdup(txt);
-    *longest = strlen(txt);
-}
-
-static void add_mx(struct check_domain *d, int pref, const char *host)
-{
-    d->mx_listed = xrealloc(d->mx_listed, (d->n_mx_listed + 1) * sizeof(*d->mx_listed));
-    d->mx_listed[d->n_mx_listed].preference = pref;
-    d->mx_listed[d->n_mx_listed].host = xstrdup(host);
-    d->n_mx_listed++;
-    d->mx = xrealloc(d->mx, (d->n_mx + 1) * sizeof(*d->mx));
-    struct check_mx *m = &d->mx[d->n_mx++];
-    memset(m, 0, sizeof(*m));
-    m->host = xstrdup(host);
-    m->preference = pref;
-    m->host_valid = 1;
-    m->a.status = DNS_OK;
-    m->aaaa.status = DNS_NODATA;
-    m->n_addrs = 1;
-    struct check_addr *a = &m->addrs[0];
-    snprintf(a->ip, sizeof(a->ip), "192.0.2.%zu", 20 + d->n_mx);
-    a->family = AF_INET;
-    a->probed = a->reachable = a->starttls = a->handshake = a->verified = a->name_match = 1;
-    a->tls_version = TLS1_3_VERSION;
-    snprintf(a->tls_version_name, sizeof(a->tls_version_name), "TLSv1.3");
-    snprintf(a->cipher, sizeof(a->cipher), "TLS_AES_256_GCM_SHA384");
-    a->have_cert = 1;
-    a->not_before = NOW - 10 * 86400;
-    a->not_after = NOW + 60 * 86400;
-    a->failed_step = SMTP_DONE;
-    a->banner_ms = 30;
-    a->ms = 40;
-    d->n_mx_total = d->n_mx_listed;
-}
-
-/* A correct domain: one MX with good TLS, the policy fetched, both TXT records. */
-static struct check_domain *good(void)
-{
-    struct check_domain *d = xcalloc(1, sizeof(*d));
-    d->name = xstrdup("example.com");
-    d->valid = 1;
-    d->mx_ans.status = d->sts_ans.status = d->rpt_ans.status = d->host_a.status = DNS_OK;
-    d->host_aaaa.status = DNS_NODATA;
-    set_txt(d->sts_txt, &d->n_sts_txt, &d->sts_txt_longest, "v=STSv1; id=20261129T000000");
-    set_txt(d->rpt_txt, &d->n_rpt_txt, &d->rpt_txt_longest,
-            "v=TLSRPTv1; rua=mailto:tlsrpt@example.com");
-    snprintf(d->host_addrs[0], INET6_ADDRSTRLEN, "192.0.2.10");
-    d->n_host_addrs = 1;
-    add_mx(d, 10, "mx1.example.com");
-    add_mx(d, 20, "a.example.net");
-    struct check_fetch *fe = &d->fetch;
-    fe->attempted = fe->done = 1;
-    snprintf(fe->url, sizeof(fe->url), "https://mta-sts.example.com/.well-known/mta-sts.txt");
-    fe->status = 200;
-    snprintf(fe->content_type, sizeof(fe->content_type), "text/plain; charset=utf-8");
-    fe->ms = 25;
-    set_policy(d, GOOD_POLICY);
-    return d;
-}
-
-static void done(struct check_domain *d)
-{
-    check__domain_clear(d);
-    free(d);
-}
+#include "facts.h"
 
 static const struct check_finding *find(const struct check_domain *d, const char *id)
 {
@@ -133,6 +49,21 @@ static void expect_only(struct check_domain *d, const char *id, enum check_sever
     done(d);
 }
 
+/* Run the rules and require exactly one finding: id about subject, with result type rt
+ * unless rt is NULL. Returns it (d stays the caller's). */
+static const struct check_finding *expect_subject(struct check_domain *d, const char *id,
+                                                  const char *subject, const char *rt)
+{
+    check__rules(d, NOW);
+    const struct check_finding *f = find(d, id);
+    assert_non_null(f);
+    assert_string_equal(f->subject, subject);
+    if (rt != NULL)
+        assert_string_equal(f->result_type, rt);
+    assert_int_equal(d->n_findings, 1);
+    return f;
+}
+
 static void test_good(void **state)
 {
     struct check_domain *d = good();
@@ -152,19 +83,39 @@ static void test_good(void **state)
     done(d);
 }
 
-static void test_sts_txt(void **state)
+/* good() with this one record at _smtp._tls (rpt) or _mta-sts (NULL: none, and the name is
+ * NXDOMAIN). */
+static struct check_domain *with_txt(int rpt, const char *txt)
 {
     struct check_domain *d = good();
-    set_txt(d->sts_txt, &d->n_sts_txt, &d->sts_txt_longest, NULL);
-    d->sts_ans.status = DNS_NXDOMAIN;
-    expect_only(d, "sts.txt.missing", CHECK_ERROR);
+    if (rpt)
+        set_txt(d->rpt_txt, &d->n_rpt_txt, &d->rpt_txt_longest, txt);
+    else
+        set_txt(d->sts_txt, &d->n_sts_txt, &d->sts_txt_longest, txt);
+    if (txt == NULL)
+        (rpt ? &d->rpt_ans : &d->sts_ans)->status = DNS_NXDOMAIN;
+    return d;
+}
+
+static struct check_domain *with_sts(const char *txt)
+{
+    return with_txt(0, txt);
+}
+
+static struct check_domain *with_rpt(const char *txt)
+{
+    return with_txt(1, txt);
+}
+
+static void test_sts_txt(void **state)
+{
+    expect_only(with_sts(NULL), "sts.txt.missing", CHECK_ERROR);
 
     /* No policy host either: the domain does not use MTA-STS, so senders can be downgraded
      * (a warning); rpt.txt not required. */
-    d = good();
-    set_txt(d->sts_txt, &d->n_sts_txt, &d->sts_txt_longest, NULL);
+    struct check_domain *d = with_sts(NULL);
     set_txt(d->rpt_txt, &d->n_rpt_txt, &d->rpt_txt_longest, NULL);
-    d->sts_ans.status = d->rpt_ans.status = DNS_NXDOMAIN;
+    d->rpt_ans.status = DNS_NXDOMAIN;
     d->n_host_addrs = 0;
     d->host_a.status = DNS_NXDOMAIN;
     d->fetch.attempted = d->fetch.done = 0;
@@ -174,18 +125,10 @@ static void test_sts_txt(void **state)
     d->sts_txt[d->n_sts_txt++] = xstrdup("v=STSv1; id=20260101T000000");
     expect_only(d, "sts.txt.multiple", CHECK_ERROR);
 
-    d = good();
-    set_txt(d->sts_txt, &d->n_sts_txt, &d->sts_txt_longest, "v=spf1 -all");
-    expect_only(d, "sts.txt.syntax", CHECK_ERROR);
-
-    d = good();
-    set_txt(d->sts_txt, &d->n_sts_txt, &d->sts_txt_longest,
-            "v=STSv1; id=1; thisextensionnameislongerthan32chars=1");
-    expect_only(d, "sts.txt.syntax", CHECK_ERROR);
-
-    d = good();
-    set_txt(d->sts_txt, &d->n_sts_txt, &d->sts_txt_longest, "v=STSv1; id=2026-11-29");
-    expect_only(d, "sts.txt.id", CHECK_ERROR);
+    expect_only(with_sts("v=spf1 -all"), "sts.txt.syntax", CHECK_ERROR);
+    expect_only(with_sts("v=STSv1; id=1; thisextensionnameislongerthan32chars=1"), "sts.txt.syntax",
+                CHECK_ERROR);
+    expect_only(with_sts("v=STSv1; id=2026-11-29"), "sts.txt.id", CHECK_ERROR);
 
     /* A TXT record longer than the cap is a syntax error, whatever it holds. */
     d = good();
@@ -195,48 +138,34 @@ static void test_sts_txt(void **state)
 
 static void test_hosted(void **state)
 {
-    struct check_domain *d = good();
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    d->hosted.policy_text = xstrdup(GOOD_POLICY);
-    d->hosted.policy_len = strlen(GOOD_POLICY);
-    snprintf(d->hosted.current_id, sizeof(d->hosted.current_id), "20261129T000000");
+    struct check_domain *d = hosted(GOOD_POLICY, "20261129T000000");
     check__rules(d, NOW);
     assert_int_equal(d->n_findings, 0); /* the same id, the same policy (CRLF vs LF aside) */
+    json_t *j = check__domain_json(d, NOW);
+    json_t *h = json_object_get(j, "hosted");
+    assert_true(json_is_true(json_object_get(h, "policy")));
+    assert_string_equal(json_string_value(json_object_get(h, "policy_id")), "20261129T000000");
+    assert_true(json_is_null(json_object_get(h, "cert_not_after")));
+    json_decref(j);
     done(d);
 
-    d = good();
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    snprintf(d->hosted.current_id, sizeof(d->hosted.current_id), "20261130T000000");
+    d = hosted(NULL, "20261130T000000");
     d->hosted.old_ids = xcalloc(1, sizeof(char *));
     d->hosted.old_ids[d->hosted.n_old_ids++] = xstrdup("20261129T000000");
     expect_only(d, "sts.txt.stale-id", CHECK_WARNING);
 
-    d = good();
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    const char lf[] = "version: STSv1\nmode: testing\nmx: mx1.example.com\nmax_age: 604800\n";
-    d->hosted.policy_text = xstrdup(lf);
-    d->hosted.policy_len = strlen(lf);
-    expect_only(d, "sts.hosted.mismatch", CHECK_WARNING);
+    expect_only(hosted("version: STSv1\nmode: testing\nmx: mx1.example.com\nmax_age: 604800\n", ""),
+                "sts.hosted.mismatch", CHECK_WARNING);
+    expect_only(hosted_cert(NOW + 13 * 86400 + 3600), "sts.host.cert-expiring", CHECK_WARNING);
+    expect_only(hosted_cert(NOW - 1), "sts.host.cert-expiring", CHECK_ERROR);
+    expect_none(hosted_cert(NOW + 14 * 86400 + 60)); /* 14 days left: not "within 14 days" */
 
+    /* No facts handed in: no "hosted" object, no comparison. */
     d = good();
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    d->hosted.cert_checked = d->hosted.cert_found = 1;
-    d->hosted.cert_not_after = NOW + 13 * 86400 + 3600;
-    snprintf(d->hosted.cert_path, sizeof(d->hosted.cert_path), "/certs/mta-sts.example.com.pem");
-    expect_only(d, "sts.host.cert-expiring", CHECK_WARNING);
-
-    d = good();
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    d->hosted.cert_checked = d->hosted.cert_found = 1;
-    d->hosted.cert_not_after = NOW - 1;
-    snprintf(d->hosted.cert_path, sizeof(d->hosted.cert_path), "/certs/mta-sts.example.com.pem");
-    expect_only(d, "sts.host.cert-expiring", CHECK_ERROR);
-
-    d = good(); /* 14 days left: not yet "within 14 days" */
-    d->hosted.enabled = d->hosted.has_policy = 1;
-    d->hosted.cert_checked = d->hosted.cert_found = 1;
-    d->hosted.cert_not_after = NOW + 14 * 86400 + 60;
-    expect_none(d);
+    j = check__domain_json(d, NOW);
+    assert_null(json_object_get(j, "hosted"));
+    json_decref(j);
+    done(d);
 }
 
 static void test_fetch(void **state)
@@ -247,50 +176,47 @@ static void test_fetch(void **state)
     d->host_a.status = d->host_aaaa.status = DNS_NXDOMAIN;
     expect_only(d, "sts.host.dns", CHECK_ERROR);
 
-    d = good();
-    d->fetch.tls_error = 1;
-    d->fetch.status = 0;
-    expect_only(d, "sts.fetch.tls", CHECK_ERROR);
-
-    d = good();
-    d->fetch.status = 301;
-    snprintf(d->fetch.redirect, sizeof(d->fetch.redirect), "https://elsewhere.example/");
-    expect_only(d, "sts.fetch.redirect", CHECK_ERROR);
-
-    d = good();
-    d->fetch.status = 404;
-    expect_only(d, "sts.fetch.status", CHECK_ERROR);
-
-    d = good();
-    snprintf(d->fetch.content_type, sizeof(d->fetch.content_type), "text/html");
-    expect_only(d, "sts.fetch.content-type", CHECK_ERROR);
-
-    d = good(); /* parameters and case are allowed */
-    snprintf(d->fetch.content_type, sizeof(d->fetch.content_type), "Text/Plain;charset=UTF-8");
-    expect_none(d);
-
-    d = good();
-    d->fetch.too_big = 1;
-    expect_only(d, "sts.fetch.size", CHECK_ERROR);
-
-    d = good();
-    d->fetch.timed_out = 1;
-    d->fetch.status = 0;
-    d->fetch.ms = 10000;
-    expect_only(d, "sts.fetch.timeout", CHECK_ERROR);
-
-    d = good();
-    d->fetch.connect_error = 1;
-    d->fetch.status = 0;
-    expect_only(d, "sts.fetch.connect", CHECK_ERROR);
-
-    d = good();
-    d->fetch.ms = 4001;
-    expect_only(d, "sts.fetch.slow", CHECK_WARNING);
-
-    d = good(); /* 4 s exactly is not slower than 4 s */
-    d->fetch.ms = 4000;
-    expect_none(d);
+    /* good()'s fetch with one thing changed; id NULL: no finding. */
+    static const struct {
+        long status;
+        const char *content_type, *redirect;
+        int tls_error, too_big, timed_out, connect_error;
+        int64_t ms;
+        const char *id;
+        enum check_severity sev;
+    } cases[] = {
+        {0, NULL, NULL, 1, 0, 0, 0, 25, "sts.fetch.tls", CHECK_ERROR},
+        {301, NULL, "https://elsewhere.example/", 0, 0, 0, 0, 25, "sts.fetch.redirect",
+         CHECK_ERROR},
+        {404, NULL, NULL, 0, 0, 0, 0, 25, "sts.fetch.status", CHECK_ERROR},
+        {200, "text/html", NULL, 0, 0, 0, 0, 25, "sts.fetch.content-type", CHECK_ERROR},
+        /* parameters and case are allowed */
+        {200, "Text/Plain;charset=UTF-8", NULL, 0, 0, 0, 0, 25, NULL, CHECK_INFO},
+        {200, NULL, NULL, 0, 1, 0, 0, 25, "sts.fetch.size", CHECK_ERROR},
+        {0, NULL, NULL, 0, 0, 1, 0, 10000, "sts.fetch.timeout", CHECK_ERROR},
+        {0, NULL, NULL, 0, 0, 0, 1, 25, "sts.fetch.connect", CHECK_ERROR},
+        {200, NULL, NULL, 0, 0, 0, 0, 4001, "sts.fetch.slow", CHECK_WARNING},
+        /* 4 s exactly is not slower than 4 s */
+        {200, NULL, NULL, 0, 0, 0, 0, 4000, NULL, CHECK_INFO},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        d = good();
+        struct check_fetch *fe = &d->fetch;
+        fe->status = cases[i].status;
+        if (cases[i].content_type != NULL)
+            snprintf(fe->content_type, sizeof(fe->content_type), "%s", cases[i].content_type);
+        if (cases[i].redirect != NULL)
+            snprintf(fe->redirect, sizeof(fe->redirect), "%s", cases[i].redirect);
+        fe->tls_error = cases[i].tls_error;
+        fe->too_big = cases[i].too_big;
+        fe->timed_out = cases[i].timed_out;
+        fe->connect_error = cases[i].connect_error;
+        fe->ms = cases[i].ms;
+        if (cases[i].id == NULL)
+            expect_none(d);
+        else
+            expect_only(d, cases[i].id, cases[i].sev);
+    }
 }
 
 /* A policy host with two addresses, each also fetched alone. */
@@ -322,12 +248,7 @@ static void test_fetch_addrs(void **state)
     pa->tls_error = 1;
     pa->status = 0;
     snprintf(pa->error, sizeof(pa->error), "certificate has expired");
-    check__rules(d, NOW);
-    const struct check_finding *f = find(d, "sts.fetch.tls");
-    assert_non_null(f);
-    assert_string_equal(f->subject, "mta-sts.example.com[192.0.2.11]");
-    assert_string_equal(f->result_type, "sts-webpki-invalid");
-    assert_int_equal(d->n_findings, 1);
+    expect_subject(d, "sts.fetch.tls", "mta-sts.example.com[192.0.2.11]", "sts-webpki-invalid");
     done(d);
 
     d = two_hosts();
@@ -336,12 +257,9 @@ static void test_fetch_addrs(void **state)
     pa->body = xstrdup("version: STSv1\r\nmode: testing\r\nmx: mx1.example.com\r\n"
                        "max_age: 604800\r\n");
     pa->len = strlen(pa->body);
-    check__rules(d, NOW);
-    f = find(d, "sts.fetch.inconsistent");
-    assert_non_null(f);
+    const struct check_finding *f =
+        expect_subject(d, "sts.fetch.inconsistent", "mta-sts.example.com[192.0.2.10]", NULL);
     assert_int_equal(f->severity, CHECK_WARNING);
-    assert_string_equal(f->subject, "mta-sts.example.com[192.0.2.10]");
-    assert_int_equal(d->n_findings, 1);
     json_t *j = check__domain_json(d, NOW);
     json_t *as = json_object_get(json_object_get(j, "policy"), "addresses");
     assert_int_equal(json_array_size(as), 2);
@@ -421,20 +339,12 @@ static void test_coverage(void **state)
     d = good();
     set_policy(d, "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\nmx: *.example.net"
                   "\r\nmx: old.example.com\r\nmax_age: 604800\r\n");
-    check__rules(d, NOW);
-    f = find(d, "sts.mx.unused-pattern");
-    assert_non_null(f);
-    assert_string_equal(f->subject, "old.example.com");
-    assert_int_equal(d->n_findings, 1);
+    expect_subject(d, "sts.mx.unused-pattern", "old.example.com", NULL);
     done(d);
 }
 
-static struct check_addr *addr0(struct check_domain *d)
-{
-    return &d->mx[0].addrs[0];
-}
-
-static void test_mx(void **state)
+/* good() without MX records. */
+static struct check_domain *no_mx(void)
 {
     struct check_domain *d = good();
     for (size_t i = 0; i < d->n_mx_listed; i++)
@@ -443,16 +353,16 @@ static void test_mx(void **state)
     for (size_t i = 0; i < d->n_mx; i++)
         free(d->mx[i].host);
     d->n_mx = 0;
+    return d;
+}
+
+static void test_mx(void **state)
+{
+    struct check_domain *d = no_mx();
     d->mx_ans.status = DNS_NODATA;
     expect_only(d, "mx.none", CHECK_ERROR);
 
-    d = good();
-    for (size_t i = 0; i < d->n_mx_listed; i++)
-        free(d->mx_listed[i].host);
-    d->n_mx_listed = 0;
-    for (size_t i = 0; i < d->n_mx; i++)
-        free(d->mx[i].host);
-    d->n_mx = 0;
+    d = no_mx();
     d->null_mx = 1;
     set_policy(d, "version: STSv1\r\nmode: none\r\nmax_age: 604800\r\n");
     check__rules(d, NOW);
@@ -465,12 +375,7 @@ static void test_mx(void **state)
     addr0(d)->starttls = addr0(d)->handshake = addr0(d)->verified = addr0(d)->name_match = 0;
     addr0(d)->have_cert = 0;
     snprintf(addr0(d)->error, sizeof(addr0(d)->error), "EHLO: STARTTLS is not offered");
-    check__rules(d, NOW);
-    f = find(d, "mx.starttls");
-    assert_non_null(f);
-    assert_string_equal(f->subject, "mx1.example.com[192.0.2.21]");
-    assert_string_equal(f->result_type, "starttls-not-supported");
-    assert_int_equal(d->n_findings, 1);
+    expect_subject(d, "mx.starttls", "mx1.example.com[192.0.2.21]", "starttls-not-supported");
     done(d);
 
     d = good();
@@ -517,11 +422,7 @@ static void test_mx(void **state)
     addr0(d)->reachable = addr0(d)->starttls = addr0(d)->handshake = 0;
     addr0(d)->have_cert = 0;
     snprintf(addr0(d)->error, sizeof(addr0(d)->error), "connect: Connection refused");
-    check__rules(d, NOW);
-    f = find(d, "mx.unreachable");
-    assert_non_null(f);
-    assert_string_equal(f->subject, "mx1.example.com");
-    assert_int_equal(d->n_findings, 1);
+    expect_subject(d, "mx.unreachable", "mx1.example.com", NULL);
     done(d);
 
     /* One address of two answers: the MX is reachable, no finding. */
@@ -552,42 +453,37 @@ static void test_mx(void **state)
     expect_none(d);
 }
 
+/* with_rpt of an https: rua whose host reports.example.com was checked. */
+static struct check_domain *with_rua(void)
+{
+    struct check_domain *d = with_rpt("v=TLSRPTv1; rua=https://reports.example.com/tlsrpt");
+    d->rua_hosts[0].host = xstrdup("reports.example.com");
+    d->rua_hosts[0].port = 443;
+    d->n_rua_hosts = 1;
+    return d;
+}
+
 static void test_rpt(void **state)
 {
-    struct check_domain *d = good();
-    set_txt(d->rpt_txt, &d->n_rpt_txt, &d->rpt_txt_longest, NULL);
-    d->rpt_ans.status = DNS_NXDOMAIN;
-    expect_only(d, "rpt.txt.missing", CHECK_WARNING);
+    expect_only(with_rpt(NULL), "rpt.txt.missing", CHECK_WARNING);
 
-    d = good();
+    struct check_domain *d = good();
     d->rpt_txt[d->n_rpt_txt++] = xstrdup("v=TLSRPTv1; rua=mailto:b@example.com");
     expect_only(d, "rpt.txt.multiple", CHECK_ERROR);
 
-    d = good();
-    set_txt(d->rpt_txt, &d->n_rpt_txt, &d->rpt_txt_longest,
-            "v=TLSRPTv1; rua=ftp://reports.example.com/x");
-    expect_only(d, "rpt.txt.syntax", CHECK_ERROR);
+    expect_only(with_rpt("v=TLSRPTv1; rua=ftp://reports.example.com/x"), "rpt.txt.syntax",
+                CHECK_ERROR);
 
-    d = good();
-    set_txt(d->rpt_txt, &d->n_rpt_txt, &d->rpt_txt_longest,
-            "v=TLSRPTv1; rua=https://reports.example.com/tlsrpt");
-    d->rua_hosts[0].host = xstrdup("reports.example.com");
-    d->rua_hosts[0].port = 443;
+    d = with_rua();
     d->rua_hosts[0].a.status = DNS_NXDOMAIN;
     d->rua_hosts[0].aaaa.status = DNS_NXDOMAIN;
-    d->n_rua_hosts = 1;
     expect_only(d, "rpt.rua.https", CHECK_WARNING);
 
-    d = good();
-    set_txt(d->rpt_txt, &d->n_rpt_txt, &d->rpt_txt_longest,
-            "v=TLSRPTv1; rua=https://reports.example.com/tlsrpt");
-    d->rua_hosts[0].host = xstrdup("reports.example.com");
-    d->rua_hosts[0].port = 443;
+    d = with_rua();
     d->rua_hosts[0].a.status = DNS_OK;
     d->rua_hosts[0].n_addrs = 1;
     d->rua_hosts[0].tls_attempted = d->rua_hosts[0].tls_done = 1;
     snprintf(d->rua_hosts[0].tls_error, sizeof(d->rua_hosts[0].tls_error), "bad certificate");
-    d->n_rua_hosts = 1;
     expect_only(d, "rpt.rua.https", CHECK_WARNING);
 }
 

@@ -1,5 +1,5 @@
 /* test_common.c - unit tests of common/: the config loader, logfmt quoting and text escaping
- * (the value parsers and the domain validator: test_parse.c). */
+ * (the value parsers and the domain validator: test_parse.c, run from main here). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +8,7 @@
 
 #include "common/common.h"
 #include "common/config.h"
+#include "tests/unit/common/common_test.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -277,6 +278,11 @@ int main(void)
         cmocka_unit_test(test_text_escape),
         cmocka_unit_test(test_log_field),
         cmocka_unit_test(test_text_safe_and_csv_guard),
+        cmocka_unit_test(test_value_parsers),
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_window),
+        cmocka_unit_test(test_domain_table),
+        cmocka_unit_test(test_domain_normalise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

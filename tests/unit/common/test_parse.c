@@ -1,5 +1,5 @@
 /* test_parse.c - unit tests of common/'s value parsers (sizes, durations, dates, RFC 3339,
- * the report window) and of the one domain-name validator. */
+ * the report window) and of the one domain-name validator; run by test_common.c's main. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "common/common.h"
+#include "tests/unit/common/common_test.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -41,7 +42,7 @@ static int run_parser(enum parser which, const char *s, int64_t *out)
     return rc;
 }
 
-static void test_value_parsers(void **state)
+void test_value_parsers(void **state)
 {
     static const struct {
         enum parser which;
@@ -102,7 +103,7 @@ static void test_value_parsers(void **state)
     assert_int_equal(parse_size(NULL, &(uint64_t){0}), -1);
 }
 
-static void test_formats(void **state)
+void test_formats(void **state)
 {
     char stamp[21], day[11], hex[9];
     format_rfc3339(NOW, stamp);
@@ -115,7 +116,7 @@ static void test_formats(void **state)
     assert_string_equal(format_hex(in, 0, hex), "");
 }
 
-static void test_window(void **state)
+void test_window(void **state)
 {
     static const char expect[] = "expected YYYY-MM-DD, an RFC 3339 time or a relative 30d/12h";
     static const struct {
@@ -170,7 +171,7 @@ static const char *name_of(char *buf, size_t bufsz, int labels, size_t len, cons
     return buf;
 }
 
-static void test_domain_table(void **state)
+void test_domain_table(void **state)
 {
     /* NULL reason: valid. Otherwise the reason domain_problem must give. */
     static const struct {
@@ -215,10 +216,7 @@ static void test_domain_table(void **state)
     assert_int_equal(domain_valid(NULL), 0);
     /* Only the first n bytes count. */
     assert_null(domain_problem("example.com:443", 11));
-}
-
-static void test_domain_lengths(void **state)
-{
+    /* the limits: labels of 63 octets, names of 253 */
     char name[400];
     assert_int_equal(domain_valid(name_of(name, sizeof(name), 1, 63, ".example")), 1);
     assert_string_equal(domain_problem(name_of(name, sizeof(name), 1, 64, ".example"), 72),
@@ -232,7 +230,7 @@ static void test_domain_lengths(void **state)
     assert_string_equal(domain_problem(name, 254), "is longer than 253 characters");
 }
 
-static void test_domain_normalise(void **state)
+void test_domain_normalise(void **state)
 {
     static const struct {
         const char *in, *want; /* want NULL: refused */
@@ -273,14 +271,4 @@ static void test_domain_normalise(void **state)
     assert_string_equal(name + 248, "abcde");
     assert_string_equal(domain_normalise_problem("Exa_mple.com.", 13, out, sizeof(out)),
                         "has a character other than letters, digits, hyphens and dots");
-}
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_value_parsers),  cmocka_unit_test(test_formats),
-        cmocka_unit_test(test_window),         cmocka_unit_test(test_domain_table),
-        cmocka_unit_test(test_domain_lengths), cmocka_unit_test(test_domain_normalise),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -210,23 +210,21 @@ static void test_new_id(void **state)
     policy_new_id(1795955400, NULL, NULL, id); /* 2026-11-29T12:30:00Z */
     assert_string_equal(id, "20261129T123000");
     assert_int_equal(policy_id_valid(id), 1);
-    int n = 0;
-    taken_calls = 0;
-    policy_new_id(1795955400, taken_below, &n, id);
-    assert_string_equal(id, "20261129T123000");
-    n = 1;
-    taken_calls = 0;
-    policy_new_id(1795955400, taken_below, &n, id);
-    assert_string_equal(id, "20261129T123000a");
-    n = 26;
-    taken_calls = 0;
-    policy_new_id(1795955400, taken_below, &n, id);
-    assert_string_equal(id, "20261129T123000z");
-    n = 27;
-    taken_calls = 0;
-    policy_new_id(1795955400, taken_below, &n, id);
-    assert_string_equal(id, "20261129T123000aa");
-    assert_int_equal(policy_id_valid(id), 1);
+    /* n candidates taken: the next free suffix */
+    static const struct {
+        int taken;
+        const char *want;
+    } cases[] = {{0, "20261129T123000"},
+                 {1, "20261129T123000a"},
+                 {26, "20261129T123000z"},
+                 {27, "20261129T123000aa"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int n = cases[i].taken;
+        taken_calls = 0;
+        policy_new_id(1795955400, taken_below, &n, id);
+        assert_string_equal(id, cases[i].want);
+        assert_int_equal(policy_id_valid(id), 1);
+    }
     /* A callback that never says "free" still ends, with a valid id. */
     policy_new_id(0, always, NULL, id);
     assert_int_equal(policy_id_valid(id), 1);

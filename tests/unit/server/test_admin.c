@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "hosted/hosted.h"
 #include "reports/reports.h"
+#include "hosted/hosted.h"
 #include "sql/db.h"
 
 #include <jansson.h>
@@ -527,7 +528,11 @@ static void test_digest(void **state)
     c.status = 2;
     struct db_check_finding f = {"mx.starttls", "error", "mail.example.com", "no STARTTLS"};
     assert_int_equal(db_check_store(fx->db, &c, &f, 1, NULL), 0);
-    char *body = srv__selfcheck_digest(fx->db, fx->cfg.cert_dir, fx->env.policy_dir, now);
+    char herr[256];
+    struct hosted *h = hosted_open(&fx->cfg, 0, herr, sizeof(herr));
+    assert_non_null(h);
+    char *body = srv__selfcheck_digest(h, now);
+    hosted_close(h);
     assert_non_null(body);
     json_t *j = json_loads(body, 0, NULL);
     free(body);

@@ -1,7 +1,7 @@
 /* test_alerts.c - unit tests of the /metrics report counters (the bounded result_type label
  * mapping, the load from a real temporary database for hosted domains only, the writer's
- * hook), the self-check slots spread over an interval, and which body a full webhook queue
- * drops. */
+ * hook), the self-check slots spread over an interval, which body a full webhook queue
+ * drops, the checker's hosted facts read through hosted/ and "check now" (stored or not). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,9 +9,13 @@
 #include <cmocka.h>
 
 #include "server/admin_int.h"
+#include "server/server.h"
 #include "server/server_int.h"
+#include "checker/checker.h"
 #include "common/common.h"
 #include "common/config.h"
+#include "hosted/hosted.h"
+#include "../hosted/hosted_test.h"
 #include "reports/reports.h"
 #include "sql/db.h"
 
@@ -288,13 +292,145 @@ static void test_webhook_queue(void **state)
     assert_int_equal(count(buf, "which=oldest"), 1);
 }
 
+static void put(struct fixture *fx, const char *domain, const char *text, char id[33])
+{
+    struct hosted_put r;
+    assert_int_equal(hosted_policy_put(fx->h, domain, text, strlen(text), "cli", 1795000000, &r),
+                     0);
+    snprintf(id, 33, "%s", r.id);
+}
+
+static const char POL_A[] = "version: STSv1\nmode: testing\nmx: mail.example.com\nmax_age: 86400\n";
+static const char POL_B[] =
+    "version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 604800\n";
+
+static void test_check_facts(void **state)
+{
+    struct fixture *fx = fixture_new(HOSTED_CREATE);
+    char id_a[33], id_b[33];
+    put(fx, "example.com", POL_A, id_a);
+    put(fx, "example.com", POL_B, id_b);
+    assert_string_not_equal(id_a, id_b);
+    /* the mta-sts certificate: self-signed, 30 days */
+    char *cmd =
+        xasprintf("cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
+                  "ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=mta-sts.example.com "
+                  "-addext subjectAltName=DNS:mta-sts.example.com -keyout k.tmp -out c.tmp "
+                  "2>/dev/null && cat c.tmp k.tmp > mta-sts.example.com.pem && rm k.tmp c.tmp",
+                  fx->cfg.cert_dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+
+    struct check_hosted_facts f = {0};
+    srv_check_facts(fx->h, "example.com", &f);
+    assert_true(f.has_policy);
+    assert_true(f.policy_valid);
+    assert_int_equal(f.policy_len, strlen(POL_B));
+    assert_memory_equal(f.policy_text, POL_B, f.policy_len);
+    assert_string_equal(f.current_id, id_b);
+    assert_int_equal(f.n_old_ids, 1);
+    assert_string_equal(f.old_ids[0], id_a);
+    assert_true(f.cert_found);
+    int64_t left = f.cert_not_after - (int64_t)time(NULL);
+    assert_true(left > 29 * 86400 && left <= 30 * 86400 + 60);
+    assert_non_null(strstr(f.cert_path, "/certs/mta-sts.example.com.pem"));
+    check_hosted_facts_clear(&f);
+
+    srv_check_facts(fx->h, "other.example", &f); /* not hosted: nothing */
+    assert_false(f.has_policy);
+    assert_false(f.cert_found);
+    assert_null(f.policy_text);
+    check_hosted_facts_clear(&f);
+
+    /* A read-only handle on a content nobody recorded: no id, and none recorded. */
+    put_file(fx, "policies/example.com.txt", POL_A, strlen(POL_A) - 1);
+    char err[300];
+    struct hosted *ro = hosted_open(&fx->cfg, HOSTED_READ_ONLY, err, sizeof(err));
+    assert_non_null(ro);
+    srv_check_facts(ro, "example.com", &f);
+    assert_true(f.has_policy);
+    assert_string_equal(f.current_id, "");
+    assert_int_equal(f.n_old_ids, 2);
+    check_hosted_facts_clear(&f);
+    hosted_close(ro);
+    struct hosted_version *v = NULL;
+    size_t n = 0;
+    assert_int_equal(hosted_versions(fx->h, "example.com", &v, &n), 0);
+    assert_int_equal(n, 2);
+    free(v);
+
+    struct check_opts o;
+    fx->cfg.allow_private = 0;
+    fx->cfg.check_smtp_port = 2525;
+    srv_check_opts(&fx->cfg, &o);
+    assert_int_equal(o.smtp_port, 2525);
+    assert_true(o.no_private);
+    assert_null(o.hosted_facts);
+    fixture_free(fx);
+}
+
+/* "check now": stored like a scheduled check only when asked. An invalid name is checked
+ * without any DNS query (check.input), which keeps the test off the network. */
+static void test_check_now(void **state)
+{
+    struct fixture *fx = fixture_new(HOSTED_CREATE);
+    struct check_result r;
+    char err[300];
+    assert_int_equal(srv_check_domain(NULL, &fx->cfg, "-bad-.example", 1, &r, err, sizeof(err)),
+                     -1);
+    assert_false(r.ran);
+    check_result_free(&r);
+
+    assert_int_equal(srv_check_domain(fx->h, &fx->cfg, "-bad-.example", 0, &r, err, sizeof(err)),
+                     CHECK_ERROR);
+    assert_int_equal(r.n_domains, 1);
+    assert_string_equal(r.domains[0].findings[0].id, "check.input");
+    check_result_free(&r);
+    struct db_check *c = NULL;
+    size_t n = 0;
+    assert_int_equal(hosted_check_latest(fx->h, NULL, &c, &n), 0);
+    assert_int_equal(n, 0); /* the API's variant stores nothing */
+    db_checks_free(c, n);
+
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            srv_check_domain(fx->h, &fx->cfg, "-bad-.example", 1, &r, err, sizeof(err)),
+            CHECK_ERROR);
+        check_result_free(&r);
+    }
+    assert_int_equal(hosted_check_latest(fx->h, "-bad-.example", &c, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0].status, 2);
+    assert_int_equal(c[0].errors, 1);
+    assert_non_null(c[0].result);
+    json_t *j = json_loads(c[0].result, 0, NULL);
+    assert_non_null(j); /* the result column: the domain's object of `stsd check --json` */
+    assert_string_equal(json_string_value(json_object_get(j, "domain")), "-bad-.example");
+    assert_string_equal(json_string_value(json_object_get(j, "verdict")), "error");
+    json_decref(j);
+    char err2[300];
+    struct db_check_finding *fs = NULL;
+    size_t nf = 0;
+    assert_int_equal(db_check_findings(hosted_db(fx->h, err2, sizeof(err2)), c[0].id, &fs, &nf), 0);
+    assert_int_equal(nf, 1);
+    assert_string_equal(fs[0].finding, "check.input");
+    assert_string_equal(fs[0].severity, "error");
+    db_check_findings_free(fs, nf);
+    db_checks_free(c, n);
+    struct db_check *hist = NULL;
+    assert_int_equal(db_check_history(hosted_db(fx->h, err2, sizeof(err2)), NULL, 10, 0, &hist, &n),
+                     0);
+    assert_int_equal(n, 2); /* both runs */
+    db_checks_free(hist, n);
+    fixture_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_result_types),
-        cmocka_unit_test(test_slots),
-        cmocka_unit_test(test_counters),
-        cmocka_unit_test(test_webhook_queue),
+        cmocka_unit_test(test_result_types), cmocka_unit_test(test_slots),
+        cmocka_unit_test(test_counters),     cmocka_unit_test(test_webhook_queue),
+        cmocka_unit_test(test_check_facts),  cmocka_unit_test(test_check_now),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
