@@ -3,6 +3,7 @@
  * with severity and fix, per MX and address STARTTLS, TLS version and certificate, the
  * _mta-sts record, the policy fetch and mx coverage, and the _smtp._tls record. */
 #include "server/admin_int.h"
+#include "server/server.h"
 #include "checker/checker.h"
 #include "common/common.h"
 #include "policy/policy.h"
@@ -294,19 +295,13 @@ void srv__admin_checker_page(const struct admin_env *env, const struct admin_par
         srv__page_end(&b, rs, 200);
         return;
     }
-    const struct stsd_config *cfg = env->cfg;
-    struct check_opts o = {0};
-    o.resolver = cfg->check_resolver;
-    o.ca_file = cfg->check_ca_file;
-    o.smtp_port = cfg->check_smtp_port;
-    o.https_port = cfg->check_https_port;
-    o.state_dir = cfg->state_dir;
-    o.cert_dir = cfg->cert_dir;
-    o.no_private = !cfg->allow_private;
-    json_t *res = NULL;
+    /* Compared with what this stsd hosts (stale id, served policy, certificate) when it
+     * hosts the domain; nothing is stored. */
+    struct check_result res;
     char err[300] = "";
-    const char *one[] = {dom};
-    int rc = check_run(&o, one, 1, &res, err, sizeof(err));
+    int rc = srv_check_domain(rq->hosted, env->cfg, dom, 0, &res, err, sizeof(err));
+    json_t *js = check_result_json(&res);
+    check_result_free(&res);
     if (rc < 0) {
         srv__buf_printf(&b, "<section><p class=\"bad\" id=\"check-error\">The check could not "
                             "run: ");
@@ -315,7 +310,7 @@ void srv__admin_checker_page(const struct admin_env *env, const struct admin_par
     }
     size_t i;
     const json_t *d;
-    json_array_foreach(json_object_get(res, "domains"), i, d) domain_result(&b, d);
-    json_decref(res);
+    json_array_foreach(json_object_get(js, "domains"), i, d) domain_result(&b, d);
+    json_decref(js);
     srv__page_end(&b, rs, 200);
 }

@@ -118,7 +118,9 @@ static void latest_check(struct admin_buf *b, struct db *db, const char *domain)
                     "%d info, in %lld ms.</p>",
                     t, cls, c[0].errors, c[0].warnings, c[0].infos, (long long)c[0].duration_ms);
     json_t *r = c[0].result ? json_loads(c[0].result, 0, NULL) : NULL;
-    json_t *dom = json_array_get(json_object_get(r, "domains"), 0);
+    /* the domain's object of the checker's JSON (older rows: the whole JSON) */
+    json_t *dom =
+        json_object_get(r, "findings") ? r : json_array_get(json_object_get(r, "domains"), 0);
     if (json_is_array(json_object_get(dom, "findings"))) {
         srv__check_findings_html(b, dom);
     } else {
