@@ -425,7 +425,7 @@ void srv__admin_handle(const struct admin_env *env, struct db *db, const struct 
         return;
     }
     if (strcmp(path, "/metrics") == 0) {
-        srv__admin_metrics(env, db, rq->now, rs);
+        srv__admin_metrics(env, db, rq, rs);
         return;
     }
     static const char api[] = "/api/v1/";

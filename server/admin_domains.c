@@ -2,63 +2,16 @@
  * policy file, recorded and served ids, the DNS id of the latest check and the certificate. */
 #include "server/admin_int.h"
 #include "common/common.h"
-#include "common/config.h"
 #include "hosted/hosted.h"
 #include "policy/policy.h"
 #include "sql/db.h"
 
 #include <jansson.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DAY 86400
-
-/* ------------------------------------------------------------------ certificates */
-
-int srv__admin_certs(const char *cert_dir, struct admin_cert **out, size_t *n)
-{
-    /* hosted/ reads them; a configuration naming only this directory is enough. */
-    struct stsd_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.state_dir = (char *)cert_dir;
-    cfg.cert_dir = (char *)cert_dir;
-    char err[256];
-    *out = NULL;
-    *n = 0;
-    struct hosted *h = hosted_open(&cfg, HOSTED_NO_DB, err, sizeof(err));
-    const struct hosted_cert *v = NULL;
-    size_t nv = 0;
-    if (h == NULL || hosted_certs(h, &v, &nv) != 0) {
-        hosted_close(h);
-        return -1;
-    }
-    *out = xcalloc(nv ? nv : 1, sizeof(**out));
-    for (size_t i = 0; i < nv; i++) {
-        (*out)[i].name = xstrdup(v[i].name);
-        (*out)[i].file = xstrdup(v[i].file);
-        (*out)[i].not_after = v[i].not_after;
-        X509_up_ref(v[i].x509);
-        (*out)[i].x509 = v[i].x509;
-    }
-    *n = nv;
-    hosted_close(h);
-    return 0;
-}
-
-void srv__admin_certs_free(struct admin_cert *v, size_t n)
-{
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].name);
-        free(v[i].file);
-        X509_free(v[i].x509);
-    }
-    free(v);
-}
 
 /* ------------------------------------------------------------------ domains */
 

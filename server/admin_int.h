@@ -195,16 +195,6 @@ struct json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now);
 /* The id DNS must publish: the served one when known, else the one recorded for the file. */
 const char *srv__admin_domain_id(const struct admin_domain *d);
 
-/* Certificates in cert_dir (one per file: <name>.pem or <name>.crt), as hosted/ reads them. */
-struct admin_cert {
-    char *name; /* file name without the extension: the host name it serves */
-    char *file;
-    int64_t not_after;
-    void *x509; /* X509 * */
-};
-int srv__admin_certs(const char *cert_dir, struct admin_cert **out, size_t *n);
-void srv__admin_certs_free(struct admin_cert *v, size_t n);
-
 /* ---------------------------------------------------------------- admin_certs.c */
 
 /*
@@ -333,7 +323,7 @@ void srv__check_findings_html(struct admin_buf *b, const struct json_t *domain_r
 
 /* ---------------------------------------------------------------- admin_metrics.c */
 
-void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,
+void srv__admin_metrics(const struct admin_env *env, struct db *db, const struct admin_request *rq,
                         struct admin_response *rs);
 
 /* ---------------------------------------------------------------- metrics.c */
