@@ -234,3 +234,95 @@ class Page(html.parser.HTMLParser):
 
     def start(self, tag, a):
         pass
+
+
+class WebDriver:
+    """Debian's chromedriver driving headless Chromium over the W3C WebDriver protocol
+    (JSON over HTTP, python's http.client): a real browser that fills in and submits forms.
+
+        with WebDriver() as b:
+            b.go(url); b.type("input[name=domain]", "a.test"); b.click("form button")
+            b.url(), b.source(), b.cookies()
+    """
+
+    def __init__(self, timeout=60):
+        self.port = st.free_port()
+        self.prof = tempfile.mkdtemp(prefix="stsd-webdriver-")
+        self.timeout = timeout
+        self.proc = subprocess.Popen(["chromedriver", "--port=%d" % self.port],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        st.Cleanup.add(self.close)
+        for _ in range(200):
+            try:
+                self._req("GET", "/status")
+                break
+            except OSError:
+                time.sleep(0.05)
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--user-data-dir=" + self.prof]
+        v = self._req("POST", "/session", {"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}}}})
+        self.sid = v["sessionId"]
+
+    def _req(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        c.request(method, path, body=json.dumps(body) if body is not None else None,
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = json.loads(r.read() or b"{}")
+        c.close()
+        if r.status != 200:
+            raise RuntimeError("webdriver %s %s: %s %s" % (method, path, r.status, data))
+        return data.get("value")
+
+    def _s(self, method, path, body=None):
+        return self._req(method, "/session/%s%s" % (self.sid, path), body)
+
+    def go(self, url):
+        self._s("POST", "/url", {"url": url})
+
+    def url(self):
+        return self._s("GET", "/url")
+
+    def source(self):
+        return self._s("GET", "/source")
+
+    def cookies(self):
+        return self._s("GET", "/cookie")
+
+    def find(self, css):
+        v = self._s("POST", "/element", {"using": "css selector", "value": css})
+        return list(v.values())[0]
+
+    def type(self, css, text, clear=True):
+        e = self.find(css)
+        if clear:
+            self._s("POST", "/element/%s/clear" % e, {})
+        self._s("POST", "/element/%s/value" % e, {"text": text})
+
+    def click(self, css):
+        self._s("POST", "/element/%s/click" % self.find(css), {})
+
+    def close(self):
+        if getattr(self, "sid", None):
+            try:
+                self._s("DELETE", "")
+            except (OSError, RuntimeError):
+                pass
+            self.sid = None
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        shutil.rmtree(self.prof, True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
