@@ -259,6 +259,15 @@ def main(t):
     t.ok("/check?domain=not-hosted.test" in p.links, "with a link to the checker")
     status, h, text, p = page(s, "/domains/bad_name!")
     t.is_(status, 400, "not a domain name: 400")
+    # --- the checker page without a network: the form, and a name that is no domain
+    status, h, text, p = page(s, "/check")
+    t.ok(status == 200 and 'action="/check"' in text and p.findings == [],
+         "/check: the form, nothing checked")
+    status, h, text, p = page(s, "/check?domain=" + urllib.parse.quote(EVIL))
+    t.is_([(f["id"], f["severity"]) for f in p.findings], [("check.input", "error")],
+          "/check?domain=<not a domain>: the checker's check.input finding")
+    t.ok("<img src=x" not in text and "default-src 'none'" in
+         h.get("content-security-policy", ""), "and the name stays text")
     build = os.environ.get("STSD_BUILD_ROOT", tmp)
     shot = os.path.join(build, "dashboard-overview.png")
     if os.path.exists(shot):
