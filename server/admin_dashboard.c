@@ -111,7 +111,8 @@ static const char css[] =
     "button{font:inherit;padding:.25em .8em;border:1px solid #1d3557;border-radius:4px;"
     "background:#1d3557;color:#fff;cursor:pointer}"
     ".pager a,.pager b{margin-right:.5em}code{overflow-wrap:anywhere}"
-    ".findings td:nth-child(-n+2),table.mx td,table.domains td{white-space:nowrap}"
+    ".findings td:nth-child(-n+2),.findings th,table.mx td,table.mx th,table.domains td"
+    "{white-space:nowrap}"
     "@media (max-width:600px){body{font-size:14px}main{padding:.2em}section{padding:.6em}}";
 
 void srv__fmt_rate(char *buf, size_t n, int64_t ok, int64_t failed)
