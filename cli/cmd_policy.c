@@ -21,7 +21,8 @@
 static const char usage[] =
     "usage: stsd policy [-c FILE] COMMAND [ARGS...]\n"
     "\n"
-    "Manage the MTA-STS policies this stsd hosts (<state_dir>/policies/<domain>.txt).\n"
+    "Manage the MTA-STS policies this stsd hosts: one file <domain>.txt per domain in the\n"
+    "policy directory of [server] state_dir, holding exactly the policy text.\n"
     "\n"
     "commands:\n"
     "  list [--json]                   every hosted domain: mode, max_age, mx, id, valid\n"
@@ -39,7 +40,7 @@ static const char usage[] =
 static const char usage_list[] =
     "usage: stsd policy list [--json] [-c FILE]\n"
     "\n"
-    "List every <domain>.txt in <state_dir>/policies with its mode, max_age, number of mx\n"
+    "List every <domain>.txt in the policy directory with its mode, max_age, number of mx\n"
     "patterns, current id and whether it is valid (or the first error as file:line: reason).\n"
     "\n"
     "  --json            one JSON object {\"policies\": [...], \"skipped\": [...]}\n"
@@ -49,7 +50,7 @@ static const char usage_list[] =
 static const char usage_set[] =
     "usage: stsd policy set DOMAIN --mode MODE --mx HOST [--mx HOST ...] [--max-age SECONDS]\n"
     "\n"
-    "Write DOMAIN's policy (RFC 8461 §3.2) to <state_dir>/policies/DOMAIN.txt atomically,\n"
+    "Write DOMAIN's policy (RFC 8461 §3.2) to its file DOMAIN.txt atomically, audited,\n"
     "record its id and print the _mta-sts TXT record to publish.\n"
     "\n"
     "  --mode MODE        enforce, testing or none\n"
@@ -106,6 +107,12 @@ static json_t *mx_json(const struct policy *p)
     return a;
 }
 
+static void append(char ***v, size_t *n, const char *arg)
+{
+    *v = xrealloc(*v, (*n + 1) * sizeof(char *));
+    (*v)[(*n)++] = (char *)arg;
+}
+
 static int on_flag(struct cli__policy_flags *f, int opt, const char *arg)
 {
     switch (opt) {
@@ -116,15 +123,13 @@ static int on_flag(struct cli__policy_flags *f, int opt, const char *arg)
         f->mode = arg;
         break;
     case CLI__OPT_MX:
-        f->mx = xrealloc(f->mx, (f->n_mx + 1) * sizeof(char *));
-        f->mx[f->n_mx++] = (char *)arg;
+        append(&f->mx, &f->n_mx, arg);
         break;
     case CLI__OPT_MAX_AGE:
         f->max_age = arg;
         break;
     case CLI__OPT_ADDRESS:
-        f->addr = xrealloc(f->addr, (f->n_addr + 1) * sizeof(char *));
-        f->addr[f->n_addr++] = (char *)arg;
+        append(&f->addr, &f->n_addr, arg);
         break;
     default:
         return EXIT_USAGE;
@@ -133,7 +138,7 @@ static int on_flag(struct cli__policy_flags *f, int opt, const char *arg)
 }
 
 int cli__policy_opts(int argc, char **argv, const char *help, const struct option *extra_long,
-                     struct cli__policy_flags *f, const char **config)
+                     const char *arg, struct cli__policy_flags *f, const char **config)
 {
     struct option opts[16];
     size_t n = 0;
@@ -162,6 +167,16 @@ int cli__policy_opts(int argc, char **argv, const char *help, const struct optio
                 return rc;
         }
     }
+    if (arg == NULL && optind < argc) {
+        cli_error("policy %s: unexpected argument '%s'; see 'stsd policy %s --help'", argv[0],
+                  argv[optind], argv[0]);
+        return EXIT_USAGE;
+    }
+    if (arg != NULL && argc - optind != 1) {
+        cli_error("policy %s: give exactly one %s; see 'stsd policy %s --help'", argv[0], arg,
+                  argv[0]);
+        return EXIT_USAGE;
+    }
     return -1;
 }
 
@@ -171,8 +186,7 @@ void cli__policy_flags_free(struct cli__policy_flags *f)
     free(f->addr);
 }
 
-/* Lowercase copy of a domain argument (one trailing dot allowed: the absolute form a zone
- * file uses names the same domain), or NULL (with a message) when it is not valid. */
+/* One trailing dot is allowed: the absolute form a zone file uses names the same domain. */
 char *cli__policy_domain(const char *cmd, const char *arg)
 {
     char d[256];
@@ -237,14 +251,9 @@ static int do_list(struct cli__policy_ctx *c, int argc, char **argv)
                                        {NULL, 0, NULL, 0}};
     struct cli__policy_flags f = {0};
     const char *config = NULL;
-    int rc = cli__policy_opts(argc, argv, usage_list, lo, &f, &config);
+    int rc = cli__policy_opts(argc, argv, usage_list, lo, NULL, &f, &config);
     if (rc >= 0)
         return rc;
-    if (optind < argc) {
-        cli_error("policy list: unexpected argument '%s'; see 'stsd policy list --help'",
-                  argv[optind]);
-        return EXIT_USAGE;
-    }
     if ((rc = cli__policy_load(c, config, 0)) != 0)
         return rc;
     struct hosted_policy_list l;
@@ -324,15 +333,10 @@ static int do_set(struct cli__policy_ctx *c, int argc, char **argv)
     struct cli__policy_flags f = {0};
     const char *config = NULL;
     char *domain = NULL, *text = NULL;
-    int rc = cli__policy_opts(argc, argv, usage_set, lo, &f, &config);
+    int rc = cli__policy_opts(argc, argv, usage_set, lo, "DOMAIN", &f, &config);
     if (rc >= 0)
         goto out;
     rc = EXIT_USAGE;
-    if (argc - optind != 1) {
-        cli_error("policy set: give exactly one DOMAIN; usage: stsd policy set DOMAIN --mode "
-                  "enforce|testing|none --mx HOST [--mx HOST ...] [--max-age SECONDS]");
-        goto out;
-    }
     if ((domain = cli__policy_domain("set", argv[optind])) == NULL)
         goto out;
     if (f.mode == NULL) {
@@ -383,54 +387,48 @@ out:
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
-int cmd_policy(int argc, char **argv)
+/* Each command with its context: the -c given before it, the hosted state it opens. */
+static int with_ctx(int (*fn)(struct cli__policy_ctx *, int, char **), int argc, char **argv,
+                    const char *config)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     struct cli__policy_ctx c;
     memset(&c, 0, sizeof(c));
-    int o;
-    optind = 0;
-    /* '+': stop at the command; it parses the rest (where -c is accepted too). */
-    while ((o = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-        if (o == 'c') {
-            c.config_path = optarg;
-        } else if (o == 'h') {
-            fputs(usage, stdout);
-            return EXIT_OK_;
-        } else {
-            fputs(usage, stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
-    const char *cmd = argv[optind];
-    int sub_argc = argc - optind;
-    char **sub_argv = argv + optind;
-    int rc;
-    if (strcmp(cmd, "list") == 0) {
-        rc = do_list(&c, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "show") == 0) {
-        rc = cli__policy_show(&c, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "set") == 0) {
-        rc = do_set(&c, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "validate") == 0) {
-        rc = cli__policy_validate(&c, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "dns") == 0) {
-        rc = cli__policy_dns(&c, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "advise") == 0) {
-        rc = cmd_policy_advise(sub_argc, sub_argv, c.config_path);
-    } else if (strcmp(cmd, "help") == 0) {
-        fputs(usage, stdout);
-        rc = EXIT_OK_;
-    } else {
-        cli_error("policy: unknown command '%s'; see 'stsd policy --help'", cmd);
-        rc = EXIT_USAGE;
-    }
+    c.config_path = config;
+    int rc = fn(&c, argc, argv);
     ctx_free(&c);
     return rc;
+}
+
+static int run_list(int argc, char **argv, const char *config)
+{
+    return with_ctx(do_list, argc, argv, config);
+}
+
+static int run_show(int argc, char **argv, const char *config)
+{
+    return with_ctx(cli__policy_show, argc, argv, config);
+}
+
+static int run_set(int argc, char **argv, const char *config)
+{
+    return with_ctx(do_set, argc, argv, config);
+}
+
+static int run_validate(int argc, char **argv, const char *config)
+{
+    return with_ctx(cli__policy_validate, argc, argv, config);
+}
+
+static int run_dns(int argc, char **argv, const char *config)
+{
+    return with_ctx(cli__policy_dns, argc, argv, config);
+}
+
+int cmd_policy(int argc, char **argv)
+{
+    static const struct cli_command cmds[] = {{"list", run_list}, {"show", run_show},
+                                              {"set", run_set},   {"validate", run_validate},
+                                              {"dns", run_dns},   {"advise", cmd_policy_advise},
+                                              {NULL, NULL}};
+    return cli_run_group(argc, argv, usage, cmds);
 }

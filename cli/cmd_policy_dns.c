@@ -55,14 +55,10 @@ int cli__policy_dns(struct cli__policy_ctx *c, int argc, char **argv)
                                        {NULL, 0, NULL, 0}};
     struct cli__policy_flags f = {0};
     const char *config = NULL;
-    int rc = cli__policy_opts(argc, argv, usage_dns, lo, &f, &config);
+    int rc = cli__policy_opts(argc, argv, usage_dns, lo, "DOMAIN", &f, &config);
     if (rc >= 0)
         goto out_flags;
     rc = EXIT_USAGE;
-    if (argc - optind != 1) {
-        cli_error("policy dns: give exactly one DOMAIN; see 'stsd policy dns --help'");
-        goto out_flags;
-    }
     unsigned char abuf[16];
     for (size_t i = 0; i < f.n_addr; i++) {
         if (inet_pton(AF_INET, f.addr[i], abuf) != 1 && inet_pton(AF_INET6, f.addr[i], abuf) != 1) {

@@ -32,10 +32,12 @@ struct cli__policy_flags {
 void cli__policy_flags_free(struct cli__policy_flags *f);
 /*
  * Parse the options of a subcommand: `extra_long` holds the command's own options besides
- * -c and -h (NULL: none), filled into f. Returns -1 to go on, else an exit code.
+ * -c and -h (NULL: none), filled into f. `arg` names the one argument it takes ("DOMAIN"), or
+ * is NULL when it takes none. Returns -1 to go on (argv[optind] is the argument), else an
+ * exit code (said already).
  */
 int cli__policy_opts(int argc, char **argv, const char *help, const struct option *extra_long,
-                     struct cli__policy_flags *f, const char **config);
+                     const char *arg, struct cli__policy_flags *f, const char **config);
 /* Lowercase copy of a domain argument, or NULL (with a message) when it is not valid. */
 char *cli__policy_domain(const char *cmd, const char *arg);
 /* "file:line: reason" of the first error, into buf. */

@@ -69,6 +69,11 @@ static void show_json(const struct hosted_policy *e, const char *path, const cha
         json_object_set_new(o, "max_age", json_integer(e->policy.max_age));
         json_object_set_new(o, "mx", mx);
     }
+    if (e->withdrawing) {
+        char t[21];
+        format_rfc3339((time_t)e->withdraw_until, t);
+        json_object_set_new(o, "withdraw_until", json_string(t));
+    }
     json_t *txt = e->text ? json_stringn(e->text, e->len) : NULL; /* NULL: not UTF-8 */
     json_object_set_new(o, "text", txt ? txt : json_null());
     json_object_set_new(o, "diagnostics", diag_json(&e->diag));
@@ -144,13 +149,9 @@ int cli__policy_show(struct cli__policy_ctx *c, int argc, char **argv)
                                        {NULL, 0, NULL, 0}};
     struct cli__policy_flags f = {0};
     const char *config = NULL;
-    int rc = cli__policy_opts(argc, argv, usage_show, lo, &f, &config);
+    int rc = cli__policy_opts(argc, argv, usage_show, lo, "DOMAIN", &f, &config);
     if (rc >= 0)
         return rc;
-    if (argc - optind != 1) {
-        cli_error("policy show: give exactly one DOMAIN; see 'stsd policy show --help'");
-        return EXIT_USAGE;
-    }
     char *domain = cli__policy_domain("show", argv[optind]);
     if (domain == NULL)
         return EXIT_USAGE;
@@ -211,14 +212,9 @@ int cli__policy_validate(struct cli__policy_ctx *c, int argc, char **argv)
 {
     struct cli__policy_flags f = {0};
     const char *config = NULL;
-    int rc = cli__policy_opts(argc, argv, usage_validate, NULL, &f, &config);
+    int rc = cli__policy_opts(argc, argv, usage_validate, NULL, "FILE or DOMAIN", &f, &config);
     if (rc >= 0)
         return rc;
-    if (argc - optind != 1) {
-        cli_error("policy validate: give exactly one FILE or DOMAIN; see 'stsd policy validate "
-                  "--help'");
-        return EXIT_USAGE;
-    }
     const char *arg = argv[optind];
     struct stat st;
     struct hosted_policy e;

@@ -11,7 +11,7 @@ static const char usage[] =
     "usage: stsd serve [-c FILE]\n"
     "\n"
     "Run the HTTPS server: MTA-STS policies at https://mta-sts.<domain>/.well-known/mta-sts.txt\n"
-    "for every <state_dir>/policies/<domain>.txt (RFC 8461), with the certificate of\n"
+    "for every hosted domain's policy file (RFC 8461), with the certificate of\n"
     "<cert_dir>/<hostname>.pem (or .crt + .key) chosen by SNI, TLS-RPT reports at each\n"
     "[reports] path, and the admin API on [admin] listen.\n"
     "\n"

@@ -18,8 +18,8 @@
 
 /*
  * A certificate file is <host>.pem (chain and key) or <host>.crt with its key in <host>.key,
- * where <host> is a lowercase valid host name or "default" (served to clients that send no
- * or an unknown SNI name). Other files are not certificates of ours and are left out.
+ * where <host> is a valid host name or "default" (served to clients that send no or an
+ * unknown SNI name). Other files are not certificates of ours and are left out.
  */
 
 static void cert_clear(struct hosted_cert *c)
@@ -91,55 +91,69 @@ static int cert_cmp(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->file, y->file);
 }
 
-/* The cert files of dir as entries with name, file and key_file, sorted by cert_cmp. */
-static struct hosted_cert *list_files(DIR *d, const char *dir, size_t *n)
+void hosted_cert_files_free(struct hosted_cert *v, size_t n)
 {
-    struct hosted_cert *v = NULL;
+    for (size_t i = 0; v != NULL && i < n; i++)
+        cert_clear(&v[i]);
+    free(v);
+}
+
+int hosted_cert_files(const char *dir, struct hosted_cert **out, size_t *n, char ***skipped,
+                      size_t *n_skipped)
+{
     size_t cap = 0;
-    struct dirent *de;
+    *out = NULL;
     *n = 0;
+    if (skipped != NULL) {
+        *skipped = NULL;
+        *n_skipped = 0;
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         size_t l = strlen(de->d_name);
-        if (de->d_name[0] == '.' || l < 5)
-            continue;
         const char *ext = de->d_name + l - 4;
-        if (strcmp(ext, ".pem") != 0 && strcmp(ext, ".crt") != 0)
+        if (de->d_name[0] == '.' || l < 5 || (strcmp(ext, ".pem") != 0 && strcmp(ext, ".crt") != 0))
             continue;
-        char *host = xstrndup(de->d_name, l - 4), canon[254];
-        if (strcmp(host, "default") != 0 &&
-            (hosted__domain(host, canon) != 0 || strcmp(canon, host) != 0)) {
+        char *host = xstrndup(de->d_name, l - 4);
+        if (strcmp(host, "default") != 0 && !domain_valid(host)) {
             free(host);
+            if (skipped != NULL) {
+                *skipped = xrealloc(*skipped, (*n_skipped + 1) * sizeof(char *));
+                (*skipped)[(*n_skipped)++] = xstrdup(de->d_name);
+            }
             continue;
         }
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
-            v = xrealloc(v, cap * sizeof(*v));
+            *out = xrealloc(*out, cap * sizeof(**out));
         }
-        struct hosted_cert *c = &v[(*n)++];
+        struct hosted_cert *c = &(*out)[(*n)++];
         memset(c, 0, sizeof(*c));
         c->name = host;
         c->file = xasprintf("%s/%s", dir, de->d_name);
         c->key_file = ext[1] == 'p' ? xstrdup(c->file) : xasprintf("%s/%s.key", dir, host);
     }
+    closedir(d);
     if (*n > 1)
-        qsort(v, *n, sizeof(*v), cert_cmp);
-    return v;
+        qsort(*out, *n, sizeof(**out), cert_cmp);
+    return 0;
 }
 
 int hosted_certs(struct hosted *h, const struct hosted_cert **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    DIR *d = opendir(h->cert_dir);
-    if (d == NULL) {
+    size_t nf = 0;
+    struct hosted_cert *v = NULL;
+    if (hosted_cert_files(h->cert_dir, &v, &nf, NULL, NULL) != 0) {
         int e = errno;
         hosted__certs_free(h);
         errno = e;
         return e == ENOENT ? 0 : -1;
     }
-    size_t nf = 0;
-    struct hosted_cert *v = list_files(d, h->cert_dir, &nf);
-    closedir(d);
     struct hosted__cert_seen *seen = xcalloc(nf ? nf : 1, sizeof(*seen));
     size_t k = 0, j = 0;
     for (size_t i = 0; i < nf; i++) {

@@ -32,8 +32,9 @@ int hosted__audit(struct hosted *h, const char *actor, const char *action, const
                   const char *old_id, const char *new_id, const char *detail, int64_t now);
 
 /* layout.c */
-/* The canonical form of a domain (lowercased, validated) into out. 0, or -1 when it is not a
- * valid domain name. Every path below is built from such a name only. */
+/* The canonical form of a domain (common's domain_normalise: validated, lowercased, a trailing
+ * dot dropped) into out. 0, or -1 when it is not a valid domain name. Every path below is
+ * built from such a name only. */
 int hosted__domain(const char *domain, char out[254]);
 /* <policy_dir>/<domain>.txt for a domain that passed hosted__domain (malloc'd). */
 char *hosted__policy_path(const struct hosted *h, const char *canonical);

@@ -77,6 +77,7 @@ int hosted__audit(struct hosted *h, const char *actor, const char *action, const
     struct db *db = hosted__db_rw(h, err, sizeof(err));
     if (db == NULL)
         return -1;
+    /* db_audit_add only reads the row */
     struct db_audit row = {.at = now,
                            .actor = (char *)actor,
                            .action = (char *)action,
@@ -135,14 +136,16 @@ int hosted_policy_put(struct hosted *h, const char *domain, const char *text, si
                  "not a valid domain name; give the mail domain in A-labels, e.g. example.com");
         return -1;
     }
-    struct hosted_policy np = {0};
-    if (policy_parse(text, len, &np.policy, &np.diag) != 0) {
+    struct policy np;
+    struct policy_diag diag;
+    int bad = policy_parse(text, len, &np, &diag) != 0;
+    int to_enforce = np.mode == POLICY_MODE_ENFORCE;
+    policy_clear(&np);
+    if (bad) { /* a broken text is never written */
         snprintf(res->field, sizeof(res->field), "policy");
-        policy_diag_first(&np.diag, res->error, sizeof(res->error));
-        policy_clear(&np.policy);
+        policy_diag_first(&diag, res->error, sizeof(res->error));
         return -1;
     }
-    policy_clear(&np.policy);
     struct db *db = hosted__db_rw(h, res->error, sizeof(res->error));
     if (db == NULL)
         return -2;
@@ -152,21 +155,25 @@ int hosted_policy_put(struct hosted *h, const char *domain, const char *text, si
     struct db_withdrawal w;
     int withdrawing = db_withdrawal_get(db, d, &w) == 1;
     int unchanged = found && old.text != NULL && old.len == len && memcmp(old.text, text, len) == 0;
+    /* The step every rollout ends with is audited as such, whoever takes it. */
+    const char *action = !found ? "policy.create"
+                         : to_enforce && !(old.valid && old.policy.mode == POLICY_MODE_ENFORCE)
+                             ? "enforce"
+                             : "policy.change";
     hosted_policy_clear(&old);
-    int rc = -2;
     if (write_policy(h, d, text, len, unchanged, now, res->id, &res->new_id, res->error,
                      sizeof(res->error)) != 0)
         return -2;
     res->change = unchanged ? HOSTED_UNCHANGED : found ? HOSTED_CHANGED : HOSTED_CREATED;
     if (withdrawing && db_withdrawal_delete(db, d) != 0) {
         snprintf(res->error, sizeof(res->error), "cannot cancel the withdrawal: %s", db_errmsg(db));
-        return rc;
+        return -2;
     }
     if ((!unchanged || withdrawing) &&
-        hosted__audit(h, actor, found ? "policy.change" : "policy.create", d, res->old_id, res->id,
+        hosted__audit(h, actor, action, d, res->old_id, res->id,
                       withdrawing ? "withdrawal cancelled" : NULL, now) != 0) {
         snprintf(res->error, sizeof(res->error), "cannot write the audit row: %s", db_errmsg(db));
-        return rc;
+        return -2;
     }
     return 0;
 }
@@ -280,24 +287,16 @@ int hosted_audit_list(struct hosted *h, const char *domain, int64_t limit,
                       struct hosted_audit **out, size_t *n)
 {
     char err[256];
+    struct db_audit *v = NULL;
     *out = NULL;
     *n = 0;
     struct db *db = hosted_db(h, err, sizeof(err));
-    struct db_audit *v = NULL;
     if (db == NULL || db_audit_list(db, domain, limit, &v, n) != 0)
         return -1;
     *out = xcalloc(*n ? *n : 1, sizeof(**out));
-    for (size_t i = 0; i < *n; i++) { /* the strings move */
-        struct hosted_audit *a = &(*out)[i];
-        a->id = v[i].id;
-        a->at = v[i].at;
-        a->actor = v[i].actor;
-        a->action = v[i].action;
-        a->domain = v[i].domain;
-        a->old_id = v[i].old_id;
-        a->new_id = v[i].new_id;
-        a->detail = v[i].detail;
-    }
+    for (size_t i = 0; i < *n; i++) /* the strings move */
+        (*out)[i] = (struct hosted_audit){v[i].id,     v[i].at,     v[i].actor,  v[i].action,
+                                          v[i].domain, v[i].old_id, v[i].new_id, v[i].detail};
     free(v);
     return 0;
 }

@@ -74,8 +74,8 @@ static int load_file(const char *path, struct hosted_policy *p)
 static void fill_ids(struct hosted *h, struct hosted_policy *v, size_t n)
 {
     char err[256];
-    struct db *db = hosted_db(h, err, sizeof(err));
-    if (db == NULL || n == 0)
+    struct db *db = n > 0 ? hosted_db(h, err, sizeof(err)) : NULL;
+    if (db == NULL)
         return;
     int ro = (h->flags & HOSTED_READ_ONLY) != 0;
     int in_tx = !ro && n > 1 && db_begin(db) == 0;

@@ -444,18 +444,11 @@ int policy_parse(const char *buf, size_t len, struct policy *out, struct policy_
     return diag->n_errors > 0 ? -1 : 0;
 }
 
-void policy__free_strings(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 void policy_clear(struct policy *p)
 {
     if (p == NULL)
         return;
-    policy__free_strings(p->mx, p->n_mx);
+    strv_free(p->mx, p->n_mx);
     memset(p, 0, sizeof(*p));
 }
 

@@ -38,7 +38,4 @@ static inline int policy__lower(int c)
     return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
 }
 
-/* policy.c: free the n strings of v and v itself (v may be NULL when n is 0). */
-void policy__free_strings(char **v, size_t n);
-
 #endif

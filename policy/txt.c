@@ -334,7 +334,7 @@ void policy_rpt_txt_clear(struct rpt_txt *r)
 {
     if (r == NULL)
         return;
-    policy__free_strings(r->rua, r->n_rua);
+    strv_free(r->rua, r->n_rua);
     r->rua = NULL;
     r->n_rua = 0;
 }

@@ -36,7 +36,7 @@ int srv__admin_token_load(struct admin_env *env, const char *path, char *err, si
         char *slash = strrchr(dir, '/');
         if (slash != NULL && slash != dir) {
             *slash = '\0';
-            mkdir_p(dir, 0700);
+            mkdir_p(dir, 0750);
         }
         free(dir);
         if (file_write_atomic(path, hex, 2 * ADMIN_TOKEN_BYTES + 1, 0600) != 0) {
@@ -120,12 +120,14 @@ static struct admin_state *admin_state;
 static void *worker_main(void *arg)
 {
     struct admin_state *st = arg;
+    char err[512], q[600];
+    struct hosted *h = hosted_open(st->env.cfg, 0, err, sizeof(err));
     struct db *db = NULL;
-    char err[512];
-    /* The handle's certificate cache lives as long as the worker; filled now (with 10,000
-     * certificates the first decode takes seconds), not by the first dashboard request. */
-    struct hosted *hosted = hosted_open(st->env.cfg, 0, err, sizeof(err));
-    srv__admin_certs_view(hosted);
+    if (h == NULL)
+        log_event(LOG_ERROR, "admin.hosted", "reason=%s", log_quote(q, sizeof(q), err));
+    /* Its certificate index is built now (with 10,000 certificates the first decode takes
+     * seconds), not by the first dashboard request. */
+    srv__admin_certs_view(h);
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (st->head == NULL && !st->stop)
@@ -140,29 +142,16 @@ static void *worker_main(void *arg)
             st->tail = &st->head;
         st->queued--;
         pthread_mutex_unlock(&st->mu);
-        if (db == NULL) {
-            db = db_open(st->env.db_path, err, sizeof(err));
-            if (db == NULL) {
-                char q[600];
-                log_event(LOG_ERROR, "admin.db", "reason=%s", log_quote(q, sizeof(q), err));
-            }
-        }
-        if (hosted == NULL) {
-            hosted = hosted_open(st->env.cfg, 0, err, sizeof(err));
-            if (hosted == NULL) {
-                char q[600];
-                log_event(LOG_ERROR, "admin.hosted", "reason=%s", log_quote(q, sizeof(q), err));
-            }
-        }
-        job->rq.hosted = hosted;
-        if (db == NULL || hosted == NULL)
+        if (db == NULL && h != NULL && (db = hosted_db(h, err, sizeof(err))) == NULL)
+            log_event(LOG_ERROR, "admin.db", "reason=%s", log_quote(q, sizeof(q), err));
+        job->rq.hosted = h;
+        if (db == NULL)
             srv__admin_error(&job->rs, 503, "the database is not available");
         else
             srv__admin_handle(&st->env, db, &job->rq, &job->rs);
         h2o_multithread_send_message(job->reply, &job->super);
     }
-    db_close(db);
-    hosted_close(hosted);
+    hosted_close(h); /* and its database */
     return NULL;
 }
 
@@ -434,15 +423,11 @@ static int admin_secrets(struct srv *s, int idx, char *err, size_t errlen)
         return 0;
     struct admin_state *st = xcalloc(1, sizeof(*st));
     st->env.cfg = cfg;
-    st->env.policy_dir = xstrdup(hosted_policy_dir(s->hosted));
-    st->env.db_path = xstrdup(s->db_path);
     st->module_idx = idx;
     srv__admin_sessions_init(&st->sessions, cfg->session_ttl);
     st->env.sessions = &st->sessions;
     if (srv__admin_token_load(&st->env, cfg->token_file, err, errlen) != 0) {
         srv__admin_sessions_destroy(&st->sessions);
-        free(st->env.policy_dir);
-        free(st->env.db_path);
         free(st);
         return -1;
     }
@@ -531,8 +516,6 @@ static void admin_fini(struct srv *s, int idx)
     pthread_cond_destroy(&st->cv);
     srv__admin_sessions_destroy(&st->sessions);
     admin_state = NULL;
-    free(st->env.policy_dir);
-    free(st->env.db_path);
     free(st);
     s->module_state[idx] = NULL;
 }

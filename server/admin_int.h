@@ -24,7 +24,6 @@
 
 struct db;
 struct json_t;
-struct hosted;
 
 #define ADMIN_WORKERS 2
 #define ADMIN_MAX_QUERY 2048        /* bytes of query string accepted */
@@ -55,8 +54,6 @@ struct admin_sessions {
  * which have their own lock). */
 struct admin_env {
     const struct stsd_config *cfg;
-    char *policy_dir; /* <state_dir>/policies */
-    char *db_path;
     char token[ADMIN_TOKEN_MAX + 1];
     size_t token_len;
     struct admin_sessions *sessions; /* NULL: no cookie is accepted */
@@ -69,7 +66,11 @@ struct admin_served {
     int stale;   /* the file on disk is broken: this is its last good version */
 };
 
+struct hosted;
 struct admin_request {
+    /* the worker's handle on the hosted state: its database (the `db` handed to the
+     * handlers), its certificate cache; used by this request's worker only */
+    struct hosted *hosted;
     /* the served policy table (sorted by domain); have_served 0 outside a server */
     const struct admin_served *served;
     size_t n_served;
@@ -78,7 +79,6 @@ struct admin_request {
     const char *path;  /* without the query */
     const char *query; /* after '?', NULL when none */
     time_t now;
-    struct hosted *hosted; /* the worker's handle on what is hosted */
 };
 
 struct admin_response {

@@ -1,4 +1,4 @@
-/* policies.c - the in-memory policy table served at /.well-known/mta-sts.txt (RFC 8461 §3.3). */
+/* policies.c - serve's hosted state and the policy table of /.well-known/mta-sts.txt (RFC 8461). */
 #include "server/server_int.h"
 #include "common/common.h"
 #include "hosted/hosted.h"
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 char *srv__crlf(const char *in, size_t len, size_t *outlen)
 {
@@ -189,4 +190,39 @@ void srv__policies_free(struct srv_policy_table *t)
     free(t->invalid);
     srv__hash_free(&t->index);
     free(t);
+}
+
+/* The hosted state, its directories created (0750) when missing; what serve creates belongs
+ * to [server] user. */
+int srv__hosted_open(struct srv *s)
+{
+    const struct stsd_config *cfg = s->cfg;
+    char err[512], q[600];
+    s->hosted = hosted_open(cfg, 0, err, sizeof(err)); /* to learn the paths */
+    const char *dirs[] = {cfg->state_dir, s->hosted ? hosted_policy_dir(s->hosted) : NULL,
+                          s->hosted ? hosted_cert_dir(s->hosted) : NULL};
+    int existed[3] = {1, 1, 1};
+    for (size_t i = 0; i < 3 && s->hosted != NULL; i++) {
+        struct stat sb;
+        existed[i] = stat(dirs[i], &sb) == 0;
+    }
+    struct hosted *h = s->hosted ? hosted_open(cfg, HOSTED_CREATE, err, sizeof(err)) : NULL;
+    if (h == NULL)
+        log_event(LOG_ERROR, "serve.start", "error=%s", log_quote(q, sizeof(q), err));
+    for (size_t i = 0; i < 3 && h != NULL; i++)
+        if (!existed[i])
+            srv__priv_created(dirs[i]);
+    hosted_close(s->hosted);
+    s->hosted = h;
+    return h != NULL ? 0 : -1;
+}
+
+int srv__withdrawals_expire(struct srv *s)
+{
+    int n = hosted_withdrawals_expire(s->hosted, (int64_t)time(NULL));
+    if (n > 0)
+        log_event(LOG_INFO, "policy.withdrawn", "removed=%d", n);
+    else if (n < 0)
+        log_event(LOG_DEBUG, "policy.withdrawals", "error=\"the database is not available\"");
+    return n;
 }

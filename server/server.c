@@ -249,31 +249,6 @@ static void reload(struct srv *s, int what, int started, const char *why)
 
 /* ---- start-up ---- */
 
-/* The hosted state, its directories created (0750) when missing; what serve creates belongs
- * to [server] user. */
-static int open_hosted(struct srv *s)
-{
-    const struct stsd_config *cfg = s->cfg;
-    char err[512], q[600];
-    s->hosted = hosted_open(cfg, 0, err, sizeof(err)); /* to learn the paths */
-    const char *dirs[] = {cfg->state_dir, s->hosted ? hosted_policy_dir(s->hosted) : NULL,
-                          s->hosted ? hosted_cert_dir(s->hosted) : NULL};
-    int existed[3] = {1, 1, 1};
-    for (size_t i = 0; i < 3 && s->hosted != NULL; i++) {
-        struct stat sb;
-        existed[i] = stat(dirs[i], &sb) == 0;
-    }
-    struct hosted *h = s->hosted ? hosted_open(cfg, HOSTED_CREATE, err, sizeof(err)) : NULL;
-    if (h == NULL)
-        log_event(LOG_ERROR, "serve.start", "error=%s", log_quote(q, sizeof(q), err));
-    for (size_t i = 0; i < 3 && h != NULL; i++)
-        if (!existed[i])
-            srv__priv_created(dirs[i]);
-    hosted_close(s->hosted);
-    s->hosted = h;
-    return h != NULL ? 0 : -1;
-}
-
 static int watch_dir(int ifd, const char *dir)
 {
     int wd = inotify_add_watch(ifd, dir,
@@ -412,9 +387,12 @@ static void block_signals(sigset_t *set)
 
 /* ---- the control thread ---- */
 
-/* Run until SIGTERM/SIGINT: signals, inotify with debounce, reloads. */
+#define EXPIRE_EVERY_MS 5000 /* how often ended withdrawals are looked for (one indexed query) */
+
+/* Run until SIGTERM/SIGINT: signals, inotify with debounce, reloads, withdrawals. */
 static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cert)
 {
+    uint64_t next_expire = now_ms();
     int pending = 0;
     uint64_t first = 0, last = 0;
     /* Keys are decoded in the background, a batch per turn, after each reload. */
@@ -432,6 +410,10 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
         }
         if (warm != NULL)
             timeout = 0;
+        uint64_t tnow = now_ms();
+        int to_expire = next_expire > tnow ? (int)(next_expire - tnow) : 0;
+        if (timeout < 0 || timeout > to_expire)
+            timeout = to_expire;
         struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {ifd, POLLIN, 0}};
         int n = poll(pfd, ifd >= 0 ? 2 : 1, timeout);
         if (n < 0 && errno != EINTR)
@@ -473,8 +455,14 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
                 warm_t0 = now_ms();
             }
         }
+        if (now_ms() >= next_expire) {
+            /* the policy directory's watch reloads; without inotify it is done here */
+            if (srv__withdrawals_expire(s) > 0 && ifd < 0)
+                reload(s, RELOAD_POLICIES, 1, "withdrawn");
+            next_expire = now_ms() + EXPIRE_EVERY_MS;
+        }
         if (warm != NULL && !srv__certs_warm(warm, &warm_i, 256)) {
-            log_event(LOG_DEBUG, "cert.warm", "certs=%zu ms=%llu", warm->n,
+            log_event(LOG_DEBUG, "cert.warm", "n=%zu ms=%llu", warm->n,
                       (unsigned long long)(now_ms() - warm_t0));
             int sans = warm->n_undecoded > 0;
             warm = NULL;
@@ -531,7 +519,7 @@ enum srv_status srv_run(const struct stsd_config *cfg)
         log_event(LOG_ERROR, "serve.privileges", "error=%s", log_quote(q, sizeof(q), err));
         goto out;
     }
-    if (open_hosted(s) != 0)
+    if (srv__hosted_open(s) != 0)
         goto out;
 
     block_signals(&set);

@@ -119,6 +119,13 @@ struct srv_policy_table {
  * there is a `prev` to keep serving, else an empty table. */
 struct hosted;
 struct srv_policy_table *srv__policies_build(struct hosted *h, const struct srv_policy_table *prev);
+struct srv;
+/* Open s->hosted, creating state_dir, policies/ and cert_dir (0750) when missing, chowned to
+ * [server] user when serve created them. 0, or -1 (logged). */
+int srv__hosted_open(struct srv *s);
+/* Remove the policy files of RFC 8461 §8.3 withdrawals that have ended (logged). Returns how
+ * many went, -1 when the database is not available. */
+int srv__withdrawals_expire(struct srv *s);
 void srv__policies_free(struct srv_policy_table *t);
 /* Entry for a domain (lowercase, no trailing dot), or NULL. Safe on a loop thread. */
 const struct srv_policy *srv_policy_lookup(const struct srv_policy_table *t, const char *domain,

@@ -1,8 +1,8 @@
 /* tls.c - the certificate table: loading, decoding on first use, lookup by server name. */
 #include "server/server_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -188,18 +188,6 @@ out:
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int host_name_ok(const char *s)
-{
-    if (strcmp(s, "default") == 0)
-        return 1;
-    return policy_domain_valid(s);
-}
-
 /* The previous table's certificate for host loaded from the same file, or NULL. */
 static const struct srv_cert *prev_cert(const struct srv_cert_table *prev, const char *host,
                                         const char *file)
@@ -347,8 +335,10 @@ struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_t
     struct srv_cert_table *t = xcalloc(1, sizeof(*t));
     t->default_cert = -1;
     char q1[600], q2[600];
-    DIR *d = opendir(dir);
-    if (d == NULL) {
+    struct hosted_cert *files = NULL;
+    char **skipped = NULL;
+    size_t n_files = 0, n_skipped = 0;
+    if (hosted_cert_files(dir, &files, &n_files, &skipped, &n_skipped) != 0) {
         int e = errno;
         char *why = xasprintf("%s%s", strerror(e), srv__priv_hint(e));
         log_event(LOG_ERROR, "cert.dir",
@@ -363,45 +353,26 @@ struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_t
         srv__hash_init(&t->index, 0);
         return t;
     }
-    char **files = NULL;
-    size_t n_files = 0, cap_files = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t l = strlen(de->d_name);
-        if (de->d_name[0] == '.' || l < 5)
-            continue;
-        if (strcmp(de->d_name + l - 4, ".pem") != 0 && strcmp(de->d_name + l - 4, ".crt") != 0)
-            continue;
-        if (n_files == cap_files) {
-            cap_files = cap_files ? cap_files * 2 : 64;
-            files = xrealloc(files, cap_files * sizeof(*files));
-        }
-        files[n_files++] = xstrdup(de->d_name);
+    for (size_t i = 0; i < n_skipped; i++) {
+        log_event(LOG_WARN, "cert.ignored",
+                  "file=%s reason=\"the file name is not <hostname>.pem or <hostname>.crt\"",
+                  log_quote(q1, sizeof(q1), skipped[i]));
+        free(skipped[i]);
     }
-    closedir(d);
-    if (n_files > 1)
-        qsort(files, n_files, sizeof(*files), cmp_str);
+    free(skipped);
     /* Parse in parallel: OpenSSL's decoding is most of the start-up time with many names. */
     struct cert_job *jobs = xcalloc(n_files + 1, sizeof(*jobs));
     size_t n_jobs = 0;
-    for (size_t i = 0; i < n_files; i++) {
-        size_t l = strlen(files[i]);
-        char *host = xstrndup(files[i], l - 4);
-        if (!host_name_ok(host)) {
-            log_event(LOG_WARN, "cert.ignored",
-                      "file=%s reason=\"the file name is not <hostname>.pem or "
-                      "<hostname>.crt\"",
-                      log_quote(q1, sizeof(q1), files[i]));
-            free(host);
-            continue;
-        }
+    for (size_t i = 0; i < n_files; i++) { /* the strings move to the job */
         struct cert_job *j = &jobs[n_jobs++];
-        j->host = host;
-        j->is_pem = strcmp(files[i] + l - 4, ".pem") == 0;
-        j->cert_path = xasprintf("%s/%s", dir, files[i]);
-        j->key_path = j->is_pem ? xstrdup(j->cert_path) : xasprintf("%s/%s.key", dir, host);
-        j->old = prev_cert(prev, host, j->cert_path);
+        j->host = files[i].name;
+        j->cert_path = files[i].file;
+        j->key_path = files[i].key_file;
+        j->is_pem = strcmp(j->cert_path, j->key_path) == 0;
+        j->old = prev_cert(prev, j->host, j->cert_path);
+        files[i].name = files[i].file = files[i].key_file = NULL;
     }
+    hosted_cert_files_free(files, n_files);
     run_jobs(jobs, n_jobs);
 
     t->certs = xcalloc(n_jobs + 1, sizeof(*t->certs));
@@ -465,9 +436,6 @@ struct srv_cert_table *srv__certs_build(const char *dir, const struct srv_cert_t
             t->names[i].name = NULL;
         }
     }
-    for (size_t i = 0; i < n_files; i++)
-        free(files[i]);
-    free(files);
     for (size_t i = 0; i < t->n; i++)
         free(hosts[i]);
     free(hosts);

@@ -174,18 +174,27 @@ static int migrate(struct db *db, char *err, size_t errlen)
     return 0;
 }
 
-struct db *db_open(const char *path, char *err, size_t errlen)
+/* A connection with sqlite3_open_v2 `flags` and the busy timeout; NULL with err. */
+static struct db *conn_open(const char *path, int flags, char *err, size_t errlen)
 {
     struct db *db = xcalloc(1, sizeof(*db));
-    int rc = sqlite3_open_v2(
-        path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(path, &db->h, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "%s: cannot open the database: %s", path,
+        snprintf(err, errlen, "%s: cannot open the database%s: %s", path,
+                 flags & SQLITE_OPEN_READONLY ? " read-only" : "",
                  db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
         db_close(db);
         return NULL;
     }
     sqlite3_busy_timeout(db->h, 10000);
+    return db;
+}
+
+struct db *db_open(const char *path, char *err, size_t errlen)
+{
+    struct db *db = conn_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen);
+    if (db == NULL)
+        return NULL;
     if (exec(db, "PRAGMA journal_mode=WAL") != 0 || exec(db, "PRAGMA synchronous=NORMAL") != 0) {
         snprintf(err, errlen, "%s: cannot set up the database: %s", path, sqlite3_errmsg(db->h));
         db_close(db);
@@ -207,15 +216,9 @@ struct db *db_open(const char *path, char *err, size_t errlen)
 
 struct db *db_open_readonly(const char *path, char *err, size_t errlen)
 {
-    struct db *db = xcalloc(1, sizeof(*db));
-    int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "%s: cannot open the database read-only: %s", path,
-                 db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
-        db_close(db);
+    struct db *db = conn_open(path, SQLITE_OPEN_READONLY, err, errlen);
+    if (db == NULL)
         return NULL;
-    }
-    sqlite3_busy_timeout(db->h, 10000);
     int v = db_schema_version(db);
     if (v < 0 || v > db__n_migrations) {
         snprintf(err, errlen, "%s: %s", path,

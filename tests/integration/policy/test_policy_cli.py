@@ -280,6 +280,22 @@ def main(t):
          sorted(p["domain"] for p in j["policies"]) == ["example.test", "other.test"] and
          "skipped" in r.err, "list skips (and names) files that are not <domain>.txt", r)
 
+    # --- the state directory is 0750; every set that changed something is audited -------------
+    for d in (state, pdir, os.path.join(state, "certs")):
+        t.is_(oct(os.stat(d).st_mode & 0o7777), oct(0o750), "%s is created 0750" % d)
+    db = sqlite3.connect(os.path.join(state, "stsd.db"))
+    try:
+        rows = db.execute("SELECT actor, action, domain, old_id, new_id FROM audit "
+                          "ORDER BY id").fetchall()
+    finally:
+        db.close()
+    # the unchanged set and the hand edits wrote none; the broken content had no id
+    t.is_(rows, [("cli", "policy.create", "example.test", None, id1),
+                 ("cli", "policy.create", "other.test", None, rows[1][4] if len(rows) > 1
+                  else None),
+                 ("cli", "enforce", "example.test", None, id1)],
+          "audit rows: create, create, back to enforce (old id none: the file was broken)")
+
     # a missing config named with -c is a configuration error
     r = st.run([st.STSD_BIN, "policy", "list", "-c", os.path.join(tmp, "missing.conf")])
     t.is_(r.returncode, 78, "a missing -c file exits 78")

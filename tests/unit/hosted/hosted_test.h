@@ -11,6 +11,7 @@
 #include "common/common.h"
 #include "common/config.h"
 #include "hosted/hosted.h"
+#include "tests/unit/state_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +28,7 @@ static inline struct fixture *fixture_new(unsigned flags)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/stsd-hosted-test-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    config_defaults(&fx->cfg);
-    free(fx->cfg.state_dir);
-    fx->cfg.state_dir = xstrdup(fx->dir);
-    free(fx->cfg.cert_dir);
-    fx->cfg.cert_dir = xasprintf("%s/certs", fx->dir);
+    state_test_config(&fx->cfg, fx->dir);
     char err[256];
     fx->h = hosted_open(&fx->cfg, flags, err, sizeof(err));
     assert_non_null(fx->h);

@@ -63,6 +63,22 @@ static void test_certs(void **state)
     assert_true(v[1].not_after - v[1].not_before == 10 * 86400);
     assert_non_null(v[0].x509);
 
+    /* The files alone: every <host>.pem/.crt name (also one that holds no certificate); the
+     * name that is not a host name is skipped. */
+    struct hosted_cert *files;
+    char **skipped;
+    size_t nf, ns;
+    assert_int_equal(hosted_cert_files(hosted_cert_dir(fx->h), &files, &nf, &skipped, &ns), 0);
+    assert_int_equal(nf, 4);
+    assert_string_equal(files[0].name, "broken.test");
+    assert_null(files[0].x509);
+    assert_string_equal(files[3].name, "other.test");
+    assert_int_equal(ns, 1);
+    assert_string_equal(skipped[0], "multi.pem");
+    free(skipped[0]);
+    free(skipped);
+    hosted_cert_files_free(files, nf);
+
     assert_int_equal(hosted_cert_for(v, n, "a.test"), 0);
     assert_int_equal(hosted_cert_for(v, n, "B.test"), 1);
     assert_int_equal(hosted_cert_for(v, n, "c.test"), 2); /* by its SAN */

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "policy/policy.h"
 
 #include <stdio.h>
@@ -146,12 +148,5 @@ static void test_syntax(void **state)
     }
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_match_mx),
-        cmocka_unit_test(test_syntax),
-        cmocka_unit_test(test_domain_length),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_match_mx), cmocka_unit_test(test_syntax),
+           cmocka_unit_test(test_domain_length))

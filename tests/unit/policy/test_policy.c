@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "common/common.h"
 #include "policy/policy.h"
 
@@ -346,13 +348,7 @@ static void test_speed(void **state)
     assert_true(ms < 1000.0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_cases),   cmocka_unit_test(test_invalid_cases),
-        cmocka_unit_test(test_format),        cmocka_unit_test(test_mode_names),
-        cmocka_unit_test(test_parsed_fields), cmocka_unit_test(test_diag_cap),
-        cmocka_unit_test(test_speed),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_valid_cases), cmocka_unit_test(test_invalid_cases),
+           cmocka_unit_test(test_format), cmocka_unit_test(test_mode_names),
+           cmocka_unit_test(test_parsed_fields), cmocka_unit_test(test_diag_cap),
+           cmocka_unit_test(test_speed))

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "policy/policy.h"
 
 #include <stdio.h>
@@ -231,12 +233,6 @@ static void test_new_id(void **state)
     assert_int_equal(strncmp(id, "19700101T000000", 15), 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sts_parse),  cmocka_unit_test(test_is_sts_rpt),
-        cmocka_unit_test(test_sts_format), cmocka_unit_test(test_rpt_parse),
-        cmocka_unit_test(test_rpt_format), cmocka_unit_test(test_new_id),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_sts_parse), cmocka_unit_test(test_is_sts_rpt),
+           cmocka_unit_test(test_sts_format), cmocka_unit_test(test_rpt_parse),
+           cmocka_unit_test(test_rpt_format), cmocka_unit_test(test_new_id))

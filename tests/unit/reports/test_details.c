@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "common/common.h"
 #include "reports/reports.h"
 
@@ -238,16 +240,8 @@ static void test_digest_same_across_forms(void **state)
     report_clear(&b);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_under_the_bound_untouched),
-        cmocka_unit_test(test_merge_bounded_totals_exact),
-        cmocka_unit_test(test_merge_counts_in_text),
-        cmocka_unit_test(test_more_pairs_than_rows),
-        cmocka_unit_test(test_saturating_sum),
-        cmocka_unit_test(test_digest_tells_content),
-        cmocka_unit_test(test_digest_same_across_forms),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_under_the_bound_untouched),
+           cmocka_unit_test(test_merge_bounded_totals_exact),
+           cmocka_unit_test(test_merge_counts_in_text), cmocka_unit_test(test_more_pairs_than_rows),
+           cmocka_unit_test(test_saturating_sum), cmocka_unit_test(test_digest_tells_content),
+           cmocka_unit_test(test_digest_same_across_forms))

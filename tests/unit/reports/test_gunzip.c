@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "common/common.h"
 #include "reports/reports.h"
 #include "tests/unit/reports/reports_test.h"
@@ -207,17 +209,7 @@ static void test_strerror(void **state)
     assert_non_null(strstr(report_gunzip_strerror(REPORT_GUNZIP_CORRUPT), "corrupt"));
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_magic),
-        cmocka_unit_test(test_one_member),
-        cmocka_unit_test(test_multi_member),
-        cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_trailing_and_corrupt),
-        cmocka_unit_test(test_cap_exact),
-        cmocka_unit_test(test_bombs),
-        cmocka_unit_test(test_strerror),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_magic), cmocka_unit_test(test_one_member),
+           cmocka_unit_test(test_multi_member), cmocka_unit_test(test_truncated),
+           cmocka_unit_test(test_trailing_and_corrupt), cmocka_unit_test(test_cap_exact),
+           cmocka_unit_test(test_bombs), cmocka_unit_test(test_strerror))

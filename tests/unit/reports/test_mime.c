@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "common/common.h"
 #include "reports/reports.h"
 #include "tests/unit/reports/reports_test.h"
@@ -373,15 +375,9 @@ static void test_threads(void **state)
     free(b);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_threads), /* first: races the one-time set-up */
-        cmocka_unit_test(test_real_emails), cmocka_unit_test(test_octet_stream_name),
-        cmocka_unit_test(test_two_reports), cmocka_unit_test(test_nested_forward),
-        cmocka_unit_test(test_single_part), cmocka_unit_test(test_no_report),
-        cmocka_unit_test(test_garbage),     cmocka_unit_test(test_caps),
-        cmocka_unit_test(test_nesting),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_threads), /* first: races the one-time set-up */
+           cmocka_unit_test(test_real_emails), cmocka_unit_test(test_octet_stream_name),
+           cmocka_unit_test(test_two_reports), cmocka_unit_test(test_nested_forward),
+           cmocka_unit_test(test_single_part), cmocka_unit_test(test_no_report),
+           cmocka_unit_test(test_garbage), cmocka_unit_test(test_caps),
+           cmocka_unit_test(test_nesting))

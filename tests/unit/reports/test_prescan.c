@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "common/common.h"
 #include "reports/reports.h"
 #include "tests/unit/reports/reports_test.h"
@@ -342,17 +344,7 @@ static void test_body_quick(void **state)
     free(small);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counts),
-        cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_too_many),
-        cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_agrees_with_jansson),
-        cmocka_unit_test(test_budget),
-        cmocka_unit_test(test_body_limited),
-        cmocka_unit_test(test_body_quick),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_counts), cmocka_unit_test(test_invalid),
+           cmocka_unit_test(test_too_many), cmocka_unit_test(test_depth),
+           cmocka_unit_test(test_agrees_with_jansson), cmocka_unit_test(test_budget),
+           cmocka_unit_test(test_body_limited), cmocka_unit_test(test_body_quick))

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "reports/reports.h"
 
 #include <jansson.h>
@@ -418,18 +420,8 @@ static void test_hostile_fields(void **state)
     free(buf);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_group_names),
-        cmocka_unit_test(test_rate_and_time),
-        cmocka_unit_test(test_sort),
-        cmocka_unit_test(test_summary_json),
-        cmocka_unit_test(test_summary_csv),
-        cmocka_unit_test(test_summary_text),
-        cmocka_unit_test(test_list_and_detail),
-        cmocka_unit_test(test_hostile_fields),
-        cmocka_unit_test(test_summary_conflicts),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_group_names), cmocka_unit_test(test_rate_and_time),
+           cmocka_unit_test(test_sort), cmocka_unit_test(test_summary_json),
+           cmocka_unit_test(test_summary_csv), cmocka_unit_test(test_summary_text),
+           cmocka_unit_test(test_list_and_detail), cmocka_unit_test(test_hostile_fields),
+           cmocka_unit_test(test_summary_conflicts))

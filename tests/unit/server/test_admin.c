@@ -6,12 +6,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/state_test.h"
+#include "tests/unit/unit_test.h"
+
 #include "server/admin_int.h"
 #include "common/common.h"
 #include "common/config.h"
 #include "hosted/hosted.h"
 #include "reports/reports.h"
-#include "hosted/hosted.h"
 #include "sql/db.h"
 
 #include <jansson.h>
@@ -195,8 +197,9 @@ struct fixture {
     char dir[64];
     struct stsd_config cfg;
     struct admin_env env;
+    struct hosted *h; /* owns db */
     struct db *db;
-    struct hosted *hosted; /* what a worker holds */
+    char *policy_dir;
 };
 
 static void write_file(const char *path, const char *text)
@@ -211,27 +214,20 @@ static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
     strcpy(fx->dir, "/tmp/test_admin.XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    config_defaults(&fx->cfg);
-    free(fx->cfg.state_dir);
-    fx->cfg.state_dir = xstrdup(fx->dir);
-    free(fx->cfg.cert_dir);
-    fx->cfg.cert_dir = xasprintf("%s/certs", fx->dir);
+    state_test_config(&fx->cfg, fx->dir);
     fx->env.cfg = &fx->cfg;
-    fx->env.policy_dir = xasprintf("%s/policies", fx->dir);
-    fx->env.db_path = xasprintf("%s/stsd.db", fx->dir);
-    mkdir(fx->env.policy_dir, 0755);
-    char *p = xasprintf("%s/example.com.txt", fx->env.policy_dir);
+    char err[256];
+    fx->h = hosted_open(&fx->cfg, HOSTED_CREATE, err, sizeof(err));
+    assert_non_null(fx->h);
+    fx->policy_dir = xstrdup(hosted_policy_dir(fx->h));
+    char *p = xasprintf("%s/example.com.txt", fx->policy_dir);
     write_file(p, "version: STSv1\nmode: testing\nmx: mail.example.com\nmax_age: 86400\n");
     free(p);
-    p = xasprintf("%s/broken.example.txt", fx->env.policy_dir);
+    p = xasprintf("%s/broken.example.txt", fx->policy_dir);
     write_file(p, "version: STSv1\nmode: Enforce\nmx: mail.broken.example\nmax_age: 86400\n");
     free(p);
-    char err[256];
-    fx->db = db_open(fx->env.db_path, err, sizeof(err));
+    fx->db = hosted_db(fx->h, err, sizeof(err));
     assert_non_null(fx->db);
-    fx->hosted = hosted_open(&fx->cfg, 0, err, sizeof(err));
-    assert_non_null(fx->hosted);
     *state = fx;
     return 0;
 }
@@ -239,13 +235,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
-    db_close(fx->db);
-    hosted_close(fx->hosted);
+    hosted_close(fx->h);
     char *cmd = xasprintf("rm -rf '%s'", fx->dir);
     assert_int_equal(system(cmd), 0);
     free(cmd);
-    free(fx->env.policy_dir);
-    free(fx->env.db_path);
+    free(fx->policy_dir);
     config_free(&fx->cfg);
     free(fx);
     return 0;
@@ -253,12 +247,11 @@ static int teardown(void **state)
 
 static json_t *get(struct fixture *fx, const char *path, const char *query, int *status)
 {
-    struct admin_request rq = {0};
+    struct admin_request rq = {.hosted = fx->h};
     struct admin_response rs = {0};
     rq.path = path;
     rq.query = query;
     rq.now = time(NULL);
-    rq.hosted = fx->hosted;
     srv__admin_handle(&fx->env, fx->db, &rq, &rs);
     *status = rs.status;
     json_t *j = NULL;
@@ -413,7 +406,7 @@ static char *html_page(struct fixture *fx, struct admin_request *rq, const char 
 static void test_dashboard_and_metrics(void **state)
 {
     struct fixture *fx = *state;
-    struct admin_request rq = {0};
+    struct admin_request rq = {.hosted = fx->h};
     struct admin_response rs = {0};
     /* a stored check with an error; DNS publishes the served id */
     struct db_check c = {.domain = "example.com",
@@ -431,7 +424,6 @@ static void test_dashboard_and_metrics(void **state)
     rq.have_served = 1;
     rq.path = "/";
     rq.now = time(NULL);
-    rq.hosted = fx->hosted;
     srv__admin_handle(&fx->env, fx->db, &rq, &rs);
     assert_int_equal(rs.status, 200);
     assert_string_equal(rs.content_type, "text/html; charset=utf-8");
@@ -528,11 +520,7 @@ static void test_digest(void **state)
     c.status = 2;
     struct db_check_finding f = {"mx.starttls", "error", "mail.example.com", "no STARTTLS"};
     assert_int_equal(db_check_store(fx->db, &c, &f, 1, NULL), 0);
-    char herr[256];
-    struct hosted *h = hosted_open(&fx->cfg, 0, herr, sizeof(herr));
-    assert_non_null(h);
-    char *body = srv__selfcheck_digest(h, now);
-    hosted_close(h);
+    char *body = srv__selfcheck_digest(fx->h, now);
     assert_non_null(body);
     json_t *j = json_loads(body, 0, NULL);
     free(body);
@@ -579,20 +567,11 @@ static void test_token_file(void **state)
     free(path);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_params),
-        cmocka_unit_test(test_window),
-        cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_html_escape),
-        cmocka_unit_test(test_sessions),
-        cmocka_unit_test(test_query_without_token),
-        cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_checks_and_regression, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dashboard_and_metrics, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_file, setup, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_params), cmocka_unit_test(test_window),
+           cmocka_unit_test(test_auth), cmocka_unit_test(test_html_escape),
+           cmocka_unit_test(test_sessions), cmocka_unit_test(test_query_without_token),
+           cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_checks_and_regression, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_dashboard_and_metrics, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_token_file, setup, teardown))

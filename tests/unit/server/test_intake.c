@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "server/intake_int.h"
 #include "common/common.h"
 #include "sql/db.h"
@@ -501,20 +503,19 @@ static void test_parse_pool(void **state)
     config_free(&cfg);
 }
 
-int main(void)
+static int quiet_logs(void **state)
 {
+    (void)state;
     log_set_level(LOG_ERROR);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bucket_burst_and_refill),
-        cmocka_unit_test(test_retry_after_slow_rate),
-        cmocka_unit_test(test_addresses_apart_exempt_off),
-        cmocka_unit_test(test_bounded_table),
-        cmocka_unit_test_setup_teardown(test_writer_stores_and_answers, wsetup, wteardown),
-        cmocka_unit_test_setup_teardown(test_writer_queue_full, wsetup, wteardown),
-        cmocka_unit_test_setup_teardown(test_writer_stop_drains, wsetup, wteardown),
-        cmocka_unit_test_setup_teardown(test_writer_limits, wsetup, wteardown),
-        cmocka_unit_test(test_writer_bad_path),
-        cmocka_unit_test_setup_teardown(test_parse_pool, wsetup, wteardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return 0;
 }
+
+UNIT_TESTS(quiet_logs, cmocka_unit_test(test_bucket_burst_and_refill),
+           cmocka_unit_test(test_retry_after_slow_rate),
+           cmocka_unit_test(test_addresses_apart_exempt_off), cmocka_unit_test(test_bounded_table),
+           cmocka_unit_test_setup_teardown(test_writer_stores_and_answers, wsetup, wteardown),
+           cmocka_unit_test_setup_teardown(test_writer_queue_full, wsetup, wteardown),
+           cmocka_unit_test_setup_teardown(test_writer_stop_drains, wsetup, wteardown),
+           cmocka_unit_test_setup_teardown(test_writer_limits, wsetup, wteardown),
+           cmocka_unit_test(test_writer_bad_path),
+           cmocka_unit_test_setup_teardown(test_parse_pool, wsetup, wteardown))

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 static void test_crlf(void **state)
 {
     size_t n;
@@ -345,12 +347,6 @@ static void test_cert_table(void **state)
     free(dir);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crlf),       cmocka_unit_test(test_policy_host),
-        cmocka_unit_test(test_hash),       cmocka_unit_test(test_policy_table),
-        cmocka_unit_test(test_cert_table),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_crlf), cmocka_unit_test(test_policy_host),
+           cmocka_unit_test(test_hash), cmocka_unit_test(test_policy_table),
+           cmocka_unit_test(test_cert_table))

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/unit_test.h"
+
 #include "common/common.h"
 #include "reports/reports.h"
 #include "sql/db.h"
@@ -788,21 +790,15 @@ static void test_migration_keeps_rows(void **state)
     rmdir(dir);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_duplicate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transaction_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refused_report_in_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_get_roundtrip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_summary_numbers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_clamp_and_no_policies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_speed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conflicting_copies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
-        cmocka_unit_test(test_migration_keeps_rows),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_store_duplicate, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_transaction_batch, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_refused_report_in_batch, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_get_roundtrip, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_summary_numbers, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_clamp_and_no_policies, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_batch_speed, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_conflicting_copies, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+           cmocka_unit_test(test_migration_keeps_rows))
