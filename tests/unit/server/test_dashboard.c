@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "server/admin_int.h"
+#include "tests/unit/unit_test.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -143,12 +144,6 @@ static void test_url(void **state)
     free(b.p);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_attention), cmocka_unit_test(test_sort),
-        cmocka_unit_test(test_match),     cmocka_unit_test(test_page),
-        cmocka_unit_test(test_days_left), cmocka_unit_test(test_url),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TESTS(NULL, cmocka_unit_test(test_attention), cmocka_unit_test(test_sort),
+           cmocka_unit_test(test_match), cmocka_unit_test(test_page),
+           cmocka_unit_test(test_days_left), cmocka_unit_test(test_url))
