@@ -186,15 +186,28 @@ static void reports_part(struct admin_buf *b, struct db *db, const char *domain,
     srv__buf_printf(b, "</div>");
 }
 
+/* The page frame and its section's heading; the section is the domain's with `domain`. */
+static void page_open(struct admin_buf *b, const char *title, const char *domain)
+{
+    srv__page_begin(b, title);
+    srv__buf_printf(b, "<section");
+    if (domain != NULL) {
+        srv__buf_printf(b, " class=\"domain\" data-domain=\"");
+        srv__buf_html(b, domain);
+        srv__buf_printf(b, "\"");
+    }
+    srv__buf_printf(b, "><h2>");
+    srv__buf_html(b, title);
+    srv__buf_printf(b, "</h2>");
+}
+
 /* A page saying `what` of `name`, with a link to the checker for it. */
 static void message_page(struct admin_response *rs, int status, const char *title, const char *name,
                          const char *what)
 {
     struct admin_buf b = {0};
-    srv__page_begin(&b, title);
-    srv__buf_printf(&b, "<section><h2>");
-    srv__buf_html(&b, title);
-    srv__buf_printf(&b, "</h2><p><code>");
+    page_open(&b, title, NULL);
+    srv__buf_printf(&b, "<p><code>");
     srv__buf_html(&b, name);
     srv__buf_printf(&b, "</code> ");
     srv__buf_html(&b, what);
@@ -225,12 +238,7 @@ void srv__admin_domain_page(const struct admin_env *env, struct db *db, const ch
         message_page(rs, 404, dom, dom, "is not hosted here.");
         return;
     }
-    srv__page_begin(&b, dom);
-    srv__buf_printf(&b, "<section class=\"domain\" data-domain=\"");
-    srv__buf_html(&b, dom);
-    srv__buf_printf(&b, "\"><h2>");
-    srv__buf_html(&b, dom);
-    srv__buf_printf(&b, "</h2>");
+    page_open(&b, dom, dom);
     state_cards(&b, &d[0], rq->now);
     policy_part(&b, &d[0], rq->now);
     latest_check(&b, db, dom);
