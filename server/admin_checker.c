@@ -124,7 +124,7 @@ static void mx_part(struct admin_buf *b, const json_t *dom)
     }
     srv__buf_printf(b, "<div class=\"scroll\"><table class=\"mx\"><tr><th>MX</th>"
                        "<th>in policy</th><th>address</th><th>reachable</th><th>STARTTLS</th>"
-                       "<th>TLS</th><th>cipher</th><th>verified</th><th>name match</th>"
+                       "<th>TLS</th><th>verified</th><th>name match</th>"
                        "<th>not after</th><th class=\"n\">days left</th><th>error</th>"
                        "<th class=\"n\">ms</th></tr>");
     size_t i, k;
@@ -151,16 +151,27 @@ static void mx_part(struct admin_buf *b, const json_t *dom)
                         : cov > 0 ? "yes"
                                   : "no");
         if (na == 0)
-            srv__buf_printf(b, "<td colspan=\"11\" class=\"bad\">no address</td></tr>");
+            srv__buf_printf(b, "<td colspan=\"10\" class=\"bad\">no address</td></tr>");
         json_array_foreach(addrs, k, a)
         {
             if (k > 0)
                 srv__buf_printf(b, "<tr class=\"mxaddr\">");
-            static const char *const cols[] = {
-                "ip",         "reachable", "starttls",  "tls_version", "cipher", "verified",
-                "name_match", "not_after", "days_left", "error",       "ms"};
-            for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
-                jtd(b, a, cols[c]);
+            static const char *const cols[] = {"ip",       "reachable",  "starttls",  "tls_version",
+                                               "verified", "name_match", "not_after", "days_left",
+                                               "error",    "ms"};
+            for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+                const char *why = json_string_value(json_object_get(a, "verify_error"));
+                if (strcmp(cols[c], "verified") != 0 || why == NULL || why[0] == '\0') {
+                    jtd(b, a, cols[c]);
+                    continue;
+                }
+                /* not verified: say why */
+                srv__buf_printf(b, "<td data-k=\"verified\">");
+                jval(b, json_object_get(a, "verified"));
+                srv__buf_printf(b, " <small>");
+                srv__buf_html(b, why);
+                srv__buf_printf(b, "</small></td>");
+            }
             srv__buf_printf(b, "</tr>");
         }
     }
