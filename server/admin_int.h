@@ -318,7 +318,7 @@ void srv__admin_domain_page(const struct admin_env *env, struct db *db, const ch
 void srv__admin_checker_page(const struct admin_env *env, const struct admin_params *p,
                              const struct admin_request *rq, struct admin_response *rs);
 /* The findings of one domain of the checker's JSON as a table (severity, id, subject,
- * message, fix), worst first as the checker orders them. */
+ * message, fix), in the checker's order. */
 void srv__check_findings_html(struct admin_buf *b, const struct json_t *domain_result);
 
 /* ---------------------------------------------------------------- admin_metrics.c */
