@@ -144,6 +144,34 @@ static void test_url(void **state)
     free(b.p);
 }
 
+static void test_certs_find(void **state)
+{
+    (void)state;
+    struct admin_cert_fact certs[] = {
+        {"a.pem", "CN=CA", NOW + 10 * DAY},
+        {"b.pem", "CN=CA", NOW + 20 * DAY},
+        {"w.pem", "CN=CA", NOW + 30 * DAY},
+    };
+    /* sorted by name, as srv__admin_certs_view builds it */
+    struct admin_cert_name names[] = {
+        {"*.wild.test", 2},       {"mta-sts.a.test", 0},    {"mta-sts.both.test", 0},
+        {"mta-sts.both.test", 1}, {"mta-sts.wild.test", 0},
+    };
+    struct admin_certs_view cv = {.certs = certs, .n = 3, .names = names, .n_names = 5};
+    assert_ptr_equal(srv__admin_certs_find(&cv, "a.test"), &certs[0]);
+    /* two certificates serve the name: the one that expires last */
+    assert_ptr_equal(srv__admin_certs_find(&cv, "both.test"), &certs[1]);
+    /* the name itself before a wildcard */
+    assert_ptr_equal(srv__admin_certs_find(&cv, "wild.test"), &certs[0]);
+    /* a wildcard for *.<domain> covers mta-sts.<domain>; not a deeper name */
+    names[4].name = "mta-sts.other.test";
+    assert_ptr_equal(srv__admin_certs_find(&cv, "wild.test"), &certs[2]);
+    assert_null(srv__admin_certs_find(&cv, "sub.wild.test"));
+    assert_null(srv__admin_certs_find(&cv, "none.test"));
+    assert_null(srv__admin_certs_find(NULL, "a.test"));
+}
+
 UNIT_TESTS(NULL, cmocka_unit_test(test_attention), cmocka_unit_test(test_sort),
            cmocka_unit_test(test_match), cmocka_unit_test(test_page),
-           cmocka_unit_test(test_days_left), cmocka_unit_test(test_url))
+           cmocka_unit_test(test_days_left), cmocka_unit_test(test_url),
+           cmocka_unit_test(test_certs_find))
