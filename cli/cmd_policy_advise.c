@@ -15,20 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-/*
- * The thresholds (also in --help and the JSON "thresholds" object):
- *   - at least ADVISE_MIN_DAYS distinct UTC days on which reports for the domain start,
- *     within the window (default the last 30 days, as parse_window): RFC 8461 §5 asks for
- *     testing mode first, and reporters send one report a day, so two weeks of reports means
- *     the main senders have seen the policy;
- *   - failed sessions at most ADVISE_MAX_FAILURE_RATE of all sessions: in enforce mode each
- *     of them would be a message not delivered;
- *   - the latest stored self-check has no error finding (and there is one).
- */
-#define ADVISE_MIN_DAYS 14
-#define ADVISE_MAX_FAILURE_RATE 0.001
-#define ADVISE_GOOD_MAX_AGE 604800L /* one week: RFC 8461 §3.2 suggests weeks */
-
 static const char usage[] =
     "usage: stsd policy advise DOMAIN [--json] [--since 30d|DATE] [--until DATE] [-c FILE]\n"
     "\n"
@@ -47,11 +33,6 @@ static const char usage[] =
     "\n"
     "exit: 0 ready (or nothing left to do), 1 blocked, 64 usage, 66 not a hosted domain,\n"
     "70 database error.\n";
-
-struct blocker {
-    const char *id;
-    char message[300];
-};
 
 static json_t *rows_json(const struct report_summary_rows *r, const char *key, int reporters)
 {
@@ -166,87 +147,46 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
     char policy_id[33];
     snprintf(policy_id, sizeof(policy_id), "%s", e.id);
 
+    struct db_advise_facts facts;
     struct report_summary s;
-    memset(&s, 0, sizeof(s));
-    s.since = since;
-    s.until = until_arg != NULL ? until : (int64_t)now + 1; /* by default, up to now */
-    s.domain = domain;
-    s.by = REPORT_BY_DAY;
-    struct db_check *chk = NULL;
-    size_t nchk = 0;
-    struct db_check_finding *f = NULL;
-    size_t nf = 0;
-    if (db_report_summary(db, &s) != 0 || db_check_latest(db, domain, &chk, &nchk) != 0 ||
-        (nchk > 0 && db_check_findings(db, chk[0].id, &f, &nf) != 0)) {
+    if (db_advise_facts(db, domain, since, until_arg != NULL ? until : (int64_t)now + 1, &s,
+                        &facts) != 0) {
         cli_error("policy advise: database error: %s", db_errmsg(db));
         rc = EXIT_SOFTWARE;
         goto out;
     }
     report_summary_sort(&s);
+    struct db_check *chk = facts.chk;
+    size_t nchk = facts.nchk;
+    struct db_check_finding *f = facts.f;
+    size_t nf = facts.nf;
     int64_t days = (int64_t)s.groups.n;
-    int64_t total = s.successful + s.failed;
-    double frate = total > 0 ? (double)s.failed / (double)total : 0.0;
 
     /* What the next mode is and what blocks it. */
     enum policy_mode mode = e.valid ? e.policy.mode : POLICY_MODE_NONE;
-    const char *target = NULL;
-    struct blocker bl[8];
-    size_t nb = 0;
-    if (!e.valid) {
-        bl[nb].id = "policy-invalid";
-        char b[300];
-        snprintf(bl[nb++].message, sizeof(bl[0].message), "the policy file is invalid: %s",
-                 policy_diag_first(&e.diag, b, sizeof(b)));
-    } else if (mode == POLICY_MODE_NONE) {
-        target = "testing";
-    } else if (mode == POLICY_MODE_TESTING) {
-        target = "enforce";
-        if (days < ADVISE_MIN_DAYS) {
-            bl[nb].id = "too-few-days";
-            snprintf(bl[nb++].message, sizeof(bl[0].message),
-                     "reports on %lld day(s) in the window; at least %d are needed",
-                     (long long)days, ADVISE_MIN_DAYS);
-        }
-        if (frate > ADVISE_MAX_FAILURE_RATE) {
-            bl[nb].id = "failures";
-            snprintf(bl[nb++].message, sizeof(bl[0].message),
-                     "%lld of %lld sessions failed (%.2f%%); at most %.2f%% may fail",
-                     (long long)s.failed, (long long)total, frate * 100.0,
-                     ADVISE_MAX_FAILURE_RATE * 100.0);
-        }
-    }
-    if (e.valid && mode != POLICY_MODE_ENFORCE) {
-        if (nchk == 0) {
-            bl[nb].id = "no-check";
-            snprintf(bl[nb++].message, sizeof(bl[0].message),
-                     "no self-check stored yet: set [checks] interval and run stsd serve");
-        } else if (chk[0].errors > 0) {
-            bl[nb].id = "check-errors";
-            snprintf(bl[nb++].message, sizeof(bl[0].message),
-                     "the latest check has %d error(s); fix them first", chk[0].errors);
-        }
-    }
-    if (e.valid && mode == POLICY_MODE_ENFORCE && frate > ADVISE_MAX_FAILURE_RATE) {
-        bl[nb].id = "failures";
-        snprintf(bl[nb++].message, sizeof(bl[0].message),
-                 "in enforce mode %lld of %lld sessions failed (%.2f%%): those messages were "
-                 "not delivered; fix the causes below or go back to testing",
-                 (long long)s.failed, (long long)total, frate * 100.0);
-    }
-    /* In enforce mode: a short max_age is the one thing left to improve. */
-    int raise_max_age = e.valid && mode == POLICY_MODE_ENFORCE &&
-                        e.policy.max_age < ADVISE_GOOD_MAX_AGE && nb == 0 &&
-                        frate <= ADVISE_MAX_FAILURE_RATE;
-    if (raise_max_age)
-        target = "enforce";
-    int ready = target != NULL && nb == 0;
+    char diag_buf[300];
+    struct report_advise_in in = {
+        .valid = e.valid,
+        .invalid_reason = e.valid ? NULL : policy_diag_first(&e.diag, diag_buf, sizeof(diag_buf)),
+        .mode = policy_mode_name(mode),
+        .max_age = e.valid ? e.policy.max_age : 0,
+        .days = days,
+        .successful = s.successful,
+        .failed = s.failed,
+        .have_check = nchk > 0,
+        .check_errors = nchk > 0 ? chk[0].errors : 0,
+    };
+    struct report_advice adv;
+    report_advise(&in, &adv);
+    const char *target = adv.target;
+    int ready = adv.ready, raise_max_age = adv.raise_max_age;
+    size_t nb = adv.n_blockers;
+    double frate = adv.failure_rate;
 
     char *cmd = NULL;
     char next_id[POLICY_ID_MAX + 1] = "", txt[128] = "";
     if (ready) {
-        long max_age = e.policy.max_age < ADVISE_GOOD_MAX_AGE && strcmp(target, "enforce") == 0
-                           ? ADVISE_GOOD_MAX_AGE
-                           : e.policy.max_age;
+        long max_age = adv.max_age;
         size_t cap = 128 + 300 * e.policy.n_mx, len;
         cmd = xmalloc(cap);
         len = (size_t)snprintf(cmd, cap, "stsd policy set %s --mode %s", domain, target);
@@ -298,15 +238,15 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
             json_object_set_new(out_o, "latest_check", json_null());
         }
         json_object_set_new(out_o, "thresholds",
-                            json_pack("{s:i,s:f,s:i}", "min_days", ADVISE_MIN_DAYS,
-                                      "max_failure_rate", ADVISE_MAX_FAILURE_RATE,
+                            json_pack("{s:i,s:f,s:i}", "min_days", REPORT_ADVISE_MIN_DAYS,
+                                      "max_failure_rate", REPORT_ADVISE_MAX_FAILURE_RATE,
                                       "max_check_errors", 0));
         json_object_set_new(out_o, "target_mode", target ? json_string(target) : json_null());
         json_object_set_new(out_o, "ready", json_boolean(ready));
         json_t *ba = json_array();
         for (size_t i = 0; i < nb; i++)
             json_array_append_new(ba,
-                                  json_pack("{s:s,s:s}", "id", bl[i].id, "message", bl[i].message));
+                                  json_pack("{s:s,s:s}", "id", adv.blockers[i].id, "message", adv.blockers[i].message));
         json_object_set_new(out_o, "blockers", ba);
         if (ready) {
             char name[300];
@@ -339,7 +279,7 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         printf("sessions: %lld successful, %lld failed (%.2f%% failed; at most %.2f%% for "
                "enforce)\n",
                (long long)s.successful, (long long)s.failed, frate * 100.0,
-               ADVISE_MAX_FAILURE_RATE * 100.0);
+               REPORT_ADVISE_MAX_FAILURE_RATE * 100.0);
         for (size_t i = 0; i < s.by_result_type.n; i++)
             printf("          %s: %lld failed\n", text_safe(&ts, s.by_result_type.v[i].key),
                    (long long)s.by_result_type.v[i].failed);
@@ -364,7 +304,7 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         } else if (nb > 0) {
             printf("\nnot ready%s%s; blocked by:\n", target ? " for " : "", target ? target : "");
             for (size_t i = 0; i < nb; i++)
-                printf("  - %s\n", text_safe(&ts, bl[i].message));
+                printf("  - %s\n", text_safe(&ts, adv.blockers[i].message));
         } else {
             printf("\nnothing to do: the policy enforces with max_age %ld.\n",
                    e.valid ? e.policy.max_age : 0L);
@@ -374,9 +314,7 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
     rc = nb > 0 ? EXIT_PARTIAL : EXIT_OK_;
     free(cmd);
 out:
-    db_check_findings_free(f, nf);
-    db_checks_free(chk, nchk);
-    db_report_summary_clear(&s);
+    db_advise_facts_clear(&facts);
     hosted_policy_clear(&e);
     hosted_close(hs);
     config_free(&cfg);

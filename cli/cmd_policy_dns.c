@@ -4,7 +4,6 @@
 #include "policy/policy.h"
 #include "sql/db.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,35 +19,6 @@ static const char usage_dns[] =
     "  -c, --config FILE  configuration file\n"
     "  -h, --help         this help\n";
 
-/* A rua path with "," "!" ";" %-encoded (RFC 8460 §3). */
-static char *escape_path(const char *s)
-{
-    char *out = xmalloc(strlen(s) * 3 + 1);
-    size_t o = 0;
-    for (; *s; s++) {
-        if (*s == ',' || *s == '!' || *s == ';' || (unsigned char)*s <= 0x20 ||
-            (unsigned char)*s >= 0x7f)
-            o += (size_t)sprintf(out + o, "%%%02X", (unsigned char)*s);
-        else
-            out[o++] = *s;
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static void print_address(const char *domain, const char *addr, char ***seen, size_t *n_seen)
-{
-    for (size_t i = 0; i < *n_seen; i++) {
-        if (strcmp((*seen)[i], addr) == 0)
-            return;
-    }
-    *seen = xrealloc(*seen, (*n_seen + 1) * sizeof(char *));
-    (*seen)[(*n_seen)++] = xstrdup(addr);
-    unsigned char buf[16];
-    int v6 = inet_pton(AF_INET6, addr, buf) == 1;
-    printf("mta-sts.%s. IN %s %s\n", domain, v6 ? "AAAA" : "A", addr);
-}
-
 int cli__policy_dns(struct cli__policy_ctx *c, int argc, char **argv)
 {
     static const struct option lo[] = {{"address", required_argument, NULL, CLI__OPT_ADDRESS},
@@ -59,9 +29,8 @@ int cli__policy_dns(struct cli__policy_ctx *c, int argc, char **argv)
     if (rc >= 0)
         goto out_flags;
     rc = EXIT_USAGE;
-    unsigned char abuf[16];
     for (size_t i = 0; i < f.n_addr; i++) {
-        if (inet_pton(AF_INET, f.addr[i], abuf) != 1 && inet_pton(AF_INET6, f.addr[i], abuf) != 1) {
+        if (!policy_dns_address_valid(f.addr[i])) {
             cli_error("policy dns: --address '%s' is not an IPv4 or IPv6 address; give the "
                       "public address of the mta-sts host, e.g. --address 192.0.2.10",
                       f.addr[i]);
@@ -97,47 +66,14 @@ int cli__policy_dns(struct cli__policy_ctx *c, int argc, char **argv)
         rc = EXIT_SOFTWARE;
         goto out_entry;
     }
-    char txt[80];
-    char *rpath = escape_path(c->cfg.n_report_paths > 0 ? c->cfg.report_paths[0] : "/tlsrpt");
-    char *uri = xasprintf("https://mta-sts.%s%s%s", domain, rpath[0] == '/' ? "" : "/", rpath);
-    const char *rua[] = {uri};
-    char *rpt = policy_rpt_txt_format(rua, 1);
+    struct policy_dns_lines l;
+    policy_dns_records(domain, id, c->cfg.n_report_paths > 0 ? c->cfg.report_paths[0] : NULL,
+                       (const char *const *)f.addr, f.n_addr, (const char *const *)c->cfg.listen,
+                       c->cfg.n_listen, &l);
     printf("; MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) records for %s\n", domain);
-    printf("_mta-sts.%s. IN TXT \"%s\"\n", domain, policy_sts_txt_format(id, txt, sizeof(txt)));
-    printf("_smtp._tls.%s. IN TXT \"%s\"\n", domain, rpt);
-    free(rpt);
-    free(uri);
-    free(rpath);
-    char **seen = NULL;
-    size_t n_seen = 0;
-    for (size_t i = 0; i < f.n_addr; i++)
-        print_address(domain, f.addr[i], &seen, &n_seen);
-    for (size_t i = 0; f.n_addr == 0 && i < c->cfg.n_listen; i++) {
-        char host[256], port[8];
-        if (config_split_hostport(c->cfg.listen[i], host, sizeof(host), port, sizeof(port)) != 0)
-            continue;
-        if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0) {
-            printf("; mta-sts.%s. IN A <public IPv4 address>  ([server] listen = %s listens on "
-                   "every address: fill in the public one, or use --address)\n",
-                   domain, c->cfg.listen[i]);
-        } else if (strcmp(host, "::") == 0) {
-            printf("; mta-sts.%s. IN AAAA <public IPv6 address>  ([server] listen = %s listens "
-                   "on every address: fill in the public one, or use --address)\n",
-                   domain, c->cfg.listen[i]);
-        } else if (inet_pton(AF_INET, host, abuf) == 1 || inet_pton(AF_INET6, host, abuf) == 1) {
-            print_address(domain, host, &seen, &n_seen);
-        } else {
-            printf("; mta-sts.%s. IN CNAME %s.  ([server] listen = %s names a host)\n", domain,
-                   host, c->cfg.listen[i]);
-        }
-        if (strcmp(port, "443") != 0)
-            printf("; note: [server] listen = %s is not port 443, where senders connect; "
-                   "forward 443 to it\n",
-                   c->cfg.listen[i]);
-    }
-    for (size_t i = 0; i < n_seen; i++)
-        free(seen[i]);
-    free(seen);
+    for (size_t i = 0; i < l.n; i++)
+        printf("%s\n", l.v[i]);
+    policy_dns_lines_free(&l);
     rc = EXIT_OK_;
 out_entry:
     hosted_policy_clear(&e);

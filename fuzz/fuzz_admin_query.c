@@ -1,6 +1,7 @@
 /* fuzz_admin_query.c - libFuzzer target over the admin listener's input parsers: the query
  * string parser, the token check on Authorization, Cookie and ?token= values, the session
- * lookup and the login redirect's query without the token. */
+ * lookup, the login redirect's query without the token, the form body's fields, the session
+ * cookie and the CSRF token check. */
 #include "server/admin_int.h"
 
 #include <stdint.h>
@@ -49,6 +50,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     a = srv__admin_auth(&env, NULL, 0, NULL, 0, (const char *)data, size, &fq);
     if (a == ADMIN_AUTH_OK && !fq)
         abort(); /* a query can only authorise as a query */
+    /* The same bytes as a form body (not NUL-terminated at size) and a Cookie header. */
+    char *v = srv__admin_form_field((const char *)data, size, "csrf", 256);
+    if (v != NULL && strlen(v) > 256)
+        abort(); /* the cap holds */
+    char sid[ADMIN_SESSION_HEX + 1];
+    if (srv__admin_cookie_session((const char *)data, size, sid) == 0 &&
+        strlen(sid) != ADMIN_SESSION_HEX)
+        abort();
+    char csrf[ADMIN_CSRF_HEX + 1];
+    if (srv__admin_csrf(sid, csrf) == 0 && (srv__admin_csrf_valid(sid, v) != 0) !=
+                                               (v != NULL && strcmp(v, csrf) == 0))
+        abort(); /* only the session's own token passes */
+    free(v);
     free(s);
     return 0;
 }

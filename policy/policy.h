@@ -108,6 +108,21 @@ void policy_rpt_txt_clear(struct rpt_txt *r);
 /* Format "v=TLSRPTv1; rua=<uri>[,<uri>...]" (malloc'd). */
 char *policy_rpt_txt_format(const char *const *rua, size_t n);
 
+/* records.c - the records a hosted domain publishes, as zone-file lines (no newline):
+ * `_mta-sts` TXT with `id`, `_smtp._tls` TXT pointing at https://mta-sts.<domain><report_path>,
+ * and the mta-sts host's A/AAAA from `addrs`, else from the [server] listen addresses (a
+ * "; " comment line where those cannot give the public address or the port is not 443). */
+struct policy_dns_lines {
+    char **v;
+    size_t n;
+};
+void policy_dns_records(const char *domain, const char *id, const char *report_path,
+                        const char *const *addrs, size_t n_addrs, const char *const *listen,
+                        size_t n_listen, struct policy_dns_lines *out);
+void policy_dns_lines_free(struct policy_dns_lines *l);
+/* 1 when s is an IPv4 or IPv6 address. */
+int policy_dns_address_valid(const char *s);
+
 /* A new policy id (txt.c: the id the _mta-sts record carries) from the time: "YYYYMMDDTHHMMSS" plus
  * a suffix when `taken` says the plain one is used. `taken` may be NULL. */
 void policy_new_id(int64_t now, int (*taken)(void *ctx, const char *id), void *ctx,

@@ -239,6 +239,48 @@ int report_mime_extract(const char *msg, size_t len, struct report_part **parts,
                         struct report_error *err);
 void report_parts_free(struct report_part *parts, int n);
 
+/* advise.c */
+/*
+ * The next step of a hosted policy towards enforce (RFC 8461 §5: testing before enforce), and
+ * what blocks it. The thresholds for enforce:
+ *   - reports starting on at least REPORT_ADVISE_MIN_DAYS distinct UTC days within the window
+ *     (default the last REPORT_ADVISE_WINDOW_DAYS days): reporters send one report a day, so
+ *     two weeks of reports means the main senders have seen the policy;
+ *   - failed sessions at most REPORT_ADVISE_MAX_FAILURE_RATE of all sessions: in enforce mode
+ *     each of them would be a message not delivered;
+ *   - the latest stored self-check has no error finding (and there is one).
+ */
+#define REPORT_ADVISE_MIN_DAYS 14
+#define REPORT_ADVISE_WINDOW_DAYS 30
+#define REPORT_ADVISE_MAX_FAILURE_RATE 0.001
+#define REPORT_ADVISE_GOOD_MAX_AGE 604800L /* one week: RFC 8461 §3.2 suggests weeks */
+#define REPORT_ADVICE_MAX_BLOCKERS 8
+struct report_advise_in {
+    int valid;                  /* the policy parses */
+    const char *invalid_reason; /* when not valid */
+    const char *mode;           /* "none", "testing" or "enforce" (when valid) */
+    long max_age;
+    int64_t days;               /* days with reports in the window */
+    int64_t successful, failed; /* sessions in the window */
+    int have_check;             /* a self-check is stored */
+    int check_errors;           /* error findings of the latest one */
+};
+struct report_advice {
+    const char *target; /* the next mode ("testing", "enforce"), NULL: nothing to do */
+    int ready;          /* target set and nothing blocks it */
+    int raise_max_age;  /* enforce already; only max_age is short */
+    long max_age;       /* the max_age of the next step */
+    int64_t total;      /* sessions */
+    double failure_rate;
+    size_t n_blockers;
+    struct {
+        const char *id; /* "policy-invalid", "too-few-days", "failures", "no-check",
+                           "check-errors" */
+        char message[300];
+    } blockers[REPORT_ADVICE_MAX_BLOCKERS];
+};
+void report_advise(const struct report_advise_in *in, struct report_advice *out);
+
 /* summary.c */
 /*
  * Summaries of stored reports and the JSON/CSV/text forms of summaries, report

@@ -82,7 +82,7 @@ struct admin_job {
     h2o_multithread_message_t super; /* first: the message link sent back to the loop */
     struct admin_job *next;          /* worker queue */
     h2o_multithread_receiver_t *reply;
-    char *path, *query;
+    char *path, *query, *body, *content_type;
     struct admin_served *served;
     struct admin_request rq;
     struct admin_response rs;
@@ -159,8 +159,11 @@ static void job_free(struct admin_job *job)
 {
     free(job->path);
     free(job->query);
+    free(job->body);
+    free(job->content_type);
     free(job->served);
     free(job->rs.body);
+    free(job->rs.location);
     free(job);
 }
 
@@ -169,16 +172,30 @@ static const char *reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
     case 303:
         return "See Other";
     case 400:
         return "Bad Request";
     case 401:
         return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
     case 503:
         return "Service Unavailable";
     default:
@@ -200,12 +217,19 @@ static void send_response(h2o_req_t *req, const struct admin_response *rs, enum 
     /* No admin URL (a domain name in a query, a report id) leaks to where a link leads. */
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL,
                           H2O_STRLIT("no-referrer"));
-    if (ep == SRV_EP_DASHBOARD)
+    if (ep == SRV_EP_DASHBOARD || strncmp(ct, "text/html", 9) == 0)
         /* Nothing loads from anywhere: no scripts, styles inline, images inline SVG. */
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"),
                               0, NULL,
                               H2O_STRLIT("default-src 'none'; style-src 'unsafe-inline'; "
                                          "img-src data:; frame-ancestors 'none'"));
+    if (rs->allow != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, rs->allow,
+                       strlen(rs->allow));
+    if (rs->location != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL,
+                       h2o_strdup(&req->pool, rs->location, SIZE_MAX).base,
+                       strlen(rs->location));
     if (rs->content_disposition != NULL)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-disposition"), 0,
                               NULL, rs->content_disposition, strlen(rs->content_disposition));
@@ -263,8 +287,7 @@ static void answer_now(h2o_req_t *req, int status, const char *msg, enum srv_end
                        H2O_STRLIT("Bearer realm=\"stsd\", error=\"invalid_token\", "
                                   "error_description=\"the token does not match\""));
     if (status == 405)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
-                       H2O_STRLIT("GET, HEAD"));
+        rs.allow = ADMIN_METHODS_ALLOWED;
     send_response(req, &rs, ep);
     free(rs.body);
 }
@@ -324,9 +347,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     enum srv_endpoint ep = endpoint_of(path, plen);
     if (st == NULL || t == NULL)
         return -1;
-    int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
-    if (!head && !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
-        answer_now(req, 405, "only GET and HEAD are allowed", ep, -1);
+    int method = srv__admin_method(req->method.base, req->method.len);
+    if (method < 0) {
+        answer_now(req, 405, "only " ADMIN_METHODS_ALLOWED " are allowed", ep, -1);
+        return 0;
+    }
+    /* The cap is the route's: the body is copied into the job only within it. */
+    if (req->entity.base != NULL && req->entity.len > srv__admin_body_cap(path, plen)) {
+        answer_now(req, 413, "the request body is too large", ep, -1);
         return 0;
     }
     const char *query = NULL;
@@ -374,7 +402,20 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     job->reply = &at->recv;
     job->path = xstrndup(path, plen);
     job->query = query ? xstrndup(query, qlen) : NULL;
-    job->rq.head = head;
+    job->rq.head = method == ADMIN_HEAD;
+    job->rq.method = (enum admin_method)method;
+    if (method == ADMIN_PUT || method == ADMIN_POST || method == ADMIN_DELETE) {
+        job->body = xstrndup(req->entity.base ? req->entity.base : "",
+                             req->entity.base ? req->entity.len : 0);
+        job->rq.body = job->body;
+        job->rq.body_len = req->entity.base ? req->entity.len : 0;
+    }
+    i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    job->content_type = i >= 0 ? xstrndup(req->headers.entries[i].value.base,
+                                          req->headers.entries[i].value.len)
+                               : xstrdup("");
+    job->rq.content_type = job->content_type;
+    srv__admin_cookie_session(cookie, cookielen, job->rq.session);
     job->rq.path = job->path;
     job->rq.query = job->query;
     job->rq.now = time(NULL);

@@ -26,19 +26,10 @@ void srv__admin_error(struct admin_response *rs, int status, const char *msg)
     rs->content_type = "application/json";
 }
 
-/* Answer with a JSON value (takes the reference). */
+/* Answer 200 with a JSON value (takes the reference). */
 static void reply_json(struct admin_response *rs, json_t *v)
 {
-    free(rs->body);
-    rs->body = json_dumps(v, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-    json_decref(v);
-    if (rs->body == NULL) {
-        srv__admin_error(rs, 500, "cannot render the answer");
-        return;
-    }
-    rs->len = strlen(rs->body);
-    rs->status = 200;
-    rs->content_type = "application/json";
+    srv__admin_reply(rs, 200, v);
 }
 
 /* ------------------------------------------------------------------ query parameters */
@@ -410,6 +401,8 @@ void srv__admin_handle(const struct admin_env *env, struct db *db, const struct 
         srv__admin_error(rs, 400, "malformed query string");
         return;
     }
+    if (srv__admin_manage(env, rq, &p, rs))
+        return;
     const char *path = rq->path;
     if (strcmp(path, "/") == 0) {
         srv__admin_dashboard(env, db, &p, rq, rs);

@@ -48,7 +48,8 @@ static void state_cards(struct admin_buf *b, const struct admin_domain *d, time_
     srv__buf_printf(b, "</div>");
 }
 
-static void policy_part(struct admin_buf *b, const struct admin_domain *d, time_t now)
+static void policy_part(struct admin_buf *b, const struct admin_domain *d, time_t now,
+                        const char *csrf)
 {
     srv__buf_printf(b, "<div id=\"policy\"><h3>Policy</h3>");
     if (!d->valid && d->error) {
@@ -89,17 +90,23 @@ static void policy_part(struct admin_buf *b, const struct admin_domain *d, time_
         srv__buf_printf(b, "<p class=\"bad\">No certificate in cert_dir serves this name: "
                            "senders cannot fetch the policy.</p>");
     }
-    /* FORMS (set policy, enforce, withdraw, certificate upload) go here once the form
-     * renderers of admin_forms.c exist. */
+    /* The management forms (admin_forms.c), with this session's CSRF token. */
+    srv__buf_printf(b, "<h3>Manage</h3>");
+    srv__form_policy(b, csrf, d->domain,
+                     d->valid ? policy_mode_name((enum policy_mode)d->mode) : "testing",
+                     (const char *const *)d->mx, d->n_mx, d->max_age);
+    srv__form_enforce(b, csrf, d->domain);
+    srv__form_certificate(b, csrf, d->domain);
+    srv__form_withdraw(b, csrf, d->domain);
     srv__buf_printf(b, "</div>");
 }
 
 /* The latest stored check: the counts, then the findings with their fixes from the stored
  * result (the stored finding rows have no fix; they are the fallback). */
-static void latest_check(struct admin_buf *b, struct db *db, const char *domain)
+static void latest_check(struct admin_buf *b, struct db *db, const char *domain, const char *csrf)
 {
     srv__buf_printf(b, "<div id=\"check\"><h3>Latest check</h3>");
-    /* FORMS: "check now" goes here once admin_forms.c renders it. */
+    srv__form_check(b, csrf, domain);
     srv__buf_printf(b, "<p><a href=\"/check?domain=");
     srv__buf_url(b, domain);
     srv__buf_printf(b, "\">Run the checker now (not stored)</a></p>");
@@ -240,8 +247,10 @@ void srv__admin_domain_page(const struct admin_env *env, struct db *db, const ch
     }
     page_open(&b, dom, dom);
     state_cards(&b, &d[0], rq->now);
-    policy_part(&b, &d[0], rq->now);
-    latest_check(&b, db, dom);
+    char csrf[ADMIN_CSRF_HEX + 1] = "";
+    srv__admin_csrf(rq->session, csrf);
+    policy_part(&b, &d[0], rq->now, csrf);
+    latest_check(&b, db, dom, csrf);
     reports_part(&b, db, dom, since, until);
     srv__buf_printf(&b, "</section>");
     srv__admin_domains_free(d, n);

@@ -66,7 +66,17 @@ struct admin_served {
     int stale;   /* the file on disk is broken: this is its last good version */
 };
 
+/* The methods the admin listener takes (others: 405 at once). */
+enum admin_method { ADMIN_GET = 0, ADMIN_HEAD, ADMIN_PUT, ADMIN_POST, ADMIN_DELETE };
+#define ADMIN_METHODS_ALLOWED "GET, HEAD, PUT, POST, DELETE"
+/* Request body caps, applied on the loop thread before the body is copied (413 beyond):
+ * a certificate upload (PEM chain and key, JSON-free) may be larger than any JSON or form
+ * body. */
+#define ADMIN_MAX_JSON (64 * 1024)
+#define ADMIN_MAX_UPLOAD (1024 * 1024)
+
 struct hosted;
+
 struct admin_request {
     /* the worker's handle on the hosted state: its database (the `db` handed to the
      * handlers), its certificate cache; used by this request's worker only */
@@ -79,6 +89,13 @@ struct admin_request {
     const char *path;  /* without the query */
     const char *query; /* after '?', NULL when none */
     time_t now;
+    enum admin_method method;
+    const char *body; /* PUT/POST/DELETE: the request body (NUL-terminated copy), else NULL */
+    size_t body_len;
+    const char *content_type; /* of the body, "" when none */
+    /* the session id from the cookie (hex, "" without one): what the forms' CSRF token is
+     * bound to */
+    char session[ADMIN_SESSION_HEX + 1];
 };
 
 struct admin_response {
@@ -87,6 +104,8 @@ struct admin_response {
     char *body; /* malloc'd */
     size_t len;
     const char *content_disposition; /* for raw reports */
+    const char *allow;               /* with 405: the methods the resource takes */
+    char *location;                  /* with 201/303: malloc'd */
 };
 
 enum admin_auth {
@@ -122,6 +141,17 @@ struct admin_params {
 /* Parse `query` (may be NULL). -1 on a malformed query (too many, too long, bad %xx). */
 int srv__admin_params_parse(const char *query, struct admin_params *out);
 const char *srv__admin_param(const struct admin_params *p, const char *name);
+/* The admin method of an HTTP method name (enum admin_method), -1 for any other. */
+int srv__admin_method(const char *m, size_t len);
+/* The largest body accepted for a path: ADMIN_MAX_UPLOAD for ".../certificate" (the API's and
+ * the form's upload), else ADMIN_MAX_JSON. */
+size_t srv__admin_body_cap(const char *path, size_t len);
+/* The session id (ADMIN_SESSION_HEX hex digits) of the session cookie in a Cookie header;
+ * -1 and "" when there is none of that length. Says nothing about whether it is live. */
+int srv__admin_cookie_session(const char *cookie, size_t len, char out[ADMIN_SESSION_HEX + 1]);
+/* One field of an application/x-www-form-urlencoded body, percent-decoded ('+' a space);
+ * malloc'd, NULL when absent, malformed (bad %xx, a NUL byte) or longer than cap bytes. */
+char *srv__admin_form_field(const char *body, size_t len, const char *name, size_t cap);
 
 /* ---------------------------------------------------------------- admin_session.c */
 
@@ -138,6 +168,14 @@ int srv__admin_session_valid(struct admin_sessions *t, const char *value, size_t
 /* The query string without its token parameters (the redirect target), into out; returns
  * its length. out of ADMIN_MAX_QUERY + 1 bytes holds any accepted query. */
 size_t srv__admin_query_without_token(const char *query, size_t qlen, char *out, size_t outsz);
+
+/* The dashboard forms' CSRF token: HMAC-SHA256 of the session id (hex) under a per-process
+ * random key (made on first use, never stored), in hex. A token is bound to one session and
+ * dies with the process. 0, or -1 without randomness or without a session id. */
+#define ADMIN_CSRF_HEX 64
+int srv__admin_csrf(const char *session, char out[ADMIN_CSRF_HEX + 1]);
+/* 1 when `token` is the CSRF token of `session` (compared in constant time), else 0. */
+int srv__admin_csrf_valid(const char *session, const char *token);
 
 /* ---------------------------------------------------------------- admin_api.c */
 
@@ -433,5 +471,109 @@ void srv__alerts_free(struct srv__alerts *a);
 char *srv__selfcheck_digest(struct hosted *h, time_t now);
 /* A JSON body: o serialised compactly (o is released). */
 char *srv__json_body(struct json_t *o);
+
+/* ---------------------------------------------------------------- management (admin_routes.c,
+ * admin_manage.c, admin_forms.c) */
+
+/* What a request to the management routes is (srv__admin_route). */
+enum admin_route {
+    ADMIN_ROUTE_NONE = 0,    /* not a management request: the read-only routes answer it */
+    ADMIN_ROUTE_METHOD,      /* a known resource, another method: 405 with *allow */
+    ADMIN_ROUTE_POLICY,      /* PUT /api/v1/domains/{d}/policy */
+    ADMIN_ROUTE_ENFORCE,     /* POST /api/v1/domains/{d}/enforce */
+    ADMIN_ROUTE_WITHDRAW,    /* DELETE /api/v1/domains/{d}[?now=1] */
+    ADMIN_ROUTE_CERTIFICATE, /* PUT /api/v1/domains/{d}/certificate */
+    ADMIN_ROUTE_CHECK,       /* POST /api/v1/check */
+    ADMIN_ROUTE_AUDIT,       /* GET /api/v1/audit[?domain=&limit=] */
+    ADMIN_ROUTE_FORM,        /* POST /forms/{action} (the dashboard's forms) */
+    ADMIN_ROUTE_FORM_PAGE,   /* GET /forms/{action}?domain=D: that form on a page of its own */
+};
+/* The route of a path and method; name gets the {d} or {action} segment as sent (not yet
+ * validated). Pure. */
+enum admin_route srv__admin_route(const char *path, enum admin_method m, char name[256],
+                                  const char **allow);
+/* Answer a management request; 0 when it is none (the caller answers it). */
+int srv__admin_manage(const struct admin_env *env, const struct admin_request *rq,
+                      const struct admin_params *p, struct admin_response *rs);
+
+/* The JSON bodies (pure): 0, or -1 with the field that is wrong ("" for the body as a whole:
+ * not JSON, not an object) and the reason. Unknown keys are refused by name. */
+#define ADMIN_MAX_MX 64 /* mx entries in one policy */
+#define ADMIN_MAX_MX_TEXT "64"
+struct admin_policy_body {
+    char mode[16];
+    char **mx; /* malloc'd */
+    size_t n_mx;
+    long max_age; /* -1 when negative */
+};
+int srv__admin_policy_body(const char *body, size_t len, struct admin_policy_body *out,
+                           char field[32], char *err, size_t errlen);
+void srv__admin_policy_body_free(struct admin_policy_body *b);
+/* {"force": bool}, or an empty body (force false). */
+int srv__admin_enforce_body(const char *body, size_t len, int *force, char field[32], char *err,
+                            size_t errlen);
+/* {"domain": "..."} */
+int srv__admin_check_body(const char *body, size_t len, char domain[256], char field[32],
+                          char *err, size_t errlen);
+
+/* Answer with a JSON value and this status (takes the reference). */
+void srv__admin_reply(struct admin_response *rs, int status, struct json_t *v);
+/* 422 {"error": msg, "field": field}. */
+void srv__admin_reply_field(struct admin_response *rs, const char *field, const char *msg);
+
+/*
+ * The actions, shared by the API and the forms. Each answers rs as the API does (the forms
+ * turn a 2xx into a 303 back to the domain's page). `actor` goes into the audit row ("api",
+ * "dashboard"). A change is served by every loop thread before these return.
+ *   policy:      201 new domain, 200 changed or unchanged; 422 {"error","field"}
+ *   enforce:     200 (mode enforce, a new id); 409 {"error","reasons":[{"id","message"}]}
+ *                when `stsd policy advise` would not advise it (unless force)
+ *   withdraw:    202 {"mode":"none","policy_id","withdraw_until"} (RFC 8461 §8.3); at_once:
+ *                200 {"removed":true}
+ *   certificate: 200 {"host","file","not_after",...}; 422 with the reason
+ *   check:       200, the JSON of `stsd check --json`; 503 when no resolver answered
+ * An unknown domain is 404, a malformed name 400 (422 "domain" when setting a policy).
+ */
+void srv__manage_policy(const struct admin_env *env, const struct admin_request *rq,
+                        const char *domain, const char *mode, const char *const *mx, size_t n_mx,
+                        long max_age, const char *actor, struct admin_response *rs);
+void srv__manage_enforce(const struct admin_env *env, const struct admin_request *rq,
+                         const char *domain, int force, const char *actor,
+                         struct admin_response *rs);
+void srv__manage_withdraw(const struct admin_env *env, const struct admin_request *rq,
+                          const char *domain, int at_once, const char *actor,
+                          struct admin_response *rs);
+void srv__manage_certificate(const struct admin_env *env, const struct admin_request *rq,
+                             const char *domain, const char *pem, size_t len, const char *actor,
+                             struct admin_response *rs);
+/* store: the dashboard's "check now" of a hosted domain (404 otherwise): the result is stored
+ * as the domain's latest check; else any domain, nothing stored. */
+void srv__manage_check(const struct admin_env *env, const struct admin_request *rq,
+                       const char *domain, int store, struct admin_response *rs);
+
+/*
+ * The dashboard's forms (admin_forms.c). Each renders one <form method="post"> into b with
+ * the session's CSRF token (srv__admin_csrf of rq->session) in a hidden field; on success the
+ * POST answers 303 to ADMIN_DOMAIN_PAGE<domain>, a refused one an HTML page with the reason
+ * (403 without a valid CSRF token: nothing changes). Bodies are capped (ADMIN_MAX_JSON; the
+ * certificate form ADMIN_MAX_UPLOAD).
+ */
+#define ADMIN_DOMAIN_PAGE "/domains/"
+/* Set the policy (mode, mx lines, max_age), filled with the current values (mode NULL: a new
+ * domain, with a field for its name; domain is then ignored). */
+void srv__form_policy(struct admin_buf *b, const char *csrf, const char *domain, const char *mode,
+                      const char *const *mx, size_t n_mx, long max_age);
+void srv__form_enforce(struct admin_buf *b, const char *csrf, const char *domain);
+void srv__form_withdraw(struct admin_buf *b, const char *csrf, const char *domain);
+void srv__form_certificate(struct admin_buf *b, const char *csrf, const char *domain);
+void srv__form_check(struct admin_buf *b, const char *csrf, const char *domain);
+/* Answer POST /forms/{action}. */
+void srv__admin_form(const struct admin_env *env, const struct admin_request *rq,
+                     const char *action, struct admin_response *rs);
+/* GET /forms/{action}?domain=D: a page with just that form (filled with the domain's current
+ * policy for "policy"; without domain, the form that adds one). */
+void srv__admin_form_page(const struct admin_env *env, const struct admin_request *rq,
+                          const char *action, const struct admin_params *p,
+                          struct admin_response *rs);
 
 #endif

@@ -329,7 +329,8 @@ void srv__admin_dashboard(const struct admin_env *env, struct db *db, const stru
                         "action=\"/\"><input type=\"search\" name=\"q\" placeholder=\"part of a "
                         "domain name\" value=\"");
     srv__buf_html(&b, q);
-    srv__buf_printf(&b, "\"><button>Search</button></form>");
+    srv__buf_printf(&b, "\"><button>Search</button> <a href=\"/forms/policy\">Add a domain</a>"
+                        "</form>");
     /* The matches keep the order: attention first. */
     size_t m = 0;
     for (size_t i = 0; i < n; i++)

@@ -1,7 +1,9 @@
 /* admin_parse.c - the admin listener's input parsers: query strings (percent-decoding, caps)
  * and the bearer token check (RFC 6750 §2.1, constant time); pure, so unit-tested and fuzzed. */
 #include "server/admin_int.h"
+#include "common/common.h"
 
+#include <stdlib.h>
 #include <openssl/crypto.h>
 #include <string.h>
 #include <strings.h>
@@ -139,4 +141,47 @@ enum admin_auth srv__admin_auth(const struct admin_env *env, const char *authori
                    ? ADMIN_AUTH_OK
                    : ADMIN_AUTH_SESSION;
     return ADMIN_AUTH_MISSING;
+}
+
+int srv__admin_method(const char *m, size_t len)
+{
+    static const char *const names[] = {"GET", "HEAD", "PUT", "POST", "DELETE"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (len == strlen(names[i]) && memcmp(m, names[i], len) == 0)
+            return (int)i;
+    return -1;
+}
+
+size_t srv__admin_body_cap(const char *path, size_t len)
+{
+    static const char upload[] = "/certificate";
+    size_t ul = sizeof(upload) - 1;
+    return len >= ul && memcmp(path + len - ul, upload, ul) == 0 ? ADMIN_MAX_UPLOAD
+                                                                 : ADMIN_MAX_JSON;
+}
+
+int srv__admin_cookie_session(const char *cookie, size_t len, char out[ADMIN_SESSION_HEX + 1])
+{
+    size_t vl;
+    const char *v = cookie ? find_kv(cookie, len, ADMIN_COOKIE, ';', &vl) : NULL;
+    out[0] = '\0';
+    if (v == NULL || vl != ADMIN_SESSION_HEX)
+        return -1;
+    memcpy(out, v, vl);
+    out[vl] = '\0';
+    return 0;
+}
+
+char *srv__admin_form_field(const char *body, size_t len, const char *name, size_t cap)
+{
+    size_t vl;
+    const char *v = body ? find_kv(body, len, name, '&', &vl) : NULL;
+    if (v == NULL || vl > 3 * cap)
+        return NULL;
+    char *out = xmalloc(vl + 1);
+    if (decode(v, v + vl, out, vl + 1) != 0 || strlen(out) > cap) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }

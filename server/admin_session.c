@@ -1,11 +1,14 @@
 /* admin_session.c - dashboard browser sessions: a random id per `?token=` visit, handed out as
- * a cookie, kept in a bounded table with a server-side expiry; and the redirect target that
- * drops the token from the URL. */
+ * a cookie, kept in a bounded table with a server-side expiry; the redirect target that
+ * drops the token from the URL; and the forms' CSRF tokens bound to a session. */
 #include "server/admin_int.h"
 #include "common/common.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -111,4 +114,46 @@ size_t srv__admin_query_without_token(const char *query, size_t qlen, char *out,
     }
     out[o] = '\0';
     return o;
+}
+
+/* ------------------------------------------------------------------ CSRF tokens */
+
+static unsigned char csrf_key[32];
+static pthread_once_t csrf_once = PTHREAD_ONCE_INIT;
+static int csrf_ready;
+
+static void csrf_init(void)
+{
+    csrf_ready = RAND_bytes(csrf_key, sizeof(csrf_key)) == 1;
+}
+
+int srv__admin_csrf(const char *session, char out[ADMIN_CSRF_HEX + 1])
+{
+    out[0] = '\0';
+    pthread_once(&csrf_once, csrf_init);
+    if (!csrf_ready || session == NULL || strlen(session) != ADMIN_SESSION_HEX)
+        return -1;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int ml = 0;
+    if (HMAC(EVP_sha256(), csrf_key, sizeof(csrf_key), (const unsigned char *)session,
+             ADMIN_SESSION_HEX, mac, &ml) == NULL ||
+        ml * 2 != ADMIN_CSRF_HEX)
+        return -1;
+    format_hex(mac, ml, out);
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return 0;
+}
+
+int srv__admin_csrf_valid(const char *session, const char *token)
+{
+    char want[ADMIN_CSRF_HEX + 1], got[ADMIN_CSRF_HEX + 1];
+    if (token == NULL || srv__admin_csrf(session, want) != 0)
+        return 0;
+    /* A fixed-size copy: the comparison takes the same time whatever the candidate. */
+    memset(got, 0, sizeof(got));
+    size_t tl = strlen(token);
+    memcpy(got, token, tl < ADMIN_CSRF_HEX ? tl : ADMIN_CSRF_HEX);
+    int same = CRYPTO_memcmp(got, want, ADMIN_CSRF_HEX) == 0 && tl == ADMIN_CSRF_HEX;
+    OPENSSL_cleanse(want, sizeof(want));
+    return same;
 }

@@ -20,7 +20,7 @@
 #define DEBOUNCE_MAX_MS 2000 /* ... but no later than this after the first one */
 #define MAX_THREADS 256
 
-enum { RELOAD_POLICIES = 1, RELOAD_CERTS = 2 };
+enum { RELOAD_POLICIES = SRV_RELOAD_POLICIES, RELOAD_CERTS = SRV_RELOAD_CERTS };
 enum { MSG_SWAP = 1, MSG_STOP = 2 };
 
 /* The modules `stsd serve` runs besides policy hosting; see server_int.h. */
@@ -249,44 +249,6 @@ static void reload(struct srv *s, int what, int started, const char *why)
 
 /* ---- start-up ---- */
 
-static int watch_dir(int ifd, const char *dir)
-{
-    int wd = inotify_add_watch(ifd, dir,
-                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-                                   IN_CREATE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF);
-    if (wd < 0) {
-        char q[600];
-        log_event(LOG_WARN, "serve.inotify",
-                  "dir=%s error=%s note=\"changes are picked up "
-                  "on SIGHUP only\"",
-                  log_quote(q, sizeof(q), dir), strerror(errno));
-    }
-    return wd;
-}
-
-/* Which of our directories an inotify batch concerns. */
-static int read_inotify(int ifd, int wd_pol, int wd_cert)
-{
-    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-    int what = 0;
-    for (;;) {
-        ssize_t n = read(ifd, buf, sizeof(buf));
-        if (n <= 0)
-            break;
-        for (char *p = buf; p < buf + n;) {
-            struct inotify_event *ev = (struct inotify_event *)p;
-            p += sizeof(*ev) + ev->len;
-            if (ev->len > 0 && ev->name[0] == '.')
-                continue; /* editors' and our own temporary files */
-            if (ev->wd == wd_pol)
-                what |= RELOAD_POLICIES;
-            if (ev->wd == wd_cert)
-                what |= RELOAD_CERTS;
-        }
-    }
-    return what;
-}
-
 static void log_ready(struct srv *s)
 {
     char buf[1024] = "";
@@ -399,6 +361,7 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
     const struct srv_cert_table *warm = atomic_load(&s->current)->certs;
     size_t warm_i = 0;
     uint64_t warm_t0 = now_ms();
+    int afd = srv__reload_ask_open();
     for (;;) {
         int timeout = -1;
         if (pending) {
@@ -414,8 +377,9 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
         int to_expire = next_expire > tnow ? (int)(next_expire - tnow) : 0;
         if (timeout < 0 || timeout > to_expire)
             timeout = to_expire;
-        struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {ifd, POLLIN, 0}};
-        int n = poll(pfd, ifd >= 0 ? 2 : 1, timeout);
+        /* poll skips a negative fd: no inotify, or no reload requests */
+        struct pollfd pfd[3] = {{sfd, POLLIN, 0}, {ifd, POLLIN, 0}, {afd, POLLIN, 0}};
+        int n = poll(pfd, 3, timeout);
         if (n < 0 && errno != EINTR)
             break;
         if (n > 0 && (pfd[0].revents & POLLIN)) {
@@ -435,7 +399,7 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
             }
         }
         if (n > 0 && ifd >= 0 && (pfd[1].revents & POLLIN)) {
-            int what = read_inotify(ifd, wd_pol, wd_cert);
+            int what = srv__read_inotify(ifd, wd_pol, wd_cert);
             if (what) {
                 uint64_t now = now_ms();
                 if (!pending)
@@ -443,6 +407,16 @@ static void control_loop(struct srv *s, int sfd, int ifd, int wd_pol, int wd_cer
                 last = now;
                 pending |= what;
             }
+        }
+        if (n > 0 && afd >= 0 && (pfd[2].revents & POLLIN)) {
+            /* an admin change waits for this: both tables, at once, without the debounce */
+            uint64_t seq = srv__reload_ask_take();
+            pending = 0;
+            reload(s, RELOAD_POLICIES | RELOAD_CERTS, 1, "admin");
+            srv__reload_ask_done(seq);
+            warm = atomic_load(&s->current)->certs;
+            warm_i = 0;
+            warm_t0 = now_ms();
         }
         if (pending) {
             uint64_t now = now_ms();
@@ -536,8 +510,8 @@ enum srv_status srv_run(const struct stsd_config *cfg)
     /* Watch before the certificates are first read so that no change between the two is
      * missed (and while the directories are surely readable). */
     ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    int wd_pol = ifd >= 0 ? watch_dir(ifd, hosted_policy_dir(s->hosted)) : -1;
-    int wd_cert = ifd >= 0 ? watch_dir(ifd, hosted_cert_dir(s->hosted)) : -1;
+    int wd_pol = ifd >= 0 ? srv__watch_dir(ifd, hosted_policy_dir(s->hosted)) : -1;
+    int wd_cert = ifd >= 0 ? srv__watch_dir(ifd, hosted_cert_dir(s->hosted)) : -1;
     if (read_secrets_and_drop(s, err, sizeof(err)) != 0)
         goto out;
     for (int i = 0; srv__modules[i] != NULL; i++) {
@@ -549,6 +523,7 @@ enum srv_status srv_run(const struct stsd_config *cfg)
     }
     register_catch_all(s);
     reload(s, RELOAD_POLICIES | RELOAD_CERTS, 0, "start");
+    srv__reload_ask_open(); /* before the first admin request can ask */
 
     s->threads = xcalloc((size_t)s->n_threads, sizeof(*s->threads));
     for (int i = 0; i < s->n_threads; i++) {
@@ -561,6 +536,7 @@ enum srv_status srv_run(const struct stsd_config *cfg)
     log_ready(s);
 
     control_loop(s, sfd, ifd, wd_pol, wd_cert);
+    srv__reload_ask_close();
     rc = stop_threads(s, sfd);
     log_event(LOG_INFO, "serve.stopped", "status=%d", (int)rc);
     for (int i = 0; srv__modules[i] != NULL; i++)

@@ -57,10 +57,31 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 struct srv;
 struct srv_thread;
+
+/* ---- control.c: the control thread's wake-ups besides signals ---- */
+enum { SRV_RELOAD_POLICIES = 1, SRV_RELOAD_CERTS = 2 };
+/* Watch a directory for changes (a warning is logged when it cannot be watched); the watch
+ * descriptor or -1. */
+int srv__watch_dir(int ifd, const char *dir);
+/* Drain an inotify fd: which of the two directories (SRV_RELOAD_*) changed. */
+int srv__read_inotify(int ifd, int wd_pol, int wd_cert);
+/* Reload requests. The control thread polls srv__reload_ask_open()'s fd (-1: none), takes a
+ * request (the sequence it answers), reloads and publishes, then marks it done; at stop it
+ * closes, releasing every waiter. */
+int srv__reload_ask_open(void);
+uint64_t srv__reload_ask_take(void);
+void srv__reload_ask_done(uint64_t seq);
+void srv__reload_ask_close(void);
+/* Any thread but a loop thread (admin workers): have the control thread re-read policies and
+ * certificates now, and wait until every loop thread serves the result (at most timeout_ms).
+ * 0, or -1 when no server runs or it took too long (the change is then picked up by the
+ * directory watch or SIGHUP). */
+int srv_reload_now(int timeout_ms);
 
 /* ---- hash.c: an immutable open-addressing string -> index table ---- */
 struct srv_hash {
@@ -157,7 +178,10 @@ struct srv_cert {
     long key_der_len;
     _Atomic(struct srv_cert_obj *) obj;
     atomic_int failed; /* 1 once decoding failed (logged once) */
-    time_t mtime;      /* of the file, to reuse unchanged certificates on reload */
+    /* of the files, to reuse unchanged certificates on reload: a file replaced by a rename
+     * (an upload) has a new inode even within the same second */
+    struct timespec mtime;
+    ino_t ino;
     off_t size;
 };
 struct srv_cert_name {

@@ -209,6 +209,7 @@ static void cert_copy(struct srv_cert *dst, const struct srv_cert *src)
     memset(dst, 0, sizeof(*dst));
     dst->file = xstrdup(src->file);
     dst->mtime = src->mtime;
+    dst->ino = src->ino;
     dst->size = src->size;
     dst->n_der = src->n_der;
     dst->der = xmalloc((size_t)src->n_der * sizeof(*dst->der));
@@ -271,9 +272,14 @@ static void job_run(struct cert_job *j)
                  srv__priv_hint(e));
         return;
     }
-    time_t mtime = sc.st_mtime > sk.st_mtime ? sc.st_mtime : sk.st_mtime;
+    struct timespec mtime = sc.st_mtim;
+    if (sk.st_mtim.tv_sec > mtime.tv_sec ||
+        (sk.st_mtim.tv_sec == mtime.tv_sec && sk.st_mtim.tv_nsec > mtime.tv_nsec))
+        mtime = sk.st_mtim;
     off_t size = sc.st_size + (j->is_pem ? 0 : sk.st_size);
-    if (j->old != NULL && j->old->mtime == mtime && j->old->size == size) {
+    ino_t ino = sc.st_ino ^ (j->is_pem ? 0 : sk.st_ino);
+    if (j->old != NULL && j->old->mtime.tv_sec == mtime.tv_sec &&
+        j->old->mtime.tv_nsec == mtime.tv_nsec && j->old->ino == ino && j->old->size == size) {
         cert_copy(&j->cert, j->old); /* unchanged since the last load */
         j->ok = 1;
         return;
@@ -282,6 +288,7 @@ static void job_run(struct cert_job *j)
     if (cert_load(&j->cert, j->cert_path, j->key_path, j->err, sizeof(j->err)) == 0) {
         j->cert.file = xstrdup(j->cert_path);
         j->cert.mtime = mtime;
+        j->cert.ino = ino;
         j->cert.size = size;
         j->ok = 1;
     } else {

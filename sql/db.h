@@ -221,6 +221,23 @@ int db_check_latest_counts(struct db *db, const char *domain, struct db_check *o
 /* The newest report id (0 when there is none). 0 or -1. */
 int db_check_max_report_id(struct db *db, int64_t *max_id);
 
+/* ---------------------------------------------------------------- db_advise.c */
+
+/* What `stsd policy advise` and the API's enforce gate decide from: the domain's reports in
+ * [since, until) grouped by day into the caller's *s (s->groups.n = days with reports;
+ * unsorted), its latest check (nchk 0 or 1) and that check's findings. Release with
+ * db_advise_facts_clear (also after -1; it clears *s too). */
+struct db_advise_facts {
+    struct report_summary *s;
+    struct db_check *chk;
+    size_t nchk;
+    struct db_check_finding *f;
+    size_t nf;
+};
+int db_advise_facts(struct db *db, const char *domain, int64_t since, int64_t until,
+                    struct report_summary *s, struct db_advise_facts *out);
+void db_advise_facts_clear(struct db_advise_facts *a);
+
 /* db_audit.c - the audit and withdrawals tables (005_hosted.sql). */
 struct db_audit {
     int64_t id, at;

@@ -1,0 +1,168 @@
+/* test_cert_install.c - unit tests of hosted_cert_install (hosted/cert_install.c): certificates
+ * made here with OpenSSL (a CA, an intermediate, leaves valid, expired, not yet valid, for
+ * another name), every refusal with its reason, the installed file (mode 0600, chain + key)
+ * and its audit row. */
+#include "hosted_test.h"
+#include "tests/unit/unit_test.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static EVP_PKEY *key_new(void)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    assert_non_null(k);
+    return k;
+}
+
+/* A certificate for cn (also its one DNS SAN) valid [now + from, now + to] (seconds), signed
+ * by issuer/ikey (NULL: self-signed); ca: a CA certificate. */
+static X509 *cert_new(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, long from,
+                      long to, int ca)
+{
+    static long serial = 1;
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+    X509_gmtime_adj(X509_getm_notBefore(x), from);
+    X509_gmtime_adj(X509_getm_notAfter(x), to);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
+    X509_set_pubkey(x, key);
+    X509V3_CTX c;
+    X509V3_set_ctx_nodb(&c);
+    X509V3_set_ctx(&c, issuer ? issuer : x, x, NULL, NULL, 0);
+    char san[300];
+    snprintf(san, sizeof(san), "DNS:%s", cn);
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(
+        NULL, &c, ca ? NID_basic_constraints : NID_subject_alt_name, ca ? "critical,CA:TRUE" : san);
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
+    return x;
+}
+
+/* PEM of the certificates (NULL-terminated) and the key, malloc'd. */
+static char *pem_of(X509 **chain, EVP_PKEY *key, size_t *len)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    for (size_t i = 0; chain[i]; i++)
+        PEM_write_bio_X509(b, chain[i]);
+    if (key)
+        PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL);
+    char *p;
+    long n = BIO_get_mem_data(b, &p);
+    char *out = xstrndup(p, (size_t)n);
+    *len = (size_t)n;
+    BIO_free(b);
+    return out;
+}
+
+static int expect(struct fixture *fx, X509 **chain, EVP_PKEY *key, const char *needle)
+{
+    size_t len;
+    char *pem = pem_of(chain, key, &len);
+    char err[400] = "";
+    int rc = hosted_cert_install(fx->h, "A.test.", pem, len, "api", (int64_t)time(NULL), err,
+                                 sizeof(err));
+    free(pem);
+    if (needle == NULL)
+        return rc == 0;
+    if (rc != -1 || strstr(err, needle) == NULL)
+        fail_msg("want an error with '%s', got rc %d '%s'", needle, rc, err);
+    return 1;
+}
+
+static void test_install(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_new(HOSTED_CREATE);
+    EVP_PKEY *cak = key_new(), *ik = key_new(), *k = key_new(), *other = key_new();
+    X509 *ca = cert_new("test CA", cak, NULL, NULL, -86400, 86400 * 365, 1);
+    X509 *inter = cert_new("test intermediate", ik, ca, cak, -86400, 86400 * 365, 1);
+    X509 *leaf = cert_new("mta-sts.a.test", k, inter, ik, -86400, 86400 * 90, 0);
+    X509 *expired = cert_new("mta-sts.a.test", k, inter, ik, -86400 * 10, -86400, 0);
+    X509 *future = cert_new("mta-sts.a.test", k, inter, ik, 86400 * 2, 86400 * 90, 0);
+    X509 *wrong = cert_new("mta-sts.b.test", k, inter, ik, -86400, 86400 * 90, 0);
+    X509 *old_inter = cert_new("test intermediate", ik, ca, cak, -86400 * 10, -3600, 1);
+
+    X509 *c1[] = {leaf, inter, NULL}, *c2[] = {expired, inter, NULL}, *c3[] = {future, NULL};
+    X509 *c4[] = {wrong, inter, NULL}, *c5[] = {inter, leaf, NULL}, *c6[] = {NULL};
+    X509 *c7[] = {leaf, old_inter, NULL};
+    assert_true(expect(fx, c1, other, "does not match"));
+    assert_true(expect(fx, c2, k, "certificate 1 of the chain expired at"));
+    assert_true(expect(fx, c3, k, "is not valid before"));
+    assert_true(expect(fx, c4, k, "does not cover mta-sts.a.test"));
+    assert_true(expect(fx, c5, k, "does not match")); /* the leaf must come first */
+    assert_true(expect(fx, c6, k, "no PEM certificate"));
+    assert_true(expect(fx, c1, NULL, "private key"));
+    assert_true(expect(fx, c7, k, "certificate 2 of the chain expired"));
+    char err[300];
+    assert_int_equal(hosted_cert_install(fx->h, "a.test", "", 0, "api", 0, err, sizeof(err)), -1);
+    assert_int_equal(hosted_cert_install(fx->h, "bad_name!", "x", 1, "api", 0, err, sizeof(err)),
+                     -1);
+    /* nothing was written by the refusals */
+    char *path = xasprintf("%s/certs/mta-sts.a.test.pem", fx->dir);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), -1);
+    struct hosted_audit *v = NULL;
+    size_t n = 9;
+    assert_int_equal(hosted_audit_list(fx->h, "a.test", 10, &v, &n), 0);
+    assert_int_equal(n, 0);
+    hosted_audit_free(v, n);
+
+    /* a .crt + .key pair of the same name would shadow the new file: it goes */
+    put_file(fx, "certs/mta-sts.a.test.crt", "x", 1);
+    put_file(fx, "certs/mta-sts.a.test.key", "x", 1);
+    assert_true(expect(fx, c1, k, NULL));
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    char *crt = xasprintf("%s/certs/mta-sts.a.test.crt", fx->dir);
+    assert_int_equal(stat(crt, &sb), -1);
+    free(crt);
+    size_t len = 0;
+    char *file = file_read_all(path, 1 << 20, &len);
+    assert_non_null(file);
+    BIO *b = BIO_new_mem_buf(file, (int)len);
+    X509 *r1 = PEM_read_bio_X509(b, NULL, NULL, NULL), *r2 = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    b = BIO_new_mem_buf(file, (int)len);
+    EVP_PKEY *rk = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+    BIO_free(b);
+    assert_int_equal(X509_cmp(r1, leaf), 0);
+    assert_int_equal(X509_cmp(r2, inter), 0);
+    assert_int_equal(EVP_PKEY_eq(rk, k), 1);
+    X509_free(r1);
+    X509_free(r2);
+    EVP_PKEY_free(rk);
+    free(file);
+    /* the certificate is what hosted_certs lists for the domain */
+    const struct hosted_cert *cv = NULL;
+    size_t nc = 0;
+    assert_int_equal(hosted_certs(fx->h, &cv, &nc), 0);
+    int i = hosted_cert_for(cv, nc, "a.test");
+    assert_true(i >= 0);
+    assert_string_equal(cv[i].name, "mta-sts.a.test");
+    /* one audit row */
+    assert_int_equal(hosted_audit_list(fx->h, "a.test", 10, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].action, "certificate");
+    assert_string_equal(v[0].actor, "api");
+    assert_non_null(strstr(v[0].detail, "not_after="));
+    hosted_audit_free(v, n);
+    free(path);
+    X509 *all[] = {ca, inter, leaf, expired, future, wrong, old_inter};
+    for (size_t j = 0; j < sizeof(all) / sizeof(all[0]); j++)
+        X509_free(all[j]);
+    EVP_PKEY *keys[] = {cak, ik, k, other};
+    for (size_t j = 0; j < 4; j++)
+        EVP_PKEY_free(keys[j]);
+    fixture_free(fx);
+}
+
+UNIT_TESTS(NULL, cmocka_unit_test(test_install))
