@@ -9,6 +9,7 @@
 #
 #   bench/scale.sh                       # N=10000 ROUNDS=3 DURATION=10
 #   N=10000 ROUNDS=1 DURATION=2 bench/scale.sh   # a quick sanity run
+#   GEN_ONLY=1 bench/scale.sh            # only generate the cached keys and certificates
 #
 # Keys and certificates are made by a small C program (OpenSSL, compiled here) and cached
 # in bench/out/scale-N/ (gitignored): generating 10,000 keys with the openssl CLI would take
@@ -113,6 +114,8 @@ EOF
   echo "generated $N keys and certificates in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
   touch "$CACHE/done"
 fi
+# GEN_ONLY=1: only make the cached certificates and policies (bench/dashboard.sh uses them)
+[ "${GEN_ONLY:-0}" = 1 ] && exit 0
 
 now() { date +%s.%N; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }

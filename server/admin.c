@@ -125,6 +125,9 @@ static void *worker_main(void *arg)
     struct db *db = NULL;
     if (h == NULL)
         log_event(LOG_ERROR, "admin.hosted", "reason=%s", log_quote(q, sizeof(q), err));
+    /* Its certificate index is built now (with 10,000 certificates the first decode takes
+     * seconds), not by the first dashboard request. */
+    srv__admin_certs_view(h);
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (st->head == NULL && !st->stop)
@@ -261,7 +264,8 @@ static void on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
 
 static enum srv_endpoint endpoint_of(const char *path, size_t len)
 {
-    if (len == 1 && path[0] == '/')
+    if ((len == 1 && path[0] == '/') || (len > 9 && memcmp(path, ADMIN_DOMAIN_PAGE, 9) == 0) ||
+        (len == 6 && memcmp(path, "/check", 6) == 0))
         return SRV_EP_DASHBOARD;
     if (len == 8 && memcmp(path, "/metrics", 8) == 0)
         return SRV_EP_METRICS;

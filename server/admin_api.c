@@ -7,17 +7,11 @@
 #include "reports/reports.h"
 #include "sql/db.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define DAY 86400
 
@@ -40,10 +34,8 @@ static void reply_json(struct admin_response *rs, json_t *v)
 
 /* ------------------------------------------------------------------ query parameters */
 
-/* 0 when every parameter is one of `allowed` (NULL-terminated; "token" is always allowed),
- * else -1 with msg naming the first unknown one. */
-static int params_allowed(const struct admin_params *p, const char *const *allowed, char *msg,
-                          size_t msglen)
+int srv__admin_params_allowed(const struct admin_params *p, const char *const *allowed, char *msg,
+                              size_t msglen)
 {
     for (size_t i = 0; i < p->n; i++) {
         int ok = strcmp(p->v[i].name, "token") == 0;
@@ -74,289 +66,6 @@ static int domain_param(const char *in, char *out, size_t outsz, char *msg, size
     return why != NULL ? -1 : 0;
 }
 
-/* ------------------------------------------------------------------ certificates */
-
-static int64_t asn1_to_unix(const ASN1_TIME *a)
-{
-    struct tm tm;
-    if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
-        return 0;
-    return (int64_t)timegm(&tm);
-}
-
-static int cert_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct admin_cert *)a)->name, ((const struct admin_cert *)b)->name);
-}
-
-int srv__admin_certs(const char *cert_dir, struct admin_cert **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    DIR *d = opendir(cert_dir);
-    if (d == NULL)
-        return errno == ENOENT ? 0 : -1;
-    size_t alloc = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL && *n < 10000) {
-        size_t l = strlen(de->d_name);
-        if (de->d_name[0] == '.' || l < 5)
-            continue;
-        const char *ext = de->d_name + l - 4;
-        if (strcmp(ext, ".pem") != 0 && strcmp(ext, ".crt") != 0)
-            continue;
-        char *path = xasprintf("%s/%s", cert_dir, de->d_name);
-        FILE *f = fopen(path, "r");
-        X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-        if (f)
-            fclose(f);
-        if (x == NULL) {
-            free(path);
-            continue;
-        }
-        if (*n == alloc) {
-            alloc = alloc ? 2 * alloc : 8;
-            *out = xrealloc(*out, alloc * sizeof(**out));
-        }
-        struct admin_cert *c = &(*out)[(*n)++];
-        c->name = xstrndup(de->d_name, l - 4);
-        c->file = path;
-        c->not_after = asn1_to_unix(X509_get0_notAfter(x));
-        c->x509 = x;
-    }
-    closedir(d);
-    if (*n > 1)
-        qsort(*out, *n, sizeof(**out), cert_cmp);
-    return 0;
-}
-
-void srv__admin_certs_free(struct admin_cert *v, size_t n)
-{
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].name);
-        free(v[i].file);
-        X509_free(v[i].x509);
-    }
-    free(v);
-}
-
-int srv__admin_cert_for(const struct admin_cert *v, size_t n, const char *domain)
-{
-    char host[300];
-    snprintf(host, sizeof(host), "mta-sts.%s", domain);
-    for (size_t i = 0; i < n; i++)
-        if (strcasecmp(v[i].name, host) == 0)
-            return (int)i;
-    /* RFC 6125 §6.4 name check, e.g. a wildcard or multi-name certificate. */
-    for (size_t i = 0; i < n; i++)
-        if (X509_check_host(v[i].x509, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1)
-            return (int)i;
-    return -1;
-}
-
-/* ------------------------------------------------------------------ domains */
-
-static int domain_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct admin_domain *)a)->domain,
-                  ((const struct admin_domain *)b)->domain);
-}
-
-static int served_cmp(const void *key, const void *item)
-{
-    return strcmp(key, ((const struct admin_served *)item)->domain);
-}
-
-static void fill_domain(const struct admin_env *env, struct db *db, const struct hosted_policy *e,
-                        const struct admin_cert *certs, size_t ncerts,
-                        const struct admin_request *rq, struct admin_domain *d)
-{
-    memset(d, 0, sizeof(*d));
-    d->domain = xstrdup(e->domain);
-    d->valid = e->valid;
-    d->text = e->text ? xstrndup(e->text, e->len) : NULL;
-    d->mode = e->valid ? (int)e->policy.mode : -1;
-    d->max_age = e->valid ? e->policy.max_age : 0;
-    if (e->valid && e->policy.n_mx > 0) {
-        d->mx = xcalloc(e->policy.n_mx, sizeof(char *));
-        for (size_t i = 0; i < e->policy.n_mx; i++)
-            d->mx[i] = xstrdup(e->policy.mx[i]);
-        d->n_mx = e->policy.n_mx;
-    }
-    if (e->read_error) {
-        d->error = xstrdup(e->read_error);
-    } else if (!e->valid) {
-        char buf[300];
-        d->error = xstrdup(policy_diag_first(&e->diag, buf, sizeof(buf)));
-    }
-    /* The id recorded for exactly this content. */
-    struct db_policy_version *pv = NULL;
-    size_t npv = 0;
-    if (e->text && db_policy_versions(db, e->domain, &pv, &npv) == 0) {
-        char h[65];
-        format_hex(e->sha256, 32, h);
-        for (size_t i = 0; i < npv; i++)
-            if (strcmp(pv[i].sha256_hex, h) == 0)
-                snprintf(d->policy_id, sizeof(d->policy_id), "%s", pv[i].id);
-    }
-    free(pv);
-    struct db_check *c = NULL;
-    size_t nc = 0;
-    if (db_check_latest(db, e->domain, &c, &nc) == 0 && nc > 0) {
-        d->checked = 1;
-        d->checked_at = c[0].started;
-        d->dns_id = c[0].dns_id ? xstrdup(c[0].dns_id) : NULL;
-    }
-    db_checks_free(c, nc);
-    int ci = srv__admin_cert_for(certs, ncerts, e->domain);
-    if (ci >= 0) {
-        d->has_cert = 1;
-        d->cert_file = xstrdup(certs[ci].file);
-        d->cert_not_after = certs[ci].not_after;
-    }
-    if (rq != NULL && rq->have_served) {
-        d->have_served = 1;
-        const struct admin_served *sv = rq->n_served ? bsearch(e->domain, rq->served, rq->n_served,
-                                                               sizeof(*rq->served), served_cmp)
-                                                     : NULL;
-        if (sv != NULL) {
-            d->served = 1;
-            d->stale = sv->stale;
-            snprintf(d->served_id, sizeof(d->served_id), "%s", sv->id);
-        }
-    }
-    (void)env;
-}
-
-int srv__admin_domains(const struct admin_env *env, struct db *db, const char *only,
-                       const struct admin_request *rq, struct admin_domain **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    struct admin_cert *certs = NULL;
-    size_t ncerts = 0;
-    srv__admin_certs(env->cfg->cert_dir, &certs, &ncerts);
-    char err[256];
-    struct hosted *hs = hosted_open(env->cfg, HOSTED_NO_DB, err, sizeof(err));
-    if (hs == NULL) {
-        srv__admin_certs_free(certs, ncerts);
-        return -1;
-    }
-    if (only != NULL) {
-        struct hosted_policy e;
-        if (hosted_policy_get(hs, only, 0, &e) != 0) {
-            *out = xcalloc(1, sizeof(**out));
-            fill_domain(env, db, &e, certs, ncerts, rq, *out);
-            *n = 1;
-        }
-        hosted_policy_clear(&e);
-        hosted_close(hs);
-        srv__admin_certs_free(certs, ncerts);
-        return 0;
-    }
-    struct hosted_policy_list l;
-    int lrc = hosted_policy_list(hs, 0, &l, err, sizeof(err));
-    hosted_close(hs);
-    if (lrc != 0) {
-        srv__admin_certs_free(certs, ncerts);
-        return -1;
-    }
-    if (l.n > 0)
-        *out = xcalloc(l.n, sizeof(**out));
-    for (size_t i = 0; i < l.n; i++)
-        fill_domain(env, db, &l.items[i], certs, ncerts, rq, &(*out)[i]);
-    *n = l.n;
-    if (*n > 1)
-        qsort(*out, *n, sizeof(**out), domain_cmp);
-    hosted_policy_list_free(&l);
-    srv__admin_certs_free(certs, ncerts);
-    return 0;
-}
-
-void srv__admin_domains_free(struct admin_domain *v, size_t n)
-{
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].domain);
-        free(v[i].error);
-        free(v[i].text);
-        for (size_t j = 0; j < v[i].n_mx; j++)
-            free(v[i].mx[j]);
-        free(v[i].mx);
-        free(v[i].dns_id);
-        free(v[i].cert_file);
-    }
-    free(v);
-}
-
-const char *srv__admin_domain_id(const struct admin_domain *d)
-{
-    return d->have_served && d->served && d->served_id[0] ? d->served_id : d->policy_id;
-}
-
-static json_t *time_json(int64_t t)
-{
-    char b[21];
-    format_rfc3339((time_t)t, b);
-    return json_string(b);
-}
-
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "domain", json_string(d->domain));
-    json_object_set_new(o, "valid", json_boolean(d->valid));
-    json_object_set_new(o, "error", str_or_null(d->error));
-    json_object_set_new(o, "mode",
-                        d->mode >= 0 ? json_string(policy_mode_name((enum policy_mode)d->mode))
-                                     : json_null());
-    json_object_set_new(o, "max_age", d->valid ? json_integer(d->max_age) : json_null());
-    json_t *mx = json_array();
-    for (size_t i = 0; i < d->n_mx; i++)
-        json_array_append_new(mx, json_string(d->mx[i]));
-    json_object_set_new(o, "mx", mx);
-    json_object_set_new(o, "policy",
-                        d->text ? json_stringn(d->text, strlen(d->text)) : json_null());
-    json_object_set_new(o, "policy_id", d->policy_id[0] ? json_string(d->policy_id) : json_null());
-    if (d->have_served)
-        json_object_set_new(
-            o, "served",
-            d->served ? json_pack("{s:o,s:b}", "policy_id",
-                                  d->served_id[0] ? json_string(d->served_id) : json_null(),
-                                  "stale", d->stale)
-                      : json_null());
-    if (d->checked) {
-        const char *id = srv__admin_domain_id(d);
-        int agree = d->dns_id != NULL && id[0] && strcmp(d->dns_id, id) == 0;
-        json_object_set_new(o, "dns",
-                            json_pack("{s:o,s:o,s:b}", "checked", time_json(d->checked_at),
-                                      "sts_id", str_or_null(d->dns_id), "in_agreement", agree));
-    } else {
-        json_object_set_new(o, "dns", json_null());
-    }
-    if (d->has_cert) {
-        int64_t left = (d->cert_not_after - (int64_t)now) / DAY;
-        if (d->cert_not_after < (int64_t)now)
-            left = -((int64_t)now - d->cert_not_after + DAY - 1) / DAY;
-        const char *base = strrchr(d->cert_file, '/');
-        json_object_set_new(o, "certificate",
-                            json_pack("{s:s,s:o,s:I}", "file", base ? base + 1 : d->cert_file,
-                                      "not_after", time_json(d->cert_not_after), "days_left",
-                                      (json_int_t)left));
-    } else {
-        json_object_set_new(o, "certificate", json_null());
-    }
-    return o;
-}
-
 /* ------------------------------------------------------------------ checks */
 
 static json_t *check_json(struct db *db, const struct db_check *c, int with_findings)
@@ -365,7 +74,7 @@ static json_t *check_json(struct db *db, const struct db_check *c, int with_find
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer(c->id));
     json_object_set_new(o, "domain", json_string(c->domain));
-    json_object_set_new(o, "started", time_json(c->started));
+    json_object_set_new(o, "started", srv__json_time(c->started));
     json_object_set_new(o, "duration_ms", json_integer(c->duration_ms));
     json_object_set_new(o, "status", json_integer(c->status));
     json_object_set_new(
@@ -374,7 +83,7 @@ static json_t *check_json(struct db *db, const struct db_check *c, int with_find
     json_object_set_new(o, "errors", json_integer(c->errors));
     json_object_set_new(o, "warnings", json_integer(c->warnings));
     json_object_set_new(o, "infos", json_integer(c->infos));
-    json_object_set_new(o, "dns_id", str_or_null(c->dns_id));
+    json_object_set_new(o, "dns_id", srv__json_str(c->dns_id));
     if (with_findings) {
         struct db_check_finding *f = NULL;
         size_t nf = 0;
@@ -414,7 +123,7 @@ static void api_domains(const struct admin_env *env, struct db *db, const char *
 {
     static const char *const allowed[] = {NULL};
     char msg[400], dom[256];
-    if (params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
         srv__admin_error(rs, 400, msg);
         return;
     }
@@ -444,7 +153,7 @@ static void api_domains(const struct admin_env *env, struct db *db, const char *
             for (size_t i = 0; i < npv; i++)
                 json_array_append_new(a, json_pack("{s:s,s:s,s:o}", "id", pv[i].id, "sha256",
                                                    pv[i].sha256_hex, "first_seen",
-                                                   time_json(pv[i].first_seen)));
+                                                   srv__json_time(pv[i].first_seen)));
         free(pv);
         json_object_set_new(o, "policy_versions", a);
         struct db_check *c = NULL;
@@ -472,7 +181,7 @@ static void api_reports(const struct admin_env *env, struct db *db, const struct
 {
     static const char *const allowed[] = {"domain", "since", "until", "limit", NULL};
     char msg[400], dom[256];
-    if (params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
         srv__admin_error(rs, 400, msg);
         return;
     }
@@ -535,7 +244,7 @@ static void api_report(struct db *db, const char *rest, const struct admin_param
 {
     static const char *const allowed[] = {NULL};
     char msg[400];
-    if (params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
         srv__admin_error(rs, 400, msg);
         return;
     }
@@ -591,7 +300,7 @@ static void api_summary(struct db *db, const struct admin_params *p, time_t now,
 {
     static const char *const allowed[] = {"domain", "since", "until", "by", NULL};
     char msg[400], dom[256];
-    if (params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
         srv__admin_error(rs, 400, msg);
         return;
     }
@@ -632,7 +341,7 @@ static void api_checks(const struct admin_env *env, struct db *db, const struct 
 {
     static const char *const allowed[] = {"domain", "limit", NULL};
     char msg[400], dom[256];
-    if (params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
         srv__admin_error(rs, 400, msg);
         return;
     }
@@ -699,8 +408,17 @@ void srv__admin_handle(const struct admin_env *env, struct db *db, const struct 
         srv__admin_dashboard(env, db, &p, rq, rs);
         return;
     }
+    if (strncmp(path, ADMIN_DOMAIN_PAGE, sizeof(ADMIN_DOMAIN_PAGE) - 1) == 0 &&
+        path[sizeof(ADMIN_DOMAIN_PAGE) - 1] != '\0') {
+        srv__admin_domain_page(env, db, path + sizeof(ADMIN_DOMAIN_PAGE) - 1, &p, rq, rs);
+        return;
+    }
+    if (strcmp(path, "/check") == 0) {
+        srv__admin_checker_page(env, &p, rq, rs);
+        return;
+    }
     if (strcmp(path, "/metrics") == 0) {
-        srv__admin_metrics(env, db, rq->now, rs);
+        srv__admin_metrics(env, db, rq, rs);
         return;
     }
     static const char api[] = "/api/v1/";

@@ -1,5 +1,6 @@
-/* admin_dashboard.c - the dashboard at "/": server-rendered HTML with inline CSS and inline
- * SVG charts, no script and nothing loaded from elsewhere; every string is HTML-escaped. */
+/* admin_dashboard.c - what every dashboard page is made of: the string buffer with HTML and
+ * URL escaping, the page frame with its inline CSS, cards and the inline SVG charts. No
+ * script and nothing loaded from elsewhere; every string is HTML-escaped. */
 #include "server/admin_int.h"
 #include "common/common.h"
 #include "policy/policy.h"
@@ -12,8 +13,9 @@
 #include <string.h>
 
 #define DAY 86400
-#define MAX_DAYS 62 /* day bars drawn: the latest days with reports */
-#define MAX_ROWS 10 /* entries per breakdown chart */
+#define MAX_DAYS 62  /* day bars drawn: the latest days with reports */
+#define MAX_ROWS 10  /* entries per breakdown chart */
+#define CERT_SOON 14 /* days left at which a certificate needs attention */
 
 void srv__buf_printf(struct admin_buf *b, const char *fmt, ...)
 {
@@ -99,9 +101,21 @@ static const char css[] =
     ".scroll{overflow-x:auto}pre{white-space:pre-wrap;background:#f6f8fa;padding:.5em;"
     "border-radius:4px;font-size:.85em}"
     ".legend span{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .8em}"
+    ".badge{display:inline-block;font-size:.78em;padding:0 .45em;margin:0 .2em .1em 0;"
+    "border-radius:9px;background:#fde8e8;color:#a61b1b;white-space:nowrap}"
+    ".badge.warn{background:#fff1db;color:#8a4b00}.badge.ok{background:#e3f4e6;color:#1a7f37}"
+    "tr.attention td:first-child{border-left:3px solid #c62828}"
+    "form.inline{display:flex;flex-wrap:wrap;gap:.4em;align-items:center;margin:.3em 0}"
+    "input[type=text],input[type=search],textarea{font:inherit;padding:.25em .4em;"
+    "border:1px solid #b8c2cc;border-radius:4px;min-width:16em}"
+    "button{font:inherit;padding:.25em .8em;border:1px solid #1d3557;border-radius:4px;"
+    "background:#1d3557;color:#fff;cursor:pointer}"
+    ".pager a,.pager b{margin-right:.5em}code{overflow-wrap:anywhere}"
+    ".findings td:nth-child(-n+2),.findings th,table.mx td,table.mx th,table.domains td"
+    "{white-space:nowrap}"
     "@media (max-width:600px){body{font-size:14px}main{padding:.2em}section{padding:.6em}}";
 
-static void fmt_rate(char *buf, size_t n, int64_t ok, int64_t failed)
+void srv__fmt_rate(char *buf, size_t n, int64_t ok, int64_t failed)
 {
     double r = report_success_rate(ok, failed);
     if (r < 0)
@@ -110,8 +124,8 @@ static void fmt_rate(char *buf, size_t n, int64_t ok, int64_t failed)
         snprintf(buf, n, "%.2f%%", r * 100.0);
 }
 
-static void card(struct admin_buf *b, const char *id, const char *label, const char *cls,
-                 const char *value)
+void srv__card(struct admin_buf *b, const char *id, const char *label, const char *cls,
+               const char *value)
 {
     srv__buf_printf(b, "<dl class=\"card\"><dt>");
     srv__buf_html(b, label);
@@ -123,12 +137,12 @@ static void card(struct admin_buf *b, const char *id, const char *label, const c
     srv__buf_printf(b, "</dd></dl>");
 }
 
-static void card_int(struct admin_buf *b, const char *id, const char *label, const char *cls,
-                     int64_t v)
+void srv__card_int(struct admin_buf *b, const char *id, const char *label, const char *cls,
+                   int64_t v)
 {
     char s[32];
     snprintf(s, sizeof(s), "%lld", (long long)v);
-    card(b, id, label, cls, s);
+    srv__card(b, id, label, cls, s);
 }
 
 /* Successful and failed sessions per day: two bars per day on a common linear scale. */
@@ -271,197 +285,77 @@ static void bar_chart(struct admin_buf *b, const char *cls, const char *title,
     srv__buf_printf(b, "</table>");
 }
 
-static void latest_check(struct admin_buf *b, struct db *db, const char *domain)
+void srv__report_charts(struct admin_buf *b, const struct report_summary *s)
 {
-    srv__buf_printf(b, "<h3>Latest check</h3>");
-    struct db_check *c = NULL;
-    size_t nc = 0;
-    if (db_check_latest(db, domain, &c, &nc) != 0 || nc == 0) {
-        srv__buf_printf(b, "<p>No check stored yet (see [checks] interval).</p>");
-        db_checks_free(c, nc);
-        return;
+    srv__buf_printf(b, "<h3>Sessions per day</h3>");
+    day_chart(b, &s->groups);
+    bar_chart(b, "by-result", "Failures by result type", &s->by_result_type, 0);
+    bar_chart(b, "by-mx", "Failures by receiving MX", &s->by_mx, 0);
+    bar_chart(b, "by-reporter", "Reporters seen (failures by organisation)", &s->by_reporter, 1);
+}
+
+void srv__buf_url(struct admin_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; s != NULL && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~')
+            srv__buf_printf(b, "%c", c);
+        else
+            srv__buf_printf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
     }
-    char t[21];
-    format_rfc3339((time_t)c[0].started, t);
-    const char *cls = c[0].errors ? "bad" : c[0].warnings ? "warn" : "ok";
+}
+
+int64_t srv__days_left(int64_t not_after, time_t now)
+{
+    /* Whole days, rounded down; an expired certificate counts the days since, negative. */
+    int64_t d = not_after - (int64_t)now;
+    return d >= 0 ? d / DAY : -((-d + DAY - 1) / DAY);
+}
+
+int srv__cert_soon(int64_t days_left)
+{
+    return days_left < CERT_SOON;
+}
+
+void srv__page_begin(struct admin_buf *b, const char *title)
+{
+    srv__buf_printf(b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                       "<title>");
+    srv__buf_html(b, title);
     srv__buf_printf(b,
-                    "<p class=\"check\">%s: <b class=\"%s\">%d error(s), %d warning(s)</b>, "
-                    "%d info, in %lld ms.</p>",
-                    t, cls, c[0].errors, c[0].warnings, c[0].infos, (long long)c[0].duration_ms);
-    struct db_check_finding *f = NULL;
-    size_t nf = 0;
-    if (db_check_findings(db, c[0].id, &f, &nf) == 0 && nf > 0) {
-        srv__buf_printf(b, "<table class=\"findings\"><tr><th>severity</th><th>id</th>"
-                           "<th>subject</th><th>message</th></tr>");
-        for (size_t i = 0; i < nf && i < 200; i++) {
-            const char *fc = strcmp(f[i].severity, "error") == 0     ? "bad"
-                             : strcmp(f[i].severity, "warning") == 0 ? "warn"
-                                                                     : "";
-            srv__buf_printf(b, "<tr class=\"finding\"><td class=\"%s\">", fc);
-            srv__buf_html(b, f[i].severity);
-            srv__buf_printf(b, "</td><td>");
-            srv__buf_html(b, f[i].finding);
-            srv__buf_printf(b, "</td><td>");
-            srv__buf_html(b, f[i].subject);
-            srv__buf_printf(b, "</td><td>");
-            srv__buf_html(b, f[i].message);
-            srv__buf_printf(b, "</td></tr>");
-        }
-        srv__buf_printf(b, "</table>");
-    }
-    db_check_findings_free(f, nf);
-    db_checks_free(c, nc);
-}
-
-static void domain_section(struct admin_buf *b, struct db *db, const struct admin_domain *d,
-                           int64_t since, int64_t until, time_t now)
-{
-    srv__buf_printf(b, "<section class=\"domain\" data-domain=\"");
-    srv__buf_html(b, d->domain);
-    srv__buf_printf(b, "\"><h2>");
-    srv__buf_html(b, d->domain);
-    srv__buf_printf(b, "</h2><div class=\"cards\">");
-    /* Policy state. */
-    if (d->valid)
-        card(b, "mode", "policy mode", d->mode == POLICY_MODE_ENFORCE ? "ok" : "warn",
-             policy_mode_name((enum policy_mode)d->mode));
-    else
-        card(b, "mode", "policy mode", "bad", "invalid file");
-    const char *id = srv__admin_domain_id(d);
-    card(b, "policy_id", "policy id", NULL, id[0] ? id : "(not recorded)");
-    if (d->have_served)
-        card(b, "served", "served", d->served && !d->stale ? "ok" : "bad",
-             !d->served ? "nothing (404)"
-             : d->stale ? "last good version"
-                        : "this file");
-    if (!d->checked)
-        card(b, "dns", "DNS _mta-sts id", NULL, "not checked yet");
-    else if (d->dns_id != NULL && id[0] && strcmp(d->dns_id, id) == 0)
-        card(b, "dns", "DNS _mta-sts id", "ok", "in agreement");
-    else {
-        char s[80];
-        snprintf(s, sizeof(s), "differs: %s", d->dns_id ? d->dns_id : "none published");
-        card(b, "dns", "DNS _mta-sts id", "bad", s);
-    }
-    if (d->has_cert) {
-        int64_t left = (d->cert_not_after - (int64_t)now) / DAY;
-        card_int(b, "cert_days", "certificate days left", left < 14 ? "bad" : "ok", left);
-    } else {
-        card(b, "cert_days", "certificate", "bad", "none in cert_dir");
-    }
-    struct report_summary s;
-    memset(&s, 0, sizeof(s));
-    s.since = since;
-    s.until = until;
-    s.domain = d->domain;
-    s.by = REPORT_BY_DAY;
-    int ok = db_report_summary(db, &s) == 0;
-    if (ok)
-        report_summary_sort(&s);
-    char rate[32];
-    fmt_rate(rate, sizeof(rate), s.successful, s.failed);
-    card_int(b, "reports", "reports", NULL, s.reports);
-    card_int(b, "successful", "successful sessions", "ok", s.successful);
-    card_int(b, "failed", "failed sessions", s.failed ? "bad" : "ok", s.failed);
-    card(b, "rate", "success rate", NULL, rate);
-    if (s.conflicts > 0) /* copies with other content under a stored report-id (forged?) */
-        card_int(b, "conflicts", "conflicting copies, not counted", "bad", s.conflicts);
-    srv__buf_printf(b, "</div>");
-    if (!d->valid && d->error) {
-        srv__buf_printf(b, "<p class=\"bad\">Policy file error: ");
-        srv__buf_html(b, d->error);
-        srv__buf_printf(b, "</p>");
-    }
-    if (!ok) {
-        srv__buf_printf(b, "<p class=\"bad\">The database is not available.</p>");
-    } else {
-        srv__buf_printf(b, "<h3>Sessions per day</h3>");
-        day_chart(b, &s.groups);
-        bar_chart(b, "by-result", "Failures by result type", &s.by_result_type, 0);
-        bar_chart(b, "by-mx", "Failures by receiving MX", &s.by_mx, 0);
-        bar_chart(b, "by-reporter", "Reporters seen (failures by organisation)", &s.by_reporter, 1);
-    }
-    db_report_summary_clear(&s);
-    latest_check(b, db, d->domain);
-    if (d->text) {
-        srv__buf_printf(b, "<details><summary>Policy file</summary><pre>");
-        srv__buf_html(b, d->text);
-        srv__buf_printf(b, "</pre></details>");
-    }
-    srv__buf_printf(b, "</section>");
-}
-
-void srv__admin_dashboard(const struct admin_env *env, struct db *db, const struct admin_params *p,
-                          const struct admin_request *rq, struct admin_response *rs)
-{
-    time_t now = rq->now;
-    char msg[200];
-    int64_t since, until;
-    for (size_t i = 0; i < p->n; i++) {
-        const char *k = p->v[i].name;
-        if (strcmp(k, "since") && strcmp(k, "until") && strcmp(k, "token")) {
-            snprintf(msg, sizeof(msg), "unknown parameter '%.40s'", k);
-            srv__admin_error(rs, 400, msg);
-            return;
-        }
-    }
-    if (srv__admin_window(p, now, &since, &until, msg, sizeof(msg)) != 0) {
-        srv__admin_error(rs, 400, msg);
-        return;
-    }
-    struct admin_domain *d = NULL;
-    size_t n = 0;
-    srv__admin_domains(env, db, NULL, rq, &d, &n);
-    struct admin_buf b = {0};
-    char t0[21], t1[21];
-    report_format_time(since, t0);
-    report_format_time(until, t1);
-    srv__buf_printf(&b,
-                    "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                    "<title>stsd - MTA-STS and TLS-RPT</title><style>%s</style></head><body>"
-                    "<header><h1>stsd</h1><nav>",
+                    " - stsd</title><style>%s</style></head><body><header><h1>stsd</h1><nav>"
+                    "<a href=\"/\">Domains</a><a href=\"/check\">Checker</a></nav></header>"
+                    "<main>",
                     css);
-    static const char *const windows[] = {"7d", "30d", "90d", "365d"};
-    for (size_t i = 0; i < 4; i++)
-        srv__buf_printf(&b, "<a href=\"/?since=%s\">%s</a>", windows[i], windows[i]);
-    srv__buf_printf(&b, "</nav></header><main><section id=\"overview\"><h2>All domains</h2>"
-                        "<p>Reports starting from <time id=\"since\">");
-    srv__buf_html(&b, t0);
-    srv__buf_printf(&b, "</time> until <time id=\"until\">");
-    srv__buf_html(&b, t1);
-    srv__buf_printf(&b, "</time> (UTC).</p><div class=\"cards\">");
-    struct report_summary all;
-    memset(&all, 0, sizeof(all));
-    all.since = since;
-    all.until = until;
-    all.by = REPORT_BY_DOMAIN;
-    if (db_report_summary(db, &all) == 0) {
-        char rate[32];
-        fmt_rate(rate, sizeof(rate), all.successful, all.failed);
-        card_int(&b, "reports", "reports", NULL, all.reports);
-        card_int(&b, "successful", "successful sessions", "ok", all.successful);
-        card_int(&b, "failed", "failed sessions", all.failed ? "bad" : "ok", all.failed);
-        card(&b, "rate", "success rate", NULL, rate);
-        if (all.conflicts > 0)
-            card_int(&b, "conflicts", "conflicting copies, not counted", "bad", all.conflicts);
-        card_int(&b, "domains", "hosted domains", NULL, (int64_t)n);
-    }
-    db_report_summary_clear(&all);
-    srv__buf_printf(&b, "</div></section>");
-    if (n == 0)
-        srv__buf_printf(&b, "<section><p>No hosted domains: add policies with "
-                            "<code>stsd policy set</code>.</p></section>");
-    for (size_t i = 0; i < n; i++)
-        domain_section(&b, db, &d[i], since, until, now);
-    srv__buf_printf(&b,
+}
+
+void srv__page_end(struct admin_buf *b, struct admin_response *rs, int status)
+{
+    srv__buf_printf(b,
                     "<p><small>stsd %s &middot; JSON at <code>/api/v1/</code> &middot; "
                     "<code>/metrics</code></small></p></main></body></html>\n",
                     STSD_VERSION);
-    srv__admin_domains_free(d, n);
     free(rs->body);
-    rs->body = b.p ? b.p : xstrdup("");
-    rs->len = b.len;
-    rs->status = 200;
+    rs->body = b->p ? b->p : xstrdup("");
+    rs->len = b->len;
+    rs->status = status;
     rs->content_type = "text/html; charset=utf-8";
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+int srv__page_params(const struct admin_params *p, const char *const *allowed,
+                     const struct admin_request *rq, int64_t *since, int64_t *until,
+                     struct admin_response *rs)
+{
+    char msg[400];
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0 ||
+        (since != NULL && srv__admin_window(p, rq->now, since, until, msg, sizeof(msg)) != 0)) {
+        srv__admin_error(rs, 400, msg);
+        return -1;
+    }
+    return 0;
 }

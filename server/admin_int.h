@@ -182,6 +182,10 @@ int srv__admin_csrf_valid(const char *session, const char *token);
 /* Answer one authorised request (API, dashboard or metrics) with the worker's db. */
 void srv__admin_handle(const struct admin_env *env, struct db *db, const struct admin_request *rq,
                        struct admin_response *rs);
+/* 0 when every parameter is one of `allowed` (NULL-terminated; "token" is always allowed),
+ * else -1 with msg naming the first unknown one. */
+int srv__admin_params_allowed(const struct admin_params *p, const char *const *allowed, char *msg,
+                              size_t msglen);
 /* A JSON error body {"error": msg} with this status. */
 void srv__admin_error(struct admin_response *rs, int status, const char *msg);
 
@@ -189,6 +193,12 @@ void srv__admin_error(struct admin_response *rs, int status, const char *msg);
  * exactly like `stsd reports`. -1 with msg filled on bad input. */
 int srv__admin_window(const struct admin_params *p, time_t now, int64_t *since, int64_t *until,
                       char *msg, size_t msglen);
+
+/* ---------------------------------------------------------------- admin_domains.c */
+
+/* A time as an RFC 3339 JSON string; a string or JSON null. New references. */
+struct json_t *srv__json_time(int64_t t);
+struct json_t *srv__json_str(const char *s);
 
 /* A hosted domain as the API and the dashboard show it. */
 struct admin_domain {
@@ -208,12 +218,14 @@ struct admin_domain {
     /* certificate for mta-sts.<domain> in cert_dir */
     int has_cert;
     char *cert_file;
+    char *cert_issuer;
     int64_t cert_not_after;
     /* what the server serves for it (see admin_request.have_served) */
     int have_served, served, stale;
     char served_id[33];
 };
-/* Every hosted domain (sorted), or only `only` (then *n is 0 when it is not hosted). */
+/* Every hosted domain (sorted), or only `only` (then *n is 0 when it is not hosted), read
+ * through rq->hosted (env and db are not used). */
 int srv__admin_domains(const struct admin_env *env, struct db *db, const char *only,
                        const struct admin_request *rq, struct admin_domain **out, size_t *n);
 void srv__admin_domains_free(struct admin_domain *v, size_t n);
@@ -221,22 +233,40 @@ struct json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now);
 /* The id DNS must publish: the served one when known, else the one recorded for the file. */
 const char *srv__admin_domain_id(const struct admin_domain *d);
 
-/* Certificates in cert_dir (one per file: <name>.pem or <name>.crt). */
-struct admin_cert {
-    char *name; /* file name without the extension: the host name it serves */
-    char *file;
+/* ---------------------------------------------------------------- admin_certs.c */
+
+/*
+ * The certificates of cert_dir indexed by every name they serve (file name and SAN dNSNames),
+ * so that the certificate of each of 10,000 domains is a binary search. Each worker thread
+ * keeps one, rebuilt from hosted_certs() when cert_dir's mtime changed (a certificate was
+ * added, removed or installed by rename) or ADMIN_CERTS_TTL seconds after it was built (a
+ * file rewritten in place: up to 5 minutes late). Rebuilding 10,000 takes tens of ms.
+ */
+#define ADMIN_CERTS_TTL 300
+struct admin_cert_fact {
+    char *file, *issuer;
     int64_t not_after;
-    void *x509; /* X509 * */
 };
-int srv__admin_certs(const char *cert_dir, struct admin_cert **out, size_t *n);
-void srv__admin_certs_free(struct admin_cert *v, size_t n);
-/* The certificate serving mta-sts.<domain>: by file name, else one whose SAN matches. */
-int srv__admin_cert_for(const struct admin_cert *v, size_t n, const char *domain);
+struct admin_cert_name {
+    char *name;  /* lowercase */
+    size_t cert; /* into certs */
+};
+struct admin_certs_view {
+    struct admin_cert_fact *certs;
+    size_t n;
+    struct admin_cert_name *names; /* sorted by name */
+    size_t n_names;
+    struct timespec dir_mtime;
+    int64_t built; /* CLOCK_MONOTONIC seconds */
+};
+/* This thread's index, up to date as said above; NULL when cert_dir cannot be read. */
+const struct admin_certs_view *srv__admin_certs_view(struct hosted *h);
+/* The certificate serving mta-sts.<domain>: one named so, else a wildcard *.<domain> (RFC
+ * 6125 §6.4.3); the latest not-after when several do. NULL when none. */
+const struct admin_cert_fact *srv__admin_certs_find(const struct admin_certs_view *cv,
+                                                    const char *domain);
 
 /* ---------------------------------------------------------------- admin_dashboard.c */
-
-void srv__admin_dashboard(const struct admin_env *env, struct db *db, const struct admin_params *p,
-                          const struct admin_request *rq, struct admin_response *rs);
 
 /* A growing string buffer for the HTML and text renderers (capped at ADMIN_MAX_BODY). */
 #define ADMIN_MAX_BODY (16 * 1024 * 1024)
@@ -248,10 +278,90 @@ void srv__buf_printf(struct admin_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append s with & < > " ' escaped for HTML text and attribute values. */
 void srv__buf_html(struct admin_buf *b, const char *s);
+/* Append s percent-encoded for a URL query value (everything but A-Z a-z 0-9 - . _ ~). */
+void srv__buf_url(struct admin_buf *b, const char *s);
+/* The page frame: <head> with the inline CSS, the navigation; the footer, then the page
+ * becomes the answer (text/html, `status`) and b is emptied. */
+void srv__page_begin(struct admin_buf *b, const char *title);
+void srv__page_end(struct admin_buf *b, struct admin_response *rs, int status);
+/* Refuse (400) a parameter not in `allowed` (NULL-terminated; "token" is always allowed) and,
+ * with since not NULL, a bad since/until window. 0, or -1 with rs filled. */
+int srv__page_params(const struct admin_params *p, const char *const *allowed,
+                     const struct admin_request *rq, int64_t *since, int64_t *until,
+                     struct admin_response *rs);
+/* A card: label and value, `cls` ok/warn/bad or NULL, data-k="id" on the value. */
+void srv__card(struct admin_buf *b, const char *id, const char *label, const char *cls,
+               const char *value);
+void srv__card_int(struct admin_buf *b, const char *id, const char *label, const char *cls,
+                   int64_t v);
+/* "99.12%", or "-" without sessions. */
+void srv__fmt_rate(char *buf, size_t n, int64_t ok, int64_t failed);
+struct report_summary;
+/* Sessions per day (the summary grouped by day) and failures by result type, MX, reporter. */
+void srv__report_charts(struct admin_buf *b, const struct report_summary *s);
+/* Whole days until not_after (negative once expired: days since, rounded up). Pure. */
+int64_t srv__days_left(int64_t not_after, time_t now);
+/* 1 when a certificate with this many days left needs attention (under 14). Pure. */
+int srv__cert_soon(int64_t days_left);
+
+/* ---------------------------------------------------------------- admin_overview.c */
+
+/* The front page "/": totals, then every hosted domain, those that need attention first,
+ * ?q= (substring of the domain), ?page= (ADMIN_PAGE_SIZE rows), ?since=/?until= (reports). */
+#define ADMIN_PAGE_SIZE 50
+void srv__admin_dashboard(const struct admin_env *env, struct db *db, const struct admin_params *p,
+                          const struct admin_request *rq, struct admin_response *rs);
+
+/* What needs attention for one domain (a bit set). */
+#define ADMIN_ATT_SESSIONS 0x1 /* failed sessions reported in the window */
+#define ADMIN_ATT_CERT 0x2     /* no certificate for mta-sts.<d>, or under 14 days left */
+#define ADMIN_ATT_STALE_ID 0x4 /* the latest check saw another DNS id than the one served */
+#define ADMIN_ATT_CHECK 0x8    /* the latest check has errors */
+#define ADMIN_ATT_FILE 0x10    /* the policy file is broken: its last good version is served */
+struct admin_row {
+    const char *domain;
+    const char *id; /* the id served ("" unknown) */
+    int stale;
+    int checked, check_errors, check_warnings;
+    int64_t checked_at;
+    const char *dns_id; /* from the latest check; NULL when DNS published none */
+    int has_cert;
+    int64_t cert_not_after;
+    int64_t reports, successful, failed; /* in the window */
+    unsigned attention;                  /* ADMIN_ATT_* */
+};
+/* The attention bits of a row whose facts are filled. Pure. */
+unsigned srv__admin_attention(const struct admin_row *r, time_t now);
+/* Order rows: those with attention first (more reasons first), then by domain. Pure. */
+void srv__admin_rows_sort(struct admin_row *v, size_t n);
+/* 1 when domain contains q (q lowercase ASCII; "" matches all). Pure. */
+int srv__admin_row_match(const char *domain, const char *q);
+/* The page range [*first, *first + *count) of `total` rows for 1-based `page` (clamped to
+ * 1..pages); returns the number of pages (at least 1). Pure. */
+size_t srv__admin_page(size_t total, size_t page, size_t size, size_t *first, size_t *count,
+                       size_t *page_out);
+
+/* ---------------------------------------------------------------- admin_domain_page.c */
+
+/* The page of each hosted domain: ADMIN_DOMAIN_PAGE<domain>. */
+#define ADMIN_DOMAIN_PAGE "/domains/"
+/* /domains/{d}: everything about one hosted domain. `name` is the path after /domains/. */
+void srv__admin_domain_page(const struct admin_env *env, struct db *db, const char *name,
+                            const struct admin_params *p, const struct admin_request *rq,
+                            struct admin_response *rs);
+
+/* ---------------------------------------------------------------- admin_checker.c */
+
+/* /check?domain=x: run the checker on any domain with [checks]' options and show it all. */
+void srv__admin_checker_page(const struct admin_env *env, const struct admin_params *p,
+                             const struct admin_request *rq, struct admin_response *rs);
+/* The findings of one domain of the checker's JSON as a table (severity, id, subject,
+ * message, fix), in the checker's order. */
+void srv__check_findings_html(struct admin_buf *b, const struct json_t *domain_result);
 
 /* ---------------------------------------------------------------- admin_metrics.c */
 
-void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,
+void srv__admin_metrics(const struct admin_env *env, struct db *db, const struct admin_request *rq,
                         struct admin_response *rs);
 
 /* ---------------------------------------------------------------- metrics.c */

@@ -3,6 +3,7 @@
  * self-checks and the certificates. */
 #include "server/admin_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 #include "reports/reports.h"
 #include "sql/db.h"
 
@@ -102,9 +103,10 @@ static void checks(struct admin_buf *b, struct db *db, const struct srv__metrics
     free(c);
 }
 
-void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,
+void srv__admin_metrics(const struct admin_env *env, struct db *db, const struct admin_request *rq,
                         struct admin_response *rs)
 {
+    time_t now = rq->now;
     struct srv__metrics_snapshot *m = xmalloc(sizeof(*m));
     srv__metrics_snapshot(m);
     struct admin_buf b = {0};
@@ -133,9 +135,10 @@ void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,
     srv__buf_printf(&b, "stsd_checks_total %llu\n", (unsigned long long)m->checks_run);
     free(m);
 
-    struct admin_cert *certs = NULL;
+    const struct hosted_cert *certs = NULL;
     size_t nc = 0;
-    srv__admin_certs(env->cfg->cert_dir, &certs, &nc);
+    if (rq->hosted == NULL || hosted_certs(rq->hosted, &certs, &nc) != 0)
+        nc = 0;
     head(&b, "stsd_certificate_days_left", "gauge",
          "Days until each certificate in cert_dir expires (negative: expired).");
     for (size_t i = 0; i < nc; i++) {
@@ -144,7 +147,6 @@ void srv__admin_metrics(const struct admin_env *env, struct db *db, time_t now,
         label(&b, certs[i].name);
         srv__buf_printf(&b, "\"} %.2f\n", left);
     }
-    srv__admin_certs_free(certs, nc);
     struct srv__metrics_domain *v = NULL;
     size_t nv = 0;
     int64_t reports = 0;

@@ -17,7 +17,7 @@ enum srv_status {
 /* server.c */
 /*
  * Run the server with cfg until SIGTERM/SIGINT (SIGHUP reloads policies and certificates).
- * Creates state_dir, its policies/ and the cert_dir when missing. Everything it has to say
+ * Creates the state directory and what hosted/ keeps in it when missing. Everything it has to say
  * goes to the log (stderr); the caller maps the status to an exit code.
  */
 enum srv_status srv_run(const struct stsd_config *cfg);

@@ -141,7 +141,7 @@ struct srv_policy_table {
 struct hosted;
 struct srv_policy_table *srv__policies_build(struct hosted *h, const struct srv_policy_table *prev);
 struct srv;
-/* Open s->hosted, creating state_dir, policies/ and cert_dir (0750) when missing, chowned to
+/* Open s->hosted, creating the state directory and its parts (0750) when missing, chowned to
  * [server] user when serve created them. 0, or -1 (logged). */
 int srv__hosted_open(struct srv *s);
 /* Remove the policy files of RFC 8461 §8.3 withdrawals that have ended (logged). Returns how

@@ -167,6 +167,11 @@ int db_check_store(struct db *db, const struct db_check *c, const struct db_chec
 /* The newest run of `domain` (NULL: of every domain, ordered by domain), with its result.
  * *out malloc'd, release with db_checks_free. 0 or -1; *n == 0 when there is none. */
 int db_check_latest(struct db *db, const char *domain, struct db_check **out, size_t *n);
+/* The newest run of every domain without its result JSON (domain, started, counts, dns_id),
+ * ordered by domain, at most DB_CHECK_BRIEF_MAX rows: one query for a dashboard of every
+ * hosted domain. Release with db_checks_free. 0 or -1. */
+#define DB_CHECK_BRIEF_MAX 1000000
+int db_check_latest_brief(struct db *db, struct db_check **out, size_t *n);
 /* Runs of `domain` (NULL = all), newest first, at most `limit` (<= 0: DB_CHECK_MAX_ROWS);
  * result JSON only if with_result. 0 or -1. */
 int db_check_history(struct db *db, const char *domain, int64_t limit, int with_result,

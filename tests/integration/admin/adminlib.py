@@ -6,10 +6,16 @@ show, independently of stsd.
 """
 
 import glob
+import html.parser
 import http.client
 import json
 import os
+import shutil
+import signal
+import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,3 +183,146 @@ class Receiver:
     def stop(self):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+def chromium(args, timeout=90):
+    """Run headless Chromium in its own session and profile; kill the whole group after."""
+    prof = tempfile.mkdtemp(prefix="stsd-chromium-")
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--no-first-run", "--user-data-dir=" + prof] + args
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = b"", b"timeout"
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+        shutil.rmtree(prof, True)
+    return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+class Page(html.parser.HTMLParser):
+    """Every tag name and src/href of a page; subclasses extend handle_starttag (calling
+    this one first) and get the attributes as a dict."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags = set()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.add(tag)
+        for k in ("src", "href"):
+            if k in a:
+                self.links.append(a[k])
+        self.start(tag, a)
+
+    def start(self, tag, a):
+        pass
+
+
+class WebDriver:
+    """Debian's chromedriver driving headless Chromium over the W3C WebDriver protocol
+    (JSON over HTTP, python's http.client): a real browser that fills in and submits forms.
+
+        with WebDriver() as b:
+            b.go(url); b.type("input[name=domain]", "a.test"); b.click("form button")
+            b.url(), b.source(), b.cookies()
+    """
+
+    def __init__(self, timeout=60):
+        self.port = st.free_port()
+        self.prof = tempfile.mkdtemp(prefix="stsd-webdriver-")
+        self.timeout = timeout
+        self.proc = subprocess.Popen(["chromedriver", "--port=%d" % self.port],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        st.Cleanup.add(self.close)
+        for _ in range(200):
+            try:
+                self._req("GET", "/status")
+                break
+            except OSError:
+                time.sleep(0.05)
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--user-data-dir=" + self.prof]
+        v = self._req("POST", "/session", {"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}}}})
+        self.sid = v["sessionId"]
+
+    def _req(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        c.request(method, path, body=json.dumps(body) if body is not None else None,
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = json.loads(r.read() or b"{}")
+        c.close()
+        if r.status != 200:
+            raise RuntimeError("webdriver %s %s: %s %s" % (method, path, r.status, data))
+        return data.get("value")
+
+    def _s(self, method, path, body=None):
+        return self._req(method, "/session/%s%s" % (self.sid, path), body)
+
+    def go(self, url):
+        self._s("POST", "/url", {"url": url})
+
+    def url(self):
+        return self._s("GET", "/url")
+
+    def source(self):
+        return self._s("GET", "/source")
+
+    def cookies(self):
+        return self._s("GET", "/cookie")
+
+    def find(self, css):
+        v = self._s("POST", "/element", {"using": "css selector", "value": css})
+        return list(v.values())[0]
+
+    def type(self, css, text, clear=True):
+        e = self.find(css)
+        if clear:
+            self._s("POST", "/element/%s/clear" % e, {})
+        self._s("POST", "/element/%s/value" % e, {"text": text})
+
+    def click(self, css):
+        self._s("POST", "/element/%s/click" % self.find(css), {})
+
+    def close(self):
+        if getattr(self, "sid", None):
+            try:
+                self._s("DELETE", "")
+            except (OSError, RuntimeError):
+                pass
+            self.sid = None
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        shutil.rmtree(self.prof, True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()

@@ -1,24 +1,18 @@
 #!/usr/bin/env python3
-"""test_admin_dashboard.py - the dashboard at "/" in headless Chromium.
+"""test_admin_dashboard.py - the dashboard ("/" and /domains/{d}) in headless Chromium.
 
 Starts stsd (admin listener on loopback) holding the sample reports plus one report whose
-organisation name is HTML, loads the dashboard in headless Chromium with ?token= (which sets
-the cookie), and checks in the DOM Chromium built: per domain the session totals, the
+organisation name is HTML, loads the overview and each domain's page in headless Chromium
+with ?token= (which sets the cookie), and checks in the DOM Chromium built: the totals, per domain the sessions, the
 per-day SVG bars (data attributes), failures by result type, MX and reporter against the
 numbers computed here from the JSON files; that the HTML-looking name stays text; that there
 is no script and nothing loaded from elsewhere. Screenshots (phone and desktop width) are
 written to <build>/admin-dashboard-*.png and checked to be PNGs of the requested width.
 """
 
-import html.parser
 import json
 import os
-import shutil
-import signal
-import struct
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import adminlib as al  # noqa: E402
@@ -27,52 +21,26 @@ from adminlib import st  # noqa: E402
 EVIL_ORG = '<b id="evil">Evil & "Co"</b>'
 
 
-def chromium(args, timeout=90):
-    """Run headless Chromium in its own session and profile; kill the whole group after."""
-    prof = tempfile.mkdtemp(prefix="stsd-chromium-")
-    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--no-first-run", "--user-data-dir=" + prof] + args
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        out, err = b"", b"timeout"
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
-        shutil.rmtree(prof, True)
-    return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-
-
-class Dom(html.parser.HTMLParser):
+class Dom(al.Page):
     """Collects what the test compares: per domain section, the cards, the day bars and the
     breakdown tables; plus every tag name and src/href seen."""
 
     def __init__(self):
         super().__init__()
         self.sections = {}
+        self.rows = []
         self.cur = None
         self.overview = {}
         self.in_overview = False
-        self.tags = set()
-        self.links = []
         self.card = None
         self.table = None
         self.row = None
         self.cell = None
         self.svgs = []
 
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.tags.add(tag)
-        for k in ("src", "href"):
-            if k in a:
-                self.links.append(a[k])
+    def start(self, tag, a):
+        if tag == "tr" and "data-domain" in a:
+            self.rows.append(a["data-domain"])
         if tag == "section" and "data-domain" in a:
             self.cur = self.sections.setdefault(a["data-domain"], {
                 "cards": {}, "days": {}, "tables": {}, "svg": set()})
@@ -119,14 +87,6 @@ class Dom(html.parser.HTMLParser):
             self.cell += data
 
 
-def png_size(path):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] != b"\x89PNG\r\n\x1a\n":
-        return None
-    return struct.unpack(">II", head[16:24])
-
-
 def main(t):
     tmp = st.tempdir("stsd-dash-")
     evil = os.path.join(tmp, "evil.json")
@@ -151,19 +111,24 @@ def main(t):
     exp = al.expected(files)
     url = "http://127.0.0.1:%d/?since=%s&until=%s&token=%s" % (s.admin_port, al.SINCE, al.UNTIL,
                                                               s.token)
-    rc, out, err = chromium(["--dump-dom", url])
+    rc, out, err = al.chromium(["--dump-dom", url])
     t.ok(rc == 0 and "<html" in out, "chromium loaded the dashboard", err[-2000:])
     dom = Dom()
     dom.feed(out)
     t.ok("script" not in dom.tags, "no <script> in the page")
     t.ok(all(not (l.startswith("http") or l.startswith("//")) for l in dom.links),
          "nothing loaded from or linked to another host", dom.links)
-    t.ok("svg" in dom.tags, "the page has inline SVG charts")
     t.is_(dom.overview.get("successful"), str(exp["total"]["successful"]),
           "overview: successful sessions")
     t.is_(dom.overview.get("failed"), str(exp["total"]["failed"]), "overview: failed sessions")
     t.is_(dom.overview.get("reports"), str(len(exp["stored"])), "overview: reports")
-    t.is_(sorted(dom.sections), sorted(al.POLICIES), "a section per hosted domain")
+    t.is_(sorted(dom.rows), sorted(al.POLICIES), "a row per hosted domain")
+    for d in al.POLICIES:
+        rc, page, err = al.chromium(["--dump-dom", url.replace("/?", "/domains/%s?" % d)])
+        t.ok(rc == 0 and "<html" in page, "chromium loaded the page of %s" % d, err[-2000:])
+        dom.feed(page)
+        out += page
+    t.ok("svg" in dom.tags, "the domain pages have inline SVG charts")
     for d, e in exp["domains"].items():
         sec = dom.sections.get(d, {"cards": {}, "days": {}, "tables": {}, "svg": set()})
         c = sec["cards"]
@@ -190,7 +155,7 @@ def main(t):
     t.ok("<i>mx</i>" not in out, "an MX name with HTML in it is escaped")
 
     # a wrong token: the browser gets 401, not the page
-    rc, out2, err = chromium(["--dump-dom", url.replace(s.token, "0" * 64)])
+    rc, out2, err = al.chromium(["--dump-dom", url.replace(s.token, "0" * 64)])
     t.ok("a bearer token is required" not in out2 and "the token does not match" in out2,
          "a wrong ?token= gives the 401 JSON", out2[:300])
 
@@ -199,9 +164,9 @@ def main(t):
         shot = os.path.join(build, "admin-dashboard-%s.png" % name)
         if os.path.exists(shot):
             os.unlink(shot)
-        rc, out, err = chromium(["--screenshot=" + shot, "--window-size=%d,%d" % size,
+        rc, out, err = al.chromium(["--screenshot=" + shot, "--window-size=%d,%d" % size,
                                  "--hide-scrollbars", url])
-        t.is_(png_size(shot) if os.path.exists(shot) else None, size,
+        t.is_(al.png_size(shot) if os.path.exists(shot) else None, size,
               "screenshot %s is a %dx%d PNG" % (os.path.basename(shot), size[0], size[1]))
         t.ok(os.path.exists(shot) and os.path.getsize(shot) > 20000,
              "screenshot %s has content" % name)

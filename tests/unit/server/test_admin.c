@@ -392,25 +392,66 @@ static void test_checks_and_regression(void **state)
     json_decref(j);
 }
 
+/* The body of a dashboard page answered with `status`. */
+static char *html_page(struct fixture *fx, struct admin_request *rq, const char *path, int status)
+{
+    struct admin_response rs = {0};
+    rq->path = path;
+    srv__admin_handle(&fx->env, fx->db, rq, &rs);
+    assert_int_equal(rs.status, status);
+    assert_string_equal(rs.content_type, "text/html; charset=utf-8");
+    return rs.body;
+}
+
 static void test_dashboard_and_metrics(void **state)
 {
     struct fixture *fx = *state;
     struct admin_request rq = {.hosted = fx->h};
     struct admin_response rs = {0};
+    /* a stored check with an error; DNS publishes the served id */
+    struct db_check c = {.domain = "example.com",
+                         .started = time(NULL),
+                         .status = 2,
+                         .errors = 1,
+                         .dns_id = "20251129T120000",
+                         .result = "{}"};
+    struct db_check_finding f = {"mx.cert.expired", "error", "mail.example.com", "expired"};
+    assert_int_equal(db_check_store(fx->db, &c, &f, 1, NULL), 0);
+    /* what a server serves: example.com (broken.example never parsed: not served) */
+    struct admin_served sv = {.domain = "example.com", .id = "20251129T120000"};
+    rq.served = &sv;
+    rq.n_served = 1;
+    rq.have_served = 1;
     rq.path = "/";
     rq.now = time(NULL);
     srv__admin_handle(&fx->env, fx->db, &rq, &rs);
     assert_int_equal(rs.status, 200);
     assert_string_equal(rs.content_type, "text/html; charset=utf-8");
     assert_non_null(strstr(rs.body, "<meta name=\"viewport\""));
-    assert_non_null(strstr(rs.body, "data-domain=\"example.com\""));
-    assert_non_null(strstr(rs.body, "data-domain=\"broken.example\""));
+    /* no certificate, and the latest check has errors */
+    assert_non_null(strstr(rs.body, "data-domain=\"example.com\" data-attention=\"cert check\""));
+    assert_non_null(strstr(rs.body, "<a href=\"/domains/example.com\">"));
     assert_null(strstr(rs.body, "<script"));
     assert_null(strstr(rs.body, "src="));        /* nothing loaded */
     assert_null(strstr(rs.body, "href=\"http")); /* no links to other hosts */
-    /* the broken file's error is shown escaped */
-    assert_non_null(strstr(rs.body, "Policy file error"));
     free(rs.body);
+
+    /* the page of the broken file shows its error */
+    char *body = html_page(fx, &rq, "/domains/broken.example", 200);
+    assert_non_null(strstr(body, "data-domain=\"broken.example\""));
+    assert_non_null(strstr(body, "Policy file error"));
+    free(body);
+    /* the page of example.com: the findings of its latest check (from the finding rows when
+     * the stored result has none) */
+    body = html_page(fx, &rq, "/domains/example.com", 200);
+    assert_non_null(strstr(body, "data-id=\"mx.cert.expired\" data-severity=\"error\" "
+                                 "data-subject=\"mail.example.com\""));
+    assert_null(strstr(body, "<script"));
+    free(body);
+    free(html_page(fx, &rq, "/domains/nowhere.example", 404));
+    rq.served = NULL;
+    rq.n_served = 0;
+    rq.have_served = 0;
 
     memset(&rs, 0, sizeof(rs));
     srv_metrics_count_request(SRV_EP_POLICY, 200);
