@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""test_manage_api.py - the management API of the admin listener, with curl-equivalent
-requests for every route, against the real `stsd serve`:
+"""test_manage_api.py - the management API of the admin listener, with the curl CLI (the
+requests an operator sends) for every route, against the real `stsd serve`:
 
   PUT    /api/v1/domains/{d}/policy       201 new, 200 changed (new id), 200 unchanged (same id),
                                           422 {"error","field"} naming each wrong field
@@ -33,21 +33,24 @@ D = "new.test"
 
 
 def req(s, method, path, body=None, token=True, ctype="application/json", headers=None):
-    h = {}
+    """One admin request with the curl CLI, as an operator sends it: (status, headers, JSON)."""
+    h = []
     if body is not None:
-        h["Content-Type"] = ctype
+        h.append("Content-Type: " + ctype)
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
         if isinstance(body, str):
             body = body.encode()
-    h.update(headers or {})
-    status, hd, data = al.get(s, path, token=s.token if token else None, headers=h,
-                              method=method, body=body)
+    if token:
+        h.append("Authorization: Bearer " + s.token)
+    h += ["%s: %s" % kv for kv in (headers or {}).items()]
+    r = st.curl("http://127.0.0.1:%d%s" % (s.admin_port, path), method=method, data=body,
+                headers=h)
     try:
-        j = json.loads(data)
+        j = json.loads(r.body)
     except ValueError:
         j = None
-    return status, hd, j
+    return r.status, r.headers, j
 
 
 def fetch(s, ca, d):
