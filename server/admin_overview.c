@@ -111,9 +111,9 @@ static void row_facts(struct admin_row *r, const struct db_check *c, size_t nc,
         r->dns_id = ck->dns_id;
     }
     const struct report_summary_row *g =
-        sum->groups.n ? bsearch(r->domain, sum->groups.v, sum->groups.n, sizeof(*sum->groups.v),
-                                group_find)
-                      : NULL;
+        sum->groups.n
+            ? bsearch(r->domain, sum->groups.v, sum->groups.n, sizeof(*sum->groups.v), group_find)
+            : NULL;
     if (g != NULL) {
         r->reports = g->reports;
         r->successful = g->successful;
