@@ -84,6 +84,8 @@ struct admin_job {
     h2o_multithread_receiver_t *reply;
     char *path, *query, *body, *content_type;
     struct admin_served *served;
+    struct admin_invalid *invalid;
+    size_t n_invalid;
     struct admin_request rq;
     struct admin_response rs;
     enum srv_endpoint ep;
@@ -162,6 +164,11 @@ static void job_free(struct admin_job *job)
     free(job->body);
     free(job->content_type);
     free(job->served);
+    for (size_t k = 0; k < job->n_invalid; k++) {
+        free(job->invalid[k].file);
+        free(job->invalid[k].reason);
+    }
+    free(job->invalid);
     free(job->rs.body);
     free(job->rs.location);
     free(job);
@@ -429,7 +436,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                      pt->items[k].domain);
             snprintf(job->served[k].id, sizeof(job->served[k].id), "%s", pt->items[k].id);
             job->served[k].stale = pt->items[k].stale;
+            job->served[k].mode = pt->items[k].mode;
         }
+        job->n_invalid = pt ? pt->n_invalid : 0;
+        job->invalid = xcalloc(job->n_invalid ? job->n_invalid : 1, sizeof(*job->invalid));
+        for (size_t k = 0; k < job->n_invalid; k++) {
+            struct admin_invalid *iv = &job->invalid[k];
+            snprintf(iv->domain, sizeof(iv->domain), "%s", pt->invalid[k].domain);
+            iv->file = xstrdup(pt->invalid[k].file);
+            iv->line = pt->invalid[k].line;
+            iv->reason = xstrdup(pt->invalid[k].reason);
+        }
+        job->rq.invalid = job->invalid;
+        job->rq.n_invalid = job->n_invalid;
         job->rq.served = job->served;
         job->rq.n_served = n;
         job->rq.have_served = 1;

@@ -48,6 +48,22 @@ static void state_cards(struct admin_buf *b, const struct admin_domain *d, time_
     srv__buf_printf(b, "</div>");
 }
 
+/* What the server's policy table says of a file that does not parse. */
+static void file_error(struct admin_buf *b, const struct admin_invalid *iv, int served)
+{
+    if (iv == NULL)
+        return;
+    srv__buf_printf(b, "<p class=\"bad\" id=\"file-error\">The policy file <code>");
+    srv__buf_html(b, iv->file);
+    srv__buf_printf(b, "</code>");
+    if (iv->line > 0)
+        srv__buf_printf(b, " line %d", iv->line);
+    srv__buf_printf(b, ": ");
+    srv__buf_html(b, iv->reason);
+    srv__buf_printf(b, " (%s).</p>",
+                    served ? "its last good version is served" : "nothing is served for it");
+}
+
 static void policy_part(struct admin_buf *b, const struct admin_domain *d, time_t now,
                         const char *csrf)
 {
@@ -247,6 +263,7 @@ void srv__admin_domain_page(const struct admin_env *env, struct db *db, const ch
     }
     page_open(&b, dom, dom);
     state_cards(&b, &d[0], rq->now);
+    file_error(&b, srv__admin_invalid_find(rq, dom), d[0].served);
     char csrf[ADMIN_CSRF_HEX + 1] = "";
     srv__admin_csrf(rq->session, csrf);
     policy_part(&b, &d[0], rq->now, csrf);

@@ -131,6 +131,15 @@ void srv__admin_domains_free(struct admin_domain *v, size_t n)
     free(v);
 }
 
+const struct admin_invalid *srv__admin_invalid_find(const struct admin_request *rq,
+                                                    const char *domain)
+{
+    for (size_t i = 0; i < rq->n_invalid; i++)
+        if (strcmp(rq->invalid[i].domain, domain) == 0)
+            return &rq->invalid[i];
+    return NULL;
+}
+
 const char *srv__admin_domain_id(const struct admin_domain *d)
 {
     return d->have_served && d->served && d->served_id[0] ? d->served_id : d->policy_id;

@@ -64,6 +64,15 @@ struct admin_served {
     char domain[254];
     char id[33]; /* "" when the database was unavailable at the reload */
     int stale;   /* the file on disk is broken: this is its last good version */
+    int mode;    /* enum policy_mode of the text served */
+};
+/* A policy file that does not parse, as the loop thread's table knows it (with or without a
+ * last good version served). */
+struct admin_invalid {
+    char domain[254];
+    char *file;
+    int line; /* 0: no line (unreadable) */
+    char *reason;
 };
 
 /* The methods the admin listener takes (others: 405 at once). */
@@ -85,6 +94,8 @@ struct admin_request {
     const struct admin_served *served;
     size_t n_served;
     int have_served;
+    const struct admin_invalid *invalid; /* the files that do not parse, sorted by domain */
+    size_t n_invalid;
     int head;          /* HEAD: answer without a body */
     const char *path;  /* without the query */
     const char *query; /* after '?', NULL when none */
@@ -232,6 +243,9 @@ void srv__admin_domains_free(struct admin_domain *v, size_t n);
 struct json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now);
 /* The id DNS must publish: the served one when known, else the one recorded for the file. */
 const char *srv__admin_domain_id(const struct admin_domain *d);
+/* The loop thread's record of `domain`'s file not parsing, or NULL. */
+const struct admin_invalid *srv__admin_invalid_find(const struct admin_request *rq,
+                                                    const char *domain);
 
 /* ---------------------------------------------------------------- admin_certs.c */
 
@@ -317,11 +331,13 @@ void srv__admin_dashboard(const struct admin_env *env, struct db *db, const stru
 #define ADMIN_ATT_CERT 0x2     /* no certificate for mta-sts.<d>, or under 14 days left */
 #define ADMIN_ATT_STALE_ID 0x4 /* the latest check saw another DNS id than the one served */
 #define ADMIN_ATT_CHECK 0x8    /* the latest check has errors */
-#define ADMIN_ATT_FILE 0x10    /* the policy file is broken: its last good version is served */
+#define ADMIN_ATT_FILE 0x10    /* the policy file is broken (a last good version may be served) */
 struct admin_row {
     const char *domain;
     const char *id; /* the id served ("" unknown) */
     int stale;
+    int broken; /* the file never parsed: nothing is served */
+    int mode;   /* enum policy_mode served; -1 when nothing is */
     int checked, check_errors, check_warnings;
     int64_t checked_at;
     const char *dns_id; /* from the latest check; NULL when DNS published none */
@@ -332,7 +348,8 @@ struct admin_row {
 };
 /* The attention bits of a row whose facts are filled. Pure. */
 unsigned srv__admin_attention(const struct admin_row *r, time_t now);
-/* Order rows: those with attention first (more reasons first), then by domain. Pure. */
+/* Order rows: those serving nothing (broken) first, then those with attention (more reasons
+ * first), then by domain. Pure. */
 void srv__admin_rows_sort(struct admin_row *v, size_t n);
 /* 1 when domain contains q (q lowercase ASCII; "" matches all). Pure. */
 int srv__admin_row_match(const char *domain, const char *q);

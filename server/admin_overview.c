@@ -5,6 +5,7 @@
  * does not grow with per-domain reads. */
 #include "server/admin_int.h"
 #include "common/common.h"
+#include "policy/policy.h"
 #include "reports/reports.h"
 #include "sql/db.h"
 
@@ -25,7 +26,7 @@ unsigned srv__admin_attention(const struct admin_row *r, time_t now)
         a |= ADMIN_ATT_STALE_ID;
     if (r->checked && r->check_errors > 0)
         a |= ADMIN_ATT_CHECK;
-    if (r->stale)
+    if (r->stale || r->broken)
         a |= ADMIN_ATT_FILE;
     return a;
 }
@@ -41,6 +42,8 @@ static int bits(unsigned a)
 static int row_cmp(const void *x, const void *y)
 {
     const struct admin_row *a = x, *b = y;
+    if (a->broken != b->broken)
+        return b->broken - a->broken;
     int ba = bits(a->attention), bb = bits(b->attention);
     if (ba != bb)
         return bb - ba;
@@ -94,46 +97,73 @@ static int group_find(const void *key, const void *item)
     return strcmp(key, ((const struct report_summary_row *)item)->key);
 }
 
-/* One row per served domain with every fact the table and the ordering need. */
-static struct admin_row *collect_rows(const struct admin_env *env, const struct admin_request *rq,
-                                      const struct db_check *c, size_t nc,
-                                      struct report_summary *sum, size_t *n)
+/* The facts of the row of `domain` from the grouped queries and the certificates. */
+static void row_facts(struct admin_row *r, const struct db_check *c, size_t nc,
+                      const struct report_summary *sum, const struct admin_certs_view *cv,
+                      time_t now)
 {
-    struct admin_row *v = xcalloc(rq->n_served ? rq->n_served : 1, sizeof(*v));
+    const struct db_check *ck = nc ? bsearch(r->domain, c, nc, sizeof(*c), check_cmp) : NULL;
+    if (ck != NULL) {
+        r->checked = 1;
+        r->check_errors = ck->errors;
+        r->check_warnings = ck->warnings;
+        r->checked_at = ck->started;
+        r->dns_id = ck->dns_id;
+    }
+    const struct report_summary_row *g =
+        sum->groups.n
+            ? bsearch(r->domain, sum->groups.v, sum->groups.n, sizeof(*sum->groups.v), group_find)
+            : NULL;
+    if (g != NULL) {
+        r->reports = g->reports;
+        r->successful = g->successful;
+        r->failed = g->failed;
+    }
+    const struct admin_cert_fact *cert = srv__admin_certs_find(cv, r->domain);
+    if (cert != NULL) {
+        r->has_cert = 1;
+        r->cert_not_after = cert->not_after;
+    }
+    r->attention = srv__admin_attention(r, now);
+}
+
+static int served_find(const void *key, const void *item)
+{
+    return strcmp(key, ((const struct admin_served *)item)->domain);
+}
+
+/* One row per hosted domain with every fact the table and the ordering need: the served
+ * ones, then the files that never parsed (nothing served). */
+static struct admin_row *collect_rows(const struct admin_request *rq, const struct db_check *c,
+                                      size_t nc, struct report_summary *sum, size_t *n)
+{
+    size_t cap = rq->n_served + rq->n_invalid;
+    struct admin_row *v = xcalloc(cap ? cap : 1, sizeof(*v));
     if (sum->groups.n > 1)
         qsort(sum->groups.v, sum->groups.n, sizeof(*sum->groups.v), group_cmp);
     const struct admin_certs_view *cv = srv__admin_certs_view(rq->hosted);
+    size_t k = 0;
     for (size_t i = 0; i < rq->n_served; i++) {
-        struct admin_row *r = &v[i];
-        const struct admin_served *sv = &rq->served[i];
-        r->domain = sv->domain;
-        r->id = sv->id;
-        r->stale = sv->stale;
-        const struct db_check *ck = nc ? bsearch(sv->domain, c, nc, sizeof(*c), check_cmp) : NULL;
-        if (ck != NULL) {
-            r->checked = 1;
-            r->check_errors = ck->errors;
-            r->check_warnings = ck->warnings;
-            r->checked_at = ck->started;
-            r->dns_id = ck->dns_id;
-        }
-        const struct report_summary_row *g = sum->groups.n
-                                                 ? bsearch(sv->domain, sum->groups.v, sum->groups.n,
-                                                           sizeof(*sum->groups.v), group_find)
-                                                 : NULL;
-        if (g != NULL) {
-            r->reports = g->reports;
-            r->successful = g->successful;
-            r->failed = g->failed;
-        }
-        const struct admin_cert_fact *cert = srv__admin_certs_find(cv, sv->domain);
-        if (cert != NULL) {
-            r->has_cert = 1;
-            r->cert_not_after = cert->not_after;
-        }
-        r->attention = srv__admin_attention(r, rq->now);
+        struct admin_row *r = &v[k++];
+        r->domain = rq->served[i].domain;
+        r->id = rq->served[i].id;
+        r->stale = rq->served[i].stale;
+        r->mode = rq->served[i].mode;
+        row_facts(r, c, nc, sum, cv, rq->now);
     }
-    *n = rq->n_served;
+    for (size_t i = 0; i < rq->n_invalid; i++) {
+        const char *d = rq->invalid[i].domain;
+        if (rq->n_served &&
+            bsearch(d, rq->served, rq->n_served, sizeof(*rq->served), served_find) != NULL)
+            continue; /* its last good version is served: counted above */
+        struct admin_row *r = &v[k++];
+        r->domain = d;
+        r->id = "";
+        r->broken = 1;
+        r->mode = -1;
+        row_facts(r, c, nc, sum, cv, rq->now);
+    }
+    *n = k;
     return v;
 }
 
@@ -195,7 +225,8 @@ static void row_html(struct admin_buf *b, const struct admin_row *r, time_t now)
                             reasons[k].label);
     if (!r->attention)
         srv__buf_printf(b, "<span class=\"badge ok\">ok</span>");
-    srv__buf_printf(b, "</td><td><code>");
+    srv__buf_printf(b, "</td><td class=\"mode\">%s</td><td><code>",
+                    r->mode >= 0 ? policy_mode_name((enum policy_mode)r->mode) : "-");
     srv__buf_html(b, r->id[0] ? r->id : "-");
     srv__buf_printf(b, "</code></td><td><code%s>",
                     r->attention & ADMIN_ATT_STALE_ID ? " class=\"bad\"" : "");
@@ -304,7 +335,8 @@ void srv__admin_dashboard(const struct admin_env *env, struct db *db, const stru
     if (db_check_latest_brief(db, &c, &nc) != 0)
         db_ok = 0;
     size_t n = 0;
-    struct admin_row *v = collect_rows(env, rq, c, nc, &all, &n);
+    (void)env;
+    struct admin_row *v = collect_rows(rq, c, nc, &all, &n);
     srv__admin_rows_sort(v, n);
 
     struct admin_buf b = {0};
@@ -346,7 +378,7 @@ void srv__admin_dashboard(const struct admin_env *env, struct db *db, const stru
     if (m > 0) {
         pager(&b, p, q, cur, pages, m);
         srv__buf_printf(&b, "<div class=\"scroll\"><table class=\"domains\"><tr><th>domain</th>"
-                            "<th>attention</th><th>id served</th><th>DNS id</th>"
+                            "<th>attention</th><th>mode</th><th>id served</th><th>DNS id</th>"
                             "<th>latest check</th><th class=\"n\">certificate</th>"
                             "<th class=\"n\">reports</th><th class=\"n\">successful</th>"
                             "<th class=\"n\">failed</th></tr>");

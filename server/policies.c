@@ -108,6 +108,7 @@ static void keep_last_good(struct srv_policy_table *t, const struct srv_policy *
     p->len = old->len;
     memcpy(p->sha256, old->sha256, sizeof(p->sha256));
     memcpy(p->id, old->id, sizeof(p->id));
+    p->mode = old->mode;
     p->stale = 1;
 }
 
@@ -148,6 +149,7 @@ struct srv_policy_table *srv__policies_build(struct hosted *h, const struct srv_
             p->body = srv__crlf(e->text, e->len, &p->len);
             memcpy(p->sha256, e->sha256, sizeof(p->sha256));
             memcpy(p->id, e->id, sizeof(p->id));
+            p->mode = (int)e->policy.mode;
             if (old == NULL || old->stale || memcmp(old->sha256, e->sha256, 32) != 0)
                 log_new_content(file, e);
             free(file);
@@ -157,6 +159,7 @@ struct srv_policy_table *srv__policies_build(struct hosted *h, const struct srv_
         const char *reason;
         first_error(e, &line, &reason);
         struct srv_policy_invalid *inv = &t->invalid[t->n_invalid++];
+        inv->domain = xstrdup(e->domain);
         inv->file = file;
         inv->line = line;
         inv->reason = xstrdup(reason);
@@ -183,6 +186,7 @@ void srv__policies_free(struct srv_policy_table *t)
         free(t->items[i].body);
     }
     for (size_t i = 0; i < t->n_invalid; i++) {
+        free(t->invalid[i].domain);
         free(t->invalid[i].file);
         free(t->invalid[i].reason);
     }

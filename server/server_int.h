@@ -120,8 +120,10 @@ struct srv_policy {
     unsigned char sha256[32];   /* of the file as read (what policy_versions records) */
     char id[POLICY_ID_MAX + 1]; /* from policy_versions; "" if the database was unavailable */
     int stale;                  /* the file on disk is invalid: this is the last good version */
+    int mode;                   /* enum policy_mode of the text served */
 };
 struct srv_policy_invalid {
+    char *domain; /* from the file name */
     char *file;
     int line;
     char *reason;

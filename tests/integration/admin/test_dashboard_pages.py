@@ -10,6 +10,10 @@ domains come first, each with its reason; the totals; search (?q=, case-insensit
 (50 a page, every domain exactly once over all pages, the pager's links); a domain page with
 the policy text, the ids, the certificate, every finding with its fix and the report
 numbers; hostile names from reports and checks stay text; a domain that is not hosted is 404.
+One more domain's policy file has never parsed (nothing is served for it): it comes first with
+"broken policy file", counts in the totals, search finds it and its page shows the file's
+error (file, line, reason). Every row shows the mode served (enforce, testing, none; "-" for
+the broken file).
 A screenshot of the overview goes to <build>/dashboard-overview.png.
 """
 
@@ -124,8 +128,13 @@ def main(t):
                  "check.test": "check"}
     domains = sorted(healthy + list(attention))
     pols = {d: policy("mx." + d) for d in domains}
+    pols["z000.test"] = pols["z000.test"].replace("enforce", "testing")
+    pols["z001.test"] = "version: STSv1\nmode: none\nmax_age: 86400\n"
+    broken = "broken.test"  # never parsed: line 2 is no mode
+    pols[broken] = "version: STSv1\nmode: bogus\nmx: mx.broken.test\nmax_age: 86400\n"
+    hosted = sorted(domains + [broken])
     # one certificate for every name but cert.test (5 days left): found through its SANs
-    bulk = ca.issue("mta-sts.a000.test", sans=["mta-sts." + d for d in domains
+    bulk = ca.issue("mta-sts.a000.test", sans=["mta-sts." + d for d in hosted
                                                if d != "cert.test"], days=90, name="bulk")
     soon = ca.issue("mta-sts.cert.test", days=5, name="soon")
     s = al.start(policies=pols, certs={"mta-sts.a000.test": bulk, "mta-sts.cert.test": soon},
@@ -144,7 +153,9 @@ def main(t):
     status, api = al.get_json(s, "/api/v1/domains")
     t.is_(status, 200, "GET /api/v1/domains")
     ids = {d["domain"]: (d.get("served") or {}).get("policy_id") for d in api["domains"]}
-    t.ok(len(ids) == len(domains) and all(ids.values()), "every domain has a served id")
+    t.is_(sorted(ids), hosted, "the API lists every hosted domain")
+    t.ok(all(ids[d] for d in domains) and ids[broken] is None,
+         "every domain has a served id but the broken one", ids.get(broken))
     db = os.path.join(s.state_dir, "stsd.db")
     ok_finding = [{"id": "sts.policy.mode", "severity": "info", "subject": "x", "message": "m",
                    "fix": "f"}]
@@ -168,13 +179,22 @@ def main(t):
     t.ok("default-src 'none'" in h.get("content-security-policy", ""), "overview: CSP")
     t.ok("script" not in p.tags, "overview: no script")
     t.is_(len(p.rows), 50, "overview: 50 rows on the first page")
-    t.is_(p.rows[:4], sorted(attention.items()),
-          "the 4 domains that need attention come first (by name), each with its reason")
-    t.ok(all(a == "" for _, a in p.rows[4:]), "then healthy domains only", p.rows[4:8])
-    t.is_([d for d, _ in p.rows[4:]], healthy[:46], "healthy domains in name order")
+    t.is_(p.rows[0], (broken, "file"), "the never-parsed file comes first: broken policy file")
+    t.ok(re.search(r'data-domain="broken\.test"[^\n]*?<span class="badge warn">broken policy '
+                   r'file</span>', text) is not None, "with the badge")
+    t.is_(p.rows[1:5], sorted(attention.items()),
+          "then the 4 domains that need attention (by name), each with its reason")
+    t.ok(all(a == "" for _, a in p.rows[5:]), "then healthy domains only", p.rows[5:8])
+    t.is_([d for d, _ in p.rows[5:]], healthy[:45], "healthy domains in name order")
     t.is_((p.cards.get("domains"), p.cards.get("attention"), p.cards.get("sessions"),
-           p.cards.get("cert"), p.cards.get("stale-id"), p.cards.get("check")),
-          (str(len(domains)), "4", "1", "1", "1", "1"), "totals: domains and attention counts")
+           p.cards.get("cert"), p.cards.get("stale-id"), p.cards.get("check"),
+           p.cards.get("file")),
+          (str(len(hosted)), "5", "1", "1", "1", "1", "1"),
+          "totals: domains and attention counts, the broken file among them")
+    modes = dict(re.findall(r'data-domain="([^"]+)"[^\n]*?<td class="mode">([^<]*)</td>', text))
+    t.is_(len(modes), 50, "a mode cell in every row")
+    t.is_((modes[broken], modes["check.test"], modes["a000.test"]), ("-", "enforce", "enforce"),
+          "modes: - for the broken file, enforce")
     t.is_((p.cards.get("reports"), p.cards.get("failed"), p.cards.get("successful")),
           ("2", "7", "140"), "totals: reports of the last 30 days (the 45-day-old one is out)")
     t.is_(p.pager, (1, 3), "pager: page 1 of 3")
@@ -186,8 +206,8 @@ def main(t):
         status, h, text, p = page(s, "/?page=%d" % n)
         seen += [d for d, _ in p.rows]
         t.is_(p.pager, (n, 3), "page %d: pager says page %d of 3" % (n, n))
-    t.is_(len(seen), len(domains), "3 pages hold 114 rows")
-    t.is_(sorted(seen), domains, "every domain exactly once over the pages")
+    t.is_(len(seen), len(hosted), "3 pages hold 115 rows")
+    t.is_(sorted(seen), hosted, "every domain exactly once over the pages")
     status, h, text, p = page(s, "/?page=99")
     t.is_(p.pager, (3, 3), "a page past the end shows the last page")
 
@@ -205,6 +225,12 @@ def main(t):
          "and the search box shows it as text")
     status, h, text, p = page(s, "/?q=fail")
     t.is_(p.rows, [("fail.test", "sessions")], "?q=fail: fail.test with its reason")
+    status, h, text, p = page(s, "/?q=BROKEN")
+    t.is_(p.rows, [(broken, "file")], "?q=BROKEN: the never-parsed file")
+    status, h, text, p = page(s, "/?q=z00")
+    modes = dict(re.findall(r'data-domain="([^"]+)"[^\n]*?<td class="mode">([^<]*)</td>', text))
+    t.is_((modes.get("z000.test"), modes.get("z001.test"), modes.get("z002.test")),
+          ("testing", "none", "enforce"), "modes: testing, none, enforce as served")
     status, h, body = al.get(s, "/?bogus=1", token=s.token)
     t.is_(status, 400, "an unknown parameter: 400")
 
@@ -254,6 +280,15 @@ def main(t):
     t.ok('<img src=x' not in text and "<b>mx</b>" not in text and
          "&lt;img src=x id=&quot;evil&quot;&gt;" in text,
          "a hostile reporter and MX name stay text")
+    status, h, text, p = page(s, "/domains/" + broken)
+    t.is_(status, 200, "/domains/broken.test: 200")
+    m = re.search(r'<p class="bad" id="file-error">(.*?)</p>', text)
+    want = ("The policy file <code>%s</code> line 2: " %
+            os.path.join(s.policy_dir, broken + ".txt"))
+    t.ok(m is not None and m.group(1).startswith(want) and "mode" in m.group(1) and
+         "nothing is served for it" in m.group(1), "its page shows the file, line and reason",
+         m.group(1) if m else text[:300])
+    t.is_(p.cards.get("served"), "nothing (404)", "and that nothing is served")
     status, h, text, p = page(s, "/domains/not-hosted.test")
     t.is_(status, 404, "a domain that is not hosted: 404")
     t.ok("/check?domain=not-hosted.test" in p.links, "with a link to the checker")

@@ -67,6 +67,11 @@ static void test_attention(void **state)
     r.stale = 1;
     r.failed = 2;
     assert_int_equal(srv__admin_attention(&r, NOW), ADMIN_ATT_FILE | ADMIN_ATT_SESSIONS);
+    r = healthy("a.test");
+    r.broken = 1; /* never parsed: nothing served, the same reason */
+    r.id = "";
+    r.mode = -1;
+    assert_int_equal(srv__admin_attention(&r, NOW), ADMIN_ATT_FILE);
 }
 
 static void test_sort(void **state)
@@ -82,6 +87,15 @@ static void test_sort(void **state)
     for (int i = 0; i < 5; i++)
         assert_string_equal(v[i].domain, want[i]);
     srv__admin_rows_sort(v, 0);
+    /* A file serving nothing comes before any number of other reasons. */
+    v[4].broken = 1; /* b.test */
+    v[4].attention = ADMIN_ATT_FILE;
+    v[3].broken = 1; /* a.test */
+    v[3].attention = ADMIN_ATT_FILE | ADMIN_ATT_CERT;
+    srv__admin_rows_sort(v, 5);
+    const char *want2[] = {"a.test", "b.test", "e.test", "c.test", "d.test"};
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(v[i].domain, want2[i]);
 }
 
 static void test_match(void **state)

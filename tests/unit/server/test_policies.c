@@ -163,6 +163,9 @@ static void test_policy_table(void **state)
     assert_int_equal(t1->n_invalid, 1);
     assert_int_equal(t1->invalid[0].line, 2);
     assert_non_null(strstr(t1->invalid[0].file, "broken.test.txt"));
+    assert_string_equal(t1->invalid[0].domain, "broken.test");
+    assert_int_equal(srv_policy_lookup(t1, "a.test", 6)->mode, POLICY_MODE_TESTING);
+    assert_int_equal(srv_policy_lookup(t1, "b.test", 6)->mode, POLICY_MODE_NONE);
     assert_string_equal(lookup(t1, "a.test"),
                         "version: STSv1\r\nmode: testing\r\nmx: mx.a.test\r\nmax_age: 86400\r\n");
     assert_string_equal(lookup(t1, "b.test"), "version: STSv1\r\nmode: none\r\nmax_age: 86400\r\n");
@@ -181,6 +184,7 @@ static void test_policy_table(void **state)
     const struct srv_policy *a = srv_policy_lookup(t2, "a.test", 6);
     assert_non_null(a);
     assert_int_equal(a->stale, 1);
+    assert_int_equal(a->mode, POLICY_MODE_TESTING); /* the mode of the version served */
     assert_string_equal(a->body,
                         "version: STSv1\r\nmode: testing\r\nmx: mx.a.test\r\nmax_age: 86400\r\n");
     assert_null(lookup(t2, "b.test"));
