@@ -69,12 +69,10 @@ static int id_taken(void *p, const char *id)
 
 int cmd_policy_advise(int argc, char **argv, const char *config_path)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"since", required_argument, NULL, 's'},
-                                         {"until", required_argument, NULL, 'u'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+        {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     int json_out = 0, o;
     const char *since_arg = NULL, *until_arg = NULL;
     optind = 0;
@@ -245,8 +243,8 @@ int cmd_policy_advise(int argc, char **argv, const char *config_path)
         json_object_set_new(out_o, "ready", json_boolean(ready));
         json_t *ba = json_array();
         for (size_t i = 0; i < nb; i++)
-            json_array_append_new(ba,
-                                  json_pack("{s:s,s:s}", "id", adv.blockers[i].id, "message", adv.blockers[i].message));
+            json_array_append_new(ba, json_pack("{s:s,s:s}", "id", adv.blockers[i].id, "message",
+                                                adv.blockers[i].message));
         json_object_set_new(out_o, "blockers", ba);
         if (ready) {
             char name[300];

@@ -24,17 +24,17 @@ struct stsd_config {
     char **listen; /* "host:port" strings, "[::]:443" for IPv6 */
     size_t n_listen;
     char *state_dir;
-    int threads; /* 0 = one event loop per core */
+    int threads;              /* 0 = one event loop per core */
     int max_conn_per_address; /* an IPv4 address or an IPv6 /64 */
     int max_connections;      /* all connections; 0 = 80 % of RLIMIT_NOFILE at start */
     char *user;               /* [server] user: drop to it after binding; NULL = stay */
-    char *access_log; /* NULL = off, "-" = stderr, else a file */
-    int log_level;    /* enum log_level */
+    char *access_log;         /* NULL = off, "-" = stderr, else a file */
+    int log_level;            /* enum log_level */
 
     /* [tls] */
     char *cert_dir;
-    int min_version; /* 0x0303 = TLS 1.2, 0x0304 = TLS 1.3 (OpenSSL's values) */
-    int session_tickets; /* 1: resumption by session tickets (stateless); 0: full handshakes */
+    int min_version;         /* 0x0303 = TLS 1.2, 0x0304 = TLS 1.3 (OpenSSL's values) */
+    int session_tickets;     /* 1: resumption by session tickets (stateless); 0: full handshakes */
     int64_t ticket_lifetime; /* seconds a ticket key encrypts; the previous key still decrypts */
 
     /* [reports] */
@@ -47,11 +47,11 @@ struct stsd_config {
     struct cfg_cidr *rate_exempt;
     size_t n_rate_exempt;
     size_t queue;
-    uint64_t parse_memory;   /* bytes of every report being inflated, parsed or queued at once */
-    uint64_t max_values;     /* JSON values per report; more is 413 before any tree is built */
+    uint64_t parse_memory;    /* bytes of every report being inflated, parsed or queued at once */
+    uint64_t max_values;      /* JSON values per report; more is 413 before any tree is built */
     uint64_t max_detail_rows; /* failure-detail rows stored per report; the rest merged */
-    int64_t keep;            /* seconds reports are kept (by end-datetime); 0 = forever */
-    uint64_t min_free;       /* bytes free on the database's file system; below: 503 / 75 */
+    int64_t keep;             /* seconds reports are kept (by end-datetime); 0 = forever */
+    uint64_t min_free;        /* bytes free on the database's file system; below: 503 / 75 */
 
     /* [admin] */
     char *admin_listen; /* "off" disables the admin listener */
@@ -62,14 +62,14 @@ struct stsd_config {
     int64_t check_interval; /* seconds; 0 = off */
     char **check_domains;   /* empty = every hosted domain */
     size_t n_check_domains;
-    char *check_resolver;   /* NULL = system resolver */
-    char *check_ca_file;    /* NULL = system trust store */
+    char *check_resolver; /* NULL = system resolver */
+    char *check_ca_file;  /* NULL = system trust store */
     int check_smtp_port;
     int check_https_port;
     int allow_private; /* 1: self-checks and webhooks may connect to private addresses */
 
     /* [alerts] */
-    char *webhook_url; /* NULL = no webhook */
+    char *webhook_url;         /* NULL = no webhook */
     double alert_failure_rate; /* alert when failed/(all) in new reports passes it */
     int alert_cert_days;       /* alert when a served certificate has fewer days left */
     int digest_daily;          /* 1: a daily digest webhook */

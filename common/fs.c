@@ -93,17 +93,17 @@ int file_write_atomic(const char *path, const void *buf, size_t len, int mode)
     }
     free(tmp);
     return 0;
-fail_close: {
+fail_close : {
     int e = errno;
     close(fd);
     errno = e;
 }
-fail_unlink: {
+fail_unlink : {
     int e = errno;
     unlink(tmp);
     errno = e;
 }
-fail: {
+fail : {
     int e = errno;
     free(tmp);
     errno = e;

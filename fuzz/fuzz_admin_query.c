@@ -59,8 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         strlen(sid) != ADMIN_SESSION_HEX)
         abort();
     char csrf[ADMIN_CSRF_HEX + 1];
-    if (srv__admin_csrf(sid, csrf) == 0 && (srv__admin_csrf_valid(sid, v) != 0) !=
-                                               (v != NULL && strcmp(v, csrf) == 0))
+    if (srv__admin_csrf(sid, csrf) == 0 &&
+        (srv__admin_csrf_valid(sid, v) != 0) != (v != NULL && strcmp(v, csrf) == 0))
         abort(); /* only the session's own token passes */
     free(v);
     free(s);

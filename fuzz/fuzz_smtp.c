@@ -36,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0; /* the probe gives up on a malformed reply */
             if (rc == 0)
                 break;
-            if (r.code < 100 || r.code > 599 || r.n_lines < 1 ||
-                r.n_lines > CHECK_SMTP_MAX_LINES || strlen(r.text) >= sizeof(r.text))
+            if (r.code < 100 || r.code > 599 || r.n_lines < 1 || r.n_lines > CHECK_SMTP_MAX_LINES ||
+                strlen(r.text) >= sizeof(r.text))
                 __builtin_trap();
             memset(&r, 0, sizeof(r));
         }

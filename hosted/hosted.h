@@ -38,14 +38,14 @@ char *hosted_path_acme(const struct stsd_config *cfg);
 
 #define HOSTED_CREATE 0x1 /* create state_dir, policies/ and cert_dir (0750) when missing */
 #define HOSTED_NO_DB 0x2  /* never open the database: files only (ids stay "") */
-#define HOSTED_READ_ONLY 0x4 /* open the database read-only, never migrate or record anything
-                                (`stsd check -c`: the database is left untouched; a content
-                                without a recorded id gets id "") */
+#define HOSTED_READ_ONLY                                                                           \
+    0x4 /* open the database read-only, never migrate or record anything                           \
+           (`stsd check -c`: the database is left untouched; a content                             \
+           without a recorded id gets id "") */
 
 struct hosted;
 /* NULL with a message (what, where, how to fix) in err. */
-struct hosted *hosted_open(const struct stsd_config *cfg, unsigned flags, char *err,
-                           size_t errlen);
+struct hosted *hosted_open(const struct stsd_config *cfg, unsigned flags, char *err, size_t errlen);
 void hosted_close(struct hosted *h); /* NULL is a no-op */
 const struct stsd_config *hosted_config(const struct hosted *h);
 const char *hosted_policy_dir(const struct hosted *h); /* for watching it (inotify) only */
@@ -63,7 +63,7 @@ struct hosted_policy {
     char *text;   /* file contents as read (NULL if unreadable) */
     size_t len;
     unsigned char sha256[32];
-    int valid;    /* parsed without error */
+    int valid; /* parsed without error */
     struct policy policy;
     char *read_error; /* errno text when the file could not be read */
     char id[33];      /* the recorded id of this content; "" when broken or no database */
@@ -77,12 +77,13 @@ struct hosted_policy_list {
     char **skipped; /* names of *.txt files that are not <lowercase valid domain>.txt */
     size_t n_skipped;
 };
-#define HOSTED_IDS 0x10 /* look up (and, unless HOSTED_READ_ONLY, record when new) the id of
-                           each valid content, and the withdrawals under way */
+#define HOSTED_IDS                                                                                 \
+    0x10 /* look up (and, unless HOSTED_READ_ONLY, record when new) the id of                      \
+            each valid content, and the withdrawals under way */
 /* Every hosted domain. 0, or -1 with err when the directory cannot be read (a missing
  * directory is an empty list). */
-int hosted_policy_list(struct hosted *h, unsigned flags, struct hosted_policy_list *out,
-                       char *err, size_t errlen);
+int hosted_policy_list(struct hosted *h, unsigned flags, struct hosted_policy_list *out, char *err,
+                       size_t errlen);
 /* One domain. 1 found, 0 not hosted, -1 unreadable (read_error set). */
 int hosted_policy_get(struct hosted *h, const char *domain, unsigned flags,
                       struct hosted_policy *out);
@@ -108,8 +109,8 @@ int hosted_versions(struct hosted *h, const char *domain, struct hosted_version 
 /* A policy from its fields: validates each one and names the field that is wrong
  * ("mode", "mx", "max_age") with the §2 reason. *text malloc'd: policy_format's canonical
  * text (CRLF lines; mx lowercased, repeats dropped). 0, or -1 with field and err filled. */
-int hosted_policy_compose(int mode, const char *const *mx, size_t n_mx, long max_age,
-                          char **text, size_t *len, char field[32], char *err, size_t errlen);
+int hosted_policy_compose(int mode, const char *const *mx, size_t n_mx, long max_age, char **text,
+                          size_t *len, char field[32], char *err, size_t errlen);
 
 enum hosted_change { HOSTED_CREATED = 0, HOSTED_CHANGED, HOSTED_UNCHANGED };
 struct hosted_put {
@@ -178,8 +179,8 @@ int hosted_cert_install(struct hosted *h, const char *domain, const char *pem, s
  * never stores). Thin: the rows are sql/'s. */
 struct db_check;
 struct db_check_finding;
-int hosted_check_store(struct hosted *h, const struct db_check *c,
-                       const struct db_check_finding *f, size_t n, int64_t *id);
+int hosted_check_store(struct hosted *h, const struct db_check *c, const struct db_check_finding *f,
+                       size_t n, int64_t *id);
 /* The newest run of `domain` (NULL: of every domain), see db_check_latest. 0 or -1. */
 int hosted_check_latest(struct hosted *h, const char *domain, struct db_check **out, size_t *n);
 

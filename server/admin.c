@@ -235,8 +235,7 @@ static void send_response(h2o_req_t *req, const struct admin_response *rs, enum 
                        strlen(rs->allow));
     if (rs->location != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL,
-                       h2o_strdup(&req->pool, rs->location, SIZE_MAX).base,
-                       strlen(rs->location));
+                       h2o_strdup(&req->pool, rs->location, SIZE_MAX).base, strlen(rs->location));
     if (rs->content_disposition != NULL)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-disposition"), 0,
                               NULL, rs->content_disposition, strlen(rs->content_disposition));
@@ -418,9 +417,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         job->rq.body_len = req->entity.base ? req->entity.len : 0;
     }
     i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    job->content_type = i >= 0 ? xstrndup(req->headers.entries[i].value.base,
-                                          req->headers.entries[i].value.len)
-                               : xstrdup("");
+    job->content_type =
+        i >= 0 ? xstrndup(req->headers.entries[i].value.base, req->headers.entries[i].value.len)
+               : xstrdup("");
     job->rq.content_type = job->content_type;
     srv__admin_cookie_session(cookie, cookielen, job->rq.session);
     job->rq.path = job->path;

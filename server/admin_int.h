@@ -530,8 +530,8 @@ void srv__admin_policy_body_free(struct admin_policy_body *b);
 int srv__admin_enforce_body(const char *body, size_t len, int *force, char field[32], char *err,
                             size_t errlen);
 /* {"domain": "..."} */
-int srv__admin_check_body(const char *body, size_t len, char domain[256], char field[32],
-                          char *err, size_t errlen);
+int srv__admin_check_body(const char *body, size_t len, char domain[256], char field[32], char *err,
+                          size_t errlen);
 
 /* Answer with a JSON value and this status (takes the reference). */
 void srv__admin_reply(struct admin_response *rs, int status, struct json_t *v);

@@ -58,7 +58,7 @@ void srv_check_opts(const struct stsd_config *cfg, struct check_opts *o);
  * answered: out->unavailable, still stored with status 69; a bad [checks] option or an
  * invalid store request: !out->ran); -2 with err when it ran but could not be stored.
  */
-int srv_check_domain(struct hosted *h, const struct stsd_config *cfg, const char *domain,
-                     int store, struct check_result *out, char *err, size_t errlen);
+int srv_check_domain(struct hosted *h, const struct stsd_config *cfg, const char *domain, int store,
+                     struct check_result *out, char *err, size_t errlen);
 
 #endif
