@@ -8,7 +8,11 @@ requests an operator sends) for every route, against the real `stsd serve`:
                                           422 for a wrong key, a wrong name, an expired one
   POST   /api/v1/domains/{d}/enforce      409 with the reasons `stsd policy advise` gives, then
                                           200 (mode enforce, a new id) once 14 days of clean
-                                          reports and a clean check are stored
+                                          reports and a clean check are stored: a real check
+                                          ("check now" by the dashboard form) of the domain
+                                          whose policy host is this stsd, whose MX is the
+                                          checker bed's SMTP server (STARTTLS, the test CA),
+                                          and whose DNS publishes what `stsd policy dns` prints
   DELETE /api/v1/domains/{d}              202 mode none with a new id, served at once;
                                           ?now=1: 200, then the policy host answers 404
   POST   /api/v1/check                    200, the findings of `stsd check --json`
@@ -21,12 +25,15 @@ import datetime
 import json
 import os
 import re
-import sqlite3
 import sys
+import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "checker"))
 import adminlib as al  # noqa: E402
+import bed as checkbed  # noqa: E402
 from adminlib import st  # noqa: E402
 
 D = "new.test"
@@ -74,6 +81,43 @@ def pem(leaf, key=None):
     return open(leaf["chain"]).read() + open(key or leaf["key"]).read()
 
 
+def form(s, path, cookie=None, fields=None):
+    """One dashboard request with the curl CLI: a GET, or a form POST with fields."""
+    h = ["Cookie: " + cookie] if cookie else []
+    data = None
+    if fields is not None:
+        h.append("Content-Type: application/x-www-form-urlencoded")
+        data = urllib.parse.urlencode(fields).encode()
+    return st.curl("http://127.0.0.1:%d%s" % (s.admin_port, path), data=data, headers=h)
+
+
+def publish(u, records, dns_out):
+    """Restart unbound (same address and port) with the TXT records `stsd policy dns`
+    printed added to records."""
+    txt = [l for l in dns_out.splitlines() if l.startswith("_")]
+    u.stop()
+    u2 = st.Unbound(records + txt, addr=u.addr, port=u.port)
+    u2.start()
+    return u2
+
+
+def mail_server(ca, host, port):
+    """The bed's SMTP server (STARTTLS, a certificate of the test CA for host) on
+    127.0.0.1:port; stopped at exit."""
+    leaf = ca.issue(host, days=365, intermediate=True, name="mx")
+    stopping = threading.Event()
+    srv = checkbed.SMTPServer(checkbed._listen("127.0.0.1", port), host, "ok",
+                              checkbed._server_ctx(leaf["chain"], leaf["key"]), stopping)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1},
+                     daemon=True).start()
+
+    def stop():
+        stopping.set()
+        srv.shutdown()
+        srv.server_close()
+    st.Cleanup.add(stop)
+
+
 def report(d, day, ok):
     return {"organization-name": "Rep A", "contact-info": "tlsrpt@rep.example",
             "report-id": "rep-%s-%s" % (d, day), "date-range": {
@@ -90,9 +134,11 @@ def main(t):
     ca = st.TestCA(os.path.join(tmp, "ca"))
     port = st.free_port()
     smtp = st.free_port()
-    u = st.Unbound(["new.test. MX 10 mail.new.test.", "mail.new.test. A 127.0.0.1",
-                    "mta-sts.new.test. A 127.0.0.1", "probe.test. A 127.0.0.1"])
+    records = ["new.test. MX 10 mail.new.test.", "mail.new.test. A 127.0.0.1",
+               "mta-sts.new.test. A 127.0.0.1", "probe.test. A 127.0.0.1"]
+    u = st.Unbound(records)
     u.start()
+    mail_server(ca, "mail." + D, smtp)
     extra = ("[checks]\ninterval = off\nresolver = %s@%d\nca_file = %s\nsmtp_port = %d\n"
              "https_port = %d\nallow_private = on\n" % (u.addr, u.port, ca.cert, smtp, port))
     s = st.Stsd(policies={"old.test": "version: STSv1\nmode: testing\nmx: mail.old.test\n"
@@ -241,12 +287,24 @@ def main(t):
     status, h, j = req(s, "POST", E, {})
     t.is_((status, [x.get("id") for x in (j or {}).get("reasons", [])]), (409, ["no-check"]),
           "with the reports: only the missing check blocks")
-    db = sqlite3.connect(os.path.join(s.state_dir, "stsd.db"))
-    with db:
-        db.execute("INSERT INTO checks (domain, started, duration_ms, status, errors, warnings, "
-                   "infos, dns_id, result) VALUES (?,?,?,?,?,?,?,?,?)",
-                   (D, int(time.time()) - 60, 50, 0, 0, 0, 0, id2, "{}"))
-    db.close()
+    # the real self-check: DNS publishes what `stsd policy dns` prints, then "check now"
+    # by the dashboard form (session cookie + CSRF token) stores it
+    u = publish(u, records, st.run([al.STSD, "-c", s.config, "policy", "dns", D]).out)
+    cookie = form(s, "/?token=" + s.token).headers.get("set-cookie", "").split(";")[0]
+    m = re.search(rb'name="csrf" value="([0-9a-f]+)"',
+                  form(s, "/forms/check?domain=" + D, cookie).body)
+    r = form(s, "/forms/check", cookie, {"csrf": m.group(1).decode() if m else "",
+                                         "domain": D})
+    t.is_((r.status, r.headers.get("location")), (303, "/domains/" + D),
+          "check now by the dashboard form: 303")
+    status, h, j = req(s, "GET", "/api/v1/checks?domain=" + D)
+    latest = (j or {}).get("latest") or [{}]
+    errs = [(f.get("id"), f.get("subject"), f.get("message"))
+            for f in latest[0].get("findings", []) if f.get("severity") == "error"]
+    t.ok(latest[0].get("domain") == D and latest[0].get("errors") == 0 and not errs and
+         latest[0].get("dns_id") == id2,
+         "the stored check of %s: no error, the published id is the served one" % D,
+         (latest[0].get("errors"), latest[0].get("dns_id"), errs))
     status, h, j = req(s, "POST", E, {"force": False})
     id3 = (j or {}).get("policy_id")
     t.ok(status == 200 and id3 and id3 != id2 and "mode: enforce\r\n" in (j or {}).get("policy", ""),
