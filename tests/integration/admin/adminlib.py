@@ -287,6 +287,16 @@ class WebDriver:
     def url(self):
         return self._s("GET", "/url")
 
+    def url_after(self, old, timeout=20):
+        """The URL once the browser has left `old` (a click's navigation may still be under
+        way when the click returns), or `old` after timeout seconds."""
+        end = time.monotonic() + timeout
+        u = self.url()
+        while u == old and time.monotonic() < end:
+            time.sleep(0.05)
+            u = self.url()
+        return u
+
     def source(self):
         return self._s("GET", "/source")
 
