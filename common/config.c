@@ -371,7 +371,9 @@ static void format_key(FILE *f, const struct stsd_config *cfg, const struct conf
     } else if (k->kind != CK_REAL) {
         memcpy(&i, field, sizeof(i));
     }
-    fprintf(f, "%s = ", k->name);
+    /* "key=value" with no spaces and a list one item a line: never longer than the line it
+     * was read from, so that a value near libinih's line cap still loads back. */
+    fprintf(f, "%s=", k->name);
     switch (k->kind) {
     case CK_INT:
     case CK_SIZE:
@@ -394,13 +396,18 @@ static void format_key(FILE *f, const struct stsd_config *cfg, const struct conf
         fputs(list ? (const char *)list : "", f);
         break;
     case CK_LIST:
-        for (size_t j = 0; j < n; j++)
-            fprintf(f, "%s%s", j ? ", " : "", ((char *const *)list)[j]);
+        for (size_t j = 0; j < n; j++) {
+            if (j > 0)
+                fprintf(f, "\n%s=", k->name);
+            fputs(((char *const *)list)[j], f);
+        }
         break;
     case CK_CIDRS:
-        for (const struct cfg_cidr *c = list; c < (const struct cfg_cidr *)list + n; c++)
-            fprintf(f, "%s%s/%d", c == list ? "" : ", ",
-                    inet_ntop(c->family, c->addr, buf, sizeof(buf)), c->prefix);
+        for (const struct cfg_cidr *c = list; c < (const struct cfg_cidr *)list + n; c++) {
+            if (c > (const struct cfg_cidr *)list)
+                fprintf(f, "\n%s=", k->name);
+            fprintf(f, "%s/%d", inet_ntop(c->family, c->addr, buf, sizeof(buf)), c->prefix);
+        }
         break;
     }
     fputc('\n', f);

@@ -8,4 +8,6 @@ kept=$(dirname "$0")/corpus/$(basename "$bin")
 [ -d "$kept" ] && set -- "$kept" "$@"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$tmp" "$@"
+# libFuzzer's own exit code for a crash, 77, is "skipped" to meson: make every finding a failure.
+"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -error_exitcode=1 -timeout_exitcode=1 "$tmp" "$@"

@@ -131,8 +131,9 @@ static void test_config_example_file(void **state)
 {
     char *example = format_loaded("examples/stsd.conf", 1), *def = format_loaded("/dev/null", 0);
     assert_string_equal(example, def);
-    expect_lines(def, "[server]\nlisten = 0.0.0.0:443\nstate_dir = /var/lib/stsd",
-                 "rate_exempt = 127.0.0.0/8, ::1/128", "keep = 34560000", "access_log = ", NULL);
+    expect_lines(def, "[server]\nlisten=0.0.0.0:443\nstate_dir=/var/lib/stsd",
+                 "rate_exempt=127.0.0.0/8\nrate_exempt=::1/128", "keep=34560000", "access_log=",
+                 NULL);
     free(example);
     free(def);
 }
@@ -154,8 +155,9 @@ static void test_config_format_round_trip(void **state)
         free(first);
     }
     char *full = format_loaded("tests/data/common/config/full.conf", 1);
-    expect_lines(full, "listen = 0.0.0.0:443, [::]:443", "domains = example.com, example.org",
-                 "min_version = TLSv1.2", "failure_rate = 0.050000000000000003", NULL);
+    expect_lines(full, "listen=0.0.0.0:443\nlisten=[::]:443",
+                 "domains=example.com\ndomains=example.org", "min_version=TLSv1.2",
+                 "failure_rate=0.050000000000000003", NULL);
     free(full);
 }
 
