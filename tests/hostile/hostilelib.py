@@ -17,7 +17,6 @@ database. Attack loops are bounded in count and time and stop by themselves.
     hl.p99(lat), hl.vm_hwm_mb(s.proc.pid), hl.cpu_seconds(s.proc.pid)
 """
 
-import multiprocessing
 import os
 import socket
 import ssl
@@ -113,46 +112,34 @@ def policy_fetch(port, domain="a.test", cafile=None, timeout=5.0, host="127.0.0.
 
 
 class GetProbe:
-    """Fetch the policy every `interval` seconds, as senders do, while an attack runs; stop()
-    returns the latencies (None for a failed fetch or a status but 200), `errors` the failures.
-
-    The fetches run in a process of their own (fork): in the test's process they would wait for
-    the interpreter lock behind the attacker threads, and the figures would measure Python's
-    scheduling instead of stsd's answers."""
+    """A background thread fetching the policy every `interval` seconds, as senders do, while an
+    attack runs. stop() returns the latencies (None for a failed fetch or a status but 200)."""
 
     def __init__(self, port, domain="a.test", interval=0.02, cafile=None, host="127.0.0.1"):
         self.port, self.domain, self.interval = port, domain, interval
         self.cafile, self.host = cafile, host
         self.lat = []
         self.errors = []
-        self._stop = multiprocessing.get_context("fork").Event()
-        self._rx, self._tx = multiprocessing.get_context("fork").Pipe(duplex=False)
-        self._p = multiprocessing.get_context("fork").Process(target=self._run, daemon=True)
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
-        self._rx.close()
-        lat, errors = [], []
         while not self._stop.is_set():
             dt, status = policy_get(self.port, self.domain, self.cafile, host=self.host)
             if dt is None or status != 200:
-                lat.append(None)
-                errors.append(status)
+                self.lat.append(None)
+                self.errors.append(status)
             else:
-                lat.append(dt)
+                self.lat.append(dt)
             self._stop.wait(self.interval)
-        self._tx.send((lat, errors))
-        self._tx.close()
 
     def start(self):
-        self._p.start()
-        self._tx.close()
+        self._t.start()
         return self
 
     def stop(self):
         self._stop.set()
-        if self._rx.poll(60):
-            self.lat, self.errors = self._rx.recv()
-        self._p.join(30)
+        self._t.join(30)
         return list(self.lat)
 
 
