@@ -31,6 +31,10 @@ void config_free(struct stsd_config *cfg)
     free(cfg->check_resolver);
     free(cfg->check_ca_file);
     free(cfg->webhook_url);
+    free(cfg->acme_directory);
+    free(cfg->acme_contact);
+    free(cfg->acme_http_listen);
+    free(cfg->acme_ca_file);
     memset(cfg, 0, sizeof(*cfg));
 }
 

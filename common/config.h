@@ -73,6 +73,15 @@ struct stsd_config {
     double alert_failure_rate; /* alert when failed/(all) in new reports passes it */
     int alert_cert_days;       /* alert when a served certificate has fewer days left */
     int digest_daily;          /* 1: a daily digest webhook */
+
+    /* [acme] */
+    char *acme_directory;     /* the CA's directory URL; NULL = no ACME */
+    char *acme_contact;       /* mailto: address for the account; NULL = none */
+    int acme_challenge;       /* 0 = http-01, 1 = tls-alpn-01 */
+    char *acme_http_listen;   /* the http-01 listener, "host:port" */
+    char *acme_ca_file;       /* extra trust for the directory; NULL = system trust store */
+    int64_t acme_renew_before; /* seconds before not-after a certificate is renewed */
+    int acme_concurrency;     /* orders in flight at once */
 };
 
 /* Fill cfg with the built-in defaults (state_dir /var/lib/stsd, ...). */

@@ -138,9 +138,33 @@ static const struct config_key alerts_keys[] = {
      .fix = "must be daily or off"},
 };
 
+static int valid_acme_contact(char *v)
+{
+    return strncmp(v, "mailto:", 7) == 0 && strchr(v + 7, '@') != NULL && strpbrk(v, " ,") == NULL;
+}
+
+static const struct config_key acme_keys[] = {
+    {"directory", CK_STR, AT(acme_directory), .valid = valid_http_url,
+     .fix = "must be the CA's directory URL, e.g. "
+            "https://acme-staging-v02.api.letsencrypt.org/directory"},
+    {"contact", CK_STR, AT(acme_contact), .valid = valid_acme_contact,
+     .fix = "must be one mailto: address, e.g. mailto:hostmaster@example.com"},
+    {"challenge", CK_CHOICE, AT(acme_challenge), .words = "http-01|tls-alpn-01", .def = "http-01",
+     .fix = "must be http-01 or tls-alpn-01"},
+    {"http_listen", CK_STR, AT(acme_http_listen), .valid = valid_hostport, .def = "0.0.0.0:80",
+     .fix = "is not an address:port; write e.g. 0.0.0.0:80"},
+    {"ca_file", CK_STR, AT(acme_ca_file), .valid = valid_abs_path,
+     .fix = "must be an absolute path"},
+    {"renew_before", CK_DURATION, AT(acme_renew_before), .lo = 86400, .hi = 1e18, .def = "30d",
+     .fix = "must be a duration of at least 1d, e.g. 30d"},
+    {"concurrency", CK_INT, AT(acme_concurrency), .lo = 1, .hi = 64, .def = "4",
+     .fix = "must be a number from 1 to 64"},
+};
+
 #define KEYS(s) s##_keys, sizeof(s##_keys) / sizeof(s##_keys[0])
 const struct config_section config__sections[] = {
     {"server", KEYS(server)}, {"tls", KEYS(tls)},       {"reports", KEYS(reports)},
     {"admin", KEYS(admin)},   {"checks", KEYS(checks)}, {"alerts", KEYS(alerts)},
+    {"acme", KEYS(acme)},
 };
 const size_t config__n_sections = sizeof(config__sections) / sizeof(config__sections[0]);

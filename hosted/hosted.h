@@ -147,7 +147,9 @@ struct hosted_cert {
     char *key_file; /* the key file (== file for a .pem holding both) */
     char *issuer;   /* one line, e.g. "CN=R11, O=Let's Encrypt" */
     int64_t not_before, not_after;
-    char source[8]; /* "file" (acme/ sets "acme") */
+    char source[8]; /* "acme" when it is the certificate ACME last installed for the name
+                       (its serial is the one hosted_acme records), else "file" */
+    char serial[66]; /* hex, upper case, of the leaf */
     void *x509;     /* X509 *, the leaf */
 };
 /* Every certificate in cert_dir, sorted by name. Repeated calls on one handle re-read only
@@ -172,6 +174,42 @@ int hosted_cert_for(const struct hosted_cert *v, size_t n, const char *domain);
  */
 int hosted_cert_install(struct hosted *h, const char *domain, const char *pem, size_t len,
                         const char *actor, int64_t now, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- ACME state (acme_state.c) */
+
+/* What serve's ACME scheduler knows of one hosted domain's certificate (table acme_state).
+ * Kept across restarts so that back-off survives them. */
+struct hosted_acme {
+    char *domain;
+    char state[12];        /* "" never ordered, "pending" ordering now, "ok", "failed" */
+    int failures;          /* consecutive failed orders; 0 after a success */
+    int64_t next_attempt;  /* no order before this time (back-off, Retry-After); 0 = none */
+    int64_t last_attempt;  /* start of the latest order, 0 = never */
+    int64_t last_success;  /* when the latest certificate was installed, 0 = never */
+    int64_t not_after;     /* of the certificate ACME last installed, 0 = none */
+    char *serial;          /* its serial (hex, upper case), NULL = none */
+    char *last_error;      /* "<status>: <detail>" of the latest failure, NULL after a success */
+    char *account;         /* the ACME account URL the latest order used, or NULL */
+    int request;           /* asked by `stsd certs renew`: 0 none, 1 renew if due, 2 renew now */
+    int64_t requested_at;  /* when that was asked, 0 = never */
+};
+/* Every row, sorted by domain. 0 or -1. */
+int hosted_acme_list(struct hosted *h, struct hosted_acme **out, size_t *n);
+/* One domain's row: 1 found, 0 none (*out zeroed), -1 error. */
+int hosted_acme_get(struct hosted *h, const char *domain, struct hosted_acme *out);
+/* Insert or replace a row (the scheduler's bookkeeping). 0 or -1. */
+int hosted_acme_put(struct hosted *h, const struct hosted_acme *a);
+/* A renewal request from the CLI for `domain` (NULL: every hosted domain): request = 2 when
+ * `force`, else 1, requested_at = now. Returns how many domains were marked (a domain that is
+ * not hosted is not marked), -1 on error. */
+int hosted_acme_request(struct hosted *h, const char *domain, int force, int64_t now);
+/* A certificate ACME obtained: hosted_cert_install (actor "acme") of the chain + key, then the
+ * row records state ok, failures 0, no error, no request, the serial, not_after, last_success
+ * = now and `account`. 0, or -1 with the reason in err. */
+int hosted_acme_installed(struct hosted *h, const char *domain, const char *pem, size_t len,
+                          const char *account, int64_t now, char *err, size_t errlen);
+void hosted_acme_free(struct hosted_acme *v, size_t n);
+void hosted_acme_clear(struct hosted_acme *a); /* frees the strings of one row */
 
 /* ---------------------------------------------------------------- latest check (checks.c) */
 
