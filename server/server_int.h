@@ -368,6 +368,20 @@ void srv_metrics_report_stored(const struct report *r, int64_t id);
  * thread; cheap. */
 void srv_metrics_reload(void);
 
+/* ---- acme_stats.c: what the ACME scheduler did, for /metrics and the dashboard ---- */
+/* Count one finished order by its outcome (an enum acme_status value; any thread). */
+void srv_acme_count_order(int status);
+/* Orders in flight: +1 when one starts, -1 when it ends (any thread). */
+void srv_acme_inflight(int delta);
+struct srv_acme_stats {
+    uint64_t orders[8]; /* by enum acme_status: [0] issued, then each failure kind */
+    int in_flight;      /* orders running now */
+    int in_flight_max;  /* the most ever running at once since start */
+    int enabled;        /* 1 when [acme] directory is set and the scheduler runs */
+};
+void srv_acme_stats(struct srv_acme_stats *out);
+void srv_acme_set_enabled(int on);
+
 /* ---- server.c: the running server ---- */
 struct srv_thread {
     struct srv *srv;
