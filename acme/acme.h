@@ -86,6 +86,10 @@ struct acme_options {
     const char *challenge; /* "http-01" or "tls-alpn-01" */
     long timeout;          /* seconds per HTTP request (0 = 30) */
     long poll_max;         /* seconds to wait for an authorization or an order (0 = 120) */
+    /* Polled during transfers and waits: when it returns non-zero the exchange ends at once
+     * with ACME_E_LOCAL ("cancelled"). NULL = never. */
+    int (*cancelled)(void *arg);
+    void *cancel_arg;
 };
 
 /* How a challenge becomes answerable. The client calls present() before it tells the CA the
