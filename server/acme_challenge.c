@@ -10,10 +10,10 @@
 
 struct chal {
     enum srv_acme_chal_type type;
-    char host[256];                       /* lowercased; "" for http-01 */
-    char token[SRV_ACME_TOKEN_MAX + 1];   /* "" for tls-alpn-01 when none was given */
-    char key_auth[SRV_ACME_KEYAUTH_MAX];  /* http-01 */
-    X509 *cert;                           /* tls-alpn-01 */
+    char host[256];                      /* lowercased; "" for http-01 */
+    char token[SRV_ACME_TOKEN_MAX + 1];  /* "" for tls-alpn-01 when none was given */
+    char key_auth[SRV_ACME_KEYAUTH_MAX]; /* http-01 */
+    X509 *cert;                          /* tls-alpn-01 */
     EVP_PKEY *key;
     int used;
 };
@@ -89,8 +89,7 @@ int srv__acme_chal_add(enum srv_acme_chal_type type, const char *host, const cha
             memcpy(c.token, token, tl + 1); /* case matters in a token */
     }
     if (type == SRV_ACME_HTTP01) {
-        ok = ok && c.token[0] != '\0' && key_auth != NULL &&
-             strlen(key_auth) < sizeof(c.key_auth);
+        ok = ok && c.token[0] != '\0' && key_auth != NULL && strlen(key_auth) < sizeof(c.key_auth);
         if (ok)
             memcpy(c.key_auth, key_auth, strlen(key_auth) + 1);
     } else {

@@ -16,7 +16,10 @@
 #ifndef STSD_SERVER_ACME_INT_H
 #define STSD_SERVER_ACME_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -77,5 +80,46 @@ void srv__acme_tls_setup(SSL_CTX *ctx, int tls_alpn);
 /* 1 when this handshake is a tls-alpn-01 validation answered with the validation certificate
  * (the SNI callback then leaves the certificate alone). */
 int srv__acme_tls_conn(SSL *ssl);
+
+/* ---- acme_sched.c (planning, the module) and acme_worker.c (one order at a time) ---- */
+struct stsd_config;
+struct acme_options;
+struct srv_acme_retry {
+    char *domain;
+    int64_t until; /* a Retry-After from the CA runs until then */
+};
+/* The scheduler's state, shared by its planning thread and its order threads under mu. */
+struct srv_acme {
+    const struct stsd_config *cfg;
+    EVP_PKEY *key; /* the account key */
+    pthread_mutex_t mu;
+    pthread_cond_t plan_cv; /* the planner: a kick, a stop, or its next turn */
+    pthread_cond_t work_cv; /* the order threads: a queued domain, or a stop */
+    atomic_int stop;
+    int kick;
+    char **queue; /* domains to order, oldest first */
+    size_t n_queue;
+    char **busy; /* queued or being ordered now */
+    size_t n_busy;
+    struct srv_acme_retry *retry;
+    size_t n_retry;
+    pthread_t planner;
+    int planner_on;
+    pthread_t *workers;
+    int n_workers;
+};
+/* The ACME client's options from the configuration ([acme] directory, contact, ca_file,
+ * challenge), cancelled when the scheduler stops. */
+void srv__acme_options(struct srv_acme *a, struct acme_options *o);
+/* Seconds to wait after `failures` failures with the CA's retry_after (acme_backoff with a
+ * random jitter). */
+int64_t srv__acme_wait(int failures, long retry_after);
+/* An order thread: orders the queued domains one at a time until the scheduler stops. */
+void *srv__acme_worker_main(void *arg);
+/* With a->mu held: a domain is done (no longer busy); its Retry-After, if any, is kept. */
+void srv__acme_done(struct srv_acme *a, const char *domain, int64_t retry_until);
+/* Ask the planner to look at once (after a policy reload). Any thread; no-op when ACME is
+ * off. */
+void srv__acme_kick(void);
 
 #endif

@@ -59,8 +59,8 @@ static int open_one(const struct addrinfo *ai, int reuseport, int *e)
     return fd;
 }
 
-int srv__listener_open(struct srv_listener *l, const char *addr, int kind, int n_threads,
-                       char *err, size_t errlen)
+int srv__listener_open(struct srv_listener *l, const char *addr, int kind, int n_threads, char *err,
+                       size_t errlen)
 {
     char host[256], port[8];
     memset(l, 0, sizeof(*l));

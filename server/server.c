@@ -346,9 +346,9 @@ static int open_listeners(struct srv *s)
     s->listeners = xcalloc(cfg->n_listen + 2, sizeof(*s->listeners));
     char err[512], q[600];
     for (size_t i = 0; i < cfg->n_listen + (size_t)admin + (size_t)acme; i++) {
-        int kind = i < cfg->n_listen                    ? SRV_LISTEN_PUBLIC
-                   : i == cfg->n_listen && admin        ? SRV_LISTEN_ADMIN
-                                                        : SRV_LISTEN_ACME;
+        int kind = i < cfg->n_listen             ? SRV_LISTEN_PUBLIC
+                   : i == cfg->n_listen && admin ? SRV_LISTEN_ADMIN
+                                                 : SRV_LISTEN_ACME;
         const char *addr = kind == SRV_LISTEN_ADMIN  ? cfg->admin_listen
                            : kind == SRV_LISTEN_ACME ? cfg->acme_http_listen
                                                      : cfg->listen[i];

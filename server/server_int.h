@@ -243,8 +243,8 @@ struct srv_listener {
 };
 /* Open n_threads sockets for addr (kind: an enum srv_listen_kind); 0 or -1 with a one-line
  * error (what, where, fix). */
-int srv__listener_open(struct srv_listener *l, const char *addr, int kind, int n_threads,
-                       char *err, size_t errlen);
+int srv__listener_open(struct srv_listener *l, const char *addr, int kind, int n_threads, char *err,
+                       size_t errlen);
 void srv__listener_close(struct srv_listener *l);
 /* Connection counting shared by all threads: per address (an IPv4 address or an IPv6 /64,
  * [server] max_conn_per_address) and in all on the public listeners ([server]
@@ -335,6 +335,8 @@ extern const struct srv_module *const srv__modules[];
 extern const struct srv_module srv_report_module;
 /* admin.c: the admin listener (API, dashboard, /metrics) and the self-check thread. */
 extern const struct srv_module srv_admin_module;
+/* acme_sched.c: certificates by ACME for every hosted domain ([acme] directory). */
+extern const struct srv_module srv_acme_module;
 
 /* ---- metrics.c: counters for /metrics (admin listener); lock-free, any thread ---- */
 enum srv_endpoint {

@@ -24,8 +24,8 @@ static void test_token_valid(void **state)
     assert_true(srv__acme_token_valid("evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA", 43));
     assert_true(srv__acme_token_valid("a", 1));
     assert_false(srv__acme_token_valid("", 0));
-    assert_false(srv__acme_token_valid("abc=", 4));  /* padding */
-    assert_false(srv__acme_token_valid("ab/c", 4));  /* standard base64, not base64url */
+    assert_false(srv__acme_token_valid("abc=", 4)); /* padding */
+    assert_false(srv__acme_token_valid("ab/c", 4)); /* standard base64, not base64url */
     assert_false(srv__acme_token_valid("ab+c", 4));
     assert_false(srv__acme_token_valid("../x", 4));
     assert_false(srv__acme_token_valid("a b", 3));
@@ -53,9 +53,8 @@ static void test_http01(void **state)
     char out[SRV_ACME_KEYAUTH_MAX];
     srv__acme_chal_init(2);
     assert_int_equal(srv__acme_chal_http("tok1", 4, out, sizeof(out)), -1);
-    assert_int_equal(srv__acme_chal_add(SRV_ACME_HTTP01, "mta-sts.a.test", "tok1", "tok1.thumb",
-                                        NULL, NULL),
-                     0);
+    assert_int_equal(
+        srv__acme_chal_add(SRV_ACME_HTTP01, "mta-sts.a.test", "tok1", "tok1.thumb", NULL, NULL), 0);
     assert_int_equal(srv__acme_chal_http("tok1", 4, out, sizeof(out)), 10);
     assert_string_equal(out, "tok1.thumb");
     /* a token is compared exactly: case, length, prefix */
@@ -93,9 +92,8 @@ static void test_tlsalpn01(void **state)
     EVP_PKEY *key, *gotk = NULL;
     srv__acme_chal_init(4);
     make_cert(&cert, &key);
-    assert_int_equal(srv__acme_chal_add(SRV_ACME_TLSALPN01, "MTA-STS.A.test", "tok", NULL, cert,
-                                        key),
-                     0);
+    assert_int_equal(
+        srv__acme_chal_add(SRV_ACME_TLSALPN01, "MTA-STS.A.test", "tok", NULL, cert, key), 0);
     assert_int_equal(srv__acme_chal_tls("mta-sts.b.test", 14, &got, &gotk), 0);
     assert_int_equal(srv__acme_chal_tls("mta-sts.a.tes", 13, &got, &gotk), 0);
     assert_int_equal(srv__acme_chal_tls("mta-sts.a.TEST", 14, &got, &gotk), 1);
@@ -146,12 +144,17 @@ static void test_sni(void **state)
 static void test_alpn(void **state)
 {
     (void)state;
-    static const unsigned char acme[] = "\x00\x0b\x0a" "acme-tls/1";
-    static const unsigned char both[] = "\x00\x0e\x02h2\x0a" "acme-tls/1";
+    static const unsigned char acme[] = "\x00\x0b\x0a"
+                                        "acme-tls/1";
+    static const unsigned char both[] = "\x00\x0e\x02h2\x0a"
+                                        "acme-tls/1";
     static const unsigned char web[] = "\x00\x0c\x02h2\x08http/1.1";
-    static const unsigned char prefix[] = "\x00\x0a\x09" "acme-tls/";
-    static const unsigned char broken[] = "\x00\x0b\x0b" "acme-tls/1";
-    static const unsigned char empty[] = "\x00\x0c\x00\x0a" "acme-tls/1";
+    static const unsigned char prefix[] = "\x00\x0a\x09"
+                                          "acme-tls/";
+    static const unsigned char broken[] = "\x00\x0b\x0b"
+                                          "acme-tls/1";
+    static const unsigned char empty[] = "\x00\x0c\x00\x0a"
+                                         "acme-tls/1";
     assert_true(srv__tls_ext_alpn_offers(acme, sizeof(acme) - 1, SRV_ACME_ALPN));
     assert_true(srv__tls_ext_alpn_offers(both, sizeof(both) - 1, SRV_ACME_ALPN));
     assert_false(srv__tls_ext_alpn_offers(web, sizeof(web) - 1, SRV_ACME_ALPN));
