@@ -146,7 +146,7 @@ def test_http01(t):
 
 def s_client(port, alpn, servername):
     r = st.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername",
-                servername, "-alpn", alpn, "-brief"], timeout=20, input=b"")
+                servername, "-alpn", alpn], timeout=20, input=b"")
     return r.out + r.err
 
 
@@ -167,9 +167,9 @@ def test_tlsalpn(t):
     except OSError:
         t.ok(True, "nothing listens on http_listen with tls-alpn-01")
     out = s_client(srv.port, "acme-tls/1", HOST)
-    t.ok("No ALPN negotiated" in out and "acme-tls/1" not in out.replace("-alpn acme-tls/1", ""),
+    t.ok("No ALPN negotiated" in out and "ALPN protocol" not in out,
          "acme-tls/1 without a pending challenge: no ALPN selected", out)
-    t.ok(re.search(r"Peer certificate: .*CN ?= ?%s" % re.escape(HOST), out),
+    t.ok(re.search(r"subject=.*CN ?= ?%s" % re.escape(HOST), out),
          "... and the ordinary certificate is served", out)
     out = s_client(srv.port, "acme-tls/1,http/1.1", HOST)
     t.ok("ALPN protocol: http/1.1" in out, "acme-tls/1,http/1.1 without a challenge: http/1.1",
