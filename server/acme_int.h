@@ -83,7 +83,6 @@ int srv__acme_tls_conn(SSL *ssl);
 
 /* ---- acme_sched.c (planning, the module) and acme_worker.c (one order at a time) ---- */
 struct stsd_config;
-struct acme_options;
 struct srv_acme_retry {
     char *domain;
     int64_t until; /* a Retry-After from the CA runs until then */
@@ -108,12 +107,15 @@ struct srv_acme {
     pthread_t *workers;
     int n_workers;
 };
-/* The ACME client's options from the configuration ([acme] directory, contact, ca_file,
- * challenge), cancelled when the scheduler stops. */
-void srv__acme_options(struct srv_acme *a, struct acme_options *o);
 /* Seconds to wait after `failures` failures with the CA's retry_after (acme_backoff with a
  * random jitter). */
 int64_t srv__acme_wait(int failures, long retry_after);
+/* A thread's own hosted handle and ACME client. 0, or -1 (logged as `event`; nothing is
+ * left open). */
+struct hosted;
+struct acme_client;
+int srv__acme_thread_open(struct srv_acme *a, const char *event, struct hosted **h,
+                          struct acme_client **c);
 /* An order thread: orders the queued domains one at a time until the scheduler stops. */
 void *srv__acme_worker_main(void *arg);
 /* With a->mu held: a domain is done (no longer busy); its Retry-After, if any, is kept. */

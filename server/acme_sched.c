@@ -31,7 +31,8 @@ static int cancelled(void *arg)
     return atomic_load(&((struct srv_acme *)arg)->stop);
 }
 
-void srv__acme_options(struct srv_acme *a, struct acme_options *o)
+/* The ACME client's options from the configuration, cancelled when the scheduler stops. */
+static void acme_options(struct srv_acme *a, struct acme_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->directory = a->cfg->acme_directory;
@@ -215,21 +216,30 @@ static int account(struct srv_acme *a, struct acme_client *c, int *failures, int
     return -1;
 }
 
+int srv__acme_thread_open(struct srv_acme *a, const char *event, struct hosted **h,
+                          struct acme_client **c)
+{
+    char err[512], q[600];
+    *h = hosted_open(a->cfg, 0, err, sizeof(err));
+    struct acme_options o;
+    acme_options(a, &o);
+    *c = acme_client_new(&o, a->key);
+    if (*h != NULL && *c != NULL)
+        return 0;
+    log_event(LOG_ERROR, event, "error=%s",
+              log_quote(q, sizeof(q), *h ? "cannot make an ACME client" : err));
+    hosted_close(*h);
+    acme_client_free(*c);
+    return -1;
+}
+
 static void *planner_main(void *arg)
 {
     struct srv_acme *a = arg;
-    char err[512], q[600];
-    struct hosted *h = hosted_open(a->cfg, 0, err, sizeof(err));
-    struct acme_options o;
-    srv__acme_options(a, &o);
-    struct acme_client *c = acme_client_new(&o, a->key);
-    if (h == NULL || c == NULL) {
-        log_event(LOG_ERROR, "acme.plan", "error=%s",
-                  log_quote(q, sizeof(q), h ? "no client" : err));
-        hosted_close(h);
-        acme_client_free(c);
+    struct hosted *h;
+    struct acme_client *c;
+    if (srv__acme_thread_open(a, "acme.plan", &h, &c) != 0)
         return NULL;
-    }
     int account_ok = 0, failures = 0;
     int64_t next_account = 0;
     while (!atomic_load(&a->stop)) {
@@ -256,15 +266,24 @@ static void *planner_main(void *arg)
     return NULL;
 }
 
+/* Wake the planner (stop = 0: to look now) or every thread (stop = 1: to end). */
+static void wake(struct srv_acme *a, int stop)
+{
+    pthread_mutex_lock(&a->mu);
+    if (stop)
+        atomic_store(&a->stop, 1);
+    a->kick = 1;
+    pthread_cond_broadcast(&a->plan_cv);
+    if (stop)
+        pthread_cond_broadcast(&a->work_cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
 void srv__acme_kick(void)
 {
     struct srv_acme *a = atomic_load(&running);
-    if (a == NULL)
-        return;
-    pthread_mutex_lock(&a->mu);
-    a->kick = 1;
-    pthread_cond_signal(&a->plan_cv);
-    pthread_mutex_unlock(&a->mu);
+    if (a != NULL)
+        wake(a, 0);
 }
 
 /* ---- the module ---- */
@@ -348,13 +367,8 @@ static int acme_init(struct srv *s, int idx, char *err, size_t errlen)
 static void acme_thread_stopping(struct srv_thread *t, int idx)
 {
     struct srv_acme *a = t->srv->module_state[idx];
-    if (a == NULL || atomic_load(&running) == NULL)
-        return;
-    pthread_mutex_lock(&a->mu);
-    atomic_store(&a->stop, 1);
-    pthread_cond_broadcast(&a->plan_cv);
-    pthread_cond_broadcast(&a->work_cv);
-    pthread_mutex_unlock(&a->mu);
+    if (a != NULL && atomic_load(&running) != NULL)
+        wake(a, 1);
 }
 
 static void acme_fini(struct srv *s, int idx)
@@ -364,10 +378,7 @@ static void acme_fini(struct srv *s, int idx)
         return;
     atomic_store(&running, NULL);
     if (a->workers != NULL) { /* init ran */
-        pthread_mutex_lock(&a->mu);
-        atomic_store(&a->stop, 1);
-        pthread_cond_broadcast(&a->plan_cv);
-        pthread_mutex_unlock(&a->mu);
+        wake(a, 1);
         if (a->planner_on)
             pthread_join(a->planner, NULL);
         srv__threads_end(&a->mu, &a->stop, &a->work_cv, &a->plan_cv, a->workers, a->n_workers);

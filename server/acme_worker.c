@@ -11,8 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#define SHORT_LIVED_WAIT (24 * 3600) /* a new certificate already due is not ordered again sooner  \
-                                      */
+#define SHORT_LIVED_WAIT                                                                           \
+    (24 * 3600) /* a new certificate already due is not ordered again sooner                       \
+                 */
 #define RELOAD_WAIT_MS 5000
 
 /* acme_challenge_ops: the challenge is answered from the table while the CA validates. */
@@ -184,16 +185,12 @@ static char *take(struct srv_acme *a)
 void *srv__acme_worker_main(void *arg)
 {
     struct srv_acme *a = arg;
-    char err[512], q[600];
-    struct hosted *h = hosted_open(a->cfg, 0, err, sizeof(err));
-    struct acme_options o;
-    srv__acme_options(a, &o);
-    struct acme_client *c = acme_client_new(&o, a->key);
-    if (h == NULL || c == NULL)
-        log_event(LOG_ERROR, "acme.worker", "error=%s",
-                  log_quote(q, sizeof(q), h ? "cannot make an ACME client" : err));
+    struct hosted *h;
+    struct acme_client *c;
+    if (srv__acme_thread_open(a, "acme.worker", &h, &c) != 0)
+        return NULL;
     char *d;
-    while (h != NULL && c != NULL && (d = take(a)) != NULL) {
+    while ((d = take(a)) != NULL) {
         /* a domain removed since it was queued is not ordered */
         struct hosted_policy p;
         memset(&p, 0, sizeof(p));
