@@ -96,9 +96,9 @@ struct srv_acme {
     pthread_cond_t work_cv; /* the order threads: a queued domain, or a stop */
     atomic_int stop;
     int kick;
-    char **queue; /* domains to order, oldest first */
-    size_t n_queue;
-    char **busy; /* queued or being ordered now */
+    char **queue; /* domains to order, oldest first, from q_head on */
+    size_t n_queue, q_head;
+    char **busy; /* queued or being ordered now, sorted */
     size_t n_busy;
     struct srv_acme_retry *retry;
     size_t n_retry;
@@ -118,6 +118,29 @@ int srv__acme_thread_open(struct srv_acme *a, const char *event, struct hosted *
                           struct acme_client **c);
 /* An order thread: orders the queued domains one at a time until the scheduler stops. */
 void *srv__acme_worker_main(void *arg);
+/* acme_plan.c: the certificate serving each name, indexed by DNS SAN. */
+struct hosted_cert;
+struct srv_acme_name {
+    char *name;  /* a DNS SAN, lowercased ("*.example.com" for a wildcard) */
+    size_t cert; /* index in certs */
+};
+struct srv_acme_names {
+    const struct hosted_cert *certs; /* hosted_certs' list (sorted by name), not owned */
+    size_t n_certs;
+    struct srv_acme_name *v; /* sorted by name */
+    size_t n;
+};
+void srv__acme_names_build(const struct hosted_cert *v, size_t n, struct srv_acme_names *ix);
+void srv__acme_names_free(struct srv_acme_names *ix);
+/* The certificate serving `host` (lowercase), as the SNI callback picks it: the one whose
+ * file is named after it, else one with a DNS SAN naming it (the latest to end), else one
+ * with a wildcard SAN for its parent. Its index, or -1; *covers = 1 when it is valid for the
+ * name (a certificate found by file name may not be). */
+long srv__acme_cert_pick(const struct srv_acme_names *ix, const char *host, int *covers);
+/* Queue every hosted domain whose certificate is missing, does not cover its name or is
+ * within renew_before of its end, or whose forced renewal was asked, once its back-off is
+ * over; clear renew-if-due requests that are not due. */
+void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now);
 /* With a->mu held: a domain is done (no longer busy); its Retry-After, if any, is kept. */
 void srv__acme_done(struct srv_acme *a, const char *domain, int64_t retry_until);
 /* Ask the planner to look at once (after a policy reload). Any thread; no-op when ACME is

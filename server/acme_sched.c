@@ -14,7 +14,6 @@
 #include <time.h>
 
 #include <openssl/rand.h>
-#include <openssl/x509v3.h>
 
 #define PLAN_EVERY_S 5 /* how often the planner looks without being asked */
 
@@ -58,133 +57,6 @@ int64_t srv__acme_wait(int failures, long retry_after)
             w = 1;
     }
     return w;
-}
-
-/* ---- the set of busy domains and the Retry-After table (under a->mu) ---- */
-
-static long find_str(char **v, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i], s) == 0)
-            return (long)i;
-    return -1;
-}
-
-static int64_t retry_until(struct srv_acme *a, const char *domain)
-{
-    for (size_t i = 0; i < a->n_retry; i++)
-        if (strcmp(a->retry[i].domain, domain) == 0)
-            return a->retry[i].until;
-    return 0;
-}
-
-void srv__acme_done(struct srv_acme *a, const char *domain, int64_t until)
-{
-    long i = find_str(a->busy, a->n_busy, domain);
-    if (i >= 0) {
-        free(a->busy[i]);
-        a->busy[i] = a->busy[--a->n_busy];
-    }
-    size_t k = 0;
-    while (k < a->n_retry && strcmp(a->retry[k].domain, domain) != 0)
-        k++;
-    if (until > 0) {
-        if (k == a->n_retry) {
-            a->retry = xrealloc(a->retry, (a->n_retry + 1) * sizeof(*a->retry));
-            a->retry[a->n_retry++].domain = xstrdup(domain);
-        }
-        a->retry[k].until = until;
-    } else if (k < a->n_retry) {
-        free(a->retry[k].domain);
-        a->retry[k] = a->retry[--a->n_retry];
-    }
-}
-
-static void enqueue(struct srv_acme *a, const char *domain)
-{
-    strv_push(&a->busy, &a->n_busy, domain);
-    strv_push(&a->queue, &a->n_queue, domain);
-    pthread_cond_signal(&a->work_cv);
-}
-
-/* ---- planning ---- */
-
-static const struct hosted_acme *row_of(const struct hosted_acme *rows, size_t n, const char *d)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(rows[mid].domain, d);
-        if (c == 0)
-            return &rows[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
-
-/* A renewal asked for with request = 1 ("renew if due") that is not due: answered by doing
- * nothing, and the request is cleared. */
-static void request_not_due(struct hosted *h, const struct hosted_acme *row, int64_t not_after)
-{
-    struct hosted_acme r = *row;
-    r.request = 0;
-    if (hosted_acme_put(h, &r) == 0)
-        log_event(LOG_INFO, "acme.renew.not_due", "domain=%s not_after=%lld", row->domain,
-                  (long long)not_after);
-}
-
-/*
- * Queue every hosted domain that needs an order now: its mta-sts certificate is missing, does
- * not cover the name or is within renew_before of its end, or a forced renewal was asked
- * (`stsd certs renew --force`); and its back-off has run out. A forced renewal skips the
- * back-off, not a Retry-After the CA gave, which runs on (also across a restart: a domain
- * that failed rate-limited waits for next_attempt).
- */
-static void plan(struct srv_acme *a, struct hosted *h, int64_t now)
-{
-    char err[512], q[600];
-    struct hosted_policy_list pl = {0};
-    const struct hosted_cert *certs = NULL;
-    size_t n_certs = 0, n_rows = 0;
-    struct hosted_acme *rows = NULL;
-    if (hosted_policy_list(h, 0, &pl, err, sizeof(err)) != 0 ||
-        hosted_certs(h, &certs, &n_certs) != 0 || hosted_acme_list(h, &rows, &n_rows) != 0) {
-        if (!atomic_load(&a->stop))
-            log_event(LOG_WARN, "acme.plan", "error=%s", log_quote(q, sizeof(q), err));
-        hosted_policy_list_free(&pl);
-        hosted_acme_free(rows, n_rows);
-        return;
-    }
-    for (size_t i = 0; i < pl.n && !atomic_load(&a->stop); i++) {
-        const char *d = pl.items[i].domain;
-        const struct hosted_acme *row = row_of(rows, n_rows, d);
-        int c = hosted_cert_for(certs, n_certs, d);
-        char host[300];
-        snprintf(host, sizeof(host), "mta-sts.%s", d);
-        int covers = c >= 0 && X509_check_host(certs[c].x509, host, 0,
-                                               X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
-        int64_t not_after = c >= 0 ? certs[c].not_after : 0;
-        int due = acme_needs_cert(now, not_after, covers, a->cfg->acme_renew_before);
-        int forced = row != NULL && row->request == 2;
-        if (!due && !forced) {
-            if (row != NULL && row->request == 1)
-                request_not_due(h, row, not_after);
-            continue;
-        }
-        pthread_mutex_lock(&a->mu);
-        int wait = row != NULL && now < row->next_attempt;
-        if (wait && forced)
-            wait = retry_until(a, d) > now ||
-                   (row->last_error != NULL && strncmp(row->last_error, "rate_limited", 12) == 0);
-        if (!wait && find_str(a->busy, a->n_busy, d) < 0)
-            enqueue(a, d);
-        pthread_mutex_unlock(&a->mu);
-    }
-    hosted_policy_list_free(&pl);
-    hosted_acme_free(rows, n_rows);
 }
 
 /* Register the account (or find it: the same key finds the same account). 0, or -1 after
@@ -247,7 +119,7 @@ static void *planner_main(void *arg)
         if (!account_ok && now >= next_account)
             account_ok = account(a, c, &failures, &next_account) == 0;
         if (account_ok)
-            plan(a, h, now);
+            srv__acme_plan(a, h, now);
         struct timespec dl;
         clock_gettime(CLOCK_MONOTONIC, &dl);
         int64_t wait = PLAN_EVERY_S;
@@ -383,7 +255,9 @@ static void acme_fini(struct srv *s, int idx)
             pthread_join(a->planner, NULL);
         srv__threads_end(&a->mu, &a->stop, &a->work_cv, &a->plan_cv, a->workers, a->n_workers);
     }
-    strv_free(a->queue, a->n_queue);
+    for (size_t i = a->q_head; i < a->n_queue; i++)
+        free(a->queue[i]);
+    free(a->queue);
     strv_free(a->busy, a->n_busy);
     for (size_t i = 0; i < a->n_retry; i++)
         free(a->retry[i].domain);

@@ -170,13 +170,19 @@ static int64_t order(struct srv_acme *a, struct hosted *h, struct acme_client *c
 static char *take(struct srv_acme *a)
 {
     pthread_mutex_lock(&a->mu);
-    while (a->n_queue == 0 && !atomic_load(&a->stop))
+    while (a->q_head == a->n_queue && !atomic_load(&a->stop))
         pthread_cond_wait(&a->work_cv, &a->mu);
     char *d = NULL;
     if (!atomic_load(&a->stop)) {
-        d = a->queue[0];
-        memmove(a->queue, a->queue + 1, (a->n_queue - 1) * sizeof(*a->queue));
-        a->n_queue--;
+        d = a->queue[a->q_head++];
+        if (a->q_head == a->n_queue) {
+            a->q_head = a->n_queue = 0;
+        } else if (a->q_head >= 1024 && a->q_head * 2 >= a->n_queue) {
+            /* taken entries are never more than those still waiting, past a small start */
+            memmove(a->queue, a->queue + a->q_head, (a->n_queue - a->q_head) * sizeof(*a->queue));
+            a->n_queue -= a->q_head;
+            a->q_head = 0;
+        }
     }
     pthread_mutex_unlock(&a->mu);
     return d;

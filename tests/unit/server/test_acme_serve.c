@@ -1,6 +1,8 @@
 /* test_acme_serve.c - unit tests of serve's ACME parts that need no network: the challenge
- * table (acme_challenge.c) and the ClientHello extension readers (acme_tls.c). */
+ * table (acme_challenge.c), the ClientHello extension readers (acme_tls.c) and the choice of
+ * the certificate serving a name (acme_plan.c). */
 #include "server/acme_int.h"
+#include "hosted/hosted.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <cmocka.h>
 
@@ -165,6 +168,73 @@ static void test_alpn(void **state)
     assert_false(srv__tls_ext_alpn_offers(acme, 1, SRV_ACME_ALPN));
 }
 
-UNIT_TESTS(NULL, cmocka_unit_test(test_token_valid), cmocka_unit_test(test_http01),
-           cmocka_unit_test(test_tlsalpn01), cmocka_unit_test(test_sni),
-           cmocka_unit_test(test_alpn))
+/* A certificate with these DNS SANs (comma-separated "DNS:..." list, or NULL for none). */
+static X509 *cert_sans(const char *sans)
+{
+    X509 *c;
+    EVP_PKEY *k;
+    make_cert(&c, &k);
+    if (sans != NULL) {
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, sans);
+        assert_non_null(e);
+        assert_int_equal(X509_add_ext(c, e, -1), 1);
+        X509_EXTENSION_free(e);
+    }
+    EVP_PKEY_free(k);
+    return c;
+}
+
+static void test_cert_pick(void **state)
+{
+    (void)state;
+    /* sorted by name, as hosted_certs lists them */
+    struct hosted_cert v[] = {
+        {.name = "default", .not_after = 100, .x509 = cert_sans("DNS:mta-sts.e.test")},
+        {.name = "multi", .not_after = 200, .x509 = cert_sans("DNS:MTA-STS.b.test,DNS:x.test")},
+        {.name = "multi2", .not_after = 300, .x509 = cert_sans("DNS:mta-sts.b.test")},
+        {.name = "mta-sts.a.test", .not_after = 50, .x509 = cert_sans("DNS:mta-sts.a.test")},
+        {.name = "mta-sts.c.test", .not_after = 60, .x509 = cert_sans("DNS:other.test")},
+        {.name = "wild", .not_after = 70, .x509 = cert_sans("DNS:*.d.test,IP:127.0.0.1")},
+        {.name = "broken", .not_after = 0, .x509 = NULL},
+    };
+    size_t n = sizeof(v) / sizeof(v[0]) - 1; /* "broken" is looked at separately */
+    struct srv_acme_names ix;
+    srv__acme_names_build(v, n, &ix);
+    assert_int_equal((int)ix.n, 7); /* every DNS SAN, the IP address left out */
+    int covers = -1;
+    /* by file name */
+    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.a.test", &covers), 3);
+    assert_int_equal(covers, 1);
+    /* by file name, not covering: it is what is served, so it counts (and is not valid) */
+    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.c.test", &covers), 4);
+    assert_int_equal(covers, 0);
+    /* by SAN (case-insensitive in the certificate): the one that ends last */
+    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.b.test", &covers), 2);
+    assert_int_equal(covers, 1);
+    /* by wildcard SAN: one label only */
+    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.d.test", &covers), 5);
+    assert_int_equal(covers, 1);
+    assert_int_equal(srv__acme_cert_pick(&ix, "a.mta-sts.d.test", &covers), -1);
+    assert_int_equal(covers, 0);
+    /* default.pem's SAN names e.test: found by SAN like any other */
+    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.e.test", &covers), 0);
+    /* none */
+    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.f.test", &covers), -1);
+    assert_int_equal(covers, 0);
+    srv__acme_names_free(&ix);
+    /* a certificate that could not be read names nothing and covers nothing */
+    srv__acme_names_build(&v[n], 1, &ix);
+    assert_int_equal((int)ix.n, 0);
+    assert_int_equal(srv__acme_cert_pick(&ix, "broken", &covers), 0);
+    assert_int_equal(covers, 0);
+    srv__acme_names_free(&ix);
+    srv__acme_names_build(NULL, 0, &ix);
+    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.a.test", &covers), -1);
+    srv__acme_names_free(&ix);
+    for (size_t i = 0; i < n; i++)
+        X509_free(v[i].x509);
+}
+
+UNIT_TESTS(NULL, cmocka_unit_test(test_cert_pick), cmocka_unit_test(test_token_valid),
+           cmocka_unit_test(test_http01), cmocka_unit_test(test_tlsalpn01),
+           cmocka_unit_test(test_sni), cmocka_unit_test(test_alpn))
