@@ -102,6 +102,7 @@ struct srv_acme {
     size_t n_busy;
     struct srv_acme_retry *retry;
     size_t n_retry;
+    int64_t next_due; /* the earliest back-off end of a domain waiting for it; 0 = none */
     pthread_t planner;
     int planner_on;
     pthread_t *workers;
@@ -141,8 +142,10 @@ long srv__acme_cert_pick(const struct srv_acme_names *ix, const char *host, int 
  * within renew_before of its end, or whose forced renewal was asked, once its back-off is
  * over; clear renew-if-due requests that are not due. */
 void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now);
-/* With a->mu held: a domain is done (no longer busy); its Retry-After, if any, is kept. */
-void srv__acme_done(struct srv_acme *a, const char *domain, int64_t retry_until);
+/* With a->mu held: a domain is done (no longer busy); its Retry-After, if any, is kept, and
+ * the planner looks again at next_attempt (0: not before its next full pass). */
+void srv__acme_done(struct srv_acme *a, const char *domain, int64_t retry_until,
+                    int64_t next_attempt);
 /* Ask the planner to look at once (after a policy reload). Any thread; no-op when ACME is
  * off. */
 void srv__acme_kick(void);

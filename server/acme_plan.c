@@ -41,8 +41,16 @@ static int64_t retry_until(struct srv_acme *a, const char *domain)
     return 0;
 }
 
-void srv__acme_done(struct srv_acme *a, const char *domain, int64_t until)
+/* With a->mu held: the planner wakes by `when` at the latest. */
+static void due_at(struct srv_acme *a, int64_t when)
 {
+    if (when > 0 && (a->next_due == 0 || when < a->next_due))
+        a->next_due = when;
+}
+
+void srv__acme_done(struct srv_acme *a, const char *domain, int64_t until, int64_t next_attempt)
+{
+    due_at(a, next_attempt);
     int found;
     size_t i = busy_pos(a, domain, &found);
     if (found) {
@@ -159,6 +167,8 @@ void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now)
         pthread_mutex_lock(&a->mu);
         if (!waits(a, row, forced, now))
             queued += (size_t)enqueue(a, d);
+        else
+            due_at(a, row->next_attempt);
         pthread_mutex_unlock(&a->mu);
     }
     log_event(LOG_DEBUG, "acme.plan", "domains=%zu certs=%zu rows=%zu queued=%zu", pl.n, n_certs,

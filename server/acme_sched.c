@@ -15,7 +15,8 @@
 
 #include <openssl/rand.h>
 
-#define PLAN_EVERY_S 5 /* how often the planner looks without being asked */
+#define PLAN_EVERY_S 60    /* a full pass over every hosted domain at least this often */
+#define REQUESTS_EVERY_S 2 /* how often renewal requests (`stsd certs renew`) are looked for */
 
 /* The running scheduler, for srv__acme_kick from the control thread. */
 static _Atomic(struct srv_acme *) running;
@@ -105,6 +106,19 @@ int srv__acme_thread_open(struct srv_acme *a, const char *event, struct hosted *
     return -1;
 }
 
+/* 1 when a renewal was asked for a domain (a row with request set). */
+static int requests_pending(struct hosted *h)
+{
+    struct hosted_acme *rows = NULL;
+    size_t n = 0;
+    int any = 0;
+    if (hosted_acme_list(h, &rows, &n) == 0)
+        for (size_t i = 0; i < n && !any; i++)
+            any = rows[i].request != 0;
+    hosted_acme_free(rows, n);
+    return any;
+}
+
 static void *planner_main(void *arg)
 {
     struct srv_acme *a = arg;
@@ -112,24 +126,39 @@ static void *planner_main(void *arg)
     struct acme_client *c;
     if (srv__acme_thread_open(a, "acme.plan", &h, &c) != 0)
         return NULL;
-    int account_ok = 0, failures = 0;
-    int64_t next_account = 0;
+    int account_ok = 0, failures = 0, kicked = 1;
+    int64_t next_account = 0, next_full = 0;
     while (!atomic_load(&a->stop)) {
         int64_t now = (int64_t)time(NULL);
         if (!account_ok && now >= next_account)
             account_ok = account(a, c, &failures, &next_account) == 0;
-        if (account_ok)
+        /* A full pass reads every policy file and certificate: after a policy reload, when a
+         * back-off ends, every PLAN_EVERY_S (certificates come due by the day), and when a
+         * renewal was asked; in between only the requests are looked for. */
+        pthread_mutex_lock(&a->mu);
+        int64_t due = a->next_due;
+        pthread_mutex_unlock(&a->mu);
+        if (account_ok &&
+            (kicked || now >= next_full || (due > 0 && now >= due) || requests_pending(h))) {
+            pthread_mutex_lock(&a->mu);
+            a->next_due = 0;
+            pthread_mutex_unlock(&a->mu);
             srv__acme_plan(a, h, now);
+            next_full = now + PLAN_EVERY_S;
+        }
+        int64_t until = account_ok ? now + REQUESTS_EVERY_S : next_account;
+        pthread_mutex_lock(&a->mu);
+        if (a->next_due > 0 && a->next_due < until)
+            until = a->next_due;
+        pthread_mutex_unlock(&a->mu);
         struct timespec dl;
         clock_gettime(CLOCK_MONOTONIC, &dl);
-        int64_t wait = PLAN_EVERY_S;
-        if (!account_ok && next_account - now < wait)
-            wait = next_account - now > 0 ? next_account - now : 1;
-        dl.tv_sec += (time_t)wait;
+        dl.tv_sec += (time_t)(until > now ? until - now : 1);
         pthread_mutex_lock(&a->mu);
         while (!a->kick && !atomic_load(&a->stop) &&
                pthread_cond_timedwait(&a->plan_cv, &a->mu, &dl) == 0)
             ;
+        kicked = a->kick;
         a->kick = 0;
         pthread_mutex_unlock(&a->mu);
     }

@@ -58,7 +58,7 @@ static void row_put(struct hosted *h, const struct hosted_acme *r)
 }
 
 static void failed(struct hosted *h, const char *domain, enum acme_status st,
-                   const struct acme_error *e, int64_t *retry_until)
+                   const struct acme_error *e, int64_t *retry_until, int64_t *next_attempt)
 {
     struct hosted_acme r;
     char q[700];
@@ -71,6 +71,7 @@ static void failed(struct hosted *h, const char *domain, enum acme_status st,
     r.last_error = xasprintf("%s: %s", acme_status_name(st), e->detail);
     int64_t w = srv__acme_wait(r.failures, e->retry_after);
     r.next_attempt = now + w;
+    *next_attempt = r.next_attempt;
     r.request = 0;
     row_put(h, &r);
     if (e->retry_after > 0)
@@ -121,15 +122,16 @@ static int installed(struct srv_acme *a, struct hosted *h, struct acme_client *c
     return 0;
 }
 
-/* One order for `domain`: the row says pending while it runs, then ok or failed. Returns the
- * end of a Retry-After the CA gave (0: none). */
-static int64_t order(struct srv_acme *a, struct hosted *h, struct acme_client *c,
-                     const char *domain)
+/* One order for `domain`: the row says pending while it runs, then ok or failed. After a
+ * failure, *retry_until is the end of a Retry-After the CA gave and *next_attempt the end of
+ * the back-off (both 0 otherwise). */
+static void order(struct srv_acme *a, struct hosted *h, struct acme_client *c, const char *domain,
+                  int64_t *retry_until, int64_t *next_attempt)
 {
     struct hosted_acme r;
-    int64_t t0 = (int64_t)time(NULL), retry_until = 0;
+    int64_t t0 = (int64_t)time(NULL);
     if (row_get(h, domain, &r) != 0)
-        return 0;
+        return;
     char before[sizeof(r.state)];
     memcpy(before, r.state, sizeof(before));
     snprintf(r.state, sizeof(r.state), "pending");
@@ -155,7 +157,7 @@ static int64_t order(struct srv_acme *a, struct hosted *h, struct acme_client *c
     } else {
         srv_acme_count_order((int)st);
         if (st != ACME_OK)
-            failed(h, domain, st, &e, &retry_until);
+            failed(h, domain, st, &e, retry_until, next_attempt);
     }
     srv_acme_inflight(-1);
     if (key != NULL)
@@ -163,7 +165,6 @@ static int64_t order(struct srv_acme *a, struct hosted *h, struct acme_client *c
     free(key);
     free(chain);
     hosted_acme_clear(&r);
-    return retry_until;
 }
 
 /* The next queued domain (malloc'd), or NULL when the scheduler stops. */
@@ -202,9 +203,11 @@ void *srv__acme_worker_main(void *arg)
         memset(&p, 0, sizeof(p));
         int hosted = hosted_policy_get(h, d, 0, &p);
         hosted_policy_clear(&p);
-        int64_t retry_until = hosted == 0 ? 0 : order(a, h, c, d);
+        int64_t retry_until = 0, next_attempt = 0;
+        if (hosted != 0)
+            order(a, h, c, d, &retry_until, &next_attempt);
         pthread_mutex_lock(&a->mu);
-        srv__acme_done(a, d, retry_until);
+        srv__acme_done(a, d, retry_until, next_attempt);
         pthread_mutex_unlock(&a->mu);
         free(d);
     }

@@ -68,7 +68,7 @@ def test_http01(t):
                   extra_config="[server]\nmax_conn_per_address = 3\n"
                   "[reports]\nrate_exempt = 10.9.9.9/32\n" +
                   acme_section(directory, "http-01", http_port),
-                  env={"STSD_TEST_ACME_BACKOFF_DIV": "60"})
+                  env={"STSD_TEST_ACME_BACKOFF_DIV": "30"})
     srv.start()
     t.ok(re.search(r"event=serve\.ready .*acme=127\.0\.0\.1:%d" % http_port, srv.log()),
          "serve.ready names the port-80 listener (acme=...)", srv.log()[-2000:])
@@ -126,8 +126,8 @@ def test_http01(t):
     t.is_(st.curl(base + "/x").status, 404, "after they close, connections are accepted again")
 
     # 3. the directory is down: the account step backs off with a growing wait
-    t.ok(srv.wait_log("event=acme.backoff", 20, count=3),
-         "three acme.backoff lines within 20 s (back-off divided by 60)", srv.log()[-3000:])
+    t.ok(srv.wait_log("event=acme.backoff", 30, count=3),
+         "three acme.backoff lines within 30 s (back-off divided by 30)", srv.log()[-3000:])
     lines = [l for l in srv.log().splitlines() if "event=acme.backoff" in l]
     waits = [int(re.search(r"\bwait=(\d+)", l).group(1)) for l in lines]
     fails = [int(re.search(r"\bfailures=(\d+)", l).group(1)) for l in lines]
