@@ -28,6 +28,8 @@ struct db {
 
 /* Get (preparing once) a cached statement for a string literal; reset and unbound. */
 sqlite3_stmt *db__stmt(struct db *db, const char *sql);
+/* Bind text s (static for the statement's step) to parameter i, or NULL when s is NULL. */
+void db__bind_opt(sqlite3_stmt *st, int i, const char *s);
 /* Column i of the current row as a malloc'd string, or NULL when it is NULL. */
 char *db__col_text(sqlite3_stmt *st, int i);
 /* Make room for element n of a growing array v of size-byte elements with *cap slots: when
