@@ -12,31 +12,31 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A row of sql/ as ours; its strings move. */
-static void from_db(struct hosted_acme *o, const struct db_acme *r)
-{
-    *o = (struct hosted_acme){.domain = r->domain,
-                              .failures = r->failures,
-                              .next_attempt = r->next_attempt,
-                              .last_attempt = r->last_attempt,
-                              .last_success = r->last_success,
-                              .not_after = r->not_after,
-                              .serial = r->serial,
-                              .last_error = r->last_error,
-                              .account = r->account,
-                              .request = r->request,
-                              .requested_at = r->requested_at};
-    snprintf(o->state, sizeof(o->state), "%s", r->state);
-}
+/* Every field of a row from src to dst, between struct hosted_acme and struct db_acme (the
+ * same fields): the strings as pointers. */
+#define ACME_COPY(dst, src)                                                                        \
+    do {                                                                                           \
+        (dst)->domain = (src)->domain;                                                             \
+        snprintf((dst)->state, sizeof((dst)->state), "%s", (src)->state);                          \
+        (dst)->failures = (src)->failures;                                                         \
+        (dst)->next_attempt = (src)->next_attempt;                                                 \
+        (dst)->last_attempt = (src)->last_attempt;                                                 \
+        (dst)->last_success = (src)->last_success;                                                 \
+        (dst)->not_after = (src)->not_after;                                                       \
+        (dst)->serial = (src)->serial;                                                             \
+        (dst)->last_error = (src)->last_error;                                                     \
+        (dst)->account = (src)->account;                                                           \
+        (dst)->request = (src)->request;                                                           \
+        (dst)->requested_at = (src)->requested_at;                                                 \
+    } while (0)
 
 void hosted_acme_clear(struct hosted_acme *a)
 {
     if (a == NULL)
         return;
-    free(a->domain);
-    free(a->serial);
-    free(a->last_error);
-    free(a->account);
+    struct db_acme r; /* the strings move to sql/'s row, which frees them */
+    ACME_COPY(&r, a);
+    db_acme_clear(&r);
     memset(a, 0, sizeof(*a));
 }
 
@@ -57,8 +57,8 @@ int hosted_acme_list(struct hosted *h, struct hosted_acme **out, size_t *n)
     if (db == NULL || db_acme_list(db, &v, n) != 0)
         return -1;
     *out = xcalloc(*n ? *n : 1, sizeof(**out));
-    for (size_t i = 0; i < *n; i++)
-        from_db(&(*out)[i], &v[i]);
+    for (size_t i = 0; i < *n; i++) /* the strings move */
+        ACME_COPY(&(*out)[i], &v[i]);
     free(v);
     return 0;
 }
@@ -72,8 +72,8 @@ int hosted_acme_get(struct hosted *h, const char *domain, struct hosted_acme *ou
         return 0;
     struct db *db = hosted_db(h, err, sizeof(err));
     int rc = db == NULL ? -1 : db_acme_get(db, d, &r);
-    if (rc == 1)
-        from_db(out, &r);
+    if (rc == 1) /* the strings move */
+        ACME_COPY(out, &r);
     return rc;
 }
 
@@ -85,19 +85,9 @@ int hosted_acme_put(struct hosted *h, const struct hosted_acme *a)
     struct db *db = hosted__db_rw(h, err, sizeof(err));
     if (db == NULL)
         return -1;
-    /* db_acme_put only reads the row */
-    struct db_acme r = {.domain = d,
-                        .failures = a->failures,
-                        .next_attempt = a->next_attempt,
-                        .last_attempt = a->last_attempt,
-                        .last_success = a->last_success,
-                        .not_after = a->not_after,
-                        .serial = a->serial,
-                        .last_error = a->last_error,
-                        .account = a->account,
-                        .request = a->request,
-                        .requested_at = a->requested_at};
-    snprintf(r.state, sizeof(r.state), "%s", a->state);
+    struct db_acme r; /* db_acme_put only reads the row */
+    ACME_COPY(&r, a);
+    r.domain = d;
     return db_acme_put(db, &r);
 }
 

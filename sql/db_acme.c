@@ -32,63 +32,51 @@ int db_acme_list(struct db *db, struct db_acme **out, size_t *n)
 
 int db_acme_get(struct db *db, const char *domain, struct db_acme *out)
 {
-    memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st = db__stmt(db, "SELECT " ACME_COLS " FROM acme_state WHERE domain = ?1");
+    return db__row_by_key(db, "SELECT " ACME_COLS " FROM acme_state WHERE domain = ?1", domain,
+                          &acme_rows, out);
+}
+
+/* A whole row (the columns in the order of acme_cols) into the INSERT ... ON CONFLICT sql. */
+static int upsert(struct db *db, const char *sql, const struct db_acme *a)
+{
+    sqlite3_stmt *st = db__stmt(db, sql);
     if (st == NULL)
         return -1;
-    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+    db__bind_row(st, &acme_rows, a);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        db__read_row(st, &acme_rows, out);
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
+
+#define INSERT                                                                                     \
+    "INSERT INTO acme_state (" ACME_COLS                                                           \
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "                                     \
+    "?12) ON CONFLICT (domain) DO UPDATE SET "
 
 int db_acme_put(struct db *db, const struct db_acme *a)
 {
-    /* The stored request wins when it was made after the one the caller read (?11/?12). */
-    sqlite3_stmt *st = db__stmt(
-        db, "INSERT INTO acme_state (" ACME_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-            "?10, ?11, ?12) ON CONFLICT (domain) DO UPDATE SET state = excluded.state, "
-            "failures = excluded.failures, next_attempt = excluded.next_attempt, "
-            "last_attempt = excluded.last_attempt, last_success = excluded.last_success, "
-            "not_after = excluded.not_after, serial = excluded.serial, "
-            "last_error = excluded.last_error, account = excluded.account, "
-            "request = CASE WHEN requested_at > excluded.requested_at THEN request "
-            "ELSE excluded.request END, requested_at = max(requested_at, excluded.requested_at)");
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, a->domain, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->state, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, a->failures);
-    sqlite3_bind_int64(st, 4, a->next_attempt);
-    sqlite3_bind_int64(st, 5, a->last_attempt);
-    sqlite3_bind_int64(st, 6, a->last_success);
-    sqlite3_bind_int64(st, 7, a->not_after);
-    db__bind_opt(st, 8, a->serial);
-    db__bind_opt(st, 9, a->last_error);
-    db__bind_opt(st, 10, a->account);
-    sqlite3_bind_int(st, 11, a->request);
-    sqlite3_bind_int64(st, 12, a->requested_at);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    /* The stored request wins when it was made after the one the caller read. */
+    return upsert(db,
+                  INSERT "state = excluded.state, failures = excluded.failures, "
+                         "next_attempt = excluded.next_attempt, "
+                         "last_attempt = excluded.last_attempt, "
+                         "last_success = excluded.last_success, not_after = excluded.not_after, "
+                         "serial = excluded.serial, last_error = excluded.last_error, "
+                         "account = excluded.account, request = CASE WHEN requested_at > "
+                         "excluded.requested_at THEN request ELSE excluded.request END, "
+                         "requested_at = max(requested_at, excluded.requested_at)",
+                  a);
 }
 
 int db_acme_request(struct db *db, const char *domain, int request, int64_t now)
 {
-    sqlite3_stmt *st = db__stmt(db, "INSERT INTO acme_state (domain, request, requested_at) "
-                                    "VALUES (?1, ?2, ?3) ON CONFLICT (domain) DO UPDATE SET "
-                                    "request = max(request, excluded.request), "
-                                    "requested_at = excluded.requested_at");
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, request);
-    sqlite3_bind_int64(st, 3, now);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    /* A new row is a domain never ordered for; an existing one keeps its bookkeeping. */
+    struct db_acme a = {.domain = (char *)domain, .request = request, .requested_at = now};
+    return upsert(db,
+                  INSERT "request = max(request, excluded.request), "
+                         "requested_at = excluded.requested_at",
+                  &a);
 }
 
 void db_acme_clear(struct db_acme *a)

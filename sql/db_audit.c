@@ -84,17 +84,9 @@ static const struct db__row_type withdrawal_rows =
 
 int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *out)
 {
-    memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st =
-        db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals WHERE domain = ?1");
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        db__read_row(st, &withdrawal_rows, out);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    return db__row_by_key(
+        db, "SELECT domain, started, until, old_id FROM withdrawals WHERE domain = ?1", domain,
+        &withdrawal_rows, out);
 }
 
 int db_withdrawal_delete(struct db *db, const char *domain)

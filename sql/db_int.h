@@ -73,6 +73,13 @@ void *db__rows(sqlite3_stmt *st, const struct db__row_type *t, size_t max, void 
  * prepared). */
 void *db__rows_of(struct db *db, const char *sql, int64_t key, const struct db__row_type *t,
                   size_t max, size_t *n, int *rc);
+/* The one row of the statement sql with ?1 bound to the text key, into out (zeroed first).
+ * 1 found, 0 none, -1 error. */
+int db__row_by_key(struct db *db, const char *sql, const char *key, const struct db__row_type *t,
+                   void *out);
+/* Bind parameter i + 1 to column i of elem (the reverse of db__read_row; a NULL string binds
+ * NULL), for an INSERT that lists the columns in the order of t. */
+void db__bind_row(sqlite3_stmt *st, const struct db__row_type *t, const void *elem);
 /* Free an array of n elements of type t; v may be NULL. */
 void db__rows_free(const struct db__row_type *t, void *v, size_t n);
 /* db_reports.c: the distinct policy-domains of a report into *domains (a malloc'd array of

@@ -95,12 +95,7 @@ static void test_install(void **state)
     assert_true(i >= 0);
     assert_string_equal(cv[i].name, "mta-sts.a.test");
     /* one audit row */
-    assert_int_equal(hosted_audit_list(fx->h, "a.test", 10, &v, &n), 0);
-    assert_int_equal(n, 1);
-    assert_string_equal(v[0].action, "certificate");
-    assert_string_equal(v[0].actor, "api");
-    assert_non_null(strstr(v[0].detail, "not_after="));
-    hosted_audit_free(v, n);
+    assert_audit(fx, "a.test", 1, "api", "certificate", "not_after=");
     free(path);
     X509 *all[] = {ca, inter, leaf, expired, future, wrong, old_inter};
     for (size_t j = 0; j < sizeof(all) / sizeof(all[0]); j++)
