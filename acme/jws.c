@@ -53,17 +53,8 @@ char *acme_b64url_encode(const void *buf, size_t len)
 
 static int b64url_value(char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    const char *p = c != '\0' ? strchr(b64url_alphabet, c) : NULL;
+    return p != NULL ? (int)(p - b64url_alphabet) : -1;
 }
 
 unsigned char *acme_b64url_decode(const char *s, size_t slen, size_t *len)
