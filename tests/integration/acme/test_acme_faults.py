@@ -112,7 +112,7 @@ def main(t):
     f1 = w_closed.wait(is_failure("closed.test"), 1, 30)
     t.ok(f1 is not None, "closed: first failure logged", closed.log()[-2000:])
     r = al.cli(closed, "certs", "renew", "closed.test", "--force", "--wait", "30")
-    t.is_(r.returncode, 1, "closed: `certs renew --force` reports the failure (exit 1)")
+    t.ok(r.returncode == 1, "closed: `certs renew --force` reports the failure (exit 1)", r)
     t.ok("failed" in r.out + r.err and "network" in r.out + r.err,
          "closed: it prints the network failure", r)
     f2 = w_closed.wait(is_failure("closed.test"), 2, 30)
@@ -144,7 +144,7 @@ def main(t):
     else:
         t.ok(False, "429: the failure is logged", rl.log()[-2000:])
     r = al.cli(rl, "certs", "renew", "rl.test", "--force", "--wait", "0")
-    t.is_(r.returncode, 0, "429: `certs renew rl.test --force --wait 0` records the request", r)
+    t.ok(r.returncode == 0, "429: `certs renew rl.test --force --wait 0` records the request", r)
     again = fd.wait_requests("newOrder", 2, RETRY_AFTER + 20)
     if lim and again:
         gap = again[1].t - lim[0].t
@@ -203,8 +203,7 @@ def main(t):
           "restart: nothing ordered at start (ok.test is valid, fail.test backs off)")
     pb.clear_a("mta-sts.fail.test")
     r = al.cli(ch, "certs", "renew", "fail.test", "--force", "--wait", "60", timeout=90)
-    t.is_(r.returncode, 0, "chall: with DNS fixed, `certs renew fail.test --force` renews",
-          r)
+    t.ok(r.returncode == 0, "chall: with DNS fixed, `certs renew fail.test --force` renews", r)
     new = pl.wait_served_by(pb, ch.port, "mta-sts.fail.test", 10)
     t.ok(new is not None and new["serial"] != old_serial,
          "chall: the renewed pebble certificate is served", pl.wait_served_by.last)

@@ -83,6 +83,7 @@ def main(t):
             r = st.run(h2load_cmd(s, extra), timeout=60)
             short_results.append((extra, parse_h2load(r.out), r.out))
             i += 1
+            stop.wait(0.1)  # leave the CPU to serve and pebble now and then
 
     th = threading.Thread(target=shorts, daemon=True)
     th.start()
