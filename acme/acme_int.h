@@ -61,6 +61,7 @@ struct acme__authz {
     char ch_url[ACME__URL_MAX];
     char ch_token[256];       /* base64url only (section 8.3): it goes into a URL path */
     char ch_error[400];       /* the challenge's problem "type: detail", or "" */
+    char ch_type[96];         /* that problem's type alone */
 };
 
 /* Each parser reads len bytes of JSON text (not NUL-terminated) and returns 0, or -1 with the

@@ -196,6 +196,17 @@ static enum acme_status authz_poll(struct acme_client *c, const char *url, struc
     }
 }
 
+/* An authorization that did not become valid: the challenge's error is the reason. */
+static enum acme_status authz_failed(struct acme_client *c, const char *url,
+                                     const struct acme__authz *a, struct acme_error *e)
+{
+    acme__fail(e, ACME_E_CHALLENGE, NULL, "authorization", url, "%s %s for %s: %s", c->challenge,
+               acme__state_name(a->status), a->identifier,
+               a->ch_error[0] ? a->ch_error : "(no challenge error)");
+    snprintf(e->type, sizeof(e->type), "%s", a->ch_type);
+    return ACME_E_CHALLENGE;
+}
+
 /* Make one authorization valid: present the challenge, tell the CA, poll, clean up. */
 static enum acme_status authorize(struct acme_client *c, const char *url,
                                   const struct acme_challenge_ops *ops, struct acme_error *e)
@@ -204,12 +215,8 @@ static enum acme_status authorize(struct acme_client *c, const char *url,
     enum acme_status s = authz_get(c, url, &a, NULL, e);
     if (s != ACME_OK || a.status == ACME__S_VALID)
         return s;
-    if (a.status != ACME__S_PENDING) {
-        acme__fail(e, ACME_E_CHALLENGE, NULL, "authorization", url, "%s for %s: %s",
-                   acme__state_name(a.status), a.identifier,
-                   a.ch_error[0] ? a.ch_error : "(no challenge error)");
-        return ACME_E_CHALLENGE;
-    }
+    if (a.status != ACME__S_PENDING)
+        return authz_failed(c, url, &a, e);
     char *key_auth = acme_key_authorization(c->key, a.ch_token);
     if (key_auth == NULL || ops == NULL || ops->present == NULL ||
         ops->present(ops->arg, c->challenge, a.identifier, a.ch_token, key_auth) != 0) {
@@ -227,12 +234,8 @@ static enum acme_status authorize(struct acme_client *c, const char *url,
     }
     if (ops->cleanup != NULL)
         ops->cleanup(ops->arg, c->challenge, a.identifier, a.ch_token);
-    if (s == ACME_OK && a.status != ACME__S_VALID) {
-        acme__fail(e, ACME_E_CHALLENGE, NULL, "authorization", url, "%s %s for %s: %s",
-                   c->challenge, acme__state_name(a.status), a.identifier,
-                   a.ch_error[0] ? a.ch_error : "(no challenge error)");
-        return ACME_E_CHALLENGE;
-    }
+    if (s == ACME_OK && a.status != ACME__S_VALID)
+        return authz_failed(c, url, &a, e);
     return s;
 }
 

@@ -102,14 +102,18 @@ static int get_state(json_t *obj, enum acme__state *out, char *err, size_t errle
     return -1;
 }
 
-/* "type: detail" of an embedded problem object (an order's or a challenge's "error"). */
-static void embedded_problem(json_t *obj, char *out, size_t outlen)
+/* "type: detail" of an embedded problem object (an order's or a challenge's "error") into out,
+ * its type alone into type[typelen] (when type is not NULL). */
+static void embedded_problem(json_t *obj, char *out, size_t outlen, char *type_out,
+                             size_t typelen)
 {
     out[0] = '\0';
     json_t *p = json_object_get(obj, "error");
     if (!json_is_object(p))
         return;
     const char *type = json_string_value(json_object_get(p, "type"));
+    if (type_out != NULL && type != NULL)
+        text_escape(type_out, typelen, type, 0);
     const char *detail = json_string_value(json_object_get(p, "detail"));
     char *raw = xasprintf("%s: %s", type != NULL ? type : "problem",
                           detail != NULL ? detail : "(no detail)");
@@ -166,7 +170,7 @@ int acme__parse_order(const char *text, size_t len, struct acme__order *o, char 
         perr(err, errlen, "a valid order without a certificate URL");
         goto out;
     }
-    embedded_problem(j, o->error, sizeof(o->error));
+    embedded_problem(j, o->error, sizeof(o->error), NULL, 0);
     rc = 0;
 out:
     json_decref(j);
@@ -208,7 +212,7 @@ static int pick_challenge(json_t *chs, const char *type, struct acme__authz *a, 
             return -1;
         }
         memcpy(a->ch_token, ts, json_string_length(tok) + 1);
-        embedded_problem(ch, a->ch_error, sizeof(a->ch_error));
+        embedded_problem(ch, a->ch_error, sizeof(a->ch_error), a->ch_type, sizeof(a->ch_type));
         return 0;
     }
     perr(err, errlen, "no %s challenge offered", type);
