@@ -82,7 +82,8 @@ struct acme_error {
 struct acme_options {
     const char *directory; /* the directory URL */
     const char *contact;   /* "mailto:..." or NULL */
-    const char *ca_file;   /* extra trust for the directory's TLS, or NULL (system store) */
+    const char *ca_file;   /* CA certificates (PEM) trusted for the directory besides the system
+                            * store, or NULL (the system store alone) */
     const char *challenge; /* "http-01" or "tls-alpn-01" */
     long timeout;          /* seconds per HTTP request (0 = 30) */
     long poll_max;         /* seconds to wait for an authorization or an order (0 = 120) */

@@ -21,6 +21,12 @@
 #define ACME__BAD_NONCE_RETRIES 5    /* badNonce answers retried per request */
 #define ACME__RETRY_AFTER_MAX 604800 /* a Retry-After longer than a week is read as a week */
 
+/* ---------------------------------------------------------------- jws.c */
+
+/* printf into err[errlen] when err is not NULL: the message of a failing function. */
+void acme__set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---------------------------------------------------------------- parse.c */
 
 /* The directory's URLs (RFC 8555 section 7.1.1) that the client uses. */

@@ -163,16 +163,24 @@ static enum acme_status authz_get(struct acme_client *c, const char *url, struct
 }
 
 /* The wait before polling again: the CA's Retry-After, else one second, never past the
- * deadline. -1 when the deadline has passed or the exchange was cancelled. */
-static int poll_wait(struct acme_client *c, time_t deadline, long retry_after)
+ * deadline. ACME_OK, else e filled: ACME_E_LOCAL when cancelled, `late` with "<step> <url>: still
+ * <state> after poll_max" when the deadline has passed. */
+static enum acme_status poll_wait(struct acme_client *c, time_t deadline, long retry_after,
+                                  enum acme_status late, const char *step, const char *url,
+                                  const char *state, struct acme_error *e)
 {
     time_t now = time(NULL);
-    if (now >= deadline)
-        return -1;
     long wait = retry_after > 0 ? retry_after : 1;
     if (wait > deadline - now)
         wait = (long)(deadline - now);
-    return acme__sleep(c, wait);
+    if (now < deadline && acme__sleep(c, wait) == 0)
+        return ACME_OK;
+    if (acme__is_cancelled(c)) {
+        acme__fail(e, ACME_E_LOCAL, NULL, step, url, "cancelled");
+        return ACME_E_LOCAL;
+    }
+    acme__fail(e, late, NULL, step, url, "still %s after poll_max", state);
+    return late;
 }
 
 /* Poll the authorization at url until it is no longer pending (bounded by poll_max). */
@@ -187,12 +195,9 @@ static enum acme_status authz_poll(struct acme_client *c, const char *url, struc
             return s;
         if (a->status != ACME__S_PENDING)
             return ACME_OK;
-        if (poll_wait(c, deadline, ra) != 0) {
-            enum acme_status ws = acme__is_cancelled(c) ? ACME_E_LOCAL : ACME_E_CHALLENGE;
-            acme__fail(e, ws, NULL, "authorization", url, "%s",
-                       ws == ACME_E_LOCAL ? "cancelled" : "still pending after poll_max");
-            return ws;
-        }
+        s = poll_wait(c, deadline, ra, ACME_E_CHALLENGE, "authorization", url, "pending", e);
+        if (s != ACME_OK)
+            return s;
     }
 }
 
@@ -250,12 +255,9 @@ static enum acme_status order_poll(struct acme_client *c, const char *url,
         enum acme_status s = order_get(c, "order", url, o, &ra, e);
         if (s != ACME_OK || o->status != while_state)
             return s;
-        if (poll_wait(c, deadline, ra) != 0) {
-            enum acme_status ws = acme__is_cancelled(c) ? ACME_E_LOCAL : ACME_E_CA;
-            acme__fail(e, ws, NULL, "order", url, "%s",
-                       ws == ACME_E_LOCAL ? "cancelled" : "still processing after poll_max");
-            return ws;
-        }
+        s = poll_wait(c, deadline, ra, ACME_E_CA, "order", url, acme__state_name(while_state), e);
+        if (s != ACME_OK)
+            return s;
     }
 }
 

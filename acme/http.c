@@ -109,7 +109,9 @@ void acme__fail(struct acme_error *e, enum acme_status s, const struct acme__res
     va_end(ap);
     char safe_url[200];
     text_escape(safe_url, sizeof(safe_url), url != NULL ? url : "", 0);
-    snprintf(e->detail, sizeof(e->detail), "%s %s: %s", step, safe_url, what);
+    if (snprintf(e->detail, sizeof(e->detail), "%s %s: %s", step, safe_url, what) >=
+        (int)sizeof(e->detail))
+        memcpy(e->detail + sizeof(e->detail) - 4, "...", 4); /* say that it was cut */
 }
 
 /* The last value of header `name` in the answer, "" when absent or longer than cap - 1. */

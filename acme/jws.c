@@ -1,6 +1,7 @@
 /* jws.c - base64url, the EC P-256 JWK and its thumbprint, ES256 JWS signing and verification,
  * and the account key file, for the ACME client. */
 #include "acme/acme.h"
+#include "acme/acme_int.h"
 #include "common/common.h"
 
 #include <errno.h>
@@ -333,9 +334,7 @@ int acme_jws_verify_flattened(EVP_PKEY *pub, const char *json_text)
     return ok;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void acme__set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -350,7 +349,7 @@ static EVP_PKEY *account_key_create(const char *path, char *err, size_t errlen)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
     if (key == NULL) {
-        set_err(err, errlen, "cannot generate a P-256 key for %s", path);
+        acme__set_err(err, errlen, "cannot generate a P-256 key for %s", path);
         return NULL;
     }
     BIO *bio = BIO_new(BIO_s_mem());
@@ -358,12 +357,12 @@ static EVP_PKEY *account_key_create(const char *path, char *err, size_t errlen)
     long pemlen = 0;
     if (bio == NULL || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1 ||
         (pemlen = BIO_get_mem_data(bio, &pem)) <= 0) {
-        set_err(err, errlen, "cannot encode the account key for %s", path);
+        acme__set_err(err, errlen, "cannot encode the account key for %s", path);
         goto fail;
     }
     if (file_write_atomic(path, pem, (size_t)pemlen, 0600) != 0) {
         int e = errno;
-        set_err(err, errlen, "cannot write the account key %s: %s", path, strerror(e));
+        acme__set_err(err, errlen, "cannot write the account key %s: %s", path, strerror(e));
         errno = e;
         goto fail;
     }
@@ -378,7 +377,7 @@ fail:
 EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
 {
     if (path == NULL || *path == '\0') {
-        set_err(err, errlen, "no account key path");
+        acme__set_err(err, errlen, "no account key path");
         errno = EINVAL;
         return NULL;
     }
@@ -387,7 +386,7 @@ EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
         int e = errno;
         if (e == ENOENT)
             return account_key_create(path, err, errlen);
-        set_err(err, errlen, "cannot open the account key %s: %s", path, strerror(e));
+        acme__set_err(err, errlen, "cannot open the account key %s: %s", path, strerror(e));
         errno = e;
         return NULL;
     }
@@ -395,19 +394,19 @@ EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        set_err(err, errlen, "cannot stat the account key %s: %s", path, strerror(e));
+        acme__set_err(err, errlen, "cannot stat the account key %s: %s", path, strerror(e));
         errno = e;
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        set_err(err, errlen, "the account key %s is not a regular file", path);
+        acme__set_err(err, errlen, "the account key %s is not a regular file", path);
         errno = EINVAL;
         return NULL;
     }
     if ((st.st_mode & 077) != 0) {
         close(fd);
-        set_err(err, errlen,
+        acme__set_err(err, errlen,
                 "the account key %s is accessible by group or others (mode %04o); "
                 "chmod 600 it",
                 path, (unsigned)(st.st_mode & 07777));
@@ -416,7 +415,7 @@ EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
     }
     if (st.st_size <= 0 || st.st_size > ACCOUNT_KEY_CAP) {
         close(fd);
-        set_err(err, errlen, "the account key %s is empty or too large", path);
+        acme__set_err(err, errlen, "the account key %s is empty or too large", path);
         errno = EINVAL;
         return NULL;
     }
@@ -438,7 +437,7 @@ EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
     free(buf);
     if (key == NULL || !is_p256(key)) {
         EVP_PKEY_free(key);
-        set_err(err, errlen, "the account key %s does not hold an ECDSA P-256 private key", path);
+        acme__set_err(err, errlen, "the account key %s does not hold an ECDSA P-256 private key", path);
         errno = EINVAL;
         return NULL;
     }

@@ -4,24 +4,11 @@
 #include "acme/acme_int.h"
 #include "common/common.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-
-static void perr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void perr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* The JSON object in text, or NULL with the reason in err. Duplicate keys are refused: two
  * different "status" members must not be read as either. */
@@ -32,12 +19,12 @@ static json_t *load_object(const char *text, size_t len, char *err, size_t errle
     if (j == NULL) {
         char safe[160];
         text_escape(safe, sizeof(safe), je.text, 0);
-        perr(err, errlen, "not JSON: %s", safe);
+        acme__set_err(err, errlen, "not JSON: %s", safe);
         return NULL;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        perr(err, errlen, "not a JSON object");
+        acme__set_err(err, errlen, "not a JSON object");
         return NULL;
     }
     return j;
@@ -50,17 +37,17 @@ static int url_value(json_t *v, const char *name, char *out, char *err, size_t e
     const char *s = json_string_value(v);
     size_t n = s != NULL ? json_string_length(v) : 0;
     if (s == NULL) {
-        perr(err, errlen, "no %s URL", name);
+        acme__set_err(err, errlen, "no %s URL", name);
         return -1;
     }
     /* a URL goes into requests and logs: printable ASCII, no NUL, not too long */
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f) {
-            perr(err, errlen, "the %s URL holds a space or a control character", name);
+            acme__set_err(err, errlen, "the %s URL holds a space or a control character", name);
             return -1;
         }
     if (n >= ACME__URL_MAX || strncmp(s, "https://", 8) != 0 || n == 8) {
-        perr(err, errlen, "the %s URL is not an https URL of at most %d bytes", name,
+        acme__set_err(err, errlen, "the %s URL is not an https URL of at most %d bytes", name,
              ACME__URL_MAX - 1);
         return -1;
     }
@@ -98,7 +85,7 @@ static int get_state(json_t *obj, enum acme__state *out, char *err, size_t errle
             *out = (enum acme__state)i;
             return 0;
         }
-    perr(err, errlen, s == NULL ? "no status" : "an unknown status");
+    acme__set_err(err, errlen, s == NULL ? "no status" : "an unknown status");
     return -1;
 }
 
@@ -149,11 +136,11 @@ int acme__parse_order(const char *text, size_t len, struct acme__order *o, char 
     if (get_state(j, &o->status, err, errlen) != 0)
         goto out;
     if (!json_is_array(az) || json_array_size(az) == 0) {
-        perr(err, errlen, "no authorizations");
+        acme__set_err(err, errlen, "no authorizations");
         goto out;
     }
     if (json_array_size(az) > ACME__AUTHZ_MAX) {
-        perr(err, errlen, "%zu authorizations (at most %d)", json_array_size(az),
+        acme__set_err(err, errlen, "%zu authorizations (at most %d)", json_array_size(az),
              ACME__AUTHZ_MAX);
         goto out;
     }
@@ -167,7 +154,7 @@ int acme__parse_order(const char *text, size_t len, struct acme__order *o, char 
         get_url(j, "certificate", o->certificate, err, errlen) != 0)
         goto out;
     if (o->status == ACME__S_VALID && o->certificate[0] == '\0') {
-        perr(err, errlen, "a valid order without a certificate URL");
+        acme__set_err(err, errlen, "a valid order without a certificate URL");
         goto out;
     }
     embedded_problem(j, o->error, sizeof(o->error), NULL, 0);
@@ -208,14 +195,14 @@ static int pick_challenge(json_t *chs, const char *type, struct acme__authz *a, 
         json_t *tok = json_object_get(ch, "token");
         const char *ts = json_string_value(tok);
         if (ts == NULL || !token_ok(ts, json_string_length(tok), sizeof(a->ch_token))) {
-            perr(err, errlen, "the %s challenge's token is missing or not base64url", type);
+            acme__set_err(err, errlen, "the %s challenge's token is missing or not base64url", type);
             return -1;
         }
         memcpy(a->ch_token, ts, json_string_length(tok) + 1);
         embedded_problem(ch, a->ch_error, sizeof(a->ch_error), a->ch_type, sizeof(a->ch_type));
         return 0;
     }
-    perr(err, errlen, "no %s challenge offered", type);
+    acme__set_err(err, errlen, "no %s challenge offered", type);
     return -1;
 }
 
@@ -235,13 +222,13 @@ int acme__parse_authz(const char *text, size_t len, const char *type, struct acm
     if (idtype == NULL || strcmp(idtype, "dns") != 0 || !json_is_string(idv) ||
         json_string_length(idv) >= sizeof(a->identifier) ||
         !domain_valid(json_string_value(idv))) {
-        perr(err, errlen, "no dns identifier");
+        acme__set_err(err, errlen, "no dns identifier");
         goto out;
     }
     memcpy(a->identifier, json_string_value(idv), json_string_length(idv) + 1);
     json_t *chs = json_object_get(j, "challenges");
     if (!json_is_array(chs)) {
-        perr(err, errlen, "no challenges");
+        acme__set_err(err, errlen, "no challenges");
         goto out;
     }
     if (pick_challenge(chs, type, a, err, errlen) != 0 && a->status != ACME__S_VALID)
