@@ -21,13 +21,11 @@
 #define ACME__BAD_NONCE_RETRIES 5    /* badNonce answers retried per request */
 #define ACME__RETRY_AFTER_MAX 604800 /* a Retry-After longer than a week is read as a week */
 
-/* ---------------------------------------------------------------- jws.c */
+/* ---------------------------------------------------------------- parse.c */
 
 /* printf into err[errlen] when err is not NULL: the message of a failing function. */
 void acme__set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* ---------------------------------------------------------------- parse.c */
 
 /* The directory's URLs (RFC 8555 section 7.1.1) that the client uses. */
 struct acme__directory {
@@ -62,12 +60,12 @@ struct acme__order {
 /* An authorization object (RFC 8555 section 7.1.4) and its challenge of the wanted type. */
 struct acme__authz {
     enum acme__state status;
-    char identifier[256];     /* the DNS name */
+    char identifier[256]; /* the DNS name */
     enum acme__state ch_status;
     char ch_url[ACME__URL_MAX];
-    char ch_token[256];       /* base64url only (section 8.3): it goes into a URL path */
-    char ch_error[400];       /* the challenge's problem "type: detail", or "" */
-    char ch_type[96];         /* that problem's type alone */
+    char ch_token[256]; /* base64url only (section 8.3): it goes into a URL path */
+    char ch_error[400]; /* the challenge's problem "type: detail", or "" */
+    char ch_type[96];   /* that problem's type alone */
 };
 
 /* Each parser reads len bytes of JSON text (not NUL-terminated) and returns 0, or -1 with the
@@ -92,15 +90,15 @@ const char *acme__state_name(enum acme__state s);
 
 /* An answer from the CA. */
 struct acme__resp {
-    long status;        /* HTTP status */
-    char *body;         /* NUL-terminated, malloc'd (possibly empty) */
+    long status; /* HTTP status */
+    char *body;  /* NUL-terminated, malloc'd (possibly empty) */
     size_t len;
     char location[ACME__URL_MAX]; /* "" when absent */
     char link_up[ACME__URL_MAX];  /* Link: <...>;rel="up", "" when absent */
-    long retry_after;   /* seconds, 0 when absent */
-    int problem;        /* 1 when the body is a problem document */
-    char type[96];      /* its type ("" otherwise) */
-    char detail[400];   /* its detail */
+    long retry_after;             /* seconds, 0 when absent */
+    int problem;                  /* 1 when the body is a problem document */
+    char type[96];                /* its type ("" otherwise) */
+    char detail[400];             /* its detail */
 };
 void acme__resp_free(struct acme__resp *r);
 
@@ -115,7 +113,7 @@ struct acme_client {
     char errbuf[CURL_ERROR_SIZE];
     int have_dir;
     struct acme__directory dir;
-    char kid[ACME__URL_MAX]; /* the account URL, "" until known */
+    char kid[ACME__URL_MAX];     /* the account URL, "" until known */
     char nonce[ACME__NONCE_MAX]; /* the next nonce to use, "" when none is held */
 };
 

@@ -319,8 +319,8 @@ static enum acme_status finalize(struct acme_client *c, const char *host, const 
 }
 
 enum acme_status acme_order(struct acme_client *c, const char *host,
-                            const struct acme_challenge_ops *ops, char **chain_pem,
-                            char **key_pem, struct acme_error *e)
+                            const struct acme_challenge_ops *ops, char **chain_pem, char **key_pem,
+                            struct acme_error *e)
 {
     struct acme_error local;
     if (e == NULL)

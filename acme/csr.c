@@ -44,8 +44,8 @@ static int set_cn(X509_NAME *name, const char *host)
 {
     if (strlen(host) > 64)
         return 0;
-    return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)host, -1,
-                                      -1, 0) == 1
+    return X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)host, -1, -1,
+                                      0) == 1
                ? 0
                : -1;
 }

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,17 +53,8 @@ char *acme_b64url_encode(const void *buf, size_t len)
 
 static int b64url_value(char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    const char *p = c != '\0' ? strchr(b64url_alphabet, c) : NULL;
+    return p != NULL ? (int)(p - b64url_alphabet) : -1;
 }
 
 unsigned char *acme_b64url_decode(const char *s, size_t slen, size_t *len)
@@ -334,17 +324,8 @@ int acme_jws_verify_flattened(EVP_PKEY *pub, const char *json_text)
     return ok;
 }
 
-void acme__set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* A new P-256 key written to `path` (PEM, 0600, atomically). */
+/* A new key, created so that of two processes starting at once exactly one key wins. */
 static EVP_PKEY *account_key_create(const char *path, char *err, size_t errlen)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
@@ -360,8 +341,13 @@ static EVP_PKEY *account_key_create(const char *path, char *err, size_t errlen)
         acme__set_err(err, errlen, "cannot encode the account key for %s", path);
         goto fail;
     }
-    if (file_write_atomic(path, pem, (size_t)pemlen, 0600) != 0) {
+    if (file_create_atomic(path, pem, (size_t)pemlen, 0600) != 0) {
         int e = errno;
+        if (e == EEXIST) { /* another process created it first: use that one */
+            BIO_free(bio);
+            EVP_PKEY_free(key);
+            return acme_account_key_load(path, err, errlen);
+        }
         acme__set_err(err, errlen, "cannot write the account key %s: %s", path, strerror(e));
         errno = e;
         goto fail;
@@ -407,9 +393,9 @@ EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
     if ((st.st_mode & 077) != 0) {
         close(fd);
         acme__set_err(err, errlen,
-                "the account key %s is accessible by group or others (mode %04o); "
-                "chmod 600 it",
-                path, (unsigned)(st.st_mode & 07777));
+                      "the account key %s is accessible by group or others (mode %04o); "
+                      "chmod 600 it",
+                      path, (unsigned)(st.st_mode & 07777));
         errno = EPERM;
         return NULL;
     }
@@ -437,7 +423,8 @@ EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
     free(buf);
     if (key == NULL || !is_p256(key)) {
         EVP_PKEY_free(key);
-        acme__set_err(err, errlen, "the account key %s does not hold an ECDSA P-256 private key", path);
+        acme__set_err(err, errlen, "the account key %s does not hold an ECDSA P-256 private key",
+                      path);
         errno = EINVAL;
         return NULL;
     }

@@ -4,11 +4,22 @@
 #include "acme/acme_int.h"
 #include "common/common.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+
+void acme__set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
 
 /* The JSON object in text, or NULL with the reason in err. Duplicate keys are refused: two
  * different "status" members must not be read as either. */
@@ -48,7 +59,7 @@ static int url_value(json_t *v, const char *name, char *out, char *err, size_t e
         }
     if (n >= ACME__URL_MAX || strncmp(s, "https://", 8) != 0 || n == 8) {
         acme__set_err(err, errlen, "the %s URL is not an https URL of at most %d bytes", name,
-             ACME__URL_MAX - 1);
+                      ACME__URL_MAX - 1);
         return -1;
     }
     memcpy(out, s, n + 1);
@@ -62,10 +73,10 @@ static int get_url(json_t *obj, const char *name, char *out, char *err, size_t e
 }
 
 static const char *const state_names[] = {
-    [ACME__S_UNKNOWN] = "unknown",       [ACME__S_PENDING] = "pending",
-    [ACME__S_READY] = "ready",           [ACME__S_PROCESSING] = "processing",
-    [ACME__S_VALID] = "valid",           [ACME__S_INVALID] = "invalid",
-    [ACME__S_EXPIRED] = "expired",       [ACME__S_DEACTIVATED] = "deactivated",
+    [ACME__S_UNKNOWN] = "unknown", [ACME__S_PENDING] = "pending",
+    [ACME__S_READY] = "ready",     [ACME__S_PROCESSING] = "processing",
+    [ACME__S_VALID] = "valid",     [ACME__S_INVALID] = "invalid",
+    [ACME__S_EXPIRED] = "expired", [ACME__S_DEACTIVATED] = "deactivated",
     [ACME__S_REVOKED] = "revoked",
 };
 
@@ -91,8 +102,7 @@ static int get_state(json_t *obj, enum acme__state *out, char *err, size_t errle
 
 /* "type: detail" of an embedded problem object (an order's or a challenge's "error") into out,
  * its type alone into type[typelen] (when type is not NULL). */
-static void embedded_problem(json_t *obj, char *out, size_t outlen, char *type_out,
-                             size_t typelen)
+static void embedded_problem(json_t *obj, char *out, size_t outlen, char *type_out, size_t typelen)
 {
     out[0] = '\0';
     json_t *p = json_object_get(obj, "error");
@@ -124,8 +134,7 @@ int acme__parse_directory(const char *text, size_t len, struct acme__directory *
     return rc;
 }
 
-int acme__parse_order(const char *text, size_t len, struct acme__order *o, char *err,
-                      size_t errlen)
+int acme__parse_order(const char *text, size_t len, struct acme__order *o, char *err, size_t errlen)
 {
     memset(o, 0, sizeof(*o));
     json_t *j = load_object(text, len, err, errlen);
@@ -141,7 +150,7 @@ int acme__parse_order(const char *text, size_t len, struct acme__order *o, char 
     }
     if (json_array_size(az) > ACME__AUTHZ_MAX) {
         acme__set_err(err, errlen, "%zu authorizations (at most %d)", json_array_size(az),
-             ACME__AUTHZ_MAX);
+                      ACME__AUTHZ_MAX);
         goto out;
     }
     for (size_t i = 0; i < json_array_size(az); i++)
@@ -185,7 +194,8 @@ static int pick_challenge(json_t *chs, const char *type, struct acme__authz *a, 
 {
     size_t i;
     json_t *ch;
-    json_array_foreach(chs, i, ch) {
+    json_array_foreach(chs, i, ch)
+    {
         const char *t = json_string_value(json_object_get(ch, "type"));
         if (t == NULL || strcmp(t, type) != 0)
             continue;
@@ -195,7 +205,8 @@ static int pick_challenge(json_t *chs, const char *type, struct acme__authz *a, 
         json_t *tok = json_object_get(ch, "token");
         const char *ts = json_string_value(tok);
         if (ts == NULL || !token_ok(ts, json_string_length(tok), sizeof(a->ch_token))) {
-            acme__set_err(err, errlen, "the %s challenge's token is missing or not base64url", type);
+            acme__set_err(err, errlen, "the %s challenge's token is missing or not base64url",
+                          type);
             return -1;
         }
         memcpy(a->ch_token, ts, json_string_length(tok) + 1);
@@ -220,8 +231,7 @@ int acme__parse_authz(const char *text, size_t len, const char *type, struct acm
     if (get_state(j, &a->status, err, errlen) != 0)
         goto out;
     if (idtype == NULL || strcmp(idtype, "dns") != 0 || !json_is_string(idv) ||
-        json_string_length(idv) >= sizeof(a->identifier) ||
-        !domain_valid(json_string_value(idv))) {
+        json_string_length(idv) >= sizeof(a->identifier) || !domain_valid(json_string_value(idv))) {
         acme__set_err(err, errlen, "no dns identifier");
         goto out;
     }

@@ -23,8 +23,8 @@ static int parse_case(const char *name, const char *text, size_t len, char *out,
         struct acme__directory d;
         if (acme__parse_directory(text, len, &d, err, sizeof(err)) != 0)
             goto fail;
-        snprintf(out, outlen, "newNonce=%s newAccount=%s newOrder=%s", d.new_nonce,
-                 d.new_account, d.new_order);
+        snprintf(out, outlen, "newNonce=%s newAccount=%s newOrder=%s", d.new_nonce, d.new_account,
+                 d.new_order);
         return 0;
     }
     if (strncmp(name, "order-", 6) == 0) {
@@ -48,8 +48,8 @@ static int parse_case(const char *name, const char *text, size_t len, char *out,
         if (acme__parse_authz(text, len, type, &a, err, sizeof(err)) != 0)
             goto fail;
         snprintf(out, outlen, "status=%s identifier=%s ch_status=%s ch_url=%s token=%s ch_error=%s",
-                 acme__state_name(a.status), a.identifier, acme__state_name(a.ch_status),
-                 a.ch_url, a.ch_token, a.ch_error);
+                 acme__state_name(a.status), a.identifier, acme__state_name(a.ch_status), a.ch_url,
+                 a.ch_token, a.ch_error);
         return 0;
     }
     if (strncmp(name, "problem-", 8) == 0) {
@@ -98,8 +98,8 @@ static int run_cases(const char *sub, int want_ok)
             expect[el - 1] = '\0';
         char out[4096];
         int rc = parse_case(name, text, jl, out, sizeof(out));
-        int ok = want_ok ? rc == 0 && strcmp(out, expect) == 0
-                         : rc == -1 && strstr(out, expect) != NULL;
+        int ok =
+            want_ok ? rc == 0 && strcmp(out, expect) == 0 : rc == -1 && strstr(out, expect) != NULL;
         if (!ok) {
             print_error("%s/%s: rc=%d got '%s' expected '%s'\n", sub, name, rc, out, expect);
             bad++;

@@ -49,7 +49,8 @@ static void san_names(const GENERAL_NAMES *names, char *out, size_t outlen)
 static void test_tlsalpn_cert(void **state)
 {
     const char *host = "mta-sts.example.test";
-    const char *ka = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
+    const char *ka =
+        "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
     X509 *x = NULL;
     EVP_PKEY *k = NULL;
     assert_int_equal(acme_tlsalpn_cert(host, ka, &x, &k), 0);
@@ -182,38 +183,26 @@ static void test_csr(void **state)
     EVP_PKEY_free(k);
 }
 
-static char *cert_pem(X509 *x)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_X509(bio, x), 1);
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-    char *out = xstrndup(data, (size_t)n);
-    BIO_free(bio);
-    return out;
-}
-
 static void test_chain_check(void **state)
 {
     X509 *x = NULL;
     EVP_PKEY *k = NULL, *other = acme__p256_new();
     assert_int_equal(acme_tlsalpn_cert("mta-sts.example.test", "ka", &x, &k), 0);
-    char *pem = cert_pem(x);
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_X509(bio, x), 1);
+    char *pem = NULL;
+    size_t pemlen = (size_t)BIO_get_mem_data(bio, &pem); /* not NUL-terminated */
     char err[200];
-    assert_int_equal(acme__chain_check(pem, strlen(pem), k, "mta-sts.example.test", err,
-                                       sizeof(err)),
+    assert_int_equal(acme__chain_check(pem, pemlen, k, "mta-sts.example.test", err, sizeof(err)),
                      0);
-    assert_int_equal(acme__chain_check(pem, strlen(pem), other, "mta-sts.example.test", err,
-                                       sizeof(err)),
-                     -1);
+    assert_int_equal(
+        acme__chain_check(pem, pemlen, other, "mta-sts.example.test", err, sizeof(err)), -1);
     assert_string_equal(err, "the certificate is not for the key of the CSR");
-    assert_int_equal(acme__chain_check(pem, strlen(pem), k, "mta-sts.other.test", err,
-                                       sizeof(err)),
-                     -1);
+    assert_int_equal(acme__chain_check(pem, pemlen, k, "mta-sts.other.test", err, sizeof(err)), -1);
     assert_string_equal(err, "the certificate does not cover the name");
     assert_int_equal(acme__chain_check(pem, 40, k, "mta-sts.example.test", err, sizeof(err)), -1);
     assert_string_equal(err, "the answer is not a PEM certificate chain");
-    free(pem);
+    BIO_free(bio);
     X509_free(x);
     EVP_PKEY_free(k);
     EVP_PKEY_free(other);
