@@ -83,6 +83,13 @@ int acme__parse_authz(const char *text, size_t len, const char *type, struct acm
  * 0, or -1 when the text is not a problem document (both then ""). */
 int acme__parse_problem(const char *text, size_t len, char *type, size_t typelen, char *detail,
                         size_t detaillen);
+/* The target of the first link in a Link header value (RFC 8288) whose rel is `rel` ("up":
+ * the issuer of a certificate, RFC 8555 section 7.4.2) into out. 0, or -1 when there is none
+ * or it does not fit. */
+int acme__link_target(const char *value, const char *rel, char *out, size_t outlen);
+/* 1 when a Replay-Nonce is base64url of at most ACME__NONCE_MAX - 1 characters (RFC 8555
+ * section 6.5.1); 0 otherwise (it is then not used). */
+int acme__nonce_ok(const char *nonce);
 /* The word of a state, "pending" ...; "unknown". */
 const char *acme__state_name(enum acme__state s);
 

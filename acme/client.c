@@ -92,11 +92,19 @@ static enum acme_status directory_fetch(struct acme_client *c, struct acme_error
     return ACME_OK;
 }
 
-int acme_client_account(struct acme_client *c, int *created, struct acme_error *e)
+/* After a network failure the directory is fetched again and no nonce is kept: the CA may
+ * have come back with other URLs, or anew. Returns s. */
+static enum acme_status forget_on_network(struct acme_client *c, enum acme_status s)
 {
-    struct acme_error local;
-    if (e == NULL)
-        e = &local;
+    if (s == ACME_E_NETWORK) {
+        c->have_dir = 0;
+        c->nonce[0] = '\0';
+    }
+    return s;
+}
+
+static enum acme_status account(struct acme_client *c, int *created, struct acme_error *e)
+{
     memset(e, 0, sizeof(*e));
     enum acme_status s = directory_fetch(c, e);
     if (s != ACME_OK)
@@ -269,6 +277,42 @@ static enum acme_status order_state_fail(const struct acme__order *o, const char
     return ACME_E_CA;
 }
 
+static size_t count_certs(const char *pem)
+{
+    size_t n = 0;
+    for (const char *p = pem; (p = strstr(p, "-----BEGIN CERTIFICATE-----")) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* The certificate chain at url into r. A CA that sends the leaf alone and names its issuer in
+ * a Link rel="up" header (RFC 8555 section 7.4.2) gets that one fetched and appended, within
+ * the same cap. */
+static enum acme_status chain_download(struct acme_client *c, const char *url, struct acme__resp *r,
+                                       struct acme_error *e)
+{
+    static const char pem_chain[] = "application/pem-certificate-chain";
+    enum acme_status s = acme__post(c, "certificate", url, NULL, pem_chain, ACME__CHAIN_MAX, r, e);
+    if (s != ACME_OK || count_certs(r->body) != 1 || strncmp(r->link_up, "https://", 8) != 0 ||
+        r->len >= ACME__CHAIN_MAX)
+        return s;
+    char up[ACME__URL_MAX];
+    memcpy(up, r->link_up, sizeof(up));
+    struct acme__resp ur;
+    s = acme__post(c, "issuer", up, NULL, pem_chain, ACME__CHAIN_MAX - r->len, &ur, e);
+    if (s != ACME_OK) {
+        acme__resp_free(r);
+        return s;
+    }
+    r->body = xrealloc(r->body, r->len + 1 + ur.len + 1);
+    if (r->len > 0 && r->body[r->len - 1] != '\n')
+        r->body[r->len++] = '\n';
+    memcpy(r->body + r->len, ur.body, ur.len + 1);
+    r->len += ur.len;
+    acme__resp_free(&ur);
+    return ACME_OK;
+}
+
 /* Finalize the order with a CSR for a new key; poll it to valid; download the chain. */
 static enum acme_status finalize(struct acme_client *c, const char *host, const char *order_url,
                                  struct acme__order *o, char **chain_pem, char **key_pem,
@@ -293,8 +337,7 @@ static enum acme_status finalize(struct acme_client *c, const char *host, const 
     if (s == ACME_OK && o->status != ACME__S_VALID)
         s = order_state_fail(o, order_url, ACME__S_VALID, e);
     if (s == ACME_OK)
-        s = acme__post(c, "certificate", o->certificate, NULL, "application/pem-certificate-chain",
-                       ACME__CHAIN_MAX, &r, e);
+        s = chain_download(c, o->certificate, &r, e);
     if (s == ACME_OK) {
         char err[200];
         if (acme__chain_check(r.body, r.len, key, host, err, sizeof(err)) != 0) {
@@ -318,13 +361,16 @@ static enum acme_status finalize(struct acme_client *c, const char *host, const 
     return s;
 }
 
-enum acme_status acme_order(struct acme_client *c, const char *host,
-                            const struct acme_challenge_ops *ops, char **chain_pem, char **key_pem,
-                            struct acme_error *e)
+int acme_client_account(struct acme_client *c, int *created, struct acme_error *e)
 {
     struct acme_error local;
-    if (e == NULL)
-        e = &local;
+    return forget_on_network(c, account(c, created, e != NULL ? e : &local));
+}
+
+static enum acme_status order(struct acme_client *c, const char *host,
+                              const struct acme_challenge_ops *ops, char **chain_pem,
+                              char **key_pem, struct acme_error *e)
+{
     memset(e, 0, sizeof(*e));
     *chain_pem = NULL;
     *key_pem = NULL;
@@ -333,13 +379,17 @@ enum acme_status acme_order(struct acme_client *c, const char *host,
         return ACME_E_LOCAL;
     }
     enum acme_status s = ACME_OK;
-    if (c->kid[0] == '\0' && (s = acme_client_account(c, NULL, e)) != ACME_OK)
+    if (c->kid[0] == '\0' && (s = account(c, NULL, e)) != ACME_OK)
         return s;
     json_t *p = json_pack("{s:[{s:s,s:s}]}", "identifiers", "type", "dns", "value", host);
     char *payload = json_dumps(p, JSON_COMPACT);
     json_decref(p);
     struct acme__resp r;
     s = acme__post(c, "newOrder", c->dir.new_order, payload, NULL, ACME__BODY_MAX, &r, e);
+    if (s == ACME_E_CA && strcmp(e->type, "urn:ietf:params:acme:error:accountDoesNotExist") == 0 &&
+        (s = account(c, NULL, e)) == ACME_OK)
+        /* the CA forgot the account (a test CA restarted): the same key registers it again */
+        s = acme__post(c, "newOrder", c->dir.new_order, payload, NULL, ACME__BODY_MAX, &r, e);
     free(payload);
     if (s != ACME_OK)
         return s;
@@ -366,4 +416,12 @@ enum acme_status acme_order(struct acme_client *c, const char *host,
     if (o.status != ACME__S_READY)
         return order_state_fail(&o, order_url, ACME__S_READY, e);
     return finalize(c, host, order_url, &o, chain_pem, key_pem, e);
+}
+
+enum acme_status acme_order(struct acme_client *c, const char *host,
+                            const struct acme_challenge_ops *ops, char **chain_pem, char **key_pem,
+                            struct acme_error *e)
+{
+    struct acme_error local;
+    return forget_on_network(c, order(c, host, ops, chain_pem, key_pem, e != NULL ? e : &local));
 }

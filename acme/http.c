@@ -128,20 +128,14 @@ static void header_value(CURL *h, const char *name, char *out, size_t cap)
         snprintf(out, cap, "%s", hd->value);
 }
 
-/* The target of the first Link header with rel="up" (RFC 8288; RFC 8555 section 7.4.2). */
+/* The target of the first Link header with rel="up" (RFC 8555 section 7.4.2). */
 static void link_up(CURL *h, char *out, size_t cap)
 {
     struct curl_header *hd = NULL;
     out[0] = '\0';
-    for (size_t i = 0; curl_easy_header(h, "Link", i, CURLH_HEADER, -1, &hd) == CURLHE_OK; i++) {
-        const char *v = hd->value, *lt = strchr(v, '<'), *gt = lt ? strchr(lt, '>') : NULL;
-        if (gt != NULL && strstr(gt, "rel=\"up\"") != NULL && (size_t)(gt - lt - 1) < cap) {
-            snprintf(out, cap, "%.*s", (int)(gt - lt - 1), lt + 1);
+    for (size_t i = 0; curl_easy_header(h, "Link", i, CURLH_HEADER, -1, &hd) == CURLHE_OK; i++)
+        if (acme__link_target(hd->value, "up", out, cap) == 0 || i + 1 >= hd->amount)
             return;
-        }
-        if (i + 1 >= hd->amount)
-            return;
-    }
 }
 
 /* One HTTP exchange: method "GET", "HEAD" or "POST" (with `jws`). 0 with the answer in r
@@ -194,7 +188,7 @@ static int perform(struct acme_client *c, const char *method, const char *step, 
     r->len = b.len;
     char nonce[ACME__NONCE_MAX], ra[64];
     header_value(h, "Replay-Nonce", nonce, sizeof(nonce));
-    if (nonce[0] != '\0')
+    if (acme__nonce_ok(nonce))
         memcpy(c->nonce, nonce, sizeof(nonce));
     header_value(h, "Location", r->location, sizeof(r->location));
     header_value(h, "Retry-After", ra, sizeof(ra));

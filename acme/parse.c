@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -173,18 +174,13 @@ out:
     return rc;
 }
 
+static const char b64url_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /* RFC 8555 section 8.3: a token holds only base64url characters; at least 128 bits. */
 static int token_ok(const char *t, size_t n, size_t cap)
 {
-    if (n < 22 || n >= cap)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = t[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return 0;
-    }
-    return 1;
+    return n >= 22 && n < cap && strspn(t, b64url_chars) == n;
 }
 
 /* The challenge of `type` in a into the ch_ fields. 0, or -1 when there is none or it is
@@ -272,4 +268,64 @@ int acme__parse_problem(const char *text, size_t len, char *type, size_t typelen
     free(raw);
     json_decref(j);
     return 0;
+}
+
+/* 1 when the link-params in [p, end) hold rel="... `rel` ..." (a space-separated list). */
+static int params_have_rel(const char *p, const char *end, const char *rel)
+{
+    size_t n = strlen(rel);
+    while (p < end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        if (semi == NULL)
+            return 0;
+        p = semi + 1;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (end - p < 4 || strncasecmp(p, "rel=", 4) != 0)
+            continue;
+        p += 4;
+        int quoted = p < end && *p == '"';
+        const char *v = p + quoted, *vend = v;
+        while (vend < end && (quoted ? *vend != '"' : *vend != ';'))
+            vend++;
+        for (const char *t = v; t < vend;) {
+            const char *sp = t;
+            while (sp < vend && *sp != ' ')
+                sp++;
+            if ((size_t)(sp - t) == n && strncasecmp(t, rel, n) == 0)
+                return 1;
+            t = sp + 1;
+        }
+        return 0; /* only the first rel counts (RFC 8288 section 3.3) */
+    }
+    return 0;
+}
+
+int acme__link_target(const char *value, const char *rel, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    /* link-value = "<" URI-Reference ">" *( OWS ";" OWS link-param ), joined by "," */
+    const char *p = value;
+    while (p != NULL && *p != '\0') {
+        const char *lt = strchr(p, '<');
+        const char *gt = lt != NULL ? strchr(lt + 1, '>') : NULL;
+        if (gt == NULL)
+            return -1;
+        const char *next = strchr(gt, ',');
+        const char *end = next != NULL ? next : gt + strlen(gt);
+        size_t ulen = (size_t)(gt - lt - 1);
+        if (params_have_rel(gt + 1, end, rel) && ulen < outlen) {
+            memcpy(out, lt + 1, ulen);
+            out[ulen] = '\0';
+            return 0;
+        }
+        p = next != NULL ? next + 1 : NULL;
+    }
+    return -1;
+}
+
+int acme__nonce_ok(const char *nonce)
+{
+    size_t n = strlen(nonce);
+    return n > 0 && n < ACME__NONCE_MAX && strspn(nonce, b64url_chars) == n;
 }

@@ -1,5 +1,6 @@
 /* fuzz_acme.c - libFuzzer target: the parsers of an ACME CA's answers (directory, order,
- * authorization, problem document) and of Retry-After, each run on every input. */
+ * authorization, problem document), of Retry-After, Link and Replay-Nonce header values,
+ * each run on every input. */
 #include "acme/acme_int.h"
 #include "common/common.h"
 
@@ -86,6 +87,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         v[size] = '\0';
         long ra = acme_retry_after(v, 1445412480);
         if (ra < 0 || ra > ACME__RETRY_AFTER_MAX)
+            abort();
+        char up[64];
+        if (acme__link_target(v, "up", up, sizeof(up)) == 0 && strstr(v, up) == NULL)
+            abort();
+        if (acme__nonce_ok(v) && strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789-_") != size)
             abort();
         free(v);
     }

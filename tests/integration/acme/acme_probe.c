@@ -3,11 +3,16 @@
  * selects ALPN "acme-tls/1") on the port the CA validates against, writes the chain and the key
  * to files and reports the account. Built only with the tests.
  *
- * usage: acme_probe --directory URL --account-key FILE --host NAME --challenge TYPE
+ * usage: acme_probe --directory URL --account-key FILE --host NAME... --challenge TYPE
  *                   --port PORT [--ca-file FILE] [--contact MAILTO] [--chain FILE] [--key FILE]
- *                   [--poll-max SECONDS] [--account-only]
- * stdout: "account created|existing URL", then "issued" with the files written, or
- * "error status=NAME http=N retry_after=N type=T detail=D" (exit 1). */
+ *                   [--out-dir DIR] [--poll-max SECONDS] [--account-only] [--pause]
+ * Each --host is ordered in turn with one client; --chain/--key name the files of a single
+ * host, --out-dir holds HOST.chain.pem and HOST.key.pem. With --pause the probe prints
+ * "next HOST" before every order but the first and waits for a line on stdin (the test
+ * changes the CA meanwhile).
+ * stdout: "account created|existing URL", then per host "issued HOST served=N" (validation
+ * requests answered) with the files written, or "error status=NAME http=N retry_after=N
+ * type=T detail=D"; exit 1 when an order failed. */
 #include "acme/acme.h"
 #include "common/common.h"
 
@@ -64,7 +69,7 @@ static void cleanup(void *arg, const char *type, const char *host, const char *t
 
 static void answer_http(int fd)
 {
-    char req[4096];
+    char req[4096] = "";
     size_t got = 0;
     struct pollfd p = {.fd = fd, .events = POLLIN};
     while (got < sizeof(req) - 1 && strstr(req, "\r\n\r\n") == NULL) {
@@ -187,15 +192,50 @@ static void print_error(const struct acme_error *e)
     text_safe_free(&ts);
 }
 
+/* Order host; write the chain and key to chain_out/key_out or into out_dir. 0, 1 when the order
+ * failed, 2 when a file could not be written. */
+static int order_one(struct acme_client *c, const char *host, const char *chain_out,
+                     const char *key_out, const char *out_dir)
+{
+    struct acme_challenge_ops ops = {.present = present, .cleanup = cleanup};
+    struct acme_error e;
+    char *chain = NULL, *kpem = NULL, *cpath = NULL, *kpath = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&resp.mu);
+    resp.served = 0;
+    pthread_mutex_unlock(&resp.mu);
+    if (out_dir != NULL) {
+        cpath = xasprintf("%s/%s.chain.pem", out_dir, host);
+        kpath = xasprintf("%s/%s.key.pem", out_dir, host);
+    }
+    if (acme_order(c, host, &ops, &chain, &kpem, &e) != ACME_OK) {
+        print_error(&e);
+        rc = 1;
+    } else if (write_file(cpath != NULL ? cpath : chain_out, chain) != 0 ||
+               write_file(kpath != NULL ? kpath : key_out, kpem) != 0) {
+        perror("write");
+        rc = 2;
+    } else {
+        printf("issued %s served=%d\n", host, resp.served);
+    }
+    fflush(stdout);
+    free(cpath);
+    free(kpath);
+    free(chain);
+    free(kpem);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct acme_options o = {.challenge = "http-01"};
-    const char *key_path = NULL, *host = NULL, *chain_out = NULL, *key_out = NULL;
-    int port = 0, account_only = 0;
+    const char *key_path = NULL, *chain_out = NULL, *key_out = NULL, *out_dir = NULL;
+    const char *hosts[8];
+    int port = 0, account_only = 0, pause = 0, n_hosts = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--account-only") == 0) {
-            account_only = 1;
+        if (strcmp(a, "--account-only") == 0 || strcmp(a, "--pause") == 0) {
+            *(a[2] == 'a' ? &account_only : &pause) = 1;
             continue;
         }
         if (v == NULL) {
@@ -215,8 +255,10 @@ int main(int argc, char **argv)
             o.poll_max = atol(v);
         else if (strcmp(a, "--account-key") == 0)
             key_path = v;
-        else if (strcmp(a, "--host") == 0)
-            host = v;
+        else if (strcmp(a, "--host") == 0 && n_hosts < 8)
+            hosts[n_hosts++] = v;
+        else if (strcmp(a, "--out-dir") == 0)
+            out_dir = v;
         else if (strcmp(a, "--port") == 0)
             port = atoi(v);
         else if (strcmp(a, "--chain") == 0)
@@ -228,7 +270,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (o.directory == NULL || key_path == NULL || (!account_only && (host == NULL || !port))) {
+    if (o.directory == NULL || key_path == NULL || (!account_only && (n_hosts == 0 || !port))) {
         fprintf(stderr, "acme_probe: --directory, --account-key, --host and --port are needed\n");
         return 2;
     }
@@ -257,20 +299,17 @@ int main(int argc, char **argv)
     } else {
         printf("account %s %s\n", created ? "created" : "existing", acme_client_account_url(c));
     }
-    if (rc == 0 && !account_only) {
-        struct acme_challenge_ops ops = {.present = present, .cleanup = cleanup};
-        char *chain = NULL, *kpem = NULL;
-        if (acme_order(c, host, &ops, &chain, &kpem, &e) != ACME_OK) {
-            print_error(&e);
-            rc = 1;
-        } else if (write_file(chain_out, chain) != 0 || write_file(key_out, kpem) != 0) {
-            perror("write");
-            rc = 2;
-        } else {
-            printf("issued served=%d\n", resp.served);
+    for (int i = 0; rc != 2 && !account_only && created != -1 && i < n_hosts; i++) {
+        if (pause && i > 0) {
+            printf("next %s\n", hosts[i]);
+            fflush(stdout);
+            char line[16];
+            if (fgets(line, sizeof(line), stdin) == NULL)
+                break;
         }
-        free(chain);
-        free(kpem);
+        int r1 = order_one(c, hosts[i], n_hosts == 1 ? chain_out : NULL,
+                           n_hosts == 1 ? key_out : NULL, out_dir);
+        rc = r1 > rc ? r1 : rc;
     }
     fflush(stdout);
     if (lfd >= 0) {

@@ -4,13 +4,16 @@ pebble-challtestsrv on loopback, pebble validating for real: http-01 and tls-alp
 a chain that openssl verifies for the host with pebble's root; the same account key finds the
 same account; a closed port, an untrusted directory and a wrong directory path fail with the
 right status; a challenge that cannot succeed (the name pointed at 127.0.0.2) fails as
-`challenge` with pebble's reason; badNonce is retried exactly 5 times; a 429 with Retry-After
+`challenge` with pebble's reason; one client rides out pebble down (network) and a restarted
+pebble that forgot the account (registered again); badNonce is retried exactly 5 times; a 429 with Retry-After
 (a fake directory) is `rate_limited` with the seconds."""
 
 import os
 import re
 import stat
+import subprocess
 import sys
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -51,6 +54,12 @@ def order(pb, key, host, challenge, work, poll_max=None):
     return r, acct, err, chain, keyf
 
 
+def log_count(pb, needle):
+    """How often needle occurs in pebble's whole log (every start appends to it)."""
+    with open(pb.log_file, "rb") as f:
+        return f.read().decode("utf-8", "replace").count(needle)
+
+
 def key_matches_cert(keyf, chain):
     pub_k = st.run(["openssl", "pkey", "-in", keyf, "-pubout"], timeout=20).out
     pub_c = st.run(["openssl", "x509", "-in", chain, "-noout", "-pubkey"], timeout=20).out
@@ -88,7 +97,7 @@ def main(t):
     ok, out = pl.verify(pb, chain, "mta-sts.two.test") if os.path.exists(chain) else (False, "")
     t.ok(ok, "tls-alpn-01: openssl verify accepts the chain for mta-sts.two.test", out)
     t.ok(key_matches_cert(keyf, chain), "tls-alpn-01: the key written is the certificate's")
-    t.ok(re.search(r"^issued served=[1-9]", r.out, re.M) is not None,
+    t.ok(re.search(r"^issued mta-sts.two.test served=[1-9]", r.out, re.M) is not None,
          "tls-alpn-01: pebble's validation handshakes reached the responder", r.out)
 
     # a closed port: network
@@ -124,16 +133,57 @@ def main(t):
     r, acct, err, chain, keyf = order(pb, acct_key, bad, "tls-alpn-01", work)
     t.ok(r.returncode == 0, "the same name issues once its DNS points back here", r.out)
 
+    # one client across a CA outage and a CA that forgot the account (pebble restarted: a new
+    # CA): the order while it is down fails as network, the next one registers again
+    restart_dir = os.path.join(work, "restart")
+    os.mkdir(restart_dir)
+    hosts = ["mta-sts.r1.test", "mta-sts.r2.test", "mta-sts.r3.test"]
+    cmd = [PROBE, "--directory", pb.directory, "--ca-file", pb.ca_file, "--account-key", acct_key,
+           "--challenge", "http-01", "--port", str(pb.http_port), "--out-dir", restart_dir,
+           "--pause"]
+    for h in hosts:
+        cmd += ["--host", h]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(180, p.kill)
+    watchdog.start()
+    lines = [p.stdout.readline().strip(), p.stdout.readline().strip()]
+    t.is_(lines[0], "account existing " + str(account_url), "the restart run finds the account")
+    t.ok(lines[1].startswith("issued mta-sts.r1.test "), "the first order is issued", lines[1])
+    t.is_(p.stdout.readline().strip(), "next mta-sts.r2.test", "the probe waits")
+    pb.stop_pebble()
+    p.stdin.write("\n")
+    p.stdin.flush()
+    line = p.stdout.readline().strip()
+    t.ok(line.startswith("error status=network "), "the order while pebble is down: network",
+         line)
+    t.is_(p.stdout.readline().strip(), "next mta-sts.r3.test", "the probe waits again")
+    accounts_before = log_count(pb, "POST /sign-me-up")
+    pb.env["PEBBLE_WFE_NONCEREJECT"] = "0"
+    pb.start_pebble()
+    p.stdin.write("\n")
+    p.stdin.flush()
+    line = p.stdout.readline().strip()
+    t.ok(line.startswith("issued mta-sts.r3.test "), "the same client orders from the new CA "
+         "(directory fetched again, the account registered again)", line)
+    p.stdin.close()
+    t.is_(p.wait(), 1, "the probe exits 1 (one order failed)")
+    watchdog.cancel()
+    r3 = os.path.join(restart_dir, "mta-sts.r3.test.chain.pem")
+    ok, out = pl.verify(pb, r3, "mta-sts.r3.test") if os.path.exists(r3) else (False, "")
+    t.ok(ok, "its chain verifies with the new CA's root", out)
+    t.is_(log_count(pb, "POST /sign-me-up") - accounts_before, 1,
+          "the new CA saw one newAccount (no badNonce here: PEBBLE_WFE_NONCEREJECT=0)")
+
     # badNonce: pebble rejecting every nonce; the request is sent 1 + 5 times, then fails
     pb.stop_pebble()
     pb.env["PEBBLE_WFE_NONCEREJECT"] = "100"
     pb.start_pebble()
-    before = pb.log().count("POST /sign-me-up")
+    before = log_count(pb, "POST /sign-me-up")
     r, acct, err = probe(pb, os.path.join(work, "nonce.key"), "--account-only")
     t.ok(err is not None and err.group(4) == "urn:ietf:params:acme:error:badNonce",
          "every nonce rejected: the badNonce problem is reported", r.out)
     t.is_(err.group(1) if err else None, "ca", "as a CA problem")
-    t.is_(pb.log().count("POST /sign-me-up") - before, 6,
+    t.is_(log_count(pb, "POST /sign-me-up") - before, 6,
           "newAccount was sent once and retried 5 times")
     pb.stop()
 

@@ -147,6 +147,55 @@ static void test_length_respected(void **state)
     assert_string_equal(err, "the newNonce URL holds a space or a control character");
 }
 
+static void test_link_target(void **state)
+{
+    struct {
+        const char *value, *rel, *want; /* want NULL: none */
+    } c[] = {
+        {"<https://ca.test/acme/cert/1/up>;rel=\"up\"", "up", "https://ca.test/acme/cert/1/up"},
+        {"<https://ca.test/dir>;rel=\"index\"", "up", NULL},
+        {"<https://ca.test/dir>;rel=\"index\", <https://ca.test/i>; rel=up", "up",
+         "https://ca.test/i"},
+        {"<https://ca.test/a>; rel=\"alternate up\"", "up", "https://ca.test/a"},
+        {"<https://ca.test/a>; REL=\"Up\"", "up", "https://ca.test/a"},
+        {"<https://ca.test/a>; rel=\"upper\"", "up", NULL},
+        {"<https://ca.test/a>; rel=upper", "up", NULL},
+        {"<https://ca.test/a>; title=\"rel=up\"", "up", NULL},
+        {"<https://ca.test/a>; foorel=up", "up", NULL},
+        {"<https://ca.test/a>", "up", NULL},
+        {"https://ca.test/a; rel=up", "up", NULL},
+        {"<https://ca.test/a; rel=up", "up", NULL},
+        {"", "up", NULL},
+        {"<>; rel=up", "up", ""},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char out[64];
+        int rc = acme__link_target(c[i].value, c[i].rel, out, sizeof(out));
+        if (c[i].want == NULL ? rc != -1 || out[0] != '\0' : rc != 0 || strcmp(out, c[i].want) != 0)
+            fail_msg("'%s': rc %d out '%s'", c[i].value, rc, out);
+    }
+    /* a target longer than the buffer is not cut */
+    char small[8];
+    assert_int_equal(acme__link_target("<https://ca.test/long>;rel=up", "up", small, sizeof(small)),
+                     -1);
+}
+
+static void test_nonce_ok(void **state)
+{
+    assert_int_equal(acme__nonce_ok("oFvnlFP1wIhRlYS2jTaXbA"), 1);
+    assert_int_equal(acme__nonce_ok("a-_Z09"), 1);
+    assert_int_equal(acme__nonce_ok(""), 0);
+    assert_int_equal(acme__nonce_ok("abc="), 0);
+    assert_int_equal(acme__nonce_ok("ab\"c"), 0);
+    assert_int_equal(acme__nonce_ok("ab c"), 0);
+    char long_nonce[ACME__NONCE_MAX + 1];
+    memset(long_nonce, 'a', ACME__NONCE_MAX);
+    long_nonce[ACME__NONCE_MAX] = '\0';
+    assert_int_equal(acme__nonce_ok(long_nonce), 0);
+    long_nonce[ACME__NONCE_MAX - 1] = '\0';
+    assert_int_equal(acme__nonce_ok(long_nonce), 1);
+}
+
 static void test_state_names(void **state)
 {
     assert_string_equal(acme__state_name(ACME__S_PROCESSING), "processing");
@@ -158,4 +207,5 @@ static void test_state_names(void **state)
 }
 
 UNIT_TESTS(NULL, cmocka_unit_test(test_valid_cases), cmocka_unit_test(test_invalid_cases),
-           cmocka_unit_test(test_length_respected), cmocka_unit_test(test_state_names))
+           cmocka_unit_test(test_length_respected), cmocka_unit_test(test_link_target),
+           cmocka_unit_test(test_nonce_ok), cmocka_unit_test(test_state_names))
