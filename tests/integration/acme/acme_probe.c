@@ -6,10 +6,12 @@
  * usage: acme_probe --directory URL --account-key FILE --host NAME... --challenge TYPE
  *                   --port PORT [--ca-file FILE] [--contact MAILTO] [--chain FILE] [--key FILE]
  *                   [--out-dir DIR] [--poll-max SECONDS] [--account-only] [--pause]
+ *                   [--timeout SECONDS] [--cancel-after SECONDS]
  * Each --host is ordered in turn with one client; --chain/--key name the files of a single
  * host, --out-dir holds HOST.chain.pem and HOST.key.pem. With --pause the probe prints
  * "next HOST" before every order but the first and waits for a line on stdin (the test
- * changes the CA meanwhile).
+ * changes the CA meanwhile). --cancel-after makes opts->cancelled say yes that long after the
+ * start.
  * stdout: "account created|existing URL", then per host "issued HOST served=N" (validation
  * requests answered) with the files written, or "error status=NAME http=N retry_after=N
  * type=T detail=D"; exit 1 when an order failed. */
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -42,6 +45,17 @@ static struct {
     int served; /* validation requests answered */
     volatile int stop;
 } resp = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static struct timespec started;
+static double cancel_after; /* seconds; 0 = never */
+
+static int cancelled(void *arg)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double t = (double)(now.tv_sec - started.tv_sec) + (now.tv_nsec - started.tv_nsec) / 1e9;
+    return cancel_after > 0 && t >= cancel_after;
+}
 
 static int present(void *arg, const char *type, const char *host, const char *token,
                    const char *key_auth)
@@ -253,6 +267,10 @@ int main(int argc, char **argv)
             o.challenge = v;
         else if (strcmp(a, "--poll-max") == 0)
             o.poll_max = atol(v);
+        else if (strcmp(a, "--timeout") == 0)
+            o.timeout = atol(v);
+        else if (strcmp(a, "--cancel-after") == 0)
+            cancel_after = atof(v);
         else if (strcmp(a, "--account-key") == 0)
             key_path = v;
         else if (strcmp(a, "--host") == 0 && n_hosts < 8)
@@ -290,6 +308,8 @@ int main(int argc, char **argv)
         lfd = listen_on(port);
         pthread_create(&th, NULL, responder, &lfd);
     }
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    o.cancelled = cancelled;
     struct acme_client *c = acme_client_new(&o, key);
     struct acme_error e;
     int created = -1, rc = 0;

@@ -10,10 +10,12 @@ pebble that forgot the account (registered again); badNonce is retried exactly 5
 
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -111,6 +113,21 @@ def main(t):
     r, acct, err = probe(pb.directory, acct_key, "--account-only", ca_file="")
     t.is_(err.group(1) if err else None, "network", "an untrusted directory is a network failure")
     t.ok(err is not None and "certificate" in err.group(5), "the detail says why", r.out)
+    # a directory that accepts the connection and never answers: cancelled after 1 s, long
+    # before the 30 s request timeout
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    st.Cleanup.add(silent.close)
+    t0 = time.monotonic()
+    r, acct, err = probe("https://localhost:%d/dir" % silent.getsockname()[1], acct_key,
+                         "--account-only", "--timeout", "30", "--cancel-after", "1",
+                         ca_file=pb.ca_file)
+    took = time.monotonic() - t0
+    t.ok(err is not None and err.group(1) == "local" and err.group(5).endswith(": cancelled"),
+         "cancelled mid-transfer: `local`, \"cancelled\"", r.out)
+    t.ok(took < 5, "the cancel ends the exchange at once (%.1f s)" % took)
+    silent.close()
     # the right server, a wrong path: an answer that is not ACME
     wrong = pb.directory.replace("/dir", "/no-such-dir")
     r, acct, err = probe(wrong, acct_key, "--account-only", ca_file=pb.ca_file)
