@@ -346,6 +346,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* A new P-256 key written to `path` (PEM, 0600, atomically). */
+/* A new key, created so that of two processes starting at once exactly one key wins. */
 static EVP_PKEY *account_key_create(const char *path, char *err, size_t errlen)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
@@ -361,8 +362,13 @@ static EVP_PKEY *account_key_create(const char *path, char *err, size_t errlen)
         set_err(err, errlen, "cannot encode the account key for %s", path);
         goto fail;
     }
-    if (file_write_atomic(path, pem, (size_t)pemlen, 0600) != 0) {
+    if (file_create_atomic(path, pem, (size_t)pemlen, 0600) != 0) {
         int e = errno;
+        if (e == EEXIST) { /* another process created it first: use that one */
+            BIO_free(bio);
+            EVP_PKEY_free(key);
+            return acme_account_key_load(path, err, errlen);
+        }
         set_err(err, errlen, "cannot write the account key %s: %s", path, strerror(e));
         errno = e;
         goto fail;

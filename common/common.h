@@ -110,6 +110,9 @@ char *file_read_all(const char *path, size_t cap, size_t *len);
 /* Write `len` bytes to `path` atomically (temp file in the same directory, fsync,
  * rename, fsync of the directory) with the given mode. 0 or -1 (errno set). */
 int file_write_atomic(const char *path, const void *buf, size_t len, int mode);
+/* The same for a file that must not exist yet: complete or absent, never replaced; -1 with
+ * errno EEXIST when `path` exists (another writer came first). */
+int file_create_atomic(const char *path, const void *buf, size_t len, int mode);
 /* mkdir -p with the given mode for created directories. */
 int mkdir_p(const char *path, int mode);
 /* Bytes free for unprivileged writers on the file system holding `path` (statvfs).
