@@ -48,7 +48,7 @@ static void state_cards(struct admin_buf *b, const struct admin_domain *d,
         srv__card(b, "cert_days", "certificate", "bad", "none in cert_dir");
     }
     if (acme != NULL && srv__acme_failing(acme->state, acme->failures))
-        srv__card_int(b, "acme_failures", "ACME orders failing", "bad", acme->failures);
+        srv__card_int(b, "acme_failing", "ACME orders failing", "bad", acme->failures);
     srv__buf_printf(b, "</div>");
 }
 
