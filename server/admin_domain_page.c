@@ -92,18 +92,22 @@ void srv__admin_cert_card(struct admin_buf *b, const struct admin_domain *d,
         srv__buf_html(b, d->cert_issuer ? d->cert_issuer : "");
         srv__buf_printf(b, "</td></tr>");
         card_time(b, "not_after", "not after", d->cert_not_after, "-");
-        srv__buf_printf(b, "<tr><th>days left</th><td data-k=\"days_left\" class=\"%s\">%lld</td>"
-                           "</tr>",
+        srv__buf_printf(b,
+                        "<tr><th>days left</th><td data-k=\"days_left\" class=\"%s\">%lld</td>"
+                        "</tr>",
                         srv__cert_soon(left) ? "bad" : "ok", (long long)left);
     }
     srv__buf_printf(b, "<tr><th>source</th><td data-k=\"source\">%s</td></tr>",
-                    !d->has_cert ? "none" : d->cert_source[0] ? d->cert_source : "file");
+                    !d->has_cert        ? "none"
+                    : d->cert_source[0] ? d->cert_source
+                                        : "file");
     if (acme_on) {
         const struct hosted_acme *a = acme && acme->domain ? acme : NULL;
         int failing = a != NULL && srv__acme_failing(a->state, a->failures);
-        srv__buf_printf(b, "<tr><th>ACME state</th><td data-k=\"acme_state\" class=\"%s\">%s</td>"
-                           "</tr><tr><th>consecutive failures</th><td data-k=\"acme_failures\">%d"
-                           "</td></tr><tr><th>last error</th><td data-k=\"acme_last_error\">",
+        srv__buf_printf(b,
+                        "<tr><th>ACME state</th><td data-k=\"acme_state\" class=\"%s\">%s</td>"
+                        "</tr><tr><th>consecutive failures</th><td data-k=\"acme_failures\">%d"
+                        "</td></tr><tr><th>last error</th><td data-k=\"acme_last_error\">",
                         failing ? "bad" : "", a && a->state[0] ? a->state : "not ordered yet",
                         a ? a->failures : 0);
         srv__buf_html(b, a && a->last_error ? a->last_error : "none");
@@ -113,8 +117,9 @@ void srv__admin_cert_card(struct admin_buf *b, const struct admin_domain *d,
     }
     srv__buf_printf(b, "</table>");
     if (!d->has_cert)
-        srv__buf_printf(b, "<p class=\"bad\">No certificate in cert_dir serves this name: "
-                           "senders cannot fetch the policy%s.</p>",
+        srv__buf_printf(b,
+                        "<p class=\"bad\">No certificate in cert_dir serves this name: "
+                        "senders cannot fetch the policy%s.</p>",
                         acme_on ? " until ACME obtains one" : "");
 }
 

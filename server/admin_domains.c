@@ -191,12 +191,11 @@ json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now)
     }
     if (d->has_cert) {
         const char *base = strrchr(d->cert_file, '/');
-        json_object_set_new(
-            o, "certificate",
-            json_pack("{s:s,s:o,s:I,s:s}", "file", base ? base + 1 : d->cert_file, "not_after",
-                      srv__json_time(d->cert_not_after), "days_left",
-                      (json_int_t)srv__days_left(d->cert_not_after, now), "source",
-                      d->cert_source[0] ? d->cert_source : "file"));
+        json_object_set_new(o, "certificate",
+                            json_pack("{s:s,s:o,s:I,s:s}", "file", base ? base + 1 : d->cert_file,
+                                      "not_after", srv__json_time(d->cert_not_after), "days_left",
+                                      (json_int_t)srv__days_left(d->cert_not_after, now), "source",
+                                      d->cert_source[0] ? d->cert_source : "file"));
     } else {
         json_object_set_new(o, "certificate", json_null());
     }

@@ -86,14 +86,13 @@ void srv__metrics_acme_write(struct admin_buf *b, const struct srv_acme_stats *s
                              const struct admin_certs_view *cv, const struct srv__acme_brief *rows,
                              size_t nr, time_t now)
 {
-    head(b, "stsd_acme_enabled", "gauge", "1 when [acme] directory is set and certificates "
-                                          "are ordered.");
+    head(b, "stsd_acme_enabled", "gauge",
+         "1 when [acme] directory is set and certificates are ordered.");
     srv__buf_printf(b, "stsd_acme_enabled %d\n", st->enabled ? 1 : 0);
     head(b, "stsd_acme_orders_total", "counter", "ACME orders finished by result.");
     for (int r = ACME_OK; r <= ACME_E_LOCAL; r++)
         srv__buf_printf(b, "stsd_acme_orders_total{result=\"%s\"} %llu\n",
-                        acme_status_name((enum acme_status)r),
-                        (unsigned long long)st->orders[r]);
+                        acme_status_name((enum acme_status)r), (unsigned long long)st->orders[r]);
     head(b, "stsd_acme_orders_in_flight", "gauge", "ACME orders running now.");
     srv__buf_printf(b, "stsd_acme_orders_in_flight %d\n", st->in_flight);
     head(b, "stsd_acme_orders_in_flight_max", "gauge",

@@ -174,18 +174,18 @@ static void scan_renewals(struct srv__alerts *sc, struct hosted *h, time_t now)
         format_rfc3339((time_t)c[k].not_after, na_s);
         format_rfc3339((time_t)a[i].next_attempt, next);
         const char *err = a[i].last_error ? a[i].last_error : "";
-        log_event(LOG_WARN, "alert.renewal_failing", "domain=%s days_left=%lld failures=%d error=%s",
-                  a[i].domain, (long long)(left_s / DAY), a[i].failures,
-                  log_quote(q, sizeof(q), err));
+        log_event(LOG_WARN, "alert.renewal_failing",
+                  "domain=%s days_left=%lld failures=%d error=%s", a[i].domain,
+                  (long long)(left_s / DAY), a[i].failures, log_quote(q, sizeof(q), err));
         char *name = xasprintf("mta-sts.%s", a[i].domain);
         srv__webhook_post(
-            sc->hook, srv__json_body(json_pack(
-                          "{s:s,s:s,s:s,s:o,s:s,s:I,s:i,s:s,s:s?,s:i}", "kind",
-                          "certificate.renewal_failing", "domain", a[i].domain, "name", name,
-                          "time", now_json(), "not_after", na_s, "days_left",
-                          (json_int_t)(left_s / DAY), "failures", a[i].failures, "last_error", err,
-                          "next_attempt", a[i].next_attempt > 0 ? next : NULL, "threshold_days",
-                          sc->cfg->alert_cert_days)));
+            sc->hook, srv__json_body(json_pack("{s:s,s:s,s:s,s:o,s:s,s:I,s:i,s:s,s:s?,s:i}", "kind",
+                                               "certificate.renewal_failing", "domain", a[i].domain,
+                                               "name", name, "time", now_json(), "not_after", na_s,
+                                               "days_left", (json_int_t)(left_s / DAY), "failures",
+                                               a[i].failures, "last_error", err, "next_attempt",
+                                               a[i].next_attempt > 0 ? next : NULL,
+                                               "threshold_days", sc->cfg->alert_cert_days)));
         free(name);
     }
     hosted_acme_free(a, na);

@@ -222,15 +222,15 @@ static void test_acme_metrics(void **state)
     };
     struct admin_cert_name names[] = {{"mta-sts.a.test", 0}, {"mta-sts.c.test", 1}};
     struct admin_certs_view cv = {.certs = certs, .n = 2, .names = names, .n_names = 2};
-    struct srv__metrics_domain doms[] = {{.domain = "a.test"}, {.domain = "b.test"},
-                                         {.domain = "c\"q.test"}, {.domain = "c.test"}};
+    struct srv__metrics_domain doms[] = {
+        {.domain = "a.test"}, {.domain = "b.test"}, {.domain = "c\"q.test"}, {.domain = "c.test"}};
     struct srv__acme_brief rows[] = {
         {"b.test", "failed", 3, NOW + 3600},
         {"c.test", "ok", 0, 0},
         {"gone.test", "failed", 9, NOW + 60}, /* no longer hosted: no series */
     };
-    struct srv_acme_stats st = {.orders = {4, 2, 0, 0, 0, 0, 1}, .in_flight = 1,
-                                .in_flight_max = 5, .enabled = 1};
+    struct srv_acme_stats st = {
+        .orders = {4, 2, 0, 0, 0, 0, 1}, .in_flight = 1, .in_flight_max = 5, .enabled = 1};
     struct admin_buf b = {0};
     srv__metrics_acme_write(&b, &st, doms, 4, &cv, rows, 3, NOW);
     const char *const want[] = {
@@ -270,14 +270,6 @@ static void test_acme_metrics(void **state)
         samples += *p != '#';
     assert_int_equal(samples, 19);
     free(b.p);
-}
-
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
 }
 
 static void test_cert_card(void **state)
@@ -335,9 +327,12 @@ static void test_cert_card(void **state)
     snprintf(d.cert_source, sizeof(d.cert_source), "file");
     memset(&b, 0, sizeof(b));
     srv__admin_cert_card(&b, &d, NULL, 0, NOW);
-    assert_non_null(strstr(b.p, "<td data-k=\"source\">file</td>"));
-    assert_int_equal(count(b.p, "acme_"), 0);
-    assert_int_equal(count(b.p, "<tr>"), 5);
+    assert_string_equal(
+        b.p, "<table class=\"cert\" id=\"cert-card\"><tr><th>file</th><td>mta-sts.a.test.pem</td>"
+             "</tr><tr><th>issuer</th><td data-k=\"issuer\">CN=Pebble Intermediate CA &lt;1&gt;"
+             "</td></tr><tr><th>not after</th><td data-k=\"not_after\">2027-01-20T08:00:10Z</td>"
+             "</tr><tr><th>days left</th><td data-k=\"days_left\" class=\"bad\">5</td></tr>"
+             "<tr><th>source</th><td data-k=\"source\">file</td></tr></table>");
     free(b.p);
 }
 
