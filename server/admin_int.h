@@ -450,6 +450,7 @@ struct srv__acme_brief {
     char state[12]; /* "", "pending", "ok", "failed" */
     int failures;   /* consecutive failed orders */
     int64_t next_attempt;
+    uint64_t seq; /* 0: read by a refresh; else the order of srv_metrics_acme_changed calls */
 };
 /* 1 when a domain's ACME orders keep failing: at least one failure since the last success
  * (whether the row says "failed" or a retry is "pending"). Pure. */

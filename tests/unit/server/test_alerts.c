@@ -471,6 +471,35 @@ static void test_acme_rows(void **state)
     assert_true(srv__metrics_acme_failing("b.test"));
     assert_true(srv__metrics_acme_failing("c.test"));
     assert_false(srv__metrics_acme_failing("d.test"));
+    /* the scheduler hands over a row it wrote: shown at once, without a refresh */
+    struct hosted_acme a;
+    memset(&a, 0, sizeof(a));
+    a.domain = "d.test";
+    snprintf(a.state, sizeof(a.state), "failed");
+    a.failures = 1;
+    a.next_attempt = 1800000120;
+    assert_int_equal(hosted_acme_put(fx->h, &a), 0);
+    srv_metrics_acme_changed(fx->h, "d.test");
+    snprintf(a.state, sizeof(a.state), "ok");
+    a.domain = "c.test";
+    a.failures = 0;
+    assert_int_equal(hosted_acme_put(fx->h, &a), 0);
+    srv_metrics_acme_changed(fx->h, "c.test");
+    srv_metrics_acme_changed(fx->h, "e.test"); /* no row: nothing */
+    assert_true(srv__metrics_acme_failing("d.test"));
+    assert_false(srv__metrics_acme_failing("c.test"));
+    srv__metrics_acme_copy(&v, &n);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[3].domain, "d.test");
+    assert_int_equal(v[3].next_attempt, 1800000120);
+    assert_true(v[3].seq > 0);
+    srv__acme_briefs_free(v, n);
+    srv__metrics_acme_refresh(fx->h); /* the same rows, read back */
+    srv__metrics_acme_copy(&v, &n);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[2].state, "ok");
+    assert_int_equal(v[3].failures, 1);
+    srv__acme_briefs_free(v, n);
     /* ACME turned off: the rows of that earlier run say nothing now */
     free(fx->cfg.acme_directory);
     fx->cfg.acme_directory = NULL;

@@ -225,9 +225,9 @@ static void test_acme_metrics(void **state)
     struct srv__metrics_domain doms[] = {
         {.domain = "a.test"}, {.domain = "b.test"}, {.domain = "c\"q.test"}, {.domain = "c.test"}};
     struct srv__acme_brief rows[] = {
-        {"b.test", "failed", 3, NOW + 3600},
-        {"c.test", "ok", 0, 0},
-        {"gone.test", "failed", 9, NOW + 60}, /* no longer hosted: no series */
+        {"b.test", "failed", 3, NOW + 3600, 0},
+        {"c.test", "ok", 0, 0, 0},
+        {"gone.test", "failed", 9, NOW + 60, 0}, /* no longer hosted: no series */
     };
     struct srv_acme_stats st = {
         .orders = {4, 2, 0, 0, 0, 0, 1}, .in_flight = 1, .in_flight_max = 5, .enabled = 1};
