@@ -389,6 +389,10 @@ struct srv_acme_stats {
 };
 void srv_acme_stats(struct srv_acme_stats *out);
 void srv_acme_set_enabled(int on);
+/* The ACME scheduler wrote `domain`'s acme_state row (hosted_acme_put, hosted_acme_installed):
+ * re-read that row through h (the caller's handle and thread) into the rows /metrics and the
+ * dashboard show, so that they show it at once, not at the next refresh (metrics_acme.c). */
+void srv_metrics_acme_changed(struct hosted *h, const char *domain);
 
 /* ---- server.c: the running server ---- */
 struct srv_thread {
