@@ -113,9 +113,11 @@ static void request_not_due(struct hosted *h, const struct hosted_acme *row, int
 {
     struct hosted_acme r = *row;
     r.request = 0;
-    if (hosted_acme_put(h, &r) == 0)
-        log_event(LOG_INFO, "acme.renew.not_due", "domain=%s not_after=%lld", row->domain,
-                  (long long)not_after);
+    if (hosted_acme_put(h, &r) != 0)
+        return;
+    srv_metrics_acme_changed(h, row->domain);
+    log_event(LOG_INFO, "acme.renew.not_due", "domain=%s not_after=%lld", row->domain,
+              (long long)not_after);
 }
 
 /* With a->mu held: whether a due domain waits. A forced renewal skips the back-off, not a

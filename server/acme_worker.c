@@ -55,6 +55,8 @@ static void row_put(struct hosted *h, const struct hosted_acme *r)
     if (hosted_acme_put(h, r) != 0)
         log_event(LOG_WARN, "acme.state", "domain=%s error=\"cannot write the acme_state row\"",
                   r->domain);
+    else
+        srv_metrics_acme_changed(h, r->domain);
 }
 
 static void failed(struct hosted *h, const char *domain, enum acme_status st,
@@ -100,6 +102,7 @@ static int installed(struct srv_acme *a, struct hosted *h, struct acme_client *c
     free(pem);
     if (rc != 0)
         return -1;
+    srv_metrics_acme_changed(h, domain);
     /* the certificate directory's watch would see it within a moment; this makes it now */
     srv_reload_now(RELOAD_WAIT_MS);
     struct hosted_acme r;
