@@ -95,7 +95,7 @@ struct srv_acme {
     pthread_cond_t plan_cv; /* the planner: a kick, a stop, or its next turn */
     pthread_cond_t work_cv; /* the order threads: a queued domain, or a stop */
     atomic_int stop;
-    int kick;
+    int kick;     /* SRV_ACME_KICK_* bits since the planner last looked */
     char **queue; /* domains to order, oldest first, from q_head on */
     size_t n_queue, q_head;
     char **busy; /* queued or being ordered now, sorted */
@@ -146,8 +146,10 @@ void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now);
  * the planner looks again at next_attempt (0: not before its next full pass). */
 void srv__acme_done(struct srv_acme *a, const char *domain, int64_t retry_until,
                     int64_t next_attempt);
-/* Ask the planner to look at once (after a policy reload). Any thread; no-op when ACME is
+/* What the control thread tells the planner after a reload: the policies changed (a full
+ * pass at once) and/or the certificates did (a full pass soon). Any thread; no-op when ACME is
  * off. */
-void srv__acme_kick(void);
+enum { SRV_ACME_KICK_POLICIES = 1, SRV_ACME_KICK_CERTS = 2 };
+void srv__acme_kick(int what);
 
 #endif

@@ -17,6 +17,7 @@
 
 #define PLAN_EVERY_S 60    /* a full pass over every hosted domain at least this often */
 #define REQUESTS_EVERY_S 2 /* how often renewal requests (`stsd certs renew`) are looked for */
+#define CERTS_GAP_S 5 /* a change of certificates is planned for this long after the last pass */
 
 /* The running scheduler, for srv__acme_kick from the control thread. */
 static _Atomic(struct srv_acme *) running;
@@ -119,6 +120,27 @@ static int requests_pending(struct hosted *h)
     return any;
 }
 
+/* When the next full pass is due, from what woke the planner (a->mu held). */
+static int64_t next_pass(struct srv_acme *a, int64_t next_full, int64_t last_full, int64_t now)
+{
+    if (a->kick & SRV_ACME_KICK_POLICIES)
+        next_full = now;
+    if ((a->kick & SRV_ACME_KICK_CERTS) && last_full + CERTS_GAP_S < next_full)
+        next_full = last_full + CERTS_GAP_S;
+    if (a->next_due > 0 && a->next_due < next_full)
+        next_full = a->next_due;
+    a->kick = 0;
+    return next_full;
+}
+
+/*
+ * The planner. A full pass (srv__acme_plan) reads every policy file and certificate, so it runs
+ * when something may have changed: at once after a policy reload (a new domain), within
+ * CERTS_GAP_S of a change in the certificate directory (a certificate replaced or removed; the
+ * scheduler's own installs change it too, hence the gap), when a back-off ends, when a renewal
+ * is asked (looked for every REQUESTS_EVERY_S), and every PLAN_EVERY_S (certificates come due
+ * by the day). Until the account is registered, only the account step runs, with back-off.
+ */
 static void *planner_main(void *arg)
 {
     struct srv_acme *a = arg;
@@ -126,40 +148,32 @@ static void *planner_main(void *arg)
     struct acme_client *c;
     if (srv__acme_thread_open(a, "acme.plan", &h, &c) != 0)
         return NULL;
-    int account_ok = 0, failures = 0, kicked = 1;
-    int64_t next_account = 0, next_full = 0;
+    int account_ok = 0, failures = 0;
+    int64_t next_account = 0, next_full = 0, last_full = 0;
     while (!atomic_load(&a->stop)) {
         int64_t now = (int64_t)time(NULL);
         if (!account_ok && now >= next_account)
             account_ok = account(a, c, &failures, &next_account) == 0;
-        /* A full pass reads every policy file and certificate: after a policy reload, when a
-         * back-off ends, every PLAN_EVERY_S (certificates come due by the day), and when a
-         * renewal was asked; in between only the requests are looked for. */
-        pthread_mutex_lock(&a->mu);
-        int64_t due = a->next_due;
-        pthread_mutex_unlock(&a->mu);
-        if (account_ok &&
-            (kicked || now >= next_full || (due > 0 && now >= due) || requests_pending(h))) {
+        if (account_ok && (now >= next_full || requests_pending(h))) {
             pthread_mutex_lock(&a->mu);
             a->next_due = 0;
             pthread_mutex_unlock(&a->mu);
             srv__acme_plan(a, h, now);
+            last_full = now;
             next_full = now + PLAN_EVERY_S;
         }
-        int64_t until = account_ok ? now + REQUESTS_EVERY_S : next_account;
-        pthread_mutex_lock(&a->mu);
-        if (a->next_due > 0 && a->next_due < until)
-            until = a->next_due;
-        pthread_mutex_unlock(&a->mu);
         struct timespec dl;
         clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_sec += (time_t)(until > now ? until - now : 1);
         pthread_mutex_lock(&a->mu);
-        while (!a->kick && !atomic_load(&a->stop) &&
+        next_full = next_pass(a, next_full, last_full, now);
+        int64_t until = account_ok ? now + REQUESTS_EVERY_S : next_account;
+        if (account_ok && next_full < until)
+            until = next_full;
+        dl.tv_sec += (time_t)(until > now ? until - now : 0);
+        while (a->kick == 0 && !atomic_load(&a->stop) &&
                pthread_cond_timedwait(&a->plan_cv, &a->mu, &dl) == 0)
             ;
-        kicked = a->kick;
-        a->kick = 0;
+        next_full = next_pass(a, next_full, last_full, (int64_t)time(NULL));
         pthread_mutex_unlock(&a->mu);
     }
     acme_client_free(c);
@@ -167,24 +181,24 @@ static void *planner_main(void *arg)
     return NULL;
 }
 
-/* Wake the planner (stop = 0: to look now) or every thread (stop = 1: to end). */
-static void wake(struct srv_acme *a, int stop)
+/* Wake the planner with `kick` (SRV_ACME_KICK_*), or every thread to end (stop = 1). */
+static void wake(struct srv_acme *a, int kick, int stop)
 {
     pthread_mutex_lock(&a->mu);
     if (stop)
         atomic_store(&a->stop, 1);
-    a->kick = 1;
+    a->kick |= kick;
     pthread_cond_broadcast(&a->plan_cv);
     if (stop)
         pthread_cond_broadcast(&a->work_cv);
     pthread_mutex_unlock(&a->mu);
 }
 
-void srv__acme_kick(void)
+void srv__acme_kick(int what)
 {
     struct srv_acme *a = atomic_load(&running);
-    if (a != NULL)
-        wake(a, 0);
+    if (a != NULL && what != 0)
+        wake(a, what, 0);
 }
 
 /* ---- the module ---- */
@@ -269,7 +283,7 @@ static void acme_thread_stopping(struct srv_thread *t, int idx)
 {
     struct srv_acme *a = t->srv->module_state[idx];
     if (a != NULL && atomic_load(&running) != NULL)
-        wake(a, 1);
+        wake(a, 0, 1);
 }
 
 static void acme_fini(struct srv *s, int idx)
@@ -279,7 +293,7 @@ static void acme_fini(struct srv *s, int idx)
         return;
     atomic_store(&running, NULL);
     if (a->workers != NULL) { /* init ran */
-        wake(a, 1);
+        wake(a, 0, 1);
         if (a->planner_on)
             pthread_join(a->planner, NULL);
         srv__threads_end(&a->mu, &a->stop, &a->work_cv, &a->plan_cv, a->workers, a->n_workers);
