@@ -73,20 +73,22 @@ void srv__acme_done(struct srv_acme *a, const char *domain, int64_t until, int64
     }
 }
 
-/* Queue `domain` unless it is queued or being ordered already. 1 queued, 0 not. */
-static int enqueue(struct srv_acme *a, const char *domain)
+void srv__acme_enqueue(struct srv_acme *a, char **domains, size_t n)
 {
-    int found;
-    size_t i = busy_pos(a, domain, &found);
-    if (found)
-        return 0;
-    a->busy = xrealloc(a->busy, (a->n_busy + 1) * sizeof(*a->busy));
-    memmove(a->busy + i + 1, a->busy + i, (a->n_busy - i) * sizeof(*a->busy));
-    a->busy[i] = xstrdup(domain);
-    a->n_busy++;
-    strv_push(&a->queue, &a->n_queue, domain);
-    pthread_cond_signal(&a->work_cv);
-    return 1;
+    pthread_mutex_lock(&a->mu);
+    for (size_t k = 0; k < n; k++) {
+        int found;
+        size_t i = busy_pos(a, domains[k], &found);
+        if (found)
+            continue;
+        a->busy = xrealloc(a->busy, (a->n_busy + 1) * sizeof(*a->busy));
+        memmove(a->busy + i + 1, a->busy + i, (a->n_busy - i) * sizeof(*a->busy));
+        a->busy[i] = xstrdup(domains[k]);
+        a->n_busy++;
+        strv_push(&a->queue, &a->n_queue, domains[k]);
+    }
+    pthread_cond_broadcast(&a->work_cv);
+    pthread_mutex_unlock(&a->mu);
 }
 
 /* ---- planning ---- */
@@ -133,7 +135,7 @@ static int waits(struct srv_acme *a, const struct hosted_acme *row, int forced, 
            (row->last_error != NULL && strncmp(row->last_error, "rate_limited", 12) == 0);
 }
 
-void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now)
+void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now, char ***due, size_t *n_due)
 {
     char err[512] = "", q[600];
     struct hosted_policy_list pl = {0};
@@ -159,18 +161,22 @@ void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now)
         int covers;
         long c = srv__acme_cert_pick(&ix, host, &covers);
         int64_t not_after = c >= 0 ? certs[c].not_after : 0;
-        int due = acme_needs_cert(now, not_after, covers, a->cfg->acme_renew_before);
+        int needed = acme_needs_cert(now, not_after, covers, a->cfg->acme_renew_before);
         int forced = row != NULL && row->request == 2;
-        if (!due && !forced) {
+        if (!needed && !forced) {
             if (row != NULL && row->request == 1)
                 request_not_due(h, row, not_after);
             continue;
         }
         pthread_mutex_lock(&a->mu);
-        if (!waits(a, row, forced, now))
-            queued += (size_t)enqueue(a, d);
-        else
+        int busy;
+        busy_pos(a, d, &busy);
+        if (waits(a, row, forced, now)) {
             due_at(a, row->next_attempt);
+        } else if (!busy) {
+            strv_push(due, n_due, d);
+            queued++;
+        }
         pthread_mutex_unlock(&a->mu);
     }
     log_event(LOG_DEBUG, "acme.plan", "domains=%zu certs=%zu rows=%zu queued=%zu", pl.n, n_certs,

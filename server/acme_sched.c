@@ -61,33 +61,56 @@ int64_t srv__acme_wait(int failures, long retry_after)
     return w;
 }
 
-/* Register the account (or find it: the same key finds the same account). 0, or -1 after
- * logging acme.backoff and setting *next. */
-static int account(struct srv_acme *a, struct acme_client *c, int *failures, int64_t *next)
+/* Register the account (or find it: the same key finds the same account). 0, or -1 with the
+ * error in *e (logged as acme.backoff: the domains waiting for it fail with that error and
+ * back off each, and it is tried again when the first of them is due). */
+static int account(struct srv_acme *a, struct acme_client *c, size_t waiting, struct acme_error *e)
 {
-    struct acme_error e;
-    memset(&e, 0, sizeof(e));
+    memset(e, 0, sizeof(*e));
     int created = 0;
     char q[600];
-    if (acme_client_account(c, &created, &e) == 0) {
+    if (acme_client_account(c, &created, e) == 0) {
         log_event(LOG_INFO, "acme.account", "created=%d url=%s directory=%s", created,
                   log_field(q, sizeof(q), acme_client_account_url(c)), a->cfg->acme_directory);
-        *failures = 0;
         return 0;
     }
-    if (atomic_load(&a->stop))
-        return -1;
-    int64_t now = (int64_t)time(NULL), w = srv__acme_wait(++*failures, e.retry_after);
-    *next = now + w;
-    char when[21];
-    format_rfc3339((time_t)*next, when);
-    srv_acme_count_order((int)e.status);
-    log_event(LOG_WARN, "acme.backoff",
-              "step=account status=%s detail=%s retry_after=%ld next_attempt=%s wait=%lld "
-              "failures=%d directory=%s",
-              acme_status_name(e.status), log_quote(q, sizeof(q), e.detail), e.retry_after, when,
-              (long long)w, *failures, a->cfg->acme_directory);
+    if (!atomic_load(&a->stop))
+        log_event(LOG_WARN, "acme.backoff",
+                  "step=account status=%s detail=%s retry_after=%ld domains_waiting=%zu "
+                  "directory=%s",
+                  acme_status_name(e->status), log_quote(q, sizeof(q), e->detail), e->retry_after,
+                  waiting, a->cfg->acme_directory);
     return -1;
+}
+
+/* One full pass: the domains due are queued once the account is registered; while it cannot
+ * be, each of them records the failure and backs off as a failed order would. Returns whether
+ * the account is registered. */
+static int pass(struct srv_acme *a, struct hosted *h, struct acme_client *c, int account_ok,
+                int64_t now)
+{
+    char **due = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&a->mu);
+    a->next_due = 0;
+    pthread_mutex_unlock(&a->mu);
+    srv__acme_plan(a, h, now, &due, &n);
+    struct acme_error e;
+    if (n > 0 && !account_ok && !atomic_load(&a->stop))
+        account_ok = account(a, c, n, &e) == 0;
+    if (account_ok) {
+        srv__acme_enqueue(a, due, n);
+    } else {
+        for (size_t i = 0; i < n && !atomic_load(&a->stop); i++) {
+            int64_t retry_until = 0, next_attempt = 0;
+            srv__acme_failed(h, due[i], e.status, &e, &retry_until, &next_attempt);
+            pthread_mutex_lock(&a->mu);
+            srv__acme_done(a, due[i], retry_until, next_attempt);
+            pthread_mutex_unlock(&a->mu);
+        }
+    }
+    strv_free(due, n);
+    return account_ok;
 }
 
 int srv__acme_thread_open(struct srv_acme *a, const char *event, struct hosted **h,
@@ -139,7 +162,7 @@ static int64_t next_pass(struct srv_acme *a, int64_t next_full, int64_t last_ful
  * CERTS_GAP_S of a change in the certificate directory (a certificate replaced or removed; the
  * scheduler's own installs change it too, hence the gap), when a back-off ends, when a renewal
  * is asked (looked for every REQUESTS_EVERY_S), and every PLAN_EVERY_S (certificates come due
- * by the day). Until the account is registered, only the account step runs, with back-off.
+ * by the day).
  */
 static void *planner_main(void *arg)
 {
@@ -148,17 +171,14 @@ static void *planner_main(void *arg)
     struct acme_client *c;
     if (srv__acme_thread_open(a, "acme.plan", &h, &c) != 0)
         return NULL;
-    int account_ok = 0, failures = 0;
-    int64_t next_account = 0, next_full = 0, last_full = 0;
+    struct acme_error e;
+    /* the account at start, for the log; later only when a domain is due */
+    int account_ok = account(a, c, 0, &e) == 0;
+    int64_t next_full = 0, last_full = 0;
     while (!atomic_load(&a->stop)) {
         int64_t now = (int64_t)time(NULL);
-        if (!account_ok && now >= next_account)
-            account_ok = account(a, c, &failures, &next_account) == 0;
-        if (account_ok && (now >= next_full || requests_pending(h))) {
-            pthread_mutex_lock(&a->mu);
-            a->next_due = 0;
-            pthread_mutex_unlock(&a->mu);
-            srv__acme_plan(a, h, now);
+        if (now >= next_full || requests_pending(h)) {
+            account_ok = pass(a, h, c, account_ok, now);
             last_full = now;
             next_full = now + PLAN_EVERY_S;
         }
@@ -166,9 +186,7 @@ static void *planner_main(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &dl);
         pthread_mutex_lock(&a->mu);
         next_full = next_pass(a, next_full, last_full, now);
-        int64_t until = account_ok ? now + REQUESTS_EVERY_S : next_account;
-        if (account_ok && next_full < until)
-            until = next_full;
+        int64_t until = next_full < now + REQUESTS_EVERY_S ? next_full : now + REQUESTS_EVERY_S;
         dl.tv_sec += (time_t)(until > now ? until - now : 0);
         while (a->kick == 0 && !atomic_load(&a->stop) &&
                pthread_cond_timedwait(&a->plan_cv, &a->mu, &dl) == 0)

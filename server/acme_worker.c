@@ -59,9 +59,10 @@ static void row_put(struct hosted *h, const struct hosted_acme *r)
         srv_metrics_acme_changed(h, r->domain);
 }
 
-static void failed(struct hosted *h, const char *domain, enum acme_status st,
-                   const struct acme_error *e, int64_t *retry_until, int64_t *next_attempt)
+void srv__acme_failed(struct hosted *h, const char *domain, enum acme_status st,
+                      const struct acme_error *e, int64_t *retry_until, int64_t *next_attempt)
 {
+    srv_acme_count_order((int)st);
     struct hosted_acme r;
     char q[700];
     int64_t now = (int64_t)time(NULL);
@@ -157,10 +158,10 @@ static void order(struct srv_acme *a, struct hosted *h, struct acme_client *c, c
         memcpy(r.state, before, sizeof(r.state));
         row_put(h, &r);
         log_event(LOG_INFO, "acme.order.cancelled", "domain=%s", domain);
+    } else if (st != ACME_OK) {
+        srv__acme_failed(h, domain, st, &e, retry_until, next_attempt);
     } else {
-        srv_acme_count_order((int)st);
-        if (st != ACME_OK)
-            failed(h, domain, st, &e, retry_until, next_attempt);
+        srv_acme_count_order(ACME_OK);
     }
     srv_acme_inflight(-1);
     if (key != NULL)

@@ -10,10 +10,10 @@
    is not given acme-tls/1 and gets the ordinary certificate; the policy is still served over
    h2 and http/1.1 (curl), and s_client offering h2,http/1.1 gets h2. No port-80 listener runs
    with this challenge.
-3. The directory is a closed port: the account step fails with status network, logged as
-   acme.backoff with a growing wait (the test-only STSD_TEST_ACME_BACKOFF_DIV shortens the
-   minutes of the real back-off to seconds), the failures count up, serve keeps serving, and a
-   SIGTERM stops it at once.
+3. The directory is a closed port: the account step fails with status network (acme.backoff)
+   and the hosted domain's order fails with it (acme.order.fail) with a growing wait (the
+   test-only STSD_TEST_ACME_BACKOFF_DIV shortens the minutes of the real back-off to seconds),
+   the failures count up, no order starts, serve keeps serving, and a SIGTERM stops it at once.
 """
 import os
 import re
@@ -125,17 +125,22 @@ def test_http01(t):
     time.sleep(0.3)
     t.is_(st.curl(base + "/x").status, 404, "after they close, connections are accepted again")
 
-    # 3. the directory is down: the account step backs off with a growing wait
-    t.ok(srv.wait_log("event=acme.backoff", 30, count=3),
-         "three acme.backoff lines within 30 s (back-off divided by 30)", srv.log()[-3000:])
-    lines = [l for l in srv.log().splitlines() if "event=acme.backoff" in l]
+    # 3. the directory is down: a.test's orders cannot start, each failure backs off longer
+    t.ok(srv.wait_log("event=acme.order.fail domain=a.test", 30, count=3),
+         "three acme.order.fail lines for a.test within 30 s (back-off divided by 30)",
+         srv.log()[-3000:])
+    lines = [l for l in srv.log().splitlines() if "event=acme.order.fail domain=a.test" in l]
     waits = [int(re.search(r"\bwait=(\d+)", l).group(1)) for l in lines]
     fails = [int(re.search(r"\bfailures=(\d+)", l).group(1)) for l in lines]
-    t.ok(all("status=network" in l and "step=account" in l for l in lines),
-         "each says step=account status=network", "\n".join(lines))
+    t.ok(all("status=network" in l for l in lines), "each says status=network", "\n".join(lines))
     t.ok(len(waits) >= 3 and waits[0] < waits[1] < waits[2], "the wait grows: %r" % waits[:4])
     t.is_(fails[:3], [1, 2, 3], "failures count 1, 2, 3")
-    t.ok("next_attempt=" in lines[0], "next_attempt is logged")
+    t.ok(all(re.search(r"next_attempt=\d{4}-\d\d-\d\dT", l) for l in lines),
+         "next_attempt is logged")
+    backoff = [l for l in srv.log().splitlines() if "event=acme.backoff" in l]
+    t.ok(len(backoff) >= 4 and all("step=account status=network" in l for l in backoff),
+         "the account step's failures are logged (acme.backoff step=account status=network): "
+         "at start and before each retry (%d)" % len(backoff), "\n".join(backoff))
     t.ok("event=acme.order.start" not in srv.log(), "no order starts without an account")
     t.is_(st.curl(base + "/.well-known/acme-challenge/x").status, 404, "port 80 still answers")
     t0 = time.monotonic()
