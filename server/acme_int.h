@@ -119,11 +119,12 @@ struct hosted;
 struct acme_client;
 int srv__acme_thread_open(struct srv_acme *a, const char *event, struct hosted **h,
                           struct acme_client **c);
-/* A failed order of `domain` (or one that could not start: the account step failed): counted,
- * its row says failed with "<status>: <detail>", one more failure, the request cleared, and
- * next_attempt after the back-off (never before the CA's Retry-After); logged as
- * acme.order.fail. Sets *retry_until (0 = no Retry-After) and *next_attempt. */
-void srv__acme_failed(struct hosted *h, const char *domain, enum acme_status st,
+/* A failed order of `domain` (or one that could not start: the account step failed; then
+ * `started` is the attempt's time for the row's last_attempt, else 0): counted, its row says
+ * failed with "<status>: <detail>", one more failure, the request cleared, and next_attempt
+ * after the back-off (never before the CA's Retry-After); logged as acme.order.fail. Sets
+ * *retry_until (0 = no Retry-After) and *next_attempt. */
+void srv__acme_failed(struct hosted *h, const char *domain, int64_t started, enum acme_status st,
                       const struct acme_error *e, int64_t *retry_until, int64_t *next_attempt);
 /* An order thread: orders the queued domains one at a time until the scheduler stops. */
 void *srv__acme_worker_main(void *arg);

@@ -33,12 +33,14 @@ static size_t busy_pos(const struct srv_acme *a, const char *d, int *found)
     return lo;
 }
 
+/* The end of the latest Retry-After the CA gave for `domain` since serve started; -1 when
+ * none is known. */
 static int64_t retry_until(struct srv_acme *a, const char *domain)
 {
     for (size_t i = 0; i < a->n_retry; i++)
         if (strcmp(a->retry[i].domain, domain) == 0)
             return a->retry[i].until;
-    return 0;
+    return -1;
 }
 
 /* With a->mu held: the planner wakes by `when` at the latest. */
@@ -131,8 +133,11 @@ static int waits(struct srv_acme *a, const struct hosted_acme *row, int forced, 
         return 0;
     if (!forced)
         return 1;
-    return retry_until(a, row->domain) > now ||
-           (row->last_error != NULL && strncmp(row->last_error, "rate_limited", 12) == 0);
+    int64_t until = retry_until(a, row->domain);
+    if (until >= 0)
+        return until > now;
+    /* none known (serve restarted since): a rate-limited domain waits for its next_attempt */
+    return row->last_error != NULL && strncmp(row->last_error, "rate_limited", 12) == 0;
 }
 
 void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now, char ***due, size_t *n_due)

@@ -62,32 +62,25 @@ int64_t srv__acme_wait(int failures, long retry_after)
 }
 
 /* Register the account (or find it: the same key finds the same account). 0, or -1 with the
- * error in *e (logged as acme.backoff: the domains waiting for it fail with that error and
- * back off each, and it is tried again when the first of them is due). */
-static int account(struct srv_acme *a, struct acme_client *c, size_t waiting, struct acme_error *e)
+ * error in *e. */
+static int account(struct srv_acme *a, struct acme_client *c, struct acme_error *e)
 {
     memset(e, 0, sizeof(*e));
     int created = 0;
     char q[600];
-    if (acme_client_account(c, &created, e) == 0) {
-        log_event(LOG_INFO, "acme.account", "created=%d url=%s directory=%s", created,
-                  log_field(q, sizeof(q), acme_client_account_url(c)), a->cfg->acme_directory);
-        return 0;
-    }
-    if (!atomic_load(&a->stop))
-        log_event(LOG_WARN, "acme.backoff",
-                  "step=account status=%s detail=%s retry_after=%ld domains_waiting=%zu "
-                  "directory=%s",
-                  acme_status_name(e->status), log_quote(q, sizeof(q), e->detail), e->retry_after,
-                  waiting, a->cfg->acme_directory);
-    return -1;
+    if (acme_client_account(c, &created, e) != 0)
+        return -1;
+    log_event(LOG_INFO, "acme.account", "created=%d url=%s directory=%s", created,
+              log_field(q, sizeof(q), acme_client_account_url(c)), a->cfg->acme_directory);
+    return 0;
 }
 
-/* One full pass: the domains due are queued once the account is registered; while it cannot
- * be, each of them records the failure and backs off as a failed order would. Returns whether
- * the account is registered. */
+/* One full pass: the domains due are queued once the account is registered. While it cannot
+ * be, each of them records the failure (acme.order.fail step=account) and backs off as a
+ * failed order would, and the account is tried again when the first of them is due. Returns
+ * whether the account is registered. */
 static int pass(struct srv_acme *a, struct hosted *h, struct acme_client *c, int account_ok,
-                int64_t now)
+                int64_t now, int *tried)
 {
     char **due = NULL;
     size_t n = 0;
@@ -96,14 +89,16 @@ static int pass(struct srv_acme *a, struct hosted *h, struct acme_client *c, int
     pthread_mutex_unlock(&a->mu);
     srv__acme_plan(a, h, now, &due, &n);
     struct acme_error e;
-    if (n > 0 && !account_ok && !atomic_load(&a->stop))
-        account_ok = account(a, c, n, &e) == 0;
+    if (n > 0 && !account_ok && !atomic_load(&a->stop)) {
+        account_ok = account(a, c, &e) == 0;
+        *tried = 1;
+    }
     if (account_ok) {
         srv__acme_enqueue(a, due, n);
-    } else {
+    } else if (n > 0) {
         for (size_t i = 0; i < n && !atomic_load(&a->stop); i++) {
             int64_t retry_until = 0, next_attempt = 0;
-            srv__acme_failed(h, due[i], e.status, &e, &retry_until, &next_attempt);
+            srv__acme_failed(h, due[i], now, e.status, &e, &retry_until, &next_attempt);
             pthread_mutex_lock(&a->mu);
             srv__acme_done(a, due[i], retry_until, next_attempt);
             pthread_mutex_unlock(&a->mu);
@@ -171,17 +166,29 @@ static void *planner_main(void *arg)
     struct acme_client *c;
     if (srv__acme_thread_open(a, "acme.plan", &h, &c) != 0)
         return NULL;
-    struct acme_error e;
-    /* the account at start, for the log; later only when a domain is due */
-    int account_ok = account(a, c, 0, &e) == 0;
+    int account_ok = 0, tried = 0;
     int64_t next_full = 0, last_full = 0;
     while (!atomic_load(&a->stop)) {
         int64_t now = (int64_t)time(NULL);
         if (now >= next_full || requests_pending(h)) {
-            account_ok = pass(a, h, c, account_ok, now);
+            account_ok = pass(a, h, c, account_ok, now, &tried);
             last_full = now;
             next_full = now + PLAN_EVERY_S;
         }
+        if (!tried && !account_ok && !atomic_load(&a->stop)) {
+            /* nothing was due at start: the account is registered now all the same, so that
+             * the log says at once whether the CA can be reached */
+            struct acme_error e;
+            char q[600];
+            account_ok = account(a, c, &e) == 0;
+            if (!account_ok && !atomic_load(&a->stop))
+                log_event(LOG_WARN, "acme.backoff",
+                          "step=account status=%s detail=%s retry_after=%ld directory=%s "
+                          "note=\"tried again when a certificate is due\"",
+                          acme_status_name(e.status), log_quote(q, sizeof(q), e.detail),
+                          e.retry_after, a->cfg->acme_directory);
+        }
+        tried = 1;
         struct timespec dl;
         clock_gettime(CLOCK_MONOTONIC, &dl);
         pthread_mutex_lock(&a->mu);

@@ -59,7 +59,7 @@ static void row_put(struct hosted *h, const struct hosted_acme *r)
         srv_metrics_acme_changed(h, r->domain);
 }
 
-void srv__acme_failed(struct hosted *h, const char *domain, enum acme_status st,
+void srv__acme_failed(struct hosted *h, const char *domain, int64_t started, enum acme_status st,
                       const struct acme_error *e, int64_t *retry_until, int64_t *next_attempt)
 {
     srv_acme_count_order((int)st);
@@ -69,23 +69,30 @@ void srv__acme_failed(struct hosted *h, const char *domain, enum acme_status st,
     if (row_get(h, domain, &r) != 0)
         return;
     r.failures++;
+    if (started > 0)
+        r.last_attempt = started;
     snprintf(r.state, sizeof(r.state), "failed");
     free(r.last_error);
     r.last_error = xasprintf("%s: %s", acme_status_name(st), e->detail);
     int64_t w = srv__acme_wait(r.failures, e->retry_after);
+    /* whole seconds since a moment ago: one more, so that nothing is sent before the CA's
+     * Retry-After has run out */
+    if (e->retry_after > 0 && w < e->retry_after + 1)
+        w = e->retry_after + 1;
     r.next_attempt = now + w;
     *next_attempt = r.next_attempt;
     r.request = 0;
     row_put(h, &r);
     if (e->retry_after > 0)
-        *retry_until = now + e->retry_after;
+        *retry_until = now + e->retry_after + 1;
     char when[21];
     format_rfc3339((time_t)r.next_attempt, when);
     log_event(LOG_WARN, "acme.order.fail",
-              "domain=%s status=%s detail=%s retry_after=%ld http_status=%ld next_attempt=%s "
-              "wait=%lld failures=%d",
-              domain, acme_status_name(st), log_quote(q, sizeof(q), e->detail), e->retry_after,
-              e->http_status, when, (long long)w, r.failures);
+              "domain=%s step=%s status=%s detail=%s retry_after=%ld http_status=%ld "
+              "next_attempt=%s wait=%lld failures=%d",
+              domain, started > 0 ? "account" : "order", acme_status_name(st),
+              log_quote(q, sizeof(q), e->detail), e->retry_after, e->http_status, when,
+              (long long)w, r.failures);
     hosted_acme_clear(&r);
 }
 
@@ -159,7 +166,7 @@ static void order(struct srv_acme *a, struct hosted *h, struct acme_client *c, c
         row_put(h, &r);
         log_event(LOG_INFO, "acme.order.cancelled", "domain=%s", domain);
     } else if (st != ACME_OK) {
-        srv__acme_failed(h, domain, st, &e, retry_until, next_attempt);
+        srv__acme_failed(h, domain, 0, st, &e, retry_until, next_attempt);
     } else {
         srv_acme_count_order(ACME_OK);
     }
