@@ -90,7 +90,10 @@ static int pass(struct srv_acme *a, struct hosted *h, struct acme_client *c, int
     srv__acme_plan(a, h, now, &due, &n);
     struct acme_error e;
     if (n > 0 && !account_ok && !atomic_load(&a->stop)) {
+        /* the first step of these orders, one exchange for all of them: in flight */
+        srv_acme_inflight(1);
         account_ok = account(a, c, &e) == 0;
+        srv_acme_inflight(-1);
         *tried = 1;
     }
     if (account_ok) {
