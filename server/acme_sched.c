@@ -21,6 +21,9 @@
 
 /* The running scheduler, for srv__acme_kick from the control thread. */
 static _Atomic(struct srv_acme *) running;
+/* The state made before the privilege drop; serve exits without fini when it fails to start
+ * after that, and this keeps what it holds reachable (not a leak) until then. */
+static struct srv_acme *made;
 
 static int acme_on(const struct stsd_config *cfg)
 {
@@ -264,6 +267,7 @@ static int acme_secrets(struct srv *s, int idx, char *err, size_t errlen)
     a->cfg = cfg;
     a->key = key;
     s->module_state[idx] = a;
+    made = a;
     return 0;
 }
 
@@ -337,6 +341,7 @@ static void acme_fini(struct srv *s, int idx)
     EVP_PKEY_free(a->key);
     srv__acme_chal_fini();
     free(a);
+    made = NULL;
     s->module_state[idx] = NULL;
     srv_acme_set_enabled(0);
 }
