@@ -16,6 +16,7 @@
    the failures count up, no order starts, serve keeps serving, and a SIGTERM stops it at once.
    With nothing due (a valid certificate), the account step at start is logged once as
    acme.backoff and not retried until a certificate is due.
+4. A directory that accepts connections and never answers: SIGTERM stops serve at once.
 """
 import os
 import re
@@ -199,9 +200,33 @@ def test_tlsalpn(t):
     t.is_(srv.stop(), 0, "serve stops cleanly")
 
 
+def test_hanging_directory(t):
+    """A directory that accepts the connection and never answers: SIGTERM still stops serve at
+    once (the exchange under way is cancelled) and no failure is recorded for it."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)  # connections complete in the backlog; nothing is ever read or sent
+    try:
+        srv = st.Stsd(policies={"a.test": POLICY}, extra_config=acme_section(
+            "https://127.0.0.1:%d/dir" % ls.getsockname()[1], "http-01", st.free_port()))
+        srv.start()
+        time.sleep(2)
+        t0 = time.monotonic()
+        rc = srv.stop()
+        took = time.monotonic() - t0
+        t.ok(rc == 0 and took < 3,
+             "a directory that never answers: SIGTERM stops serve in %.1f s (status %r)" %
+             (took, rc))
+        t.ok("event=acme.order.fail" not in srv.log() and "event=acme.backoff" not in srv.log(),
+             "the cancelled exchange is not recorded as a failure", srv.log()[-2000:])
+    finally:
+        ls.close()
+
+
 def main(t):
     test_http01(t)
     test_tlsalpn(t)
+    test_hanging_directory(t)
 
 
 if __name__ == "__main__":
