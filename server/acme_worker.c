@@ -150,7 +150,7 @@ static void order(struct srv_acme *a, struct hosted *h, struct acme_client *c, c
     row_put(h, &r);
     log_event(LOG_INFO, "acme.order.start", "domain=%s failures=%d", domain, r.failures);
     srv_acme_inflight(1);
-    char host[300], err[512];
+    char host[300], err[400]; /* err fits e.detail after its prefix */
     snprintf(host, sizeof(host), "mta-sts.%s", domain);
     char *chain = NULL, *key = NULL;
     struct acme_error e;
