@@ -152,6 +152,12 @@ long srv__acme_cert_pick(const struct srv_acme_names *ix, const char *host, int 
  * over; not queued or being ordered already. Renew-if-due requests that are not due are
  * cleared. */
 void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now, char ***due, size_t *n_due);
+/* Whether a domain that needs an order waits at `now`: until its row's next_attempt (the
+ * back-off); a forced renewal skips the back-off, not a Retry-After the CA gave that still
+ * runs (retry_until: its end, -1 when none is known since serve started; then a domain whose
+ * last failure was rate_limited waits for next_attempt). Pure. */
+struct hosted_acme;
+int srv__acme_waits(const struct hosted_acme *row, int forced, int64_t retry_until, int64_t now);
 /* Queue domains for the order threads (a->mu not held). */
 void srv__acme_enqueue(struct srv_acme *a, char **domains, size_t n);
 /* With a->mu held: a domain is done (no longer busy); its Retry-After, if any, is kept, and

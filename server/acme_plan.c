@@ -124,18 +124,14 @@ static void request_not_due(struct hosted *h, const struct hosted_acme *row, int
               (long long)not_after);
 }
 
-/* With a->mu held: whether a due domain waits. A forced renewal skips the back-off, not a
- * Retry-After the CA gave, which runs on (also across a restart: a domain that failed
- * rate-limited waits for next_attempt). */
-static int waits(struct srv_acme *a, const struct hosted_acme *row, int forced, int64_t now)
+int srv__acme_waits(const struct hosted_acme *row, int forced, int64_t retry_until, int64_t now)
 {
     if (row == NULL || now >= row->next_attempt)
         return 0;
     if (!forced)
         return 1;
-    int64_t until = retry_until(a, row->domain);
-    if (until >= 0)
-        return until > now;
+    if (retry_until >= 0)
+        return retry_until > now;
     /* none known (serve restarted since): a rate-limited domain waits for its next_attempt */
     return row->last_error != NULL && strncmp(row->last_error, "rate_limited", 12) == 0;
 }
@@ -176,7 +172,7 @@ void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now, char ***d
         pthread_mutex_lock(&a->mu);
         int busy;
         busy_pos(a, d, &busy);
-        if (waits(a, row, forced, now)) {
+        if (srv__acme_waits(row, forced, row ? retry_until(a, d) : -1, now)) {
             due_at(a, row->next_attempt);
         } else if (!busy) {
             strv_push(due, n_due, d);
