@@ -375,7 +375,8 @@ static enum acme_status order(struct acme_client *c, const char *host,
     *chain_pem = NULL;
     *key_pem = NULL;
     if (host == NULL || !domain_valid(host)) {
-        acme__fail(e, ACME_E_LOCAL, NULL, "newOrder", "", "not a host name");
+        acme__fail(e, ACME_E_LOCAL, NULL, "newOrder", host != NULL ? host : "(none)",
+                   "not a host name");
         return ACME_E_LOCAL;
     }
     enum acme_status s = ACME_OK;
