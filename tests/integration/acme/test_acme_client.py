@@ -187,6 +187,12 @@ def main(t):
          "cancelled mid-transfer: `local`, \"cancelled\"", r.out)
     t.ok(took < 5, "the cancel ends the exchange at once (%.1f s)" % took)
     silent.close()
+    # a CA file that cannot be read is ours to fix: local, named
+    missing = os.path.join(work, "no-such-ca.pem")
+    r, acct, err = probe(pb.directory, acct_key, "--account-only", ca_file=missing)
+    t.ok(err is not None and err.group(1) == "local" and
+         err.group(5).endswith("cannot load the CA file " + missing),
+         "an unreadable ca_file: `local`, named", r.out)
     # the right server, a wrong path: an answer that is not ACME
     wrong = pb.directory.replace("/dir", "/no-such-dir")
     r, acct, err = probe(wrong, acct_key, "--account-only", ca_file=pb.ca_file)
