@@ -225,6 +225,35 @@ def main(t):
          "failed mta-sts.b.test: challenge: 127.0.0.1: connection refused\\x1b[31m\n",
          "the scheduler's failure: its error (escaped), exit 1", r)
 
+    # an order that ended without a result (serve stopped during it: the row goes back to its
+    # state before, the request stays) is no outcome; the next order's success is
+    before = int(time.time())
+    th, box = renew_async("c.test", "--force", "--wait", "20")
+    t.ok(wait_request("c.test", before) is not None, "renew c.test --force recorded its request")
+    write_row("c.test", state="pending", last_attempt=int(time.time()))
+    time.sleep(0.5)
+    write_row("c.test", state="ok")  # cancelled: last_success stays the earlier one
+    time.sleep(1.5)
+    t.ok(th.is_alive(), "an order that ended without a result is no outcome: renew waits on")
+    na2 = int(time.time()) + 80 * 86400
+    write_row("c.test", state="ok", last_attempt=int(time.time()), last_success=int(time.time()),
+              not_after=na2, request=0)
+    th.join(30)
+    r = box.get("r")
+    t.ok(r is not None and r.returncode == 0 and r.out.startswith("renewed mta-sts.c.test: "),
+         "... and the next order's success ends it, exit 0", r)
+
+    # the request answered without an order (serve found it not due): not renewed, exit 1
+    before = int(time.time())
+    th, box = renew_async("b.test", "--wait", "20")
+    t.ok(wait_request("b.test", before) is not None, "renew b.test recorded its request again")
+    write_row("b.test", request=0)
+    th.join(30)
+    r = box.get("r")
+    t.ok(r is not None and r.returncode == 1 and
+         r.out.startswith("not renewed mta-sts.b.test: `stsd serve` answered without a new order"),
+         "a request answered without an order: 'not renewed', exit 1", r)
+
     # --- list with the ACME state --------------------------------------------------------------
     write_row("a.test", state="ok", serial=a["serial"], request=0)
     r = certs("list", "--json")
