@@ -441,6 +441,12 @@ static int do_renew(int argc, char **argv, const char *config)
     struct pending *p = xcalloc(l.n + 1, sizeof(*p));
     size_t np = 0;
     int64_t now = (int64_t)time(NULL);
+    /* Every domain forced: one transaction marks them all (thousands of domains). */
+    int all = rc == 0 && force && arg == NULL;
+    if (all && hosted_acme_request(c.h, NULL, 1, now) < 0) {
+        cli_error("cannot record the renewal requests in the database");
+        rc = EXIT_SOFTWARE;
+    }
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
         const char *d = l.items[i].domain;
         char host[262];
@@ -453,7 +459,7 @@ static int do_renew(int argc, char **argv, const char *config)
             printf("%s: not due (%lld days left)\n", host, days_left(not_after, now));
             continue;
         }
-        int marked = hosted_acme_request(c.h, d, force, now);
+        int marked = all ? 1 : hosted_acme_request(c.h, d, force, now);
         if (marked < 0) {
             cli_error("cannot record the renewal request of %s in the database", host);
             rc = EXIT_SOFTWARE;
