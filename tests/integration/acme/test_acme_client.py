@@ -75,9 +75,7 @@ class HostileDir:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
+            log_message = staticmethod(lambda *a: None)  # quiet
 
             def do_GET(self):
                 if self.path == "/big":
