@@ -5,7 +5,8 @@ a chain that openssl verifies for the host with pebble's root; the same account 
 same account; a closed port, an untrusted directory and a wrong directory path fail with the
 right status; a challenge that cannot succeed (the name pointed at 127.0.0.2) fails as
 `challenge` with pebble's reason; a body past the cap and a 503 fail as `protocol` and
-`network`; one client rides out pebble down (network) and a restarted
+`network`; a CA with a valid authorization, a `processing` order with Retry-After and the
+issuer behind Link rel="up" (fakeacme.py) gives a complete chain; one client rides out pebble down (network) and a restarted
 pebble that forgot the account (registered again); badNonce is retried exactly 5 times; a 429 with Retry-After
 (a fake directory) is `rate_limited` with the seconds."""
 
@@ -298,6 +299,33 @@ def main(t):
     t.ok(err is not None and "serverInternal: try later" in err.group(5),
          "and the problem's detail", r.out)
     hostile.stop()
+
+    # a CA pebble is not: the authorization already valid (nothing presented), the order
+    # `processing` with Retry-After: 2 after finalize, the leaf sent alone with its issuer
+    # behind Link rel="up"
+    import fakeacme
+    fa = fakeacme.FakeAcme(ca, processing_retry_after=2).start()
+    out = os.path.join(work, "fake")
+    os.mkdir(out)
+    r, acct, err = probe(fa.directory, os.path.join(work, "fake.key"), "--host",
+                         "mta-sts.fake.test", "--challenge", "http-01", "--port",
+                         str(st.free_port()), "--out-dir", out, ca_file=ca.cert)
+    t.ok(re.search(r"^issued mta-sts.fake.test served=0$", r.out, re.M) is not None,
+         "fake CA: issued without presenting anything (the authorization was valid)",
+         r.out + r.err)
+    polls = fa.times("order")
+    t.is_(len(polls), 3, "fake CA: the order was polled 3 times (ready, processing, valid)")
+    t.ok(len(polls) == 3 and polls[2] - polls[1] >= 1.9,
+         "fake CA: the poll after `processing` waited for its Retry-After (%.2f s)" %
+         ((polls[2] - polls[1]) if len(polls) == 3 else -1))
+    t.is_(fa.names().count("issuer"), 1, "fake CA: the issuer was fetched once, from Link up")
+    chain = os.path.join(out, "mta-sts.fake.test.chain.pem")
+    pem = open(chain, "rb").read() if os.path.exists(chain) else b""
+    t.is_(pem.count(b"-----BEGIN CERTIFICATE-----"), 2, "fake CA: leaf + issuer in the file")
+    v = st.run(["openssl", "verify", "-CAfile", ca.cert, "-verify_hostname",
+                "mta-sts.fake.test", chain], timeout=20)
+    t.ok(v.returncode == 0, "fake CA: the chain verifies for the host", v.out + v.err)
+    fa.stop()
 
 
 if __name__ == "__main__":
