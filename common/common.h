@@ -73,6 +73,8 @@ int domain_normalise(const char *s, char *out, size_t outsz);
 const char *domain_normalise_problem(const char *s, size_t n, char *out, size_t outsz);
 /* Lowercase hex of n bytes into out[2n+1] (NUL-terminated); returns out. */
 char *format_hex(const void *in, size_t n, char *out);
+/* The value of one hex digit, -1 when c is none; `lower_only`: A-F are not digits. */
+int hex_digit(int c, int lower_only);
 
 /* text.c: stored or remote text made safe to print.
  * text_escape copies `in` into out (outsz > 0; always NUL-terminated), keeping printable
