@@ -10,7 +10,6 @@ CA's to a new one issued by pebble, and the pebble serial is the one in <cert_di
 exactly one order was made."""
 
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -22,18 +21,6 @@ from acmelib import pl, st  # noqa: E402
 
 D = "a.test"
 HOST = "mta-sts." + D
-
-
-def parse_h2load(out):
-    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
-                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
-    c = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
-    if not m or not c:
-        return None
-    keys = ["total", "started", "done", "succeeded", "failed", "errored", "timeout"]
-    r = dict(zip(keys, map(int, m.groups())))
-    r.update(zip(["2xx", "3xx", "4xx", "5xx"], map(int, c.groups())))
-    return r
 
 
 def h2load_cmd(s, extra):
@@ -81,7 +68,7 @@ def main(t):
         while not stop.is_set():
             extra = ["-n", "60", "-c", "6", "-m", "1"] + (["--h1"] if i % 2 else [])
             r = st.run(h2load_cmd(s, extra), timeout=60)
-            short_results.append((extra, parse_h2load(r.out), r.out))
+            short_results.append((extra, st.parse_h2load(r.out), r.out))
             i += 1
             stop.wait(0.1)  # leave the CPU to serve and pebble now and then
 
@@ -107,7 +94,7 @@ def main(t):
 
     t.diag("the dropped-in 2-day certificate was %s" %
            ("served before the renewal" if seen_short else "replaced too fast to be seen"))
-    r = parse_h2load(out)
+    r = st.parse_h2load(out)
     t.ok(r is not None, "long h2load run printed its summary", out)
     if r:
         t.ok(r["done"] > 50, "long run: %d requests done" % r["done"], out)
