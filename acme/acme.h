@@ -82,7 +82,8 @@ struct acme_error {
 struct acme_options {
     const char *directory; /* the directory URL */
     const char *contact;   /* "mailto:..." or NULL */
-    const char *ca_file;   /* extra trust for the directory's TLS, or NULL (system store) */
+    const char *ca_file;   /* CA certificates (PEM) trusted for the directory besides the system
+                            * store, or NULL (the system store alone) */
     const char *challenge; /* "http-01" or "tls-alpn-01" */
     long timeout;          /* seconds per HTTP request (0 = 30) */
     long poll_max;         /* seconds to wait for an authorization or an order (0 = 120) */
@@ -105,7 +106,8 @@ struct acme_challenge_ops {
 };
 
 /* One client per thread (it owns a curl handle). `key` is the account key (a reference is
- * taken). NULL when out of memory. */
+ * taken). NULL when out of memory. The program calls curl_global_init once before the first
+ * client and ignores SIGPIPE (the handle runs with CURLOPT_NOSIGNAL). */
 struct acme_client *acme_client_new(const struct acme_options *o, EVP_PKEY *key);
 void acme_client_free(struct acme_client *c);
 /* Fetch the directory and register or find the account (newAccount with
@@ -132,7 +134,7 @@ char *acme_key_authorization(EVP_PKEY *account_key, const char *token);
  * 32-byte digest. 0, or -1. */
 int acme_tlsalpn_cert(const char *host, const char *key_auth, X509 **cert, EVP_PKEY **key);
 /* Parse a Retry-After header value (delta-seconds or an HTTP-date) at `now`: seconds to wait,
- * 0 when absent or unparsable. */
+ * 0 when absent or unparsable, at most a week (a longer wait is read as a week). */
 long acme_retry_after(const char *value, int64_t now);
 
 /* ---------------------------------------------------------------- scheduling (sched.c) */

@@ -1,11 +1,11 @@
 /* jws.c - base64url, the EC P-256 JWK and its thumbprint, ES256 JWS signing and verification,
  * and the account key file, for the ACME client. */
 #include "acme/acme.h"
+#include "acme/acme_int.h"
 #include "common/common.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,17 +53,8 @@ char *acme_b64url_encode(const void *buf, size_t len)
 
 static int b64url_value(char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    const char *p = c != '\0' ? strchr(b64url_alphabet, c) : NULL;
+    return p != NULL ? (int)(p - b64url_alphabet) : -1;
 }
 
 unsigned char *acme_b64url_decode(const char *s, size_t slen, size_t *len)
@@ -333,24 +324,13 @@ int acme_jws_verify_flattened(EVP_PKEY *pub, const char *json_text)
     return ok;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* A new P-256 key written to `path` (PEM, 0600, atomically). */
+/* A new key, created so that of two processes starting at once exactly one key wins. */
 static EVP_PKEY *account_key_create(const char *path, char *err, size_t errlen)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
     if (key == NULL) {
-        set_err(err, errlen, "cannot generate a P-256 key for %s", path);
+        acme__set_err(err, errlen, "cannot generate a P-256 key for %s", path);
         return NULL;
     }
     BIO *bio = BIO_new(BIO_s_mem());
@@ -358,12 +338,17 @@ static EVP_PKEY *account_key_create(const char *path, char *err, size_t errlen)
     long pemlen = 0;
     if (bio == NULL || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1 ||
         (pemlen = BIO_get_mem_data(bio, &pem)) <= 0) {
-        set_err(err, errlen, "cannot encode the account key for %s", path);
+        acme__set_err(err, errlen, "cannot encode the account key for %s", path);
         goto fail;
     }
-    if (file_write_atomic(path, pem, (size_t)pemlen, 0600) != 0) {
+    if (file_create_atomic(path, pem, (size_t)pemlen, 0600) != 0) {
         int e = errno;
-        set_err(err, errlen, "cannot write the account key %s: %s", path, strerror(e));
+        if (e == EEXIST) { /* another process created it first: use that one */
+            BIO_free(bio);
+            EVP_PKEY_free(key);
+            return acme_account_key_load(path, err, errlen);
+        }
+        acme__set_err(err, errlen, "cannot write the account key %s: %s", path, strerror(e));
         errno = e;
         goto fail;
     }
@@ -378,7 +363,7 @@ fail:
 EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
 {
     if (path == NULL || *path == '\0') {
-        set_err(err, errlen, "no account key path");
+        acme__set_err(err, errlen, "no account key path");
         errno = EINVAL;
         return NULL;
     }
@@ -387,7 +372,7 @@ EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
         int e = errno;
         if (e == ENOENT)
             return account_key_create(path, err, errlen);
-        set_err(err, errlen, "cannot open the account key %s: %s", path, strerror(e));
+        acme__set_err(err, errlen, "cannot open the account key %s: %s", path, strerror(e));
         errno = e;
         return NULL;
     }
@@ -395,28 +380,28 @@ EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        set_err(err, errlen, "cannot stat the account key %s: %s", path, strerror(e));
+        acme__set_err(err, errlen, "cannot stat the account key %s: %s", path, strerror(e));
         errno = e;
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        set_err(err, errlen, "the account key %s is not a regular file", path);
+        acme__set_err(err, errlen, "the account key %s is not a regular file", path);
         errno = EINVAL;
         return NULL;
     }
     if ((st.st_mode & 077) != 0) {
         close(fd);
-        set_err(err, errlen,
-                "the account key %s is accessible by group or others (mode %04o); "
-                "chmod 600 it",
-                path, (unsigned)(st.st_mode & 07777));
+        acme__set_err(err, errlen,
+                      "the account key %s is accessible by group or others (mode %04o); "
+                      "chmod 600 it",
+                      path, (unsigned)(st.st_mode & 07777));
         errno = EPERM;
         return NULL;
     }
     if (st.st_size <= 0 || st.st_size > ACCOUNT_KEY_CAP) {
         close(fd);
-        set_err(err, errlen, "the account key %s is empty or too large", path);
+        acme__set_err(err, errlen, "the account key %s is empty or too large", path);
         errno = EINVAL;
         return NULL;
     }
@@ -438,7 +423,8 @@ EVP_PKEY *acme_account_key_load(const char *path, char *err, size_t errlen)
     free(buf);
     if (key == NULL || !is_p256(key)) {
         EVP_PKEY_free(key);
-        set_err(err, errlen, "the account key %s does not hold an ECDSA P-256 private key", path);
+        acme__set_err(err, errlen, "the account key %s does not hold an ECDSA P-256 private key",
+                      path);
         errno = EINVAL;
         return NULL;
     }

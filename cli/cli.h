@@ -8,6 +8,7 @@
 #include "common/config.h"
 
 struct db;
+struct hosted;
 
 /* Exit codes (documented in the README). */
 enum {
@@ -29,6 +30,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_reports(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_certs(int argc, char **argv);
 
 /* cmd_policy_advise.c: `stsd policy advise` (argv[0] is "advise"); config_path is a -c
  * given before the command, or NULL. Called by cmd_policy's dispatcher. */
@@ -45,6 +47,10 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Open the database of the configuration, first creating state_dir when create_dir is set;
  * on failure print why and return NULL. The caller closes it with db_close. */
 struct db *cli_open_db(const struct stsd_config *cfg, int create_dir);
+/* Load the configuration (path as cli_load_config) and open its hosted state with `flags`
+ * (hosted_open). NULL with the exit code in *rc, said already; the caller frees cfg either
+ * way (config_free). */
+struct hosted *cli_open_hosted(struct stsd_config *cfg, const char *path, unsigned flags, int *rc);
 
 /* cli_util.c */
 /* The long options every subcommand accepts, for its struct option table: -c/--config FILE

@@ -63,16 +63,9 @@ static const char usage_set[] =
 
 int cli__policy_load(struct cli__policy_ctx *c, const char *config_path, unsigned flags)
 {
-    int rc = cli_load_config(&c->cfg, config_path ? config_path : c->config_path);
-    if (rc != 0)
-        return rc;
-    char err[512];
-    c->hs = hosted_open(&c->cfg, flags, err, sizeof(err));
-    if (c->hs == NULL) {
-        cli_error("%s", err);
-        return EXIT_SOFTWARE;
-    }
-    return 0;
+    int rc;
+    c->hs = cli_open_hosted(&c->cfg, config_path ? config_path : c->config_path, flags, &rc);
+    return c->hs != NULL ? 0 : rc;
 }
 
 static void ctx_free(struct cli__policy_ctx *c)

@@ -25,6 +25,7 @@ static const char usage[] =
     "  reports ingest|list|show|summary\n"
     "                            feed TLS-RPT reports in (files, e-mail, stdin), read them out\n"
     "  check   DOMAIN...         validate DNS, MX STARTTLS/certificates and the policy\n"
+    "  certs   list|renew        the mta-sts certificates; renewals by ACME\n"
     "\n"
     "options:\n"
     "  -c, --config FILE         configuration file (default " STSD_DEFAULT_CONFIG
@@ -75,6 +76,20 @@ struct db *cli_open_db(const struct stsd_config *cfg, int create_dir)
     return db;
 }
 
+struct hosted *cli_open_hosted(struct stsd_config *cfg, const char *path, unsigned flags, int *rc)
+{
+    *rc = cli_load_config(cfg, path);
+    if (*rc != 0)
+        return NULL;
+    char err[512];
+    struct hosted *h = hosted_open(cfg, flags, err, sizeof(err));
+    if (h == NULL) {
+        cli_error("%s", err);
+        *rc = EXIT_SOFTWARE;
+    }
+    return h;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -115,6 +130,8 @@ int main(int argc, char **argv)
         return cmd_reports(sub_argc, sub_argv);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(sub_argc, sub_argv);
+    if (strcmp(cmd, "certs") == 0)
+        return cmd_certs(sub_argc, sub_argv);
     if (strcmp(cmd, "help") == 0) {
         fputs(usage, stdout);
         return 0;

@@ -73,6 +73,8 @@ int domain_normalise(const char *s, char *out, size_t outsz);
 const char *domain_normalise_problem(const char *s, size_t n, char *out, size_t outsz);
 /* Lowercase hex of n bytes into out[2n+1] (NUL-terminated); returns out. */
 char *format_hex(const void *in, size_t n, char *out);
+/* The value of one hex digit, -1 when c is none; `lower_only`: A-F are not digits. */
+int hex_digit(int c, int lower_only);
 
 /* text.c: stored or remote text made safe to print.
  * text_escape copies `in` into out (outsz > 0; always NUL-terminated), keeping printable
@@ -110,6 +112,9 @@ char *file_read_all(const char *path, size_t cap, size_t *len);
 /* Write `len` bytes to `path` atomically (temp file in the same directory, fsync,
  * rename, fsync of the directory) with the given mode. 0 or -1 (errno set). */
 int file_write_atomic(const char *path, const void *buf, size_t len, int mode);
+/* The same for a file that must not exist yet: complete or absent, never replaced; -1 with
+ * errno EEXIST when `path` exists (another writer came first). */
+int file_create_atomic(const char *path, const void *buf, size_t len, int mode);
 /* mkdir -p with the given mode for created directories. */
 int mkdir_p(const char *path, int mode);
 /* Bytes free for unprivileged writers on the file system holding `path` (statvfs).

@@ -18,23 +18,16 @@
 void config_free(struct stsd_config *cfg)
 {
     free(cfg->file);
-    strv_free(cfg->listen, cfg->n_listen);
-    free(cfg->state_dir);
-    free(cfg->access_log);
-    free(cfg->user);
-    free(cfg->cert_dir);
-    strv_free(cfg->report_paths, cfg->n_report_paths);
-    free(cfg->rate_exempt);
-    free(cfg->admin_listen);
-    free(cfg->token_file);
-    strv_free(cfg->check_domains, cfg->n_check_domains);
-    free(cfg->check_resolver);
-    free(cfg->check_ca_file);
-    free(cfg->webhook_url);
-    free(cfg->acme_directory);
-    free(cfg->acme_contact);
-    free(cfg->acme_http_listen);
-    free(cfg->acme_ca_file);
+    for (size_t si = 0; si < config__n_sections; si++) {
+        for (size_t ki = 0; ki < config__sections[si].n; ki++) {
+            const struct config_key *k = &config__sections[si].keys[ki];
+            void **field = (void **)((char *)cfg + k->off);
+            if (k->kind == CK_LIST)
+                strv_free(*field, *(size_t *)((char *)cfg + k->off_n));
+            else if (k->kind == CK_STR || k->kind == CK_CIDRS)
+                free(*field);
+        }
+    }
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,10 +57,14 @@ char *file_read_all(const char *path, size_t cap, size_t *len)
     return buf;
 }
 
-int file_write_atomic(const char *path, const void *buf, size_t len, int mode)
+/* The temporary file's name is unique per process and call, so that threads writing the same
+ * path do not share one. `exclusive`: link instead of rename, failing with EEXIST when `path`
+ * exists (two creators: exactly one wins, and the loser sees the winner's file). */
+static int write_atomic(const char *path, const void *buf, size_t len, int mode, int exclusive)
 {
-    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    static atomic_ulong seq;
+    char *tmp = xasprintf("%s.tmp.%ld.%lu", path, (long)getpid(), atomic_fetch_add(&seq, 1));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         goto fail;
     const char *p = buf;
@@ -80,8 +85,13 @@ int file_write_atomic(const char *path, const void *buf, size_t len, int mode)
         fd = -1;
         goto fail_unlink;
     }
-    if (rename(tmp, path) != 0)
+    if (exclusive) {
+        if (link(tmp, path) != 0)
+            goto fail_unlink;
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
         goto fail_unlink;
+    }
     {
         char *dcopy = xstrdup(path);
         int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -109,6 +119,16 @@ fail : {
     errno = e;
 }
     return -1;
+}
+
+int file_write_atomic(const char *path, const void *buf, size_t len, int mode)
+{
+    return write_atomic(path, buf, len, mode, 0);
+}
+
+int file_create_atomic(const char *path, const void *buf, size_t len, int mode)
+{
+    return write_atomic(path, buf, len, mode, 1);
 }
 
 int mkdir_p(const char *path, int mode)

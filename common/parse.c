@@ -209,6 +209,17 @@ char *format_hex(const void *in, size_t n, char *out)
     return out;
 }
 
+int hex_digit(int c, int lower_only)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (!lower_only && c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void format_date(time_t t, char buf[11])
 {
     struct tm tm;

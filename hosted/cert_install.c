@@ -27,14 +27,6 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-static int64_t asn1_unix(const ASN1_TIME *a)
-{
-    struct tm tm;
-    if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
-        return 0;
-    return (int64_t)timegm(&tm);
-}
-
 struct upload {
     X509 *chain[CERT_CHAIN_MAX];
     size_t n;
@@ -109,8 +101,8 @@ static int upload_check(const struct upload *u, const char *host, int64_t now, c
         return -1;
     }
     for (size_t i = 0; i < u->n; i++) {
-        int64_t nb = asn1_unix(X509_get0_notBefore(u->chain[i]));
-        int64_t na = asn1_unix(X509_get0_notAfter(u->chain[i]));
+        int64_t nb = hosted__asn1_unix(X509_get0_notBefore(u->chain[i]));
+        int64_t na = hosted__asn1_unix(X509_get0_notAfter(u->chain[i]));
         char t[21];
         if (na < now) {
             format_rfc3339((time_t)na, t);
@@ -166,7 +158,7 @@ int hosted_cert_install(struct hosted *h, const char *domain, const char *pem, s
     }
     size_t olen = 0;
     char *out = upload_pem(&u, &olen);
-    int64_t not_after = asn1_unix(X509_get0_notAfter(u.chain[0]));
+    int64_t not_after = hosted__asn1_unix(X509_get0_notAfter(u.chain[0]));
     char issuer[256] = "";
     X509_NAME_oneline(X509_get_issuer_name(u.chain[0]), issuer, sizeof(issuer));
     upload_free(&u);

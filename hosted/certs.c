@@ -1,6 +1,8 @@
-/* certs.c - the certificates in cert_dir as facts (name, files, issuer, validity), cached. */
+/* certs.c - the certificates in cert_dir as facts (name, files, issuer, validity, serial, whether
+ * ACME installed them), cached. */
 #include "hosted/hosted_int.h"
 #include "common/common.h"
+#include "sql/db.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <time.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -43,12 +46,21 @@ void hosted__certs_free(struct hosted *h)
     h->n_certs = 0;
 }
 
-static int64_t asn1_to_unix(const ASN1_TIME *a)
+int64_t hosted__asn1_unix(const ASN1_TIME *a)
 {
     struct tm tm;
     if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
         return 0;
     return (int64_t)timegm(&tm);
+}
+
+void hosted__serial_hex(const X509 *x, char out[66])
+{
+    BIGNUM *bn = x ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL) : NULL;
+    char *hex = bn ? BN_bn2hex(bn) : NULL; /* upper case, whole bytes */
+    snprintf(out, 66, "%s", hex ? hex : "");
+    OPENSSL_free(hex);
+    BN_free(bn);
 }
 
 /* The issuer as one line, most specific part first: "CN=R11, O=Let's Encrypt, C=US". */
@@ -77,10 +89,10 @@ static int cert_read(struct hosted_cert *c)
     if (x == NULL)
         return -1;
     c->x509 = x;
-    c->not_before = asn1_to_unix(X509_get0_notBefore(x));
-    c->not_after = asn1_to_unix(X509_get0_notAfter(x));
+    c->not_before = hosted__asn1_unix(X509_get0_notBefore(x));
+    c->not_after = hosted__asn1_unix(X509_get0_notAfter(x));
     c->issuer = issuer_line(x);
-    snprintf(c->source, sizeof(c->source), "file");
+    hosted__serial_hex(x, c->serial);
     return 0;
 }
 
@@ -142,6 +154,32 @@ int hosted_cert_files(const char *dir, struct hosted_cert **out, size_t *n, char
     return 0;
 }
 
+static int acme_row_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct db_acme *)elem)->domain);
+}
+
+/* The source of each certificate: "acme" when it is mta-sts.<d> and its serial is the one
+ * ACME last installed for d, else "file". One query for the whole listing; without a
+ * database (or the table) every certificate is "file". */
+static void mark_sources(struct hosted *h, struct hosted_cert *v, size_t n)
+{
+    char err[256];
+    struct db_acme *rows = NULL;
+    size_t nr = 0;
+    struct db *db = (h->flags & HOSTED_NO_DB) ? NULL : hosted_db(h, err, sizeof(err));
+    if (db == NULL || db_acme_list(db, &rows, &nr) != 0)
+        nr = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct db_acme *r = NULL;
+        if (nr > 0 && strncmp(v[i].name, "mta-sts.", 8) == 0)
+            r = bsearch(v[i].name + 8, rows, nr, sizeof(*rows), acme_row_cmp);
+        int acme = r != NULL && r->serial != NULL && strcmp(r->serial, v[i].serial) == 0;
+        snprintf(v[i].source, sizeof(v[i].source), "%s", acme ? "acme" : "file");
+    }
+    db_acme_free(rows, nr);
+}
+
 int hosted_certs(struct hosted *h, const struct hosted_cert **out, size_t *n)
 {
     *out = NULL;
@@ -190,6 +228,7 @@ int hosted_certs(struct hosted *h, const struct hosted_cert **out, size_t *n)
     h->certs = v;
     h->certs_seen = seen;
     h->n_certs = k;
+    mark_sources(h, v, k);
     *out = v;
     *n = k;
     return 0;

@@ -6,6 +6,7 @@
 
 #include "hosted/hosted.h"
 
+#include <openssl/x509.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -42,8 +43,13 @@ char *hosted__policy_path(const struct hosted *h, const char *canonical);
  * the reason in err. */
 struct db *hosted__db_rw(struct hosted *h, char *err, size_t errlen);
 
-/* certs.c: release the cached certificate listing. */
+/* certs.c */
+/* Release the cached certificate listing. */
 void hosted__certs_free(struct hosted *h);
+/* An ASN.1 time as unix seconds (0 when NULL or unreadable). */
+int64_t hosted__asn1_unix(const ASN1_TIME *a);
+/* The serial number of x (X509 *) in hex, upper case, without colons ("" when x is NULL). */
+void hosted__serial_hex(const X509 *x, char out[66]);
 
 /* store.c */
 /* SHA-256 of buf. */

@@ -63,6 +63,8 @@ static int view_build(struct hosted *h, struct admin_certs_view *cv)
         cv->certs[i].file = xstrdup(v[i].file);
         cv->certs[i].issuer = xstrdup(v[i].issuer ? v[i].issuer : "");
         cv->certs[i].not_after = v[i].not_after;
+        snprintf(cv->certs[i].source, sizeof(cv->certs[i].source), "%s",
+                 v[i].source[0] ? v[i].source : "file");
         add_name(cv, &alloc, v[i].name, strlen(v[i].name), i);
         GENERAL_NAMES *san = X509_get_ext_d2i(v[i].x509, NID_subject_alt_name, NULL, NULL);
         for (int k = 0; san != NULL && k < sk_GENERAL_NAME_num(san); k++) {

@@ -1,8 +1,9 @@
 /* admin_domain_page.c - the dashboard page of one hosted domain (/domains/{d}): its policy,
- * the ids recorded, served and published, the certificate, the latest check with every
- * finding, and the charts of its reports. */
+ * the ids recorded, served and published, the certificate and its ACME orders, the latest
+ * check with every finding, and the charts of its reports. */
 #include "server/admin_int.h"
 #include "common/common.h"
+#include "hosted/hosted.h"
 #include "policy/policy.h"
 #include "reports/reports.h"
 #include "sql/db.h"
@@ -12,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void state_cards(struct admin_buf *b, const struct admin_domain *d, time_t now)
+static void state_cards(struct admin_buf *b, const struct admin_domain *d,
+                        const struct hosted_acme *acme, time_t now)
 {
     srv__buf_printf(b, "<div class=\"cards\">");
     if (d->valid)
@@ -45,6 +47,8 @@ static void state_cards(struct admin_buf *b, const struct admin_domain *d, time_
     } else {
         srv__card(b, "cert_days", "certificate", "bad", "none in cert_dir");
     }
+    if (acme != NULL && srv__acme_failing(acme->state, acme->failures))
+        srv__card_int(b, "acme_failing", "ACME orders failing", "bad", acme->failures);
     srv__buf_printf(b, "</div>");
 }
 
@@ -64,8 +68,63 @@ static void file_error(struct admin_buf *b, const struct admin_invalid *iv, int 
                     served ? "its last good version is served" : "nothing is served for it");
 }
 
-static void policy_part(struct admin_buf *b, const struct admin_domain *d, time_t now,
-                        const char *csrf)
+/* A time for the card: RFC 3339, or `none` when t is 0. */
+static void card_time(struct admin_buf *b, const char *key, const char *label, int64_t t,
+                      const char *none)
+{
+    char s[21];
+    if (t > 0)
+        format_rfc3339((time_t)t, s);
+    srv__buf_printf(b, "<tr><th>%s</th><td data-k=\"%s\">%s</td></tr>", label, key,
+                    t > 0 ? s : none);
+}
+
+void srv__admin_cert_card(struct admin_buf *b, const struct admin_domain *d,
+                          const struct hosted_acme *acme, int acme_on, time_t now)
+{
+    srv__buf_printf(b, "<table class=\"cert\" id=\"cert-card\">");
+    if (d->has_cert) {
+        const char *base = strrchr(d->cert_file, '/');
+        int64_t left = srv__days_left(d->cert_not_after, now);
+        srv__buf_printf(b, "<tr><th>file</th><td>");
+        srv__buf_html(b, base ? base + 1 : d->cert_file);
+        srv__buf_printf(b, "</td></tr><tr><th>issuer</th><td data-k=\"issuer\">");
+        srv__buf_html(b, d->cert_issuer ? d->cert_issuer : "");
+        srv__buf_printf(b, "</td></tr>");
+        card_time(b, "not_after", "not after", d->cert_not_after, "-");
+        srv__buf_printf(b,
+                        "<tr><th>days left</th><td data-k=\"days_left\" class=\"%s\">%lld</td>"
+                        "</tr>",
+                        srv__cert_soon(left) ? "bad" : "ok", (long long)left);
+    }
+    srv__buf_printf(b, "<tr><th>source</th><td data-k=\"source\">%s</td></tr>",
+                    !d->has_cert        ? "none"
+                    : d->cert_source[0] ? d->cert_source
+                                        : "file");
+    if (acme_on) {
+        const struct hosted_acme *a = acme && acme->domain ? acme : NULL;
+        int failing = a != NULL && srv__acme_failing(a->state, a->failures);
+        srv__buf_printf(b,
+                        "<tr><th>ACME state</th><td data-k=\"acme_state\" class=\"%s\">%s</td>"
+                        "</tr><tr><th>consecutive failures</th><td data-k=\"acme_failures\">%d"
+                        "</td></tr><tr><th>last error</th><td data-k=\"acme_last_error\">",
+                        failing ? "bad" : "", a && a->state[0] ? a->state : "not ordered yet",
+                        a ? a->failures : 0);
+        srv__buf_html(b, a && a->last_error ? a->last_error : "none");
+        srv__buf_printf(b, "</td></tr>");
+        card_time(b, "acme_next_attempt", "next attempt", a ? a->next_attempt : 0, "when due");
+        card_time(b, "acme_last_success", "last success", a ? a->last_success : 0, "never");
+    }
+    srv__buf_printf(b, "</table>");
+    if (!d->has_cert)
+        srv__buf_printf(b,
+                        "<p class=\"bad\">No certificate in cert_dir serves this name: "
+                        "senders cannot fetch the policy%s.</p>",
+                        acme_on ? " until ACME obtains one" : "");
+}
+
+static void policy_part(struct admin_buf *b, const struct admin_domain *d,
+                        const struct hosted_acme *acme, int acme_on, time_t now, const char *csrf)
 {
     srv__buf_printf(b, "<div id=\"policy\"><h3>Policy</h3>");
     if (!d->valid && d->error) {
@@ -90,22 +149,7 @@ static void policy_part(struct admin_buf *b, const struct admin_domain *d, time_
     srv__buf_printf(b, "<h3>Certificate for mta-sts.");
     srv__buf_html(b, d->domain);
     srv__buf_printf(b, "</h3>");
-    if (d->has_cert) {
-        char t[21];
-        format_rfc3339((time_t)d->cert_not_after, t);
-        const char *base = strrchr(d->cert_file, '/');
-        srv__buf_printf(b, "<table class=\"cert\"><tr><th>file</th><td>");
-        srv__buf_html(b, base ? base + 1 : d->cert_file);
-        srv__buf_printf(b, "</td></tr><tr><th>issuer</th><td data-k=\"issuer\">");
-        srv__buf_html(b, d->cert_issuer ? d->cert_issuer : "");
-        srv__buf_printf(b,
-                        "</td></tr><tr><th>not after</th><td data-k=\"not_after\">%s</td></tr>"
-                        "<tr><th>days left</th><td data-k=\"days_left\">%lld</td></tr></table>",
-                        t, (long long)srv__days_left(d->cert_not_after, now));
-    } else {
-        srv__buf_printf(b, "<p class=\"bad\">No certificate in cert_dir serves this name: "
-                           "senders cannot fetch the policy.</p>");
-    }
+    srv__admin_cert_card(b, d, acme, acme_on, now);
     /* The management forms (admin_forms.c), with this session's CSRF token. */
     srv__buf_printf(b, "<h3>Manage</h3>");
     srv__form_policy(b, csrf, d->domain,
@@ -262,14 +306,22 @@ void srv__admin_domain_page(const struct admin_env *env, struct db *db, const ch
         return;
     }
     page_open(&b, dom, dom);
-    state_cards(&b, &d[0], rq->now);
-    file_error(&b, srv__admin_invalid_find(rq, dom), d[0].served);
     char csrf[ADMIN_CSRF_HEX + 1] = "";
     srv__admin_csrf(rq->session, csrf);
-    policy_part(&b, &d[0], rq->now, csrf);
+    int acme_on = env->cfg->acme_directory != NULL && env->cfg->acme_directory[0] != '\0';
+    struct hosted_acme acme;
+    memset(&acme, 0, sizeof(acme));
+    if (acme_on && (rq->hosted == NULL || hosted_acme_get(rq->hosted, dom, &acme) != 1)) {
+        hosted_acme_clear(&acme);
+        memset(&acme, 0, sizeof(acme)); /* no row: never ordered */
+    }
+    state_cards(&b, &d[0], acme_on ? &acme : NULL, rq->now);
+    file_error(&b, srv__admin_invalid_find(rq, dom), d[0].served);
+    policy_part(&b, &d[0], &acme, acme_on, rq->now, csrf);
     latest_check(&b, db, dom, csrf);
     reports_part(&b, db, dom, since, until);
     srv__buf_printf(&b, "</section>");
     srv__admin_domains_free(d, n);
+    hosted_acme_clear(&acme);
     srv__page_end(&b, rs, 200);
 }

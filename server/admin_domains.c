@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DAY 86400
-
 /* ------------------------------------------------------------------ domains */
 
 static int served_cmp(const void *key, const void *item)
@@ -66,6 +64,7 @@ static void fill_domain(struct hosted *h, const struct hosted_policy *e,
         d->cert_file = xstrdup(cert->file);
         d->cert_issuer = xstrdup(cert->issuer);
         d->cert_not_after = cert->not_after;
+        snprintf(d->cert_source, sizeof(d->cert_source), "%s", cert->source);
     }
     if (rq->have_served) {
         d->have_served = 1;
@@ -191,14 +190,12 @@ json_t *srv__admin_domain_json(const struct admin_domain *d, time_t now)
         json_object_set_new(o, "dns", json_null());
     }
     if (d->has_cert) {
-        int64_t left = (d->cert_not_after - (int64_t)now) / DAY;
-        if (d->cert_not_after < (int64_t)now)
-            left = -((int64_t)now - d->cert_not_after + DAY - 1) / DAY;
         const char *base = strrchr(d->cert_file, '/');
         json_object_set_new(o, "certificate",
-                            json_pack("{s:s,s:o,s:I}", "file", base ? base + 1 : d->cert_file,
+                            json_pack("{s:s,s:o,s:I,s:s}", "file", base ? base + 1 : d->cert_file,
                                       "not_after", srv__json_time(d->cert_not_after), "days_left",
-                                      (json_int_t)left));
+                                      (json_int_t)srv__days_left(d->cert_not_after, now), "source",
+                                      d->cert_source[0] ? d->cert_source : "file"));
     } else {
         json_object_set_new(o, "certificate", json_null());
     }

@@ -231,6 +231,7 @@ struct admin_domain {
     char *cert_file;
     char *cert_issuer;
     int64_t cert_not_after;
+    char cert_source[8]; /* "acme" or "file" */
     /* what the server serves for it (see admin_request.have_served) */
     int have_served, served, stale;
     char served_id[33];
@@ -260,6 +261,7 @@ const struct admin_invalid *srv__admin_invalid_find(const struct admin_request *
 struct admin_cert_fact {
     char *file, *issuer;
     int64_t not_after;
+    char source[8]; /* "acme" or "file" (hosted_cert.source) */
 };
 struct admin_cert_name {
     char *name;  /* lowercase */
@@ -332,6 +334,7 @@ void srv__admin_dashboard(const struct admin_env *env, struct db *db, const stru
 #define ADMIN_ATT_STALE_ID 0x4 /* the latest check saw another DNS id than the one served */
 #define ADMIN_ATT_CHECK 0x8    /* the latest check has errors */
 #define ADMIN_ATT_FILE 0x10    /* the policy file is broken (a last good version may be served) */
+#define ADMIN_ATT_ACME 0x20    /* ACME orders for mta-sts.<d> keep failing (srv__acme_failing) */
 struct admin_row {
     const char *domain;
     const char *id; /* the id served ("" unknown) */
@@ -343,6 +346,7 @@ struct admin_row {
     const char *dns_id; /* from the latest check; NULL when DNS published none */
     int has_cert;
     int64_t cert_not_after;
+    int acme_failing;                    /* srv__metrics_acme_failing */
     int64_t reports, successful, failed; /* in the window */
     unsigned attention;                  /* ADMIN_ATT_* */
 };
@@ -367,6 +371,13 @@ void srv__admin_domain_page(const struct admin_env *env, struct db *db, const ch
                             const struct admin_params *p, const struct admin_request *rq,
                             struct admin_response *rs);
 
+struct hosted_acme;
+/* The certificate card of a domain page: file, issuer, not-after, days left, source (acme,
+ * file or none) and, when `acme_on`, the ACME row's state, consecutive failures, last error
+ * (HTML-escaped), next attempt and last success (`acme` NULL or zeroed: never ordered). */
+void srv__admin_cert_card(struct admin_buf *b, const struct admin_domain *d,
+                          const struct hosted_acme *acme, int acme_on, time_t now);
+
 /* ---------------------------------------------------------------- admin_checker.c */
 
 /* /check?domain=x: run the checker on any domain with [checks]' options and show it all. */
@@ -380,6 +391,15 @@ void srv__check_findings_html(struct admin_buf *b, const struct json_t *domain_r
 
 void srv__admin_metrics(const struct admin_env *env, struct db *db, const struct admin_request *rq,
                         struct admin_response *rs);
+struct srv__metrics_domain;
+struct srv__acme_brief;
+/* The ACME series (srv_acme_stats: enabled, orders by result, in flight) and, for each hosted
+ * domain of v, the served certificate's days left and source (acme, file or none, from the
+ * index cv), its consecutive ACME failures and next attempt (from rows, sorted). */
+void srv__metrics_acme_write(struct admin_buf *b, const struct srv_acme_stats *st,
+                             const struct srv__metrics_domain *v, size_t n,
+                             const struct admin_certs_view *cv, const struct srv__acme_brief *rows,
+                             size_t nr, time_t now);
 
 /* ---------------------------------------------------------------- metrics.c */
 
@@ -421,6 +441,32 @@ int srv__metrics_domains(struct srv__metrics_domain **out, size_t *n, int64_t *r
 void srv__metrics_domains_free(struct srv__metrics_domain *v, size_t n);
 void srv__metrics_count_webhook(int ok);
 void srv__metrics_count_check(void);
+
+/* ---------------------------------------------------------------- metrics_acme.c */
+
+/* What /metrics and the overview need of one acme_state row. */
+struct srv__acme_brief {
+    char *domain;
+    char state[12]; /* "", "pending", "ok", "failed" */
+    int failures;   /* consecutive failed orders */
+    int64_t next_attempt;
+    uint64_t seq; /* 0: read by a refresh; else the order of srv_metrics_acme_changed calls */
+};
+/* 1 when a domain's ACME orders keep failing: at least one failure since the last success
+ * (whether the row says "failed" or a retry is "pending"). Pure. */
+int srv__acme_failing(const char *state, int failures);
+/* Re-read every acme_state row through h (the metrics thread, every few seconds); with
+ * [acme] directory unset the cache is emptied instead. A failed read keeps the last rows. */
+void srv__metrics_acme_refresh(struct hosted *h);
+void srv__metrics_acme_forget(void);
+/* A copy of the cached rows, sorted by domain (srv__acme_briefs_free). */
+void srv__metrics_acme_copy(struct srv__acme_brief **out, size_t *n);
+void srv__acme_briefs_free(struct srv__acme_brief *v, size_t n);
+/* The row of `domain` in v (sorted), or NULL. */
+const struct srv__acme_brief *srv__acme_brief_find(const struct srv__acme_brief *v, size_t n,
+                                                   const char *domain);
+/* 1 when the cached row of `domain` says srv__acme_failing. */
+int srv__metrics_acme_failing(const char *domain);
 
 /* ---------------------------------------------------------------- webhook.c */
 

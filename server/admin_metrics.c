@@ -1,7 +1,8 @@
 /* admin_metrics.c - /metrics in the Prometheus text exposition format (version 0.0.4): the
- * process counters of metrics.c and metrics_reports.c (hosted domains only), the latest
- * self-checks and the certificates. */
+ * process counters of metrics.c and metrics_reports.c (hosted domains only), the ACME orders
+ * and the certificate of each hosted domain, and the latest self-checks. */
 #include "server/admin_int.h"
+#include "acme/acme.h"
 #include "common/common.h"
 #include "hosted/hosted.h"
 #include "reports/reports.h"
@@ -72,6 +73,67 @@ static void sessions(struct admin_buf *b, const struct srv__metrics_domain *v, s
         }
 }
 
+/* `name{domain="d"` of a per-domain series; the caller adds the rest. */
+static void domain_series(struct admin_buf *b, const char *name, const char *domain)
+{
+    srv__buf_printf(b, "%s{domain=\"", name);
+    label(b, domain);
+    srv__buf_printf(b, "\"");
+}
+
+void srv__metrics_acme_write(struct admin_buf *b, const struct srv_acme_stats *st,
+                             const struct srv__metrics_domain *v, size_t n,
+                             const struct admin_certs_view *cv, const struct srv__acme_brief *rows,
+                             size_t nr, time_t now)
+{
+    head(b, "stsd_acme_enabled", "gauge",
+         "1 when [acme] directory is set and certificates are ordered.");
+    srv__buf_printf(b, "stsd_acme_enabled %d\n", st->enabled ? 1 : 0);
+    head(b, "stsd_acme_orders_total", "counter", "ACME orders finished by result.");
+    for (int r = ACME_OK; r <= ACME_E_LOCAL; r++)
+        srv__buf_printf(b, "stsd_acme_orders_total{result=\"%s\"} %llu\n",
+                        acme_status_name((enum acme_status)r), (unsigned long long)st->orders[r]);
+    head(b, "stsd_acme_orders_in_flight", "gauge", "ACME orders running now.");
+    srv__buf_printf(b, "stsd_acme_orders_in_flight %d\n", st->in_flight);
+    head(b, "stsd_acme_orders_in_flight_max", "gauge",
+         "The most ACME orders that ran at once since the start.");
+    srv__buf_printf(b, "stsd_acme_orders_in_flight_max %d\n", st->in_flight_max);
+
+    head(b, "stsd_certificate_days_left", "gauge",
+         "Days until the certificate served for mta-sts.<domain> expires (negative: expired).");
+    for (size_t i = 0; i < n; i++) {
+        const struct admin_cert_fact *c = srv__admin_certs_find(cv, v[i].domain);
+        if (c == NULL)
+            continue;
+        domain_series(b, "stsd_certificate_days_left", v[i].domain);
+        srv__buf_printf(b, "} %.3f\n", (double)(c->not_after - (int64_t)now) / DAY);
+    }
+    head(b, "stsd_certificate_source", "gauge",
+         "Where the certificate served for mta-sts.<domain> comes from: acme, file, none.");
+    for (size_t i = 0; i < n; i++) {
+        const struct admin_cert_fact *c = srv__admin_certs_find(cv, v[i].domain);
+        domain_series(b, "stsd_certificate_source", v[i].domain);
+        srv__buf_printf(b, ",source=\"%s\"} 1\n", c ? c->source : "none");
+    }
+    head(b, "stsd_acme_failures", "gauge", "Consecutive failed ACME orders of each domain.");
+    for (size_t i = 0; i < n; i++) {
+        const struct srv__acme_brief *a = srv__acme_brief_find(rows, nr, v[i].domain);
+        if (a == NULL)
+            continue;
+        domain_series(b, "stsd_acme_failures", v[i].domain);
+        srv__buf_printf(b, "} %d\n", a->failures);
+    }
+    head(b, "stsd_acme_next_attempt_timestamp_seconds", "gauge",
+         "No ACME order for the domain before this time (back-off, Retry-After).");
+    for (size_t i = 0; i < n; i++) {
+        const struct srv__acme_brief *a = srv__acme_brief_find(rows, nr, v[i].domain);
+        if (a == NULL || a->next_attempt <= 0)
+            continue;
+        domain_series(b, "stsd_acme_next_attempt_timestamp_seconds", v[i].domain);
+        srv__buf_printf(b, "} %lld\n", (long long)a->next_attempt);
+    }
+}
+
 /* The latest self-check of each hosted domain: one index seek per domain, however many runs
  * are stored. */
 static void checks(struct admin_buf *b, struct db *db, const struct srv__metrics_domain *v,
@@ -135,22 +197,17 @@ void srv__admin_metrics(const struct admin_env *env, struct db *db, const struct
     srv__buf_printf(&b, "stsd_checks_total %llu\n", (unsigned long long)m->checks_run);
     free(m);
 
-    const struct hosted_cert *certs = NULL;
-    size_t nc = 0;
-    if (rq->hosted == NULL || hosted_certs(rq->hosted, &certs, &nc) != 0)
-        nc = 0;
-    head(&b, "stsd_certificate_days_left", "gauge",
-         "Days until each certificate in cert_dir expires (negative: expired).");
-    for (size_t i = 0; i < nc; i++) {
-        double left = (double)(certs[i].not_after - (int64_t)now) / DAY;
-        srv__buf_printf(&b, "stsd_certificate_days_left{name=\"");
-        label(&b, certs[i].name);
-        srv__buf_printf(&b, "\"} %.2f\n", left);
-    }
     struct srv__metrics_domain *v = NULL;
     size_t nv = 0;
     int64_t reports = 0;
     srv__metrics_domains(&v, &nv, &reports); /* none and 0 when the counters are off */
+    struct srv_acme_stats st;
+    srv_acme_stats(&st);
+    struct srv__acme_brief *rows = NULL;
+    size_t nr = 0;
+    srv__metrics_acme_copy(&rows, &nr);
+    srv__metrics_acme_write(&b, &st, v, nv, srv__admin_certs_view(rq->hosted), rows, nr, now);
+    srv__acme_briefs_free(rows, nr);
     sessions(&b, v, nv, reports);
     checks(&b, db, v, nv);
     srv__metrics_domains_free(v, nv);

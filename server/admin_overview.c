@@ -1,8 +1,8 @@
 /* admin_overview.c - the dashboard's front page: totals, then every hosted domain in one
  * table, those that need attention first, with search and paging. Built from what the
- * server holds in memory (the served policy table, the certificates) and two grouped
- * queries (the latest check of every domain, the window's report sums per domain): its cost
- * does not grow with per-domain reads. */
+ * server holds in memory (the served policy table, the certificates, the ACME rows of
+ * metrics_acme.c) and two grouped queries (the latest check of every domain, the window's
+ * report sums per domain): its cost does not grow with per-domain reads. */
 #include "server/admin_int.h"
 #include "common/common.h"
 #include "policy/policy.h"
@@ -28,6 +28,8 @@ unsigned srv__admin_attention(const struct admin_row *r, time_t now)
         a |= ADMIN_ATT_CHECK;
     if (r->stale || r->broken)
         a |= ADMIN_ATT_FILE;
+    if (r->acme_failing)
+        a |= ADMIN_ATT_ACME;
     return a;
 }
 
@@ -124,6 +126,7 @@ static void row_facts(struct admin_row *r, const struct db_check *c, size_t nc,
         r->has_cert = 1;
         r->cert_not_after = cert->not_after;
     }
+    r->acme_failing = srv__metrics_acme_failing(r->domain);
     r->attention = srv__admin_attention(r, now);
 }
 
@@ -178,6 +181,7 @@ static const struct {
     {ADMIN_ATT_STALE_ID, "stale-id", "stale DNS id", " warn"},
     {ADMIN_ATT_CHECK, "check", "failing check", ""},
     {ADMIN_ATT_FILE, "file", "broken policy file", " warn"},
+    {ADMIN_ATT_ACME, "acme", "ACME failing", ""},
 };
 #define N_REASONS (sizeof(reasons) / sizeof(reasons[0]))
 

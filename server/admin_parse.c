@@ -8,17 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode [s, e) into out (NUL-terminated); '+' is a space (form encoding). */
 static int decode(const char *s, const char *e, char *out, size_t outsz)
 {
@@ -26,9 +15,9 @@ static int decode(const char *s, const char *e, char *out, size_t outsz)
     while (s < e) {
         int c = (unsigned char)*s;
         if (c == '%') {
-            if (e - s < 3 || hexval(s[1]) < 0 || hexval(s[2]) < 0)
+            if (e - s < 3 || hex_digit(s[1], 0) < 0 || hex_digit(s[2], 0) < 0)
                 return -1;
-            c = hexval(s[1]) * 16 + hexval(s[2]);
+            c = hex_digit(s[1], 0) * 16 + hex_digit(s[2], 0);
             s += 3;
         } else {
             if (c == '+')
@@ -168,7 +157,7 @@ int srv__admin_cookie_session(const char *cookie, size_t len, char out[ADMIN_SES
     if (v == NULL || vl != ADMIN_SESSION_HEX)
         return -1;
     for (size_t i = 0; i < vl; i++)
-        if (hexval((unsigned char)v[i]) < 0)
+        if (hex_digit((unsigned char)v[i], 0) < 0)
             return -1; /* a session id is hex digits, nothing else (no NUL byte) */
     memcpy(out, v, vl);
     out[vl] = '\0';

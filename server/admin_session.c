@@ -57,22 +57,14 @@ int srv__admin_session_new(struct admin_sessions *t, int64_t now, char out[ADMIN
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 int srv__admin_session_valid(struct admin_sessions *t, const char *value, size_t len, int64_t now)
 {
     unsigned char id[ADMIN_SESSION_BYTES];
     if (t == NULL || value == NULL || len != ADMIN_SESSION_HEX)
         return 0;
     for (size_t i = 0; i < ADMIN_SESSION_BYTES; i++) {
-        int hi = hexval((unsigned char)value[2 * i]), lo = hexval((unsigned char)value[2 * i + 1]);
+        int hi = hex_digit((unsigned char)value[2 * i], 1);
+        int lo = hex_digit((unsigned char)value[2 * i + 1], 1);
         if (hi < 0 || lo < 0)
             return 0;
         id[i] = (unsigned char)(hi * 16 + lo);

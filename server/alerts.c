@@ -1,6 +1,6 @@
 /* alerts.c - the alert scans of serve's self-check thread ([alerts]): failure rates in new
- * reports, new conflicting copies of reports, certificates near expiry and the daily digest,
- * each sent as a webhook body. */
+ * reports, new conflicting copies of reports, certificates near expiry, certificates near
+ * expiry whose ACME renewal keeps failing, and the daily digest, each sent as a webhook body. */
 #include "server/admin_int.h"
 #include "server/server_int.h"
 #include "common/common.h"
@@ -31,6 +31,8 @@ struct srv__alerts {
     int64_t digest_day;      /* UTC day of the last digest */
     struct cert_alerted certs[MAX_CERT_ALERTS];
     size_t n_certs;
+    struct cert_alerted renewals[MAX_CERT_ALERTS]; /* by domain */
+    size_t n_renewals;
 };
 
 char *srv__json_body(json_t *o)
@@ -95,6 +97,26 @@ static void scan_reports(struct srv__alerts *sc, struct db *db)
     sc->last_report_id = max_id;
 }
 
+/* 1 when `name` has had no alert today (and records that it has one now); 0 when it had one,
+ * or when the table is full. */
+static int first_today(struct cert_alerted *v, size_t *n, const char *name, int64_t today)
+{
+    size_t k;
+    for (k = 0; k < *n; k++)
+        if (strcmp(v[k].name, name) == 0)
+            break;
+    if (k < *n && v[k].day == today)
+        return 0;
+    if (k == *n) {
+        if (*n == MAX_CERT_ALERTS)
+            return 0;
+        snprintf(v[k].name, sizeof(v[k].name), "%s", name);
+        (*n)++;
+    }
+    v[k].day = today;
+    return 1;
+}
+
 /* Certificates stsd serves that expire within [alerts] cert_days: one alert per day each. */
 static void scan_certs(struct srv__alerts *sc, struct hosted *h, time_t now)
 {
@@ -105,21 +127,9 @@ static void scan_certs(struct srv__alerts *sc, struct hosted *h, time_t now)
     int64_t today = (int64_t)now / DAY;
     for (size_t i = 0; i < n; i++) {
         int64_t left_s = c[i].not_after - (int64_t)now;
-        if (left_s >= (int64_t)sc->cfg->alert_cert_days * DAY)
+        if (left_s >= (int64_t)sc->cfg->alert_cert_days * DAY ||
+            !first_today(sc->certs, &sc->n_certs, c[i].name, today))
             continue;
-        size_t k;
-        for (k = 0; k < sc->n_certs; k++)
-            if (strcmp(sc->certs[k].name, c[i].name) == 0)
-                break;
-        if (k < sc->n_certs && sc->certs[k].day == today)
-            continue;
-        if (k == sc->n_certs) {
-            if (sc->n_certs == MAX_CERT_ALERTS)
-                continue;
-            snprintf(sc->certs[k].name, sizeof(sc->certs[k].name), "%s", c[i].name);
-            sc->n_certs++;
-        }
-        sc->certs[k].day = today;
         char na[21];
         format_rfc3339((time_t)c[i].not_after, na);
         const char *base = strrchr(c[i].file, '/');
@@ -132,6 +142,53 @@ static void scan_certs(struct srv__alerts *sc, struct hosted *h, time_t now)
                               now_json(), "not_after", na, "days_left", (json_int_t)(left_s / DAY),
                               "threshold_days", sc->cfg->alert_cert_days)));
     }
+}
+
+/*
+ * Hosted domains whose served certificate expires within [alerts] cert_days while ACME keeps
+ * failing to renew it: the certificate will lapse unless someone looks at the renewal. One
+ * alert per domain per day, with the latest error.
+ */
+static void scan_renewals(struct srv__alerts *sc, struct hosted *h, time_t now)
+{
+    if (sc->cfg->acme_directory == NULL || sc->cfg->acme_directory[0] == '\0')
+        return;
+    struct hosted_acme *a = NULL;
+    size_t na = 0;
+    const struct hosted_cert *c = NULL;
+    size_t nc = 0;
+    if (hosted_acme_list(h, &a, &na) != 0)
+        return;
+    if (hosted_certs(h, &c, &nc) != 0)
+        nc = 0;
+    int64_t today = (int64_t)now / DAY;
+    for (size_t i = 0; i < na; i++) {
+        if (!srv__acme_failing(a[i].state, a[i].failures) || !is_hosted(h, a[i].domain))
+            continue;
+        int k = hosted_cert_for(c, nc, a[i].domain);
+        int64_t left_s = k >= 0 ? c[k].not_after - (int64_t)now : 0;
+        if (k < 0 || left_s >= (int64_t)sc->cfg->alert_cert_days * DAY ||
+            !first_today(sc->renewals, &sc->n_renewals, a[i].domain, today))
+            continue;
+        char na_s[21], next[21], q[600];
+        format_rfc3339((time_t)c[k].not_after, na_s);
+        format_rfc3339((time_t)a[i].next_attempt, next);
+        const char *err = a[i].last_error ? a[i].last_error : "";
+        log_event(LOG_WARN, "alert.renewal_failing",
+                  "domain=%s days_left=%lld failures=%d error=%s", a[i].domain,
+                  (long long)(left_s / DAY), a[i].failures, log_quote(q, sizeof(q), err));
+        char *name = xasprintf("mta-sts.%s", a[i].domain);
+        srv__webhook_post(
+            sc->hook, srv__json_body(json_pack("{s:s,s:s,s:s,s:o,s:s,s:I,s:i,s:s,s:s?,s:i}", "kind",
+                                               "certificate.renewal_failing", "domain", a[i].domain,
+                                               "name", name, "time", now_json(), "not_after", na_s,
+                                               "days_left", (json_int_t)(left_s / DAY), "failures",
+                                               a[i].failures, "last_error", err, "next_attempt",
+                                               a[i].next_attempt > 0 ? next : NULL,
+                                               "threshold_days", sc->cfg->alert_cert_days)));
+        free(name);
+    }
+    hosted_acme_free(a, na);
 }
 
 /* The digest: the previous UTC day's reports per domain, the latest checks, certificates. */
@@ -266,6 +323,7 @@ void srv__alerts_scan(struct srv__alerts *a, struct hosted *h, time_t now)
         if (db != NULL)
             scan_conflicts(a, db);
         scan_certs(a, h, now);
+        scan_renewals(a, h, now);
         if (a->cfg->digest_daily && db != NULL && (int64_t)now / DAY != a->digest_day) {
             a->digest_day = (int64_t)now / DAY;
             char *body = srv__selfcheck_digest(h, now);

@@ -59,18 +59,20 @@ static int open_one(const struct addrinfo *ai, int reuseport, int *e)
     return fd;
 }
 
-int srv__listener_open(struct srv_listener *l, const char *addr, int admin, int n_threads,
-                       char *err, size_t errlen)
+int srv__listener_open(struct srv_listener *l, const char *addr, int kind, int n_threads, char *err,
+                       size_t errlen)
 {
     char host[256], port[8];
     memset(l, 0, sizeof(*l));
     l->addr = xstrdup(addr);
-    l->admin = admin;
+    l->admin = kind;
     l->fds = xmalloc((size_t)n_threads * sizeof(int));
     l->n_fds = n_threads;
     for (int i = 0; i < n_threads; i++)
         l->fds[i] = -1;
-    const char *section = admin ? "[admin] listen" : "[server] listen";
+    const char *section = kind == SRV_LISTEN_ADMIN  ? "[admin] listen"
+                          : kind == SRV_LISTEN_ACME ? "[acme] http_listen"
+                                                    : "[server] listen";
     if (config_split_hostport(addr, host, sizeof(host), port, sizeof(port)) != 0) {
         snprintf(err, errlen, "%s = %s is not host:port ([v6]:port for IPv6)", section, addr);
         return -1;
@@ -293,7 +295,7 @@ static void accept_pause(struct srv_thread *t, int why)
     if (why > acc.paused)
         acc.paused = why;
     for (size_t i = 0; i < t->srv->n_listeners; i++)
-        if (t->socks[i] != NULL && (why == 2 || !t->srv->listeners[i].admin) &&
+        if (t->socks[i] != NULL && (why == 2 || t->srv->listeners[i].admin != SRV_LISTEN_ADMIN) &&
             h2o_socket_is_reading(t->socks[i]))
             h2o_socket_read_stop(t->socks[i]);
     if (!h2o_timeout_is_linked(&acc.entry))
@@ -449,7 +451,9 @@ void srv__listeners_start(struct srv_thread *t)
         int fd = l->fds[t->idx];
         l->fds[t->idx] = -1; /* owned by this thread's h2o socket now */
         h2o_socket_t *sock = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-        sock->data = l->admin ? &t->accept_admin : &t->accept_public;
+        sock->data = l->admin == SRV_LISTEN_ADMIN  ? &t->accept_admin
+                     : l->admin == SRV_LISTEN_ACME ? &t->accept_acme
+                                                   : &t->accept_public;
         h2o_socket_read_start(sock, on_accept);
         t->socks[i] = sock;
     }

@@ -336,6 +336,8 @@ static void *metrics_main(void *arg)
         }
         if (db != NULL && M.state == ST_READY)
             catch_up(db, &seen);
+        if (db != NULL)
+            srv__metrics_acme_refresh(M.hosted);
         pthread_mutex_lock(&M.mu);
         M.tried = 1;
         pthread_cond_broadcast(&M.cv);
@@ -398,6 +400,7 @@ void srv__metrics_stop(void)
     M.pend = NULL;
     M.n_pend = 0;
     pthread_mutex_unlock(&M.mu);
+    srv__metrics_acme_forget();
     hosted_close(M.hosted); /* and its database */
     M.hosted = NULL;
 }

@@ -1,5 +1,6 @@
 /* server.c - `stsd serve`: loop threads, the control thread (signals, inotify, reloads), stop. */
 #include "server/server_int.h"
+#include "server/acme_int.h"
 #include "common/common.h"
 #include "hosted/hosted.h"
 
@@ -108,6 +109,8 @@ static void *thread_main(void *arg)
     t->accept_public.ssl_ctx = s->ssl_ctx;
     t->accept_admin.ctx = &t->ctx;
     t->accept_admin.hosts = s->hosts_admin;
+    t->accept_acme.ctx = &t->ctx;
+    t->accept_acme.hosts = s->hosts_acme;
     t->snap = atomic_load(&s->current);
     t->msg_swap.kind = MSG_SWAP;
     t->msg_stop.kind = MSG_STOP;
@@ -255,10 +258,20 @@ static void log_ready(struct srv *s)
     size_t o = 0;
     for (size_t i = 0; i < s->n_listeners && o < sizeof(buf) - 1; i++)
         o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s%s", i ? "," : "",
-                              s->listeners[i].admin ? "admin=" : "", s->listeners[i].addr);
+                              s->listeners[i].admin == SRV_LISTEN_ADMIN  ? "admin="
+                              : s->listeners[i].admin == SRV_LISTEN_ACME ? "acme="
+                                                                         : "",
+                              s->listeners[i].addr);
     const struct srv_snapshot *sn = atomic_load(&s->current);
     log_event(LOG_INFO, "serve.ready", "listen=%s threads=%d domains=%zu certs=%zu", buf,
               s->n_threads, sn->policies->n, sn->certs->n);
+}
+
+/* The port-80 listener for http-01 runs when ACME is on with that challenge. */
+static int acme_http(const struct stsd_config *cfg)
+{
+    return cfg->acme_directory != NULL && cfg->acme_directory[0] != '\0' &&
+           cfg->acme_challenge == 0 && cfg->acme_http_listen != NULL;
 }
 
 static void setup_h2o(struct srv *s)
@@ -274,6 +287,11 @@ static void setup_h2o(struct srv *s)
         h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("stsd-admin")), 65535);
     s->hosts_public[0] = s->host_public;
     s->hosts_admin[0] = s->host_admin;
+    if (acme_http(cfg)) {
+        s->host_acme = h2o_config_register_host(&s->globalconf,
+                                                h2o_iovec_init(H2O_STRLIT("stsd-acme")), 65535);
+        s->hosts_acme[0] = s->host_acme;
+    }
 }
 
 /* Opened before the privilege drop, like the listening sockets. */
@@ -291,6 +309,8 @@ static void register_catch_all(struct srv *s)
     /* Registered after the modules' paths: h2o takes the first matching path. */
     srv__policy_register(s, h2o_config_register_path(s->host_public, "/", 0));
     srv__notfound_register(h2o_config_register_path(s->host_admin, "/", 0));
+    if (s->host_acme != NULL)
+        srv__acme_http_register(h2o_config_register_path(s->host_acme, "/", 0));
     if (s->access_log != NULL)
         for (size_t i = 0; i < s->host_public->paths.size; i++)
             h2o_access_log_register(&s->host_public->paths.entries[i], s->access_log);
@@ -322,12 +342,17 @@ static int open_listeners(struct srv *s)
 {
     const struct stsd_config *cfg = s->cfg;
     int admin = cfg->admin_listen != NULL && strcmp(cfg->admin_listen, "off") != 0;
-    s->listeners = xcalloc(cfg->n_listen + 1, sizeof(*s->listeners));
+    int acme = acme_http(cfg);
+    s->listeners = xcalloc(cfg->n_listen + 2, sizeof(*s->listeners));
     char err[512], q[600];
-    for (size_t i = 0; i < cfg->n_listen + (size_t)admin; i++) {
-        int is_admin = i == cfg->n_listen;
-        const char *addr = is_admin ? cfg->admin_listen : cfg->listen[i];
-        if (srv__listener_open(&s->listeners[s->n_listeners++], addr, is_admin, s->n_threads, err,
+    for (size_t i = 0; i < cfg->n_listen + (size_t)admin + (size_t)acme; i++) {
+        int kind = i < cfg->n_listen             ? SRV_LISTEN_PUBLIC
+                   : i == cfg->n_listen && admin ? SRV_LISTEN_ADMIN
+                                                 : SRV_LISTEN_ACME;
+        const char *addr = kind == SRV_LISTEN_ADMIN  ? cfg->admin_listen
+                           : kind == SRV_LISTEN_ACME ? cfg->acme_http_listen
+                                                     : cfg->listen[i];
+        if (srv__listener_open(&s->listeners[s->n_listeners++], addr, kind, s->n_threads, err,
                                sizeof(err)) != 0) {
             log_event(LOG_ERROR, "serve.listen", "error=%s config=%s", log_quote(q, sizeof(q), err),
                       cfg->file ? cfg->file : "(defaults)");

@@ -230,15 +230,21 @@ struct srv_snapshot {
 };
 
 /* ---- listen.c: sockets, accept, per-address connection cap ---- */
+enum srv_listen_kind {
+    SRV_LISTEN_PUBLIC = 0, /* [server] listen: HTTPS */
+    SRV_LISTEN_ADMIN = 1,  /* [admin] listen: plain HTTP, no connection caps */
+    SRV_LISTEN_ACME = 2,   /* [acme] http_listen: plain HTTP, http-01 only, capped as public */
+};
 struct srv_listener {
     char *addr; /* as configured, "127.0.0.1:443" */
-    int admin;  /* 1: the plain-HTTP admin listener */
+    int admin;  /* an enum srv_listen_kind */
     int *fds;   /* one per loop thread (SO_REUSEPORT); -1 once a thread owns it */
     int n_fds;
 };
-/* Open n_threads sockets for addr; 0 or -1 with a one-line error (what, where, fix). */
-int srv__listener_open(struct srv_listener *l, const char *addr, int admin, int n_threads,
-                       char *err, size_t errlen);
+/* Open n_threads sockets for addr (kind: an enum srv_listen_kind); 0 or -1 with a one-line
+ * error (what, where, fix). */
+int srv__listener_open(struct srv_listener *l, const char *addr, int kind, int n_threads, char *err,
+                       size_t errlen);
 void srv__listener_close(struct srv_listener *l);
 /* Connection counting shared by all threads: per address (an IPv4 address or an IPv6 /64,
  * [server] max_conn_per_address) and in all on the public listeners ([server]
@@ -329,6 +335,8 @@ extern const struct srv_module *const srv__modules[];
 extern const struct srv_module srv_report_module;
 /* admin.c: the admin listener (API, dashboard, /metrics) and the self-check thread. */
 extern const struct srv_module srv_admin_module;
+/* acme_sched.c: certificates by ACME for every hosted domain ([acme] directory). */
+extern const struct srv_module srv_acme_module;
 
 /* ---- metrics.c: counters for /metrics (admin listener); lock-free, any thread ---- */
 enum srv_endpoint {
@@ -381,6 +389,10 @@ struct srv_acme_stats {
 };
 void srv_acme_stats(struct srv_acme_stats *out);
 void srv_acme_set_enabled(int on);
+/* The ACME scheduler wrote `domain`'s acme_state row (hosted_acme_put, hosted_acme_installed):
+ * re-read that row through h (the caller's handle and thread) into the rows /metrics and the
+ * dashboard show, so that they show it at once, not at the next refresh (metrics_acme.c). */
+void srv_metrics_acme_changed(struct hosted *h, const char *domain);
 
 /* ---- server.c: the running server ---- */
 struct srv_thread {
@@ -389,7 +401,7 @@ struct srv_thread {
     pthread_t tid;
     h2o_evloop_t *loop;
     h2o_context_t ctx;
-    h2o_accept_ctx_t accept_public, accept_admin;
+    h2o_accept_ctx_t accept_public, accept_admin, accept_acme;
     h2o_socket_t **socks;            /* this thread's listening sockets (one per srv_listener) */
     const struct srv_snapshot *snap; /* what this thread serves now */
     size_t n_conns;                  /* open connections accepted by this thread */
@@ -406,8 +418,8 @@ struct srv_thread {
 struct srv {
     const struct stsd_config *cfg;
     h2o_globalconf_t globalconf;
-    h2o_hostconf_t *host_public, *host_admin;
-    h2o_hostconf_t *hosts_public[2], *hosts_admin[2]; /* NULL-terminated accept lists */
+    h2o_hostconf_t *host_public, *host_admin, *host_acme; /* host_acme: port 80, or NULL */
+    h2o_hostconf_t *hosts_public[2], *hosts_admin[2], *hosts_acme[2]; /* NULL-terminated */
     SSL_CTX *ssl_ctx;
     struct hosted *hosted; /* the control thread's: policy table, directories to watch */
     char *db_path;

@@ -1,5 +1,6 @@
 /* tls_ctx.c - the one SSL_CTX: protocols, cipher suites, SNI, and rotating session-ticket keys. */
 #include "server/server_int.h"
+#include "server/acme_int.h"
 #include "common/common.h"
 
 #include <openssl/core_names.h>
@@ -140,10 +141,13 @@ static void ssl_error(char *buf, size_t sz, const char *what)
 /*
  * SNI (RFC 6066 §3): pick the certificate for the requested name from this thread's
  * snapshot. No SNI or an unknown name gets default.pem when there is one; otherwise the
- * handshake ends with an unrecognized_name alert.
+ * handshake ends with an unrecognized_name alert. A tls-alpn-01 validation handshake has its
+ * certificate already (acme_tls.c).
  */
 static int on_servername(SSL *ssl, int *al, void *arg)
 {
+    if (srv__acme_tls_conn(ssl))
+        return SSL_TLSEXT_ERR_OK;
     struct srv_thread *t = srv_current();
     const struct srv_cert_table *ct = t != NULL && t->snap != NULL ? t->snap->certs : NULL;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
@@ -206,5 +210,8 @@ SSL_CTX *srv__ssl_ctx_new(const struct stsd_config *cfg, char *err, size_t errle
     }
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     h2o_ssl_register_alpn_protocols(ctx, h2o_alpn_protocols); /* h2, http/1.1 */
+    /* the same choice, plus acme-tls/1 for a tls-alpn-01 validation */
+    srv__acme_tls_setup(ctx, cfg->acme_directory != NULL && cfg->acme_directory[0] != '\0' &&
+                                 cfg->acme_challenge == 1);
     return ctx;
 }

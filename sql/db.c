@@ -7,6 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+void db__bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s != NULL)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 char *db__col_text(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -83,6 +91,37 @@ void *db__rows_of(struct db *db, const char *sql, int64_t key, const struct db__
     }
     sqlite3_bind_int64(st, 1, key);
     return db__rows(st, t, max, NULL, n, rc);
+}
+
+int db__row_by_key(struct db *db, const char *sql, const char *key, const struct db__row_type *t,
+                   void *out)
+{
+    memset(out, 0, t->size);
+    sqlite3_stmt *st = db__stmt(db, sql);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        db__read_row(st, t, out);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+void db__bind_row(sqlite3_stmt *st, const struct db__row_type *t, const void *elem)
+{
+    for (int i = 0; i < (int)t->n_cols; i++) {
+        const void *f = (const unsigned char *)elem + t->cols[i].off;
+        if (t->cols[i].kind == DB__TEXT)
+            db__bind_opt(st, i + 1, *(char *const *)f);
+        else if (t->cols[i].kind == DB__I64)
+            sqlite3_bind_int64(st, i + 1, *(const int64_t *)f);
+        else if (t->cols[i].kind == DB__CHARS)
+            sqlite3_bind_text(st, i + 1, f, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int(st, i + 1, *(const int *)f);
+    }
 }
 
 void db__rows_free(const struct db__row_type *t, void *v, size_t n)

@@ -267,4 +267,32 @@ int db_withdrawal_delete(struct db *db, const char *domain);
  * at most one row per hosted domain. *out malloc'd (free()). 0 or -1. */
 int db_withdrawals(struct db *db, int64_t due, struct db_withdrawal **out, size_t *n);
 
+/* ---------------------------------------------------------------- db_acme.c */
+
+/* acme_state (006_acme.sql): the ACME scheduler's bookkeeping of one hosted domain's
+ * certificate and the CLI's renewal request. Fields as hosted_acme (hosted/hosted.h). */
+struct db_acme {
+    char *domain;
+    char state[12];
+    int failures;
+    int64_t next_attempt, last_attempt, last_success, not_after;
+    char *serial, *last_error, *account; /* NULL when none */
+    int request;
+    int64_t requested_at;
+};
+/* Every row, sorted by domain, at most DB_CHECK_BRIEF_MAX. *out malloc'd, release with
+ * db_acme_free. 0 or -1. */
+int db_acme_list(struct db *db, struct db_acme **out, size_t *n);
+/* One domain's row. 1 found, 0 none (*out zeroed), -1 error. Release with db_acme_clear. */
+int db_acme_get(struct db *db, const char *domain, struct db_acme *out);
+/* Insert or replace the row of a->domain. A request made after the caller read the row (the
+ * stored requested_at is newer than a->requested_at) is kept, so that the scheduler writing
+ * back what it read never loses a `stsd certs renew` that came meanwhile. 0 or -1. */
+int db_acme_put(struct db *db, const struct db_acme *a);
+/* Ask for a renewal of `domain`: request = max(the pending request, `request`), requested_at
+ * = now; a domain without a row gets one (state ""). 0 or -1. */
+int db_acme_request(struct db *db, const char *domain, int request, int64_t now);
+void db_acme_free(struct db_acme *v, size_t n);
+void db_acme_clear(struct db_acme *a); /* the strings of one row; zeroes it */
+
 #endif

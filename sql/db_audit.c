@@ -7,14 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void bind_opt(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s != NULL)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 int db_audit_add(struct db *db, const struct db_audit *row, int64_t *id)
 {
     sqlite3_stmt *st = db__stmt(db, "INSERT INTO audit (at, actor, action, domain, old_id, "
@@ -25,9 +17,9 @@ int db_audit_add(struct db *db, const struct db_audit *row, int64_t *id)
     sqlite3_bind_text(st, 2, row->actor ? row->actor : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, row->action ? row->action : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, row->domain ? row->domain : "", -1, SQLITE_STATIC);
-    bind_opt(st, 5, row->old_id);
-    bind_opt(st, 6, row->new_id);
-    bind_opt(st, 7, row->detail);
+    db__bind_opt(st, 5, row->old_id);
+    db__bind_opt(st, 6, row->new_id);
+    db__bind_opt(st, 7, row->detail);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -56,7 +48,7 @@ int db_audit_list(struct db *db, const char *domain, int64_t limit, struct db_au
                                     "ORDER BY id DESC LIMIT ?2");
     if (st == NULL)
         return -1;
-    bind_opt(st, 1, domain);
+    db__bind_opt(st, 1, domain);
     sqlite3_bind_int64(st, 2, limit);
     int rc;
     *out = db__rows(st, &audit_rows, SIZE_MAX, NULL, n, &rc);
@@ -77,7 +69,7 @@ int db_withdrawal_put(struct db *db, const struct db_withdrawal *w)
     sqlite3_bind_text(st, 1, w->domain, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, w->started);
     sqlite3_bind_int64(st, 3, w->until);
-    bind_opt(st, 4, w->old_id[0] ? w->old_id : NULL);
+    db__bind_opt(st, 4, w->old_id[0] ? w->old_id : NULL);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -92,17 +84,9 @@ static const struct db__row_type withdrawal_rows =
 
 int db_withdrawal_get(struct db *db, const char *domain, struct db_withdrawal *out)
 {
-    memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st =
-        db__stmt(db, "SELECT domain, started, until, old_id FROM withdrawals WHERE domain = ?1");
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        db__read_row(st, &withdrawal_rows, out);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    return db__row_by_key(
+        db, "SELECT domain, started, until, old_id FROM withdrawals WHERE domain = ?1", domain,
+        &withdrawal_rows, out);
 }
 
 int db_withdrawal_delete(struct db *db, const char *domain)

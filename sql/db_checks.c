@@ -23,10 +23,7 @@ int db_check_store(struct db *db, const struct db_check *c, const struct db_chec
     sqlite3_bind_int(st, 5, c->errors);
     sqlite3_bind_int(st, 6, c->warnings);
     sqlite3_bind_int(st, 7, c->infos);
-    if (c->dns_id != NULL)
-        sqlite3_bind_text(st, 8, c->dns_id, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 8);
+    db__bind_opt(st, 8, c->dns_id);
     sqlite3_bind_text(st, 9, c->result ? c->result : "{}", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);

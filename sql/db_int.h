@@ -28,6 +28,8 @@ struct db {
 
 /* Get (preparing once) a cached statement for a string literal; reset and unbound. */
 sqlite3_stmt *db__stmt(struct db *db, const char *sql);
+/* Bind text s (static for the statement's step) to parameter i, or NULL when s is NULL. */
+void db__bind_opt(sqlite3_stmt *st, int i, const char *s);
 /* Column i of the current row as a malloc'd string, or NULL when it is NULL. */
 char *db__col_text(sqlite3_stmt *st, int i);
 /* Make room for element n of a growing array v of size-byte elements with *cap slots: when
@@ -71,6 +73,13 @@ void *db__rows(sqlite3_stmt *st, const struct db__row_type *t, size_t max, void 
  * prepared). */
 void *db__rows_of(struct db *db, const char *sql, int64_t key, const struct db__row_type *t,
                   size_t max, size_t *n, int *rc);
+/* The one row of the statement sql with ?1 bound to the text key, into out (zeroed first).
+ * 1 found, 0 none, -1 error. */
+int db__row_by_key(struct db *db, const char *sql, const char *key, const struct db__row_type *t,
+                   void *out);
+/* Bind parameter i + 1 to column i of elem (the reverse of db__read_row; a NULL string binds
+ * NULL), for an INSERT that lists the columns in the order of t. */
+void db__bind_row(sqlite3_stmt *st, const struct db__row_type *t, const void *elem);
 /* Free an array of n elements of type t; v may be NULL. */
 void db__rows_free(const struct db__row_type *t, void *v, size_t n);
 /* db_reports.c: the distinct policy-domains of a report into *domains (a malloc'd array of

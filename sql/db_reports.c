@@ -88,14 +88,6 @@ static int64_t clamp_count(int64_t v)
     return v > DB_REPORT_MAX_COUNT ? DB_REPORT_MAX_COUNT : v;
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s == NULL)
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-}
-
 /* A JSON array of strings (compact), malloc'd. Strings that are not UTF-8 cannot reach here:
  * the parser rejects them; json_string would drop them. */
 static char *json_string_array(char *const *v, size_t n)
@@ -164,13 +156,13 @@ static int insert_policy(struct db *db, int64_t report, int64_t start,
             return -1;
         sqlite3_bind_int64(st, 1, pid);
         sqlite3_bind_text(st, 2, f->result_type ? f->result_type : "", -1, SQLITE_STATIC);
-        bind_text_or_null(st, 3, f->sending_mta_ip);
-        bind_text_or_null(st, 4, f->receiving_mx_hostname);
-        bind_text_or_null(st, 5, f->receiving_mx_helo);
-        bind_text_or_null(st, 6, f->receiving_ip);
+        db__bind_opt(st, 3, f->sending_mta_ip);
+        db__bind_opt(st, 4, f->receiving_mx_hostname);
+        db__bind_opt(st, 5, f->receiving_mx_helo);
+        db__bind_opt(st, 6, f->receiving_ip);
         sqlite3_bind_int64(st, 7, clamp_count(f->failed_session_count));
-        bind_text_or_null(st, 8, f->additional_information);
-        bind_text_or_null(st, 9, f->failure_reason_code);
+        db__bind_opt(st, 8, f->additional_information);
+        db__bind_opt(st, 9, f->failure_reason_code);
         sqlite3_bind_int64(st, 10, report);
         sqlite3_bind_int64(st, 11, start);
         rc = sqlite3_step(st);
@@ -208,7 +200,7 @@ static int insert_report(struct db *db, const struct report *r, const unsigned c
         return -1;
     sqlite3_bind_text(st, 1, r->organization_name ? r->organization_name : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->report_id ? r->report_id : "", -1, SQLITE_STATIC);
-    bind_text_or_null(st, 3, r->contact_info);
+    db__bind_opt(st, 3, r->contact_info);
     sqlite3_bind_int64(st, 4, (int64_t)r->start);
     sqlite3_bind_int64(st, 5, (int64_t)r->end);
     sqlite3_bind_int64(st, 6, received);

@@ -267,8 +267,10 @@ def main(t):
         for rt, n in e["by_result"].items():
             t.is_(series.get('stsd_failed_sessions{domain="%s",result_type="%s"}' % (dname, rt)),
                   float(n), "failed sessions of %s, %s" % (dname, rt))
-    days = series.get('stsd_certificate_days_left{name="mta-sts.example.com"}')
+    days = series.get('stsd_certificate_days_left{domain="example.com"}')
     t.ok(days is not None and 88 < days <= 90, "days left on the served certificate", days)
+    t.is_(series.get('stsd_certificate_source{domain="example.com",source="file"}'), 1.0,
+          "the served certificate is a file's")
     t.is_((series.get('stsd_check_findings{domain="example.com",severity="error"}'),
            series.get('stsd_check_findings{domain="example.com",severity="warning"}')),
           (1.0, 1.0), "findings of the latest check by severity")

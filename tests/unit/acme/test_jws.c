@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* RFC 7515 Appendix A.3: the ES256 example's public key, signing input and signature. */
@@ -260,6 +261,58 @@ static void test_account_key_file(void **state)
     free(path);
 }
 
+/* Processes that start at once with no key file: exactly one key is created, and every one of
+ * them uses that key (a key replaced after another process loaded it would make a second
+ * account). */
+static void test_account_key_race(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/stsd-acme-race-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = xasprintf("%s/account.key", dir);
+    enum { N = 8 };
+    int fds[N];
+    pid_t pids[N];
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < N; i++) {
+            int p[2];
+            assert_int_equal(pipe(p), 0);
+            pids[i] = fork();
+            assert_true(pids[i] >= 0);
+            if (pids[i] == 0) {
+                close(p[0]);
+                EVP_PKEY *k = acme_account_key_load(path, NULL, 0);
+                char *t = k != NULL ? acme_jwk_thumbprint(k) : xstrdup("none");
+                ssize_t w = write(p[1], t, strlen(t));
+                _exit(w > 0 ? 0 : 1);
+            }
+            close(p[1]);
+            fds[i] = p[0];
+        }
+        char got[N][64];
+        for (int i = 0; i < N; i++) {
+            ssize_t n = read(fds[i], got[i], sizeof(got[i]) - 1);
+            assert_true(n > 0);
+            got[i][n] = '\0';
+            close(fds[i]);
+            int status;
+            assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+            assert_int_equal(status, 0);
+        }
+        EVP_PKEY *k = acme_account_key_load(path, NULL, 0);
+        assert_non_null(k);
+        char *t = acme_jwk_thumbprint(k);
+        for (int i = 0; i < N; i++)
+            assert_string_equal(got[i], t);
+        free(t);
+        EVP_PKEY_free(k);
+        unlink(path);
+    }
+    /* nothing left behind but the directory */
+    assert_int_equal(rmdir(dir), 0);
+    free(path);
+}
+
 UNIT_TESTS(NULL, cmocka_unit_test(test_b64url), cmocka_unit_test(test_a3_verify),
            cmocka_unit_test(test_a3_jwk_thumbprint), cmocka_unit_test(test_sign_roundtrip),
-           cmocka_unit_test(test_account_key_file))
+           cmocka_unit_test(test_account_key_file), cmocka_unit_test(test_account_key_race))

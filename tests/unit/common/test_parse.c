@@ -114,6 +114,18 @@ void test_formats(void **state)
     assert_ptr_equal(format_hex(in, sizeof(in), hex), hex);
     assert_string_equal(hex, "000fa5ff");
     assert_string_equal(format_hex(in, 0, hex), "");
+    /* and back, digit by digit */
+    format_hex(in, sizeof(in), hex);
+    for (size_t i = 0; i < sizeof(in); i++)
+        assert_int_equal(hex_digit(hex[2 * i], 1) * 16 + hex_digit(hex[2 * i + 1], 1), in[i]);
+    assert_int_equal(hex_digit('F', 0), 15);
+    assert_int_equal(hex_digit('F', 1), -1);
+    assert_int_equal(hex_digit('g', 0), -1);
+    assert_int_equal(hex_digit('\0', 0), -1);
+    assert_int_equal(hex_digit('/', 0), -1);
+    assert_int_equal(hex_digit(':', 0), -1);
+    assert_int_equal(hex_digit('`', 0), -1);
+    assert_int_equal(hex_digit('@', 0), -1);
 }
 
 void test_window(void **state)

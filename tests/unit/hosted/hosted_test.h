@@ -57,4 +57,20 @@ static inline void put_file(const struct fixture *fx, const char *name, const ch
     free(p);
 }
 
+/* The audit trail of `domain` holds n rows, the newest by `actor` with `action` and, unless
+ * detail_has is NULL, a detail containing it. */
+static inline void assert_audit(struct fixture *fx, const char *domain, size_t n, const char *actor,
+                                const char *action, const char *detail_has)
+{
+    struct hosted_audit *v = NULL;
+    size_t got = 0;
+    assert_int_equal(hosted_audit_list(fx->h, domain, 10, &v, &got), 0);
+    assert_int_equal(got, n);
+    assert_string_equal(v[0].actor, actor);
+    assert_string_equal(v[0].action, action);
+    if (detail_has != NULL)
+        assert_non_null(strstr(v[0].detail, detail_has));
+    hosted_audit_free(v, got);
+}
+
 #endif

@@ -3,65 +3,11 @@
  * another name), every refusal with its reason, the installed file (mode 0600, chain + key)
  * and its audit row. */
 #include "hosted_test.h"
+#include "cert_test.h"
 #include "tests/unit/unit_test.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static EVP_PKEY *key_new(void)
-{
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    assert_non_null(k);
-    return k;
-}
-
-/* A certificate for cn (also its one DNS SAN) valid [now + from, now + to] (seconds), signed
- * by issuer/ikey (NULL: self-signed); ca: a CA certificate. */
-static X509 *cert_new(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, long from,
-                      long to, int ca)
-{
-    static long serial = 1;
-    X509 *x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-    X509_gmtime_adj(X509_getm_notBefore(x), from);
-    X509_gmtime_adj(X509_getm_notAfter(x), to);
-    X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
-    X509_set_pubkey(x, key);
-    X509V3_CTX c;
-    X509V3_set_ctx_nodb(&c);
-    X509V3_set_ctx(&c, issuer ? issuer : x, x, NULL, NULL, 0);
-    char san[300];
-    snprintf(san, sizeof(san), "DNS:%s", cn);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(
-        NULL, &c, ca ? NID_basic_constraints : NID_subject_alt_name, ca ? "critical,CA:TRUE" : san);
-    X509_add_ext(x, e, -1);
-    X509_EXTENSION_free(e);
-    assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
-    return x;
-}
-
-/* PEM of the certificates (NULL-terminated) and the key, malloc'd. */
-static char *pem_of(X509 **chain, EVP_PKEY *key, size_t *len)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    for (size_t i = 0; chain[i]; i++)
-        PEM_write_bio_X509(b, chain[i]);
-    if (key)
-        PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL);
-    char *p;
-    long n = BIO_get_mem_data(b, &p);
-    char *out = xstrndup(p, (size_t)n);
-    *len = (size_t)n;
-    BIO_free(b);
-    return out;
-}
 
 static int expect(struct fixture *fx, X509 **chain, EVP_PKEY *key, const char *needle)
 {
@@ -149,12 +95,7 @@ static void test_install(void **state)
     assert_true(i >= 0);
     assert_string_equal(cv[i].name, "mta-sts.a.test");
     /* one audit row */
-    assert_int_equal(hosted_audit_list(fx->h, "a.test", 10, &v, &n), 0);
-    assert_int_equal(n, 1);
-    assert_string_equal(v[0].action, "certificate");
-    assert_string_equal(v[0].actor, "api");
-    assert_non_null(strstr(v[0].detail, "not_after="));
-    hosted_audit_free(v, n);
+    assert_audit(fx, "a.test", 1, "api", "certificate", "not_after=");
     free(path);
     X509 *all[] = {ca, inter, leaf, expired, future, wrong, old_inter};
     for (size_t j = 0; j < sizeof(all) / sizeof(all[0]); j++)

@@ -1,7 +1,8 @@
 /* test_alerts.c - unit tests of the /metrics report counters (the bounded result_type label
  * mapping, the load from a real temporary database for hosted domains only, the writer's
  * hook), the self-check slots spread over an interval, which body a full webhook queue
- * drops, the checker's hosted facts read through hosted/ and "check now" (stored or not). */
+ * drops, the checker's hosted facts read through hosted/, "check now" (stored or not) and
+ * the ACME rows cached for /metrics and the overview. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -425,12 +426,98 @@ static void test_check_now(void **state)
     fixture_free(fx);
 }
 
+/* The ACME rows the metrics thread caches: written with hosted_acme_put, read back sorted by
+ * one refresh; failing means a failure since the last success; ACME off empties the cache. */
+static void test_acme_rows(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_new(HOSTED_CREATE);
+    fx->cfg.acme_directory = xstrdup("https://127.0.0.1:9/dir");
+    static const struct {
+        const char *domain, *state;
+        int failures;
+        int64_t next;
+    } rows[] = {
+        {"c.test", "failed", 3, 1800003600},
+        {"a.test", "ok", 0, 0},
+        {"b.test", "pending", 1, 1800000060}, /* a retry after a failure */
+    };
+    for (size_t i = 0; i < 3; i++) {
+        struct hosted_acme a;
+        memset(&a, 0, sizeof(a));
+        a.domain = (char *)rows[i].domain;
+        snprintf(a.state, sizeof(a.state), "%s", rows[i].state);
+        a.failures = rows[i].failures;
+        a.next_attempt = rows[i].next;
+        a.last_error = rows[i].failures ? "network: connection refused" : NULL;
+        assert_int_equal(hosted_acme_put(fx->h, &a), 0);
+    }
+    srv__metrics_acme_refresh(fx->h);
+    struct srv__acme_brief *v = NULL;
+    size_t n = 0;
+    srv__metrics_acme_copy(&v, &n);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < 3; i++) { /* sorted by domain: rows 1, 2, 0 */
+        size_t r = (i + 1) % 3;
+        assert_string_equal(v[i].domain, rows[r].domain);
+        assert_string_equal(v[i].state, rows[r].state);
+        assert_int_equal(v[i].failures, rows[r].failures);
+        assert_int_equal(v[i].next_attempt, rows[r].next);
+    }
+    assert_ptr_equal(srv__acme_brief_find(v, n, "b.test"), &v[1]);
+    assert_null(srv__acme_brief_find(v, n, "d.test"));
+    srv__acme_briefs_free(v, n);
+    assert_false(srv__metrics_acme_failing("a.test"));
+    assert_true(srv__metrics_acme_failing("b.test"));
+    assert_true(srv__metrics_acme_failing("c.test"));
+    assert_false(srv__metrics_acme_failing("d.test"));
+    /* the scheduler hands over a row it wrote: shown at once, without a refresh */
+    struct hosted_acme a;
+    memset(&a, 0, sizeof(a));
+    a.domain = "d.test";
+    snprintf(a.state, sizeof(a.state), "failed");
+    a.failures = 1;
+    a.next_attempt = 1800000120;
+    assert_int_equal(hosted_acme_put(fx->h, &a), 0);
+    srv_metrics_acme_changed(fx->h, "d.test");
+    snprintf(a.state, sizeof(a.state), "ok");
+    a.domain = "c.test";
+    a.failures = 0;
+    assert_int_equal(hosted_acme_put(fx->h, &a), 0);
+    srv_metrics_acme_changed(fx->h, "c.test");
+    srv_metrics_acme_changed(fx->h, "e.test"); /* no row: nothing */
+    assert_true(srv__metrics_acme_failing("d.test"));
+    assert_false(srv__metrics_acme_failing("c.test"));
+    srv__metrics_acme_copy(&v, &n);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[3].domain, "d.test");
+    assert_int_equal(v[3].next_attempt, 1800000120);
+    assert_true(v[3].seq > 0);
+    srv__acme_briefs_free(v, n);
+    srv__metrics_acme_refresh(fx->h); /* the same rows, read back */
+    srv__metrics_acme_copy(&v, &n);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[2].state, "ok");
+    assert_int_equal(v[3].failures, 1);
+    srv__acme_briefs_free(v, n);
+    /* ACME turned off: the rows of that earlier run say nothing now */
+    free(fx->cfg.acme_directory);
+    fx->cfg.acme_directory = NULL;
+    srv__metrics_acme_refresh(fx->h);
+    srv__metrics_acme_copy(&v, &n);
+    assert_int_equal(n, 0);
+    srv__acme_briefs_free(v, n);
+    assert_false(srv__metrics_acme_failing("c.test"));
+    fixture_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_result_types), cmocka_unit_test(test_slots),
         cmocka_unit_test(test_counters),     cmocka_unit_test(test_webhook_queue),
         cmocka_unit_test(test_check_facts),  cmocka_unit_test(test_check_now),
+        cmocka_unit_test(test_acme_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* test_dashboard.c - unit tests of the dashboard's pure parts: what needs attention, the
- * order of the overview, search, paging, days left and URL escaping. */
+ * order of the overview, search, paging, days left, URL escaping, the certificate card and
+ * the ACME and certificate series of /metrics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,8 +8,10 @@
 #include <cmocka.h>
 
 #include "server/admin_int.h"
+#include "hosted/hosted.h"
 #include "tests/unit/unit_test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +75,21 @@ static void test_attention(void **state)
     r.id = "";
     r.mode = -1;
     assert_int_equal(srv__admin_attention(&r, NOW), ADMIN_ATT_FILE);
+    r = healthy("a.test");
+    r.acme_failing = 1; /* ACME keeps failing while the certificate is still fine */
+    assert_int_equal(srv__admin_attention(&r, NOW), ADMIN_ATT_ACME);
+}
+
+static void test_acme_failing(void **state)
+{
+    (void)state;
+    assert_true(srv__acme_failing("failed", 1));
+    assert_true(srv__acme_failing("pending", 3)); /* a retry after failures */
+    assert_false(srv__acme_failing("failed", 0));
+    assert_false(srv__acme_failing("ok", 0));
+    assert_false(srv__acme_failing("ok", 2)); /* a success ends the run of failures */
+    assert_false(srv__acme_failing("", 0));
+    assert_false(srv__acme_failing(NULL, 2));
 }
 
 static void test_sort(void **state)
@@ -162,9 +180,9 @@ static void test_certs_find(void **state)
 {
     (void)state;
     struct admin_cert_fact certs[] = {
-        {"a.pem", "CN=CA", NOW + 10 * DAY},
-        {"b.pem", "CN=CA", NOW + 20 * DAY},
-        {"w.pem", "CN=CA", NOW + 30 * DAY},
+        {"a.pem", "CN=CA", NOW + 10 * DAY, "file"},
+        {"b.pem", "CN=CA", NOW + 20 * DAY, "acme"},
+        {"w.pem", "CN=CA", NOW + 30 * DAY, "file"},
     };
     /* sorted by name, as srv__admin_certs_view builds it */
     struct admin_cert_name names[] = {
@@ -185,7 +203,141 @@ static void test_certs_find(void **state)
     assert_null(srv__admin_certs_find(NULL, "a.test"));
 }
 
+/* Whether `line` (a whole line, with its newline) is in the text. */
+static int has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = text; (p = strstr(p, line)) != NULL; p++)
+        if (p == text || p[-1] == '\n')
+            return p[n - 1] == '\n';
+    return 0;
+}
+
+static void test_acme_metrics(void **state)
+{
+    (void)state;
+    struct admin_cert_fact certs[] = {
+        {"a.pem", "CN=CA", NOW + 5 * DAY + DAY / 2, "file"},
+        {"c.pem", "CN=Pebble", NOW - DAY / 4, "acme"},
+    };
+    struct admin_cert_name names[] = {{"mta-sts.a.test", 0}, {"mta-sts.c.test", 1}};
+    struct admin_certs_view cv = {.certs = certs, .n = 2, .names = names, .n_names = 2};
+    struct srv__metrics_domain doms[] = {
+        {.domain = "a.test"}, {.domain = "b.test"}, {.domain = "c\"q.test"}, {.domain = "c.test"}};
+    struct srv__acme_brief rows[] = {
+        {"b.test", "failed", 3, NOW + 3600, 0},
+        {"c.test", "ok", 0, 0, 0},
+        {"gone.test", "failed", 9, NOW + 60, 0}, /* no longer hosted: no series */
+    };
+    struct srv_acme_stats st = {
+        .orders = {4, 2, 0, 0, 0, 0, 1}, .in_flight = 1, .in_flight_max = 5, .enabled = 1};
+    struct admin_buf b = {0};
+    srv__metrics_acme_write(&b, &st, doms, 4, &cv, rows, 3, NOW);
+    const char *const want[] = {
+        "# TYPE stsd_acme_enabled gauge\n",
+        "stsd_acme_enabled 1\n",
+        "# TYPE stsd_acme_orders_total counter\n",
+        "stsd_acme_orders_total{result=\"ok\"} 4\n",
+        "stsd_acme_orders_total{result=\"network\"} 2\n",
+        "stsd_acme_orders_total{result=\"rate_limited\"} 0\n",
+        "stsd_acme_orders_total{result=\"challenge\"} 0\n",
+        "stsd_acme_orders_total{result=\"ca\"} 0\n",
+        "stsd_acme_orders_total{result=\"protocol\"} 0\n",
+        "stsd_acme_orders_total{result=\"local\"} 1\n",
+        "stsd_acme_orders_in_flight 1\n",
+        "stsd_acme_orders_in_flight_max 5\n",
+        "stsd_certificate_days_left{domain=\"a.test\"} 5.500\n",
+        "stsd_certificate_days_left{domain=\"c.test\"} -0.250\n",
+        "stsd_certificate_source{domain=\"a.test\",source=\"file\"} 1\n",
+        "stsd_certificate_source{domain=\"b.test\",source=\"none\"} 1\n",
+        "stsd_certificate_source{domain=\"c\\\"q.test\",source=\"none\"} 1\n",
+        "stsd_certificate_source{domain=\"c.test\",source=\"acme\"} 1\n",
+        "stsd_acme_failures{domain=\"b.test\"} 3\n",
+        "stsd_acme_failures{domain=\"c.test\"} 0\n",
+        "stsd_acme_next_attempt_timestamp_seconds{domain=\"b.test\"} 1800003600\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!has_line(b.p, want[i]))
+            fail_msg("missing %s in:\n%s", want[i], b.p);
+    /* no certificate: no days left; no row or no next attempt: no series; not hosted: none */
+    assert_null(strstr(b.p, "stsd_certificate_days_left{domain=\"b.test\"}"));
+    assert_null(strstr(b.p, "stsd_acme_failures{domain=\"a.test\"}"));
+    assert_null(strstr(b.p, "stsd_acme_next_attempt_timestamp_seconds{domain=\"c.test\"}"));
+    assert_null(strstr(b.p, "gone.test"));
+    /* every sample line belongs to a declared family */
+    size_t samples = 0;
+    for (const char *p = b.p; *p; p = strchr(p, '\n') + 1)
+        samples += *p != '#';
+    assert_int_equal(samples, 19);
+    free(b.p);
+}
+
+static void test_cert_card(void **state)
+{
+    (void)state;
+    struct admin_domain d = {0};
+    d.domain = "a.test";
+    d.has_cert = 1;
+    d.cert_file = "/var/lib/stsd/certs/mta-sts.a.test.pem";
+    d.cert_issuer = "CN=Pebble Intermediate CA <1>";
+    d.cert_not_after = NOW + 5 * DAY + 10;
+    snprintf(d.cert_source, sizeof(d.cert_source), "acme");
+    struct hosted_acme a = {0};
+    a.domain = "a.test";
+    snprintf(a.state, sizeof(a.state), "failed");
+    a.failures = 4;
+    a.next_attempt = NOW + 960;
+    a.last_success = NOW - 80 * DAY;
+    a.last_error = "network: connect to <127.0.0.1:9> & no";
+    struct admin_buf b = {0};
+    srv__admin_cert_card(&b, &d, &a, 1, NOW);
+    const char *const want[] = {
+        "<td>mta-sts.a.test.pem</td>",
+        "<td data-k=\"issuer\">CN=Pebble Intermediate CA &lt;1&gt;</td>",
+        "<td data-k=\"not_after\">2027-01-20T08:00:10Z</td>",
+        "<td data-k=\"days_left\" class=\"bad\">5</td>",
+        "<td data-k=\"source\">acme</td>",
+        "<td data-k=\"acme_state\" class=\"bad\">failed</td>",
+        "<td data-k=\"acme_failures\">4</td>",
+        "<td data-k=\"acme_last_error\">network: connect to &lt;127.0.0.1:9&gt; &amp; no</td>",
+        "<td data-k=\"acme_next_attempt\">2027-01-15T08:16:00Z</td>",
+        "<td data-k=\"acme_last_success\">2026-10-27T08:00:00Z</td>",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(b.p, want[i]) == NULL)
+            fail_msg("missing %s in:\n%s", want[i], b.p);
+    assert_null(strstr(b.p, "<script"));
+    free(b.p);
+
+    /* no certificate, never ordered */
+    struct admin_domain none = {0};
+    none.domain = "b.test";
+    struct hosted_acme zero = {0};
+    memset(&b, 0, sizeof(b));
+    srv__admin_cert_card(&b, &none, &zero, 1, NOW);
+    assert_non_null(strstr(b.p, "<td data-k=\"source\">none</td>"));
+    assert_non_null(strstr(b.p, "<td data-k=\"acme_state\" class=\"\">not ordered yet</td>"));
+    assert_non_null(strstr(b.p, "<td data-k=\"acme_last_error\">none</td>"));
+    assert_non_null(strstr(b.p, "<td data-k=\"acme_last_success\">never</td>"));
+    assert_non_null(strstr(b.p, "until ACME obtains one"));
+    assert_null(strstr(b.p, "days_left"));
+    free(b.p);
+
+    /* ACME off: no ACME rows at all; a file certificate */
+    snprintf(d.cert_source, sizeof(d.cert_source), "file");
+    memset(&b, 0, sizeof(b));
+    srv__admin_cert_card(&b, &d, NULL, 0, NOW);
+    assert_string_equal(
+        b.p, "<table class=\"cert\" id=\"cert-card\"><tr><th>file</th><td>mta-sts.a.test.pem</td>"
+             "</tr><tr><th>issuer</th><td data-k=\"issuer\">CN=Pebble Intermediate CA &lt;1&gt;"
+             "</td></tr><tr><th>not after</th><td data-k=\"not_after\">2027-01-20T08:00:10Z</td>"
+             "</tr><tr><th>days left</th><td data-k=\"days_left\" class=\"bad\">5</td></tr>"
+             "<tr><th>source</th><td data-k=\"source\">file</td></tr></table>");
+    free(b.p);
+}
+
 UNIT_TESTS(NULL, cmocka_unit_test(test_attention), cmocka_unit_test(test_sort),
            cmocka_unit_test(test_match), cmocka_unit_test(test_page),
            cmocka_unit_test(test_days_left), cmocka_unit_test(test_url),
-           cmocka_unit_test(test_certs_find))
+           cmocka_unit_test(test_certs_find), cmocka_unit_test(test_acme_failing),
+           cmocka_unit_test(test_acme_metrics), cmocka_unit_test(test_cert_card))

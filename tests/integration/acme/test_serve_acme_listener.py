@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""ACME inside `stsd serve`, without a CA that answers:
+
+1. http-01: the [acme] http_listen listener answers 404 for /, for an unknown token, for a
+   token of 200 characters, for paths outside /.well-known/acme-challenge/ and for a token
+   that is not base64url; HEAD the same with no body; other methods on the challenge path 405;
+   never a 3xx, never a Location. It counts connections like the HTTPS listeners
+   ([server] max_conn_per_address).
+2. tls-alpn-01: a ClientHello offering ALPN acme-tls/1 for a name without a pending challenge
+   is not given acme-tls/1 and gets the ordinary certificate; the policy is still served over
+   h2 and http/1.1 (curl), and s_client offering h2,http/1.1 gets h2. No port-80 listener runs
+   with this challenge.
+3. The directory is a closed port: the account step fails with status network, logged as
+   acme.backoff with a growing wait (the test-only STSD_TEST_ACME_BACKOFF_DIV shortens the
+   minutes of the real back-off to seconds), the failures count up, serve keeps serving, and a
+   SIGTERM stops it at once.
+"""
+import os
+import re
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get("STSD_SOURCE_ROOT", "."), "tests/integration/lib"))
+import stsdtest as st  # noqa: E402
+
+HOST = "mta-sts.a.test"
+POLICY = "version: STSv1\nmode: enforce\nmx: mx.a.test\nmax_age: 86400\n"
+
+
+def acme_section(directory, challenge, http_port=None):
+    lines = ["[acme]", "directory = " + directory, "challenge = " + challenge]
+    if http_port:
+        lines.append("http_listen = 127.0.0.1:%d" % http_port)
+    return "\n".join(lines) + "\n"
+
+
+def raw(port, request, timeout=5.0):
+    """Send request bytes on a plain TCP connection; the whole answer (to EOF)."""
+    with socket.create_connection(("127.0.0.1", port), timeout) as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def status_of(answer):
+    m = re.match(rb"HTTP/1\.1 (\d{3}) ", answer)
+    return int(m.group(1)) if m else 0
+
+
+def closed_port():
+    p = st.free_port()
+    return p  # nothing listens there: connect() is refused
+
+
+def test_http01(t):
+    http_port = st.free_port()
+    directory = "https://127.0.0.1:%d/dir" % closed_port()
+    srv = st.Stsd(policies={"a.test": POLICY},
+                  extra_config="[server]\nmax_conn_per_address = 3\n"
+                  "[reports]\nrate_exempt = 10.9.9.9/32\n" +
+                  acme_section(directory, "http-01", http_port),
+                  env={"STSD_TEST_ACME_BACKOFF_DIV": "60"})
+    srv.start()
+    t.ok(re.search(r"event=serve\.ready .*acme=127\.0\.0\.1:%d" % http_port, srv.log()),
+         "serve.ready names the port-80 listener (acme=...)", srv.log()[-2000:])
+    base = "http://127.0.0.1:%d" % http_port
+    long_token = "A" * 200
+    cases = [("/", 404), ("/.well-known/acme-challenge/unknown", 404),
+             ("/.well-known/acme-challenge/" + long_token, 404),
+             ("/.well-known/acme-challenge/", 404),
+             ("/.well-known/acme-challenge/a%2Fb", 404),
+             ("/.well-known/acme-challenge/abc=", 404),
+             ("/.well-known/acme-challenge/..%2F..%2Fetc%2Fpasswd", 404),
+             ("/.well-known/mta-sts.txt", 404), ("/index.html", 404)]
+    for path, want in cases:
+        r = st.curl(base + path)
+        t.ok(r.status == want and "location" not in r.headers,
+             "GET %s -> %d, no Location" % (path[:60], want), repr(r))
+        r = st.curl(base + path, head=True)
+        t.ok(r.status == want and "location" not in r.headers,
+             "HEAD %s -> %d" % (path[:60], want), repr(r))
+    for method in ("POST", "PUT", "DELETE"):
+        r = st.curl(base + "/.well-known/acme-challenge/unknown", method=method)
+        t.ok(r.status == 405 and r.headers.get("allow") == "GET, HEAD",
+             "%s on the challenge path -> 405 with Allow: GET, HEAD" % method, repr(r))
+    r = st.curl(base + "/", method="POST")
+    t.is_(r.status, 404, "POST / -> 404")
+    # HEAD: no body on the wire; the host header plays no part (any name, none)
+    ans = raw(http_port, b"HEAD /.well-known/acme-challenge/unknown HTTP/1.1\r\nHost: x\r\n"
+              b"Connection: close\r\n\r\n")
+    t.ok(status_of(ans) == 404 and ans.endswith(b"\r\n\r\n"), "HEAD over a raw socket: 404, no body",
+         ans)
+    ans = raw(http_port, b"GET /.well-known/acme-challenge/unknown HTTP/1.0\r\n\r\n")
+    t.ok(ans.startswith(b"HTTP/1.") and b" 404 " in ans.split(b"\r\n")[0],
+         "HTTP/1.0 without Host: 404", ans)
+    # the same per-address cap as the HTTPS listeners: the 4th connection is refused
+    socks = []
+    try:
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", http_port), 5)
+            socks.append(s)
+        time.sleep(0.3)
+        extra = socket.create_connection(("127.0.0.1", http_port), 5)
+        extra.settimeout(5)
+        try:
+            extra.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = extra.recv(100)
+        except OSError:
+            got = b""
+        extra.close()
+        t.is_(got, b"", "max_conn_per_address = 3: a 4th connection is closed unanswered")
+    finally:
+        for s in socks:
+            s.close()
+    t.ok(srv.wait_log("event=conn.refused", 5), "the refusal is logged (conn.refused)")
+    time.sleep(0.3)
+    t.is_(st.curl(base + "/x").status, 404, "after they close, connections are accepted again")
+
+    # 3. the directory is down: the account step backs off with a growing wait
+    t.ok(srv.wait_log("event=acme.backoff", 20, count=3),
+         "three acme.backoff lines within 20 s (back-off divided by 60)", srv.log()[-3000:])
+    lines = [l for l in srv.log().splitlines() if "event=acme.backoff" in l]
+    waits = [int(re.search(r"\bwait=(\d+)", l).group(1)) for l in lines]
+    fails = [int(re.search(r"\bfailures=(\d+)", l).group(1)) for l in lines]
+    t.ok(all("status=network" in l and "step=account" in l for l in lines),
+         "each says step=account status=network", "\n".join(lines))
+    t.ok(len(waits) >= 3 and waits[0] < waits[1] < waits[2], "the wait grows: %r" % waits[:4])
+    t.is_(fails[:3], [1, 2, 3], "failures count 1, 2, 3")
+    t.ok("next_attempt=" in lines[0], "next_attempt is logged")
+    t.ok("event=acme.order.start" not in srv.log(), "no order starts without an account")
+    t.is_(st.curl(base + "/.well-known/acme-challenge/x").status, 404, "port 80 still answers")
+    t0 = time.monotonic()
+    rc = srv.stop()
+    took = time.monotonic() - t0
+    t.ok(rc == 0 and took < 5, "SIGTERM stops serve in %.1f s (status %r)" % (took, rc))
+
+
+def s_client(port, alpn, servername):
+    r = st.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername",
+                servername, "-alpn", alpn], timeout=20, input=b"")
+    return r.out + r.err
+
+
+def test_tlsalpn(t):
+    d = st.tempdir()
+    ca = st.TestCA(d)
+    leaf = ca.issue(HOST)
+    http_port = st.free_port()
+    directory = "https://127.0.0.1:%d/dir" % closed_port()
+    srv = st.Stsd(policies={"a.test": POLICY}, certs={HOST: leaf},
+                  extra_config=acme_section(directory, "tls-alpn-01", http_port))
+    srv.start()
+    t.ok("acme=" not in re.search(r"event=serve\.ready.*", srv.log()).group(0),
+         "tls-alpn-01: no port-80 listener")
+    try:
+        socket.create_connection(("127.0.0.1", http_port), 2).close()
+        t.ok(False, "nothing listens on http_listen with tls-alpn-01")
+    except OSError:
+        t.ok(True, "nothing listens on http_listen with tls-alpn-01")
+    out = s_client(srv.port, "acme-tls/1", HOST)
+    t.ok("No ALPN negotiated" in out and "ALPN protocol" not in out,
+         "acme-tls/1 without a pending challenge: no ALPN selected", out)
+    t.ok(re.search(r"subject=.*CN ?= ?%s" % re.escape(HOST), out),
+         "... and the ordinary certificate is served", out)
+    out = s_client(srv.port, "acme-tls/1,http/1.1", HOST)
+    t.ok("ALPN protocol: http/1.1" in out, "acme-tls/1,http/1.1 without a challenge: http/1.1",
+         out)
+    out = s_client(srv.port, "h2,http/1.1", HOST)
+    t.ok("ALPN protocol: h2" in out, "h2,http/1.1: h2 (the server's preference)", out)
+    out = s_client(srv.port, "http/1.1,h2", HOST)
+    t.ok("ALPN protocol: h2" in out, "http/1.1,h2: still h2", out)
+    for h2 in (True, False):
+        r = st.curl(srv.url("a.test"), resolve="%s:%d:127.0.0.1" % (HOST, srv.port),
+                    cacert=ca.cert, http2=h2)
+        t.ok(r.status == 200 and r.body.startswith(b"version: STSv1\r\n") and
+             r.http_version == ("2" if h2 else "1.1"),
+             "the policy over HTTP/%s" % ("2" if h2 else "1.1"), repr(r))
+    t.is_(srv.stop(), 0, "serve stops cleanly")
+
+
+def main(t):
+    test_http01(t)
+    test_tlsalpn(t)
+
+
+if __name__ == "__main__":
+    st.Tap().run(main)
