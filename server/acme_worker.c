@@ -70,11 +70,13 @@ static void failed(struct hosted *h, const char *domain, enum acme_status st,
     free(r.last_error);
     r.last_error = xasprintf("%s: %s", acme_status_name(st), e->detail);
     int64_t w = srv__acme_wait(r.failures, e->retry_after);
-    r.next_attempt = now + w;
+    /* time() drops the fraction of the second the answer came in: a Retry-After counts from
+     * the next whole second, so that no request comes before it is over */
+    r.next_attempt = now + w + (e->retry_after > 0 && w <= e->retry_after);
     r.request = 0;
     row_put(h, &r);
     if (e->retry_after > 0)
-        *retry_until = now + e->retry_after;
+        *retry_until = now + 1 + e->retry_after;
     char when[21];
     format_rfc3339((time_t)r.next_attempt, when);
     log_event(LOG_WARN, "acme.order.fail",

@@ -61,8 +61,9 @@ def curl_policy(s, d, cacert, timeout=10):
 
 
 def policy_file(s, d):
+    """What serve answers for d: its policy file with CRLF line endings."""
     with open(os.path.join(s.policy_dir, d + ".txt"), "rb") as f:
-        return f.read()
+        return f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def cert_file(s, d):
