@@ -63,11 +63,12 @@ static const char usage_renew[] =
     "  -h, --help        this help\n"
     "\n"
     "One line per domain: 'renewed mta-sts.D: not after TIME', 'failed mta-sts.D: ERROR',\n"
-    "'mta-sts.D: not due (N days left)' or, with --wait 0, 'requested mta-sts.D'.\n"
+    "'mta-sts.D: not due (N days left)', 'not renewed mta-sts.D: ...' (serve answered the\n"
+    "request without a new order) or, with --wait 0, 'requested mta-sts.D'.\n"
     "\n"
     "exit: 0 every certificate asked for was renewed (or none was due), 1 some renewal\n"
-    "failed, 64 usage, 66 DOMAIN is not hosted, 75 no outcome within --wait (is `stsd serve`\n"
-    "running?), 78 ACME is not configured ([acme] directory).\n";
+    "failed or was not made, 64 usage, 66 DOMAIN is not hosted, 75 no outcome within --wait\n"
+    "(is `stsd serve` running?), 78 ACME is not configured ([acme] directory).\n";
 
 enum { OPT_JSON = 256, OPT_FORCE, OPT_WAIT };
 
@@ -299,28 +300,32 @@ struct pending {
 };
 
 /* What the row of one pending domain says since the request at t0: 1 an outcome (printed; a
- * failure counted in *failed), 0 not yet. */
+ * failure counted in *failed), 0 not yet. An order under way ("pending"), or one that ended
+ * without a result (serve stopped during it), is no outcome: the request stays for the next. */
 static int outcome(struct pending *p, const struct hosted_acme *a, int64_t t0, int *failed)
 {
     char t[21];
     if (a == NULL)
         return 0;
-    int after = a->last_attempt >= t0 || a->last_success >= t0;
-    if (after && strcmp(a->state, "pending") != 0) {
-        if (strcmp(a->state, "ok") == 0 && a->last_success >= t0) {
-            printf("renewed mta-sts.%s: not after %s\n", p->domain, when(a->not_after, t));
-        } else {
-            char *why = text_escape_dup(a->last_error ? a->last_error : a->state);
-            printf("failed mta-sts.%s: %s\n", p->domain, why);
-            free(why);
-            (*failed)++;
-        }
+    if (strcmp(a->state, "ok") == 0 && a->last_success >= t0) {
+        printf("renewed mta-sts.%s: not after %s\n", p->domain, when(a->not_after, t));
         return 1;
     }
-    /* The scheduler answered the request without ordering (it found the certificate not
-     * due): seen on two polls in a row, so that a request being taken up is not misread. */
-    if (!after && a->request == 0 && ++p->dropped >= 2) {
-        printf("mta-sts.%s: not renewed: `stsd serve` found it not due\n", p->domain);
+    if (strcmp(a->state, "failed") == 0 && a->last_attempt >= t0) {
+        char *why = text_escape_dup(a->last_error ? a->last_error : "no reason recorded");
+        printf("failed mta-sts.%s: %s\n", p->domain, why);
+        free(why);
+        (*failed)++;
+        return 1;
+    }
+    /* The request was answered without an order since (serve found the certificate not due,
+     * or an order that began before the request ended): seen on two polls in a row, so that
+     * a request being taken up is not misread. */
+    if (a->request == 0 && a->last_attempt < t0 && ++p->dropped >= 2) {
+        printf("not renewed mta-sts.%s: `stsd serve` answered without a new order (see its log "
+               "for acme.renew.not_due); run renew again\n",
+               p->domain);
+        (*failed)++;
         return 1;
     }
     return 0;
@@ -436,6 +441,12 @@ static int do_renew(int argc, char **argv, const char *config)
     struct pending *p = xcalloc(l.n + 1, sizeof(*p));
     size_t np = 0;
     int64_t now = (int64_t)time(NULL);
+    /* Every domain forced: one transaction marks them all (thousands of domains). */
+    int all = rc == 0 && force && arg == NULL;
+    if (all && hosted_acme_request(c.h, NULL, 1, now) < 0) {
+        cli_error("cannot record the renewal requests in the database");
+        rc = EXIT_SOFTWARE;
+    }
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
         const char *d = l.items[i].domain;
         char host[262];
@@ -448,7 +459,7 @@ static int do_renew(int argc, char **argv, const char *config)
             printf("%s: not due (%lld days left)\n", host, days_left(not_after, now));
             continue;
         }
-        int marked = hosted_acme_request(c.h, d, force, now);
+        int marked = all ? 1 : hosted_acme_request(c.h, d, force, now);
         if (marked < 0) {
             cli_error("cannot record the renewal request of %s in the database", host);
             rc = EXIT_SOFTWARE;
