@@ -7,7 +7,8 @@ in a test-CA certificate that expires in 2 days (inside renew_before): serve ord
 (http-01) and serves the new certificate from the next handshake. Measured: every h2load run
 reports 0 failed / 0 errored / 0 timeout and only 2xx; the served serial goes from the test
 CA's to a new one issued by pebble, and the pebble serial is the one in <cert_dir>/mta-sts.a.test.pem;
-exactly one order was made."""
+exactly one order was made. Then renew_before longer than pebble's certificates live: one
+order, a warning, no loop."""
 
 import os
 import subprocess
@@ -124,6 +125,25 @@ def main(t):
     t.is_((r.status, r.body), (200, al.policy_file(s, D)),
           "curl --cacert <pebble root> gets the policy")
     t.is_(s.stop(), 0, "SIGTERM: exit 0")
+    short_lived(t, pb, p80)
+
+
+def short_lived(t, pb, p80):
+    """renew_before longer than the CA's certificates live (pebble: 5 years): the new
+    certificate is due at once. serve warns (acme.order.short_lived) and waits a day instead of
+    ordering again and again."""
+    s = al.serve(["long.test"], pb.acme_config("http-01", "127.0.0.1:%d" % p80,
+                                               extra="renew_before = 2000d"), admin=False)
+    w = al.wait_event(s, "acme.order.short_lived", timeout=30)
+    t.ok(w is not None, "short-lived: acme.order.short_lived is logged", s.log()[-2000:])
+    if w:
+        t.is_((w[0].get("domain"), w[0].get("renew_before")), ("long.test", str(2000 * 86400)),
+              "short-lived: it names the domain and renew_before")
+    time.sleep(6)  # an absence: more than one of the planner's 5 s passes
+    t.is_(len(al.events(s, "acme.order.start")), 1, "short-lived: one order, not a loop")
+    t.ok(pl.wait_served_by(pb, s.port, "mta-sts.long.test", 5) is not None,
+         "short-lived: the new certificate is served all the same")
+    t.is_(s.stop(), 0, "short-lived: SIGTERM, exit 0")
 
 
 st.Tap().run(main)
