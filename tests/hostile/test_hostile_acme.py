@@ -10,9 +10,10 @@ loopback port: the listeners exist, no CA answers):
       on 443: its p99 stays under 100 ms with no failure, serve's RSS grows by less than
       RSS_BOUND MB, and the server closes every stalled connection by itself (h2o's 10 s
       request timeout, not reset by a trickled byte);
-   c. a 64 KB URL and 200 headers of 100 bytes each get a 4xx and a close, 100 of each at once
-      leave RSS within RSS_BOUND; 2,000 pipelined GETs of unknown tokens all get 404, and
-      20 MB of pipelined requests never read back leave RSS within RSS_BOUND;
+   c. a 512 KB URL (past h2o's request length limit) and 200 headers of 100 bytes each get a
+      4xx and a close, 100 of each at once leave RSS within RSS_BOUND; 2,000 pipelined GETs of
+      unknown tokens all get 404, and up to 20 MB of pipelined requests whose answers are never
+      read leave RSS within RSS_BOUND;
    d. 160 connections each holding an unfinished header of 396 KB (just below h2o's request
       length limit): each costs serve under HOLD_KB of RSS, given back when they close;
 2. acme-tls/1 on 443 ([acme] challenge = tls-alpn-01) with no challenge pending: N handshakes
@@ -39,13 +40,6 @@ HOLD_KB = 600  # RSS per connection holding an unfinished header of 396 KB
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 
 
-def raise_nofile():
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def server(challenge, http_port=None):
     acme = "[acme]\ndirectory = https://127.0.0.1:%d/dir\nchallenge = %s\n" % (
         st.free_port(), challenge)
@@ -63,33 +57,16 @@ def tcp(port, src="127.0.0.1", timeout=10):
     return s
 
 
-def closed_by_server(socks):
-    """How many of the sockets the server has closed (EOF or reset), without waiting."""
-    n = 0
-    for s in socks:
-        s.setblocking(False)
-        try:
-            if s.recv(65536) == b"":
-                n += 1
-        except BlockingIOError:
-            pass
-        except OSError:
-            n += 1
-    return n
-
-
 def read_all(s, timeout=5.0):
+    """What the server sends until it closes, or until `timeout` s pass without a byte."""
     s.settimeout(timeout)
-    data = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
+    parts = []
+    try:
+        for chunk in iter(lambda: s.recv(65536), b""):
+            parts.append(chunk)
+    except OSError:
+        pass
+    return b"".join(parts)
 
 
 def status_of(answer):
@@ -100,8 +77,7 @@ def status_of(answer):
 
 def per_address(t, s, http_port):
     socks = [tcp(http_port, "127.4.0.1") for _ in range(PER_ADDRESS + 30)]
-    time.sleep(1.5)
-    closed = closed_by_server(socks)
+    closed = hl.closed_by_server(socks, 1.5)
     t.is_(closed, 30, "one address, %d connections to port 80: the 30 above "
           "max_conn_per_address are closed" % len(socks))
     for x in socks:
@@ -139,7 +115,7 @@ def slowloris(t, s, http_port):
     rss = hl.vm_rss_mb(pid) - rss0
     t.diag("policy GETs on 443 with %d stalled port-80 connections: %s" % (len(socks),
                                                                           hl.summary(lat)))
-    held = len(socks) - closed_by_server(socks)
+    held = len(socks) - hl.closed_by_server(socks)
     t.is_(held, len(socks), "all %d stalled connections were held during the probe"
           % len(socks))
     t.ok(len(lat) >= 50 and lat.count(None) == 0,
@@ -148,11 +124,11 @@ def slowloris(t, s, http_port):
     t.ok(p < P99_BOUND, "GET p99 %.1f ms < %.0f ms" % (p * 1000, P99_BOUND * 1000))
     t.ok(rss < RSS_BOUND, "RSS grew by %.1f MB (< %.0f)" % (rss, RSS_BOUND))
     deadline = t0 + 16.0
-    while time.monotonic() < deadline and len(socks) - closed_by_server(socks) > 0:
+    while time.monotonic() < deadline and len(socks) - hl.closed_by_server(socks) > 0:
         time.sleep(0.5)
     stop.set()
     th.join(5)
-    left = len(socks) - closed_by_server(socks)
+    left = len(socks) - hl.closed_by_server(socks)
     t.diag("stalled connections open %.1f s after the first: %d (trickling: %d)"
            % (time.monotonic() - t0, left, len(trickle)))
     t.is_(left, 0, "the server closed every stalled connection, trickling ones too")
@@ -163,10 +139,12 @@ def slowloris(t, s, http_port):
 def oversized(t, s, http_port):
     pid = s.proc.pid
     rss0 = hl.vm_rss_mb(pid)
-    long_url = b"GET " + CHALLENGE_PATH.encode() + b"A" * 65536 + b" HTTP/1.1\r\nHost: a\r\n\r\n"
-    many = b"GET " + CHALLENGE_PATH.encode() + b"abc HTTP/1.1\r\nHost: a\r\n" + \
+    long_url = b"GET " + CHALLENGE_PATH.encode() + b"A" * 512 * 1024 + \
+        b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    many = b"GET " + CHALLENGE_PATH.encode() + \
+        b"abc HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + \
         b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 90) for i in range(200)) + b"\r\n"
-    for name, req in (("a 64 KB URL", long_url), ("200 headers of 100 bytes", many)):
+    for name, req in (("a 512 KB URL", long_url), ("200 headers of 100 bytes", many)):
         c = tcp(http_port, "127.4.2.1")
         try:
             c.sendall(req)
@@ -284,7 +262,7 @@ def header_hold(t, s, http_port):
             socks.append(c)
     time.sleep(1.5)
     per = (hl.vm_rss_mb(pid) - rss0) * 1024 / len(socks)
-    held = len(socks) - closed_by_server(socks)
+    held = len(socks) - hl.closed_by_server(socks)
     t.diag("%d connections holding %d KB of unfinished header each: RSS +%.0f KB per connection"
            % (len(socks), len(hdr) // 1024, per))
     t.is_(held, len(socks), "the unfinished requests are held (below h2o's request length limit)")
@@ -299,7 +277,7 @@ def header_hold(t, s, http_port):
 
 
 def main(t):
-    raise_nofile()
+    hl.raise_nofile()
     http_port = st.free_port()
     s = server("http-01", http_port)
     t.ok("acme=127.0.0.1:%d" % http_port in s.log(), "the port-80 listener runs")
