@@ -2,20 +2,24 @@
 """The unauthenticated ACME surfaces, against a release build ([acme] directory is a closed
 loopback port: the listeners exist, no CA answers):
 
-1. the port-80 http-01 listener ([acme] http_listen):
-   a. one address opens max_conn_per_address + 30 connections: the 30 above the cap are closed
-      by the server;
-   b. slowloris: 8 addresses hold max_conn_per_address connections each — part send half a
-      request line, part trickle one header byte a second — while a sender fetches the policy
-      on 443: its p99 stays under 100 ms with no failure, serve's RSS grows by less than
-      RSS_BOUND MB, and the server closes every stalled connection by itself (h2o's 10 s
-      request timeout, not reset by a trickled byte);
+1. the port-80 http-01 listener ([acme] http_listen), whose caps are its own and smaller than
+   the HTTPS listeners' ([server] max_conn_per_address = 40 here):
+   a. one address opens ACME_PER_ADDRESS + 30 connections: the 30 above the port-80 cap are
+      closed by the server (logged), and the same address still fetches the policy on 443;
+   b. slowloris: 40 addresses open ACME_PER_ADDRESS connections each (320): the server holds
+      ACME_ALL of them and closes the rest; half of them send half a request line, half
+      trickle one header byte a second; meanwhile a sender fetches the policy on 443: its p99
+      stays under 100 ms with no failure, serve's RSS grows by less than RSS_BOUND MB, the
+      server closes every stalled connection by itself (h2o's 10 s request timeout, not reset
+      by a trickled byte), and port 80 answers again afterwards;
    c. a 512 KB URL (past h2o's request length limit) and 200 headers of 100 bytes each get a
       4xx and a close, 100 of each at once leave RSS within RSS_BOUND; 2,000 pipelined GETs of
       unknown tokens all get 404, and up to 20 MB of pipelined requests whose answers are never
       read leave RSS within RSS_BOUND;
-   d. 160 connections each holding an unfinished header of 396 KB (just below h2o's request
-      length limit): each costs serve under HOLD_KB of RSS, given back when they close;
+   d. 320 connections from 40 addresses each send an unfinished header of 396 KB (just below
+      h2o's request length limit): ACME_ALL are held, each costing serve under HOLD_KB of RSS,
+      so what the port-80 listener can be made to hold is bounded by ACME_ALL x HOLD_KB; it is
+      given back when they close;
 2. acme-tls/1 on 443 ([acme] challenge = tls-alpn-01) with no challenge pending: N handshakes
    offering only acme-tls/1 cost serve no more CPU than N ordinary ones (ratio < 1.5), none of
    them selects acme-tls/1, and each gets the ordinary certificate for the name.
@@ -31,7 +35,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostilelib as hl  # noqa: E402
 
 st, il = hl.st, hl.il
-PER_ADDRESS = 40
+PER_ADDRESS = 40  # [server] max_conn_per_address: the HTTPS listeners' cap
+ACME_PER_ADDRESS = 8  # the port-80 listener's caps (server/listen.c)
+ACME_ALL = 256
 P99_BOUND = 0.100
 RSS_BOUND = 40.0  # MB serve's RSS may grow by under one attack
 CPU_RATIO = 1.5
@@ -75,11 +81,21 @@ def status_of(answer):
         line[1].isdigit() else 0
 
 
+def flood(port, net, n_addr, per_addr):
+    """n_addr x per_addr connections from 127.4.<net>.x."""
+    return [tcp(port, "127.4.%d.%d" % (net, 1 + a)) for a in range(n_addr)
+            for _ in range(per_addr)]
+
+
 def per_address(t, s, http_port):
-    socks = [tcp(http_port, "127.4.0.1") for _ in range(PER_ADDRESS + 30)]
+    socks = flood(http_port, 0, 1, ACME_PER_ADDRESS + 30)
     closed = hl.closed_by_server(socks, 1.5)
-    t.is_(closed, 30, "one address, %d connections to port 80: the 30 above "
-          "max_conn_per_address are closed" % len(socks))
+    t.is_(closed, 30, "one address, %d connections to port 80: the 30 above the port-80 cap "
+          "of %d are closed" % (len(socks), ACME_PER_ADDRESS))
+    t.ok("reason=acme_conn_per_address limit=%d listener=acme" % ACME_PER_ADDRESS in s.log(),
+         "the refusal is logged (conn.refused reason=acme_conn_per_address)")
+    d, status = hl.policy_get(s.port, source="127.4.0.1")
+    t.ok(d is not None and status == 200, "the same address still fetches the policy on 443")
     for x in socks:
         x.close()
 
@@ -87,17 +103,17 @@ def per_address(t, s, http_port):
 def slowloris(t, s, http_port):
     pid = s.proc.pid
     rss0 = hl.vm_rss_mb(pid)
-    socks, trickle = [], []
     t0 = time.monotonic()
-    for a in range(8):
-        for i in range(PER_ADDRESS):
-            c = tcp(http_port, "127.4.1.%d" % (1 + a))
-            if i % 2 == 0:
-                c.sendall(b"GET " + CHALLENGE_PATH.encode() + b"abc")
-            else:
-                c.sendall(b"GET " + CHALLENGE_PATH.encode() + b"abc HTTP/1.1\r\nHost: a\r\n")
+    half_line = b"GET " + CHALLENGE_PATH.encode() + b"abc"
+    socks = flood(http_port, 1, 40, ACME_PER_ADDRESS)
+    trickle = []
+    for i, c in enumerate(socks):
+        try:
+            c.sendall(half_line if i % 2 == 0 else half_line + b" HTTP/1.1\r\nHost: a\r\n")
+            if i % 2:
                 trickle.append(c)
-            socks.append(c)
+        except OSError:
+            pass
     stop = threading.Event()
 
     def trickler():
@@ -109,15 +125,16 @@ def slowloris(t, s, http_port):
                     pass
     th = threading.Thread(target=trickler, daemon=True)
     th.start()
+    held = len(socks) - hl.closed_by_server(socks, 1.0)
+    t.is_(held, ACME_ALL, "%d connections from 40 addresses: the port-80 listener holds %d"
+          % (len(socks), ACME_ALL))
+    t.ok("reason=acme_connections limit=%d" % ACME_ALL in s.log(),
+         "the refusals are logged (conn.refused reason=acme_connections)")
     probe = hl.GetProbe(s.port).start()
     time.sleep(5.0)
     lat = probe.stop()
     rss = hl.vm_rss_mb(pid) - rss0
-    t.diag("policy GETs on 443 with %d stalled port-80 connections: %s" % (len(socks),
-                                                                          hl.summary(lat)))
-    held = len(socks) - hl.closed_by_server(socks)
-    t.is_(held, len(socks), "all %d stalled connections were held during the probe"
-          % len(socks))
+    t.diag("policy GETs on 443 with %d stalled port-80 connections: %s" % (held, hl.summary(lat)))
     t.ok(len(lat) >= 50 and lat.count(None) == 0,
          "every policy GET answered 200 (%d GETs, %d failed)" % (len(lat), lat.count(None)))
     p = hl.p99(lat)
@@ -129,11 +146,14 @@ def slowloris(t, s, http_port):
     stop.set()
     th.join(5)
     left = len(socks) - hl.closed_by_server(socks)
-    t.diag("stalled connections open %.1f s after the first: %d (trickling: %d)"
-           % (time.monotonic() - t0, left, len(trickle)))
+    t.diag("stalled connections open %.1f s after the first: %d" % (time.monotonic() - t0, left))
     t.is_(left, 0, "the server closed every stalled connection, trickling ones too")
     for c in socks:
         c.close()
+    c = tcp(http_port, "127.4.1.1")
+    c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    t.is_(status_of(read_all(c)), 404, "port 80 answers again once they are gone")
+    c.close()
 
 
 def oversized(t, s, http_port):
@@ -154,10 +174,10 @@ def oversized(t, s, http_port):
         c.close()
         code = status_of(ans)
         t.ok(400 <= code < 500, "%s: a 4xx and a close (%d)" % (name, code), ans[:200])
-    # 100 of each at once, from 5 addresses
+    # 100 of each at once, from 25 addresses
     socks = []
     for i in range(200):
-        c = tcp(http_port, "127.4.3.%d" % (1 + i % 5))
+        c = tcp(http_port, "127.4.3.%d" % (1 + i % 25))
         try:
             c.sendall(long_url if i % 2 else many)
         except OSError:
@@ -249,25 +269,28 @@ def tls_alpn(t):
 
 def header_hold(t, s, http_port):
     """Requests whose header never ends: h2o keeps each one until its request timeout, up to its
-    maximum request length (8 KB + 100 x 4 KB); measured per connection, and given back."""
+    maximum request length (8 KB + 100 x 4 KB); the port-80 caps bound how many."""
     pid = s.proc.pid
     rss0 = hl.vm_rss_mb(pid)
     hdr = b"GET " + CHALLENGE_PATH.encode() + b"abc HTTP/1.1\r\nHost: a\r\n" + \
         b"".join(b"X-%d: %s\r\n" % (i, b"v" * 4000) for i in range(99))
     socks = []
-    for a in range(4):
-        for _ in range(PER_ADDRESS):
-            c = tcp(http_port, "127.4.5.%d" % (1 + a))
+    for c in flood(http_port, 5, 40, ACME_PER_ADDRESS):
+        try:
             c.sendall(hdr)
-            socks.append(c)
-    time.sleep(1.5)
-    per = (hl.vm_rss_mb(pid) - rss0) * 1024 / len(socks)
-    held = len(socks) - hl.closed_by_server(socks)
-    t.diag("%d connections holding %d KB of unfinished header each: RSS +%.0f KB per connection"
-           % (len(socks), len(hdr) // 1024, per))
-    t.is_(held, len(socks), "the unfinished requests are held (below h2o's request length limit)")
-    t.ok(per < HOLD_KB, "RSS per held connection %.0f KB < %d KB (h2o's request length limit "
-         "bounds it; max_conn_per_address x this is what one address can pin)" % (per, HOLD_KB))
+        except OSError:
+            pass  # refused: the server closed it
+        socks.append(c)
+    held = len(socks) - hl.closed_by_server(socks, 1.5)
+    grew = hl.vm_rss_mb(pid) - rss0
+    per = grew * 1024 / max(held, 1)
+    t.diag("%d connections sending %d KB of unfinished header each: %d held, RSS +%.1f MB, "
+           "%.0f KB per held connection" % (len(socks), len(hdr) // 1024, held, grew, per))
+    t.is_(held, ACME_ALL, "the port-80 listener holds %d of them" % ACME_ALL)
+    t.ok(per < HOLD_KB, "RSS per held connection %.0f KB < %d KB (h2o's request length limit)"
+         % (per, HOLD_KB))
+    t.ok(grew < ACME_ALL * HOLD_KB / 1024.0, "RSS grew by %.1f MB < %d x %d KB"
+         % (grew, ACME_ALL, HOLD_KB))
     for c in socks:
         c.close()
     time.sleep(1.0)
