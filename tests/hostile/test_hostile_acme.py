@@ -13,7 +13,9 @@ loopback port: the listeners exist, no CA answers):
       server closes every stalled connection by itself (h2o's 10 s request timeout, not reset
       by a trickled byte), and port 80 answers again afterwards;
    c. a 512 KB URL (past h2o's request length limit) and 200 headers of 100 bytes each get a
-      4xx and a close, 100 of each at once leave RSS within RSS_BOUND; 2,000 pipelined GETs of
+      4xx and a close, 100 of each at once leave RSS within RSS_BOUND; 256 POSTs announcing
+      10 MB bodies (and a chunked one) get 413 before the body is read, RSS within RSS_BOUND
+      (h2o would buffer each up to [reports] max_body otherwise); 2,000 pipelined GETs of
       unknown tokens all get 404, and up to 20 MB of pipelined requests whose answers are never
       read leave RSS within RSS_BOUND;
    d. 320 connections from 40 addresses each send an unfinished header of 396 KB (just below
@@ -190,6 +192,27 @@ def oversized(t, s, http_port):
     t.ok(all(400 <= x < 500 for x in codes), "200 oversized requests at once: all 4xx (%s)"
          % sorted(set(codes)))
     t.ok(rss < RSS_BOUND, "RSS grew by %.1f MB (< %.0f)" % (rss, RSS_BOUND))
+    # request bodies: nothing on port 80 takes one; refused before they are read
+    rss0 = hl.vm_rss_mb(pid)
+    socks = flood(http_port, 6, 32, ACME_PER_ADDRESS)
+    for c in socks:
+        try:
+            c.sendall(b"POST " + CHALLENGE_PATH.encode() + b"abc HTTP/1.1\r\nHost: a\r\n"
+                      b"Content-Length: 10000000\r\n\r\n" + b"x" * 65536)
+        except OSError:
+            pass
+    codes = [status_of(read_all(c)) for c in socks]
+    for c in socks:
+        c.close()
+    rss = hl.vm_rss_mb(pid) - rss0
+    t.is_(sorted(set(codes)), [413], "%d POSTs announcing 10 MB bodies: 413 before the body"
+          % len(socks))
+    t.ok(rss < RSS_BOUND, "RSS grew by %.1f MB (< %.0f; [reports] max_body x %d would be "
+         "2.5 GB)" % (rss, RSS_BOUND, ACME_ALL))
+    c = tcp(http_port, "127.4.6.100")
+    c.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    t.is_(status_of(read_all(c)), 413, "a chunked body: 413")
+    c.close()
     # pipelining: every request gets its answer, in order
     c = tcp(http_port, "127.4.4.1")
     req = b"GET " + CHALLENGE_PATH.encode() + b"unknownToken HTTP/1.1\r\nHost: a\r\n\r\n"
