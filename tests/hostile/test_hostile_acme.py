@@ -24,7 +24,12 @@ loopback port: the listeners exist, no CA answers):
       given back when they close;
 2. acme-tls/1 on 443 ([acme] challenge = tls-alpn-01) with no challenge pending: N handshakes
    offering only acme-tls/1 cost serve no more CPU than N ordinary ones (ratio < 1.5), none of
-   them selects acme-tls/1, and each gets the ordinary certificate for the name.
+   them selects acme-tls/1, and each gets the ordinary certificate for the name;
+3. the same with a tls-alpn-01 challenge pending for mta-sts.a.test (a fake CA that keeps the
+   authorization pending): N acme-tls/1 handshakes for that name each get acme-tls/1 and the
+   validation certificate (its acmeIdentifier extension), made once when the challenge was
+   presented, not per handshake: CPU ratio to ordinary handshakes < 1.5; a request sent on such
+   a connection gets no HTTP answer; ordinary handshakes for the name still get its certificate.
 """
 import os
 import socket
@@ -35,6 +40,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostilelib as hl  # noqa: E402
+sys.path.insert(0, os.path.join(hl.SOURCE_ROOT, "tests/integration/acme"))
+import fakeacme  # noqa: E402
 
 st, il = hl.st, hl.il
 PER_ADDRESS = 40  # [server] max_conn_per_address: the HTTPS listeners' cap
@@ -322,6 +329,95 @@ def header_hold(t, s, http_port):
          % (back, RSS_BOUND))
 
 
+class PendingAcme(fakeacme.FakeAcme):
+    """A CA whose authorization for mta-sts.a.test stays pending with a tls-alpn-01 challenge:
+    serve's order thread keeps the challenge presented while it polls (up to its poll_max)."""
+    TOKEN = "hostileTokenhostileTokenhostileToken0123456"
+
+    def _answer(self, h, name, payload):
+        ch = {"type": "tls-alpn-01", "url": self.base + "/chall/1", "token": self.TOKEN,
+              "status": "processing"}
+        if name == "authz":
+            return 200, {"Retry-After": "1"}, {
+                "status": "pending", "identifier": {"type": "dns", "value": il.HOST},
+                "challenges": [dict(ch, status="pending")]}
+        if name == "other" and h.path == "/chall/1":
+            return 200, {}, ch
+        return super()._answer(h, name, payload)
+
+
+ACME_ID_OID = bytes.fromhex("2b0601050507011f")  # 1.3.6.1.5.5.7.1.31, RFC 8737 section 3
+
+
+def validation_handshakes(port, n):
+    """n acme-tls/1 handshakes for il.HOST, not verified (the validation certificate is
+    self-signed); [(selected ALPN, has acmeIdentifier, error or None)]."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["acme-tls/1"])
+    out = []
+    for _ in range(n):
+        try:
+            with socket.create_connection(("127.0.0.1", port), 5) as raw:
+                with ctx.wrap_socket(raw, server_hostname=il.HOST) as c:
+                    der = c.getpeercert(binary_form=True) or b""
+                    out.append((c.selected_alpn_protocol(), ACME_ID_OID in der, None))
+        except (OSError, ssl.SSLError) as e:
+            out.append((None, False, str(e)))
+    return out
+
+
+def tls_alpn_pending(t):
+    fa = PendingAcme(il.ca()).start()
+    s = il.server(reports=hl.OPEN_INTAKE + "[acme]\ndirectory = %s\nchallenge = tls-alpn-01\n"
+                  "ca_file = %s\nrenew_before = 36500d\n" % (fa.directory, fa.ca_file))
+    pid = s.proc.pid
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "authz" not in fa.names():
+        time.sleep(0.2)
+    first = validation_handshakes(s.port, 1)
+    t.ok(first[0][0] == "acme-tls/1" and first[0][1],
+         "with the challenge pending, acme-tls/1 for %s gets the validation certificate"
+         % il.HOST, repr(first) + s.log()[-1500:])
+    handshakes(s.port, ["h2", "http/1.1"], il.HOST, 20)  # warm up
+    cpu = {}
+    res = {}
+    for kind in ("ordinary", "acme-tls/1", "ordinary again"):
+        c0 = hl.cpu_seconds(pid)
+        res[kind] = (validation_handshakes(s.port, N_HANDSHAKES) if kind == "acme-tls/1" else
+                     handshakes(s.port, ["h2", "http/1.1"], il.HOST, N_HANDSHAKES))
+        cpu[kind] = hl.cpu_seconds(pid) - c0
+    t.diag("challenge pending: serve CPU for %d handshakes: %s" % (N_HANDSHAKES, ", ".join(
+        "%s %.3f s" % kv for kv in cpu.items())))
+    base = (cpu["ordinary"] + cpu["ordinary again"]) / 2
+    t.ok(cpu["acme-tls/1"] <= CPU_RATIO * base + 0.05,
+         "validation handshakes cost %.3f s CPU, ordinary %.3f s (ratio < %.1f)"
+         % (cpu["acme-tls/1"], base, CPU_RATIO))
+    good = sum(1 for a, oid, e in res["acme-tls/1"] if a == "acme-tls/1" and oid and e is None)
+    t.is_(good, N_HANDSHAKES, "every one selected acme-tls/1 with the validation certificate")
+    t.is_(sum(1 for a, e in res["ordinary again"] if a == "h2" and e is None), N_HANDSHAKES,
+          "ordinary handshakes for the same name: h2 with its verified certificate")
+    answered = s.log().count("event=acme.tls_alpn.answered")
+    t.diag("acme.tls_alpn.answered log lines: %d for %d validation handshakes"
+           % (answered, N_HANDSHAKES + 1))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["acme-tls/1"])
+    with socket.create_connection(("127.0.0.1", s.port), 5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=il.HOST) as c:
+            try:
+                c.sendall(("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: %s\r\n"
+                           "Connection: close\r\n\r\n" % il.HOST).encode())
+            except OSError:
+                pass
+            ans = read_all(c, 3.0)
+    t.is_(ans[:5], b"", "a request on a validation connection gets no HTTP answer")
+    t.is_(s.stop(), 0, "stops cleanly with the order still polling")
+    fa.stop()
+
+
 def main(t):
     hl.raise_nofile()
     http_port = st.free_port()
@@ -333,6 +429,7 @@ def main(t):
     header_hold(t, s, http_port)
     t.is_(s.stop(), 0, "stops cleanly")
     tls_alpn(t)
+    tls_alpn_pending(t)
 
 
 if __name__ == "__main__":
