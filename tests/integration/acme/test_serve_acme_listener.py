@@ -224,9 +224,9 @@ def test_hanging_directory(t):
 
 
 def main(t):
-    test_http01(t)
-    test_tlsalpn(t)
-    test_hanging_directory(t)
+    for part in (test_http01, test_tlsalpn, test_hanging_directory):
+        t.diag(part.__name__)
+        part(t)
 
 
 if __name__ == "__main__":
