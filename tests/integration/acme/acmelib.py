@@ -27,14 +27,14 @@ def acme_section(directory, ca_file, challenge="http-01", http_listen=None, extr
 
 
 def serve(domains, acme, certs=None, listen_port=None, admin=True, extra="", start=True,
-          threads=2, directory=None):
+          threads=2, directory=None, env=None):
     """An Stsd hosting `domains` (policy files written before it starts) with `acme` (an [acme]
     section; see acme_section / Pebble.acme_config) and certs {host: TestCA leaf}. listen_port:
     the TLS port (pebble's tls_port for tls-alpn-01). s.token is the admin token once started."""
     listen = ["127.0.0.1:%d" % listen_port] if listen_port else None
     s = st.Stsd(policies={d: policy(d) for d in domains}, certs=certs, listen=listen,
                 admin=admin, extra_config=acme + "\n" + extra, threads=threads,
-                directory=directory)
+                directory=directory, env=env)
     if start:
         start_serve(s)
     return s
@@ -61,8 +61,9 @@ def curl_policy(s, d, cacert, timeout=10):
 
 
 def policy_file(s, d):
+    """What serve answers for d: its policy file with CRLF line endings."""
     with open(os.path.join(s.policy_dir, d + ".txt"), "rb") as f:
-        return f.read()
+        return f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def cert_file(s, d):

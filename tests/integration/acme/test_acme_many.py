@@ -3,7 +3,9 @@
 http-01: every domain ends up served with its own pebble certificate, each ordered once, and
 no more than 4 orders were ever in flight — counted from the order of the acme.order.start /
 acme.order.ok / acme.order.fail lines (each line is written whole by one thread, in the order
-the events happen) and from /metrics stsd_acme_orders_in_flight_max."""
+the events happen) and from /metrics stsd_acme_orders_in_flight_max. Then 30 more domains
+on a second serve stopped (SIGTERM) while its orders are in flight: prompt exit 0, the orders
+cancelled, no row left pending, and after a restart the rest are issued, none twice."""
 
 import os
 import sys
@@ -81,6 +83,43 @@ def main(t):
         t.is_((r.status, r.body), (200, al.policy_file(s, d)),
               "curl --cacert <pebble root> gets the policy of " + d)
     t.is_(s.stop(), 0, "SIGTERM: exit 0")
+    stop_mid_order(t, pb, p80)
+
+
+def stop_mid_order(t, pb, p80):
+    """SIGTERM while orders are in flight: serve stops promptly (exit 0), the orders under way
+    are cancelled (acme.order.cancelled), no acme_state row is left "pending", and after a
+    restart every remaining domain is ordered and each domain's certificate is issued once."""
+    domains = ["e%03d.test" % i for i in range(30)]
+    s = al.serve(domains, pb.acme_config("http-01", "127.0.0.1:%d" % p80,
+                                         extra="concurrency = %d" % CONCURRENCY))
+    got = al.wait_event(s, "acme.order.ok", count=2, timeout=60)
+    t.ok(got is not None, "stop: two orders done, others in flight", s.log()[-2000:])
+    t0 = time.monotonic()
+    rc = s.stop(timeout=15)
+    took = time.monotonic() - t0
+    t.ok(rc == 0 and took < 5, "stop: SIGTERM mid-order: exit %r after %.1f s (limit 5 s)" %
+         (rc, took))
+    cancelled = al.events(s, "acme.order.cancelled")
+    starts = al.events(s, "acme.order.start")
+    ends = al.events(s, "acme.order.ok") + al.events(s, "acme.order.fail") + cancelled
+    t.is_(len(starts), len(ends), "stop: every order started ended (ok, fail or cancelled: %d "
+          "cancelled)" % len(cancelled))
+    lst = al.certs_list(s) or {}
+    pending = [e.get("domain") for e in lst.get("certificates", [])
+               if (e.get("acme") or {}).get("state") == "pending"]
+    t.ok(pending == [], "stop: no acme_state row left pending (%r)" % pending, al.certs_list.last)
+    issued_before = {e.get("domain") for e in al.events(s, "acme.order.ok")}
+    al.start_serve(s)
+    done = al.wait(lambda: {e.get("domain") for e in al.events(s, "acme.order.ok")} >=
+                   set(domains), 90, 0.5)
+    t.ok(done, "stop: after the restart all %d domains are issued" % len(domains),
+         s.log()[-2000:])
+    again = [e.get("domain") for e in al.events(s, "acme.order.ok", this_run=True)
+             if e.get("domain") in issued_before]
+    t.is_(again, [], "stop: no domain issued before the stop is ordered again")
+    t.is_(al.events(s, "acme.order.fail"), [], "stop: no order failed")
+    t.is_(s.stop(), 0, "stop: SIGTERM, exit 0")
 
 
 st.Tap().run(main)

@@ -7,10 +7,10 @@ in a test-CA certificate that expires in 2 days (inside renew_before): serve ord
 (http-01) and serves the new certificate from the next handshake. Measured: every h2load run
 reports 0 failed / 0 errored / 0 timeout and only 2xx; the served serial goes from the test
 CA's to a new one issued by pebble, and the pebble serial is the one in <cert_dir>/mta-sts.a.test.pem;
-exactly one order was made."""
+exactly one order was made. Then renew_before longer than pebble's certificates live: one
+order, a warning, no loop."""
 
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -22,18 +22,6 @@ from acmelib import pl, st  # noqa: E402
 
 D = "a.test"
 HOST = "mta-sts." + D
-
-
-def parse_h2load(out):
-    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
-                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
-    c = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
-    if not m or not c:
-        return None
-    keys = ["total", "started", "done", "succeeded", "failed", "errored", "timeout"]
-    r = dict(zip(keys, map(int, m.groups())))
-    r.update(zip(["2xx", "3xx", "4xx", "5xx"], map(int, c.groups())))
-    return r
 
 
 def h2load_cmd(s, extra):
@@ -81,7 +69,7 @@ def main(t):
         while not stop.is_set():
             extra = ["-n", "60", "-c", "6", "-m", "1"] + (["--h1"] if i % 2 else [])
             r = st.run(h2load_cmd(s, extra), timeout=60)
-            short_results.append((extra, parse_h2load(r.out), r.out))
+            short_results.append((extra, st.parse_h2load(r.out), r.out))
             i += 1
             stop.wait(0.1)  # leave the CPU to serve and pebble now and then
 
@@ -107,7 +95,7 @@ def main(t):
 
     t.diag("the dropped-in 2-day certificate was %s" %
            ("served before the renewal" if seen_short else "replaced too fast to be seen"))
-    r = parse_h2load(out)
+    r = st.parse_h2load(out)
     t.ok(r is not None, "long h2load run printed its summary", out)
     if r:
         t.ok(r["done"] > 50, "long run: %d requests done" % r["done"], out)
@@ -137,6 +125,25 @@ def main(t):
     t.is_((r.status, r.body), (200, al.policy_file(s, D)),
           "curl --cacert <pebble root> gets the policy")
     t.is_(s.stop(), 0, "SIGTERM: exit 0")
+    short_lived(t, pb, p80)
+
+
+def short_lived(t, pb, p80):
+    """renew_before longer than the CA's certificates live (pebble: 5 years): the new
+    certificate is due at once. serve warns (acme.order.short_lived) and waits a day instead of
+    ordering again and again."""
+    s = al.serve(["long.test"], pb.acme_config("http-01", "127.0.0.1:%d" % p80,
+                                               extra="renew_before = 2000d"), admin=False)
+    w = al.wait_event(s, "acme.order.short_lived", timeout=30)
+    t.ok(w is not None, "short-lived: acme.order.short_lived is logged", s.log()[-2000:])
+    if w:
+        t.is_((w[0].get("domain"), w[0].get("renew_before")), ("long.test", str(2000 * 86400)),
+              "short-lived: it names the domain and renew_before")
+    time.sleep(6)  # an absence: more than one of the planner's 5 s passes
+    t.is_(len(al.events(s, "acme.order.start")), 1, "short-lived: one order, not a loop")
+    t.ok(pl.wait_served_by(pb, s.port, "mta-sts.long.test", 5) is not None,
+         "short-lived: the new certificate is served all the same")
+    t.is_(s.stop(), 0, "short-lived: SIGTERM, exit 0")
 
 
 st.Tap().run(main)

@@ -7,9 +7,9 @@ vis.test is served with a certificate from a test CA that expires in 5 days, noc
 none. The test reads, from the real server:
 
   1. /metrics: stsd_acme_enabled 1, all seven results of stsd_acme_orders_total with
-     network >= 1, the in-flight gauges, vis.test's days left (5 +- 0.1) and source "file",
-     nocert.test's source "none" and no days left, the consecutive failures and the next
-     attempt of each domain;
+     network >= 1, the in-flight gauges (within the concurrency), vis.test's days left
+     (5 +- 0.1) and source "file", nocert.test's source "none" and no days left, the
+     consecutive failures and the next attempt of each domain;
   2. the domain page's certificate card: issuer, days left, source, ACME state "failed",
      failures, the last error (the network error) and the next attempt; the overview flags
      vis.test for its certificate and its failing ACME orders;
@@ -31,6 +31,7 @@ from adminlib import st  # noqa: E402
 
 D, NOCERT = "vis.test", "nocert.test"
 POLICY = "version: STSv1\nmode: testing\nmx: mail.%s\nmax_age: 86400\n"
+CONCURRENCY = 4  # the [acme] concurrency default
 RESULTS = ("ok", "network", "rate_limited", "challenge", "ca", "protocol", "local")
 
 
@@ -96,11 +97,11 @@ def main(t):
         s.token = f.read().strip()
 
     # --- 1. /metrics ---------------------------------------------------------------------
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 30
     series = {}
     while time.monotonic() < deadline:
         status, series = metrics(s)
-        if (series.get('stsd_acme_orders_total{result="network"}', 0) >= 2 and
+        if (series.get('stsd_acme_orders_total{result="network"}', 0) >= 1 and
                 series.get('stsd_acme_failures{domain="%s"}' % D, 0) >= 1 and
                 series.get('stsd_acme_failures{domain="%s"}' % NOCERT, 0) >= 1):
             break
@@ -111,11 +112,12 @@ def main(t):
           sorted('stsd_acme_orders_total{result="%s"}' % r for r in RESULTS),
           "stsd_acme_orders_total has all seven results")
     net = series.get('stsd_acme_orders_total{result="network"}', 0)
-    t.ok(net >= 2, "the failed orders count as network errors (%s)" % net, s.log()[-3000:])
+    t.ok(net >= 1, "the failed orders count as network errors (%s)" % net, s.log()[-3000:])
     t.is_(series.get('stsd_acme_orders_total{result="ok"}'), 0.0, "no order succeeded")
-    t.ok(series.get("stsd_acme_orders_in_flight") is not None and
-         series.get("stsd_acme_orders_in_flight_max", 0) >= 1,
-         "in-flight gauges (max %s)" % series.get("stsd_acme_orders_in_flight_max"))
+    inf, inf_max = (series.get("stsd_acme_orders_in_flight"),
+                    series.get("stsd_acme_orders_in_flight_max"))
+    t.ok(inf is not None and inf_max is not None and 0 <= inf <= inf_max <= CONCURRENCY,
+         "in-flight gauges: %s now, at most %s (concurrency %d)" % (inf, inf_max, CONCURRENCY))
     days = series.get('stsd_certificate_days_left{domain="%s"}' % D)
     t.ok(days is not None and abs(days - 5.0) <= 0.1, "days left of %s: %s" % (D, days))
     t.is_(series.get('stsd_certificate_source{domain="%s",source="file"}' % D), 1.0,
@@ -135,8 +137,10 @@ def main(t):
     status, p = page(s, "/domains/" + D)
     c = p.cells
     t.is_(status, 200, "the domain page answers")
-    t.is_((c.get("source"), c.get("days_left"), c.get("acme_state")), ("file", "4", "failed"),
-          "card: source file, 4 whole days left, ACME state failed")
+    # whole days, rounded down: 4 (5 only within the second the certificate was made in)
+    t.ok((c.get("source"), c.get("acme_state")) == ("file", "failed") and
+         c.get("days_left") in ("4", "5"),
+         "card: source file, 4 whole days left, ACME state failed", c)
     t.ok("stsd test CA" in c.get("issuer", ""), "card: issuer", c)
     t.ok(int(c.get("acme_failures", "0")) >= 1, "card: consecutive failures", c)
     t.ok(c.get("acme_last_error", "").startswith("network"),
@@ -158,10 +162,11 @@ def main(t):
          s.log()[-3000:])
     time.sleep(16)  # three more alert scans: still one
     bodies = [c[3] for c in rec.kinds("certificate.renewal_failing")]
-    t.is_(len(bodies), 1, "exactly one renewal alert", bodies)
+    t.ok(len(bodies) == 1, "exactly one renewal alert (%d)" % len(bodies), bodies)
     b = bodies[0] if bodies else {}
-    t.is_((b.get("domain"), b.get("name"), b.get("days_left"), b.get("threshold_days")),
-          (D, "mta-sts." + D, 4, 14), "renewal alert: domain, name, days left, threshold")
+    t.ok((b.get("domain"), b.get("name"), b.get("threshold_days")) == (D, "mta-sts." + D, 14)
+         and b.get("days_left") in (4, 5),
+         "renewal alert: domain, name, days left, threshold", b)
     t.ok(b.get("failures", 0) >= 1 and str(b.get("last_error", "")).startswith("network") and
          str(b.get("next_attempt", "")).endswith("Z"),
          "renewal alert: failures, last error, next attempt", b)

@@ -17,6 +17,7 @@ What it offers (each documented below):
     Unbound          a real unbound serving local-data records on a loopback port
     NetNS            a network namespace with its own loopback and resolv.conf
     curl()           one HTTPS request with curl: status, headers, body
+    parse_h2load()   the request and status counts of h2load's summary
     dns_query()      a minimal DNS query over UDP (readiness checks, simple asserts)
 
 Network traffic stays on loopback (127.0.0.0/8, ::1). Nothing here reads /work/shared.
@@ -758,6 +759,20 @@ def curl(url, method=None, resolve=None, cacert=None, http2=False, data=None, he
         return resp
     finally:
         shutil.rmtree(work, True)
+
+
+def parse_h2load(out):
+    """h2load's summary as a dict: total, started, done, succeeded, failed, errored, timeout,
+    2xx, 3xx, 4xx, 5xx (ints); None when the output has no summary."""
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    c = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if not m or not c:
+        return None
+    keys = ["total", "started", "done", "succeeded", "failed", "errored", "timeout"]
+    r = dict(zip(keys, map(int, m.groups())))
+    r.update(zip(["2xx", "3xx", "4xx", "5xx"], map(int, c.groups())))
+    return r
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "dnsprobe":

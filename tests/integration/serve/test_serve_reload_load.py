@@ -3,7 +3,6 @@
 SIGHUP several times and edit files (good and broken versions, certificates); not one
 request may fail or error, and every answer is 2xx."""
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,18 +14,6 @@ import stsdtest as st  # noqa: E402
 V1 = "version: STSv1\nmode: testing\nmx: mail.a.test\nmax_age: 86400\n"
 V2 = "version: STSv1\nmode: enforce\nmx: mail.a.test\nmax_age: 604800\n"
 BROKEN = "version: STSv1\nmode: sometimes\nmx: mail.a.test\nmax_age: 604800\n"
-
-
-def parse_h2load(out):
-    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
-                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
-    c = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
-    if not m or not c:
-        return None
-    keys = ["total", "started", "done", "succeeded", "failed", "errored", "timeout"]
-    r = dict(zip(keys, map(int, m.groups())))
-    r.update(zip(["2xx", "3xx", "4xx", "5xx"], map(int, c.groups())))
-    return r
 
 
 def main(t):
@@ -59,7 +46,7 @@ def main(t):
             time.sleep(0.4)
         out, _ = p.communicate(timeout=60)
         out = out.decode("utf-8", "replace")
-        r = parse_h2load(out)
+        r = st.parse_h2load(out)
         t.ok(r is not None, "%s: h2load ran and printed its summary" % label, out)
         if r is None:
             continue
