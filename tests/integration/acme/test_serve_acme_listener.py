@@ -4,8 +4,8 @@
 1. http-01: the [acme] http_listen listener answers 404 for /, for an unknown token, for a
    token of 200 characters, for paths outside /.well-known/acme-challenge/ and for a token
    that is not base64url; HEAD the same with no body; other methods on the challenge path 405;
-   never a 3xx, never a Location. It counts connections like the HTTPS listeners
-   ([server] max_conn_per_address).
+   never a 3xx, never a Location. Its connections per address are capped (here by a
+   [server] max_conn_per_address lower than its own cap of 8).
 2. tls-alpn-01: a ClientHello offering ALPN acme-tls/1 for a name without a pending challenge
    is not given acme-tls/1 and gets the ordinary certificate; the policy is still served over
    h2 and http/1.1 (curl), and s_client offering h2,http/1.1 gets h2. No port-80 listener runs
