@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""test_acme_visibility.py - what `stsd serve` shows of its ACME orders when they fail.
+"""test_acme_visibility.py - what `stsd serve` shows of its ACME orders when they fail, and
+once they succeed again.
 
-[acme] directory points at a closed loopback port (the CA is down), so every order fails with
-a network error and the scheduler records the failure and backs off. Two hosted domains:
-vis.test is served with a certificate from a test CA that expires in 5 days, nocert.test has
-none. The test reads, from the real server:
+[acme] directory points at a closed loopback port (pebble's, before pebble starts: the CA is
+down), so every order fails with a network error and the scheduler records the failure and
+backs off. Two hosted domains: vis.test is served with a certificate from a test CA that
+expires in 5 days, nocert.test has none. The test reads, from the real server:
 
   1. /metrics: stsd_acme_enabled 1, all seven results of stsd_acme_orders_total with
      network >= 1, the in-flight gauges (within the concurrency), vis.test's days left
@@ -15,7 +16,11 @@ none. The test reads, from the real server:
      vis.test for its certificate and its failing ACME orders;
   3. the webhook: exactly one certificate.renewal_failing body for vis.test (its certificate
      is within [alerts] cert_days and its renewal keeps failing), none for nocert.test (no
-     certificate to lapse), still one after several more alert scans.
+     certificate to lapse), still one after several more alert scans;
+  4. the CA comes up (Debian's pebble, validating for real against serve's http-01 listener)
+     and `stsd certs renew vis.test --force` succeeds: /metrics says source "acme", no
+     failures, one order ok; the card says source acme, state ok, no error, the success's
+     time and pebble's issuer; the overview no longer flags vis.test; no second alert.
 """
 
 import calendar
@@ -26,7 +31,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "admin"))
+sys.path.insert(0, os.path.join(os.environ["STSD_SOURCE_ROOT"], "tests/integration/lib"))
 import adminlib as al  # noqa: E402
+import pebblelib as pl  # noqa: E402
 from adminlib import st  # noqa: E402
 
 D, NOCERT = "vis.test", "nocert.test"
@@ -83,12 +90,13 @@ def epoch(rfc3339):
 def main(t):
     ca = st.TestCA(st.tempdir("stsd-acmevis-ca-"))
     leaf = ca.issue("mta-sts." + D, days=6)  # from yesterday: 5 days left
-    closed = st.free_port()  # nothing listens there: the directory is down
+    # pebble's DNS runs, pebble itself not yet: its directory's port is closed (the CA is down)
+    pb = pl.Pebble(http_port=st.free_port())
+    pb.start_dns()
     hook_port = st.free_port()
     rec = al.Receiver(hook_port)
-    extra = ("[acme]\ndirectory = https://127.0.0.1:%d/dir\nhttp_listen = 127.0.0.1:%d\n"
-             "[alerts]\nwebhook = http://127.0.0.1:%d/hook\ncert_days = 14\n"
-             "[checks]\nallow_private = on\n" % (closed, st.free_port(), hook_port))
+    extra = (pb.acme_config("http-01") + "[alerts]\nwebhook = http://127.0.0.1:%d/hook\n"
+             "cert_days = 14\n[checks]\nallow_private = on\n" % hook_port)
     s = st.Stsd(policies={D: POLICY % D, NOCERT: POLICY % NOCERT},
                 certs={"mta-sts." + D: leaf}, admin=True, extra_config=extra)
     t0 = time.time()
@@ -171,6 +179,38 @@ def main(t):
          str(b.get("next_attempt", "")).endswith("Z"),
          "renewal alert: failures, last error, next attempt", b)
     t.is_(s.log().count("event=alert.renewal_failing"), 1, "logged once")
+
+    # --- 4. the CA is back: a forced renewal succeeds, and everything says so -------------
+    pb.start_pebble()
+    r = st.run([st.STSD_BIN, "-c", s.config, "certs", "renew", D, "--force", "--wait", "60"],
+               timeout=90)
+    t.ok(r.returncode == 0, "`stsd certs renew --force` succeeds once the CA answers", r)
+    t.ok(pl.wait_served_by(pb, s.port, "mta-sts." + D, timeout=30) is not None,
+         "%s is served with pebble's certificate" % D, s.log()[-2000:])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        _, series = metrics(s)
+        if series.get('stsd_certificate_source{domain="%s",source="acme"}' % D) == 1.0:
+            break
+        time.sleep(0.5)
+    t.is_((series.get('stsd_certificate_source{domain="%s",source="acme"}' % D),
+           series.get('stsd_acme_failures{domain="%s"}' % D),
+           series.get('stsd_acme_orders_total{result="ok"}')), (1.0, 0.0, 1.0),
+          "/metrics: source acme, no failures, one order ok")
+    days = series.get('stsd_certificate_days_left{domain="%s"}' % D)
+    t.ok(days is not None and days > 365, "days left of pebble's certificate: %s" % days)
+    status, p = page(s, "/domains/" + D)
+    c = p.cells
+    t.is_((status, c.get("source"), c.get("acme_state"), c.get("acme_failures"),
+           c.get("acme_last_error")), (200, "acme", "ok", "0", "none"),
+          "card after the renewal: source acme, state ok, no failures, no error")
+    t.ok("Pebble" in c.get("issuer", "") and epoch(c.get("acme_last_success", "")) >= int(t0),
+         "card: pebble's issuer and the time of the success", c)
+    status, p = page(s, "/")
+    t.ok("acme" not in p.attention.get(D, []) and "cert" not in p.attention.get(D, []),
+         "the overview no longer flags %s" % D, p.attention)
+    time.sleep(6)  # one more alert scan
+    t.is_(len(rec.kinds("certificate.renewal_failing")), 1, "still one renewal alert")
     t.is_(s.stop(), 0, "stsd stops cleanly")
 
 
