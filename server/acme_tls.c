@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
 
 int srv__tls_ext_sni(const unsigned char *p, size_t len, char *out, size_t outsz)
 {
@@ -71,14 +72,22 @@ int srv__acme_tls_conn(SSL *ssl)
     return ex_idx >= 0 && SSL_get_ex_data(ssl, ex_idx) != NULL;
 }
 
-/* RFC 8737 §3: once the handshake is done the validator sends nothing and closes. Nothing
- * the peer might send is read as a request: the connection ends when the peer closes it, or
- * at the HTTP/1 request timeout. */
+/* RFC 8737 §3: once the handshake is done the validator sends nothing and closes; so does
+ * serve. Nothing the peer might send is read as a request (the TLS layer reports the end of
+ * the stream), and the socket's reading side is shut: h2o sees the end of the connection at
+ * once and closes it, after what is left of the handshake's own output has gone out. The
+ * socket is found through h2o's BIO, whose data is the h2o socket. */
 static void on_info(const SSL *ssl, int where, int ret)
 {
     (void)ret;
-    if ((where & SSL_CB_HANDSHAKE_DONE) != 0)
-        SSL_set_shutdown((SSL *)ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    if ((where & SSL_CB_HANDSHAKE_DONE) == 0)
+        return;
+    SSL_set_shutdown((SSL *)ssl, SSL_RECEIVED_SHUTDOWN);
+    BIO *b = SSL_get_rbio(ssl);
+    const char *name = b != NULL ? BIO_method_name(b) : NULL;
+    h2o_socket_t *sock = name != NULL && strcmp(name, "h2o_socket") == 0 ? BIO_get_data(b) : NULL;
+    if (sock != NULL)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RD);
 }
 
 /*
