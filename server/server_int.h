@@ -270,6 +270,11 @@ extern char srv__conns_exempt_token;
 /* listen.c's per-connection slot for h2guard.c, or NULL for a socket it did not accept. */
 struct srv_h2_guard;
 struct srv_h2_guard **srv__conn_h2(h2o_socket_t *sock);
+/* listen.c's per-connection state for h1guard.c, or NULL for a socket it did not accept. */
+struct srv_h1_guard {
+    uint64_t charged; /* this connection's share of h1guard.c's count */
+};
+struct srv_h1_guard *srv__conn_h1(h2o_socket_t *sock);
 /* The port-80 listener's h2o configuration ([acme] http_listen, http-01): its host, and no
  * request body (nothing there takes one: a body is refused with 413 before it is read,
  * instead of being buffered up to [reports] max_body). Main thread, at start. */
@@ -311,6 +316,19 @@ uint64_t srv__h2_entity_cap(uint64_t max_body);
  * (padded, at most 256 bytes each; END_STREAM on the last if end_stream) into out, which
  * has room for len + 9 * (len / 256 + 1) bytes. Returns the bytes written. */
 size_t srv__h2_empty_data(unsigned char *out, size_t len, int end_stream, uint32_t id);
+
+/* ---- h1guard.c: the HTTP/1 request input libh2o holds, bounded in all connections ---- */
+/* The input buffers of all HTTP/1 connections, each beyond its first 64 KiB, are counted
+ * together; a connection whose buffer grows while the count is past
+ * srv__h1_guard_budget(parse_memory, entity_cap) is closed before h2o parses the bytes.
+ * Call once at start (srv__conns_init does). */
+void srv__h1_guard_init(uint64_t parse_memory, uint64_t entity_cap);
+/* parse_memory, but at least four requests of entity_cap (h2o's max_request_entity_size). */
+uint64_t srv__h1_guard_budget(uint64_t parse_memory, uint64_t entity_cap);
+/* The part of an input buffer of `capacity` bytes that is counted. */
+uint64_t srv__h1_guard_counted(uint64_t capacity);
+/* A connection closes: its share leaves the count. */
+void srv__h1_guard_release(struct srv_h1_guard *g);
 
 /* ---- handler_policy.c ---- */
 #define SRV_POLICY_PATH "/.well-known/mta-sts.txt"
