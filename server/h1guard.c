@@ -2,7 +2,6 @@
 #include "server/server_int.h"
 #include "common/common.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -60,9 +59,7 @@ static uint64_t input_counted(h2o_socket_t *sock)
                : 0;
 }
 
-/* Bring g's share of the count to now_bytes. -1 when it grew and the count is past the
- * budget (one connection alone never is: the budget holds four of the largest requests). */
-static int charge(struct srv_h1_guard *g, uint64_t now_bytes)
+int srv__h1_guard_charge(struct srv_h1_guard *g, uint64_t now_bytes)
 {
     uint64_t was = g->charged;
     if (now_bytes == was)
@@ -102,7 +99,7 @@ static void log_over(uint64_t now_ms)
 static void h1guard_on_read(h2o_socket_t *sock, const char *err)
 {
     struct srv_h1_guard *g = srv__conn_h1(sock);
-    if (err == NULL && charge(g, input_counted(sock)) != 0) {
+    if (err == NULL && srv__h1_guard_charge(g, input_counted(sock)) != 0) {
         struct srv_thread *t = srv_current();
         log_over(t != NULL ? h2o_now(t->loop) : 1);
         err = "HTTP/1 input budget"; /* h2o closes the connection as after a read error */
@@ -112,18 +109,15 @@ static void h1guard_on_read(h2o_socket_t *sock, const char *err)
 
 /* ---- the two libh2o functions taken over (see the top of this file) ---- */
 
-typedef void (*http1_accept_fn)(h2o_accept_ctx_t *, h2o_socket_t *, struct timeval);
 typedef void (*read_start_fn)(h2o_socket_t *, h2o_socket_cb);
-static http1_accept_fn real_http1_accept;
+static srv_accept_fn real_http1_accept;
 static read_start_fn real_read_start;
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
 static void find_real(void)
 {
-    *(void **)&real_http1_accept = dlsym(RTLD_NEXT, "h2o_http1_accept");
-    *(void **)&real_read_start = dlsym(RTLD_NEXT, "h2o_socket_read_start");
-    if (real_http1_accept == NULL || real_read_start == NULL)
-        abort(); /* libh2o without them cannot be: we link against it */
+    *(void **)&real_http1_accept = srv__libh2o_original("h2o_http1_accept");
+    *(void **)&real_read_start = srv__libh2o_original("h2o_socket_read_start");
 }
 
 void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb);
@@ -134,7 +128,7 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
     if (cb != NULL && cb == atomic_load_explicit(&h1_read, memory_order_relaxed) &&
         (g = srv__conn_h1(sock)) != NULL) {
         /* a new request on a kept-alive connection: h2o has freed the last one's input */
-        charge(g, input_counted(sock));
+        srv__h1_guard_charge(g, input_counted(sock));
         cb = h1guard_on_read;
     }
     real_read_start(sock, cb);
@@ -149,14 +143,9 @@ void h2o_http1_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock, struct timeval 
         real_http1_accept(ctx, sock, connected_at);
         return;
     }
-    /* h2o parses what is already in the input at once (at most one TLS record's worth): hand
-     * it an empty buffer, put the count in front of the read callback it sets, then give the
-     * input back, as h2guard.c does for HTTP/2. */
-    h2o_buffer_t *kept = sock->input;
-    h2o_buffer_init(&sock->input, &h2o_socket_buffer_prototype);
-    real_http1_accept(ctx, sock, connected_at);
-    h2o_buffer_dispose(&sock->input);
-    sock->input = kept;
+    /* h2o gets an empty input, so that the count is in front of its read callback before
+     * it parses a byte of the input */
+    srv__accept_input_held(real_http1_accept, ctx, sock, connected_at);
     if (sock->_cb.read == NULL)
         return;                /* h2o refused the connection already */
     h2o_socket_cb none = NULL; /* the same static function for every connection: */

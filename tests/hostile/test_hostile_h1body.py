@@ -61,7 +61,7 @@ def main(t):
     time.sleep(0.5)
     rss0 = hl.vm_rss_mb(s.proc.pid)
     conns = ADDRS * PER_ADDR
-    bound = rss0 + (PARSE_MEMORY + conns * 160 * 1024 + 16 * MiB) / 1e6 * 1e6 / MiB
+    bound = rss0 + (PARSE_MEMORY + conns * 160 * 1024 + 16 * MiB) / MiB
     probe = hl.GetProbe(s.port).start()
     socks = []
     t0 = time.monotonic()
