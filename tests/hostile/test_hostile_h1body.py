@@ -8,7 +8,8 @@ largest requests (4 x 2 x max_body).
 
 Here max_body = 1 MiB and parse_memory = 16 MiB (budget 16 MiB). From ADDRS loopback addresses,
 PER_ADDR connections each send the head of a POST with Content-Length max_body and then 90 %
-of the body, and stall: half to the policy path, half to the report path. Without the guard
+of the body, and stall: half to the policy path, half to the report path; every other one
+after a policy GET on the same kept-alive connection. Without the guard
 each holds a 1 MiB buffer (some 115 MB in all); with it the server's RSS stays under
 
     RSS at start + budget + connections x 160 KiB (the uncounted 64 KiB, TLS and h2o state)
@@ -17,6 +18,7 @@ each holds a 1 MiB buffer (some 115 MB in all); with it the server's RSS stays u
 policy GETs on new connections keep answering 200, the server closes the connections past the
 budget, and a report of normal size is stored afterwards."""
 import os
+import re
 import socket
 import ssl
 import sys
@@ -34,12 +36,34 @@ PER_ADDR = 32
 SENT = MAX_BODY * 9 // 10
 
 
-def stalled_post(ctx, port, source, path):
+def get_kept_alive(s):
+    """A policy GET on the kept-alive connection s, its answer read to the end. The status."""
+    s.sendall(b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.a.test\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = s.recv(65536)
+        if not more:
+            raise OSError("closed")
+        data += more
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        more = s.recv(65536)
+        if not more:
+            raise OSError("closed")
+        body += more
+    return int(head.split()[1])
+
+
+def stalled_post(ctx, port, source, path, get_first):
     """A TLS connection from `source` with a POST head (Content-Length max_body) and 90 % of
-    the body sent. Returns the socket, or None when the server closed it on the way."""
+    the body sent; after a policy GET on the same connection if get_first. Returns the
+    socket, or None when the server closed it on the way."""
     try:
         raw = socket.create_connection(("127.0.0.1", port), 10, (source, 0))
         s = ctx.wrap_socket(raw, server_hostname=il.HOST)
+        if get_first and get_kept_alive(s) != 200:
+            return None
         s.sendall(("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/tlsrpt+json\r\n"
                    "Content-Length: %d\r\n\r\n" % (path, il.HOST, MAX_BODY)).encode())
         chunk = b"x" * 65536
@@ -68,7 +92,7 @@ def main(t):
     for k in range(PER_ADDR):
         for a in range(ADDRS):
             path = "/.well-known/mta-sts.txt" if (k + a) % 2 == 0 else "/tlsrpt"
-            socks.append(stalled_post(ctx, s.port, "127.0.0.%d" % (10 + a), path))
+            socks.append(stalled_post(ctx, s.port, "127.0.0.%d" % (10 + a), path, k % 2 == 1))
     sent = time.monotonic() - t0
     time.sleep(1.0)
     rss = hl.vm_rss_mb(s.proc.pid)
@@ -85,6 +109,7 @@ def main(t):
          "16 MiB)" % (hwm, bound, conns))
     t.ok(closed >= conns - (PARSE_MEMORY // (MAX_BODY - 64 * 1024)) - 1,
          "the connections past the budget are closed (%d of %d)" % (closed, conns))
+    t.ok(s.wait_log("event=conn.h1_input", 2), "the closing is logged (conn.h1_input)")
     t.ok(len(lat) >= 10 and all(x is not None for x in lat),
          "policy GETs answer 200 throughout (%d, errors %s)" % (len(lat), probe.errors[:3]))
     for x in open_socks:
