@@ -26,7 +26,8 @@
  *     connection (after it has freed the previous request's input), and then it is put in
  *     front again and the count brought up to date.
  *
- * Every read costs an atomic add; no allocation, no I/O.
+ * A read that leaves the counted part as it was (every policy GET) costs a few comparisons,
+ * one that changes it an atomic add; no allocation, no I/O.
  */
 
 #define H1_FREE (64 * 1024) /* input a connection holds without being counted */
