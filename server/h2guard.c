@@ -248,20 +248,35 @@ static void h2guard_on_read(h2o_socket_t *sock, const char *err)
 
 /* ---- the two libh2o functions taken over (see the top of this file) ---- */
 
-typedef void (*http2_accept_fn)(h2o_accept_ctx_t *, h2o_socket_t *, struct timeval);
 typedef int (*parse_headers_fn)(h2o_req_t *, void *, const uint8_t *, size_t, int *, size_t *,
                                 void **, const char **);
-static http2_accept_fn real_http2_accept;
+static srv_accept_fn real_http2_accept;
 static parse_headers_fn real_parse_headers;
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
-static void find_real(void)
+void *srv__libh2o_original(const char *name)
 {
     /* POSIX leaves function pointers from dlsym to the implementation; glibc's are real */
-    *(void **)&real_http2_accept = dlsym(RTLD_NEXT, "h2o_http2_accept");
-    *(void **)&real_parse_headers = dlsym(RTLD_NEXT, "h2o_hpack_parse_headers");
-    if (real_http2_accept == NULL || real_parse_headers == NULL)
-        abort(); /* libh2o without them cannot be: we link against it */
+    void *f = dlsym(RTLD_NEXT, name);
+    if (f == NULL)
+        abort(); /* libh2o without it cannot be: we link against it */
+    return f;
+}
+
+static void find_real(void)
+{
+    *(void **)&real_http2_accept = srv__libh2o_original("h2o_http2_accept");
+    *(void **)&real_parse_headers = srv__libh2o_original("h2o_hpack_parse_headers");
+}
+
+void srv__accept_input_held(srv_accept_fn accept, h2o_accept_ctx_t *ctx, h2o_socket_t *sock,
+                            struct timeval connected_at)
+{
+    h2o_buffer_t *held = sock->input;
+    h2o_buffer_init(&sock->input, &h2o_socket_buffer_prototype);
+    accept(ctx, sock, connected_at);
+    h2o_buffer_dispose(&sock->input);
+    sock->input = held;
 }
 
 void h2o_http2_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock, struct timeval connected_at);
@@ -273,13 +288,8 @@ void h2o_http2_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock, struct timeval 
         real_http2_accept(ctx, sock, connected_at);
         return;
     }
-    /* h2o parses what is already in the input at once: hand it an empty buffer, put the
-     * guard in front of the read callback it sets, then give the input back. */
-    h2o_buffer_t *held = sock->input;
-    h2o_buffer_init(&sock->input, &h2o_socket_buffer_prototype);
-    real_http2_accept(ctx, sock, connected_at);
-    h2o_buffer_dispose(&sock->input);
-    sock->input = held;
+    /* then the guard goes in front of the read callback h2o has set */
+    srv__accept_input_held(real_http2_accept, ctx, sock, connected_at);
     struct srv_h2_guard *g = xcalloc(1, sizeof(*g));
     g->h2o_read = sock->_cb.read;
     g->resets = H2_RESET_BURST;

@@ -165,6 +165,7 @@ void srv__conns_init(const struct stsd_config *cfg)
     atomic_store(&conns_open, 0);
     atomic_store(&acme_open, 0);
     srv__h2_guard_init(cfg->max_body);
+    srv__h1_guard_init(cfg->parse_memory, srv__h2_entity_cap(cfg->max_body));
     /* Raise the soft file limit to the hard one (systemd's default soft limit is 1024, its
      * hard limit far higher), as a server that holds one descriptor per client should. */
     long nofile = 1024;
@@ -348,6 +349,7 @@ static void on_sock_close(void *data);
 struct conn {
     void *token;             /* from srv__conns_acquire, or &admin_token */
     struct srv_h2_guard *h2; /* h2guard.c's state once the connection speaks HTTP/2 */
+    struct srv_h1_guard h1;  /* h1guard.c's, while it speaks HTTP/1 */
     int acme;                /* on the port-80 listener (counted in acme_open) */
 };
 
@@ -356,6 +358,13 @@ struct srv_h2_guard **srv__conn_h2(h2o_socket_t *sock)
     if (sock->on_close.cb != on_sock_close)
         return NULL;
     return &((struct conn *)sock->on_close.data)->h2;
+}
+
+struct srv_h1_guard *srv__conn_h1(h2o_socket_t *sock)
+{
+    if (sock->on_close.cb != on_sock_close)
+        return NULL;
+    return &((struct conn *)sock->on_close.data)->h1;
 }
 
 static void on_sock_close(void *data)
@@ -373,6 +382,7 @@ static void on_sock_close(void *data)
     }
     srv__conns_release(c->token);
     srv__h2_guard_free(c->h2);
+    srv__h1_guard_release(&c->h1);
     free(c);
 }
 

@@ -270,6 +270,11 @@ extern char srv__conns_exempt_token;
 /* listen.c's per-connection slot for h2guard.c, or NULL for a socket it did not accept. */
 struct srv_h2_guard;
 struct srv_h2_guard **srv__conn_h2(h2o_socket_t *sock);
+/* listen.c's per-connection state for h1guard.c, or NULL for a socket it did not accept. */
+struct srv_h1_guard {
+    uint64_t charged; /* this connection's share of h1guard.c's count */
+};
+struct srv_h1_guard *srv__conn_h1(h2o_socket_t *sock);
 /* The port-80 listener's h2o configuration ([acme] http_listen, http-01): its host, and no
  * request body (nothing there takes one: a body is refused with 413 before it is read,
  * instead of being buffered up to [reports] max_body). Main thread, at start. */
@@ -307,10 +312,36 @@ void srv__h2_guard_init(uint64_t max_body);
 void srv__h2_guard_free(struct srv_h2_guard *g); /* NULL is a no-op */
 /* h2o's max_request_entity_size for this max_body. */
 uint64_t srv__h2_entity_cap(uint64_t max_body);
+/* The libh2o function `name` that a definition in this executable takes over (aborts when
+ * libh2o lacks it). */
+void *srv__libh2o_original(const char *name);
+/* Call h2o's accept for sock with an empty input buffer (h2o would parse what is already in
+ * the input at once, before a guard can go in front of its read callback), then give sock
+ * its input back. */
+typedef void (*srv_accept_fn)(h2o_accept_ctx_t *, h2o_socket_t *, struct timeval);
+void srv__accept_input_held(srv_accept_fn accept, h2o_accept_ctx_t *ctx, h2o_socket_t *sock,
+                            struct timeval connected_at);
 /* Write DATA frames for stream id that carry no data but count len bytes of flow control
  * (padded, at most 256 bytes each; END_STREAM on the last if end_stream) into out, which
  * has room for len + 9 * (len / 256 + 1) bytes. Returns the bytes written. */
 size_t srv__h2_empty_data(unsigned char *out, size_t len, int end_stream, uint32_t id);
+
+/* ---- h1guard.c: the HTTP/1 request input libh2o holds, bounded in all connections ---- */
+/* The input buffers of all HTTP/1 connections, each beyond its first 64 KiB, are counted
+ * together; a connection whose buffer grows while the count is past
+ * srv__h1_guard_budget(parse_memory, entity_cap) is closed before h2o parses the bytes.
+ * Call once at start (srv__conns_init does). */
+void srv__h1_guard_init(uint64_t parse_memory, uint64_t entity_cap);
+/* parse_memory, but at least four requests of entity_cap (h2o's max_request_entity_size). */
+uint64_t srv__h1_guard_budget(uint64_t parse_memory, uint64_t entity_cap);
+/* The part of an input buffer of `capacity` bytes that is counted. */
+uint64_t srv__h1_guard_counted(uint64_t capacity);
+/* Bring g's share of the count to now_bytes (a srv__h1_guard_counted). -1 when it grew and
+ * the count is then past the budget (one connection alone never is: the budget holds four of
+ * the largest requests); 0 otherwise. Any thread. */
+int srv__h1_guard_charge(struct srv_h1_guard *g, uint64_t now_bytes);
+/* A connection closes: its share leaves the count. */
+void srv__h1_guard_release(struct srv_h1_guard *g);
 
 /* ---- handler_policy.c ---- */
 #define SRV_POLICY_PATH "/.well-known/mta-sts.txt"

@@ -282,6 +282,38 @@ static void test_h2_empty_data(void **state)
     assert_true(srv__h2_entity_cap(1024) == 1024 + 64 * 1024); /* room for a frame */
 }
 
+static void test_h1_guard(void **state)
+{
+    (void)state;
+    /* parse_memory, but never less than four of h2o's largest requests */
+    assert_true(srv__h1_guard_budget(256u << 20, 20u << 20) == 256u << 20);
+    assert_true(srv__h1_guard_budget(16u << 20, 20u << 20) == 80u << 20);
+    /* the first 64 KiB of a connection's input are never counted */
+    assert_true(srv__h1_guard_counted(0) == 0);
+    assert_true(srv__h1_guard_counted(64 * 1024) == 0);
+    assert_true(srv__h1_guard_counted(1u << 20) == (1u << 20) - 64 * 1024);
+
+    srv__h1_guard_init(10u << 20, 1u << 20); /* budget 10 MiB */
+    struct srv_h1_guard a = {0}, b = {0}, c = {0};
+    assert_int_equal(srv__h1_guard_charge(&a, 4u << 20), 0);
+    assert_int_equal(srv__h1_guard_charge(&b, 4u << 20), 0);
+    assert_int_equal(srv__h1_guard_charge(&c, 2u << 20), 0);        /* exactly the budget */
+    assert_int_equal(srv__h1_guard_charge(&c, (2u << 20) + 1), -1); /* grows past it */
+    assert_int_equal(srv__h1_guard_charge(&c, 2u << 20), 0);        /* shrinking is allowed */
+    assert_int_equal(srv__h1_guard_charge(&a, 4u << 20), 0);        /* unchanged: allowed */
+    srv__h1_guard_release(&c);
+    assert_true(c.charged == 0);
+    assert_int_equal(srv__h1_guard_charge(&a, 6u << 20), 0); /* c's share is free again */
+    assert_int_equal(srv__h1_guard_charge(&b, 0), 0);        /* a kept-alive request done */
+    assert_int_equal(srv__h1_guard_charge(&c, 4u << 20), 0);
+    assert_int_equal(srv__h1_guard_charge(&c, (4u << 20) + 1), -1);
+    srv__h1_guard_release(&a);
+    srv__h1_guard_release(&b);
+    srv__h1_guard_release(&c);
+    assert_int_equal(srv__h1_guard_charge(&a, 10u << 20), 0); /* all released: empty again */
+    srv__h1_guard_release(&a);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -294,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_conns_max_default),
         cmocka_unit_test(test_ratelimit_new_address_base_rate),
         cmocka_unit_test(test_h2_empty_data),
+        cmocka_unit_test(test_h1_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
