@@ -55,35 +55,44 @@ static void row_put(struct hosted *h, const struct hosted_acme *r)
     if (hosted_acme_put(h, r) != 0)
         log_event(LOG_WARN, "acme.state", "domain=%s error=\"cannot write the acme_state row\"",
                   r->domain);
+    else
+        srv_metrics_acme_changed(h, r->domain);
 }
 
-static void failed(struct hosted *h, const char *domain, enum acme_status st,
-                   const struct acme_error *e, int64_t *retry_until)
+void srv__acme_failed(struct hosted *h, const char *domain, int64_t started, enum acme_status st,
+                      const struct acme_error *e, int64_t *retry_until, int64_t *next_attempt)
 {
+    srv_acme_count_order((int)st);
     struct hosted_acme r;
     char q[700];
     int64_t now = (int64_t)time(NULL);
     if (row_get(h, domain, &r) != 0)
         return;
     r.failures++;
+    if (started > 0)
+        r.last_attempt = started;
     snprintf(r.state, sizeof(r.state), "failed");
     free(r.last_error);
     r.last_error = xasprintf("%s: %s", acme_status_name(st), e->detail);
     int64_t w = srv__acme_wait(r.failures, e->retry_after);
-    /* time() drops the fraction of the second the answer came in: a Retry-After counts from
-     * the next whole second, so that no request comes before it is over */
-    r.next_attempt = now + w + (e->retry_after > 0 && w <= e->retry_after);
+    /* whole seconds since a moment ago: one more, so that nothing is sent before the CA's
+     * Retry-After has run out */
+    if (e->retry_after > 0 && w < e->retry_after + 1)
+        w = e->retry_after + 1;
+    r.next_attempt = now + w;
+    *next_attempt = r.next_attempt;
     r.request = 0;
     row_put(h, &r);
     if (e->retry_after > 0)
-        *retry_until = now + 1 + e->retry_after;
+        *retry_until = now + e->retry_after + 1;
     char when[21];
     format_rfc3339((time_t)r.next_attempt, when);
     log_event(LOG_WARN, "acme.order.fail",
-              "domain=%s status=%s detail=%s retry_after=%ld http_status=%ld next_attempt=%s "
-              "wait=%lld failures=%d",
-              domain, acme_status_name(st), log_quote(q, sizeof(q), e->detail), e->retry_after,
-              e->http_status, when, (long long)w, r.failures);
+              "domain=%s step=%s status=%s detail=%s retry_after=%ld http_status=%ld "
+              "next_attempt=%s wait=%lld failures=%d",
+              domain, started > 0 ? "account" : "order", acme_status_name(st),
+              log_quote(q, sizeof(q), e->detail), e->retry_after, e->http_status, when,
+              (long long)w, r.failures);
     hosted_acme_clear(&r);
 }
 
@@ -101,6 +110,7 @@ static int installed(struct srv_acme *a, struct hosted *h, struct acme_client *c
     free(pem);
     if (rc != 0)
         return -1;
+    srv_metrics_acme_changed(h, domain);
     /* the certificate directory's watch would see it within a moment; this makes it now */
     srv_reload_now(RELOAD_WAIT_MS);
     struct hosted_acme r;
@@ -123,15 +133,16 @@ static int installed(struct srv_acme *a, struct hosted *h, struct acme_client *c
     return 0;
 }
 
-/* One order for `domain`: the row says pending while it runs, then ok or failed. Returns the
- * end of a Retry-After the CA gave (0: none). */
-static int64_t order(struct srv_acme *a, struct hosted *h, struct acme_client *c,
-                     const char *domain)
+/* One order for `domain`: the row says pending while it runs, then ok or failed. After a
+ * failure, *retry_until is the end of a Retry-After the CA gave and *next_attempt the end of
+ * the back-off (both 0 otherwise). */
+static void order(struct srv_acme *a, struct hosted *h, struct acme_client *c, const char *domain,
+                  int64_t *retry_until, int64_t *next_attempt)
 {
     struct hosted_acme r;
-    int64_t t0 = (int64_t)time(NULL), retry_until = 0;
+    int64_t t0 = (int64_t)time(NULL);
     if (row_get(h, domain, &r) != 0)
-        return 0;
+        return;
     char before[sizeof(r.state)];
     memcpy(before, r.state, sizeof(before));
     snprintf(r.state, sizeof(r.state), "pending");
@@ -139,7 +150,7 @@ static int64_t order(struct srv_acme *a, struct hosted *h, struct acme_client *c
     row_put(h, &r);
     log_event(LOG_INFO, "acme.order.start", "domain=%s failures=%d", domain, r.failures);
     srv_acme_inflight(1);
-    char host[300], err[512];
+    char host[300], err[400]; /* err fits e.detail after its prefix */
     snprintf(host, sizeof(host), "mta-sts.%s", domain);
     char *chain = NULL, *key = NULL;
     struct acme_error e;
@@ -154,10 +165,10 @@ static int64_t order(struct srv_acme *a, struct hosted *h, struct acme_client *c
         memcpy(r.state, before, sizeof(r.state));
         row_put(h, &r);
         log_event(LOG_INFO, "acme.order.cancelled", "domain=%s", domain);
+    } else if (st != ACME_OK) {
+        srv__acme_failed(h, domain, 0, st, &e, retry_until, next_attempt);
     } else {
-        srv_acme_count_order((int)st);
-        if (st != ACME_OK)
-            failed(h, domain, st, &e, &retry_until);
+        srv_acme_count_order(ACME_OK);
     }
     srv_acme_inflight(-1);
     if (key != NULL)
@@ -165,7 +176,6 @@ static int64_t order(struct srv_acme *a, struct hosted *h, struct acme_client *c
     free(key);
     free(chain);
     hosted_acme_clear(&r);
-    return retry_until;
 }
 
 /* The next queued domain (malloc'd), or NULL when the scheduler stops. */
@@ -204,9 +214,11 @@ void *srv__acme_worker_main(void *arg)
         memset(&p, 0, sizeof(p));
         int hosted = hosted_policy_get(h, d, 0, &p);
         hosted_policy_clear(&p);
-        int64_t retry_until = hosted == 0 ? 0 : order(a, h, c, d);
+        int64_t retry_until = 0, next_attempt = 0;
+        if (hosted != 0)
+            order(a, h, c, d, &retry_until, &next_attempt);
         pthread_mutex_lock(&a->mu);
-        srv__acme_done(a, d, retry_until);
+        srv__acme_done(a, d, retry_until, next_attempt);
         pthread_mutex_unlock(&a->mu);
         free(d);
     }
