@@ -8,15 +8,11 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const status_names[] = {
-    [ACME_OK] = "ok",
-    [ACME_E_NETWORK] = "network",
-    [ACME_E_RATELIMIT] = "rate_limited",
-    [ACME_E_CHALLENGE] = "challenge",
-    [ACME_E_CA] = "ca",
-    [ACME_E_PROTOCOL] = "protocol",
-    [ACME_E_LOCAL] = "local",
-};
+/* In the order of enum acme_status. */
+static const char *const status_names[] = {"ok", "network",  "rate_limited", "challenge",
+                                           "ca", "protocol", "local"};
+_Static_assert(sizeof(status_names) / sizeof(status_names[0]) == ACME_E_LOCAL + 1,
+               "a name for every acme_status");
 
 const char *acme_status_name(enum acme_status s)
 {
@@ -375,7 +371,8 @@ static enum acme_status order(struct acme_client *c, const char *host,
     *chain_pem = NULL;
     *key_pem = NULL;
     if (host == NULL || !domain_valid(host)) {
-        acme__fail(e, ACME_E_LOCAL, NULL, "newOrder", "", "not a host name");
+        acme__fail(e, ACME_E_LOCAL, NULL, "newOrder", host != NULL ? host : "(none)",
+                   "not a host name");
         return ACME_E_LOCAL;
     }
     enum acme_status s = ACME_OK;

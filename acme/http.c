@@ -176,6 +176,9 @@ static int perform(struct acme_client *c, const char *method, const char *step, 
         free(b.buf);
         if (rc == CURLE_ABORTED_BY_CALLBACK)
             acme__fail(e, ACME_E_LOCAL, NULL, step, url, "cancelled");
+        else if (rc == CURLE_SSL_CACERT_BADFILE)
+            acme__fail(e, ACME_E_LOCAL, NULL, step, url, "cannot load the CA file %s",
+                       c->ca_file != NULL ? c->ca_file : "(system store)");
         else if (b.too_big)
             acme__fail(e, ACME_E_PROTOCOL, NULL, step, url, "the answer exceeds %zu bytes", cap);
         else

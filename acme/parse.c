@@ -119,59 +119,73 @@ static void embedded_problem(json_t *obj, char *out, size_t outlen, char *type_o
     free(raw);
 }
 
-int acme__parse_directory(const char *text, size_t len, struct acme__directory *d, char *err,
-                          size_t errlen)
+/* What one parser reads from the object j into out; `arg` is its extra argument. 0 or -1. */
+typedef int (*fill_fn)(json_t *j, void *out, const void *arg, char *err, size_t errlen);
+
+/* The frame every parser shares: out zeroed, the text loaded as an object, filled, released. */
+static int parse_object(const char *text, size_t len, void *out, size_t outsize, fill_fn fill,
+                        const void *arg, char *err, size_t errlen)
 {
-    memset(d, 0, sizeof(*d));
+    memset(out, 0, outsize);
     json_t *j = load_object(text, len, err, errlen);
     if (j == NULL)
         return -1;
-    int rc = get_url(j, "newNonce", d->new_nonce, err, errlen) == 0 &&
-                     get_url(j, "newAccount", d->new_account, err, errlen) == 0 &&
-                     get_url(j, "newOrder", d->new_order, err, errlen) == 0
-                 ? 0
-                 : -1;
+    int rc = fill(j, out, arg, err, errlen);
     json_decref(j);
     return rc;
 }
 
-int acme__parse_order(const char *text, size_t len, struct acme__order *o, char *err, size_t errlen)
+static int fill_directory(json_t *j, void *out, const void *arg, char *err, size_t errlen)
 {
-    memset(o, 0, sizeof(*o));
-    json_t *j = load_object(text, len, err, errlen);
-    if (j == NULL)
+    struct acme__directory *d = out;
+    if (get_url(j, "newNonce", d->new_nonce, err, errlen) != 0 ||
+        get_url(j, "newAccount", d->new_account, err, errlen) != 0 ||
+        get_url(j, "newOrder", d->new_order, err, errlen) != 0)
         return -1;
-    int rc = -1;
+    return 0;
+}
+
+int acme__parse_directory(const char *text, size_t len, struct acme__directory *d, char *err,
+                          size_t errlen)
+{
+    return parse_object(text, len, d, sizeof(*d), fill_directory, NULL, err, errlen);
+}
+
+static int fill_order(json_t *j, void *out, const void *arg, char *err, size_t errlen)
+{
+    struct acme__order *o = out;
     json_t *az = json_object_get(j, "authorizations");
     if (get_state(j, &o->status, err, errlen) != 0)
-        goto out;
+        return -1;
     if (!json_is_array(az) || json_array_size(az) == 0) {
         acme__set_err(err, errlen, "no authorizations");
-        goto out;
+        return -1;
     }
     if (json_array_size(az) > ACME__AUTHZ_MAX) {
         acme__set_err(err, errlen, "%zu authorizations (at most %d)", json_array_size(az),
                       ACME__AUTHZ_MAX);
-        goto out;
+        return -1;
     }
     for (size_t i = 0; i < json_array_size(az); i++)
         if (url_value(json_array_get(az, i), "authorization", o->authz[i], err, errlen) != 0)
-            goto out;
+            return -1;
     o->n_authz = json_array_size(az);
     if (get_url(j, "finalize", o->finalize, err, errlen) != 0)
-        goto out;
+        return -1;
     if (json_object_get(j, "certificate") != NULL &&
         get_url(j, "certificate", o->certificate, err, errlen) != 0)
-        goto out;
+        return -1;
     if (o->status == ACME__S_VALID && o->certificate[0] == '\0') {
         acme__set_err(err, errlen, "a valid order without a certificate URL");
-        goto out;
+        return -1;
     }
     embedded_problem(j, o->error, sizeof(o->error), NULL, 0);
-    rc = 0;
-out:
-    json_decref(j);
-    return rc;
+    return 0;
+}
+
+int acme__parse_order(const char *text, size_t len, struct acme__order *o, char *err, size_t errlen)
+{
+    return parse_object(text, len, o, sizeof(*o), fill_order, NULL, err, errlen);
 }
 
 static const char b64url_chars[] =
@@ -213,36 +227,35 @@ static int pick_challenge(json_t *chs, const char *type, struct acme__authz *a, 
     return -1;
 }
 
-int acme__parse_authz(const char *text, size_t len, const char *type, struct acme__authz *a,
-                      char *err, size_t errlen)
+static int fill_authz(json_t *j, void *out, const void *arg, char *err, size_t errlen)
 {
-    memset(a, 0, sizeof(*a));
-    json_t *j = load_object(text, len, err, errlen);
-    if (j == NULL)
-        return -1;
-    int rc = -1;
+    struct acme__authz *a = out;
     json_t *id = json_object_get(j, "identifier");
     json_t *idv = json_object_get(id, "value");
     const char *idtype = json_string_value(json_object_get(id, "type"));
     if (get_state(j, &a->status, err, errlen) != 0)
-        goto out;
+        return -1;
     if (idtype == NULL || strcmp(idtype, "dns") != 0 || !json_is_string(idv) ||
         json_string_length(idv) >= sizeof(a->identifier) || !domain_valid(json_string_value(idv))) {
         acme__set_err(err, errlen, "no dns identifier");
-        goto out;
+        return -1;
     }
     memcpy(a->identifier, json_string_value(idv), json_string_length(idv) + 1);
     json_t *chs = json_object_get(j, "challenges");
     if (!json_is_array(chs)) {
         acme__set_err(err, errlen, "no challenges");
-        goto out;
+        return -1;
     }
-    if (pick_challenge(chs, type, a, err, errlen) != 0 && a->status != ACME__S_VALID)
-        goto out;
-    rc = 0;
-out:
-    json_decref(j);
-    return rc;
+    /* a valid authorization needs no challenge of ours */
+    if (pick_challenge(chs, arg, a, err, errlen) != 0 && a->status != ACME__S_VALID)
+        return -1;
+    return 0;
+}
+
+int acme__parse_authz(const char *text, size_t len, const char *type, struct acme__authz *a,
+                      char *err, size_t errlen)
+{
+    return parse_object(text, len, a, sizeof(*a), fill_authz, type, err, errlen);
 }
 
 int acme__parse_problem(const char *text, size_t len, char *type, size_t typelen, char *detail,

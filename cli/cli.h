@@ -71,6 +71,10 @@ int cli_common_option(int c, const char *usage, const char **config);
  * code. */
 int cli_parse_common(int argc, char **argv, const char *shortopts, const char *usage,
                      const char **config);
+/* After the options of a group (optind at the first argument): the command named by
+ * argv[optind], from which sub_argc and sub_argv start, with getopt re-initialised for it;
+ * returns CLI_NEXT. No command: usage on stderr, EXIT_USAGE; "help": usage on stdout, 0. */
+int cli_command_args(int argc, char **argv, const char *usage, int *sub_argc, char ***sub_argv);
 /* A command of a group: run gets argv from the command's name on (getopt re-initialised)
  * and the -c given before the command (or NULL). */
 struct cli_command {

@@ -32,29 +32,36 @@ int cli_parse_common(int argc, char **argv, const char *shortopts, const char *u
     return CLI_NEXT;
 }
 
+int cli_command_args(int argc, char **argv, const char *usage, int *sub_argc, char ***sub_argv)
+{
+    if (optind >= argc) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[optind], "help") == 0) {
+        fputs(usage, stdout);
+        return EXIT_OK_;
+    }
+    *sub_argc = argc - optind;
+    *sub_argv = argv + optind;
+    optind = 0; /* glibc: 0 re-initialises getopt for the command */
+    return CLI_NEXT;
+}
+
 int cli_run_group(int argc, char **argv, const char *usage, const struct cli_command *cmds)
 {
     const char *config = NULL;
     optind = 0; /* glibc: 0 re-initialises getopt */
     /* '+': stop at the command; it parses the rest (where -c is accepted too). */
     int rc = cli_parse_common(argc, argv, "+c:h", usage, &config);
-    if (rc != CLI_NEXT)
+    int sub_argc;
+    char **sub_argv;
+    if (rc != CLI_NEXT ||
+        (rc = cli_command_args(argc, argv, usage, &sub_argc, &sub_argv)) != CLI_NEXT)
         return rc;
-    if (optind >= argc) {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
-    const char *name = argv[optind];
-    int sub_argc = argc - optind;
-    char **sub_argv = argv + optind;
-    optind = 0;
     for (; cmds->name; cmds++)
-        if (strcmp(cmds->name, name) == 0)
+        if (strcmp(cmds->name, sub_argv[0]) == 0)
             return cmds->run(sub_argc, sub_argv, config);
-    if (strcmp(name, "help") == 0) {
-        fputs(usage, stdout);
-        return EXIT_OK_;
-    }
-    cli_error("%s: unknown command '%s'; see 'stsd %s --help'", argv[0], name, argv[0]);
+    cli_error("%s: unknown command '%s'; see 'stsd %s --help'", argv[0], sub_argv[0], argv[0]);
     return EXIT_USAGE;
 }

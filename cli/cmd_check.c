@@ -57,8 +57,7 @@ int cmd_check(int argc, char **argv)
                                          {"smtp-port", required_argument, NULL, O_SMTP},
                                          {"https-port", required_argument, NULL, O_HTTPS},
                                          {"timeout", required_argument, NULL, O_TIMEOUT},
-                                         {"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
+                                         CLI_COMMON_OPTIONS,
                                          {NULL, 0, NULL, 0}};
     struct check_opts o;
     memset(&o, 0, sizeof(o));
@@ -102,15 +101,11 @@ int cmd_check(int argc, char **argv)
             o.timeout = (int)t;
             break;
         }
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        default:
-            fputs(usage, stderr);
-            return EXIT_USAGE;
+        default: {
+            int rc = cli_common_option(c, usage, &config);
+            if (rc != CLI_NEXT)
+                return rc;
+        }
         }
     }
     if (optind >= argc) {

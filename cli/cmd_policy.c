@@ -108,47 +108,35 @@ static void append(char ***v, size_t *n, const char *arg)
 
 static int on_flag(struct cli__policy_flags *f, int opt, const char *arg)
 {
-    switch (opt) {
-    case CLI__OPT_JSON:
+    if (opt == CLI__OPT_JSON)
         f->json = 1;
-        break;
-    case CLI__OPT_MODE:
-        f->mode = arg;
-        break;
-    case CLI__OPT_MX:
-        append(&f->mx, &f->n_mx, arg);
-        break;
-    case CLI__OPT_MAX_AGE:
-        f->max_age = arg;
-        break;
-    case CLI__OPT_ADDRESS:
-        append(&f->addr, &f->n_addr, arg);
-        break;
-    default:
+    else if (opt == CLI__OPT_MODE || opt == CLI__OPT_MAX_AGE)
+        *(opt == CLI__OPT_MODE ? &f->mode : &f->max_age) = arg;
+    else if (opt == CLI__OPT_MX || opt == CLI__OPT_ADDRESS)
+        append(opt == CLI__OPT_MX ? &f->mx : &f->addr, opt == CLI__OPT_MX ? &f->n_mx : &f->n_addr,
+               arg);
+    else
         return EXIT_USAGE;
-    }
     return -1;
 }
 
 int cli__policy_opts(int argc, char **argv, const char *help, const struct option *extra_long,
                      const char *arg, struct cli__policy_flags *f, const char **config)
 {
+    static const struct option common[] = {CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
     struct option opts[16];
     size_t n = 0;
     for (; extra_long != NULL && extra_long[n].name != NULL; n++)
         opts[n] = extra_long[n];
-    opts[n++] = (struct option){"config", required_argument, NULL, 'c'};
-    opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
-    opts[n] = (struct option){NULL, 0, NULL, 0};
+    memcpy(opts + n, common, sizeof(common));
     optind = 0;
     opterr = 0; /* our own message names the command */
     int o;
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        if (o == 'c') {
-            *config = optarg;
-        } else if (o == 'h') {
-            fputs(help, stdout);
-            return EXIT_OK_;
+        if (o == 'c' || o == 'h') {
+            int rc = cli_common_option(o, help, config);
+            if (rc != CLI_NEXT)
+                return rc;
         } else if (o == '?' || o == ':') {
             cli_error("policy %s: unknown option or missing argument in '%s'; see 'stsd policy "
                       "%s --help'",

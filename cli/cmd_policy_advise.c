@@ -69,10 +69,11 @@ static int id_taken(void *p, const char *id)
 
 int cmd_policy_advise(int argc, char **argv, const char *config_path)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
-        {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'u'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {CLI_COMMON_OPTIONS,
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"since", required_argument, NULL, 's'},
+                                         {"until", required_argument, NULL, 'u'},
+                                         {NULL, 0, NULL, 0}};
     int json_out = 0, o;
     const char *since_arg = NULL, *until_arg = NULL;
     optind = 0;

@@ -47,6 +47,23 @@ const char *cli__policy_first_error(const char *path, const struct policy_diag *
 const char *cli__policy_severity(enum policy_severity s);
 
 /* cmd_policy_show.c, cmd_policy_dns.c (argv[0] is the command's name) */
+/* What a command on the policy of one hosted DOMAIN starts from. */
+struct cli__policy_target {
+    struct cli__policy_flags f;
+    char *domain; /* lowercased */
+    char *path;   /* its policy file */
+    struct hosted_policy e;
+};
+/*
+ * The start of such a command (t zeroed): its options (lo: its own besides -c and -h), then
+ * check(&t->f) when given (-1 to go on, else an exit code, said already), the DOMAIN
+ * argument, the configuration and hosted state, the domain's policy. -1 to go on, else an
+ * exit code (said already). Either way cli__policy_target_free(t) releases what it holds.
+ */
+int cli__policy_target(struct cli__policy_ctx *c, int argc, char **argv, const char *help,
+                       const struct option *lo, int (*check)(const struct cli__policy_flags *f),
+                       struct cli__policy_target *t);
+void cli__policy_target_free(struct cli__policy_target *t);
 int cli__policy_show(struct cli__policy_ctx *c, int argc, char **argv);
 int cli__policy_validate(struct cli__policy_ctx *c, int argc, char **argv);
 int cli__policy_dns(struct cli__policy_ctx *c, int argc, char **argv);

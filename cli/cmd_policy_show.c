@@ -143,50 +143,63 @@ static void show_text(const struct hosted_policy *e, const char *path, const cha
     text_safe_free(&ts);
 }
 
+int cli__policy_target(struct cli__policy_ctx *c, int argc, char **argv, const char *help,
+                       const struct option *lo, int (*check)(const struct cli__policy_flags *f),
+                       struct cli__policy_target *t)
+{
+    const char *config = NULL;
+    int rc = cli__policy_opts(argc, argv, help, lo, "DOMAIN", &t->f, &config);
+    if (rc >= 0 || (check != NULL && (rc = check(&t->f)) >= 0))
+        return rc;
+    t->domain = cli__policy_domain(argv[0], argv[optind]);
+    if (t->domain == NULL)
+        return EXIT_USAGE;
+    if ((rc = cli__policy_load(c, config, 0)) != 0)
+        return rc;
+    t->path = hosted_policy_file(c->hs, t->domain);
+    if (hosted_policy_get(c->hs, t->domain, HOSTED_IDS, &t->e) == 0) {
+        cli_error("policy %s: no policy for %s (no file %s); create one with 'stsd policy "
+                  "set %s --mode ... --mx ...'",
+                  argv[0], t->domain, t->path, t->domain);
+        return EXIT_NOINPUT;
+    }
+    return -1;
+}
+
+void cli__policy_target_free(struct cli__policy_target *t)
+{
+    cli__policy_flags_free(&t->f);
+    hosted_policy_clear(&t->e);
+    free(t->path);
+    free(t->domain);
+    memset(t, 0, sizeof(*t));
+}
+
 int cli__policy_show(struct cli__policy_ctx *c, int argc, char **argv)
 {
     static const struct option lo[] = {{"json", no_argument, NULL, CLI__OPT_JSON},
                                        {NULL, 0, NULL, 0}};
-    struct cli__policy_flags f = {0};
-    const char *config = NULL;
-    int rc = cli__policy_opts(argc, argv, usage_show, lo, "DOMAIN", &f, &config);
-    if (rc >= 0)
+    struct cli__policy_target t = {0};
+    int rc = cli__policy_target(c, argc, argv, usage_show, lo, NULL, &t);
+    if (rc >= 0) {
+        cli__policy_target_free(&t);
         return rc;
-    char *domain = cli__policy_domain("show", argv[optind]);
-    if (domain == NULL)
-        return EXIT_USAGE;
-    if ((rc = cli__policy_load(c, config, 0)) != 0) {
-        free(domain);
-        return rc;
-    }
-    struct hosted_policy e;
-    char *path = hosted_policy_file(c->hs, domain);
-    if (hosted_policy_get(c->hs, domain, HOSTED_IDS, &e) == 0) {
-        cli_error("policy show: no policy for %s (no file %s); create one with 'stsd policy "
-                  "set %s --mode ... --mx ...'",
-                  domain, path, domain);
-        free(path);
-        free(domain);
-        return EXIT_NOINPUT;
     }
     char hex[65] = "", err[512];
-    if (e.text != NULL)
-        format_hex(e.sha256, 32, hex);
+    if (t.e.text != NULL)
+        format_hex(t.e.sha256, 32, hex);
     struct hosted_version *v = NULL;
     size_t nv = 0;
-    if (hosted_versions(c->hs, domain, &v, &nv) != 0) {
+    if (hosted_versions(c->hs, t.domain, &v, &nv) != 0) {
         struct db *db = hosted_db(c->hs, err, sizeof(err));
         cli_error("cannot read the version history: %s", db ? db_errmsg(db) : err);
     }
-    if (f.json)
-        show_json(&e, path, hex, v, nv);
+    if (t.f.json)
+        show_json(&t.e, t.path, hex, v, nv);
     else
-        show_text(&e, path, hex, v, nv);
+        show_text(&t.e, t.path, hex, v, nv);
     free(v);
-    hosted_policy_clear(&e);
-    free(path);
-    free(domain);
-    cli__policy_flags_free(&f);
+    cli__policy_target_free(&t);
     return EXIT_OK_;
 }
 

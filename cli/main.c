@@ -92,50 +92,29 @@ struct hosted *cli_open_hosted(struct stsd_config *cfg, const char *path, unsign
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    int c;
+    static const struct option opts[] = {
+        CLI_COMMON_OPTIONS, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } cmds[] = {{"serve", cmd_serve}, {"policy", cmd_policy}, {"reports", cmd_reports},
+                {"check", cmd_check}, {"certs", cmd_certs}};
+    int c, rc, sub_argc;
+    char **sub_argv;
     /* '+' stops at the first non-option: the subcommand parses the rest. */
     while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            cli_global_config = optarg;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        case 'V':
+        if (c == 'V') {
             printf("stsd %s\n", STSD_VERSION);
             return 0;
-        default:
-            fputs(usage, stderr);
-            return EXIT_USAGE;
         }
+        if ((rc = cli_common_option(c, usage, &cli_global_config)) != CLI_NEXT)
+            return rc;
     }
-    if (optind >= argc) {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
-    const char *cmd = argv[optind];
-    int sub_argc = argc - optind;
-    char **sub_argv = argv + optind;
-    optind = 0; /* reset getopt for the subcommand (glibc: 0 re-initialises) */
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(sub_argc, sub_argv);
-    if (strcmp(cmd, "policy") == 0)
-        return cmd_policy(sub_argc, sub_argv);
-    if (strcmp(cmd, "reports") == 0)
-        return cmd_reports(sub_argc, sub_argv);
-    if (strcmp(cmd, "check") == 0)
-        return cmd_check(sub_argc, sub_argv);
-    if (strcmp(cmd, "certs") == 0)
-        return cmd_certs(sub_argc, sub_argv);
-    if (strcmp(cmd, "help") == 0) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    cli_error("unknown command '%s'; see 'stsd --help'", cmd);
+    if ((rc = cli_command_args(argc, argv, usage, &sub_argc, &sub_argv)) != CLI_NEXT)
+        return rc;
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(cmds[i].name, sub_argv[0]) == 0)
+            return cmds[i].run(sub_argc, sub_argv);
+    cli_error("unknown command '%s'; see 'stsd --help'", sub_argv[0]);
     return EXIT_USAGE;
 }

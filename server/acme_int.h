@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acme/acme.h"
+
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -95,13 +97,14 @@ struct srv_acme {
     pthread_cond_t plan_cv; /* the planner: a kick, a stop, or its next turn */
     pthread_cond_t work_cv; /* the order threads: a queued domain, or a stop */
     atomic_int stop;
-    int kick;
+    int kick;     /* SRV_ACME_KICK_* bits since the planner last looked */
     char **queue; /* domains to order, oldest first, from q_head on */
     size_t n_queue, q_head;
     char **busy; /* queued or being ordered now, sorted */
     size_t n_busy;
     struct srv_acme_retry *retry;
     size_t n_retry;
+    int64_t next_due; /* the earliest back-off end of a domain waiting for it; 0 = none */
     pthread_t planner;
     int planner_on;
     pthread_t *workers;
@@ -116,6 +119,13 @@ struct hosted;
 struct acme_client;
 int srv__acme_thread_open(struct srv_acme *a, const char *event, struct hosted **h,
                           struct acme_client **c);
+/* A failed order of `domain` (or one that could not start: the account step failed; then
+ * `started` is the attempt's time for the row's last_attempt, else 0): counted, its row says
+ * failed with "<status>: <detail>", one more failure, the request cleared, and next_attempt
+ * after the back-off (never before the CA's Retry-After); logged as acme.order.fail. Sets
+ * *retry_until (0 = no Retry-After) and *next_attempt. */
+void srv__acme_failed(struct hosted *h, const char *domain, int64_t started, enum acme_status st,
+                      const struct acme_error *e, int64_t *retry_until, int64_t *next_attempt);
 /* An order thread: orders the queued domains one at a time until the scheduler stops. */
 void *srv__acme_worker_main(void *arg);
 /* acme_plan.c: the certificate serving each name, indexed by DNS SAN. */
@@ -137,14 +147,27 @@ void srv__acme_names_free(struct srv_acme_names *ix);
  * with a wildcard SAN for its parent. Its index, or -1; *covers = 1 when it is valid for the
  * name (a certificate found by file name may not be). */
 long srv__acme_cert_pick(const struct srv_acme_names *ix, const char *host, int *covers);
-/* Queue every hosted domain whose certificate is missing, does not cover its name or is
- * within renew_before of its end, or whose forced renewal was asked, once its back-off is
- * over; clear renew-if-due requests that are not due. */
-void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now);
-/* With a->mu held: a domain is done (no longer busy); its Retry-After, if any, is kept. */
-void srv__acme_done(struct srv_acme *a, const char *domain, int64_t retry_until);
-/* Ask the planner to look at once (after a policy reload). Any thread; no-op when ACME is
+/* The hosted domains to order now (appended to *due, a strv): certificate missing, not
+ * covering the name or within renew_before of its end, or a forced renewal asked; back-off
+ * over; not queued or being ordered already. Renew-if-due requests that are not due are
+ * cleared. */
+void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now, char ***due, size_t *n_due);
+/* Whether a domain that needs an order waits at `now`: until its row's next_attempt (the
+ * back-off); a forced renewal skips the back-off, not a Retry-After the CA gave that still
+ * runs (retry_until: its end, -1 when none is known since serve started; then a domain whose
+ * last failure was rate_limited waits for next_attempt). Pure. */
+struct hosted_acme;
+int srv__acme_waits(const struct hosted_acme *row, int forced, int64_t retry_until, int64_t now);
+/* Queue domains for the order threads (a->mu not held). */
+void srv__acme_enqueue(struct srv_acme *a, char **domains, size_t n);
+/* With a->mu held: a domain is done (no longer busy); its Retry-After, if any, is kept, and
+ * the planner looks again at next_attempt (0: not before its next full pass). */
+void srv__acme_done(struct srv_acme *a, const char *domain, int64_t retry_until,
+                    int64_t next_attempt);
+/* What the control thread tells the planner after a reload: the policies changed (a full
+ * pass at once) and/or the certificates did (a full pass soon). Any thread; no-op when ACME is
  * off. */
-void srv__acme_kick(void);
+enum { SRV_ACME_KICK_POLICIES = 1, SRV_ACME_KICK_CERTS = 2 };
+void srv__acme_kick(int what);
 
 #endif

@@ -33,16 +33,26 @@ static size_t busy_pos(const struct srv_acme *a, const char *d, int *found)
     return lo;
 }
 
+/* The end of the latest Retry-After the CA gave for `domain` since serve started; -1 when
+ * none is known. */
 static int64_t retry_until(struct srv_acme *a, const char *domain)
 {
     for (size_t i = 0; i < a->n_retry; i++)
         if (strcmp(a->retry[i].domain, domain) == 0)
             return a->retry[i].until;
-    return 0;
+    return -1;
 }
 
-void srv__acme_done(struct srv_acme *a, const char *domain, int64_t until)
+/* With a->mu held: the planner wakes by `when` at the latest. */
+static void due_at(struct srv_acme *a, int64_t when)
 {
+    if (when > 0 && (a->next_due == 0 || when < a->next_due))
+        a->next_due = when;
+}
+
+void srv__acme_done(struct srv_acme *a, const char *domain, int64_t until, int64_t next_attempt)
+{
+    due_at(a, next_attempt);
     int found;
     size_t i = busy_pos(a, domain, &found);
     if (found) {
@@ -65,20 +75,22 @@ void srv__acme_done(struct srv_acme *a, const char *domain, int64_t until)
     }
 }
 
-/* Queue `domain` unless it is queued or being ordered already. 1 queued, 0 not. */
-static int enqueue(struct srv_acme *a, const char *domain)
+void srv__acme_enqueue(struct srv_acme *a, char **domains, size_t n)
 {
-    int found;
-    size_t i = busy_pos(a, domain, &found);
-    if (found)
-        return 0;
-    a->busy = xrealloc(a->busy, (a->n_busy + 1) * sizeof(*a->busy));
-    memmove(a->busy + i + 1, a->busy + i, (a->n_busy - i) * sizeof(*a->busy));
-    a->busy[i] = xstrdup(domain);
-    a->n_busy++;
-    strv_push(&a->queue, &a->n_queue, domain);
-    pthread_cond_signal(&a->work_cv);
-    return 1;
+    pthread_mutex_lock(&a->mu);
+    for (size_t k = 0; k < n; k++) {
+        int found;
+        size_t i = busy_pos(a, domains[k], &found);
+        if (found)
+            continue;
+        a->busy = xrealloc(a->busy, (a->n_busy + 1) * sizeof(*a->busy));
+        memmove(a->busy + i + 1, a->busy + i, (a->n_busy - i) * sizeof(*a->busy));
+        a->busy[i] = xstrdup(domains[k]);
+        a->n_busy++;
+        strv_push(&a->queue, &a->n_queue, domains[k]);
+    }
+    pthread_cond_broadcast(&a->work_cv);
+    pthread_mutex_unlock(&a->mu);
 }
 
 /* ---- planning ---- */
@@ -105,25 +117,26 @@ static void request_not_due(struct hosted *h, const struct hosted_acme *row, int
 {
     struct hosted_acme r = *row;
     r.request = 0;
-    if (hosted_acme_put(h, &r) == 0)
-        log_event(LOG_INFO, "acme.renew.not_due", "domain=%s not_after=%lld", row->domain,
-                  (long long)not_after);
+    if (hosted_acme_put(h, &r) != 0)
+        return;
+    srv_metrics_acme_changed(h, row->domain);
+    log_event(LOG_INFO, "acme.renew.not_due", "domain=%s not_after=%lld", row->domain,
+              (long long)not_after);
 }
 
-/* With a->mu held: whether a due domain waits. A forced renewal skips the back-off, not a
- * Retry-After the CA gave, which runs on (also across a restart: a domain that failed
- * rate-limited waits for next_attempt). */
-static int waits(struct srv_acme *a, const struct hosted_acme *row, int forced, int64_t now)
+int srv__acme_waits(const struct hosted_acme *row, int forced, int64_t retry_until, int64_t now)
 {
     if (row == NULL || now >= row->next_attempt)
         return 0;
     if (!forced)
         return 1;
-    return retry_until(a, row->domain) > now ||
-           (row->last_error != NULL && strncmp(row->last_error, "rate_limited", 12) == 0);
+    if (retry_until >= 0)
+        return retry_until > now;
+    /* none known (serve restarted since): a rate-limited domain waits for its next_attempt */
+    return row->last_error != NULL && strncmp(row->last_error, "rate_limited", 12) == 0;
 }
 
-void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now)
+void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now, char ***due, size_t *n_due)
 {
     char err[512] = "", q[600];
     struct hosted_policy_list pl = {0};
@@ -149,16 +162,22 @@ void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now)
         int covers;
         long c = srv__acme_cert_pick(&ix, host, &covers);
         int64_t not_after = c >= 0 ? certs[c].not_after : 0;
-        int due = acme_needs_cert(now, not_after, covers, a->cfg->acme_renew_before);
+        int needed = acme_needs_cert(now, not_after, covers, a->cfg->acme_renew_before);
         int forced = row != NULL && row->request == 2;
-        if (!due && !forced) {
+        if (!needed && !forced) {
             if (row != NULL && row->request == 1)
                 request_not_due(h, row, not_after);
             continue;
         }
         pthread_mutex_lock(&a->mu);
-        if (!waits(a, row, forced, now))
-            queued += (size_t)enqueue(a, d);
+        int busy;
+        busy_pos(a, d, &busy);
+        if (srv__acme_waits(row, forced, row ? retry_until(a, d) : -1, now)) {
+            due_at(a, row->next_attempt);
+        } else if (!busy) {
+            strv_push(due, n_due, d);
+            queued++;
+        }
         pthread_mutex_unlock(&a->mu);
     }
     log_event(LOG_DEBUG, "acme.plan", "domains=%zu certs=%zu rows=%zu queued=%zu", pl.n, n_certs,

@@ -15,10 +15,15 @@
 
 #include <openssl/rand.h>
 
-#define PLAN_EVERY_S 5 /* how often the planner looks without being asked */
+#define PLAN_EVERY_S 60    /* a full pass over every hosted domain at least this often */
+#define REQUESTS_EVERY_S 2 /* how often renewal requests (`stsd certs renew`) are looked for */
+#define CERTS_GAP_S 5 /* a change of certificates is planned for this long after the last pass */
 
 /* The running scheduler, for srv__acme_kick from the control thread. */
 static _Atomic(struct srv_acme *) running;
+/* The state made before the privilege drop; serve exits without fini when it fails to start
+ * after that, and this keeps what it holds reachable (not a leak) until then. */
+static struct srv_acme *made;
 
 static int acme_on(const struct stsd_config *cfg)
 {
@@ -60,33 +65,54 @@ int64_t srv__acme_wait(int failures, long retry_after)
     return w > retry_after ? w : (int64_t)retry_after;
 }
 
-/* Register the account (or find it: the same key finds the same account). 0, or -1 after
- * logging acme.backoff and setting *next. */
-static int account(struct srv_acme *a, struct acme_client *c, int *failures, int64_t *next)
+/* Register the account (or find it: the same key finds the same account). 0, or -1 with the
+ * error in *e. */
+static int account(struct srv_acme *a, struct acme_client *c, struct acme_error *e)
 {
-    struct acme_error e;
-    memset(&e, 0, sizeof(e));
+    memset(e, 0, sizeof(*e));
     int created = 0;
     char q[600];
-    if (acme_client_account(c, &created, &e) == 0) {
-        log_event(LOG_INFO, "acme.account", "created=%d url=%s directory=%s", created,
-                  log_field(q, sizeof(q), acme_client_account_url(c)), a->cfg->acme_directory);
-        *failures = 0;
-        return 0;
-    }
-    if (atomic_load(&a->stop))
+    if (acme_client_account(c, &created, e) != 0)
         return -1;
-    int64_t now = (int64_t)time(NULL), w = srv__acme_wait(++*failures, e.retry_after);
-    *next = now + w;
-    char when[21];
-    format_rfc3339((time_t)*next, when);
-    srv_acme_count_order((int)e.status);
-    log_event(LOG_WARN, "acme.backoff",
-              "step=account status=%s detail=%s retry_after=%ld next_attempt=%s wait=%lld "
-              "failures=%d directory=%s",
-              acme_status_name(e.status), log_quote(q, sizeof(q), e.detail), e.retry_after, when,
-              (long long)w, *failures, a->cfg->acme_directory);
-    return -1;
+    log_event(LOG_INFO, "acme.account", "created=%d url=%s directory=%s", created,
+              log_field(q, sizeof(q), acme_client_account_url(c)), a->cfg->acme_directory);
+    return 0;
+}
+
+/* One full pass: the domains due are queued once the account is registered. While it cannot
+ * be, each of them records the failure (acme.order.fail step=account) and backs off as a
+ * failed order would, and the account is tried again when the first of them is due. Returns
+ * whether the account is registered. */
+static int pass(struct srv_acme *a, struct hosted *h, struct acme_client *c, int account_ok,
+                int64_t now, int *tried)
+{
+    char **due = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&a->mu);
+    a->next_due = 0;
+    pthread_mutex_unlock(&a->mu);
+    srv__acme_plan(a, h, now, &due, &n);
+    struct acme_error e;
+    if (n > 0 && !account_ok && !atomic_load(&a->stop)) {
+        /* the first step of these orders, one exchange for all of them: in flight */
+        srv_acme_inflight(1);
+        account_ok = account(a, c, &e) == 0;
+        srv_acme_inflight(-1);
+        *tried = 1;
+    }
+    if (account_ok) {
+        srv__acme_enqueue(a, due, n);
+    } else if (n > 0) {
+        for (size_t i = 0; i < n && !atomic_load(&a->stop); i++) {
+            int64_t retry_until = 0, next_attempt = 0;
+            srv__acme_failed(h, due[i], now, e.status, &e, &retry_until, &next_attempt);
+            pthread_mutex_lock(&a->mu);
+            srv__acme_done(a, due[i], retry_until, next_attempt);
+            pthread_mutex_unlock(&a->mu);
+        }
+    }
+    strv_free(due, n);
+    return account_ok;
 }
 
 int srv__acme_thread_open(struct srv_acme *a, const char *event, struct hosted **h,
@@ -106,6 +132,40 @@ int srv__acme_thread_open(struct srv_acme *a, const char *event, struct hosted *
     return -1;
 }
 
+/* 1 when a renewal was asked for a domain (a row with request set). */
+static int requests_pending(struct hosted *h)
+{
+    struct hosted_acme *rows = NULL;
+    size_t n = 0;
+    int any = 0;
+    if (hosted_acme_list(h, &rows, &n) == 0)
+        for (size_t i = 0; i < n && !any; i++)
+            any = rows[i].request != 0;
+    hosted_acme_free(rows, n);
+    return any;
+}
+
+/* When the next full pass is due, from what woke the planner (a->mu held). */
+static int64_t next_pass(struct srv_acme *a, int64_t next_full, int64_t last_full, int64_t now)
+{
+    if (a->kick & SRV_ACME_KICK_POLICIES)
+        next_full = now;
+    if ((a->kick & SRV_ACME_KICK_CERTS) && last_full + CERTS_GAP_S < next_full)
+        next_full = last_full + CERTS_GAP_S;
+    if (a->next_due > 0 && a->next_due < next_full)
+        next_full = a->next_due;
+    a->kick = 0;
+    return next_full;
+}
+
+/*
+ * The planner. A full pass (srv__acme_plan) reads every policy file and certificate, so it runs
+ * when something may have changed: at once after a policy reload (a new domain), within
+ * CERTS_GAP_S of a change in the certificate directory (a certificate replaced or removed; the
+ * scheduler's own installs change it too, hence the gap), when a back-off ends, when a renewal
+ * is asked (looked for every REQUESTS_EVERY_S), and every PLAN_EVERY_S (certificates come due
+ * by the day).
+ */
 static void *planner_main(void *arg)
 {
     struct srv_acme *a = arg;
@@ -113,25 +173,39 @@ static void *planner_main(void *arg)
     struct acme_client *c;
     if (srv__acme_thread_open(a, "acme.plan", &h, &c) != 0)
         return NULL;
-    int account_ok = 0, failures = 0;
-    int64_t next_account = 0;
+    int account_ok = 0, tried = 0;
+    int64_t next_full = 0, last_full = 0;
     while (!atomic_load(&a->stop)) {
         int64_t now = (int64_t)time(NULL);
-        if (!account_ok && now >= next_account)
-            account_ok = account(a, c, &failures, &next_account) == 0;
-        if (account_ok)
-            srv__acme_plan(a, h, now);
+        if (now >= next_full || requests_pending(h)) {
+            account_ok = pass(a, h, c, account_ok, now, &tried);
+            last_full = now;
+            next_full = now + PLAN_EVERY_S;
+        }
+        if (!tried && !account_ok && !atomic_load(&a->stop)) {
+            /* nothing was due at start: the account is registered now all the same, so that
+             * the log says at once whether the CA can be reached */
+            struct acme_error e;
+            char q[600];
+            account_ok = account(a, c, &e) == 0;
+            if (!account_ok && !atomic_load(&a->stop))
+                log_event(LOG_WARN, "acme.backoff",
+                          "step=account status=%s detail=%s retry_after=%ld directory=%s "
+                          "note=\"tried again when a certificate is due\"",
+                          acme_status_name(e.status), log_quote(q, sizeof(q), e.detail),
+                          e.retry_after, a->cfg->acme_directory);
+        }
+        tried = 1;
         struct timespec dl;
         clock_gettime(CLOCK_MONOTONIC, &dl);
-        int64_t wait = PLAN_EVERY_S;
-        if (!account_ok && next_account - now < wait)
-            wait = next_account - now > 0 ? next_account - now : 1;
-        dl.tv_sec += (time_t)wait;
         pthread_mutex_lock(&a->mu);
-        while (!a->kick && !atomic_load(&a->stop) &&
+        next_full = next_pass(a, next_full, last_full, now);
+        int64_t until = next_full < now + REQUESTS_EVERY_S ? next_full : now + REQUESTS_EVERY_S;
+        dl.tv_sec += (time_t)(until > now ? until - now : 0);
+        while (a->kick == 0 && !atomic_load(&a->stop) &&
                pthread_cond_timedwait(&a->plan_cv, &a->mu, &dl) == 0)
             ;
-        a->kick = 0;
+        next_full = next_pass(a, next_full, last_full, (int64_t)time(NULL));
         pthread_mutex_unlock(&a->mu);
     }
     acme_client_free(c);
@@ -139,24 +213,24 @@ static void *planner_main(void *arg)
     return NULL;
 }
 
-/* Wake the planner (stop = 0: to look now) or every thread (stop = 1: to end). */
-static void wake(struct srv_acme *a, int stop)
+/* Wake the planner with `kick` (SRV_ACME_KICK_*), or every thread to end (stop = 1). */
+static void wake(struct srv_acme *a, int kick, int stop)
 {
     pthread_mutex_lock(&a->mu);
     if (stop)
         atomic_store(&a->stop, 1);
-    a->kick = 1;
+    a->kick |= kick;
     pthread_cond_broadcast(&a->plan_cv);
     if (stop)
         pthread_cond_broadcast(&a->work_cv);
     pthread_mutex_unlock(&a->mu);
 }
 
-void srv__acme_kick(void)
+void srv__acme_kick(int what)
 {
     struct srv_acme *a = atomic_load(&running);
-    if (a != NULL)
-        wake(a, 0);
+    if (a != NULL && what != 0)
+        wake(a, what, 0);
 }
 
 /* ---- the module ---- */
@@ -194,6 +268,7 @@ static int acme_secrets(struct srv *s, int idx, char *err, size_t errlen)
     a->cfg = cfg;
     a->key = key;
     s->module_state[idx] = a;
+    made = a;
     return 0;
 }
 
@@ -241,7 +316,7 @@ static void acme_thread_stopping(struct srv_thread *t, int idx)
 {
     struct srv_acme *a = t->srv->module_state[idx];
     if (a != NULL && atomic_load(&running) != NULL)
-        wake(a, 1);
+        wake(a, 0, 1);
 }
 
 static void acme_fini(struct srv *s, int idx)
@@ -251,7 +326,7 @@ static void acme_fini(struct srv *s, int idx)
         return;
     atomic_store(&running, NULL);
     if (a->workers != NULL) { /* init ran */
-        wake(a, 1);
+        wake(a, 0, 1);
         if (a->planner_on)
             pthread_join(a->planner, NULL);
         srv__threads_end(&a->mu, &a->stop, &a->work_cv, &a->plan_cv, a->workers, a->n_workers);
@@ -267,6 +342,7 @@ static void acme_fini(struct srv *s, int idx)
     EVP_PKEY_free(a->key);
     srv__acme_chal_fini();
     free(a);
+    made = NULL;
     s->module_state[idx] = NULL;
     srv_acme_set_enabled(0);
 }

@@ -17,6 +17,12 @@
 
 #define LISTEN_BACKLOG 4096
 #define ACCEPT_BATCH 32
+/* The port-80 listener ([acme] http_listen) answers a CA's validation requests, a handful at a
+ * time, yet anyone may open connections there without TLS, and each can hold an unfinished
+ * request of up to h2o's request length limit (some 400 KB) for its 10 s request timeout. So
+ * it has its own, smaller caps besides the public ones: per address, and in all. */
+#define ACME_CONN_PER_ADDRESS 8
+#define ACME_CONNS_MAX 256
 
 char srv__conns_exempt_token;
 
@@ -132,6 +138,7 @@ struct conn_node {
 static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_node *conns[CONN_BUCKETS];
 static atomic_long conns_open; /* connections on the public listeners, all threads */
+static atomic_long acme_open;  /* of those, on the port-80 listener */
 static long conns_max;         /* [server] max_connections, resolved at start */
 static char admin_token;       /* on_close data of admin-listener connections */
 static const struct stsd_config *conns_cfg;
@@ -156,6 +163,7 @@ void srv__conns_init(const struct stsd_config *cfg)
     memset(penalty, 0, sizeof(penalty));
     conns_cfg = cfg;
     atomic_store(&conns_open, 0);
+    atomic_store(&acme_open, 0);
     srv__h2_guard_init(cfg->max_body);
     /* Raise the soft file limit to the hard one (systemd's default soft limit is 1024, its
      * hard limit far higher), as a server that holds one descriptor per client should. */
@@ -190,12 +198,16 @@ static size_t conn_bucket(const unsigned char *key)
 
 void *srv__conns_acquire(struct srv *s, const struct sockaddr *sa)
 {
+    return srv__conns_acquire_max(s, sa, s->cfg->max_conn_per_address);
+}
+
+void *srv__conns_acquire_max(struct srv *s, const struct sockaddr *sa, int max)
+{
     unsigned char key[SRV_ADDR_KEY_LEN];
     int family;
     const unsigned char *a;
     if (srv__addr_key(sa, key, &family, &a) != 0)
         return &srv__conns_exempt_token;
-    int max = s->cfg->max_conn_per_address;
     if (max <= 0 || config_cidr_match(s->cfg->rate_exempt, s->cfg->n_rate_exempt, family, a))
         return &srv__conns_exempt_token;
     size_t b = conn_bucket(key);
@@ -336,6 +348,7 @@ static void on_sock_close(void *data);
 struct conn {
     void *token;             /* from srv__conns_acquire, or &admin_token */
     struct srv_h2_guard *h2; /* h2guard.c's state once the connection speaks HTTP/2 */
+    int acme;                /* on the port-80 listener (counted in acme_open) */
 };
 
 struct srv_h2_guard **srv__conn_h2(h2o_socket_t *sock)
@@ -351,6 +364,8 @@ static void on_sock_close(void *data)
     struct srv_thread *t = srv_current();
     if (t != NULL)
         t->n_conns--;
+    if (c->acme)
+        atomic_fetch_sub(&acme_open, 1);
     if (c->token != &admin_token) {
         atomic_fetch_sub(&conns_open, 1);
         if (t != NULL && acc.paused == 1 && atomic_load(&conns_open) < conns_max)
@@ -361,7 +376,9 @@ static void on_sock_close(void *data)
     free(c);
 }
 
-static void log_refused(struct srv_thread *t, const struct sockaddr *sa, int penalized)
+enum refusal { REFUSED_PER_ADDRESS, REFUSED_PENALTY, REFUSED_ACME_PER_ADDRESS, REFUSED_ACME_ALL };
+
+static void log_refused(struct srv_thread *t, const struct sockaddr *sa, enum refusal why)
 {
     static __thread uint64_t last_ms;
     static __thread uint64_t refused;
@@ -375,11 +392,18 @@ static void log_refused(struct srv_thread *t, const struct sockaddr *sa, int pen
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
-    if (penalized)
+    if (why == REFUSED_PENALTY)
         log_event(LOG_WARN, "conn.refused",
                   "addr=%s reason=penalty refused=%llu note=\"it broke an HTTP/2 limit "
                   "recently\"",
                   ip, (unsigned long long)refused);
+    else if (why != REFUSED_PER_ADDRESS)
+        log_event(LOG_WARN, "conn.refused",
+                  "addr=%s reason=%s limit=%d listener=acme refused=%llu note=\"the port-80 "
+                  "listener only answers ACME http-01 validations\"",
+                  ip, why == REFUSED_ACME_ALL ? "acme_connections" : "acme_conn_per_address",
+                  why == REFUSED_ACME_ALL ? ACME_CONNS_MAX : ACME_CONN_PER_ADDRESS,
+                  (unsigned long long)refused);
     else
         log_event(LOG_WARN, "conn.refused",
                   "addr=%s reason=max_conn_per_address limit=%d refused=%llu "
@@ -393,7 +417,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 {
     struct srv_thread *t = srv_current();
     h2o_accept_ctx_t *actx = listener->data;
-    int admin = actx == &t->accept_admin;
+    int admin = actx == &t->accept_admin, acme = actx == &t->accept_acme;
     if (err != NULL)
         return;
     for (int i = 0; i < ACCEPT_BATCH && !t->stopping; i++) {
@@ -418,21 +442,36 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         if (!admin) {
             tok = &srv__conns_exempt_token;
             struct sockaddr_storage ss;
+            ss.ss_family = AF_UNSPEC; /* log_refused prints "?" when getpeername fails */
             socklen_t sl = h2o_socket_getpeername(sock, (struct sockaddr *)&ss);
-            if (sl > 0) {
-                int penalized = srv__conns_penalized((struct sockaddr *)&ss, h2o_now(t->loop));
-                tok = penalized ? NULL : srv__conns_acquire(t->srv, (struct sockaddr *)&ss);
-                if (tok == NULL) {
-                    atomic_fetch_sub(&conns_open, 1);
-                    log_refused(t, (struct sockaddr *)&ss, penalized);
-                    h2o_socket_close(sock);
-                    continue;
+            enum refusal why = REFUSED_PER_ADDRESS;
+            if (acme && atomic_fetch_add(&acme_open, 1) >= ACME_CONNS_MAX) {
+                tok = NULL;
+                why = REFUSED_ACME_ALL;
+            } else if (sl > 0 && srv__conns_penalized((struct sockaddr *)&ss, h2o_now(t->loop))) {
+                tok = NULL;
+                why = REFUSED_PENALTY;
+            } else if (sl > 0) {
+                int max = t->srv->cfg->max_conn_per_address;
+                if (acme && (max <= 0 || max > ACME_CONN_PER_ADDRESS)) {
+                    max = ACME_CONN_PER_ADDRESS;
+                    why = REFUSED_ACME_PER_ADDRESS;
                 }
+                tok = srv__conns_acquire_max(t->srv, (struct sockaddr *)&ss, max);
+            }
+            if (tok == NULL) {
+                atomic_fetch_sub(&conns_open, 1);
+                if (acme)
+                    atomic_fetch_sub(&acme_open, 1);
+                log_refused(t, (struct sockaddr *)&ss, why);
+                h2o_socket_close(sock);
+                continue;
             }
         }
         t->n_conns++;
         struct conn *c = xcalloc(1, sizeof(*c));
         c->token = tok;
+        c->acme = acme;
         sock->on_close.cb = on_sock_close;
         sock->on_close.data = c;
         h2o_accept(actx, sock);

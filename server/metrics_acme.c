@@ -38,15 +38,21 @@ void srv__acme_briefs_free(struct srv__acme_brief *v, size_t n)
     free(v);
 }
 
-static void swap_in(struct srv__acme_brief *v, size_t n)
+/* Make v the table (A.mu held, released here) and free the one it replaces. */
+static void install_unlock(struct srv__acme_brief *v, size_t n)
 {
-    pthread_mutex_lock(&A.mu);
     struct srv__acme_brief *old = A.v;
     size_t old_n = A.n;
     A.v = v;
     A.n = n;
     pthread_mutex_unlock(&A.mu);
     srv__acme_briefs_free(old, old_n);
+}
+
+void srv__metrics_acme_forget(void)
+{
+    pthread_mutex_lock(&A.mu);
+    install_unlock(NULL, 0);
 }
 
 static void brief_set(struct srv__acme_brief *b, const struct hosted_acme *a, uint64_t seq)
@@ -85,7 +91,7 @@ void srv__metrics_acme_refresh(struct hosted *h)
 {
     const struct stsd_config *cfg = h ? hosted_config(h) : NULL;
     if (cfg == NULL || cfg->acme_directory == NULL || cfg->acme_directory[0] == '\0') {
-        swap_in(NULL, 0); /* rows of an earlier run with ACME on say nothing now */
+        srv__metrics_acme_forget(); /* rows of an earlier run with ACME on say nothing now */
         return;
     }
     pthread_mutex_lock(&A.mu);
@@ -111,12 +117,7 @@ void srv__metrics_acme_refresh(struct hosted *h)
             b.domain = xstrdup(A.v[i].domain);
             upsert(&v, &n, &b);
         }
-    struct srv__acme_brief *old = A.v;
-    size_t old_n = A.n;
-    A.v = v;
-    A.n = n;
-    pthread_mutex_unlock(&A.mu);
-    srv__acme_briefs_free(old, old_n);
+    install_unlock(v, n);
 }
 
 void srv_metrics_acme_changed(struct hosted *h, const char *domain)
@@ -133,11 +134,6 @@ void srv_metrics_acme_changed(struct hosted *h, const char *domain)
     upsert(&A.v, &A.n, &b);
     pthread_mutex_unlock(&A.mu);
     hosted_acme_clear(&a);
-}
-
-void srv__metrics_acme_forget(void)
-{
-    swap_in(NULL, 0);
 }
 
 const struct srv__acme_brief *srv__acme_brief_find(const struct srv__acme_brief *v, size_t n,

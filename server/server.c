@@ -28,6 +28,7 @@ enum { MSG_SWAP = 1, MSG_STOP = 2 };
 const struct srv_module *const srv__modules[] = {
     &srv_report_module,
     &srv_admin_module,
+    &srv_acme_module,
     NULL,
 };
 
@@ -233,6 +234,10 @@ static void reload(struct srv *s, int what, int started, const char *why)
     sn->certs->refs++;
     uint64_t t2 = now_ms();
     snapshot_publish(s, sn, started);
+    /* a domain added now gets its certificate without waiting; a certificate replaced or
+     * removed is looked at soon */
+    srv__acme_kick(((what & RELOAD_POLICIES) ? SRV_ACME_KICK_POLICIES : 0) |
+                   ((what & RELOAD_CERTS) ? SRV_ACME_KICK_CERTS : 0));
     pthread_rwlock_wrlock(&snap_readers); /* readers off the loops are done with `old` */
     pthread_rwlock_unlock(&snap_readers);
     snapshot_release(old);

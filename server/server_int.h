@@ -257,6 +257,9 @@ long srv__conns_max_default(long nofile);
 /* Account a new connection from sa. Returns a token for srv__conns_release, or NULL when
  * over the cap (the caller closes the socket). Exempt addresses get a static token. */
 void *srv__conns_acquire(struct srv *s, const struct sockaddr *sa);
+/* The same with the per-address cap `max` (<= 0: none) instead of max_conn_per_address (the
+ * port-80 listener has a smaller one). One count per address serves every listener. */
+void *srv__conns_acquire_max(struct srv *s, const struct sockaddr *sa, int max);
 void srv__conns_release(void *token);
 /* Refuse new connections from sa's address (IPv4, IPv6 /64) until until_ms (h2o_now's clock):
  * for a client that broke an HTTP/2 limit. rate_exempt ranges are never shut out. */

@@ -37,6 +37,30 @@ import intake_lib as il  # noqa: E402
 OPEN_INTAKE = "rate_limit = 0\nrate_exempt = 192.0.2.0/32\n"
 
 
+def raise_nofile():
+    """Raise this process's soft file limit to the hard one (floods hold many sockets)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def closed_by_server(socks, wait=0.0):
+    """How many of the sockets the server has closed (EOF or reset) after `wait` s."""
+    time.sleep(wait)
+    n = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            if s.recv(65536) == b"":
+                n += 1
+        except (BlockingIOError, ssl.SSLWantReadError):
+            pass
+        except OSError:
+            n += 1
+    return n
+
+
 def _status(pid, key):
     try:
         with open("/proc/%d/status" % pid) as f:

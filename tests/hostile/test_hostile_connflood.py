@@ -26,13 +26,6 @@ MAX_CONNS = 200
 CPU_BOUND = 0.3  # seconds of server CPU in 5 s at the cap
 
 
-def raise_nofile():
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def get_from(port, source, timeout=5.0):
     """A policy GET on a new TLS connection from `source`; (seconds, status) or (None, err)."""
     return hl.policy_get(port, timeout=timeout, source=source)
@@ -50,22 +43,6 @@ def open_conns(port, sources, per_source):
     return socks
 
 
-def closed_by_server(socks, wait=1.5):
-    """How many of the sockets the server has closed (EOF or reset) within `wait` s."""
-    time.sleep(wait)
-    n = 0
-    for s in socks:
-        s.setblocking(False)
-        try:
-            if s.recv(1) == b"":
-                n += 1
-        except BlockingIOError:
-            pass
-        except OSError:
-            n += 1
-    return n
-
-
 def server_sockets(pid):
     n = 0
     for fd in os.listdir("/proc/%d/fd" % pid):
@@ -80,7 +57,7 @@ def server_sockets(pid):
 def one_address(t):
     s = il.server(reports=hl.OPEN_INTAKE + "[server]\nmax_conn_per_address = %d\n" % PER_ADDRESS)
     socks = open_conns(s.port, ["127.0.0.1"], 3 * PER_ADDRESS)
-    closed = closed_by_server(socks)
+    closed = hl.closed_by_server(socks, 1.5)
     t.is_(closed, 2 * PER_ADDRESS,
           "one address, %d connections: the %d above max_conn_per_address are closed"
           % (3 * PER_ADDRESS, 2 * PER_ADDRESS))
@@ -159,7 +136,7 @@ def out_of_descriptors(t):
 
 
 def main(t):
-    raise_nofile()
+    hl.raise_nofile()
     one_address(t)
     many_addresses(t)
     out_of_descriptors(t)

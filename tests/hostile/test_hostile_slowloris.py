@@ -18,13 +18,6 @@ P99_BOUND = 0.100
 HOLD = 7.0  # seconds the probe runs while all 1,000 are open (they are closed at 10 s)
 
 
-def raise_nofile():
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def tcp(port, src):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind((src, 0))
@@ -48,7 +41,7 @@ def still_open(socks):
 
 
 def main(t):
-    raise_nofile()
+    hl.raise_nofile()
     s = il.server(reports=hl.OPEN_INTAKE)
     ctx = ssl.create_default_context(cafile=il.ca().cert)
     sources = ["127.3.0.%d" % (1 + i) for i in range(100)]

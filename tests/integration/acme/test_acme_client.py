@@ -4,13 +4,18 @@ pebble-challtestsrv on loopback, pebble validating for real: http-01 and tls-alp
 a chain that openssl verifies for the host with pebble's root; the same account key finds the
 same account; a closed port, an untrusted directory and a wrong directory path fail with the
 right status; a challenge that cannot succeed (the name pointed at 127.0.0.2) fails as
-`challenge` with pebble's reason; one client rides out pebble down (network) and a restarted
+`challenge` with pebble's reason; a body past the cap and a 503 fail as `protocol` and
+`network`; a CA with a valid authorization, a `processing` order with Retry-After and the
+issuer behind Link rel="up" (fakeacme.py) gives a complete chain; one client rides out pebble down (network) and a restarted
 pebble that forgot the account (registered again); badNonce is retried exactly 5 times; a 429 with Retry-After
 (a fake directory) is `rate_limited` with the seconds."""
 
+import http.server
+import json
 import os
 import re
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -54,6 +59,59 @@ def order(pb, key, host, challenge, work, poll_max=None):
         args += ["--poll-max", str(poll_max)]
     r, acct, err = probe(pb, key, *args)
     return r, acct, err, chain, keyf
+
+
+class HostileDir:
+    """An HTTPS server (the test CA's certificate for localhost) that answers GET /big with a
+    chunked body past the client's 256 KiB cap (it keeps sending until the client hangs up)
+    and GET /busy with 503, Retry-After: 7 and a serverInternal problem document."""
+
+    def __init__(self, ca):
+        leaf = ca.issue("localhost", sans=["localhost", "IP:127.0.0.1"], name="hostile")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(leaf["chain"], leaf["key"])
+        self.sent = 0
+
+        hd = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            log_message = staticmethod(lambda *a: None)  # quiet
+
+            def do_GET(self):
+                if self.path == "/big":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    chunk = b"{" + b" " * 65535
+                    try:
+                        for _ in range(16384):  # 1 GiB, unless the client hangs up
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                            hd.sent += len(chunk)
+                        self.wfile.write(b"0\r\n\r\n")
+                    except OSError:
+                        pass
+                    return
+                body = json.dumps({"type": "urn:ietf:params:acme:error:serverInternal",
+                                   "detail": "try later"}).encode()
+                self.send_response(503)
+                self.send_header("Content-Type", "application/problem+json")
+                self.send_header("Retry-After", "7")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.base = "https://localhost:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        st.Cleanup.add(self.stop)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def log_count(pb, needle):
@@ -128,6 +186,12 @@ def main(t):
          "cancelled mid-transfer: `local`, \"cancelled\"", r.out)
     t.ok(took < 5, "the cancel ends the exchange at once (%.1f s)" % took)
     silent.close()
+    # a CA file that cannot be read is ours to fix: local, named
+    missing = os.path.join(work, "no-such-ca.pem")
+    r, acct, err = probe(pb.directory, acct_key, "--account-only", ca_file=missing)
+    t.ok(err is not None and err.group(1) == "local" and
+         err.group(5).endswith("cannot load the CA file " + missing),
+         "an unreadable ca_file: `local`, named", r.out)
     # the right server, a wrong path: an answer that is not ACME
     wrong = pb.directory.replace("/dir", "/no-such-dir")
     r, acct, err = probe(wrong, acct_key, "--account-only", ca_file=pb.ca_file)
@@ -216,6 +280,52 @@ def main(t):
     t.is_(err.group(3) if err else None, "42", "with the Retry-After seconds")
     t.is_(err.group(2) if err else None, "429", "and the HTTP status")
     fd.stop()
+
+    # a broken or hostile directory: a body past the cap ends the transfer, a 5xx is `network`
+    hostile = HostileDir(ca)
+    r, acct, err = probe(hostile.base + "/big", os.path.join(work, "rl.key"), "--account-only",
+                         ca_file=ca.cert)
+    t.ok(err is not None and err.group(1) == "protocol" and
+         err.group(5).endswith(": the answer exceeds 262144 bytes"),
+         "a directory past 256 KiB: `protocol`, the answer exceeds 262144 bytes", r.out)
+    time.sleep(0.5)
+    t.ok(hostile.sent < 64 * 1024 * 1024, "the client hung up: the server could write only "
+         "%d bytes (kernel buffers included)" % hostile.sent)
+    r, acct, err = probe(hostile.base + "/busy", os.path.join(work, "rl.key"), "--account-only",
+                         ca_file=ca.cert)
+    t.ok(err is not None and err.group(1) == "network", "503 is `network`", r.out)
+    t.is_(err.group(2) + " " + err.group(3) if err else None, "503 7",
+          "with its HTTP status and Retry-After")
+    t.ok(err is not None and "serverInternal: try later" in err.group(5),
+         "and the problem's detail", r.out)
+    hostile.stop()
+
+    # a CA pebble is not: the authorization already valid (nothing presented), the order
+    # `processing` with Retry-After: 2 after finalize, the leaf sent alone with its issuer
+    # behind Link rel="up"
+    import fakeacme
+    fa = fakeacme.FakeAcme(ca, processing_retry_after=2).start()
+    out = os.path.join(work, "fake")
+    os.mkdir(out)
+    r, acct, err = probe(fa.directory, os.path.join(work, "fake.key"), "--host",
+                         "mta-sts.fake.test", "--challenge", "http-01", "--port",
+                         str(st.free_port()), "--out-dir", out, ca_file=ca.cert)
+    t.ok(re.search(r"^issued mta-sts.fake.test served=0$", r.out, re.M) is not None,
+         "fake CA: issued without presenting anything (the authorization was valid)",
+         r.out + r.err)
+    polls = fa.times("order")
+    t.is_(len(polls), 3, "fake CA: the order was polled 3 times (ready, processing, valid)")
+    t.ok(len(polls) == 3 and polls[2] - polls[1] >= 1.9,
+         "fake CA: the poll after `processing` waited for its Retry-After (%.2f s)" %
+         ((polls[2] - polls[1]) if len(polls) == 3 else -1))
+    t.is_(fa.names().count("issuer"), 1, "fake CA: the issuer was fetched once, from Link up")
+    chain = os.path.join(out, "mta-sts.fake.test.chain.pem")
+    pem = open(chain, "rb").read() if os.path.exists(chain) else b""
+    t.is_(pem.count(b"-----BEGIN CERTIFICATE-----"), 2, "fake CA: leaf + issuer in the file")
+    v = st.run(["openssl", "verify", "-CAfile", ca.cert, "-verify_hostname",
+                "mta-sts.fake.test", chain], timeout=20)
+    t.ok(v.returncode == 0, "fake CA: the chain verifies for the host", v.out + v.err)
+    fa.stop()
 
 
 if __name__ == "__main__":

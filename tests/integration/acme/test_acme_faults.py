@@ -13,7 +13,7 @@
           itself: the account is made and the certificate issued and served.
   429     a fake directory answers newOrder 429 + Retry-After: 15 + rateLimited; with the
           back-off divided by 10 (6 s) the Retry-After is the longer wait: the failure says
-          status=rate_limited retry_after=15 wait=15, and even with a forced renewal
+          status=rate_limited retry_after=15 wait=15 (16 when the answer came late in a second), and even with a forced renewal
           (`stsd certs renew --force`) asked at once the fake directory sees no newOrder before
           15 s — and sees it within the planner's next pass after.
   chall   pebble's DNS points mta-sts.fail.test at 127.0.0.2, where nothing answers: the order

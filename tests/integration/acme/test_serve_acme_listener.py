@@ -10,10 +10,13 @@
    is not given acme-tls/1 and gets the ordinary certificate; the policy is still served over
    h2 and http/1.1 (curl), and s_client offering h2,http/1.1 gets h2. No port-80 listener runs
    with this challenge.
-3. The directory is a closed port: the account step fails with status network, logged as
-   acme.backoff with a growing wait (the test-only STSD_TEST_ACME_BACKOFF_DIV shortens the
-   minutes of the real back-off to seconds), the failures count up, serve keeps serving, and a
-   SIGTERM stops it at once.
+3. The directory is a closed port: the hosted domain's order cannot start (the account step
+   fails, status network: acme.order.fail step=account) and backs off with a growing wait (the
+   test-only STSD_TEST_ACME_BACKOFF_DIV shortens the minutes of the real back-off to seconds),
+   the failures count up, no order starts, serve keeps serving, and a SIGTERM stops it at once.
+   With nothing due (a valid certificate), the account step at start is logged once as
+   acme.backoff and not retried until a certificate is due.
+4. A directory that accepts connections and never answers: SIGTERM stops serve at once.
 """
 import os
 import re
@@ -68,7 +71,7 @@ def test_http01(t):
                   extra_config="[server]\nmax_conn_per_address = 3\n"
                   "[reports]\nrate_exempt = 10.9.9.9/32\n" +
                   acme_section(directory, "http-01", http_port),
-                  env={"STSD_TEST_ACME_BACKOFF_DIV": "60"})
+                  env={"STSD_TEST_ACME_BACKOFF_DIV": "30"})
     srv.start()
     t.ok(re.search(r"event=serve\.ready .*acme=127\.0\.0\.1:%d" % http_port, srv.log()),
          "serve.ready names the port-80 listener (acme=...)", srv.log()[-2000:])
@@ -125,17 +128,20 @@ def test_http01(t):
     time.sleep(0.3)
     t.is_(st.curl(base + "/x").status, 404, "after they close, connections are accepted again")
 
-    # 3. the directory is down: the account step backs off with a growing wait
-    t.ok(srv.wait_log("event=acme.backoff", 20, count=3),
-         "three acme.backoff lines within 20 s (back-off divided by 60)", srv.log()[-3000:])
-    lines = [l for l in srv.log().splitlines() if "event=acme.backoff" in l]
+    # 3. the directory is down: a.test's orders cannot start, each failure backs off longer
+    t.ok(srv.wait_log("event=acme.order.fail domain=a.test", 30, count=3),
+         "three acme.order.fail lines for a.test within 30 s (back-off divided by 30)",
+         srv.log()[-3000:])
+    lines = [l for l in srv.log().splitlines() if "event=acme.order.fail domain=a.test" in l]
     waits = [int(re.search(r"\bwait=(\d+)", l).group(1)) for l in lines]
     fails = [int(re.search(r"\bfailures=(\d+)", l).group(1)) for l in lines]
-    t.ok(all("status=network" in l and "step=account" in l for l in lines),
-         "each says step=account status=network", "\n".join(lines))
+    t.ok(all("status=network" in l for l in lines), "each says status=network", "\n".join(lines))
     t.ok(len(waits) >= 3 and waits[0] < waits[1] < waits[2], "the wait grows: %r" % waits[:4])
     t.is_(fails[:3], [1, 2, 3], "failures count 1, 2, 3")
-    t.ok("next_attempt=" in lines[0], "next_attempt is logged")
+    t.ok(all(re.search(r"next_attempt=\d{4}-\d\d-\d\dT", l) for l in lines),
+         "next_attempt is logged")
+    t.ok(all("step=account" in l for l in lines),
+         "each says the account step could not be done (step=account)")
     t.ok("event=acme.order.start" not in srv.log(), "no order starts without an account")
     t.is_(st.curl(base + "/.well-known/acme-challenge/x").status, 404, "port 80 still answers")
     t0 = time.monotonic()
@@ -166,6 +172,13 @@ def test_tlsalpn(t):
         t.ok(False, "nothing listens on http_listen with tls-alpn-01")
     except OSError:
         t.ok(True, "nothing listens on http_listen with tls-alpn-01")
+    # nothing is due (a.test's certificate is valid): the account step at start is logged
+    t.ok(srv.wait_log("event=acme.backoff step=account status=network", 10),
+         "nothing due: the account step's failure is logged once (acme.backoff)",
+         srv.log()[-2000:])
+    time.sleep(2.5)
+    t.is_(srv.log().count("event=acme.backoff"), 1, "... and not retried while nothing is due")
+    t.ok("event=acme.order" not in srv.log(), "no order for a valid certificate")
     out = s_client(srv.port, "acme-tls/1", HOST)
     t.ok("No ALPN negotiated" in out and "ALPN protocol" not in out,
          "acme-tls/1 without a pending challenge: no ALPN selected", out)
@@ -187,9 +200,33 @@ def test_tlsalpn(t):
     t.is_(srv.stop(), 0, "serve stops cleanly")
 
 
+def test_hanging_directory(t):
+    """A directory that accepts the connection and never answers: SIGTERM still stops serve at
+    once (the exchange under way is cancelled) and no failure is recorded for it."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)  # connections complete in the backlog; nothing is ever read or sent
+    try:
+        srv = st.Stsd(policies={"a.test": POLICY}, extra_config=acme_section(
+            "https://127.0.0.1:%d/dir" % ls.getsockname()[1], "http-01", st.free_port()))
+        srv.start()
+        time.sleep(2)
+        t0 = time.monotonic()
+        rc = srv.stop()
+        took = time.monotonic() - t0
+        t.ok(rc == 0 and took < 3,
+             "a directory that never answers: SIGTERM stops serve in %.1f s (status %r)" %
+             (took, rc))
+        t.ok("event=acme.order.fail" not in srv.log() and "event=acme.backoff" not in srv.log(),
+             "the cancelled exchange is not recorded as a failure", srv.log()[-2000:])
+    finally:
+        ls.close()
+
+
 def main(t):
     test_http01(t)
     test_tlsalpn(t)
+    test_hanging_directory(t)
 
 
 if __name__ == "__main__":

@@ -108,17 +108,6 @@ static void test_tlsalpn_cert(void **state)
     EVP_PKEY_free(k);
 }
 
-static void test_tlsalpn_cert_refuses(void **state)
-{
-    X509 *x = (X509 *)1;
-    EVP_PKEY *k = (EVP_PKEY *)1;
-    assert_int_equal(acme_tlsalpn_cert("not a host", "ka", &x, &k), -1);
-    assert_null(x);
-    assert_null(k);
-    assert_int_equal(acme_tlsalpn_cert("mta-sts.example.test", NULL, &x, &k), -1);
-    assert_int_equal(acme_tlsalpn_cert(NULL, "ka", &x, &k), -1);
-}
-
 static X509_REQ *csr_of(const char *host, EVP_PKEY **key)
 {
     char *b64 = NULL;
@@ -208,6 +197,17 @@ static void test_chain_check(void **state)
     EVP_PKEY_free(other);
 }
 
+static void test_tlsalpn_cert_refuses(void **state)
+{
+    X509 *x = (X509 *)1;
+    EVP_PKEY *k = (EVP_PKEY *)1;
+    assert_int_equal(acme_tlsalpn_cert("not a host", "ka", &x, &k), -1);
+    assert_null(x);
+    assert_null(k);
+    assert_int_equal(acme_tlsalpn_cert("mta-sts.example.test", NULL, &x, &k), -1);
+    assert_int_equal(acme_tlsalpn_cert(NULL, "ka", &x, &k), -1);
+}
+
 UNIT_TESTS(NULL, cmocka_unit_test(test_key_authorization), cmocka_unit_test(test_tlsalpn_cert),
-           cmocka_unit_test(test_tlsalpn_cert_refuses), cmocka_unit_test(test_csr),
-           cmocka_unit_test(test_chain_check))
+           cmocka_unit_test(test_csr), cmocka_unit_test(test_chain_check),
+           cmocka_unit_test(test_tlsalpn_cert_refuses))

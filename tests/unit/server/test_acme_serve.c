@@ -235,6 +235,31 @@ static void test_cert_pick(void **state)
         X509_free(v[i].x509);
 }
 
-UNIT_TESTS(NULL, cmocka_unit_test(test_cert_pick), cmocka_unit_test(test_token_valid),
-           cmocka_unit_test(test_http01), cmocka_unit_test(test_tlsalpn01),
-           cmocka_unit_test(test_sni), cmocka_unit_test(test_alpn))
+static void test_waits(void **state)
+{
+    (void)state;
+    struct hosted_acme r = {.domain = "a.test", .next_attempt = 1000};
+    /* no row, or the back-off is over: no wait */
+    assert_false(srv__acme_waits(NULL, 0, -1, 500));
+    assert_false(srv__acme_waits(&r, 0, -1, 1000));
+    assert_false(srv__acme_waits(&r, 1, 2000, 1000));
+    /* within the back-off: waits unless forced */
+    assert_true(srv__acme_waits(&r, 0, -1, 999));
+    assert_true(srv__acme_waits(&r, 0, 0, 999));
+    assert_false(srv__acme_waits(&r, 1, -1, 999));
+    /* forced: a Retry-After still running is honoured, one that ran out is not */
+    assert_true(srv__acme_waits(&r, 1, 900, 899));
+    assert_false(srv__acme_waits(&r, 1, 900, 900));
+    assert_false(srv__acme_waits(&r, 1, 0, 500));
+    /* forced, nothing known since a restart: a rate-limited failure waits for next_attempt */
+    r.last_error = "rate_limited: too many new orders";
+    assert_true(srv__acme_waits(&r, 1, -1, 999));
+    assert_false(srv__acme_waits(&r, 1, 900, 950));
+    r.last_error = "network: connection refused";
+    assert_false(srv__acme_waits(&r, 1, -1, 999));
+}
+
+UNIT_TESTS(NULL, cmocka_unit_test(test_cert_pick), cmocka_unit_test(test_waits),
+           cmocka_unit_test(test_token_valid), cmocka_unit_test(test_http01),
+           cmocka_unit_test(test_tlsalpn01), cmocka_unit_test(test_sni),
+           cmocka_unit_test(test_alpn))

@@ -222,8 +222,11 @@ static void test_acme_metrics(void **state)
     };
     struct admin_cert_name names[] = {{"mta-sts.a.test", 0}, {"mta-sts.c.test", 1}};
     struct admin_certs_view cv = {.certs = certs, .n = 2, .names = names, .n_names = 2};
-    struct srv__metrics_domain doms[] = {
-        {.domain = "a.test"}, {.domain = "b.test"}, {.domain = "c\"q.test"}, {.domain = "c.test"}};
+    struct srv__metrics_domain doms[] = {{.domain = "a.test"},
+                                         {.domain = "b.test"},
+                                         {.domain = "c\"q.test"},
+                                         {.domain = "c.test"},
+                                         {.domain = "x\\y\nz"}};
     struct srv__acme_brief rows[] = {
         {"b.test", "failed", 3, NOW + 3600, 0},
         {"c.test", "ok", 0, 0, 0},
@@ -232,7 +235,7 @@ static void test_acme_metrics(void **state)
     struct srv_acme_stats st = {
         .orders = {4, 2, 0, 0, 0, 0, 1}, .in_flight = 1, .in_flight_max = 5, .enabled = 1};
     struct admin_buf b = {0};
-    srv__metrics_acme_write(&b, &st, doms, 4, &cv, rows, 3, NOW);
+    srv__metrics_acme_write(&b, &st, doms, 5, &cv, rows, 3, NOW);
     const char *const want[] = {
         "# TYPE stsd_acme_enabled gauge\n",
         "stsd_acme_enabled 1\n",
@@ -252,6 +255,7 @@ static void test_acme_metrics(void **state)
         "stsd_certificate_source{domain=\"b.test\",source=\"none\"} 1\n",
         "stsd_certificate_source{domain=\"c\\\"q.test\",source=\"none\"} 1\n",
         "stsd_certificate_source{domain=\"c.test\",source=\"acme\"} 1\n",
+        "stsd_certificate_source{domain=\"x\\\\y\\nz\",source=\"none\"} 1\n",
         "stsd_acme_failures{domain=\"b.test\"} 3\n",
         "stsd_acme_failures{domain=\"c.test\"} 0\n",
         "stsd_acme_next_attempt_timestamp_seconds{domain=\"b.test\"} 1800003600\n",
@@ -268,7 +272,7 @@ static void test_acme_metrics(void **state)
     size_t samples = 0;
     for (const char *p = b.p; *p; p = strchr(p, '\n') + 1)
         samples += *p != '#';
-    assert_int_equal(samples, 19);
+    assert_int_equal(samples, 20);
     free(b.p);
 }
 

@@ -177,6 +177,36 @@ static void test_conns_per_64(void **state)
     config_free(&cfg);
 }
 
+/* A smaller cap for one listener: the count per address is shared, the cap is the caller's. */
+static void test_conns_acquire_max(void **state)
+{
+    (void)state;
+    struct stsd_config cfg;
+    config_defaults(&cfg);
+    cfg.max_conn_per_address = 3;
+    struct srv s = {.cfg = &cfg};
+    srv__conns_init(&cfg);
+    struct sockaddr_in a = v4("198.51.100.7");
+    void *t1 = srv__conns_acquire(&s, SA(a));
+    assert_non_null(t1);
+    assert_null(srv__conns_acquire_max(&s, SA(a), 1)); /* one already: the cap of 1 is full */
+    void *t2 = srv__conns_acquire_max(&s, SA(a), 2);
+    assert_non_null(t2);
+    assert_true(t2 == t1);                    /* the same address's count */
+    void *t3 = srv__conns_acquire(&s, SA(a)); /* the third under max_conn_per_address = 3 */
+    assert_non_null(t3);
+    assert_null(srv__conns_acquire(&s, SA(a)));
+    assert_ptr_equal(srv__conns_acquire_max(&s, SA(a), 0), &srv__conns_exempt_token);
+    srv__conns_release(t3);
+    srv__conns_release(t2);
+    assert_null(srv__conns_acquire_max(&s, SA(a), 1));
+    srv__conns_release(t1);
+    void *t4 = srv__conns_acquire_max(&s, SA(a), 1); /* all closed: room again */
+    assert_non_null(t4);
+    srv__conns_release(t4);
+    config_free(&cfg);
+}
+
 static void test_conns_max_default(void **state)
 {
     (void)state;
@@ -260,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_keyed_hash_is_keyed),
         cmocka_unit_test(test_addr_key_64),
         cmocka_unit_test(test_conns_per_64),
+        cmocka_unit_test(test_conns_acquire_max),
         cmocka_unit_test(test_conns_max_default),
         cmocka_unit_test(test_ratelimit_new_address_base_rate),
         cmocka_unit_test(test_h2_empty_data),
