@@ -305,7 +305,9 @@ struct pending {
 static int outcome(struct pending *p, const struct hosted_acme *a, int64_t t0, int *failed)
 {
     char t[21];
-    if (a == NULL)
+    /* serve clears the request when it has handled it; an order that ended in the second of
+     * the request but began before it leaves the request in place */
+    if (a == NULL || a->request != 0)
         return 0;
     if (strcmp(a->state, "ok") == 0 && a->last_success >= t0) {
         printf("renewed mta-sts.%s: not after %s\n", p->domain, when(a->not_after, t));
@@ -321,7 +323,7 @@ static int outcome(struct pending *p, const struct hosted_acme *a, int64_t t0, i
     /* The request was answered without an order since (serve found the certificate not due,
      * or an order that began before the request ended): seen on two polls in a row, so that
      * a request being taken up is not misread. */
-    if (a->request == 0 && a->last_attempt < t0 && ++p->dropped >= 2) {
+    if (a->last_attempt < t0 && ++p->dropped >= 2) {
         printf("not renewed mta-sts.%s: `stsd serve` answered without a new order (see its log "
                "for acme.renew.not_due); run renew again\n",
                p->domain);

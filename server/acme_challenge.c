@@ -3,6 +3,7 @@
 #include "server/acme_int.h"
 #include "common/common.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ struct chal {
     char key_auth[SRV_ACME_KEYAUTH_MAX]; /* http-01 */
     X509 *cert;                          /* tls-alpn-01 */
     EVP_PKEY *key;
+    unsigned long answered; /* tls-alpn-01 handshakes answered with cert */
     int used;
 };
 
@@ -168,7 +170,7 @@ int srv__acme_chal_tls(const char *host, size_t len, X509 **cert, EVP_PKEY **key
             EVP_PKEY_up_ref(c->key);
             *cert = c->cert;
             *key = c->key;
-            r = 1;
+            r = ++table.v[i].answered > INT_MAX ? INT_MAX : (int)table.v[i].answered;
             break;
         }
     }

@@ -54,7 +54,8 @@ void srv__acme_chal_remove(enum srv_acme_chal_type type, const char *host, const
 int srv__acme_chal_http(const char *token, size_t len, char *out, size_t outsz);
 /* tls-alpn-01: the validation certificate and key for `host` (len bytes, compared without
  * regard to case), each with a new reference the caller releases (X509_free, EVP_PKEY_free).
- * 1 found, 0 none. */
+ * 0 none; else which answer this is for the challenge (1 the first, 2 the second, ...), so
+ * that a flood of handshakes for a pending name logs once, not once per ClientHello. */
 int srv__acme_chal_tls(const char *host, size_t len, X509 **cert, EVP_PKEY **key);
 /* How many challenges are in the table. */
 size_t srv__acme_chal_count(void);

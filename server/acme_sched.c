@@ -351,10 +351,8 @@ static void acme_fini(struct srv *s, int idx)
     srv_acme_set_enabled(0);
 }
 
+/* In the order of struct srv_module: name, init (the threads start), secrets (before the
+ * privilege drop), no thread_start, thread_stopping (orders under way are cancelled as soon as
+ * a graceful stop begins), no thread_stop, fini (the threads are joined). */
 const struct srv_module srv_acme_module = {
-    .name = "acme",
-    .init = acme_init,
-    .secrets = acme_secrets,
-    .thread_stopping = acme_thread_stopping,
-    .fini = acme_fini,
-};
+    "acme", acme_init, acme_secrets, NULL, acme_thread_stopping, NULL, acme_fini};

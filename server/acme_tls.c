@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
 
 int srv__tls_ext_sni(const unsigned char *p, size_t len, char *out, size_t outsz)
 {
@@ -71,14 +72,22 @@ int srv__acme_tls_conn(SSL *ssl)
     return ex_idx >= 0 && SSL_get_ex_data(ssl, ex_idx) != NULL;
 }
 
-/* RFC 8737 §3: once the handshake is done the validator sends nothing and closes. Nothing
- * the peer might send is read as a request: the connection ends when the peer closes it, or
- * at the HTTP/1 request timeout. */
+/* RFC 8737 §3: once the handshake is done the validator sends nothing and closes; so does
+ * serve. Nothing the peer might send is read as a request (the TLS layer reports the end of
+ * the stream), and the socket's reading side is shut: h2o sees the end of the connection at
+ * once and closes it, after what is left of the handshake's own output has gone out. The
+ * socket is found through h2o's BIO, whose data is the h2o socket. */
 static void on_info(const SSL *ssl, int where, int ret)
 {
     (void)ret;
-    if ((where & SSL_CB_HANDSHAKE_DONE) != 0)
-        SSL_set_shutdown((SSL *)ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    if ((where & SSL_CB_HANDSHAKE_DONE) == 0)
+        return;
+    SSL_set_shutdown((SSL *)ssl, SSL_RECEIVED_SHUTDOWN);
+    BIO *b = SSL_get_rbio(ssl);
+    const char *name = b != NULL ? BIO_method_name(b) : NULL;
+    h2o_socket_t *sock = name != NULL && strcmp(name, "h2o_socket") == 0 ? BIO_get_data(b) : NULL;
+    if (sock != NULL)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RD);
 }
 
 /*
@@ -104,7 +113,8 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
                 : -1;
     X509 *cert = NULL;
     EVP_PKEY *key = NULL;
-    if (n <= 0 || !srv__acme_chal_tls(host, (size_t)n, &cert, &key))
+    int nth = n > 0 ? srv__acme_chal_tls(host, (size_t)n, &cert, &key) : 0;
+    if (nth <= 0)
         return SSL_CLIENT_HELLO_SUCCESS;
     int ok = SSL_use_cert_and_key(ssl, cert, key, NULL, 1) == 1;
     X509_free(cert);
@@ -117,7 +127,8 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
     SSL_set_options(ssl, SSL_OP_NO_TICKET);
     SSL_set_num_tickets(ssl, 0);
     SSL_set_info_callback(ssl, on_info);
-    log_event(LOG_INFO, "acme.tls_alpn.answered", "host=%s", host);
+    if (nth == 1) /* the CA validates from a few places; anyone may send more */
+        log_event(LOG_INFO, "acme.tls_alpn.answered", "host=%s", host);
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 

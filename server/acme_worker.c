@@ -11,10 +11,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/pem.h>
+
 #define SHORT_LIVED_WAIT                                                                           \
     (24 * 3600) /* a new certificate already due is not ordered again sooner                       \
                  */
 #define RELOAD_WAIT_MS 5000
+#define SKEW_WAIT_S 30 /* longest wait for a new certificate's notBefore */
 
 /* acme_challenge_ops: the challenge is answered from the table while the CA validates. */
 static int present(void *arg, const char *type, const char *host, const char *token,
@@ -96,6 +99,29 @@ void srv__acme_failed(struct hosted *h, const char *domain, int64_t started, enu
     hosted_acme_clear(&r);
 }
 
+/* A CA whose clock runs ahead (or that stamps the second it issues, later than ours) sends a
+ * leaf that is not valid yet by a few seconds: wait for it, as the install checks validity
+ * now. At most SKEW_WAIT_S; cut short by a stop. */
+static void wait_not_before(struct srv_acme *a, const char *chain)
+{
+    BIO *b = BIO_new_mem_buf(chain, -1);
+    X509 *leaf = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    struct tm tm;
+    int64_t nb = 0;
+    if (leaf != NULL && ASN1_TIME_to_tm(X509_get0_notBefore(leaf), &tm) == 1)
+        nb = (int64_t)timegm(&tm);
+    X509_free(leaf);
+    int64_t now = (int64_t)time(NULL);
+    for (int i = 0;
+         nb > now && nb - now <= SKEW_WAIT_S && i < SKEW_WAIT_S * 10 && !atomic_load(&a->stop);
+         i++) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+        now = (int64_t)time(NULL);
+    }
+}
+
 /* Install the chain + key, serve it from the next handshake, log it. 0, or -1 with err. */
 static int installed(struct srv_acme *a, struct hosted *h, struct acme_client *c,
                      const char *domain, const char *chain, const char *key, int64_t t0, char *err,
@@ -103,6 +129,7 @@ static int installed(struct srv_acme *a, struct hosted *h, struct acme_client *c
 {
     char *pem =
         xasprintf("%s%s%s", chain, chain[0] && chain[strlen(chain) - 1] != '\n' ? "\n" : "", key);
+    wait_not_before(a, chain);
     int64_t now = (int64_t)time(NULL);
     int rc = hosted_acme_installed(h, domain, pem, strlen(pem), acme_client_account_url(c), now,
                                    err, errlen);

@@ -478,9 +478,23 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
+void srv__acme_conf_init(struct srv *s)
+{
+    h2o_config_init(&s->globalconf_acme);
+    s->globalconf_acme.server_name = h2o_iovec_init(H2O_STRLIT("stsd"));
+    s->globalconf_acme.max_request_entity_size = 0;
+    s->host_acme = h2o_config_register_host(&s->globalconf_acme,
+                                            h2o_iovec_init(H2O_STRLIT("stsd-acme")), 65535);
+    s->hosts_acme[0] = s->host_acme;
+}
+
 void srv__listeners_start(struct srv_thread *t)
 {
     struct srv *s = t->srv;
+    if (s->host_acme != NULL) {
+        h2o_context_init(&t->ctx_acme, t->loop, &s->globalconf_acme);
+        t->accept_acme.ctx = &t->ctx_acme;
+    }
     t->socks = xcalloc(s->n_listeners + 1, sizeof(*t->socks));
     memset(&acc, 0, sizeof(acc));
     h2o_timeout_init(t->loop, &acc.retry, ACCEPT_RETRY_MS);
@@ -500,6 +514,10 @@ void srv__listeners_start(struct srv_thread *t)
 
 void srv__listeners_stop(struct srv_thread *t)
 {
+    if (t->srv->host_acme != NULL) { /* as begin_stop does for the other listeners */
+        h2o_context_request_shutdown(&t->ctx_acme);
+        t->ctx_acme.http1.req_timeout.timeout = 100;
+    }
     if (t->socks == NULL)
         return;
     if (h2o_timeout_is_linked(&acc.entry))
@@ -515,4 +533,13 @@ void srv__listeners_stop(struct srv_thread *t)
     }
     free(t->socks);
     t->socks = NULL;
+}
+
+void srv__listeners_dispose(struct srv_thread *t)
+{
+    if (t->srv->host_acme == NULL)
+        return;
+    if (h2o_timeout_is_linked(&t->ctx_acme.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&t->ctx_acme.http2._graceful_shutdown_timeout);
+    h2o_context_dispose(&t->ctx_acme);
 }

@@ -136,6 +136,7 @@ static void *thread_main(void *arg)
         if (h2o_timeout_is_linked(&t->ctx.http2._graceful_shutdown_timeout))
             h2o_timeout_unlink(&t->ctx.http2._graceful_shutdown_timeout);
         h2o_context_dispose(&t->ctx);
+        srv__listeners_dispose(t);
         h2o_evloop_destroy(t->loop);
     } else {
         log_event(LOG_WARN, "serve.drain_timeout", "thread=%d open_connections=%zu", t->idx,
@@ -292,11 +293,8 @@ static void setup_h2o(struct srv *s)
         h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("stsd-admin")), 65535);
     s->hosts_public[0] = s->host_public;
     s->hosts_admin[0] = s->host_admin;
-    if (acme_http(cfg)) {
-        s->host_acme = h2o_config_register_host(&s->globalconf,
-                                                h2o_iovec_init(H2O_STRLIT("stsd-acme")), 65535);
-        s->hosts_acme[0] = s->host_acme;
-    }
+    if (acme_http(cfg))
+        srv__acme_conf_init(s);
 }
 
 /* Opened before the privilege drop, like the listening sockets. */
@@ -584,6 +582,8 @@ out:
         SSL_CTX_free(s->ssl_ctx);
     if (s->host_public != NULL)
         h2o_config_dispose(&s->globalconf);
+    if (s->host_acme != NULL)
+        h2o_config_dispose(&s->globalconf_acme);
     hosted_close(s->hosted);
     if (ifd >= 0)
         close(ifd);

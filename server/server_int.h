@@ -270,10 +270,17 @@ extern char srv__conns_exempt_token;
 /* listen.c's per-connection slot for h2guard.c, or NULL for a socket it did not accept. */
 struct srv_h2_guard;
 struct srv_h2_guard **srv__conn_h2(h2o_socket_t *sock);
-/* Start accepting on this thread's sockets. */
+/* The port-80 listener's h2o configuration ([acme] http_listen, http-01): its host, and no
+ * request body (nothing there takes one: a body is refused with 413 before it is read,
+ * instead of being buffered up to [reports] max_body). Main thread, at start. */
+void srv__acme_conf_init(struct srv *s);
+/* Start accepting on this thread's sockets (and make its port-80 context). */
 void srv__listeners_start(struct srv_thread *t);
-/* Stop accepting (close this thread's listening sockets). */
+/* Stop accepting (close this thread's listening sockets); idle connections are asked to
+ * close. */
 void srv__listeners_stop(struct srv_thread *t);
+/* Release the thread's port-80 context (before its loop). */
+void srv__listeners_dispose(struct srv_thread *t);
 
 /* ---- privileges.c: [server] user ---- */
 /* Look the user up and decide: started as root with a user, a drop is due; as root without
@@ -404,6 +411,7 @@ struct srv_thread {
     pthread_t tid;
     h2o_evloop_t *loop;
     h2o_context_t ctx;
+    h2o_context_t ctx_acme; /* the port-80 listener's (on globalconf_acme), when it runs */
     h2o_accept_ctx_t accept_public, accept_admin, accept_acme;
     h2o_socket_t **socks;            /* this thread's listening sockets (one per srv_listener) */
     const struct srv_snapshot *snap; /* what this thread serves now */
@@ -421,6 +429,7 @@ struct srv_thread {
 struct srv {
     const struct stsd_config *cfg;
     h2o_globalconf_t globalconf;
+    h2o_globalconf_t globalconf_acme;                     /* host_acme's: srv__acme_conf_init */
     h2o_hostconf_t *host_public, *host_admin, *host_acme; /* host_acme: port 80, or NULL */
     h2o_hostconf_t *hosts_public[2], *hosts_admin[2], *hosts_acme[2]; /* NULL-terminated */
     SSL_CTX *ssl_ctx;

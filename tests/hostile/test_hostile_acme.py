@@ -13,16 +13,23 @@ loopback port: the listeners exist, no CA answers):
       server closes every stalled connection by itself (h2o's 10 s request timeout, not reset
       by a trickled byte), and port 80 answers again afterwards;
    c. a 512 KB URL (past h2o's request length limit) and 200 headers of 100 bytes each get a
-      4xx and a close, 100 of each at once leave RSS within RSS_BOUND; 2,000 pipelined GETs of
+      4xx and a close, 100 of each at once leave RSS within RSS_BOUND; 256 POSTs announcing
+      10 MB bodies (and a chunked one) get 413 before the body is read, RSS within RSS_BOUND
+      (h2o would buffer each up to [reports] max_body otherwise); 2,000 pipelined GETs of
       unknown tokens all get 404, and up to 20 MB of pipelined requests whose answers are never
       read leave RSS within RSS_BOUND;
    d. 320 connections from 40 addresses each send an unfinished header of 396 KB (just below
       h2o's request length limit): ACME_ALL are held, each costing serve under HOLD_KB of RSS,
-      so what the port-80 listener can be made to hold is bounded by ACME_ALL x HOLD_KB; it is
-      given back when they close;
+      so what the port-80 listener can be made to hold is bounded by ACME_ALL x HOLD_KB; a
+      second wave reuses that memory (RSS grows by less than RSS_BOUND more);
 2. acme-tls/1 on 443 ([acme] challenge = tls-alpn-01) with no challenge pending: N handshakes
    offering only acme-tls/1 cost serve no more CPU than N ordinary ones (ratio < 1.5), none of
-   them selects acme-tls/1, and each gets the ordinary certificate for the name.
+   them selects acme-tls/1, and each gets the ordinary certificate for the name;
+3. the same with a tls-alpn-01 challenge pending for mta-sts.a.test (a fake CA that keeps the
+   authorization pending): N acme-tls/1 handshakes for that name each get acme-tls/1 and the
+   validation certificate (its acmeIdentifier extension), made once when the challenge was
+   presented, not per handshake: CPU ratio to ordinary handshakes < 1.5; a request sent on such
+   a connection gets no HTTP answer; ordinary handshakes for the name still get its certificate.
 """
 import os
 import socket
@@ -33,6 +40,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostilelib as hl  # noqa: E402
+sys.path.insert(0, os.path.join(hl.SOURCE_ROOT, "tests/integration/acme"))
+import fakeacme  # noqa: E402
 
 st, il = hl.st, hl.il
 PER_ADDRESS = 40  # [server] max_conn_per_address: the HTTPS listeners' cap
@@ -190,6 +199,27 @@ def oversized(t, s, http_port):
     t.ok(all(400 <= x < 500 for x in codes), "200 oversized requests at once: all 4xx (%s)"
          % sorted(set(codes)))
     t.ok(rss < RSS_BOUND, "RSS grew by %.1f MB (< %.0f)" % (rss, RSS_BOUND))
+    # request bodies: nothing on port 80 takes one; refused before they are read
+    rss0 = hl.vm_rss_mb(pid)
+    socks = flood(http_port, 6, 32, ACME_PER_ADDRESS)
+    for c in socks:
+        try:
+            c.sendall(b"POST " + CHALLENGE_PATH.encode() + b"abc HTTP/1.1\r\nHost: a\r\n"
+                      b"Content-Length: 10000000\r\n\r\n" + b"x" * 65536)
+        except OSError:
+            pass
+    codes = [status_of(read_all(c)) for c in socks]
+    for c in socks:
+        c.close()
+    rss = hl.vm_rss_mb(pid) - rss0
+    t.is_(sorted(set(codes)), [413], "%d POSTs announcing 10 MB bodies: 413 before the body"
+          % len(socks))
+    t.ok(rss < RSS_BOUND, "RSS grew by %.1f MB (< %.0f; [reports] max_body x %d would be "
+         "2.5 GB)" % (rss, RSS_BOUND, ACME_ALL))
+    c = tcp(http_port, "127.4.6.100")
+    c.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    t.is_(status_of(read_all(c)), 413, "a chunked body: 413")
+    c.close()
     # pipelining: every request gets its answer, in order
     c = tcp(http_port, "127.4.4.1")
     req = b"GET " + CHALLENGE_PATH.encode() + b"unknownToken HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -236,23 +266,31 @@ def handshakes(port, alpn, sni, n):
     return out
 
 
-def tls_alpn(t):
-    s = server("tls-alpn-01")
-    pid = s.proc.pid
-    handshakes(s.port, ["h2", "http/1.1"], il.HOST, 20)  # warm up
-    cpu = {}
-    res = {}
-    for kind, alpn in (("ordinary", ["h2", "http/1.1"]), ("acme-tls/1", ["acme-tls/1"]),
-                       ("ordinary again", ["h2", "http/1.1"])):
-        c0 = hl.cpu_seconds(pid)
-        res[kind] = handshakes(s.port, alpn, il.HOST, N_HANDSHAKES)
-        cpu[kind] = hl.cpu_seconds(pid) - c0
-    t.diag("serve CPU for %d handshakes: %s" % (N_HANDSHAKES, ", ".join(
+def compare_cpu(t, s, what, acme_run):
+    """serve's CPU for N ordinary handshakes, then acme_run() (N acme-tls/1 ones), then N
+    ordinary again: the acme-tls/1 ones may cost at most CPU_RATIO x ordinary. The results of
+    each run by kind."""
+    ordinary = ["h2", "http/1.1"]
+    handshakes(s.port, ordinary, il.HOST, 20)  # warm up
+    cpu, res = {}, {}
+    for kind in ("ordinary", "acme-tls/1", "ordinary again"):
+        c0 = hl.cpu_seconds(s.proc.pid)
+        res[kind] = acme_run() if kind == "acme-tls/1" else handshakes(
+            s.port, ordinary, il.HOST, N_HANDSHAKES)
+        cpu[kind] = hl.cpu_seconds(s.proc.pid) - c0
+    t.diag("%s: serve CPU for %d handshakes: %s" % (what, N_HANDSHAKES, ", ".join(
         "%s %.3f s" % kv for kv in cpu.items())))
     base = (cpu["ordinary"] + cpu["ordinary again"]) / 2
     t.ok(cpu["acme-tls/1"] <= CPU_RATIO * base + 0.05,
-         "acme-tls/1 handshakes cost %.3f s CPU, ordinary %.3f s (ratio < %.1f)"
-         % (cpu["acme-tls/1"], base, CPU_RATIO))
+         "%s: acme-tls/1 handshakes cost %.3f s CPU, ordinary %.3f s (ratio < %.1f)"
+         % (what, cpu["acme-tls/1"], base, CPU_RATIO))
+    return res
+
+
+def tls_alpn(t):
+    s = server("tls-alpn-01")
+    res = compare_cpu(t, s, "no challenge pending",
+                      lambda: handshakes(s.port, ["acme-tls/1"], il.HOST, N_HANDSHAKES))
     errs = [e for _, e in res["acme-tls/1"] if e is not None]
     t.ok(len(errs) == 0, "every acme-tls/1 handshake completed with the ordinary, verified "
          "certificate for %s" % il.HOST, repr(errs[:3]))
@@ -269,34 +307,113 @@ def tls_alpn(t):
 
 def header_hold(t, s, http_port):
     """Requests whose header never ends: h2o keeps each one until its request timeout, up to its
-    maximum request length (8 KB + 100 x 4 KB); the port-80 caps bound how many."""
+    maximum request length (8 KB + 100 x 4 KB); the port-80 caps bound how many. Two waves:
+    the second reuses what the first left (the allocator need not give it back)."""
     pid = s.proc.pid
-    rss0 = hl.vm_rss_mb(pid)
     hdr = b"GET " + CHALLENGE_PATH.encode() + b"abc HTTP/1.1\r\nHost: a\r\n" + \
         b"".join(b"X-%d: %s\r\n" % (i, b"v" * 4000) for i in range(99))
-    socks = []
-    for c in flood(http_port, 5, 40, ACME_PER_ADDRESS):
-        try:
-            c.sendall(hdr)
-        except OSError:
-            pass  # refused: the server closed it
-        socks.append(c)
-    held = len(socks) - hl.closed_by_server(socks, 1.5)
-    grew = hl.vm_rss_mb(pid) - rss0
-    per = grew * 1024 / max(held, 1)
-    t.diag("%d connections sending %d KB of unfinished header each: %d held, RSS +%.1f MB, "
-           "%.0f KB per held connection" % (len(socks), len(hdr) // 1024, held, grew, per))
-    t.is_(held, ACME_ALL, "the port-80 listener holds %d of them" % ACME_ALL)
+    rss = [hl.vm_rss_mb(pid)]
+    for wave in (1, 2):
+        socks = []
+        for c in flood(http_port, 4 + wave, 40, ACME_PER_ADDRESS):
+            try:
+                c.sendall(hdr)
+            except OSError:
+                pass  # refused: the server closed it
+            socks.append(c)
+        held = len(socks) - hl.closed_by_server(socks, 1.5)
+        rss.append(hl.vm_rss_mb(pid))
+        for c in socks:
+            c.close()
+        time.sleep(0.5)
+        t.is_(held, ACME_ALL, "wave %d: %d connections send %d KB of unfinished header each, "
+              "the port-80 listener holds %d" % (wave, len(socks), len(hdr) // 1024, ACME_ALL))
+    grew = rss[1] - rss[0]
+    per = grew * 1024 / ACME_ALL
+    t.diag("RSS before, at wave 1, at wave 2: %s MB; %.0f KB per held connection"
+           % (", ".join("%.1f" % x for x in rss), per))
     t.ok(per < HOLD_KB, "RSS per held connection %.0f KB < %d KB (h2o's request length limit)"
          % (per, HOLD_KB))
     t.ok(grew < ACME_ALL * HOLD_KB / 1024.0, "RSS grew by %.1f MB < %d x %d KB"
          % (grew, ACME_ALL, HOLD_KB))
-    for c in socks:
-        c.close()
-    time.sleep(1.0)
-    back = hl.vm_rss_mb(pid) - rss0
-    t.ok(back < RSS_BOUND, "RSS %.1f MB above the start once they close (< %.0f)"
-         % (back, RSS_BOUND))
+    t.ok(rss[2] - rss[1] < RSS_BOUND, "the second wave grew RSS by %.1f MB more (< %.0f)"
+         % (rss[2] - rss[1], RSS_BOUND))
+
+
+class PendingAcme(fakeacme.FakeAcme):
+    """A CA whose authorization for mta-sts.a.test stays pending with a tls-alpn-01 challenge:
+    serve's order thread keeps the challenge presented while it polls (up to its poll_max)."""
+    TOKEN = "hostileTokenhostileTokenhostileToken0123456"
+
+    def _answer(self, h, name, payload):
+        ch = {"type": "tls-alpn-01", "url": self.base + "/chall/1", "token": self.TOKEN,
+              "status": "processing"}
+        if name == "authz":
+            return 200, {"Retry-After": "1"}, {
+                "status": "pending", "identifier": {"type": "dns", "value": il.HOST},
+                "challenges": [dict(ch, status="pending")]}
+        if name == "other" and h.path == "/chall/1":
+            return 200, {}, ch
+        return super()._answer(h, name, payload)
+
+
+ACME_ID_OID = bytes.fromhex("2b0601050507011f")  # 1.3.6.1.5.5.7.1.31, RFC 8737 section 3
+
+
+def validation_handshakes(port, n):
+    """n acme-tls/1 handshakes for il.HOST, not verified (the validation certificate is
+    self-signed); [(selected ALPN, has acmeIdentifier, error or None)]."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["acme-tls/1"])
+    out = []
+    for _ in range(n):
+        try:
+            with socket.create_connection(("127.0.0.1", port), 5) as raw:
+                with ctx.wrap_socket(raw, server_hostname=il.HOST) as c:
+                    der = c.getpeercert(binary_form=True) or b""
+                    out.append((c.selected_alpn_protocol(), ACME_ID_OID in der, None))
+        except (OSError, ssl.SSLError) as e:
+            out.append((None, False, str(e)))
+    return out
+
+
+def tls_alpn_pending(t):
+    fa = PendingAcme(il.ca()).start()
+    s = il.server(reports=hl.OPEN_INTAKE + "[acme]\ndirectory = %s\nchallenge = tls-alpn-01\n"
+                  "ca_file = %s\nrenew_before = 36500d\n" % (fa.directory, fa.ca_file))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "other" not in fa.names():
+        time.sleep(0.2)  # the POST to the challenge comes after it is presented
+    first = validation_handshakes(s.port, 1)
+    t.ok(first[0][0] == "acme-tls/1" and first[0][1],
+         "with the challenge pending, acme-tls/1 for %s gets the validation certificate"
+         % il.HOST, repr(first) + s.log()[-1500:])
+    res = compare_cpu(t, s, "challenge pending",
+                      lambda: validation_handshakes(s.port, N_HANDSHAKES))
+    good = sum(1 for a, oid, e in res["acme-tls/1"] if a == "acme-tls/1" and oid and e is None)
+    t.is_(good, N_HANDSHAKES, "every one selected acme-tls/1 with the validation certificate")
+    t.is_(sum(1 for a, e in res["ordinary again"] if a == "h2" and e is None), N_HANDSHAKES,
+          "ordinary handshakes for the same name: h2 with its verified certificate")
+    answered = s.log().count("event=acme.tls_alpn.answered")
+    t.is_(answered, 1, "one acme.tls_alpn.answered log line for %d validation handshakes "
+          "(a flood of ClientHellos does not write a line each)" % (N_HANDSHAKES + 1))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["acme-tls/1"])
+    with socket.create_connection(("127.0.0.1", s.port), 5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=il.HOST) as c:
+            try:
+                c.sendall(("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: %s\r\n"
+                           "Connection: close\r\n\r\n" % il.HOST).encode())
+            except OSError:
+                pass
+            ans = read_all(c, 3.0)
+    t.is_(ans[:5], b"", "a request on a validation connection gets no HTTP answer")
+    t.is_(s.stop(), 0, "stops cleanly with the order still polling")
+    fa.stop()
 
 
 def main(t):
@@ -310,6 +427,7 @@ def main(t):
     header_hold(t, s, http_port)
     t.is_(s.stop(), 0, "stops cleanly")
     tls_alpn(t)
+    tls_alpn_pending(t)
 
 
 if __name__ == "__main__":

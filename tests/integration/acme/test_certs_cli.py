@@ -42,8 +42,8 @@ def epoch(rfc3339):
 def days_left(not_after, t_before, t_after):
     """The whole days left of a not-after (RFC 3339) as a command run between t_before and
     t_after counts them: one of at most two values."""
-    na = epoch(not_after)
-    return {int((na - t_after) // 86400), int((na - t_before) // 86400)}
+    na = epoch(not_after)  # the CLI counts from whole seconds (time(NULL))
+    return {int((na - int(t_after)) // 86400), int((na - int(t_before)) // 86400)}
 
 
 def main(t):
@@ -55,8 +55,10 @@ def main(t):
         with open(os.path.join(state, "policies", d + ".txt"), "w") as f:
             f.write(POLICY)
     ca = st.TestCA(os.path.join(tmp, "ca"))
-    leaf_a = ca.issue("mta-sts.a.test", days=60)
-    leaf_c = ca.issue("mta-sts.c.test", days=10, intermediate=True)
+    # half a day past whole days: the few seconds of this test never cross a day boundary
+    # half a day past whole days: the seconds this test takes never cross a day boundary
+    leaf_a = ca.issue("mta-sts.a.test", days=60.5)
+    leaf_c = ca.issue("mta-sts.c.test", days=10.5, intermediate=True)
     ca.install(leaf_a, cert_dir, "mta-sts.a.test")
     ca.install(leaf_c, cert_dir, "mta-sts.c.test", split=True)
     db_path = os.path.join(state, "stsd.db")
@@ -135,7 +137,7 @@ def main(t):
               "%s: serial as openssl prints it" % e["name"])
         t.is_(e["source"], "file", "%s: source file" % e["name"])
         t.is_(e["acme"], None, "%s: no ACME state" % e["name"])
-    # TestCA's validity starts a day back: 60 days end in 59 days less the seconds since
+    # TestCA's validity starts a day back: 60.5 days end in 59.5 days less the seconds since
     days_a = days_left(a["not_after"], t_before, t_after)
     t.ok(a["days_left"] in days_a and 57 <= a["days_left"] <= 59,
          "a: %s whole days left" % a["days_left"], days_a)
@@ -207,12 +209,15 @@ def main(t):
 
     # --- renew answered by the scheduler ------------------------------------------------------
     def renew_async(*args):
+        write_row(args[0], request=0, requested_at=0)
         box = {}
         th = threading.Thread(target=lambda: box.update(r=certs("renew", *args)))
         th.start()
         return th, box
 
     def wait_request(domain, after):
+        """The request renew records. The row was cleared first (as serve does once it has
+        handled one), so an older request made in the same second is not mistaken for it."""
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             row = rows().get(domain)

@@ -4,8 +4,8 @@
 1. http-01: the [acme] http_listen listener answers 404 for /, for an unknown token, for a
    token of 200 characters, for paths outside /.well-known/acme-challenge/ and for a token
    that is not base64url; HEAD the same with no body; other methods on the challenge path 405;
-   never a 3xx, never a Location. It counts connections like the HTTPS listeners
-   ([server] max_conn_per_address).
+   never a 3xx, never a Location. Its connections per address are capped (here by a
+   [server] max_conn_per_address lower than its own cap of 8).
 2. tls-alpn-01: a ClientHello offering ALPN acme-tls/1 for a name without a pending challenge
    is not given acme-tls/1 and gets the ordinary certificate; the policy is still served over
    h2 and http/1.1 (curl), and s_client offering h2,http/1.1 gets h2. No port-80 listener runs
@@ -17,11 +17,23 @@
    With nothing due (a valid certificate), the account step at start is logged once as
    acme.backoff and not retried until a certificate is due.
 4. A directory that accepts connections and never answers: SIGTERM stops serve at once.
+5. A CA that offers challenges and never decides (HoldCA, below): while serve's order waits,
+   http-01's token is answered 200 with exactly the key authorization (token "." the account
+   key's RFC 7638 thumbprint), other tokens still 404; with tls-alpn-01 a ClientHello offering
+   acme-tls/1 for the name gets acme-tls/1 and the validation certificate (SAN the name, the
+   critical id-pe-acmeIdentifier holding SHA-256 of the key authorization), and the server
+   closes that connection right after the handshake; SIGTERM cancels the order at once.
 """
+import base64
+import hashlib
+import http.server
+import json
 import os
 import re
 import socket
+import ssl
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.environ.get("STSD_SOURCE_ROOT", "."), "tests/integration/lib"))
@@ -223,10 +235,157 @@ def test_hanging_directory(t):
         ls.close()
 
 
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+class HoldCA:
+    """A tiny ACME server (HTTPS with the test CA's certificate for localhost) that registers
+    the account, opens an order for one name with an http-01 and a tls-alpn-01 challenge, takes
+    the client's "ready" and then keeps the authorization pending for good. Signatures are not
+    checked: what is tested is serve's side of the challenge."""
+
+    TOKENS = {"http-01": "httpTokenAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+              "tls-alpn-01": "alpnTokenBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"}
+
+    def __init__(self, ca):
+        leaf = ca.issue("localhost", sans=["localhost", "IP:127.0.0.1"], name="holdca")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(leaf["chain"], leaf["key"])
+        self.ready = threading.Event()  # the client said a challenge is ready
+        self.host = None
+        self.nonce = 0
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def answer(self, status, body=None, headers=()):
+                outer.nonce += 1
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(status)
+                self.send_header("Replay-Nonce", "holdNonce%06d" % outer.nonce)
+                self.send_header("Content-Type", "application/json")
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_HEAD(self):
+                self.answer(200)
+
+            def do_GET(self):
+                base = outer.base
+                self.answer(200, {"newNonce": base + "/nonce", "newAccount": base + "/acct",
+                                  "newOrder": base + "/order"})
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                jws = json.loads(self.rfile.read(n) or b"{}")
+                payload = jws.get("payload", "")
+                body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+                                  or b"null") if payload else None
+                base = outer.base
+                if self.path == "/acct":
+                    self.answer(201, {"status": "valid"}, [("Location", base + "/acct/1")])
+                elif self.path == "/order":
+                    outer.host = body["identifiers"][0]["value"]
+                    self.answer(201, {"status": "pending", "authorizations": [base + "/authz"],
+                                      "finalize": base + "/finalize",
+                                      "identifiers": body["identifiers"]},
+                                [("Location", base + "/order/1")])
+                elif self.path == "/authz":
+                    self.answer(200, {"status": "pending",
+                                      "identifier": {"type": "dns", "value": outer.host},
+                                      "challenges": [{"type": ty, "url": base + "/chall/" + ty,
+                                                      "token": tok, "status": "pending"}
+                                                     for ty, tok in HoldCA.TOKENS.items()]},
+                                [("Retry-After", "1")])
+                elif self.path.startswith("/chall/"):
+                    outer.ready.set()
+                    self.answer(200, {"type": self.path[7:], "status": "processing",
+                                      "url": base + self.path,
+                                      "token": HoldCA.TOKENS[self.path[7:]]})
+                else:
+                    self.answer(404, {"type": "urn:ietf:params:acme:error:malformed"})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.base = "https://localhost:%d" % self.server.server_address[1]
+        self.directory = self.base + "/dir"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        st.Cleanup.add(self.server.shutdown)
+
+
+def thumbprint(key_file):
+    """RFC 7638 thumbprint of the P-256 account key in key_file."""
+    der = st.run(["openssl", "ec", "-in", key_file, "-pubout", "-outform", "DER"]).stdout
+    point = der[-65:]  # the uncompressed point 04 || x || y ends the SubjectPublicKeyInfo
+    jwk = '{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}' % (b64url(point[1:33]),
+                                                           b64url(point[33:]))
+    return b64url(hashlib.sha256(jwk.encode()).digest())
+
+
+def test_held_challenge(t):
+    ca = st.TestCA(st.tempdir())
+    for chal in ("http-01", "tls-alpn-01"):
+        hold = HoldCA(ca)
+        http_port = st.free_port()
+        srv = st.Stsd(policies={"hold.test": POLICY}, extra_config=acme_section(
+            hold.directory, chal, http_port) + "ca_file = %s\n" % ca.cert)
+        srv.start()
+        t.ok(hold.ready.wait(30), "%s: the order reached its challenge" % chal, srv.log()[-2000:])
+        time.sleep(0.3)
+        token = HoldCA.TOKENS[chal]
+        key_auth = token + "." + thumbprint(os.path.join(srv.state_dir, "acme", "account.key"))
+        if chal == "http-01":
+            r = st.curl("http://127.0.0.1:%d/.well-known/acme-challenge/%s" % (http_port, token))
+            t.ok(r.status == 200 and r.body == key_auth.encode() and
+                 r.headers.get("content-type", "").startswith("text/plain"),
+                 "http-01: the pending token is answered with its key authorization", repr(r))
+            other = HoldCA.TOKENS["tls-alpn-01"]
+            r = st.curl("http://127.0.0.1:%d/.well-known/acme-challenge/%s" % (http_port, other))
+            t.is_(r.status, 404, "http-01: a token that is not pending still 404")
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(["acme-tls/1"])
+            with socket.create_connection(("127.0.0.1", srv.port), 5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="mta-sts.hold.test") as s:
+                    alpn = s.selected_alpn_protocol()
+                    der = s.getpeercert(binary_form=True)
+                    t0 = time.monotonic()
+                    try:
+                        eof = s.recv(100) == b""
+                    except (ssl.SSLError, OSError):
+                        eof = True
+                    took = time.monotonic() - t0
+            t.is_(alpn, "acme-tls/1", "tls-alpn-01: acme-tls/1 is selected for the pending name")
+            oid = bytes.fromhex("06082b0601050507011f")  # 1.3.6.1.5.5.7.1.31
+            digest = hashlib.sha256(key_auth.encode()).digest()
+            t.ok(oid in der and digest in der and b"mta-sts.hold.test" in der,
+                 "tls-alpn-01: the validation certificate (acmeIdentifier = SHA-256 of the key "
+                 "authorization, SAN the name)")
+            t.ok(eof and took < 2, "tls-alpn-01: the server closes the connection after the "
+                 "handshake (%.2f s)" % took)
+            out = s_client(srv.port, "h2,http/1.1", "mta-sts.hold.test")
+            t.ok("acme-tls/1" not in out.replace("-alpn", ""),
+                 "tls-alpn-01: h2/http1.1 for the same name never get acme-tls/1", out)
+        t0 = time.monotonic()
+        rc = srv.stop()
+        took = time.monotonic() - t0
+        t.ok(rc == 0 and took < 3 and "event=acme.order.cancelled domain=hold.test" in srv.log(),
+             "%s: SIGTERM cancels the waiting order (%.1f s)" % (chal, took), srv.log()[-1500:])
+        hold.server.shutdown()
+
+
 def main(t):
-    test_http01(t)
-    test_tlsalpn(t)
-    test_hanging_directory(t)
+    for part in (test_http01, test_tlsalpn, test_hanging_directory, test_held_challenge):
+        t.diag(part.__name__)
+        part(t)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,10 @@ static void test_tlsalpn01(void **state)
     assert_ptr_equal(gotk, key);
     X509_free(got);
     EVP_PKEY_free(gotk);
+    /* the second answer says it is the second (serve logs only the first) */
+    assert_int_equal(srv__acme_chal_tls("mta-sts.a.test", 14, &got, &gotk), 2);
+    X509_free(got);
+    EVP_PKEY_free(gotk);
     /* no http-01 answer for it */
     char out[SRV_ACME_KEYAUTH_MAX];
     assert_int_equal(srv__acme_chal_http("tok", 3, out, sizeof(out)), -1);
