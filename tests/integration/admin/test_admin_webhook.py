@@ -81,7 +81,12 @@ def main(t):
          "certificate alert: days_left and not_after", body)
     t.is_(c[0][1:3] if c else None, ("/hook", "application/json"),
           "POSTed as application/json to the webhook path")
-    sent = [l for l in s.log().splitlines() if "event=alert.sent" in l]
+    # serve logs alert.sent once the receiver's answer is read: a moment after it arrived
+    deadline = time.monotonic() + 10
+    sent = []
+    while not sent and time.monotonic() < deadline:
+        sent = [l for l in s.log().splitlines() if "event=alert.sent" in l]
+        time.sleep(0.05)
     attempt = int(sent[0].split("attempt=")[1].split()[0]) if sent else 0
     t.ok(attempt >= 2, "delivered on a retry (attempt %d), not lost" % attempt, sent)
 
