@@ -103,6 +103,10 @@ struct srv_acme {
     size_t n_queue, q_head;
     char **busy; /* queued or being ordered now, sorted */
     size_t n_busy;
+    /* done since the planner's current pass began: that pass read the certificates and rows
+     * before, so it must not queue them again (the next pass sees what they left) */
+    char **finished;
+    size_t n_finished;
     struct srv_acme_retry *retry;
     size_t n_retry;
     int64_t next_due; /* the earliest back-off end of a domain waiting for it; 0 = none */
@@ -159,10 +163,12 @@ void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now, char ***d
  * last failure was rate_limited waits for next_attempt). Pure. */
 struct hosted_acme;
 int srv__acme_waits(const struct hosted_acme *row, int forced, int64_t retry_until, int64_t now);
-/* Queue domains for the order threads (a->mu not held). */
+/* Queue domains for the order threads (a->mu not held), except those busy or finished since
+ * the current pass began. */
 void srv__acme_enqueue(struct srv_acme *a, char **domains, size_t n);
-/* With a->mu held: a domain is done (no longer busy); its Retry-After, if any, is kept, and
- * the planner looks again at next_attempt (0: not before its next full pass). */
+/* With a->mu held: a domain is done (no longer busy, finished for the pass under way); its
+ * Retry-After, if any, is kept, and the planner looks again at next_attempt (0: not before its
+ * next full pass). */
 void srv__acme_done(struct srv_acme *a, const char *domain, int64_t retry_until,
                     int64_t next_attempt);
 /* What the control thread tells the planner after a reload: the policies changed (a full

@@ -53,6 +53,7 @@ static void due_at(struct srv_acme *a, int64_t when)
 void srv__acme_done(struct srv_acme *a, const char *domain, int64_t until, int64_t next_attempt)
 {
     due_at(a, next_attempt);
+    strv_push(&a->finished, &a->n_finished, domain);
     int found;
     size_t i = busy_pos(a, domain, &found);
     if (found) {
@@ -81,6 +82,8 @@ void srv__acme_enqueue(struct srv_acme *a, char **domains, size_t n)
     for (size_t k = 0; k < n; k++) {
         int found;
         size_t i = busy_pos(a, domains[k], &found);
+        for (size_t f = 0; f < a->n_finished && !found; f++)
+            found = strcmp(a->finished[f], domains[k]) == 0;
         if (found)
             continue;
         a->busy = xrealloc(a->busy, (a->n_busy + 1) * sizeof(*a->busy));

@@ -90,6 +90,9 @@ static int pass(struct srv_acme *a, struct hosted *h, struct acme_client *c, int
     size_t n = 0;
     pthread_mutex_lock(&a->mu);
     a->next_due = 0;
+    strv_free(a->finished, a->n_finished);
+    a->finished = NULL;
+    a->n_finished = 0;
     pthread_mutex_unlock(&a->mu);
     srv__acme_plan(a, h, now, &due, &n);
     struct acme_error e;
@@ -335,6 +338,7 @@ static void acme_fini(struct srv *s, int idx)
         free(a->queue[i]);
     free(a->queue);
     strv_free(a->busy, a->n_busy);
+    strv_free(a->finished, a->n_finished);
     for (size_t i = 0; i < a->n_retry; i++)
         free(a->retry[i].domain);
     free(a->retry);

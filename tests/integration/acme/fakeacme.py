@@ -162,12 +162,8 @@ class FakeAcme:
         self.server.socket = self._ctx.wrap_socket(self.server.socket, server_side=True)
         self.base = "https://localhost:%d" % self.server.server_address[1]
         self.directory = self.base + "/dir"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        st.Cleanup.add(self.stop)
+        st.background_server(self.server)
         return self
 
     def stop(self):
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        st.stop_server(self.server)

@@ -122,18 +122,13 @@ class FakeDir:
                 sock, addr = self.socket.accept()
                 return fd._ctx.wrap_socket(sock, server_side=True), addr
 
-        self.server = Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        st.Cleanup.add(self.stop)
+        self.server = st.background_server(Server(("127.0.0.1", self.port), Handler))
         if not st.wait_port("127.0.0.1", self.port, 5):
             raise RuntimeError("fakedir did not listen")
         return self
 
     def stop(self):
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        st.stop_server(self.server)
 
     def _name(self, path):
         return {"/dir": "directory", "/nonce": "newNonce", "/new-acct": "newAccount",

@@ -7,7 +7,8 @@ in a test-CA certificate that expires in 2 days (inside renew_before): serve ord
 (http-01) and serves the new certificate from the next handshake. Measured: every h2load run
 reports 0 failed / 0 errored / 0 timeout and only 2xx; the served serial goes from the test
 CA's to a new one issued by pebble, and the pebble serial is the one in <cert_dir>/mta-sts.a.test.pem;
-exactly one order was made. Then renew_before longer than pebble's certificates live: one
+exactly one order was made. Done twice: with http-01, and with tls-alpn-01, whose validation
+handshakes come in on the very listener under load. Then renew_before longer than pebble's certificates live: one
 order, a warning, no loop."""
 
 import os
@@ -41,13 +42,36 @@ def install_atomic(leaf, cert_dir):
 
 def main(t):
     ca = st.TestCA(st.tempdir("stsd-ca-"))
-    long_leaf = ca.issue(HOST, days=60, name="long")
-    short_leaf = ca.issue(HOST, days=2, name="short")
-    p80 = st.free_port()
-    pb = pl.Pebble(http_port=p80).start()
-    s = al.serve([D], pb.acme_config("http-01", "127.0.0.1:%d" % p80,
-                                     extra="renew_before = 30d"),
-                 certs={HOST: long_leaf}, admin=False)
+    p80, p443 = st.free_port(), st.free_port()
+    pb = pl.Pebble(http_port=p80, tls_port=p443).start()
+    renew_under_load(t, ca, pb, "http-01", None, "127.0.0.1:%d" % p80)
+    # tls-alpn-01: the CA's validation handshakes come in on the listener under load
+    renew_under_load(t, ca, pb, "tls-alpn-01", p443, None)
+    short_lived(t, pb, p80)
+
+
+class Prefixed:
+    """The Tap t with every check's text prefixed (the same checks run once per challenge)."""
+
+    def __init__(self, t, prefix):
+        self.t, self.prefix = t, prefix
+
+    def ok(self, cond, what, diag=None):
+        return self.t.ok(cond, self.prefix + what, diag)
+
+    def is_(self, got, want, what):
+        return self.t.is_(got, want, self.prefix + what)
+
+    def diag(self, text):
+        self.t.diag(text)
+
+
+def renew_under_load(t, ca, pb, challenge, listen_port, http_listen):
+    t = Prefixed(t, challenge + ": ")
+    long_leaf = ca.issue(HOST, days=60, name="long-" + challenge)
+    short_leaf = ca.issue(HOST, days=2, name="short-" + challenge)
+    s = al.serve([D], pb.acme_config(challenge, http_listen, extra="renew_before = 30d"),
+                 certs={HOST: long_leaf}, admin=False, listen_port=listen_port)
     serial_long = pl.cert_info(open(long_leaf["cert"], "rb").read())["serial"]
     serial_short = pl.cert_info(open(short_leaf["cert"], "rb").read())["serial"]
     got = pl.served_cert(s.port, HOST)
@@ -125,7 +149,6 @@ def main(t):
     t.is_((r.status, r.body), (200, al.policy_file(s, D)),
           "curl --cacert <pebble root> gets the policy")
     t.is_(s.stop(), 0, "SIGTERM: exit 0")
-    short_lived(t, pb, p80)
 
 
 def short_lived(t, pb, p80):

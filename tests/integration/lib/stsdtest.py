@@ -18,6 +18,7 @@ What it offers (each documented below):
     NetNS            a network namespace with its own loopback and resolv.conf
     curl()           one HTTPS request with curl: status, headers, body
     parse_h2load()   the request and status counts of h2load's summary
+    background_server()  a python socketserver run from a thread until stop_server()/exit
     dns_query()      a minimal DNS query over UDP (readiness checks, simple asserts)
 
 Network traffic stays on loopback (127.0.0.0/8, ::1). Nothing here reads /work/shared.
@@ -759,6 +760,23 @@ def curl(url, method=None, resolve=None, cacert=None, http2=False, data=None, he
         return resp
     finally:
         shutil.rmtree(work, True)
+
+
+def background_server(server):
+    """Run a socketserver (e.g. an http.server.ThreadingHTTPServer) from a daemon thread until
+    stop_server(server) or exit. Returns server."""
+    import threading
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Cleanup.add(stop_server, server)
+    return server
+
+
+def stop_server(server):
+    """Stop a background_server and close its socket; a second call (or None) does nothing."""
+    if server is not None and not getattr(server, "_stsdtest_stopped", False):
+        server._stsdtest_stopped = True
+        server.shutdown()
+        server.server_close()
 
 
 def parse_h2load(out):

@@ -1,7 +1,8 @@
 /* test_acme_serve.c - unit tests of serve's ACME parts that need no network: the challenge
  * table (acme_challenge.c), the ClientHello extension readers (acme_tls.c) and the choice of
- * the certificate serving a name (acme_plan.c). */
+ * the certificate serving a name and the queue of domains to order (acme_plan.c). */
 #include "server/acme_int.h"
+#include "common/common.h"
 #include "hosted/hosted.h"
 
 #include <setjmp.h>
@@ -9,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/ec.h>
@@ -263,7 +265,38 @@ static void test_waits(void **state)
     assert_false(srv__acme_waits(&r, 1, -1, 999));
 }
 
+/* A planner pass reads the certificates and rows first and queues later: a domain whose order
+ * finished in between must not be queued again by that pass (it was, and got a second
+ * certificate); the next pass, which sees the new certificate, starts from an empty list. */
+static void test_queue_finished(void **state)
+{
+    (void)state;
+    struct srv_acme a;
+    memset(&a, 0, sizeof(a));
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_cond_init(&a.work_cv, NULL);
+    char *due[] = {"a.test", "b.test"};
+    srv__acme_enqueue(&a, due, 1);
+    assert_int_equal(a.n_queue - a.q_head, 1);
+    srv__acme_enqueue(&a, due, 1); /* busy: not twice */
+    assert_int_equal(a.n_queue - a.q_head, 1);
+    pthread_mutex_lock(&a.mu);
+    srv__acme_done(&a, "a.test", 0, 0); /* its order ends while a pass is planning */
+    pthread_mutex_unlock(&a.mu);
+    assert_int_equal(a.n_busy, 0);
+    srv__acme_enqueue(&a, due, 2); /* that pass queues what it planned */
+    assert_int_equal(a.n_queue - a.q_head, 2);
+    assert_string_equal(a.queue[1], "b.test");
+    for (size_t i = 0; i < a.n_queue; i++)
+        free(a.queue[i]);
+    free(a.queue);
+    strv_free(a.busy, a.n_busy);
+    strv_free(a.finished, a.n_finished);
+    pthread_cond_destroy(&a.work_cv);
+    pthread_mutex_destroy(&a.mu);
+}
+
 UNIT_TESTS(NULL, cmocka_unit_test(test_cert_pick), cmocka_unit_test(test_waits),
-           cmocka_unit_test(test_token_valid), cmocka_unit_test(test_http01),
-           cmocka_unit_test(test_tlsalpn01), cmocka_unit_test(test_sni),
-           cmocka_unit_test(test_alpn))
+           cmocka_unit_test(test_queue_finished), cmocka_unit_test(test_token_valid),
+           cmocka_unit_test(test_http01), cmocka_unit_test(test_tlsalpn01),
+           cmocka_unit_test(test_sni), cmocka_unit_test(test_alpn))
