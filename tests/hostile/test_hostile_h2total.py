@@ -82,12 +82,11 @@ def stalled_h2(port, source):
         return None
 
 
-def wave(port, per_addr):
-    """per_addr stalled connections from each of ADDRS addresses, round robin. (sockets or
-    None, seconds taken)."""
+def wave(port, n):
+    """n stalled connections from the ADDRS addresses in turn. (sockets or None, seconds
+    taken)."""
     t0 = time.monotonic()
-    socks = [stalled_h2(port, "127.0.0.%d" % (10 + a))
-             for _ in range(per_addr) for a in range(ADDRS)]
+    socks = [stalled_h2(port, "127.0.0.%d" % (10 + k % ADDRS)) for k in range(n)]
     return socks, time.monotonic() - t0
 
 
@@ -107,7 +106,7 @@ def main(t):
     per_conn = 2 * SENT
     fit = PARSE_MEMORY // per_conn  # connections whose bodies the budget holds whole
     probe = hl.GetProbe(s.port).start()
-    socks, sent = wave(s.port, PER_ADDR)
+    socks, sent = wave(s.port, conns)
     time.sleep(1.0)
     rss = hl.vm_rss_mb(s.proc.pid)
     hwm = hl.vm_hwm_mb(s.proc.pid)
@@ -132,8 +131,7 @@ def main(t):
         x.close()
     time.sleep(1.0)
     # all closed: the count is empty again, so as many connections as it holds stay open
-    per_addr2 = max(1, (fit - 1) // ADDRS)
-    socks2, _ = wave(s.port, per_addr2)
+    socks2, _ = wave(s.port, fit - 1)
     time.sleep(0.5)
     closed2, open2 = closed_count(socks2)
     t.is_(closed2, 0, "after all closed, %d new connections with the same bodies are all kept "
