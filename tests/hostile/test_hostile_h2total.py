@@ -19,7 +19,8 @@ with it the server's RSS stays under
                  + 16 MiB (allocator slack),
 
 policy GETs on new connections keep answering 200, the connections past the budget are
-closed, and once all are closed the count is back to 0: a second wave of as many
+closed, stalled HTTP/1 bodies on top of the HTTP/2 ones are closed too (the same budget), and
+once all are closed the count is back to 0: a second wave of as many
 connections as the budget holds is kept open whole (a leaked charge would close them)."""
 import os
 import socket
@@ -29,6 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostilelib as hl  # noqa: E402
+import test_hostile_h1body as h1  # noqa: E402  (its stalled HTTP/1 POST; same max_body)
 
 st, il = hl.st, hl.il
 MiB = 1024 * 1024
@@ -127,6 +129,16 @@ def main(t):
     t.ok(s.wait_log("event=conn.h2_input", 2), "the closing is logged (conn.h2_input)")
     t.ok(len(lat) >= 10 and all(x is not None for x in lat),
          "policy GETs answer 200 throughout (%d, errors %s)" % (len(lat), probe.errors[:3]))
+    # the budget is shared: with the HTTP/2 bodies holding most of it, stalled HTTP/1 bodies
+    # (which h1guard alone would let in: 3 x 0.9 MiB is well under 16 MiB) are closed
+    ctx = ssl.create_default_context(cafile=il.ca().cert)
+    h1socks = [h1.stalled_post(ctx, s.port, "127.0.0.%d" % (20 + k), "/tlsrpt", False)
+               for k in range(3)]
+    h1closed, h1open = closed_count(h1socks)
+    t.ok(h1closed >= 1, "HTTP/1 bodies on top of the HTTP/2 ones: %d of 3 closed" % h1closed)
+    t.ok(s.wait_log("event=conn.h1_input", 2), "... logged as conn.h1_input")
+    for x in h1open:
+        x.close()
     for x in open_socks:
         x.close()
     time.sleep(1.0)
