@@ -107,8 +107,7 @@ static void h1guard_on_read(h2o_socket_t *sock, const char *err)
     if (err == NULL && srv__h1_guard_charge(g, input_counted(sock)) != 0) {
         struct srv_thread *t = srv_current();
         static __thread struct srv_over_log over_log;
-        srv__input_over_log(&over_log, t != NULL ? h2o_now(t->loop) : 1, "conn.h1_input",
-                            "HTTP/1");
+        srv__input_over_log(&over_log, t != NULL ? h2o_now(t->loop) : 1, "conn.h1_input", "HTTP/1");
         err = "HTTP/1 input budget"; /* h2o closes the connection as after a read error */
     }
     atomic_load_explicit(&h1_read, memory_order_relaxed)(sock, err); /* may close it */

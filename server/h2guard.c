@@ -57,8 +57,8 @@ struct h2_stream {
 };
 
 struct srv_h2_guard {
-    h2o_socket_cb h2o_read; /* h2o's read callback */
-    uint64_t kept;          /* sum of streams[].kept */
+    h2o_socket_cb h2o_read;    /* h2o's read callback */
+    uint64_t kept;             /* sum of streams[].kept */
     struct srv_h1_guard total; /* kept's share of h1guard.c's count (all protocols' bodies) */
     int preface_done;
     double resets; /* RST_STREAM budget left */
@@ -118,8 +118,8 @@ static void stream_drop(struct srv_h2_guard *g, uint32_t id)
     }
 }
 
-int srv__h2_guard_frame(struct srv_h2_guard *g, int type, int flags, uint32_t id,
-                        uint64_t data, int *over)
+int srv__h2_guard_frame(struct srv_h2_guard *g, int type, int flags, uint32_t id, uint64_t data,
+                        int *over)
 {
     int rc = 0;
     *over = 0;

@@ -317,8 +317,8 @@ void srv__h2_guard_free(struct srv_h2_guard *g); /* NULL is a no-op; releases it
 /* Account one frame (type, flags, stream id; data: a DATA frame's payload without padding)
  * for the streams in progress. *over: a DATA frame of a stream already past max_body (h2o
  * is to keep none of it). -1: the per-connection caps are passed; 0 otherwise. */
-int srv__h2_guard_frame(struct srv_h2_guard *g, int type, int flags, uint32_t id,
-                        uint64_t data, int *over);
+int srv__h2_guard_frame(struct srv_h2_guard *g, int type, int flags, uint32_t id, uint64_t data,
+                        int *over);
 /* Bring g's charge in the shared count to the body bytes it keeps now: -1 when it grew past
  * the budget, 0 otherwise (unchanged: two comparisons). */
 int srv__h2_guard_settle(struct srv_h2_guard *g);

@@ -30,15 +30,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hostilelib as hl  # noqa: E402
-import test_hostile_h1body as h1  # noqa: E402  (its stalled HTTP/1 POST; same max_body)
+import test_hostile_h1body as h1  # noqa: E402  (its stalled HTTP/1 POST and its sizes)
 
 st, il = hl.st, hl.il
-MiB = 1024 * 1024
-MAX_BODY = 1 * MiB
-PARSE_MEMORY = 16 * MiB
-ADDRS = 4
-PER_ADDR = 32
-SENT = MAX_BODY * 9 // 10  # on each of the two streams of a connection
+# the same server and flood shape as hostile_h1body: 1 MiB max_body, 16 MiB parse_memory,
+# 4 addresses x 32 connections, 90 % of max_body on each body (here: on each of two streams)
+MiB, MAX_BODY, PARSE_MEMORY = h1.MiB, h1.MAX_BODY, h1.PARSE_MEMORY
+ADDRS, PER_ADDR, SENT = h1.ADDRS, h1.PER_ADDR, h1.SENT
 PATHS = ("/tlsrpt", "/.well-known/mta-sts.txt")
 
 
@@ -49,6 +47,7 @@ def stalled_h2(port, source):
     import h2.config
     import h2.connection
     import h2.events
+    from test_hostile_h2body import h2_fill
     ctx = ssl.create_default_context(cafile=il.ca().cert)
     ctx.set_alpn_protocols(["h2"])
     try:
@@ -63,14 +62,9 @@ def stalled_h2(port, source):
                                  ("content-type", "application/tlsrpt+json"),
                                  ("content-length", str(MAX_BODY))])
         sent = dict.fromkeys(ids, 0)
-        body = b"x" * 16384
         s.settimeout(5)
         while True:
-            for sid in ids:
-                while sent[sid] < SENT and h.local_flow_control_window(sid) > 0:
-                    n = min(16384, SENT - sent[sid], h.local_flow_control_window(sid))
-                    h.send_data(sid, body[:n])
-                    sent[sid] += n
+            h2_fill(h, sent, SENT)
             s.sendall(h.data_to_send())
             if all(v == SENT for v in sent.values()):
                 return s
@@ -148,12 +142,7 @@ def main(t):
     closed2, open2 = closed_count(socks2)
     t.is_(closed2, 0, "after all closed, %d new connections with the same bodies are all kept "
           "(the charges were released)" % len(socks2))
-    for x in open2:
-        x.close()
-    time.sleep(0.5)
-    r = il.Client(s.port).post(il.report_bytes("h2-after"))
-    t.ok(r[0] in (200, 201), "a report of normal size is stored afterwards (%d)" % r[0])
-    t.is_(s.stop(), 0, "stops cleanly")
+    hl.close_report_stop(t, s, open2, "h2total-after")
 
 
 if __name__ == "__main__":

@@ -320,7 +320,7 @@ static void test_h2_guard_total(void **state)
 {
     (void)state;
     const uint64_t M = 1u << 20;
-    srv__h2_guard_init(M);                /* per connection: 2 MiB + 64 KiB, 32 streams */
+    srv__h2_guard_init(M);                 /* per connection: 2 MiB + 64 KiB, 32 streams */
     srv__h1_guard_init(3 * M, 512 * 1024); /* budget 3 MiB, for both protocols */
     struct srv_h2_guard *a = srv__h2_guard_new(NULL, 0), *b = srv__h2_guard_new(NULL, 0);
     int over = -1;
