@@ -242,7 +242,8 @@ static int guard_input(struct srv_h2_guard *g, h2o_socket_t *sock, uint64_t now)
         h2o_buffer_dispose(&sock->input);
         sock->input = nb;
     }
-    if (srv__h2_guard_settle(g) != 0) { /* HEADERS-only streams: kept unchanged, nothing */
+    /* HEADERS-only streams (every policy GET) keep no body bytes: nothing to settle */
+    if (g->kept != g->total.charged && srv__h2_guard_settle(g) != 0) {
         srv__input_over_log(&over_log, now, "conn.h2_input", "HTTP/2");
         rc = -1;
     }
