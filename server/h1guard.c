@@ -81,19 +81,23 @@ void srv__h1_guard_release(struct srv_h1_guard *g)
     g->charged = 0;
 }
 
-static void log_over(uint64_t now_ms)
+void srv__input_over_log(struct srv_over_log *l, uint64_t now_ms, const char *event,
+                         const char *proto)
 {
-    static __thread uint64_t last_ms;
-    static __thread uint64_t closed;
-    closed++;
-    if (last_ms != 0 && now_ms - last_ms < 1000)
+    l->closed++;
+    if (l->last_ms != 0 && now_ms - l->last_ms < 1000)
         return;
-    last_ms = now_ms;
-    log_event(LOG_WARN, "conn.h1_input",
-              "budget=%llu closed=%llu note=\"HTTP/1 connection closed: the request input "
-              "held for all HTTP/1 connections would pass [reports] parse_memory\"",
-              (unsigned long long)budget, (unsigned long long)closed);
-    closed = 0;
+    l->last_ms = now_ms;
+    log_event(LOG_WARN, event,
+              "budget=%llu closed=%llu note=\"%s connection closed: the request bodies held "
+              "for all connections would pass [reports] parse_memory\"",
+              (unsigned long long)budget, (unsigned long long)l->closed, proto);
+    l->closed = 0;
+}
+
+uint64_t srv__h1_guard_held(void)
+{
+    return atomic_load(&held);
 }
 
 /* h2o's HTTP/1 read callback, with the count in front. */
@@ -102,7 +106,8 @@ static void h1guard_on_read(h2o_socket_t *sock, const char *err)
     struct srv_h1_guard *g = srv__conn_h1(sock);
     if (err == NULL && srv__h1_guard_charge(g, input_counted(sock)) != 0) {
         struct srv_thread *t = srv_current();
-        log_over(t != NULL ? h2o_now(t->loop) : 1);
+        static __thread struct srv_over_log over_log;
+        srv__input_over_log(&over_log, t != NULL ? h2o_now(t->loop) : 1, "conn.h1_input", "HTTP/1");
         err = "HTTP/1 input budget"; /* h2o closes the connection as after a read error */
     }
     atomic_load_explicit(&h1_read, memory_order_relaxed)(sock, err); /* may close it */

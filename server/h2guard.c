@@ -34,7 +34,11 @@
  *     the end), keeps none of them, and at END_STREAM runs the handler with a body of just
  *     over max_body, which the report handler answers 413. The bodies in progress on one
  *     connection are capped at conn_body_max bytes in all (2 x max_body + 64 KiB) and at
- *     H2_STREAMS_MAX streams; past either the connection is closed.
+ *     H2_STREAMS_MAX streams; past either the connection is closed. The bytes kept are
+ *     also charged to h1guard.c's count, shared with HTTP/1 and all threads (one budget,
+ *     [reports] parse_memory, for every unfinished request body): a connection whose body
+ *     bytes grow while the count is past it is closed as well. A read that keeps no more
+ *     body bytes than before (every policy GET) leaves the count alone.
  */
 
 #define H2_RESET_BURST 100.0 /* stream resets a connection may send at once */
@@ -53,7 +57,9 @@ struct h2_stream {
 };
 
 struct srv_h2_guard {
-    h2o_socket_cb h2o_read; /* h2o's read callback */
+    h2o_socket_cb h2o_read;    /* h2o's read callback */
+    uint64_t kept;             /* sum of streams[].kept */
+    struct srv_h1_guard total; /* kept's share of h1guard.c's count (all protocols' bodies) */
     int preface_done;
     double resets; /* RST_STREAM budget left */
     uint64_t resets_ms;
@@ -79,8 +85,19 @@ uint64_t srv__h2_entity_cap(uint64_t max_body)
     return a > b ? a : b;
 }
 
+struct srv_h2_guard *srv__h2_guard_new(h2o_socket_cb h2o_read, uint64_t now)
+{
+    struct srv_h2_guard *g = xcalloc(1, sizeof(*g));
+    g->h2o_read = h2o_read;
+    g->resets = H2_RESET_BURST;
+    g->resets_ms = now;
+    return g;
+}
+
 void srv__h2_guard_free(struct srv_h2_guard *g)
 {
+    if (g != NULL)
+        srv__h1_guard_release(&g->total);
     free(g);
 }
 
@@ -95,16 +112,45 @@ static struct h2_stream *stream_find(struct srv_h2_guard *g, uint32_t id)
 static void stream_drop(struct srv_h2_guard *g, uint32_t id)
 {
     struct h2_stream *s = stream_find(g, id);
-    if (s != NULL)
+    if (s != NULL) {
+        g->kept -= s->kept;
         *s = g->streams[--g->n_streams];
+    }
 }
 
-static uint64_t kept_total(const struct srv_h2_guard *g)
+int srv__h2_guard_frame(struct srv_h2_guard *g, int type, int flags, uint32_t id, uint64_t data,
+                        int *over)
 {
-    uint64_t n = 0;
-    for (size_t i = 0; i < g->n_streams; i++)
-        n += g->streams[i].kept;
-    return n;
+    int rc = 0;
+    *over = 0;
+    if (type == FRAME_RST_STREAM) {
+        stream_drop(g, id);
+    } else if (type == FRAME_HEADERS && (flags & FLAG_END_STREAM)) {
+        stream_drop(g, id); /* no body, or trailers: the body is complete */
+    } else if (type == FRAME_HEADERS && stream_find(g, id) == NULL) {
+        if (g->n_streams == H2_STREAMS_MAX)
+            rc = -1; /* no sender uploads that many reports at once */
+        else
+            g->streams[g->n_streams++] = (struct h2_stream){id, 0};
+    } else if (type == FRAME_DATA) {
+        struct h2_stream *st = stream_find(g, id);
+        if (st != NULL && st->kept > body_max) {
+            *over = 1; /* over max_body: h2o keeps nothing more of it */
+        } else if (st != NULL) {
+            st->kept += data;
+            g->kept += data;
+            if (g->kept > conn_body_max)
+                rc = -1;
+        }
+        if (st != NULL && (flags & FLAG_END_STREAM))
+            stream_drop(g, id);
+    }
+    return rc;
+}
+
+int srv__h2_guard_settle(struct srv_h2_guard *g)
+{
+    return srv__h1_guard_charge(&g->total, g->kept);
 }
 
 static void put_header(unsigned char *p, size_t len, int type, int flags, uint32_t id)
@@ -135,6 +181,8 @@ size_t srv__h2_empty_data(unsigned char *out, size_t len, int end_stream, uint32
     return o;
 }
 
+static __thread struct srv_over_log over_log; /* conn.h2_input's rate limit */
+
 static uint32_t frame_id(const unsigned char *f)
 {
     return ((uint32_t)f[5] << 24 | (uint32_t)f[6] << 16 | (uint32_t)f[7] << 8 | f[8]) & 0x7fffffff;
@@ -163,30 +211,13 @@ static int guard_input(struct srv_h2_guard *g, h2o_socket_t *sock, uint64_t now)
             break; /* the rest of this frame has not arrived */
         int type = buf[i + 3], flags = buf[i + 4];
         uint32_t id = frame_id(buf + i);
-        int empty = 0;
-        if (type == FRAME_RST_STREAM) {
-            resets++;
-            stream_drop(g, id);
-        } else if (type == FRAME_HEADERS && (flags & FLAG_END_STREAM)) {
-            stream_drop(g, id); /* no body, or trailers: the body is complete */
-        } else if (type == FRAME_HEADERS && stream_find(g, id) == NULL) {
-            if (g->n_streams == H2_STREAMS_MAX)
-                rc = -1; /* no sender uploads that many reports at once */
-            else
-                g->streams[g->n_streams++] = (struct h2_stream){id, 0};
-        } else if (type == FRAME_DATA) {
-            struct h2_stream *st = stream_find(g, id);
-            if (st != NULL && st->kept > body_max) {
-                empty = flen > 0; /* over max_body: h2o keeps nothing more of it */
-            } else if (st != NULL) {
-                size_t pad = (flags & FLAG_PADDED) && flen > 0 ? 1 + (size_t)buf[i + 9] : 0;
-                st->kept += flen > pad ? flen - pad : 0;
-                if (kept_total(g) > conn_body_max)
-                    rc = -1;
-            }
-            if (st != NULL && (flags & FLAG_END_STREAM))
-                stream_drop(g, id);
-        }
+        size_t pad =
+            type == FRAME_DATA && (flags & FLAG_PADDED) && flen > 0 ? 1 + (size_t)buf[i + 9] : 0;
+        int over;
+        if (srv__h2_guard_frame(g, type, flags, id, flen > pad ? flen - pad : 0, &over) != 0)
+            rc = -1;
+        resets += type == FRAME_RST_STREAM;
+        int empty = over && flen > 0;
         if (empty && nb == NULL) {
             /* growth: 9 bytes per extra 256-byte piece, at most 9/256 of the input */
             h2o_buffer_init(&nb, &h2o_socket_buffer_prototype);
@@ -210,6 +241,11 @@ static int guard_input(struct srv_h2_guard *g, h2o_socket_t *sock, uint64_t now)
         nb->size = o + len - copied;
         h2o_buffer_dispose(&sock->input);
         sock->input = nb;
+    }
+    /* HEADERS-only streams (every policy GET) keep no body bytes: nothing to settle */
+    if (g->kept != g->total.charged && srv__h2_guard_settle(g) != 0) {
+        srv__input_over_log(&over_log, now, "conn.h2_input", "HTTP/2");
+        rc = -1;
     }
     if (resets > 0) {
         g->resets += (double)(now - g->resets_ms) * H2_RESET_RATE / 1000.0;
@@ -290,11 +326,8 @@ void h2o_http2_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock, struct timeval 
     }
     /* then the guard goes in front of the read callback h2o has set */
     srv__accept_input_held(real_http2_accept, ctx, sock, connected_at);
-    struct srv_h2_guard *g = xcalloc(1, sizeof(*g));
-    g->h2o_read = sock->_cb.read;
-    g->resets = H2_RESET_BURST;
     struct srv_thread *t = srv_current();
-    g->resets_ms = t != NULL ? h2o_now(t->loop) : 0;
+    struct srv_h2_guard *g = srv__h2_guard_new(sock->_cb.read, t != NULL ? h2o_now(t->loop) : 0);
     *slot = g;
     sock->_cb.read = h2guard_on_read;
     if (sock->input->size != 0)

@@ -309,7 +309,19 @@ const char *srv__priv_hint(int errnum);
  * 2 x max_body + 64 KiB in all (past it the connection is closed).
  * Call once at start (srv__conns_init does). */
 void srv__h2_guard_init(uint64_t max_body);
-void srv__h2_guard_free(struct srv_h2_guard *g); /* NULL is a no-op */
+/* The body bytes h2o keeps for a connection's streams in progress are also charged to
+ * h1guard.c's count (one budget for all unfinished request bodies); a connection whose
+ * growth would pass it is closed (conn.h2_input). HEADERS-only streams never charge. */
+struct srv_h2_guard *srv__h2_guard_new(h2o_socket_cb h2o_read, uint64_t now_ms);
+void srv__h2_guard_free(struct srv_h2_guard *g); /* NULL is a no-op; releases its charge */
+/* Account one frame (type, flags, stream id; data: a DATA frame's payload without padding)
+ * for the streams in progress. *over: a DATA frame of a stream already past max_body (h2o
+ * is to keep none of it). -1: the per-connection caps are passed; 0 otherwise. */
+int srv__h2_guard_frame(struct srv_h2_guard *g, int type, int flags, uint32_t id, uint64_t data,
+                        int *over);
+/* Bring g's charge in the shared count to the body bytes it keeps now: -1 when it grew past
+ * the budget, 0 otherwise (unchanged: two comparisons). */
+int srv__h2_guard_settle(struct srv_h2_guard *g);
 /* h2o's max_request_entity_size for this max_body. */
 uint64_t srv__h2_entity_cap(uint64_t max_body);
 /* The libh2o function `name` that a definition in this executable takes over (aborts when
@@ -342,6 +354,15 @@ uint64_t srv__h1_guard_counted(uint64_t capacity);
 int srv__h1_guard_charge(struct srv_h1_guard *g, uint64_t now_bytes);
 /* A connection closes: its share leaves the count. */
 void srv__h1_guard_release(struct srv_h1_guard *g);
+/* The count now (all protocols' shares). */
+uint64_t srv__h1_guard_held(void);
+/* One WARN line `event` a second at most per thread, for connections closed because the
+ * count would pass the budget (proto: "HTTP/1", "HTTP/2"); l is the caller's per-thread state. */
+struct srv_over_log {
+    uint64_t last_ms, closed;
+};
+void srv__input_over_log(struct srv_over_log *l, uint64_t now_ms, const char *event,
+                         const char *proto);
 
 /* ---- handler_policy.c ---- */
 #define SRV_POLICY_PATH "/.well-known/mta-sts.txt"

@@ -61,6 +61,17 @@ def closed_by_server(socks, wait=0.0):
     return n
 
 
+def close_report_stop(t, s, socks, tag):
+    """The end of a body flood: close the attacker's sockets, then a report of normal size is
+    stored and the server stops cleanly (three TAP lines)."""
+    for x in socks:
+        x.close()
+    time.sleep(0.5)
+    r = il.Client(s.port).post(il.report_bytes(tag))
+    t.ok(r[0] in (200, 201), "a report of normal size is stored afterwards (%d)" % r[0])
+    t.is_(s.stop(), 0, "stops cleanly")
+
+
 def _status(pid, key):
     try:
         with open("/proc/%d/status" % pid) as f:

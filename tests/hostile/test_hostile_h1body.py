@@ -112,12 +112,7 @@ def main(t):
     t.ok(s.wait_log("event=conn.h1_input", 2), "the closing is logged (conn.h1_input)")
     t.ok(len(lat) >= 10 and all(x is not None for x in lat),
          "policy GETs answer 200 throughout (%d, errors %s)" % (len(lat), probe.errors[:3]))
-    for x in open_socks:
-        x.close()
-    time.sleep(0.5)
-    r = il.Client(s.port).post(il.report_bytes("h1-after"))
-    t.ok(r[0] in (200, 201), "a report of normal size is stored afterwards (%d)" % r[0])
-    t.is_(s.stop(), 0, "stops cleanly")
+    hl.close_report_stop(t, s, open_socks, "h1-after")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,17 @@ def h2_post(port, size, chunk=16384):
         return result
 
 
+def h2_fill(h, sent, size):
+    """Queue DATA on every stream of `sent` ({id: bytes sent so far}) up to `size` bytes, as
+    far as flow control allows (16 KiB frames)."""
+    body = b"x" * 16384
+    for sid in sent:
+        while sent[sid] < size and h.local_flow_control_window(sid) > 0:
+            n = min(16384, size - sent[sid], h.local_flow_control_window(sid))
+            h.send_data(sid, body[:n])
+            sent[sid] += n
+
+
 def h2_parallel(port, streams, size):
     """Open `streams` POSTs on one HTTP/2 connection and send `size` bytes on each without
     ending any (as flow control allows). Returns 'closed' when the server closes the
@@ -80,14 +91,9 @@ def h2_parallel(port, streams, size):
             h.send_headers(sid, [(":method", "POST"), (":scheme", "https"),
                                  (":authority", il.HOST), (":path", "/tlsrpt")])
         sent = dict.fromkeys(ids, 0)
-        body = b"x" * 16384
         s.settimeout(2)
         while True:
-            for sid in ids:
-                while sent[sid] < size and h.local_flow_control_window(sid) > 0:
-                    n = min(16384, size - sent[sid], h.local_flow_control_window(sid))
-                    h.send_data(sid, body[:n])
-                    sent[sid] += n
+            h2_fill(h, sent, size)
             try:
                 s.sendall(h.data_to_send())
                 data = s.recv(65536)

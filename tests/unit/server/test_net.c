@@ -314,6 +314,59 @@ static void test_h1_guard(void **state)
     srv__h1_guard_release(&a);
 }
 
+/* HTTP/2 body bytes in progress charged to the count HTTP/1 uses (frame types: DATA 0,
+ * HEADERS 1, RST_STREAM 3; flag END_STREAM 1). */
+static void test_h2_guard_total(void **state)
+{
+    (void)state;
+    const uint64_t M = 1u << 20;
+    srv__h2_guard_init(M);                 /* per connection: 2 MiB + 64 KiB, 32 streams */
+    srv__h1_guard_init(3 * M, 512 * 1024); /* budget 3 MiB, for both protocols */
+    struct srv_h2_guard *a = srv__h2_guard_new(NULL, 0), *b = srv__h2_guard_new(NULL, 0);
+    int over = -1;
+    /* a GET: HEADERS with END_STREAM charges nothing */
+    assert_int_equal(srv__h2_guard_frame(a, 1, 1, 1, 0, &over), 0);
+    assert_int_equal(over, 0);
+    assert_int_equal(srv__h2_guard_settle(a), 0);
+    assert_true(srv__h1_guard_held() == 0);
+    /* bodies in progress on two connections fill the shared budget */
+    assert_int_equal(srv__h2_guard_frame(a, 1, 0, 3, 0, &over), 0);
+    assert_int_equal(srv__h2_guard_frame(a, 0, 0, 3, M, &over), 0);
+    assert_int_equal(srv__h2_guard_frame(a, 1, 0, 5, 0, &over), 0);
+    assert_int_equal(srv__h2_guard_frame(a, 0, 0, 5, M, &over), 0);
+    assert_int_equal(srv__h2_guard_settle(a), 0);
+    assert_true(srv__h1_guard_held() == 2 * M);
+    assert_int_equal(srv__h2_guard_frame(b, 1, 0, 1, 0, &over), 0);
+    assert_int_equal(srv__h2_guard_frame(b, 0, 0, 1, M, &over), 0);
+    assert_int_equal(srv__h2_guard_settle(b), 0); /* exactly the budget */
+    assert_int_equal(srv__h2_guard_settle(b), 0); /* unchanged */
+    assert_int_equal(srv__h2_guard_frame(b, 0, 0, 1, 1, &over), 0);
+    assert_int_equal(srv__h2_guard_settle(b), -1); /* grows past it: b is closed */
+    assert_true(srv__h1_guard_held() == 3 * M + 1);
+    assert_int_equal(srv__h2_guard_frame(b, 0, 0, 1, 10, &over), 0);
+    assert_int_equal(over, 1); /* past max_body: h2o keeps no more of it, nothing charged */
+    /* a reset and an END_STREAM release their streams' bytes */
+    assert_int_equal(srv__h2_guard_frame(a, 3, 0, 5, 0, &over), 0);
+    assert_int_equal(srv__h2_guard_settle(a), 0);
+    assert_true(srv__h1_guard_held() == 2 * M + 1);
+    assert_int_equal(srv__h2_guard_frame(a, 0, 1, 3, 0, &over), 0);
+    assert_int_equal(srv__h2_guard_settle(a), 0);
+    assert_true(srv__h1_guard_held() == M + 1);
+    /* the per-connection caps are unchanged: 32 streams, 2 MiB + 64 KiB */
+    for (uint32_t id = 7; id < 7 + 2 * 32; id += 2)
+        assert_int_equal(srv__h2_guard_frame(a, 1, 0, id, 0, &over), 0);
+    assert_int_equal(srv__h2_guard_frame(a, 1, 0, 7 + 2 * 32, 0, &over), -1);
+    assert_int_equal(srv__h2_guard_frame(a, 0, 0, 7, M, &over), 0);
+    assert_int_equal(srv__h2_guard_frame(a, 0, 0, 9, M + 64 * 1024 + 1, &over), -1);
+    /* closing both leaves the count empty */
+    srv__h2_guard_free(b);
+    assert_true(srv__h1_guard_held() == 0);
+    srv__h2_guard_settle(a);
+    srv__h2_guard_free(a);
+    assert_true(srv__h1_guard_held() == 0);
+    srv__h2_guard_free(NULL);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -327,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_new_address_base_rate),
         cmocka_unit_test(test_h2_empty_data),
         cmocka_unit_test(test_h1_guard),
+        cmocka_unit_test(test_h2_guard_total),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
