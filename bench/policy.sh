@@ -7,6 +7,7 @@
 #   bench/policy.sh                      # ROUNDS=3 DURATION=10 (seconds per run)
 #   ROUNDS=1 DURATION=2 bench/policy.sh  # a quick sanity run
 #   STSD_BIN=build-release/cli/stsd bench/policy.sh
+#   ACME=tls-alpn-01 bench/policy.sh     # with [acme] challenge = tls-alpn-01's ClientHello hook
 #
 # Figures (median of the rounds):
 #   h1   HTTP/1.1 keep-alive requests/s   wrk -t2 -c50
@@ -66,6 +67,11 @@ listen = off
 [checks]
 interval = off
 EOF
+# ACME=tls-alpn-01: serve with its acme-tls/1 ClientHello hook on every handshake (the
+# directory is a closed port and the certificate is not due, so nothing is ordered).
+if [ "${ACME:-off}" = tls-alpn-01 ]; then
+  printf '[acme]\ndirectory = https://127.0.0.1:1/directory\nchallenge = tls-alpn-01\nrenew_before = 1d\n' >>"$OUT/stsd.conf"
+fi
 "$STSD_BIN" serve -c "$OUT/stsd.conf" 2>"$OUT/stsd.log" &
 pids+=($!)
 STSD_PID=$!
