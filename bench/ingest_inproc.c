@@ -55,8 +55,8 @@ int main(int argc, char **argv)
             unsigned char dg[REPORT_DIGEST_LEN];
             report_prepare_store(&batch[j], 1000, dg);
             struct db_store_result res;
-            if (db_report_store(db, &batch[j], dg, smp.data[s], smp.len[s], "file",
-                                (int64_t)time(NULL), &res) == 0 &&
+            struct db_report_origin o = {.source = "file", .received = (int64_t)time(NULL)};
+            if (db_report_store(db, &batch[j], dg, smp.data[s], smp.len[s], &o, &res) == 0 &&
                 res.outcome == DB_STORE_STORED)
                 stored++;
             else

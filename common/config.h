@@ -82,6 +82,15 @@ struct stsd_config {
     char *acme_ca_file;       /* extra trust for the directory; NULL = system trust store */
     int64_t acme_renew_before; /* seconds before not-after a certificate is renewed */
     int acme_concurrency;     /* orders in flight at once */
+
+    /* [mail]: reports that arrive by e-mail (SPEC §12) */
+    int mail_require_dkim;       /* 1: an e-mailed report needs a DKIM pass to be stored */
+    char *mail_imap;             /* imaps://USER@HOST[:PORT]/FOLDER; NULL = no IMAP pull */
+    char *mail_password_file;    /* the IMAP password, first line of the file */
+    char *mail_ca_file;          /* extra trust for the IMAP server; NULL = system store */
+    int64_t mail_interval;       /* seconds between IMAP passes in serve */
+    char *mail_done_folder;      /* where processed messages are moved */
+    char *mail_rejected_folder;  /* where unusable messages are moved */
 };
 
 /* Fill cfg with the built-in defaults (state_dir /var/lib/stsd, ...). */

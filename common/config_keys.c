@@ -161,10 +161,38 @@ static const struct config_key acme_keys[] = {
      .fix = "must be a number from 1 to 64"},
 };
 
+static int valid_imap_url(char *v)
+{
+    return (strncmp(v, "imaps://", 8) == 0 || strncmp(v, "imap://", 7) == 0) &&
+           strchr(v, '@') != NULL && strpbrk(v, " \t") == NULL;
+}
+
+static int valid_folder(char *v)
+{
+    return v[0] != '\0' && strpbrk(v, "\"\r\n*%") == NULL && strlen(v) < 200;
+}
+
+static const struct config_key mail_keys[] = {
+    {"require_dkim", CK_CHOICE, AT(mail_require_dkim), .words = "off|on", .def = "off",
+     .fix = "must be on or off"},
+    {"imap", CK_STR, AT(mail_imap), .valid = valid_imap_url,
+     .fix = "must be an IMAP URL with the user, e.g. imaps://tlsrpt@imap.example.com/INBOX"},
+    {"password_file", CK_STR, AT(mail_password_file), .valid = valid_abs_path,
+     .fix = "must be an absolute path"},
+    {"ca_file", CK_STR, AT(mail_ca_file), .valid = valid_abs_path,
+     .fix = "must be an absolute path"},
+    {"interval", CK_DURATION, AT(mail_interval), .lo = 10, .hi = 86400 * 7, .def = "5m",
+     .fix = "must be a duration from 10s to 7d, e.g. 5m"},
+    {"done_folder", CK_STR, AT(mail_done_folder), .valid = valid_folder, .def = "TLSRPT/done",
+     .fix = "must be a folder name without quotes, * or %, e.g. TLSRPT/done"},
+    {"rejected_folder", CK_STR, AT(mail_rejected_folder), .valid = valid_folder,
+     .def = "TLSRPT/rejected", .fix = "must be a folder name without quotes, * or %, e.g. TLSRPT/rejected"},
+};
+
 #define KEYS(s) s##_keys, sizeof(s##_keys) / sizeof(s##_keys[0])
 const struct config_section config__sections[] = {
     {"server", KEYS(server)}, {"tls", KEYS(tls)},       {"reports", KEYS(reports)},
     {"admin", KEYS(admin)},   {"checks", KEYS(checks)}, {"alerts", KEYS(alerts)},
-    {"acme", KEYS(acme)},
+    {"acme", KEYS(acme)},     {"mail", KEYS(mail)},
 };
 const size_t config__n_sections = sizeof(config__sections) / sizeof(config__sections[0]);

@@ -142,7 +142,8 @@ void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char
 {
     struct report_part *parts = NULL;
     struct report_error err;
-    int n = report_mime_extract(msg, len, &parts, &err);
+    struct report_mime_info info;
+    int n = report_mime_extract(msg, len, &parts, &info, &err);
     free(msg);
     if (n < 0) {
         char buf[512];
@@ -175,8 +176,8 @@ static int store_batch(struct mail_ingest *in)
         struct pending *p = &in->items[i];
         if (!p->has_report)
             continue;
-        if (db_report_store(in->db, &p->r, p->digest, p->raw, p->rawlen, p->source, now, &p->res) !=
-            0) {
+        struct db_report_origin o = {.source = p->source, .received = now};
+        if (db_report_store(in->db, &p->r, p->digest, p->raw, p->rawlen, &o, &p->res) != 0) {
             p->reason = xasprintf("database: %s", db_errmsg(in->db));
             in->counts.rejected++;
             continue;
@@ -236,6 +237,18 @@ static void flush(struct mail_ingest *in)
     }
     in->n = 0;
     in->bytes = 0;
+}
+
+void mail_ingest_message(struct mail_ingest *in, char *msg, size_t len, const char *file,
+                         long message)
+{
+    mail__add_message(in, msg, len, file, message);
+}
+
+int mail_ingest_flush(struct mail_ingest *in)
+{
+    flush(in);
+    return in->counts.dberror ? -1 : 0;
 }
 
 void mail_ingest_finish(struct mail_ingest *in, struct mail_counts *counts)

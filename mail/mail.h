@@ -86,6 +86,14 @@ struct mail_ingest *mail_ingest_new(struct db *db, const struct stsd_config *cfg
  * directory of such files (sorted by name; names starting with '.' are skipped), or "-"
  * for stdin (one message, its "From " line dropped, or one report). */
 void mail_ingest_path(struct mail_ingest *in, const char *path);
+/* One RFC 5322 message from elsewhere (IMAP): like a message of an mbox, numbered `message`
+ * (the IMAP UID) in `file` (the folder); takes ownership of msg (malloc'd, len bytes). */
+void mail_ingest_message(struct mail_ingest *in, char *msg, size_t len, const char *file,
+                         long message);
+/* Store what is pending now and hand its outcomes to the callback (the IMAP pull moves
+ * messages only after this). 0, or -1 when the database failed (nothing of the batch was
+ * stored; counts.dberror is set and nothing more will be stored by this run). */
+int mail_ingest_flush(struct mail_ingest *in);
 /* The counts so far (valid until mail_ingest_finish). */
 const struct mail_counts *mail_ingest_counts(const struct mail_ingest *in);
 /* Store what is pending, report it, fill *counts (may be NULL) and free in. */

@@ -113,10 +113,49 @@ static void walk(struct walk *w, GMimeObject *obj, int depth)
     }
 }
 
+/* A header's value as a domain name into out[256], or "". */
+static void header_domain(GMimeMessage *m, const char *name, char out[256])
+{
+    const char *v = g_mime_object_get_header(GMIME_OBJECT(m), name);
+    out[0] = '\0';
+    if (v == NULL)
+        return;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    char tmp[256];
+    size_t n = strcspn(v, " \t\r\n;");
+    if (n == 0 || n >= sizeof(tmp))
+        return;
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    if (domain_normalise(tmp, out, 256) != 0)
+        out[0] = '\0';
+}
+
+static void mime_info(GMimeMessage *m, struct report_mime_info *info)
+{
+    header_domain(m, "TLS-Report-Domain", info->report_domain);
+    header_domain(m, "TLS-Report-Submitter", info->submitter);
+    info->from_domain[0] = '\0';
+    InternetAddressList *from = g_mime_message_get_from(m);
+    for (int i = 0; from != NULL && i < internet_address_list_length(from); i++) {
+        InternetAddress *a = internet_address_list_get_address(from, i);
+        if (!INTERNET_ADDRESS_IS_MAILBOX(a))
+            continue;
+        const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
+        const char *at = addr ? strrchr(addr, '@') : NULL;
+        if (at != NULL && domain_normalise(at + 1, info->from_domain, 256) != 0)
+            info->from_domain[0] = '\0';
+        break;
+    }
+}
+
 int report_mime_extract(const char *msg, size_t len, struct report_part **parts,
-                        struct report_error *err)
+                        struct report_mime_info *info, struct report_error *err)
 {
     *parts = NULL;
+    if (info != NULL)
+        memset(info, 0, sizeof(*info));
     if (len > REPORT_MAX_MESSAGE) {
         report__set_error(err, "message", "larger than %d bytes", REPORT_MAX_MESSAGE);
         return -1;
@@ -138,6 +177,8 @@ int report_mime_extract(const char *msg, size_t len, struct report_part **parts,
         return -1;
     }
 
+    if (info != NULL)
+        mime_info(message, info);
     struct walk w = {.parts = xcalloc(REPORT_MAX_PARTS, sizeof(struct report_part))};
     walk(&w, g_mime_message_get_mime_part(message), 0);
     g_object_unref(message);

@@ -38,6 +38,20 @@ int report__ends_with_ci(const char *s, size_t n, const char *suffix)
     return strncasecmp(s + n - m, suffix, m) == 0;
 }
 
+void report_attribute(struct report *r, const char *channel_domain)
+{
+    char d[256];
+    if (channel_domain == NULL || domain_normalise(channel_domain, d, sizeof(d)) != 0)
+        return;
+    for (size_t i = 0; i < r->n_policies; i++) {
+        struct report_policy *p = &r->policies[i];
+        if (p->policy_domain == NULL) {
+            p->policy_domain = xstrdup(d);
+            p->domain_inferred = 1;
+        }
+    }
+}
+
 const char *report_error_text(const struct report_error *err, char *buf, size_t bufsz)
 {
     snprintf(buf, bufsz, "%s: %s", err->path, err->message);

@@ -38,7 +38,10 @@ struct report_policy {
     char *policy_type; /* "sts", "tlsa" or "no-policy-found" */
     char **policy_string;
     size_t n_policy_string;
-    char *policy_domain; /* lowercased, no trailing dot */
+    char *policy_domain; /* lowercased, no trailing dot; NULL: a no-policy-found policy that
+                            names none (Postfix 3.10's TLSRPT) and no channel named one */
+    int domain_inferred; /* 1: policy_domain was not in the report; report_attribute took it
+                            from the channel */
     char **mx_host;      /* "mx: " prefixes removed; a single string becomes one entry */
     size_t n_mx_host;
     int64_t total_successful; /* summary.total-successful-session-count */
@@ -68,6 +71,15 @@ struct report {
  * entries; mx-host entries lose a "mx:" prefix; counts are 0..2^53.
  */
 int report_parse(const char *json, size_t len, struct report *out, struct report_error *err);
+/*
+ * Give the policies that name no policy-domain (policy_domain NULL: Postfix 3.10 sends
+ * no-policy-found policies so) the domain the channel names: the e-mail's TLS-Report-Domain,
+ * or the <domain> of the mta-sts.<domain> an HTTPS report was posted to. channel_domain is
+ * normalised (domain_normalise); NULL, "" or not a domain name leaves them unattributed
+ * (policy_domain stays NULL). Marks the ones it fills with domain_inferred. Run it after
+ * report_prepare_store, so that the digest is of the report as sent.
+ */
+void report_attribute(struct report *r, const char *channel_domain);
 /* "path: message" into buf (always NUL-terminated); returns buf. */
 const char *report_error_text(const struct report_error *err, char *buf, size_t bufsz);
 
@@ -235,8 +247,18 @@ struct report_part {
  */
 #define REPORT_MAX_MESSAGE (50 * 1024 * 1024)
 #define REPORT_MAX_PARTS 32
+/* What the message's headers say about its reports (RFC 8460 §5.3), each normalised with
+ * domain_normalise (lowercase, no trailing dot) or "" when absent or not a domain name:
+ * report_domain from TLS-Report-Domain, submitter from TLS-Report-Submitter, from_domain the
+ * domain of the first From: address (what a DKIM signature's d= is aligned with). */
+struct report_mime_info {
+    char report_domain[256];
+    char submitter[256];
+    char from_domain[256];
+};
+/* info may be NULL; when not, it is filled whenever the message parses (also with 0 parts). */
 int report_mime_extract(const char *msg, size_t len, struct report_part **parts,
-                        struct report_error *err);
+                        struct report_mime_info *info, struct report_error *err);
 void report_parts_free(struct report_part *parts, int n);
 
 /* advise.c */
@@ -349,6 +371,10 @@ struct report_listing {
     int64_t conflict_of; /* this is a later copy of report conflict_of; 0 when not */
     int64_t conflicts;   /* later copies that conflict with this one */
     int counted;         /* 1 when summaries count this copy */
+    /* The DKIM result of the message it came in (SPEC §12): NULL when it did not come by
+     * e-mail, else "pass", "unaligned", "fail", "none" or "temperror"; the d= that decided
+     * it and why (NULL when there is nothing to say). */
+    char *dkim, *dkim_domain, *dkim_detail;
 };
 
 /* "day", "domain", "mx", "reporter", "result" (also "none"); 0 or -1. */

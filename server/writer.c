@@ -141,8 +141,8 @@ static void store_batch(struct srv_writer *w, struct srv_job *batch)
                   db_errmsg(w->db));
     for (struct srv_job *j = batch; ok && j != NULL; j = j->next) {
         struct db_store_result res;
-        if (db_report_store(w->db, &j->report, j->digest, j->raw, j->rawlen, "https", j->received,
-                            &res) != 0) {
+        struct db_report_origin o = {.source = "https", .received = j->received};
+        if (db_report_store(w->db, &j->report, j->digest, j->raw, j->rawlen, &o, &res) != 0) {
             char org[160];
             log_event(LOG_ERROR, "report.store_failed", "stage=insert org=%s error=\"%s\"",
                       log_quote(org, sizeof(org), j->report.organization_name), db_errmsg(w->db));

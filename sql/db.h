@@ -64,8 +64,7 @@ struct report_summary;
 /*
  * Store one parsed report with its original bytes (`raw`, gzip or JSON exactly as received;
  * gzip is recognised by its magic) and its content digest (report_digest, taken before
- * report_merge_details; see report_prepare_store). `source` is "https", "email" or "file";
- * `received` the unix time of arrival. Works inside a transaction opened by the caller
+ * report_merge_details; see report_prepare_store) and its origin (below). Works inside a transaction opened by the caller
  * (db_begin ... db_commit: the writer thread batches this way; a failed report is rolled
  * back alone through a savepoint and the batch goes on) and alone (then it is its own
  * transaction). Outcomes, in *res:
@@ -84,8 +83,18 @@ struct db_store_result {
     int64_t id;
     int64_t conflict_of; /* DB_STORE_CONFLICT: the first stored copy; else 0 */
 };
+/* Where a report came from: source "https", "email" or "file"; received the unix time of
+ * arrival; for e-mail the DKIM result of its message (dkim NULL otherwise: "pass",
+ * "unaligned", "fail", "none" or "temperror"; dkim_domain the d= that decided it, dkim_detail
+ * why; both may be NULL). A copy with dkim "pass" from source "email" wins its conflict group
+ * (SPEC §9): it is the counted copy. */
+struct db_report_origin {
+    const char *source;
+    int64_t received;
+    const char *dkim, *dkim_domain, *dkim_detail;
+};
 int db_report_store(struct db *db, const struct report *r, const unsigned char digest[32],
-                    const void *raw, size_t rawlen, const char *source, int64_t received,
+                    const void *raw, size_t rawlen, const struct db_report_origin *origin,
                     struct db_store_result *res);
 
 /* Which reports a list covers: start-datetime in [since, until), optionally only reports

@@ -242,7 +242,7 @@ static int insert_report(struct db *db, const struct report *r, const unsigned c
 
 int db_report_store(struct db *db, const struct report *r,
                     const unsigned char digest[REPORT_DIGEST_LEN], const void *raw, size_t rawlen,
-                    const char *source, int64_t received, struct db_store_result *res)
+                    const struct db_report_origin *origin, struct db_store_result *res)
 {
     /* Inside the caller's transaction a savepoint lets one bad report fail alone; outside,
      * BEGIN IMMEDIATE takes the write lock first (busy_timeout waits for the other writer)
@@ -255,7 +255,8 @@ int db_report_store(struct db *db, const struct report *r,
     int rc = find_report(db, r, digest, res);
     if (rc == 0 && res->outcome != DB_STORE_DUPLICATE)
         rc =
-            insert_report(db, r, digest, res->conflict_of, raw, rawlen, source, received, &res->id);
+            insert_report(db, r, digest, res->conflict_of, raw, rawlen, origin->source,
+                          origin->received, &res->id);
     if (rc < 0) {
         /* The rollback below succeeds and would replace the reason: keep it for db_errmsg. */
         snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));

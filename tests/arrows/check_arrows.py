@@ -5,7 +5,7 @@ Every top-level folder of the source is a module, and a module may use only the 
 arrows point to:
 
     cli      -> every module
-    server   -> acme, checker, hosted, reports, sql, policy
+    server   -> acme, checker, hosted, mail, reports, sql, policy   (mail: the IMAP poll)
     acme     -> hosted
     mail     -> reports, sql
     checker  -> policy   (it is handed what stsd hosts; it never opens the database)
@@ -40,7 +40,7 @@ import tempfile
 ALL = {"cli", "server", "acme", "mail", "checker", "hosted", "sql", "policy", "reports", "common"}
 ALLOWED = {
     "cli": ALL - {"cli"},
-    "server": {"acme", "checker", "hosted", "reports", "sql", "policy"},
+    "server": {"acme", "checker", "hosted", "mail", "reports", "sql", "policy"},
     "acme": {"hosted"},
     "mail": {"reports", "sql"},
     "checker": {"policy"},

@@ -78,7 +78,7 @@ static void assert_crafted(const struct report_part *p, int gzip)
 static int extract(const char *msg, struct report_part **parts)
 {
     struct report_error err;
-    return report_mime_extract(msg, strlen(msg), parts, &err);
+    return report_mime_extract(msg, strlen(msg), parts, NULL, &err);
 }
 
 /* What one part of a message must be: its file name (NULL: none), gzip or not, and its
@@ -125,7 +125,7 @@ static void test_real_emails(void **state)
         assert_non_null(exp);
         struct report_part *parts;
         struct report_error err;
-        int n = report_mime_extract(msg, len, &parts, &err);
+        int n = report_mime_extract(msg, len, &parts, NULL, &err);
         assert_int_equal(n, 1);
         struct report r;
         char t[512];
@@ -262,11 +262,11 @@ static void test_garbage(void **state)
         x = x * 1103515245u + 12345u;
         junk[i] = (unsigned char)(x >> 16);
     }
-    assert_int_equal(report_mime_extract((const char *)junk, sizeof junk, &parts, &err), -1);
+    assert_int_equal(report_mime_extract((const char *)junk, sizeof junk, &parts, NULL, &err), -1);
     assert_null(parts);
     assert_string_equal(err.path, "message");
     assert_string_equal(err.message, "not an RFC 5322 message");
-    assert_int_equal(report_mime_extract("", 0, &parts, &err), -1);
+    assert_int_equal(report_mime_extract("", 0, &parts, NULL, &err), -1);
     /* A multipart whose boundary never appears, and one that is never closed. */
     assert_int_equal(extract("Content-Type: multipart/mixed; boundary=zz\n\nno parts\n", &parts),
                      0);
@@ -285,7 +285,7 @@ static void test_caps(void **state)
     /* Over the message cap: refused before parsing. */
     char *big = xmalloc(REPORT_MAX_MESSAGE + 1);
     memset(big, 'a', REPORT_MAX_MESSAGE + 1);
-    assert_int_equal(report_mime_extract(big, REPORT_MAX_MESSAGE + 1, &parts, &err), -1);
+    assert_int_equal(report_mime_extract(big, REPORT_MAX_MESSAGE + 1, &parts, NULL, &err), -1);
     assert_null(parts);
     assert_non_null(strstr(err.message, "larger than"));
     free(big);
@@ -297,14 +297,14 @@ static void test_caps(void **state)
         o += (size_t)snprintf(msg + o, cap - o,
                               "--b\nContent-Type: application/tlsrpt+json\n\n{}\n");
     snprintf(msg + o, cap - o, "--b--\n");
-    assert_int_equal(report_mime_extract(msg, strlen(msg), &parts, &err), -1);
+    assert_int_equal(report_mime_extract(msg, strlen(msg), &parts, NULL, &err), -1);
     assert_null(parts);
     assert_non_null(strstr(err.message, "report parts"));
     /* Exactly REPORT_MAX_PARTS is fine. */
     char *last = strstr(msg, "--b--");
     char *cut = last - strlen("--b\nContent-Type: application/tlsrpt+json\n\n{}\n");
     memcpy(cut, "--b--\n", 7);
-    assert_int_equal(report_mime_extract(msg, strlen(msg), &parts, &err), REPORT_MAX_PARTS);
+    assert_int_equal(report_mime_extract(msg, strlen(msg), &parts, NULL, &err), REPORT_MAX_PARTS);
     report_parts_free(parts, REPORT_MAX_PARTS);
     free(msg);
 }
@@ -329,16 +329,16 @@ static void test_nesting(void **state)
     struct report_part *parts;
     struct report_error err;
     char *m = nested(10);
-    assert_int_equal(report_mime_extract(m, strlen(m), &parts, &err), 1);
+    assert_int_equal(report_mime_extract(m, strlen(m), &parts, NULL, &err), 1);
     report_parts_free(parts, 1);
     free(m);
     m = nested(256);
     /* Parsed, but the report sits deeper than the 16 levels walked. */
-    assert_int_equal(report_mime_extract(m, strlen(m), &parts, &err), 0);
+    assert_int_equal(report_mime_extract(m, strlen(m), &parts, NULL, &err), 0);
     assert_null(parts);
     free(m);
     m = nested(257);
-    assert_int_equal(report_mime_extract(m, strlen(m), &parts, &err), -1);
+    assert_int_equal(report_mime_extract(m, strlen(m), &parts, NULL, &err), -1);
     assert_null(parts);
     assert_string_equal(err.message, "more than 256 multipart boundaries");
     free(m);

@@ -509,8 +509,8 @@ static void test_digest(void **state)
         unsigned char dg[REPORT_DIGEST_LEN];
         report_digest(&r, dg);
         struct db_store_result res;
-        assert_int_equal(
-            db_report_store(fx->db, &r, dg, docs[i], strlen(docs[i]), "file", now, &res), 0);
+        struct db_report_origin o = {.source = "file", .received = now};
+        assert_int_equal(db_report_store(fx->db, &r, dg, docs[i], strlen(docs[i]), &o, &res), 0);
         report_clear(&r);
     }
     struct db_check c = {0};

@@ -106,7 +106,8 @@ static int store(struct db *db, const struct report *r, const char *source, int6
     unsigned char dg[REPORT_DIGEST_LEN];
     struct db_store_result res;
     report_digest(r, dg);
-    int rc = db_report_store(db, r, dg, "{}", 2, source, 1764400000, &res);
+    struct db_report_origin o = {.source = source, .received = 1764400000};
+    int rc = db_report_store(db, r, dg, "{}", 2, &o, &res);
     *id = res.id;
     return rc;
 }

@@ -112,7 +112,8 @@ static int store_raw(struct db *db, const struct report *r, const void *raw, siz
 {
     unsigned char dg[REPORT_DIGEST_LEN];
     report_digest(r, dg);
-    return db_report_store(db, r, dg, raw, len, source, received, res);
+    struct db_report_origin o = {.source = source, .received = received};
+    return db_report_store(db, r, dg, raw, len, &o, res);
 }
 
 static int64_t store(struct db *db, const struct report *r, int *dup)
