@@ -86,4 +86,10 @@ struct cli_command {
  * the exit code. */
 int cli_run_group(int argc, char **argv, const char *usage, const struct cli_command *cmds);
 
+/* cli_progress.c: when stderr is a terminal, show an ingest run's progress there (messages
+ * done of total; stored, duplicate, rejected), redrawn in place a few times a second and
+ * ended with a newline; otherwise nothing. */
+struct mail_ingest;
+void cli_progress_attach(struct mail_ingest *in);
+
 #endif

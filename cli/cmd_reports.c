@@ -306,6 +306,7 @@ static int reports_ingest(int argc, char **argv, const char *config)
         return EXIT_TEMPFAIL; /* as above: the MTA keeps the message and retries */
     }
     struct mail_ingest *in = mail_ingest_new(db, &cfg, print_item, NULL);
+    cli_progress_attach(in);
     if (optind >= argc)
         mail_ingest_path(in, "-");
     for (int i = optind; i < argc && !mail_ingest_counts(in)->dberror; i++)

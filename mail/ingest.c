@@ -38,6 +38,9 @@ struct mail_ingest {
     struct pending *items;
     size_t n, cap, bytes;
     struct mail_counts counts;
+    mail_progress_fn progress;
+    void *progress_user;
+    long done, total;
 };
 
 struct mail_ingest *mail_ingest_new(struct db *db, const struct stsd_config *cfg, mail_item_fn fn,
@@ -239,10 +242,42 @@ static void flush(struct mail_ingest *in)
     in->bytes = 0;
 }
 
+void mail_ingest_set_progress(struct mail_ingest *in, mail_progress_fn fn, void *user)
+{
+    in->progress = fn;
+    in->progress_user = user;
+}
+
+void mail_ingest_expect(struct mail_ingest *in, long n)
+{
+    in->total += n;
+}
+
+static void tell_progress(struct mail_ingest *in, int final)
+{
+    if (in->progress == NULL)
+        return;
+    struct mail_progress p = {.done = in->done,
+                              .total = in->total,
+                              .stored = in->counts.stored,
+                              .duplicates = in->counts.duplicates,
+                              .conflicts = in->counts.conflicts,
+                              .rejected = in->counts.rejected,
+                              .final = final};
+    in->progress(&p, in->progress_user);
+}
+
+void mail__done(struct mail_ingest *in)
+{
+    in->done++;
+    tell_progress(in, 0);
+}
+
 void mail_ingest_message(struct mail_ingest *in, char *msg, size_t len, const char *file,
                          long message)
 {
     mail__add_message(in, msg, len, file, message);
+    mail__done(in);
 }
 
 int mail_ingest_flush(struct mail_ingest *in)
@@ -254,6 +289,7 @@ int mail_ingest_flush(struct mail_ingest *in)
 void mail_ingest_finish(struct mail_ingest *in, struct mail_counts *counts)
 {
     flush(in);
+    tell_progress(in, 1);
     if (counts)
         *counts = in->counts;
     free(in->items);

@@ -94,6 +94,20 @@ void mail_ingest_message(struct mail_ingest *in, char *msg, size_t len, const ch
  * messages only after this). 0, or -1 when the database failed (nothing of the batch was
  * stored; counts.dberror is set and nothing more will be stored by this run). */
 int mail_ingest_flush(struct mail_ingest *in);
+/* Progress of a run, for a display: `done` inputs handled (messages, report files) of `total`
+ * announced by mail_ingest_expect (0 when nothing was announced; done may pass it), and the
+ * outcomes committed so far. */
+struct mail_progress {
+    long done, total;
+    long stored, duplicates, conflicts, rejected;
+    int final; /* 1 on the last call, from mail_ingest_finish */
+};
+typedef void (*mail_progress_fn)(const struct mail_progress *p, void *user);
+/* Call fn after every input handled and once more (final) from mail_ingest_finish; fn decides
+ * how often to show it. NULL turns it off. */
+void mail_ingest_set_progress(struct mail_ingest *in, mail_progress_fn fn, void *user);
+/* Announce n more inputs to come (an mbox's messages, a Maildir's files, a mailbox's UIDs). */
+void mail_ingest_expect(struct mail_ingest *in, long n);
 /* The counts so far (valid until mail_ingest_finish). */
 const struct mail_counts *mail_ingest_counts(const struct mail_ingest *in);
 /* Store what is pending, report it, fill *counts (may be NULL) and free in. */

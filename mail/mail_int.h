@@ -16,6 +16,8 @@ void mail__add_report(struct mail_ingest *in, char *raw, size_t len, const char 
 /* One RFC 5322 message: every report part it carries; takes ownership of msg. */
 void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char *file,
                        long message);
+/* One input (a message or a report file) was handled: count it and tell the progress display. */
+void mail__done(struct mail_ingest *in);
 /* The configuration the run was started with. */
 const struct stsd_config *mail__config(const struct mail_ingest *in);
 

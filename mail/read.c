@@ -59,6 +59,7 @@ static void on_mbox_message(char *msg, size_t len, long number, void *user)
                      REPORT_MAX_MESSAGE);
     else
         mail__add_message(c->in, msg, len, c->file, number);
+    mail__done(c->in);
 }
 
 /* The whole of a file that is not an mbox, after its first hn bytes (head). */
@@ -112,10 +113,12 @@ static void read_stream(struct mail_ingest *in, FILE *f, const char *file, int i
     if (k == MAIL_KIND_MBOX && is_stdin) {
         /* an MTA pipe may hand over one message with its "From " line */
         read_single(in, f, file, MAIL_KIND_MESSAGE, head, hn, 1);
+        mail__done(in);
         return;
     }
     if (k != MAIL_KIND_MBOX) {
         read_single(in, f, file, k, head, hn, 0);
+        mail__done(in);
         return;
     }
     rewind(f);
