@@ -3,15 +3,13 @@
  * headers the protocol reads, capped bodies, and the mapping of failures to acme_status. */
 #include "acme/acme_int.h"
 #include "common/common.h"
+#include "common/trust.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 /* The body being received, with its cap. */
 struct body {
@@ -51,10 +49,7 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 static CURLcode on_ssl_ctx(CURL *curl, void *ssl_ctx, void *arg)
 {
     struct acme_client *c = arg;
-    X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
-    if (store == NULL || X509_STORE_load_file(store, c->ca_file) != 1)
-        return CURLE_SSL_CACERT_BADFILE;
-    return CURLE_OK;
+    return trust_add_ca_file(ssl_ctx, c->ca_file) == 0 ? CURLE_OK : CURLE_SSL_CACERT_BADFILE;
 }
 
 int acme__http_init(struct acme_client *c)

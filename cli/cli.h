@@ -92,4 +92,11 @@ int cli_run_group(int argc, char **argv, const char *usage, const struct cli_com
 struct mail_ingest;
 void cli_progress_attach(struct mail_ingest *in);
 
+/* cmd_reports.c: one outcome of an ingest run as `reports ingest` prints it (a line on stdout;
+ * a missing path or a database failure on stderr); a mail_item_fn. */
+struct mail_item;
+void cli_print_mail_item(const struct mail_item *it, void *user);
+/* cmd_reports_fetch.c: `stsd reports fetch` (argv[0] is "fetch"). */
+int cmd_reports_fetch(int argc, char **argv, const char *config);
+
 #endif

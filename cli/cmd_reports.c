@@ -21,6 +21,7 @@ static const char usage_main[] =
     "commands:\n"
     "  ingest [PATH|-]...   store reports from .json/.json.gz files, e-mail messages, mbox\n"
     "                       files, Maildir folders, or one message (or report) on stdin\n"
+    "  fetch                one pass over the IMAP mailbox of [mail] imap\n"
     "  list                 list stored reports, newest first\n"
     "  show ID              one stored report with its policies and failure details\n"
     "  summary              sessions, success rate and failures by result type, MX, reporter\n"
@@ -254,7 +255,7 @@ static char *make_where(const struct mail_item *it)
 
 /* One outcome of the run: a line on stdout, or (a missing path, a database failure) on
  * stderr. */
-static void print_item(const struct mail_item *it, void *user)
+void cli_print_mail_item(const struct mail_item *it, void *user)
 {
     (void)user;
     if (it->outcome == MAIL_MISSING) {
@@ -305,7 +306,7 @@ static int reports_ingest(int argc, char **argv, const char *config)
         config_free(&cfg);
         return EXIT_TEMPFAIL; /* as above: the MTA keeps the message and retries */
     }
-    struct mail_ingest *in = mail_ingest_new(db, &cfg, print_item, NULL);
+    struct mail_ingest *in = mail_ingest_new(db, &cfg, cli_print_mail_item, NULL);
     cli_progress_attach(in);
     if (optind >= argc)
         mail_ingest_path(in, "-");
@@ -468,6 +469,7 @@ int cmd_reports(int argc, char **argv)
 {
     /* "stsd reports -c FILE ingest ..." as well as "stsd reports ingest -c FILE ..." */
     static const struct cli_command cmds[] = {{"ingest", reports_ingest},
+                                              {"fetch", cmd_reports_fetch},
                                               {"list", reports_list},
                                               {"show", reports_show},
                                               {"summary", reports_summary},

@@ -295,3 +295,12 @@ void mail_ingest_finish(struct mail_ingest *in, struct mail_counts *counts)
     free(in->items);
     free(in);
 }
+
+void mail__set_item_fn(struct mail_ingest *in, mail_item_fn fn, void *user, mail_item_fn *prev,
+                       void **prev_user)
+{
+    *prev = in->fn;
+    *prev_user = in->user;
+    in->fn = fn;
+    in->user = user;
+}

@@ -18,6 +18,11 @@ void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char
                        long message);
 /* One input (a message or a report file) was handled: count it and tell the progress display. */
 void mail__done(struct mail_ingest *in);
+/* Put fn in front of the run's item callback (the IMAP pull learns each message's outcomes
+ * that way and passes them on): *prev and *prev_user get the one it had, to call and to put
+ * back. */
+void mail__set_item_fn(struct mail_ingest *in, mail_item_fn fn, void *user, mail_item_fn *prev,
+                       void **prev_user);
 /* The configuration the run was started with. */
 const struct stsd_config *mail__config(const struct mail_ingest *in);
 
