@@ -211,6 +211,7 @@ void srv__admin_metrics(const struct admin_env *env, struct db *db, const struct
     sessions(&b, v, nv, reports);
     checks(&b, db, v, nv);
     srv__metrics_domains_free(v, nv);
+    srv__mail_metrics_write(&b);
 
     free(rs->body);
     rs->body = b.p ? b.p : xstrdup("");

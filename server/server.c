@@ -29,6 +29,7 @@ const struct srv_module *const srv__modules[] = {
     &srv_report_module,
     &srv_admin_module,
     &srv_acme_module,
+    &srv_mail_module,
     NULL,
 };
 

@@ -399,6 +399,10 @@ extern const struct srv_module srv_report_module;
 extern const struct srv_module srv_admin_module;
 /* acme_sched.c: certificates by ACME for every hosted domain ([acme] directory). */
 extern const struct srv_module srv_acme_module;
+/* mail_poll.c: the IMAP poll ([mail] imap), and its lines of /metrics (none when it is off). */
+extern const struct srv_module srv_mail_module;
+struct admin_buf;
+void srv__mail_metrics_write(struct admin_buf *b);
 
 /* ---- metrics.c: counters for /metrics (admin listener); lock-free, any thread ---- */
 enum srv_endpoint {

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""The IMAP pull against Debian's dovecot on loopback (IMAPS, a test CA, a test user):
+
+- 50 messages (45 distinct reports, gzip and JSON, + 5 unusable) -> `reports fetch` stores 45,
+  moves 45 to the done folder and 5 to the rejected one, INBOX empty, exit 1;
+- a second pass finds nothing; the same 45 appended again are 45 duplicates, all moved to done;
+- `kill -9` during a pass of 400 messages after its first commit, then a rerun: every message in
+  done, each report stored once;
+- a wrong password: exit 69, the server's refusal on stderr, nothing moved, nothing stored; an
+  untrusted server certificate (no ca_file): exit 69 with the TLS error;
+- `stsd serve` with [mail] imap and interval = 10s stores and moves messages appended while it
+  runs, logs mail.imap.pass and counts it in /metrics; an unreachable server is logged
+  (mail.imap.fail) and serve keeps running; SIGTERM stops it promptly.
+"""
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import imap_lib as il  # noqa: E402
+from imap_lib import st  # noqa: E402
+
+
+def is_(t, got, want, what, diag=None):
+    """t.is_ with something to show on failure besides got and want."""
+    return t.ok(got == want, what, "got:  %r\nwant: %r%s" % (got, want,
+                                                             "\n%r" % (diag,) if diag else ""))
+
+
+def db_counts(state_dir):
+    """(rows, distinct report-ids) in the reports table."""
+    con = sqlite3.connect(os.path.join(state_dir, "stsd.db"), timeout=30)
+    try:
+        return con.execute("SELECT count(*), count(DISTINCT organization_name || '/' || "
+                           "report_id) FROM reports").fetchone()
+    finally:
+        con.close()
+
+
+def summary(out):
+    m = re.search(r"^fetched (.*)$", out, re.M)
+    return dict(kv.split("=") for kv in m.group(1).split()) if m else {}
+
+
+def main_pass(t, dv):
+    reps = il.distinct_reports(45, "main")
+    msgs = [il.report_message(r, i % 3 != 0, i) for i, r in enumerate(reps)]
+    unusable = il.unusable_messages()
+    is_(t, len(unusable), 5, "five unusable messages")
+    # the unusable ones spread among the others
+    for k, m in enumerate(unusable):
+        msgs.insert(k * 10 + 3, m)
+    dv.append(msgs)
+    is_(t, dv.counts(), {"INBOX": 50, "TLSRPT.done": None, "TLSRPT.rejected": None},
+          "50 messages in INBOX, no TLSRPT folders yet")
+    wd = st.tempdir("stsd-imap-main-")
+    cfg = il.write_config(wd, dv)
+    r = il.fetch(cfg)
+    is_(t, r.returncode, 1, "fetch: exit 1 (some messages rejected)", r)
+    is_(t, len(re.findall(r"^stored id=\d+ .* file=INBOX message=\d+$", r.out, re.M)), 45,
+          "45 'stored' lines")
+    is_(t, len(re.findall(r"^rejected file=INBOX message=\d+: ", r.out, re.M)), 5,
+          "5 'rejected' lines")
+    is_(t, summary(r.out), {"messages": "50", "stored": "45", "duplicates": "0",
+                           "conflicts": "0", "rejected": "5", "moved_done": "45",
+                           "moved_rejected": "5"}, "summary line")
+    ids = il.stored_reports(cfg)
+    is_(t, sorted(ids), sorted(x["report-id"] for x in reps),
+          "reports list --json: exactly the 45 distinct reports")
+    is_(t, dv.counts(), {"INBOX": 0, "TLSRPT.done": 45, "TLSRPT.rejected": 5},
+          "INBOX empty, 45 in TLSRPT.done, 5 in TLSRPT.rejected")
+
+    r = il.fetch(cfg)
+    is_(t, (r.returncode, summary(r.out).get("messages")), (0, "0"),
+          "second pass: exit 0, no message", r)
+    is_(t, len(il.stored_reports(cfg)), 45, "second pass: still 45 reports")
+
+    dv.append(msgs[:0] + [il.report_message(x, i % 3 != 0, i) for i, x in enumerate(reps)])
+    r = il.fetch(cfg)
+    s = summary(r.out)
+    is_(t, (r.returncode, s.get("messages"), s.get("stored"), s.get("duplicates"),
+           s.get("moved_done")), (0, "45", "0", "45", "45"),
+          "the same 45 again: 45 duplicates, all moved to done", r)
+    is_(t, len(re.findall(r"^duplicate id=\d+ ", r.out, re.M)), 45, "45 'duplicate' lines")
+    is_(t, len(il.stored_reports(cfg)), 45, "report count unchanged")
+    is_(t, dv.counts(), {"INBOX": 0, "TLSRPT.done": 90, "TLSRPT.rejected": 5},
+          "INBOX empty, 90 in done")
+    return cfg
+
+
+def refused(t, dv):
+    reps = il.distinct_reports(3, "refused")
+    dv.append([il.report_message(x, True, i) for i, x in enumerate(reps)])
+    before = dv.counts()
+    wd = st.tempdir("stsd-imap-pw-")
+    cfg = il.write_config(wd, dv, password="not-the-password")
+    r = il.fetch(cfg)
+    is_(t, r.returncode, 69, "wrong password: exit 69", r)
+    t.ok(re.search(r"^stsd: imap: login failed for tlsrpt at 127\.0\.0\.1:%d: .*"
+                   r"AUTHENTICATIONFAILED" % dv.port, r.err, re.M),
+         "wrong password: 'login failed for tlsrpt at 127.0.0.1:PORT' with the server's answer",
+         r.err)
+    is_(t, dv.counts(), before, "wrong password: nothing moved")
+    is_(t, il.stored_reports(cfg), [], "wrong password: nothing stored")
+
+    wd = st.tempdir("stsd-imap-tls-")
+    cfg = il.write_config(wd, dv, ca=False)
+    r = il.fetch(cfg)
+    is_(t, r.returncode, 69, "untrusted certificate: exit 69", r)
+    t.ok(re.search(r"^stsd: imap: TLS with 127\.0\.0\.1:%d failed: .*certificate" % dv.port,
+                   r.err, re.M), "untrusted certificate: a TLS error on stderr", r.err)
+    is_(t, dv.counts(), before, "untrusted certificate: nothing moved")
+    is_(t, il.stored_reports(cfg), [], "untrusted certificate: nothing stored")
+
+    os.unlink(os.path.join(wd, "imap-password"))
+    r = il.fetch(cfg)
+    t.ok(r.returncode == 78 and "password file" in r.err, "password_file missing: exit 78", r)
+    # what was appended here goes through a trusted pass, so that INBOX is empty again
+    r = il.fetch(il.write_config(st.tempdir("stsd-imap-drain-"), dv))
+    is_(t, (r.returncode, summary(r.out).get("stored")), (0, "3"), "then a good pass stores 3", r)
+
+
+def crash(t, dv):
+    n = 400
+    reps = il.distinct_reports(n, "crash")
+    dv.append([il.report_message(x, i % 2 == 0, i) for i, x in enumerate(reps)])
+    is_(t, dv.count("INBOX"), n, "%d messages in INBOX" % n)
+    done_before = dv.count("TLSRPT.done")
+    wd = st.tempdir("stsd-imap-crash-")
+    cfg = il.write_config(wd, dv)
+    state = os.path.join(wd, "state")
+    p = subprocess.Popen([st.STSD_BIN, "reports", "-c", cfg, "fetch"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    rows = 0
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            rows = db_counts(state)[0]
+        except sqlite3.Error:
+            rows = 0
+        if rows > 0:
+            break
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    t.ok(rows > 0, "kill -9 after the first commit (%d reports stored)" % rows)
+    left = dv.count("INBOX")
+    # killed after a commit: before or after that batch's move
+    t.ok(0 < left <= n and rows < n,
+         "the pass was cut short: %d of %d messages still in INBOX, %d reports stored"
+         % (left, n, rows))
+    r = il.fetch(cfg)
+    s = summary(r.out)
+    is_(t, r.returncode, 0, "rerun: exit 0", r)
+    is_(t, int(s.get("stored", -1)) + int(s.get("duplicates", -1)), left,
+          "rerun: every message left is stored or a duplicate")
+    is_(t, dv.count("INBOX"), 0, "rerun: INBOX empty")
+    is_(t, dv.count("TLSRPT.done") - done_before, n, "rerun: all %d messages in done" % n)
+    is_(t, db_counts(state), (n, n), "%d reports stored, none twice" % n)
+
+
+def serve(t, dv):
+    leaf = dv.ca.issue("mta-sts.a.test")
+    wd = st.tempdir("stsd-imap-serve-")
+    pw = os.path.join(wd, "imap-password")
+    with open(pw, "w") as f:
+        f.write(il.PASSWORD + "\r\n")  # CR LF: stripped as well
+    os.chmod(pw, 0o600)
+    s = st.Stsd(policies={"a.test": "version: STSv1\nmode: testing\nmx: mx.a.test\n"
+                          "max_age: 86400\n"}, certs={"mta-sts.a.test": leaf}, admin=True,
+                directory=wd,
+                extra_config="[mail]\nimap = %s\npassword_file = %s\nca_file = %s\n"
+                             "interval = 10s\n" % (dv.url("INBOX"), pw, dv.ca.cert))
+    s.start()
+    t.ok(s.wait_log("event=mail.imap.pass messages=0", timeout=30),
+         "serve: the first pass at start (nothing to do)", s.log()[-3000:])
+    reps = il.distinct_reports(6, "serve")
+    dv.append([il.report_message(x, True, i) for i, x in enumerate(reps)] +
+              il.unusable_messages()[:1])
+    t0 = time.monotonic()
+    got = s.wait_log("event=mail.imap.pass messages=7 stored=6 duplicates=0 conflicts=0 "
+                     "rejected=1 moved_done=6 moved_rejected=1", timeout=25)
+    took = time.monotonic() - t0
+    t.ok(got and took < 15, "serve: 7 messages appended are stored and moved within the "
+         "interval (%.1f s)" % took, s.log()[-3000:])
+    t.ok(re.search(r"event=mail\.imap\.pass .* seconds=\d+\.\d+", s.log()),
+         "serve: the pass line says how long it took")
+    t.ok("event=mail.imap.rejected" in s.log(), "serve: the rejected message is logged")
+    is_(t, dv.count("INBOX"), 0, "serve: INBOX empty")
+    rows = db_counts(os.path.join(wd, "state"))
+    is_(t, rows, (6, 6), "serve: 6 reports stored")
+    with open(os.path.join(s.state_dir, "admin.token")) as f:
+        token = f.read().strip()
+    req = urllib.request.Request("http://127.0.0.1:%d/metrics" % s.admin_port,
+                                 headers={"Authorization": "Bearer " + token})
+    m = urllib.request.urlopen(req, timeout=10).read().decode()
+    ok = re.search(r'^stsd_mail_imap_passes_total\{result="ok"\} (\d+)$', m, re.M)
+    t.ok(ok and int(ok.group(1)) >= 2, "metrics: passes ok >= 2", m[-1500:])
+    t.ok(re.search(r'^stsd_mail_imap_passes_total\{result="fail"\} 0$', m, re.M),
+         "metrics: no failed pass")
+    t.ok(re.search(r'^stsd_mail_imap_messages_total\{outcome="done"\} 6$', m, re.M) and
+         re.search(r'^stsd_mail_imap_messages_total\{outcome="rejected"\} 1$', m, re.M),
+         "metrics: 6 messages to done, 1 to rejected")
+    # the next pass is due in up to 10 s: SIGTERM ends the wait at once
+    t0 = time.monotonic()
+    rc = s.stop()
+    t.ok(rc == 0 and time.monotonic() - t0 < 5,
+         "serve: SIGTERM stops it promptly (%.1f s, exit %r)" % (time.monotonic() - t0, rc))
+
+    # an unreachable server: logged, retried, serve keeps running
+    port = st.free_port()
+    s2 = st.Stsd(policies={"a.test": "version: STSv1\nmode: testing\nmx: mx.a.test\n"
+                           "max_age: 86400\n"}, certs={"mta-sts.a.test": leaf},
+                 extra_config="[mail]\nimap = imaps://tlsrpt@127.0.0.1:%d/\npassword_file = %s\n"
+                              "interval = 10s\n" % (port, pw))
+    s2.start()
+    t.ok(s2.wait_log("event=mail.imap.fail error=\"cannot reach 127.0.0.1:%d" % port,
+                     timeout=30), "serve: an unreachable server is logged (mail.imap.fail)",
+         s2.log()[-2000:])
+    time.sleep(1)
+    t.ok(s2.proc.poll() is None, "serve: still running after the failed pass")
+    is_(t, s2.stop(), 0, "serve: stops cleanly")
+
+
+def main(t):
+    dv = il.Dovecot()
+    main_pass(t, dv)
+    refused(t, dv)
+    crash(t, dv)
+    serve(t, dv)
+    log = dv.logtext()
+    t.ok("Fatal" not in log and "Panic" not in log, "dovecot logged no fatal error",
+         log[-2000:])
+
+
+if __name__ == "__main__":
+    st.Tap().run(main)
