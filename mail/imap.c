@@ -42,11 +42,11 @@ struct pass {
     char errbuf[CURL_ERROR_SIZE];
     char last[300]; /* the server's last tagged answer, without its tag */
     struct mail_imap_url url;
-    char base[400];                         /* imaps://HOST:PORT/ */
-    char sel[1200];                         /* base + the folder, URL-encoded */
-    char folder[MAIL_IMAP_FIELD];           /* the folder as the server names it */
-    char done_q[600], rej_q[600];           /* the target folders, quoted */
-    char done_name[300], rej_name[300];     /* ... and as the configuration names them */
+    char base[400];                     /* imaps://HOST:PORT/ */
+    char sel[1200];                     /* base + the folder, URL-encoded */
+    char folder[MAIL_IMAP_FIELD];       /* the folder as the server names it */
+    char done_q[600], rej_q[600];       /* the target folders, quoted */
+    char done_name[300], rej_name[300]; /* ... and as the configuration names them */
     int caps, fetching;
     struct buf body;
     struct batch_msg b[MAIL_IMAP_BATCH];
@@ -284,8 +284,8 @@ static int command(struct pass *p, const char *step, const char *fmt, ...)
 }
 
 /* Move the n sorted UIDs to the folder quoted as dest; 0 or -1. */
-static int move(struct pass *p, const uint32_t *uids, size_t n, const char *dest,
-                const char *name, long *moved)
+static int move(struct pass *p, const uint32_t *uids, size_t n, const char *dest, const char *name,
+                long *moved)
 {
     if (n == 0)
         return 0;
@@ -339,7 +339,7 @@ static int end_batch(struct pass *p, int move_too)
  * a missing done or rejected folder is created. 0 or -1. */
 static int folders(struct pass *p)
 {
-    char delim = '/', name[MAIL_IMAP_FIELD], enc[sizeof(p->sel)];
+    char delim = '/', name[MAIL_IMAP_FIELD], enc[3 * MAIL_IMAP_FIELD + 1];
     CURLcode rc = perform(p, p->base, "LIST \"\" \"\"");
     if (rc != CURLE_OK) {
         fail_curl(p, rc, "LIST");
@@ -426,8 +426,8 @@ static void run(struct pass *p)
             p->body.len--;
     uint32_t *uids = xmalloc(MAIL_IMAP_MAX_UIDS * sizeof(*uids));
     int capped = 0;
-    size_t n = p->body.p ? mail_imap_parse_search(p->body.p, p->body.len, uids,
-                                                  MAIL_IMAP_MAX_UIDS, &capped)
+    size_t n = p->body.p ? mail_imap_parse_search(p->body.p, p->body.len, uids, MAIL_IMAP_MAX_UIDS,
+                                                  &capped)
                          : 0;
     p->r->capped = capped;
     mail_ingest_expect(p->in, (long)n);

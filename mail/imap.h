@@ -33,8 +33,7 @@ int mail_imap_url_parse(const char *url, struct mail_imap_url *u, char *err, siz
  * the next pass, *capped says so). Numbers outside 1..4294967295 are skipped. Returns the
  * count stored in uids. */
 #define MAIL_IMAP_MAX_UIDS 100000
-size_t mail_imap_parse_search(const char *buf, size_t len, uint32_t *uids, size_t max,
-                              int *capped);
+size_t mail_imap_parse_search(const char *buf, size_t len, uint32_t *uids, size_t max, int *capped);
 
 /* The hierarchy delimiter from the first "* LIST (...) "d" ..." line: 1 with *delim set (0 for
  * NIL: a flat namespace), or 0 when there is no such line. */
@@ -78,7 +77,7 @@ struct mail_imap_options {
 
 struct mail_imap_result {
     enum mail_imap_status status;
-    long messages; /* fetched (or found too large) this pass */
+    long messages;                                /* fetched (or found too large) this pass */
     long stored, duplicates, conflicts, rejected; /* report outcomes of this pass */
     long moved_done, moved_rejected;
     long capped; /* 1 when the folder held more than MAIL_IMAP_MAX_UIDS messages */

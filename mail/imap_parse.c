@@ -180,8 +180,7 @@ static int cmp_uid(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-size_t mail_imap_parse_search(const char *buf, size_t len, uint32_t *uids, size_t max,
-                              int *capped)
+size_t mail_imap_parse_search(const char *buf, size_t len, uint32_t *uids, size_t max, int *capped)
 {
     size_t n = 0, pos = 0, ln;
     const char *line;
@@ -241,7 +240,7 @@ int mail_imap_parse_delimiter(const char *buf, size_t len, char *delim)
         if (ln - i >= 3 && line[i] == '"' && line[i + 1] != '\\' && line[i + 2] == '"')
             d = line[i + 1];
         else if (ln - i >= 4 && line[i] == '"' && line[i + 1] == '\\' && line[i + 3] == '"')
-            d = line[i + 2]; /* "\\" or "\"" */
+            d = line[i + 2];        /* "\\" or "\"" */
         if (d > 0x20 && d < 0x7f) { /* a printable ASCII character, else not an answer */
             *delim = d;
             return 1;
@@ -355,10 +354,10 @@ int mail_imap_uid_set(const uint32_t *uids, size_t n, char *out, size_t outlen)
         size_t j = i;
         while (j + 1 < n && uids[j + 1] == uids[j] + 1)
             j++;
-        int w = j > i ? snprintf(out + o, outlen - o, "%s%lu:%lu", o ? "," : "",
-                                 (unsigned long)uids[i], (unsigned long)uids[j])
-                      : snprintf(out + o, outlen - o, "%s%lu", o ? "," : "",
-                                 (unsigned long)uids[i]);
+        int w = j > i
+                    ? snprintf(out + o, outlen - o, "%s%lu:%lu", o ? "," : "",
+                               (unsigned long)uids[i], (unsigned long)uids[j])
+                    : snprintf(out + o, outlen - o, "%s%lu", o ? "," : "", (unsigned long)uids[i]);
         if (w < 0 || (size_t)w >= outlen - o)
             return -1;
         o += (size_t)w;

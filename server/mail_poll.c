@@ -83,13 +83,13 @@ static void one_pass(struct mail_poll *pl, struct db *db)
         log_event(LOG_INFO, "mail.imap.pass",
                   "messages=%ld stored=%ld duplicates=%ld conflicts=%ld rejected=%ld "
                   "moved_done=%ld moved_rejected=%ld seconds=%.3f%s",
-                  r.messages, r.stored, r.duplicates,
-                  r.conflicts, r.rejected, r.moved_done, r.moved_rejected, seconds_since(&t0),
-                  capped);
+                  r.messages, r.stored, r.duplicates, r.conflicts, r.rejected, r.moved_done,
+                  r.moved_rejected, seconds_since(&t0), capped);
     } else if (r.status != MAIL_IMAP_CANCELLED || !atomic_load(&pl->stop)) {
         atomic_fetch_add(&passes_failed, 1);
         char q[900];
-        log_event(LOG_WARN, "mail.imap.fail", "error=%s messages=%ld stored=%ld moved_done=%ld "
+        log_event(LOG_WARN, "mail.imap.fail",
+                  "error=%s messages=%ld stored=%ld moved_done=%ld "
                   "moved_rejected=%ld seconds=%.3f retry_in=%lld",
                   log_quote(q, sizeof(q), r.error), r.messages, r.stored, r.moved_done,
                   r.moved_rejected, seconds_since(&t0), (long long)pl->cfg->mail_interval);
@@ -135,8 +135,9 @@ static int mail_secrets(struct srv *s, int idx, char *err, size_t errlen)
         return -1;
     }
     if (cfg->mail_password_file == NULL) {
-        snprintf(err, errlen, "[mail] imap needs [mail] password_file (a file whose first line "
-                              "is the password)");
+        snprintf(err, errlen,
+                 "[mail] imap needs [mail] password_file (a file whose first line "
+                 "is the password)");
         return -1;
     }
     struct mail_poll *pl = xcalloc(1, sizeof(*pl));
@@ -173,7 +174,8 @@ static int mail_init(struct srv *s, int idx, char *err, size_t errlen)
     pl->running = 1;
     atomic_store(&enabled, 1);
     char q[600];
-    log_event(LOG_INFO, "mail.imap.ready", "imap=%s interval=%lld done_folder=%s "
+    log_event(LOG_INFO, "mail.imap.ready",
+              "imap=%s interval=%lld done_folder=%s "
               "rejected_folder=%s",
               log_field(q, sizeof(q), s->cfg->mail_imap), (long long)s->cfg->mail_interval,
               s->cfg->mail_done_folder, s->cfg->mail_rejected_folder);
@@ -222,17 +224,19 @@ void srv__mail_metrics_write(struct admin_buf *b)
 {
     if (!atomic_load(&enabled))
         return;
-    srv__buf_printf(b, "# HELP stsd_mail_imap_passes_total IMAP passes by result.\n"
-                       "# TYPE stsd_mail_imap_passes_total counter\n"
-                       "stsd_mail_imap_passes_total{result=\"ok\"} %llu\n"
-                       "stsd_mail_imap_passes_total{result=\"fail\"} %llu\n",
+    srv__buf_printf(b,
+                    "# HELP stsd_mail_imap_passes_total IMAP passes by result.\n"
+                    "# TYPE stsd_mail_imap_passes_total counter\n"
+                    "stsd_mail_imap_passes_total{result=\"ok\"} %llu\n"
+                    "stsd_mail_imap_passes_total{result=\"fail\"} %llu\n",
                     (unsigned long long)atomic_load(&passes_ok),
                     (unsigned long long)atomic_load(&passes_failed));
-    srv__buf_printf(b, "# HELP stsd_mail_imap_messages_total Messages moved after their commit, "
-                       "by the folder they went to.\n"
-                       "# TYPE stsd_mail_imap_messages_total counter\n"
-                       "stsd_mail_imap_messages_total{outcome=\"done\"} %llu\n"
-                       "stsd_mail_imap_messages_total{outcome=\"rejected\"} %llu\n",
+    srv__buf_printf(b,
+                    "# HELP stsd_mail_imap_messages_total Messages moved after their commit, "
+                    "by the folder they went to.\n"
+                    "# TYPE stsd_mail_imap_messages_total counter\n"
+                    "stsd_mail_imap_messages_total{outcome=\"done\"} %llu\n"
+                    "stsd_mail_imap_messages_total{outcome=\"rejected\"} %llu\n",
                     (unsigned long long)atomic_load(&moved_done),
                     (unsigned long long)atomic_load(&moved_rejected));
 }

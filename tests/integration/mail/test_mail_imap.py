@@ -125,6 +125,26 @@ def refused(t, dv):
     is_(t, (r.returncode, summary(r.out).get("stored")), (0, "3"), "then a good pass stores 3", r)
 
 
+def oversized(t, dv):
+    """A message past 50 MiB is rejected without being kept whole; the connection it cut is
+    made again for the message after it."""
+    big = (b"From: big@reporter.test\r\nSubject: big\r\n\r\n" +
+           (b"x" * 998 + b"\r\n") * (51 * 1024 * 1024 // 1000))
+    rep = il.distinct_reports(1, "after-big")[0]
+    dv.append([big, il.report_message(rep, True, 0)])
+    before = dv.counts()
+    cfg = il.write_config(st.tempdir("stsd-imap-big-"), dv)
+    r = il.fetch(cfg)
+    is_(t, r.returncode, 1, "a message over 50 MiB: exit 1", r)
+    t.ok(re.search(r"^rejected file=INBOX message=\d+: the message is larger than 52428800 "
+                   r"bytes$", r.out, re.M), "it is rejected as too large", r.out)
+    t.ok(re.search(r"^stored id=\d+ .*report-id=imap-after-big-00000 ", r.out, re.M),
+         "the message after it is stored (a new connection)", r.out)
+    is_(t, dv.counts(), {"INBOX": 0, "TLSRPT.done": before["TLSRPT.done"] + 1,
+                         "TLSRPT.rejected": before["TLSRPT.rejected"] + 1},
+        "one moved to rejected, one to done")
+
+
 def crash(t, dv):
     n = 400
     reps = il.distinct_reports(n, "crash")
@@ -231,6 +251,7 @@ def main(t):
     dv = il.Dovecot()
     main_pass(t, dv)
     refused(t, dv)
+    oversized(t, dv)
     crash(t, dv)
     serve(t, dv)
     log = dv.logtext()

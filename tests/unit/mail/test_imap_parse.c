@@ -17,10 +17,9 @@ static void test_url(void **state)
     (void)state;
     struct mail_imap_url u;
     char err[200];
-    assert_int_equal(
-        mail_imap_url_parse("imaps://tlsrpt%40example.com@imap.example.com/Reports", &u, err,
-                            sizeof(err)),
-        0);
+    assert_int_equal(mail_imap_url_parse("imaps://tlsrpt%40example.com@imap.example.com/Reports",
+                                         &u, err, sizeof(err)),
+                     0);
     assert_int_equal(u.tls, 1);
     assert_int_equal(u.port, 993);
     assert_int_equal(u.loopback, 0);
@@ -47,14 +46,14 @@ static void test_url(void **state)
 
     /* what is refused, each with a reason */
     static const char *const bad[] = {
-        "https://u@h/INBOX",   "imaps://h/INBOX",          "imaps://@h/INBOX",
-        "imaps://u:pw@h/",     "imaps://u;AUTH=PLAIN@h/",  "imaps://u@/INBOX",
-        "imaps://u@h:0/",      "imaps://u@h:65536/",       "imaps://u@h:99999999/",
-        "imaps://u@h:/",       "imaps://u@h:12a/",         "imaps://u@[::1/",
-        "imaps://u@[]/",       "imaps://u@h_x/",           "imaps://u@h/INBOX;UID=1",
-        "imaps://u@h/?x",      "imaps://u@h/a%2",          "imaps://u@h/a%zz",
-        "imaps://u@h/a%0Ab",   "imaps://u@h/a%22b",        "imaps://u@h/a*",
-        "imaps://u%00@h/",     "imaps://u@h/%C3%A4",       "imaps://u@[g::1]/",
+        "https://u@h/INBOX", "imaps://h/INBOX",         "imaps://@h/INBOX",
+        "imaps://u:pw@h/",   "imaps://u;AUTH=PLAIN@h/", "imaps://u@/INBOX",
+        "imaps://u@h:0/",    "imaps://u@h:65536/",      "imaps://u@h:99999999/",
+        "imaps://u@h:/",     "imaps://u@h:12a/",        "imaps://u@[::1/",
+        "imaps://u@[]/",     "imaps://u@h_x/",          "imaps://u@h/INBOX;UID=1",
+        "imaps://u@h/?x",    "imaps://u@h/a%2",         "imaps://u@h/a%zz",
+        "imaps://u@h/a%0Ab", "imaps://u@h/a%22b",       "imaps://u@h/a*",
+        "imaps://u%00@h/",   "imaps://u@h/%C3%A4",      "imaps://u@[g::1]/",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
@@ -126,7 +125,8 @@ static void test_caps(void **state)
 {
     (void)state;
     const char *a = "* CAPABILITY IMAP4rev1 SASL-IR UIDPLUS MOVE IDLE\r\n";
-    assert_int_equal(mail_imap_parse_caps(a, strlen(a)), MAIL_IMAP_CAP_MOVE | MAIL_IMAP_CAP_UIDPLUS);
+    assert_int_equal(mail_imap_parse_caps(a, strlen(a)),
+                     MAIL_IMAP_CAP_MOVE | MAIL_IMAP_CAP_UIDPLUS);
     const char *b = "* CAPABILITY IMAP4rev1 MOVEX UIDPLUSS\r\n";
     assert_int_equal(mail_imap_parse_caps(b, strlen(b)), 0);
     const char *c = "* OK [CAPABILITY IMAP4rev1 move] ready\r\n";
@@ -188,9 +188,9 @@ static void test_uid_set(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url),   cmocka_unit_test(test_search),
+        cmocka_unit_test(test_url),       cmocka_unit_test(test_search),
         cmocka_unit_test(test_delimiter), cmocka_unit_test(test_caps),
-        cmocka_unit_test(test_names), cmocka_unit_test(test_uid_set),
+        cmocka_unit_test(test_names),     cmocka_unit_test(test_uid_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
