@@ -157,12 +157,14 @@ def valid_cases():
     r["report-id"] = "<2026.11.01T00.00.00Z+example.org@sender.example>"
     c["utf8-names"] = r
     r = base()
+    r["report-id"] = "2026-11-01_no-policy-found"
     r["policies"][0]["policy"] = {"policy-type": "no-policy-found", "policy-domain": None}
     r["policies"][0]["failure-details"] = []
     r["policies"][0]["summary"]["total-failure-session-count"] = 0
     c["quirk-no-policy-found-null-domain"] = r
     # A policy whose summary is all zeros (no session of the day touched it).
     r = base()
+    r["report-id"] = "2026-11-01_zero-summary"
     r["policies"][0]["summary"] = {"total-successful-session-count": 0, "total-failure-session-count": 0}
     del r["policies"][0]["failure-details"]
     c["quirk-zero-summary"] = r
