@@ -131,6 +131,9 @@ struct mail_item {
     const char *file, *part;
     long message;
     const char *reason;
+    /* A report from a message: its DKIM result (mail_dkim_result_name) and the d= that
+     * decided it (NULL when none); both NULL for a report file. */
+    const char *dkim, *dkim_domain;
 };
 typedef void (*mail_item_fn)(const struct mail_item *item, void *user);
 
@@ -146,10 +149,16 @@ struct mail_ingest;
  * limits from cfg ([reports] max_json, max_values, max_body for a gzip file,
  * max_detail_rows). fn is called for every outcome, in input order; a report's outcome
  * comes when its batch is committed. Reports are stored as source "file" (a report file)
- * or "email" (a part of a message).
+ * or "email" (a part of a message). Every message that carries reports is DKIM-verified
+ * (keys through [checks] resolver, else the system's resolver) and the result stored with
+ * its reports; with [mail] require_dkim a message without a pass is rejected whole.
  */
 struct mail_ingest *mail_ingest_new(struct db *db, const struct stsd_config *cfg, mail_item_fn fn,
                                     void *user);
+/* Verify messages with v (the caller's; it outlives the run) instead of a verifier made from
+ * [checks] resolver at the first message: keys from a lookup callback (tests), or a cache
+ * kept across runs. */
+void mail_ingest_set_dkim(struct mail_ingest *in, struct mail_dkim_verifier *v);
 /* Ingest one path: a report file, a message, an mbox, a Maildir (cur/ and new/) or a
  * directory of such files (sorted by name; names starting with '.' are skipped), or "-"
  * for stdin (one message, its "From " line dropped, or one report). */

@@ -11,6 +11,7 @@
 #include "common/common.h"
 #include "mail/mail.h"
 #include "mail/mail_int.h"
+#include "tests/unit/mail/mail_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,62 +64,15 @@ static void test_txt_join(void **state)
     assert_int_equal(mail__dkim_txt_join(big, sizeof(big) - 1, out, sizeof(out)), -1);
 }
 
-/* The keys of the fixtures (make.py's docstring). */
-struct keys {
-    char *pub;
-    int calls;
-    char last[256];
-};
-
-static enum mail_dkim_key lookup(const char *name, int64_t timeout_ms, char *txt, size_t txtsz,
-                                 char *why, size_t whysz, void *user)
-{
-    struct keys *k = user;
-    k->calls++;
-    snprintf(k->last, sizeof(k->last), "%s", name);
-    assert_true(timeout_ms > 0 && timeout_ms <= MAIL_DKIM_LOOKUP_MS);
-    if (strcmp(name, "sel._domainkey.reporter.test") == 0 ||
-        strcmp(name, "other._domainkey.unrelated.test") == 0) {
-        snprintf(txt, txtsz, "%s", k->pub);
-        return MAIL_DKIM_KEY_FOUND;
-    }
-    if (strcmp(name, "revoked._domainkey.reporter.test") == 0) {
-        snprintf(txt, txtsz, "v=DKIM1; k=rsa; p=");
-        return MAIL_DKIM_KEY_FOUND;
-    }
-    if (strcmp(name, "slow._domainkey.reporter.test") == 0) {
-        snprintf(why, whysz, "DNS rcode SERVFAIL");
-        return MAIL_DKIM_KEY_TEMPFAIL;
-    }
-    snprintf(why, whysz, "NXDOMAIN");
-    return MAIL_DKIM_KEY_MISSING;
-}
-
 struct fixture {
-    struct keys keys;
+    struct dkim_keys keys;
     struct mail_dkim_verifier *v;
 };
-
-static char *fixture_file(const char *name, size_t *len)
-{
-    const char *d = getenv("STSD_TEST_DATA");
-    char *path = xasprintf("%s/mail/dkim/%s", d ? d : "tests/data", name);
-    char *s = file_read_all(path, 1 << 20, len);
-    free(path);
-    assert_non_null(s);
-    return s;
-}
 
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof(*f));
-    size_t len;
-    f->keys.pub = fixture_file("key.txt", &len);
-    f->keys.pub[strcspn(f->keys.pub, "\n")] = '\0';
-    char err[256];
-    f->v = mail_dkim_new_lookup(lookup, &f->keys, err, sizeof(err));
-    if (f->v == NULL)
-        return -1;
+    f->v = dkim_keys_verifier(&f->keys);
     *state = f;
     return 0;
 }
@@ -126,8 +80,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    mail_dkim_free(f->v);
-    free(f->keys.pub);
+    dkim_keys_free(&f->keys, f->v);
     free(f);
     return 0;
 }
@@ -135,7 +88,7 @@ static int teardown(void **state)
 static void verify(struct fixture *f, const char *name, const char *from, struct mail_dkim *out)
 {
     size_t len;
-    char *msg = fixture_file(name, &len);
+    char *msg = dkim_fixture(name, &len);
     mail_dkim_verify(f->v, msg, len, from, out);
     free(msg);
 }
@@ -173,7 +126,7 @@ static void test_results(void **state)
     EXPECT(f, "two.eml", "reporter.test", MAIL_DKIM_PASS, "reporter.test", "");
     /* A header that changed after signing. */
     size_t len;
-    char *msg = fixture_file("pass.eml", &len);
+    char *msg = dkim_fixture("pass.eml", &len);
     char *s = strstr(msg, "Subject: Report");
     assert_non_null(s);
     s[9] = 'r';
