@@ -280,9 +280,13 @@ static void print_item(const struct mail_item *it, void *user)
         char org[600], rid[600], of[40] = "";
         if (it->outcome == MAIL_CONFLICT)
             snprintf(of, sizeof(of), " conflict_of=%lld", (long long)it->conflict_of);
-        line = xasprintf("%s id=%lld%s org=%s report-id=%s %s", word[it->outcome],
+        char dkim[300] = "";
+        if (it->dkim)
+            snprintf(dkim, sizeof(dkim), " dkim=%s%s%s", it->dkim, it->dkim_domain ? " d=" : "",
+                     it->dkim_domain ? it->dkim_domain : "");
+        line = xasprintf("%s id=%lld%s org=%s report-id=%s %s%s", word[it->outcome],
                          (long long)it->id, of, log_field(org, sizeof(org), it->org),
-                         log_field(rid, sizeof(rid), it->report_id), where);
+                         log_field(rid, sizeof(rid), it->report_id), where, dkim);
     }
     char *esc = text_escape_dup(line); /* a rejection may quote the report */
     printf("%s\n", esc);

@@ -413,6 +413,11 @@ void srv__admin_handle(const struct admin_env *env, struct db *db, const struct 
         srv__admin_domain_page(env, db, path + sizeof(ADMIN_DOMAIN_PAGE) - 1, &p, rq, rs);
         return;
     }
+    if (strncmp(path, ADMIN_REPORT_PAGE, sizeof(ADMIN_REPORT_PAGE) - 1) == 0) {
+        if (srv__page_params(&p, (const char *const[]){NULL}, rq, NULL, NULL, rs) == 0)
+            srv__admin_report_page(db, path + sizeof(ADMIN_REPORT_PAGE) - 1, rs);
+        return;
+    }
     if (strcmp(path, "/check") == 0) {
         srv__admin_checker_page(env, &p, rq, rs);
         return;
