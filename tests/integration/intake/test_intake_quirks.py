@@ -21,6 +21,7 @@ Every other new quirk case is ingested and stored with the figures of its .expec
 import email.message
 import email.policy
 import gzip
+import http.client
 import json
 import os
 import re
@@ -178,12 +179,49 @@ def summaries(t, s):
           "a report whose summary is all zeros is a report of no session")
 
 
+def admin_get(s, path):
+    """GET on the admin listener with the token: (status, body bytes)."""
+    with open(os.path.join(s.state_dir, "admin.token")) as f:
+        token = f.read().strip()
+    c = http.client.HTTPConnection("127.0.0.1", s.admin_port, timeout=30)
+    c.request("GET", path, headers={"Authorization": "Bearer " + token})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def admin_views(t, s, inferred_id):
+    """The admin API and the dashboard on the accept = any server: example.test has pf-c (2)
+    and pf-a; (unattributed) the two posts of (d)."""
+    q = "since=2025-09-01&until=2025-10-01"
+    status, body = admin_get(s, "/api/v1/summary?by=domain&" + q)
+    j = il.body_json(body)
+    groups = {g["key"]: (g["reports"], g["successful_sessions"]) for g in j.get("groups", [])}
+    t.is_((status, groups.get("(unattributed)"), groups.get(DOMAIN)), (200, (2, 8), (3, 12)),
+          "API summary by domain: (unattributed) and the inferred example.test")
+    status, body = admin_get(s, "/api/v1/reports/%s" % inferred_id)
+    p0 = (il.body_json(body).get("policies") or [{}])[0]
+    t.is_((status, p0.get("policy_domain"), p0.get("domain_inferred"), p0.get("domain_from")),
+          (200, DOMAIN, True, "the mta-sts host"), "API report: the domain is marked inferred")
+    status, body = admin_get(s, "/api/v1/reports?" + q)
+    doms = sorted(str(r["policy_domains"]) for r in il.body_json(body).get("reports", []))
+    t.is_((status, doms), (200, ["['(unattributed)']"] * 2 +
+                           ["['example.test (from the mta-sts host)']"] * 3),
+          "API report list: (unattributed) / (from the mta-sts host)")
+    status, body = admin_get(s, "/?" + q)
+    t.ok(status == 200 and b'reports with unattributed policies</dt><dd data-k="unattributed">2<'
+         in body, "dashboard: a card counts the reports with unattributed policies",
+         body[:3000])
+
+
 def https_route(t, d):
     c = il.ca()
     pols = {"a.test": il.POLICY, DOMAIN: POLICY}
     certs = {il.HOST: c.leaf, HOST: c.issue(HOST), REPORTS_HOST: c.issue(REPORTS_HOST)}
     for accept in ("any", "hosted"):
-        s = st.Stsd(policies=pols, certs=certs, extra_config="[reports]\naccept = %s\n" % accept)
+        s = st.Stsd(policies=pols, certs=certs, admin=accept == "any",
+                    extra_config="[reports]\naccept = %s\n" % accept)
         s.db = os.path.join(s.state_dir, "stsd.db")
         s.start()
         for k, h2 in enumerate((False, True)):
@@ -219,6 +257,8 @@ def https_route(t, d):
               "accept = %s: the same report again: 200 duplicate" % accept)
         t.ok("event=report.stored" in s.log() and "domain=example.test" in s.log(),
              "accept = %s: the log line names the attributed domain" % accept, s.log()[-2000:])
+        if accept == "any":
+            admin_views(t, s, first.get("id"))
         t.is_(s.stop(), 0, "accept = %s: serve exits 0" % accept)
         # mail ingest into the same database: the e-mail copy of pf-a is that same report.
         p = eml(os.path.join(d, "dup-%s.eml" % accept), postfix_report("pf-a"), DOMAIN)
