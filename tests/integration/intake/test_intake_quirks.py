@@ -26,6 +26,7 @@ import json
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import intake_lib as il  # noqa: E402
@@ -209,6 +210,19 @@ def admin_views(t, s, inferred_id):
     t.is_((status, doms), (200, ["['(unattributed)']"] * 2 +
                            ["['example.test (from the mta-sts host)']"] * 3),
           "API report list: (unattributed) / (from the mta-sts host)")
+    # /metrics: an unattributed policy is no report of its own and no domain's series.
+    n = il.db_rows(s.db, "SELECT count(*) FROM reports")[0][0]
+    want = ("stsd_reports_stored %d" % n, 'stsd_sessions{domain="example.test",'
+            'result="successful"} 12')
+    for _ in range(100):  # the live counters take the stored reports as they are committed
+        status, body = admin_get(s, "/metrics")
+        text = body.decode("utf-8", "replace")
+        if all(w in text.splitlines() for w in want):
+            break
+        time.sleep(0.1)
+    t.ok(all(w in text.splitlines() for w in want),
+         "/metrics: %d reports stored, example.test 12 successful sessions" % n,
+         [x for x in text.splitlines() if x.startswith(("stsd_reports_stored", "stsd_sessions"))])
     status, body = admin_get(s, "/?" + q)
     t.ok(status == 200 and b'reports with unattributed policies</dt><dd data-k="unattributed">2<'
          in body, "dashboard: a card counts the reports with unattributed policies",
