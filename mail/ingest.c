@@ -254,6 +254,11 @@ void mail_ingest_set_progress(struct mail_ingest *in, mail_progress_fn fn, void 
     in->progress_user = user;
 }
 
+int mail__shows_progress(const struct mail_ingest *in)
+{
+    return in->progress != NULL;
+}
+
 void mail_ingest_expect(struct mail_ingest *in, long n)
 {
     in->total += n;
