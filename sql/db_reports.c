@@ -316,8 +316,8 @@ int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n
 static int load_domains(struct db *db, struct report_listing *m)
 {
     int rc;
-    m->domains = db__rows_of(db, SQL_DOMAINS_SHOWN, m->id, &string_rows, SIZE_MAX, &m->n_domains,
-                             &rc);
+    m->domains =
+        db__rows_of(db, SQL_DOMAINS_SHOWN, m->id, &string_rows, SIZE_MAX, &m->n_domains, &rc);
     return rc;
 }
 
