@@ -170,6 +170,17 @@ def summaries(t, s):
           (4, 13), "the totals count every one of them")
     r = cli(s, "summary", *WINDOW)
     t.ok(r.returncode == 0 and re.search(r"reports\s+4\b", r.out), "text summary", r)
+    # --domain '(unattributed)': only the policies that named none.
+    r = cli(s, "summary", "--domain", "(unattributed)", "--json", *WINDOW)
+    tot = json.loads(r.out)["totals"] if r.returncode == 0 else {}
+    t.is_((tot.get("reports"), tot.get("successful_sessions")), (2, 8),
+          "summary --domain '(unattributed)'")
+    r = cli(s, "list", "--domain", "(unattributed)", "--json", *WINDOW)
+    got = sorted(x["report_id"] for x in json.loads(r.out)["reports"]) if r.returncode == 0 else r
+    t.is_(got, ["2025-09-21T00:00:00Z_idx1_example.test", "pf-b"],
+          "list --domain '(unattributed)'")
+    r = cli(s, "list", "--domain", "(other)", *WINDOW)
+    t.is_(r.returncode, 64, "list --domain '(other)': refused as no domain name")
     # November 2026: the null policy-domain case (100 sessions) and the all-zero summary.
     r = cli(s, "summary", "--by", "domain", "--json", "--since", "2026-11-01", "--until",
             "2026-11-02")
@@ -201,6 +212,9 @@ def admin_views(t, s, inferred_id):
     groups = {g["key"]: (g["reports"], g["successful_sessions"]) for g in j.get("groups", [])}
     t.is_((status, groups.get("(unattributed)"), groups.get(DOMAIN)), (200, (2, 8), (3, 12)),
           "API summary by domain: (unattributed) and the inferred example.test")
+    status, body = admin_get(s, "/api/v1/summary?domain=%28unattributed%29&" + q)
+    t.is_((status, il.body_json(body).get("totals", {}).get("reports")), (200, 2),
+          "API summary?domain=(unattributed)")
     status, body = admin_get(s, "/api/v1/reports/%s" % inferred_id)
     p0 = (il.body_json(body).get("policies") or [{}])[0]
     t.is_((status, p0.get("policy_domain"), p0.get("domain_inferred"), p0.get("domain_from")),
