@@ -190,9 +190,11 @@ static int window_setup(struct window *w, const char *cmd, int argc, char **argv
         return EXIT_USAGE;
     }
     char dom[256];
-    const char *why = w->domain_arg ? domain_normalise_problem(w->domain_arg, strlen(w->domain_arg),
-                                                               dom, sizeof(dom))
-                                    : NULL;
+    const char *why = NULL;
+    if (w->domain_arg != NULL && strcmp(w->domain_arg, REPORT_UNATTRIBUTED) == 0)
+        snprintf(dom, sizeof(dom), "%s", w->domain_arg); /* the policies that named none */
+    else if (w->domain_arg != NULL)
+        why = domain_normalise_problem(w->domain_arg, strlen(w->domain_arg), dom, sizeof(dom));
     if (why != NULL) {
         cli_error("--domain '%s' %s", w->domain_arg, why);
         return EXIT_USAGE;

@@ -19,9 +19,9 @@ static void check(const struct report *r)
         /* policy_domain NULL only where the report may leave it out: no-policy-found */
         if (p->policy_type == NULL ||
             (p->policy_domain == NULL && strcmp(p->policy_type, "no-policy-found") != 0) ||
-            p->total_successful < 0 ||
-            p->total_failure < 0 || p->n_failures > REPORT_MAX_FAILURE_DETAILS ||
-            p->n_mx_host > REPORT_MAX_STRINGS || p->n_policy_string > REPORT_MAX_STRINGS)
+            p->total_successful < 0 || p->total_failure < 0 ||
+            p->n_failures > REPORT_MAX_FAILURE_DETAILS || p->n_mx_host > REPORT_MAX_STRINGS ||
+            p->n_policy_string > REPORT_MAX_STRINGS)
             abort();
         if (p->policy_domain != NULL && strlen(p->policy_domain) > 253)
             abort();

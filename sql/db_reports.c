@@ -373,8 +373,8 @@ int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n
 static int load_domains(struct db *db, struct report_listing *m)
 {
     int rc;
-    m->domains = db__rows_of(db, SQL_DOMAINS_SHOWN, m->id, &string_rows, SIZE_MAX, &m->n_domains,
-                             &rc);
+    m->domains =
+        db__rows_of(db, SQL_DOMAINS_SHOWN, m->id, &string_rows, SIZE_MAX, &m->n_domains, &rc);
     return rc;
 }
 
@@ -421,8 +421,9 @@ int db_report_list(struct db *db, const struct db_report_filter *f, struct repor
         return -1;
     sqlite3_bind_int64(st, 1, f->since);
     sqlite3_bind_int64(st, 2, f->until);
-    if (f->domain)
-        sqlite3_bind_text(st, 3, f->domain, -1, SQLITE_STATIC);
+    if (f->domain) /* REPORT_UNATTRIBUTED: the policies stored with no domain ('') */
+        sqlite3_bind_text(st, 3, strcmp(f->domain, REPORT_UNATTRIBUTED) ? f->domain : "", -1,
+                          SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, f->limit > 0 ? f->limit : INT64_MAX);
     int rc;
     *out = db__rows(st, &listing_rows, SIZE_MAX, NULL, n, &rc);

@@ -108,8 +108,9 @@ static sqlite3_stmt *summary_stmt(struct db *db, const char *sql, const char *sq
         return NULL;
     sqlite3_bind_int64(st, 1, s->since);
     sqlite3_bind_int64(st, 2, s->until);
-    if (s->domain)
-        sqlite3_bind_text(st, 3, s->domain, -1, SQLITE_STATIC);
+    if (s->domain) /* REPORT_UNATTRIBUTED: the policies stored with no domain ('') */
+        sqlite3_bind_text(st, 3, strcmp(s->domain, REPORT_UNATTRIBUTED) ? s->domain : "", -1,
+                          SQLITE_STATIC);
     return st;
 }
 

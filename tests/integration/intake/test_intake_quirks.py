@@ -21,10 +21,12 @@ Every other new quirk case is ingested and stored with the figures of its .expec
 import email.message
 import email.policy
 import gzip
+import http.client
 import json
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import intake_lib as il  # noqa: E402
@@ -168,6 +170,17 @@ def summaries(t, s):
           (4, 13), "the totals count every one of them")
     r = cli(s, "summary", *WINDOW)
     t.ok(r.returncode == 0 and re.search(r"reports\s+4\b", r.out), "text summary", r)
+    # --domain '(unattributed)': only the policies that named none.
+    r = cli(s, "summary", "--domain", "(unattributed)", "--json", *WINDOW)
+    tot = json.loads(r.out)["totals"] if r.returncode == 0 else {}
+    t.is_((tot.get("reports"), tot.get("successful_sessions")), (2, 8),
+          "summary --domain '(unattributed)'")
+    r = cli(s, "list", "--domain", "(unattributed)", "--json", *WINDOW)
+    got = sorted(x["report_id"] for x in json.loads(r.out)["reports"]) if r.returncode == 0 else r
+    t.is_(got, ["2025-09-21T00:00:00Z_idx1_example.test", "pf-b"],
+          "list --domain '(unattributed)'")
+    r = cli(s, "list", "--domain", "(other)", *WINDOW)
+    t.is_(r.returncode, 64, "list --domain '(other)': refused as no domain name")
     # November 2026: the null policy-domain case (100 sessions) and the all-zero summary.
     r = cli(s, "summary", "--by", "domain", "--json", "--since", "2026-11-01", "--until",
             "2026-11-02")
@@ -178,12 +191,65 @@ def summaries(t, s):
           "a report whose summary is all zeros is a report of no session")
 
 
+def admin_get(s, path):
+    """GET on the admin listener with the token: (status, body bytes)."""
+    with open(os.path.join(s.state_dir, "admin.token")) as f:
+        token = f.read().strip()
+    c = http.client.HTTPConnection("127.0.0.1", s.admin_port, timeout=30)
+    c.request("GET", path, headers={"Authorization": "Bearer " + token})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def admin_views(t, s, inferred_id):
+    """The admin API and the dashboard on the accept = any server: example.test has pf-c (2)
+    and pf-a; (unattributed) the two posts of (d)."""
+    q = "since=2025-09-01&until=2025-10-01"
+    status, body = admin_get(s, "/api/v1/summary?by=domain&" + q)
+    j = il.body_json(body)
+    groups = {g["key"]: (g["reports"], g["successful_sessions"]) for g in j.get("groups", [])}
+    t.is_((status, groups.get("(unattributed)"), groups.get(DOMAIN)), (200, (2, 8), (3, 12)),
+          "API summary by domain: (unattributed) and the inferred example.test")
+    status, body = admin_get(s, "/api/v1/summary?domain=%28unattributed%29&" + q)
+    t.is_((status, il.body_json(body).get("totals", {}).get("reports")), (200, 2),
+          "API summary?domain=(unattributed)")
+    status, body = admin_get(s, "/api/v1/reports/%s" % inferred_id)
+    p0 = (il.body_json(body).get("policies") or [{}])[0]
+    t.is_((status, p0.get("policy_domain"), p0.get("domain_inferred"), p0.get("domain_from")),
+          (200, DOMAIN, True, "the mta-sts host"), "API report: the domain is marked inferred")
+    status, body = admin_get(s, "/api/v1/reports?" + q)
+    doms = sorted(str(r["policy_domains"]) for r in il.body_json(body).get("reports", []))
+    t.is_((status, doms), (200, ["['(unattributed)']"] * 2 +
+                           ["['example.test (from the mta-sts host)']"] * 3),
+          "API report list: (unattributed) / (from the mta-sts host)")
+    # /metrics: an unattributed policy is no report of its own and no domain's series.
+    n = il.db_rows(s.db, "SELECT count(*) FROM reports")[0][0]
+    want = ("stsd_reports_stored %d" % n, 'stsd_sessions{domain="example.test",'
+            'result="successful"} 12')
+    for _ in range(100):  # the live counters take the stored reports as they are committed
+        status, body = admin_get(s, "/metrics")
+        text = body.decode("utf-8", "replace")
+        if all(w in text.splitlines() for w in want):
+            break
+        time.sleep(0.1)
+    t.ok(all(w in text.splitlines() for w in want),
+         "/metrics: %d reports stored, example.test 12 successful sessions" % n,
+         [x for x in text.splitlines() if x.startswith(("stsd_reports_stored", "stsd_sessions"))])
+    status, body = admin_get(s, "/?" + q)
+    t.ok(status == 200 and b'reports with unattributed policies</dt><dd data-k="unattributed">2<'
+         in body, "dashboard: a card counts the reports with unattributed policies",
+         body[:3000])
+
+
 def https_route(t, d):
     c = il.ca()
     pols = {"a.test": il.POLICY, DOMAIN: POLICY}
     certs = {il.HOST: c.leaf, HOST: c.issue(HOST), REPORTS_HOST: c.issue(REPORTS_HOST)}
     for accept in ("any", "hosted"):
-        s = st.Stsd(policies=pols, certs=certs, extra_config="[reports]\naccept = %s\n" % accept)
+        s = st.Stsd(policies=pols, certs=certs, admin=accept == "any",
+                    extra_config="[reports]\naccept = %s\n" % accept)
         s.db = os.path.join(s.state_dir, "stsd.db")
         s.start()
         for k, h2 in enumerate((False, True)):
@@ -219,6 +285,8 @@ def https_route(t, d):
               "accept = %s: the same report again: 200 duplicate" % accept)
         t.ok("event=report.stored" in s.log() and "domain=example.test" in s.log(),
              "accept = %s: the log line names the attributed domain" % accept, s.log()[-2000:])
+        if accept == "any":
+            admin_views(t, s, first.get("id"))
         t.is_(s.stop(), 0, "accept = %s: serve exits 0" % accept)
         # mail ingest into the same database: the e-mail copy of pf-a is that same report.
         p = eml(os.path.join(d, "dup-%s.eml" % accept), postfix_report("pf-a"), DOMAIN)

@@ -206,12 +206,13 @@ static void test_attribute(void **state)
     /* Only no-policy-found may leave it out. */
     static const char *types[] = {"sts", "tlsa"};
     for (size_t i = 0; i < 2; i++) {
-        char *bad = xasprintf("{\"organization-name\":\"o\",\"report-id\":\"r\",\"date-range\":{"
-                              "\"start-datetime\":\"2025-09-21T00:00:00Z\",\"end-datetime\":"
-                              "\"2025-09-21T23:59:59Z\"},\"policies\":[{\"policy\":{\"policy-type\":"
-                              "\"%s\"},\"summary\":{\"total-successful-session-count\":1,"
-                              "\"total-failure-session-count\":0}}]}",
-                              types[i]);
+        char *bad =
+            xasprintf("{\"organization-name\":\"o\",\"report-id\":\"r\",\"date-range\":{"
+                      "\"start-datetime\":\"2025-09-21T00:00:00Z\",\"end-datetime\":"
+                      "\"2025-09-21T23:59:59Z\"},\"policies\":[{\"policy\":{\"policy-type\":"
+                      "\"%s\"},\"summary\":{\"total-successful-session-count\":1,"
+                      "\"total-failure-session-count\":0}}]}",
+                      types[i]);
         assert_int_equal(report_parse(bad, strlen(bad), &r, &err), -1);
         assert_string_equal(report_error_text(&err, t, sizeof t),
                             "policies[0].policy.policy-domain: required");

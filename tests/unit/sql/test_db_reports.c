@@ -607,6 +607,18 @@ static void test_unattributed(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(v[0].id, a);
     db_report_list_free(v, n);
+    /* REPORT_UNATTRIBUTED as the filter: the policies that named none. */
+    struct report_summary un = {.since = T0, .until = T0 + DAY, .domain = REPORT_UNATTRIBUTED};
+    assert_int_equal(db_report_summary(f->db, &un), 0);
+    totals_are(&un, 1, 4, 1);
+    assert_int_equal(un.by_result_type.n, 1);
+    assert_string_equal(un.by_result_type.v[0].key, "starttls-not-supported");
+    db_report_summary_clear(&un);
+    lf.domain = REPORT_UNATTRIBUTED;
+    assert_int_equal(db_report_list(f->db, &lf, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, u);
+    db_report_list_free(v, n);
 }
 
 static void test_clamp_and_no_policies(void **state)
