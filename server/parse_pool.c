@@ -77,8 +77,10 @@ static void reply(struct srv_job *job, int status, int retry_after, const char *
 
 /* 1 if one of the report's policy-domains is hosted; lists the domains in `list` else. A
  * policy that names none counts as the domain of the mta-sts.<domain> the report was posted
- * to (`channel`, "" for none; report_attribute gives it that domain), else as unattributed,
- * which no hosted domain is. */
+ * to (`channel`, "" for none; report_attribute gives it that domain); when nothing names one
+ * it is unattributed and accepted: the accept rule turns away reports about other domains,
+ * and this one names no domain at all (Postfix 3.10 sends such reports to the rua URL of a
+ * domain hosted here, whatever host name that URL has). */
 static int any_hosted(const struct srv_intake_conf *conf, const struct report *r,
                       const char *channel, char *list, size_t listsz)
 {
@@ -88,10 +90,8 @@ static int any_hosted(const struct srv_intake_conf *conf, const struct report *r
         const char *d = r->policies[i].policy_domain;
         if (d == NULL && channel[0] != '\0')
             d = channel;
-        if (d != NULL && conf->is_hosted(d))
+        if (d == NULL || conf->is_hosted(d))
             return 1;
-        if (d == NULL)
-            d = REPORT_UNATTRIBUTED;
         if (o + 4 < listsz) {
             int n = snprintf(list + o, listsz - o, "%s%s", o ? ", " : "", d);
             if (n > 0)
