@@ -18,6 +18,9 @@ void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char
                        long message);
 /* One input (a message or a report file) was handled: count it and tell the progress display. */
 void mail__done(struct mail_ingest *in);
+/* Whether a progress display is attached: only then is it worth reading an mbox twice to
+ * announce its messages. */
+int mail__shows_progress(const struct mail_ingest *in);
 /* Put fn in front of the run's item callback (the IMAP pull learns each message's outcomes
  * that way and passes them on): *prev and *prev_user get the one it had, to call and to put
  * back. */
@@ -25,5 +28,13 @@ void mail__set_item_fn(struct mail_ingest *in, mail_item_fn fn, void *user, mail
                        void **prev_user);
 /* The configuration the run was started with. */
 const struct stsd_config *mail__config(const struct mail_ingest *in);
+
+/* dkim_dns.c */
+/* The character-strings of one TXT rdata (RFC 1035 §3.3.14) joined into out (NUL-terminated).
+ * 0, or -1 when malformed, when it does not fit or holds a NUL byte. */
+int mail__dkim_txt_join(const unsigned char *rd, size_t len, char *out, size_t outsz);
+/* A mail_dkim_lookup_fn asking the libunbound context `user` (resolver_new). */
+enum mail_dkim_key mail__dkim_dns_lookup(const char *name, int64_t timeout_ms, char *txt,
+                                         size_t txtsz, char *why, size_t whysz, void *user);
 
 #endif
