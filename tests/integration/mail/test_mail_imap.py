@@ -62,7 +62,7 @@ def main_pass(t, dv):
     cfg = il.write_config(wd, dv)
     r = il.fetch(cfg)
     is_(t, r.returncode, 1, "fetch: exit 1 (some messages rejected)", r)
-    is_(t, len(re.findall(r"^stored id=\d+ .* file=INBOX message=\d+$", r.out, re.M)), 45,
+    is_(t, len(re.findall(r"^stored id=\d+ .* file=INBOX message=\d+( |$)", r.out, re.M)), 45,
           "45 'stored' lines")
     is_(t, len(re.findall(r"^rejected file=INBOX message=\d+: ", r.out, re.M)), 5,
           "5 'rejected' lines")
