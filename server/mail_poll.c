@@ -220,25 +220,25 @@ static void mail_fini(struct srv *s, int idx)
     s->module_state[idx] = NULL;
 }
 
+/* A counter of two series: name{label="v1"} and name{label="v2"}. */
+static void counter2(struct admin_buf *b, const char *name, const char *help, const char *label,
+                     const char *v1, atomic_uint_fast64_t *n1, const char *v2,
+                     atomic_uint_fast64_t *n2)
+{
+    srv__buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s{%s=\"%s\"} %llu\n%s{%s=\"%s\"} %llu\n",
+                    name, help, name, name, label, v1, (unsigned long long)atomic_load(n1), name,
+                    label, v2, (unsigned long long)atomic_load(n2));
+}
+
 void srv__mail_metrics_write(struct admin_buf *b)
 {
     if (!atomic_load(&enabled))
         return;
-    srv__buf_printf(b,
-                    "# HELP stsd_mail_imap_passes_total IMAP passes by result.\n"
-                    "# TYPE stsd_mail_imap_passes_total counter\n"
-                    "stsd_mail_imap_passes_total{result=\"ok\"} %llu\n"
-                    "stsd_mail_imap_passes_total{result=\"fail\"} %llu\n",
-                    (unsigned long long)atomic_load(&passes_ok),
-                    (unsigned long long)atomic_load(&passes_failed));
-    srv__buf_printf(b,
-                    "# HELP stsd_mail_imap_messages_total Messages moved after their commit, "
-                    "by the folder they went to.\n"
-                    "# TYPE stsd_mail_imap_messages_total counter\n"
-                    "stsd_mail_imap_messages_total{outcome=\"done\"} %llu\n"
-                    "stsd_mail_imap_messages_total{outcome=\"rejected\"} %llu\n",
-                    (unsigned long long)atomic_load(&moved_done),
-                    (unsigned long long)atomic_load(&moved_rejected));
+    counter2(b, "stsd_mail_imap_passes_total", "IMAP passes by result.", "result", "ok", &passes_ok,
+             "fail", &passes_failed);
+    counter2(b, "stsd_mail_imap_messages_total",
+             "Messages moved after their commit, by the folder they went to.", "outcome", "done",
+             &moved_done, "rejected", &moved_rejected);
 }
 
 /* name, init (the thread starts), secrets (the password, before the privilege drop), no

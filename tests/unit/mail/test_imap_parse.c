@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_url(void **state)
 {
@@ -185,12 +186,44 @@ static void test_uid_set(void **state)
     assert_int_equal(mail_imap_uid_set(a, 7, out, 10), -1);
 }
 
+/* mail_imap_password (imap.c): the first line of a file, CR LF stripped; empty or unreadable
+ * files are errors that say so. */
+static void test_password(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/stsd-imap-pw-XXXXXX", err[300], *pw = NULL;
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "app pass\r\nsecond line\n", 23), 23);
+    close(fd);
+    assert_int_equal(mail_imap_password(path, &pw, err, sizeof(err)), 0);
+    assert_string_equal(pw, "app pass");
+    free(pw);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(mail_imap_password(path, &pw, err, sizeof(err)), -1);
+    assert_null(pw);
+    assert_non_null(strstr(err, "is empty"));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 2000; i++)
+        fputc('x', f);
+    fclose(f);
+    assert_int_equal(mail_imap_password(path, &pw, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "longer than"));
+    unlink(path);
+    assert_int_equal(mail_imap_password(path, &pw, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "cannot read the password file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url),       cmocka_unit_test(test_search),
         cmocka_unit_test(test_delimiter), cmocka_unit_test(test_caps),
         cmocka_unit_test(test_names),     cmocka_unit_test(test_uid_set),
+        cmocka_unit_test(test_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
