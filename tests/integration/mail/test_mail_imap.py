@@ -226,11 +226,27 @@ def serve(t, dv):
     t.ok(re.search(r'^stsd_mail_imap_messages_total\{outcome="done"\} 6$', m, re.M) and
          re.search(r'^stsd_mail_imap_messages_total\{outcome="rejected"\} 1$', m, re.M),
          "metrics: 6 messages to done, 1 to rejected")
-    # the next pass is due in up to 10 s: SIGTERM ends the wait at once
+    # SIGTERM in the middle of a pass: it stops at once, and what the pass committed but did
+    # not move is a duplicate for the next one
+    n = 400
+    more = il.distinct_reports(n, "serve-stop")
+    dv.append([il.report_message(x, True, i) for i, x in enumerate(more)])
+    state = os.path.join(wd, "state")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and db_counts(state)[0] <= 6:
+        time.sleep(0.02)
     t0 = time.monotonic()
     rc = s.stop()
-    t.ok(rc == 0 and time.monotonic() - t0 < 5,
-         "serve: SIGTERM stops it promptly (%.1f s, exit %r)" % (time.monotonic() - t0, rc))
+    took = time.monotonic() - t0
+    left = dv.count("INBOX")
+    t.ok(rc == 0 and took < 5 and left > 0,
+         "serve: SIGTERM during a pass stops it promptly (%.1f s, exit %r, %d messages left)"
+         % (took, rc, left))
+    t.ok("event=mail.imap.fail" not in s.log(), "serve: a cancelled pass is not a failure")
+    r = il.fetch(s.config)
+    is_(t, r.returncode, 0, "after the stop, reports fetch takes the rest", r)
+    is_(t, (dv.count("INBOX"), db_counts(state)), (0, (6 + n, 6 + n)),
+        "INBOX empty, every report stored once")
 
     # an unreachable server: logged, retried, serve keeps running
     port = st.free_port()
