@@ -125,6 +125,41 @@ def refused(t, dv):
     is_(t, (r.returncode, summary(r.out).get("stored")), (0, "3"), "then a good pass stores 3", r)
 
 
+def db_locked(t, dv):
+    """The database cannot be written (another writer holds it past the busy timeout): exit
+    75, nothing moved; once it can, a rerun stores and moves everything."""
+    n = 60
+    reps = il.distinct_reports(n, "locked")
+    wd = st.tempdir("stsd-imap-locked-")
+    cfg = il.write_config(wd, dv)
+    dv.append([il.report_message(x, True, i) for i, x in enumerate(reps)])
+    before = dv.counts()
+    db = os.path.join(wd, "state", "stsd.db")
+    logins = dv.logtext().count("Login: user=<%s>" % il.USER)
+    p = subprocess.Popen([st.STSD_BIN, "reports", "-c", cfg, "fetch"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    # once fetch has logged in (it opened and migrated the database before), take the
+    # database's write lock and keep it: the first commit (after 50 messages) waits out the
+    # busy timeout and fails
+    deadline = time.monotonic() + 30
+    while (time.monotonic() < deadline and p.poll() is None and
+           dv.logtext().count("Login: user=<%s>" % il.USER) == logins):
+        time.sleep(0.002)
+    con = sqlite3.connect(db, isolation_level=None, timeout=30)
+    con.execute("BEGIN IMMEDIATE")
+    out, err = p.communicate(timeout=180)
+    con.execute("ROLLBACK")
+    con.close()
+    err = err.decode(errors="replace")
+    is_(t, p.returncode, 75, "database locked: exit 75", err)
+    t.ok("database" in err and "the last 50 messages stay in the folder" in err,
+         "database locked: the error says so", err)
+    is_(t, dv.counts(), before, "database locked: nothing moved")
+    r = il.fetch(cfg)
+    is_(t, (r.returncode, summary(r.out).get("stored"), summary(r.out).get("moved_done")),
+        (0, str(n), str(n)), "then a rerun stores and moves the %d" % n, r)
+
+
 def oversized(t, dv):
     """A message past 50 MiB is rejected without being kept whole; the connection it cut is
     made again for the message after it."""
@@ -268,6 +303,7 @@ def main(t):
     main_pass(t, dv)
     refused(t, dv)
     oversized(t, dv)
+    db_locked(t, dv)
     crash(t, dv)
     serve(t, dv)
     log = dv.logtext()
