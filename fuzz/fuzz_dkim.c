@@ -70,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mail__dkim_txt_join(data, size, txt, sizeof(txt)) == 0 && strlen(txt) >= sizeof(txt))
         abort();
     /* alignment: symmetric, and reflexive for names */
-    char *a = xstrndup((const char *)data, size / 2), *b = xstrndup((const char *)data + size / 2,
-                                                                    size - size / 2);
+    char *a = xstrndup((const char *)data, size / 2),
+         *b = xstrndup((const char *)data + size / 2, size - size / 2);
     if (mail_dkim_aligned(a, b) != mail_dkim_aligned(b, a))
         abort();
     if (a[0] != '\0' && a[0] != '.' && strchr(a, '.') == NULL && !mail_dkim_aligned(a, a))

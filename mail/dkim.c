@@ -28,7 +28,7 @@ struct mail_dkim_verifier {
     DKIM_LIB *lib;
     mail_dkim_lookup_fn fn;
     void *user;
-    struct ub_ctx *ub; /* mail_dkim_new: the lookups' resolver, owned */
+    struct ub_ctx *ub;       /* mail_dkim_new: the lookups' resolver, owned */
     struct key_entry *cache; /* a ring of MAIL_DKIM_CACHE entries, the oldest replaced */
     size_t n_cache, next;
     long lookups;
@@ -293,9 +293,11 @@ static DKIM_STAT feed_body(DKIM *d, const char *b, size_t n)
 
 static int rank(enum mail_dkim_result r)
 {
-    static const int order[] = {[MAIL_DKIM_NONE] = 0,     [MAIL_DKIM_FAIL] = 1,
-                                 [MAIL_DKIM_TEMPERROR] = 2, [MAIL_DKIM_UNALIGNED] = 3,
-                                 [MAIL_DKIM_PASS] = 4};
+    static const int order[] = {[MAIL_DKIM_NONE] = 0,
+                                [MAIL_DKIM_FAIL] = 1,
+                                [MAIL_DKIM_TEMPERROR] = 2,
+                                [MAIL_DKIM_UNALIGNED] = 3,
+                                [MAIL_DKIM_PASS] = 4};
     return order[r];
 }
 
@@ -330,13 +332,15 @@ static void judge(DKIM *d, DKIM_SIGINFO *sig, const struct msg_ctx *m, const cha
     } else if (err == DKIM_SIGERROR_KEYREVOKED) {
         snprintf(c->detail, sizeof(c->detail), "key revoked (an empty p= in its key record)");
     } else if (bh == DKIM_SIGBH_MISMATCH) {
-        snprintf(c->detail, sizeof(c->detail), "body hash mismatch: the body changed after "
-                                               "signing");
+        snprintf(c->detail, sizeof(c->detail),
+                 "body hash mismatch: the body changed after "
+                 "signing");
     } else if (err == DKIM_SIGERROR_BADSIG ||
                ((dkim_sig_getflags(sig) & DKIM_SIGFLAG_PROCESSED) != 0 &&
                 err == DKIM_SIGERROR_OK)) {
-        snprintf(c->detail, sizeof(c->detail), "signature mismatch: a signed header field "
-                                               "changed, or another key signed it");
+        snprintf(c->detail, sizeof(c->detail),
+                 "signature mismatch: a signed header field "
+                 "changed, or another key signed it");
     } else if (err != DKIM_SIGERROR_OK && err != DKIM_SIGERROR_UNKNOWN) {
         snprintf(c->detail, sizeof(c->detail), "%s", dkim_sig_geterrorstr(err));
     } else {

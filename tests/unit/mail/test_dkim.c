@@ -60,7 +60,8 @@ static void test_txt_join(void **state)
                      -1);
     assert_int_equal(mail__dkim_txt_join((const unsigned char *)"\x02v\0", 3, out, sizeof(out)),
                      -1);
-    const unsigned char big[] = "\x10" "0123456789abcdef";
+    const unsigned char big[] = "\x10"
+                                "0123456789abcdef";
     assert_int_equal(mail__dkim_txt_join(big, sizeof(big) - 1, out, sizeof(out)), -1);
 }
 
@@ -93,14 +94,14 @@ static void verify(struct fixture *f, const char *name, const char *from, struct
     free(msg);
 }
 
-#define EXPECT(f, file, from, want, dom, detail_part)                                            \
-    do {                                                                                       \
-        struct mail_dkim r_;                                                                   \
-        verify(f, file, from, &r_);                                                            \
-        if (r_.result != (want) || strcmp(r_.domain, dom) != 0 ||                            \
-            strstr(r_.detail, detail_part) == NULL)                                            \
-            fail_msg("%s: %s d=%s '%s'", file, mail_dkim_result_name(r_.result), r_.domain,    \
-                     r_.detail);                                                               \
+#define EXPECT(f, file, from, want, dom, detail_part)                                              \
+    do {                                                                                           \
+        struct mail_dkim r_;                                                                       \
+        verify(f, file, from, &r_);                                                                \
+        if (r_.result != (want) || strcmp(r_.domain, dom) != 0 ||                                  \
+            strstr(r_.detail, detail_part) == NULL)                                                \
+            fail_msg("%s: %s d=%s '%s'", file, mail_dkim_result_name(r_.result), r_.domain,        \
+                     r_.detail);                                                                   \
     } while (0)
 
 static void test_results(void **state)

@@ -46,11 +46,11 @@ static void on_item(const struct mail_item *it, void *user)
                                        "rejected", "missing",   "dberror"};
     assert_true(f->n < 32);
     const char *base = strrchr(it->file, '/');
-    f->lines[f->n++] = xasprintf(
-        "%s %s %ld %s %s%s%s%s%s", name[it->outcome], base ? base + 1 : it->file, it->message,
-        it->part ? it->part : "-", it->reason ? it->reason : it->report_id,
-        it->dkim ? " dkim=" : "", it->dkim ? it->dkim : "", it->dkim_domain ? " d=" : "",
-        it->dkim_domain ? it->dkim_domain : "");
+    f->lines[f->n++] =
+        xasprintf("%s %s %ld %s %s%s%s%s%s", name[it->outcome], base ? base + 1 : it->file,
+                  it->message, it->part ? it->part : "-", it->reason ? it->reason : it->report_id,
+                  it->dkim ? " dkim=" : "", it->dkim ? it->dkim : "", it->dkim_domain ? " d=" : "",
+                  it->dkim_domain ? it->dkim_domain : "");
 }
 
 static int setup(void **state)
