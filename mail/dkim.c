@@ -313,8 +313,9 @@ static void judge(DKIM *d, DKIM_SIGINFO *sig, const struct msg_ctx *m, const cha
     if ((dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED) != 0 && bh == DKIM_SIGBH_MATCH) {
         c->result = mail_dkim_aligned(dom, from_domain) ? MAIL_DKIM_PASS : MAIL_DKIM_UNALIGNED;
         if (c->result == MAIL_DKIM_UNALIGNED)
-            snprintf(c->detail, sizeof(c->detail), "valid, but d=%s is not the From: domain %s",
-                     c->domain, from_domain && *from_domain ? from_domain : "(none)");
+            snprintf(c->detail, sizeof(c->detail),
+                     "valid, but d=%.100s is not the From: domain %.100s", c->domain,
+                     from_domain && *from_domain ? from_domain : "(none)");
         return;
     }
     if (err == DKIM_SIGERROR_NOKEY) {
@@ -323,7 +324,7 @@ static void judge(DKIM *d, DKIM_SIGINFO *sig, const struct msg_ctx *m, const cha
                 continue;
             if (m->keys[i].status == MAIL_DKIM_KEY_TEMPFAIL)
                 c->result = MAIL_DKIM_TEMPERROR;
-            snprintf(c->detail, sizeof(c->detail), "%s %s: %s",
+            snprintf(c->detail, sizeof(c->detail), "%s %.120s: %.100s",
                      c->result == MAIL_DKIM_TEMPERROR ? "key not fetched from" : "no key at",
                      m->keys[i].name, m->keys[i].why);
             return;
