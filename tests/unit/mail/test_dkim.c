@@ -94,37 +94,40 @@ static void verify(struct fixture *f, const char *name, const char *from, struct
     free(msg);
 }
 
-#define EXPECT(f, file, from, want, dom, detail_part)                                              \
-    do {                                                                                           \
-        struct mail_dkim r_;                                                                       \
-        verify(f, file, from, &r_);                                                                \
-        if (r_.result != (want) || strcmp(r_.domain, dom) != 0 ||                                  \
-            strstr(r_.detail, detail_part) == NULL)                                                \
-            fail_msg("%s: %s d=%s '%s'", file, mail_dkim_result_name(r_.result), r_.domain,        \
-                     r_.detail);                                                                   \
-    } while (0)
-
 static void test_results(void **state)
 {
     struct fixture *f = *state;
-    EXPECT(f, "pass.eml", "reporter.test", MAIL_DKIM_PASS, "reporter.test", "");
-    /* LF line ends (mbox, Maildir) verify the same. */
-    EXPECT(f, "pass-lf.eml", "reporter.test", MAIL_DKIM_PASS, "reporter.test", "");
-    EXPECT(f, "subdomain.eml", "mail.reporter.test", MAIL_DKIM_PASS, "reporter.test", "");
-    EXPECT(f, "pass.eml", "other.test", MAIL_DKIM_UNALIGNED, "reporter.test",
-           "not the From: domain other.test");
-    EXPECT(f, "pass.eml", "", MAIL_DKIM_UNALIGNED, "reporter.test", "");
-    EXPECT(f, "altered.eml", "reporter.test", MAIL_DKIM_FAIL, "reporter.test",
-           "body hash mismatch");
-    EXPECT(f, "unsigned.eml", "reporter.test", MAIL_DKIM_NONE, "", "");
-    EXPECT(f, "unrelated.eml", "reporter.test", MAIL_DKIM_UNALIGNED, "unrelated.test", "");
-    EXPECT(f, "nokey.eml", "reporter.test", MAIL_DKIM_FAIL, "reporter.test",
-           "no key at gone._domainkey.reporter.test: NXDOMAIN");
-    EXPECT(f, "revoked.eml", "reporter.test", MAIL_DKIM_FAIL, "reporter.test", "revoked");
-    EXPECT(f, "tempfail.eml", "reporter.test", MAIL_DKIM_TEMPERROR, "reporter.test",
-           "key not fetched from slow._domainkey.reporter.test: DNS rcode SERVFAIL");
-    /* A failing signature on top of a good one: the best wins. */
-    EXPECT(f, "two.eml", "reporter.test", MAIL_DKIM_PASS, "reporter.test", "");
+    static const struct {
+        const char *file, *from;
+        enum mail_dkim_result want;
+        const char *domain, *detail;
+    } cases[] = {
+        {"pass.eml", "reporter.test", MAIL_DKIM_PASS, "reporter.test", ""},
+        /* LF line ends (mbox, Maildir) verify the same. */
+        {"pass-lf.eml", "reporter.test", MAIL_DKIM_PASS, "reporter.test", ""},
+        {"subdomain.eml", "mail.reporter.test", MAIL_DKIM_PASS, "reporter.test", ""},
+        {"pass.eml", "other.test", MAIL_DKIM_UNALIGNED, "reporter.test",
+         "not the From: domain other.test"},
+        {"pass.eml", "", MAIL_DKIM_UNALIGNED, "reporter.test", ""},
+        {"altered.eml", "reporter.test", MAIL_DKIM_FAIL, "reporter.test", "body hash mismatch"},
+        {"unsigned.eml", "reporter.test", MAIL_DKIM_NONE, "", ""},
+        {"unrelated.eml", "reporter.test", MAIL_DKIM_UNALIGNED, "unrelated.test", ""},
+        {"nokey.eml", "reporter.test", MAIL_DKIM_FAIL, "reporter.test",
+         "no key at gone._domainkey.reporter.test: NXDOMAIN"},
+        {"revoked.eml", "reporter.test", MAIL_DKIM_FAIL, "reporter.test", "revoked"},
+        {"tempfail.eml", "reporter.test", MAIL_DKIM_TEMPERROR, "reporter.test",
+         "key not fetched from slow._domainkey.reporter.test: DNS rcode SERVFAIL"},
+        /* A failing signature on top of a good one: the best wins. */
+        {"two.eml", "reporter.test", MAIL_DKIM_PASS, "reporter.test", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mail_dkim r;
+        verify(f, cases[i].file, cases[i].from, &r);
+        if (r.result != cases[i].want || strcmp(r.domain, cases[i].domain) != 0 ||
+            strstr(r.detail, cases[i].detail) == NULL)
+            fail_msg("%s: %s d=%s '%s'", cases[i].file, mail_dkim_result_name(r.result), r.domain,
+                     r.detail);
+    }
     /* A header that changed after signing. */
     size_t len;
     char *msg = dkim_fixture("pass.eml", &len);
