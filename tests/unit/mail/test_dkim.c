@@ -1,7 +1,8 @@
 /* test_dkim.c - unit tests of mail/dkim.c and dkim_dns.c: alignment, result names, the TXT
  * join, and the fixture messages of tests/data/mail/dkim (signed by make.py there) verified
  * with keys from a lookup callback: pass, altered, unsigned, unrelated, missing and revoked
- * keys, a temporary failure, the cache of failures, and the signature cap. */
+ * keys, a temporary failure; and the caps: the cache of failures and its bound, the
+ * signature cap, the message's time (10 s of waiting: a lookup that never answers). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void test_aligned(void **state)
 {
@@ -191,6 +193,71 @@ static void test_hostile(void **state)
     assert_int_equal(f->keys.calls, 0);
 }
 
+/* A lookup that finds nothing within its whole timeout (a mute resolver). */
+static enum mail_dkim_key mute(const char *name, int64_t timeout_ms, char *txt, size_t txtsz,
+                               char *why, size_t whysz, void *user)
+{
+    (void)name;
+    (void)txt;
+    (void)txtsz;
+    ++*(int *)user;
+    struct timespec ts = {.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+    snprintf(why, whysz, "no DNS answer within %lld ms", (long long)timeout_ms);
+    return MAIL_DKIM_KEY_TEMPFAIL;
+}
+
+/* Five signatures whose keys never come: two full waits fill the message's time, the other
+ * three are not asked. */
+static void test_message_deadline(void **state)
+{
+    (void)state;
+    int calls = 0;
+    char err[256];
+    struct mail_dkim_verifier *v = mail_dkim_new_lookup(mute, &calls, err, sizeof(err));
+    assert_non_null(v);
+    size_t len;
+    char *msg = dkim_fixture("many.eml", &len);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    struct mail_dkim r;
+    mail_dkim_verify(v, msg, len, "reporter.test", &r);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    printf("# five unanswered keys: %.2f s, %d lookups\n", secs, calls);
+    assert_int_equal(r.result, MAIL_DKIM_TEMPERROR);
+    assert_int_equal(calls, MAIL_DKIM_MESSAGE_MS / MAIL_DKIM_LOOKUP_MS);
+    assert_true(secs >= MAIL_DKIM_MESSAGE_MS / 1000.0 - 0.1 &&
+                secs < MAIL_DKIM_MESSAGE_MS / 1000.0 + 1);
+    free(msg);
+    mail_dkim_free(v);
+}
+
+/* More keys than the cache holds: the oldest is asked again, the newest is not. */
+static void test_cache_bound(void **state)
+{
+    struct fixture *f = *state;
+    struct mail_dkim r;
+    char msg[512];
+    for (int i = 0; i <= MAIL_DKIM_CACHE + 1; i++) {
+        int k = i <= MAIL_DKIM_CACHE ? i : 0; /* k0 again at the end */
+        int n = snprintf(msg, sizeof(msg),
+                         "DKIM-Signature: v=1; a=rsa-sha256; d=reporter.test; s=k%d; h=from; "
+                         "bh=AAAA; b=AAAA\r\nFrom: a@reporter.test\r\n\r\nbody\r\n",
+                         k);
+        mail_dkim_verify(f->v, msg, (size_t)n, "reporter.test", &r);
+        assert_int_equal(r.result, MAIL_DKIM_FAIL);
+        if (i == MAIL_DKIM_CACHE) {
+            assert_int_equal(f->keys.calls, MAIL_DKIM_CACHE + 1);
+            /* the newest key is cached */
+            mail_dkim_verify(f->v, msg, (size_t)n, "reporter.test", &r);
+            assert_int_equal(f->keys.calls, MAIL_DKIM_CACHE + 1);
+        }
+    }
+    assert_int_equal(f->keys.calls, MAIL_DKIM_CACHE + 2);
+    assert_string_equal(f->keys.last, "k0._domainkey.reporter.test");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +268,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_bound, setup, teardown),
+        cmocka_unit_test(test_message_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
