@@ -7,6 +7,8 @@
 
 #include "common/config.h"
 
+#include <stdio.h>
+
 struct db;
 struct hosted;
 
@@ -87,9 +89,13 @@ struct cli_command {
 int cli_run_group(int argc, char **argv, const char *usage, const struct cli_command *cmds);
 
 /* cli_progress.c: when stderr is a terminal, show an ingest run's progress there (messages
- * done of total; stored, duplicate, rejected), redrawn in place a few times a second and
- * ended with a newline; otherwise nothing. */
+ * done of total; stored, duplicate, rejected), redrawn in place at most five times a second
+ * from 200 ms into the run, and ended with a newline; otherwise nothing. */
 struct mail_ingest;
 void cli_progress_attach(struct mail_ingest *in);
+/* Call before writing a line to out (stdout or stderr) during a run with progress attached:
+ * wipes the progress line when out shows on the same terminal, so that the line printed
+ * starts at column 0 and the progress is drawn again below it at its next step. */
+void cli_progress_clear(FILE *out);
 
 #endif

@@ -49,6 +49,10 @@ static const char usage_ingest[] =
     "  conflict id=N conflict_of=M org=... report-id=... file=...\n"
     "  rejected file=... [message=N]: reason\n"
     "\n"
+    "When stderr is a terminal, a run that lasts shows its progress there, redrawn in place:\n"
+    "'N of TOTAL messages: S stored, D duplicate, R rejected' (an mbox is counted first).\n"
+    "The progress line is wiped before each line on the same terminal. Nothing otherwise.\n"
+    "\n"
     "options:\n"
     "  -c, --config FILE   configuration file\n"
     "  -h, --help          this help\n"
@@ -186,9 +190,11 @@ static int window_setup(struct window *w, const char *cmd, int argc, char **argv
         return EXIT_USAGE;
     }
     char dom[256];
-    const char *why = w->domain_arg ? domain_normalise_problem(w->domain_arg, strlen(w->domain_arg),
-                                                               dom, sizeof(dom))
-                                    : NULL;
+    const char *why = NULL;
+    if (w->domain_arg != NULL && strcmp(w->domain_arg, REPORT_UNATTRIBUTED) == 0)
+        snprintf(dom, sizeof(dom), "%s", w->domain_arg); /* the policies that named none */
+    else if (w->domain_arg != NULL)
+        why = domain_normalise_problem(w->domain_arg, strlen(w->domain_arg), dom, sizeof(dom));
     if (why != NULL) {
         cli_error("--domain '%s' %s", w->domain_arg, why);
         return EXIT_USAGE;
@@ -257,6 +263,8 @@ static char *make_where(const struct mail_item *it)
 static void print_item(const struct mail_item *it, void *user)
 {
     (void)user;
+    cli_progress_clear(it->outcome == MAIL_MISSING || it->outcome == MAIL_DBERROR ? stderr
+                                                                                  : stdout);
     if (it->outcome == MAIL_MISSING) {
         cli_error("%s: %s", it->file, it->reason);
         return;

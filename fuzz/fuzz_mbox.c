@@ -1,5 +1,6 @@
 /* fuzz_mbox.c - libFuzzer target: mail_sniff and mail_mbox_split over arbitrary bytes, checking
- * what the splitter hands over (numbering, caps, no byte invented). */
+ * what the splitter hands over (numbering, caps, no byte invented), and that mail_mbox_count
+ * finds exactly as many messages. */
 #include "common/common.h"
 #include "mail/mail.h"
 
@@ -49,6 +50,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct seen s = {.size = size};
     if (mail_mbox_split(f, CAP, on_message, &s) != 0)
         abort(); /* a memory stream has no read errors */
+    fclose(f);
+    f = fmemopen((void *)data, size, "r");
+    if (f == NULL)
+        return 0;
+    if (mail_mbox_count(f) != s.messages)
+        abort(); /* the counting pass announces what the splitter then hands over */
     fclose(f);
     if (s.messages > 0 && memmem(data, size, "From ", 5) == NULL)
         abort(); /* a message starts at a "From " line only */

@@ -43,6 +43,9 @@ struct mail_ingest {
     mail_progress_fn progress;
     void *progress_user;
     long done, total;
+    /* the TLS-Report-Domain of the message whose parts are being added, "" otherwise:
+     * report_attribute gives it to policies that name no policy-domain */
+    char report_domain[256];
     /* DKIM of the message whose reports are being added (NULL otherwise), and the verifier,
      * made at the first message of the run (NULL before; dkim_err when it could not be). */
     const struct mail_dkim *dkim;
@@ -147,6 +150,7 @@ void mail__add_report(struct mail_ingest *in, char *raw, size_t len, const char 
     struct pending *p = push(in, file, message, part);
     p->r = r;
     report_prepare_store(&p->r, in->cfg->max_detail_rows, p->digest);
+    report_attribute(&p->r, in->report_domain); /* after the digest: of the report as sent */
     p->has_report = 1;
     p->raw = raw;
     p->rawlen = len;
@@ -214,12 +218,14 @@ void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char
     } else if (n == 0) {
         mail__reject(in, file, message, NULL, "no TLS-RPT report in the message");
     }
+    snprintf(in->report_domain, sizeof(in->report_domain), "%s", n > 0 ? info.report_domain : "");
     for (int i = 0; i < n; i++) {
         const char *part = n > 1 ? (parts[i].filename ? parts[i].filename : "?") : NULL;
         char *data = parts[i].data;
         parts[i].data = NULL; /* ownership moves to mail__add_report */
         mail__add_report(in, data, parts[i].len, "email", file, message, part);
     }
+    in->report_domain[0] = '\0';
     in->dkim = NULL;
     if (n > 0)
         report_parts_free(parts, n);
@@ -314,6 +320,11 @@ void mail_ingest_set_progress(struct mail_ingest *in, mail_progress_fn fn, void 
 {
     in->progress = fn;
     in->progress_user = user;
+}
+
+int mail__shows_progress(const struct mail_ingest *in)
+{
+    return in->progress != NULL;
 }
 
 void mail_ingest_expect(struct mail_ingest *in, long n)

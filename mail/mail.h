@@ -40,6 +40,12 @@ typedef void (*mail_message_fn)(char *msg, size_t len, long number, void *user);
  * line. Returns 0, or -1 on a read error (errno says which).
  */
 int mail_mbox_split(FILE *f, size_t max, mail_message_fn fn, void *user);
+/*
+ * The number of messages mail_mbox_split would hand over for f (the same rules, skipped ones
+ * included), read to its end without keeping any message: memory is one line. The caller
+ * rewinds f before splitting. Returns the count, or -1 on a read error (errno says which).
+ */
+long mail_mbox_count(FILE *f);
 
 /* ---- DKIM (dkim.c, dkim_dns.c): RFC 6376 verification of a message's signatures ---- */
 /*

@@ -18,6 +18,9 @@ void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char
                        long message);
 /* One input (a message or a report file) was handled: count it and tell the progress display. */
 void mail__done(struct mail_ingest *in);
+/* Whether a progress display is attached: only then is it worth reading an mbox twice to
+ * announce its messages. */
+int mail__shows_progress(const struct mail_ingest *in);
 /* The configuration the run was started with. */
 const struct stsd_config *mail__config(const struct mail_ingest *in);
 

@@ -104,22 +104,19 @@ static void read_single(struct mail_ingest *in, FILE *f, const char *file, enum 
     }
 }
 
-/* One input file (or stdin): sniff it, then read it as what it is. */
-static void read_stream(struct mail_ingest *in, FILE *f, const char *file, int is_stdin)
+/* An mbox file, announced as one input: its messages, counted first when a progress display
+ * wants the total. */
+static void read_mbox(struct mail_ingest *in, FILE *f, const char *file)
 {
-    unsigned char head[MAIL_SNIFF_BYTES];
-    size_t hn = fread(head, 1, sizeof(head), f);
-    enum mail_kind k = mail_sniff(head, hn);
-    if (k == MAIL_KIND_MBOX && is_stdin) {
-        /* an MTA pipe may hand over one message with its "From " line */
-        read_single(in, f, file, MAIL_KIND_MESSAGE, head, hn, 1);
-        mail__done(in);
-        return;
-    }
-    if (k != MAIL_KIND_MBOX) {
-        read_single(in, f, file, k, head, hn, 0);
-        mail__done(in);
-        return;
+    if (mail__shows_progress(in)) {
+        rewind(f);
+        long n = mail_mbox_count(f);
+        if (n < 0) {
+            mail__reject(in, file, 0, NULL, "read error: %s", strerror(errno));
+            mail__done(in);
+            return;
+        }
+        mail_ingest_expect(in, n - 1); /* one input announced, n messages (none: one less) */
     }
     rewind(f);
     struct mbox_ctx c = {in, file};
@@ -127,11 +124,28 @@ static void read_stream(struct mail_ingest *in, FILE *f, const char *file, int i
         mail__reject(in, file, 0, NULL, "read error: %s", strerror(errno));
 }
 
+/* One input file (or stdin), announced as one input: sniff it, then read it as what it is. */
+static void read_stream(struct mail_ingest *in, FILE *f, const char *file, int is_stdin)
+{
+    unsigned char head[MAIL_SNIFF_BYTES];
+    size_t hn = fread(head, 1, sizeof(head), f);
+    enum mail_kind k = mail_sniff(head, hn);
+    if (k == MAIL_KIND_MBOX && !is_stdin) {
+        read_mbox(in, f, file);
+        return;
+    }
+    /* an MTA pipe may hand over one message with its "From " line */
+    read_single(in, f, file, k == MAIL_KIND_MBOX ? MAIL_KIND_MESSAGE : k, head, hn,
+                k == MAIL_KIND_MBOX);
+    mail__done(in);
+}
+
 static void read_file(struct mail_ingest *in, const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         mail__reject(in, path, 0, NULL, "%s", strerror(errno));
+        mail__done(in);
         return;
     }
     read_stream(in, f, path, 0);
@@ -143,33 +157,44 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The regular files of a directory (not starting with '.'), sorted; in Maildir order. */
-static void read_dir_files(struct mail_ingest *in, const char *dir)
+/* The names of the regular files of a directory (not starting with '.'), sorted (Maildir
+ * order), appended to *names (*n of them, room for *cap); a directory that cannot be read is
+ * rejected. */
+static void list_dir(struct mail_ingest *in, const char *dir, char ***names, size_t *n, size_t *cap)
 {
     DIR *d = opendir(dir);
     if (d == NULL) {
         mail__reject(in, dir, 0, NULL, "%s", strerror(errno));
         return;
     }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
+    size_t first = *n;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 32;
-            names = xrealloc(names, cap * sizeof(*names));
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            free(path);
+            continue;
         }
-        names[n++] = xasprintf("%s/%s", dir, e->d_name);
+        if (*n == *cap) {
+            *cap = *cap ? 2 * *cap : 32;
+            *names = xrealloc(*names, *cap * sizeof(**names));
+        }
+        (*names)[(*n)++] = path;
     }
     closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof(*names), cmp_str);
+    if (*n - first > 1)
+        qsort(*names + first, *n - first, sizeof(**names), cmp_str);
+}
+
+/* The files listed: announced first (the total of a progress display), then read. */
+static void read_listed(struct mail_ingest *in, char **names, size_t n)
+{
+    mail_ingest_expect(in, (long)n);
     for (size_t i = 0; i < n; i++) {
-        struct stat st;
-        if (stat(names[i], &st) == 0 && S_ISREG(st.st_mode))
-            read_file(in, names[i]);
+        read_file(in, names[i]);
         free(names[i]);
     }
     free(names);
@@ -184,6 +209,7 @@ static int is_dir(const char *path)
 void mail_ingest_path(struct mail_ingest *in, const char *path)
 {
     if (strcmp(path, "-") == 0) {
+        mail_ingest_expect(in, 1);
         read_stream(in, stdin, "-", 1);
         return;
     }
@@ -193,18 +219,22 @@ void mail_ingest_path(struct mail_ingest *in, const char *path)
         return;
     }
     if (!S_ISDIR(st.st_mode)) {
+        mail_ingest_expect(in, 1);
         read_file(in, path);
         return;
     }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
     char *cur = xasprintf("%s/cur", path), *nw = xasprintf("%s/new", path);
     if (is_dir(cur) || is_dir(nw)) { /* Maildir: messages in cur/ and new/ */
         if (is_dir(cur))
-            read_dir_files(in, cur);
+            list_dir(in, cur, &names, &n, &cap);
         if (is_dir(nw))
-            read_dir_files(in, nw);
+            list_dir(in, nw, &names, &n, &cap);
     } else {
-        read_dir_files(in, path);
+        list_dir(in, path, &names, &n, &cap);
     }
+    read_listed(in, names, n);
     free(cur);
     free(nw);
 }

@@ -461,6 +461,13 @@ static void set_opt(json_t *o, const char *key, const char *value)
         json_object_set_new(o, key, jstr(value));
 }
 
+/* Where an inferred policy-domain came from: the channel of the report's source. */
+static const char *domain_from(const struct report_listing *meta)
+{
+    return meta->source != NULL && strcmp(meta->source, "https") == 0 ? "the mta-sts host"
+                                                                      : "TLS-Report-Domain";
+}
+
 json_t *report_detail_json(const struct report_listing *meta, const struct report *r)
 {
     json_t *o = listing_json(meta);
@@ -469,7 +476,11 @@ json_t *report_detail_json(const struct report_listing *meta, const struct repor
         const struct report_policy *p = &r->policies[i];
         json_t *po = json_object();
         json_object_set_new(po, "policy_type", jstr(p->policy_type));
-        json_object_set_new(po, "policy_domain", jstr(p->policy_domain));
+        json_object_set_new(po, "policy_domain", jstr(p->policy_domain)); /* null: none */
+        if (p->domain_inferred) { /* not in the report: the channel named it */
+            json_object_set_new(po, "domain_inferred", json_true());
+            json_object_set_new(po, "domain_from", json_string(domain_from(meta)));
+        }
         json_object_set_new(po, "policy_string",
                             strings_json(p->policy_string, p->n_policy_string));
         json_object_set_new(po, "mx_host", strings_json(p->mx_host, p->n_mx_host));
@@ -542,9 +553,12 @@ void report_detail_text(const struct report_listing *meta, const struct report *
                 (long long)meta->conflicts, meta->conflicts == 1 ? "y" : "ies");
     for (size_t i = 0; i < r->n_policies; i++) {
         const struct report_policy *p = &r->policies[i];
-        fprintf(out, "  policy %zu: %s %s, %lld successful, %lld failed\n", i + 1,
-                text_safe(&ts, p->policy_type), text_safe(&ts, p->policy_domain),
-                (long long)p->total_successful, (long long)p->total_failure);
+        fprintf(out, "  policy %zu: %s %s%s%s%s, %lld successful, %lld failed\n", i + 1,
+                text_safe(&ts, p->policy_type),
+                p->policy_domain ? text_safe(&ts, p->policy_domain) : REPORT_UNATTRIBUTED,
+                p->domain_inferred ? " (from " : "", p->domain_inferred ? domain_from(meta) : "",
+                p->domain_inferred ? ")" : "", (long long)p->total_successful,
+                (long long)p->total_failure);
         for (size_t j = 0; j < p->n_policy_string; j++)
             fprintf(out, "    policy-string  %s\n", text_safe(&ts, p->policy_string[j]));
         for (size_t j = 0; j < p->n_mx_host; j++)

@@ -8,7 +8,7 @@ build_pkgs="meson ninja-build pkg-config gcc libc6-dev python3 openssl
   libopendkim-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev curl unbound postfix-mta-sts-resolver
   nghttp2-client iproute2 sqlite3 ca-certificates procps psmisc python3-h2 testssl.sh pebble nginx-light
-  python3-dkim"
+  postfix python3-dkim"
 bench_pkgs="wrk time"
 browser_pkgs="chromium chromium-driver"
 want="$build_pkgs"

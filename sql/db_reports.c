@@ -41,7 +41,8 @@ static const char SQL_INSERT_RAW[] =
     "INSERT INTO report_raw (report, gzip, data) VALUES (?1, ?2, ?3)";
 static const char SQL_INSERT_POLICY[] =
     "INSERT INTO report_policies (report, policy_type, policy_domain, policy_string, mx_host, "
-    "successful, failed, start_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id";
+    "successful, failed, start_time, domain_inferred) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+    "RETURNING id";
 static const char SQL_INSERT_FAILURE[] =
     "INSERT INTO failure_details (policy, result_type, sending_mta_ip, receiving_mx_hostname, "
     "receiving_mx_helo, receiving_ip, failed_session_count, additional_information, "
@@ -76,10 +77,18 @@ static const char SQL_GET[] =
     "WHERE r.id = ?1";
 static const char SQL_DOMAINS[] = "SELECT DISTINCT policy_domain FROM report_policies "
                                   "WHERE report = ?1 ORDER BY policy_domain";
+/* The policy-domains of a listing as shown: a policy that named none is REPORT_UNATTRIBUTED,
+ * one the channel named (domain_inferred) says which channel. */
+static const char SQL_DOMAINS_SHOWN[] =
+    "SELECT DISTINCT CASE WHEN p.policy_domain = '' THEN '" REPORT_UNATTRIBUTED "' "
+    "WHEN p.domain_inferred THEN p.policy_domain || CASE r.source WHEN 'https' "
+    "THEN ' (from the mta-sts host)' ELSE ' (from TLS-Report-Domain)' END "
+    "ELSE p.policy_domain END AS d FROM report_policies p JOIN reports r ON r.id = p.report "
+    "WHERE p.report = ?1 ORDER BY d";
 static const char SQL_RAW[] = "SELECT data FROM report_raw WHERE report = ?1";
 static const char SQL_POLICIES[] =
-    "SELECT id, policy_type, policy_domain, policy_string, mx_host, successful, failed "
-    "FROM report_policies WHERE report = ?1 ORDER BY id";
+    "SELECT id, policy_type, policy_domain, policy_string, mx_host, successful, failed, "
+    "domain_inferred FROM report_policies WHERE report = ?1 ORDER BY id";
 static const char SQL_FAILURES[] =
     "SELECT result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, "
     "receiving_ip, failed_session_count, additional_information, failure_reason_code "
@@ -154,6 +163,7 @@ static int insert_policy(struct db *db, int64_t report, int64_t start,
     sqlite3_bind_int64(st, 6, clamp_count(p->total_successful));
     sqlite3_bind_int64(st, 7, clamp_count(p->total_failure));
     sqlite3_bind_int64(st, 8, start);
+    sqlite3_bind_int(st, 9, p->policy_domain != NULL && p->domain_inferred);
     int64_t pid = -1;
     if (sqlite3_step(st) == SQLITE_ROW)
         pid = sqlite3_column_int64(st, 0);
@@ -362,7 +372,10 @@ int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n
 
 static int load_domains(struct db *db, struct report_listing *m)
 {
-    return db__report_domains(db, m->id, &m->domains, &m->n_domains);
+    int rc;
+    m->domains =
+        db__rows_of(db, SQL_DOMAINS_SHOWN, m->id, &string_rows, SIZE_MAX, &m->n_domains, &rc);
+    return rc;
 }
 
 static void clear_listing_domains(void *m)
@@ -408,8 +421,9 @@ int db_report_list(struct db *db, const struct db_report_filter *f, struct repor
         return -1;
     sqlite3_bind_int64(st, 1, f->since);
     sqlite3_bind_int64(st, 2, f->until);
-    if (f->domain)
-        sqlite3_bind_text(st, 3, f->domain, -1, SQLITE_STATIC);
+    if (f->domain) /* REPORT_UNATTRIBUTED: the policies stored with no domain ('') */
+        sqlite3_bind_text(st, 3, strcmp(f->domain, REPORT_UNATTRIBUTED) ? f->domain : "", -1,
+                          SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, f->limit > 0 ? f->limit : INT64_MAX);
     int rc;
     *out = db__rows(st, &listing_rows, SIZE_MAX, NULL, n, &rc);
@@ -486,7 +500,13 @@ static int load_policies(struct db *db, int64_t id, struct report *r)
         struct report_policy *p = &r->policies[r->n_policies++];
         memset(p, 0, sizeof(*p));
         p->policy_type = db__col_text(st, 1);
+        /* '' is a policy that named no policy-domain: NULL, as report_parse leaves it. */
         p->policy_domain = db__col_text(st, 2);
+        if (p->policy_domain != NULL && p->policy_domain[0] == '\0') {
+            free(p->policy_domain);
+            p->policy_domain = NULL;
+        }
+        p->domain_inferred = sqlite3_column_int(st, 7) != 0;
         p->policy_string =
             json_to_strings((const char *)sqlite3_column_text(st, 3), &p->n_policy_string);
         p->mx_host = json_to_strings((const char *)sqlite3_column_text(st, 4), &p->n_mx_host);

@@ -190,6 +190,58 @@ static void test_maildir_and_limits(void **state)
     assert_string_equal(f->lines[1], "rejected 1 0 - larger than 64 bytes ([reports] max_json)");
 }
 
+/* What the progress callback saw: every step's done and total, and the last call. */
+struct seen_progress {
+    long calls, overshoot, done, total, first_total, finals;
+};
+
+static void on_progress(const struct mail_progress *p, void *user)
+{
+    struct seen_progress *s = user;
+    if (s->calls++ == 0)
+        s->first_total = p->total;
+    s->overshoot += p->done > p->total;
+    s->done = p->done;
+    s->total = p->total;
+    s->finals += p->final;
+}
+
+static void test_progress_totals(void **state)
+{
+    struct fixture *f = *state;
+    /* A Maildir (2 in cur/, 1 in new/), an mbox of 3 messages, a directory holding a report
+     * file, an mbox of 2 and a subdirectory (not read), and a path that does not exist: every
+     * input is announced before it is handled, so done never passes total and ends on it. */
+    assert_int_equal(mkdir_p(own(f, xasprintf("%s/md/cur", f->dir)), 0700), 0);
+    assert_int_equal(mkdir_p(own(f, xasprintf("%s/md/new", f->dir)), 0700), 0);
+    assert_int_equal(mkdir_p(own(f, xasprintf("%s/dir/sub", f->dir)), 0700), 0);
+    write_file(f, "md/cur/1", "Subject: a\n\nx\n", 15);
+    write_file(f, "md/cur/2", "Subject: b\n\nx\n", 15);
+    write_file(f, "md/new/3", "Subject: c\n\nx\n", 15);
+    static const char three[] = "From a\n\nx\n\nFrom b\n\n>From y\n\nFrom c\nFrom d\n";
+    static const char two[] = "From a\nSubject: z\n\nFrom b\n";
+    write_file(f, "three.mbox", three, sizeof(three) - 1);
+    write_file(f, "dir/two.mbox", two, sizeof(two) - 1);
+    write_file(f, "dir/bad.json", "{}", 2);
+    const char *paths[] = {
+        own(f, xasprintf("%s/md", f->dir)), own(f, xasprintf("%s/three.mbox", f->dir)),
+        own(f, xasprintf("%s/dir", f->dir)), own(f, xasprintf("%s/nope", f->dir))};
+    struct seen_progress s = {0};
+    struct mail_ingest *in = mail_ingest_new(f->db, &f->cfg, on_item, f);
+    mail_ingest_set_progress(in, on_progress, &s);
+    for (int i = 0; i < 4; i++)
+        mail_ingest_path(in, paths[i]);
+    struct mail_counts c;
+    mail_ingest_finish(in, &c);
+    assert_int_equal(c.rejected, 9);    /* none of them holds a report */
+    assert_int_equal(s.first_total, 3); /* the Maildir's cur/ and new/ at once */
+    assert_int_equal(s.overshoot, 0);
+    assert_int_equal(s.done, 9);
+    assert_int_equal(s.total, 9);
+    assert_int_equal(s.finals, 1);
+    assert_int_equal(s.calls, 10); /* one a message or file, and the final one */
+}
+
 static const char *fixture_path(struct fixture *f, const char *name)
 {
     return data_path(f, own(f, xasprintf("mail/dkim/%s", name)));
@@ -262,6 +314,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_outcomes_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maildir_and_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_totals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dkim_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_require_dkim, setup, teardown),
     };
