@@ -123,6 +123,8 @@ enum mail_outcome {
     MAIL_REJECTED,  /* not stored: reason */
     MAIL_MISSING,   /* a path given does not exist (or cannot be examined): reason */
     MAIL_DBERROR,   /* the database failed: reason; nothing of the batch was stored */
+    MAIL_DEFERRED,  /* not stored now, for a reason that may pass (a DKIM key that could not be
+                       fetched while [mail] require_dkim is on): reason; try again later */
 };
 /*
  * One outcome. Where it comes from: file (the path, "-" for stdin), message (its number in
@@ -145,7 +147,8 @@ typedef void (*mail_item_fn)(const struct mail_item *item, void *user);
 
 struct mail_counts {
     long stored, duplicates, conflicts, rejected;
-    int missing; /* a path did not exist */
+    long deferred; /* messages to try again later (MAIL_DEFERRED) */
+    int missing;   /* a path did not exist */
     int dberror; /* the database failed: stop, nothing more is stored */
 };
 

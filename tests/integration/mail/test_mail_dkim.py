@@ -222,6 +222,17 @@ def main(t):
                  ("Microsoft Corporation", "temperror", "microsoft.com")],
          "Google 2022 and Microsoft: temperror; Google 2024: fail (expired)", got)
 
+    # ---- require_dkim and a key that cannot be fetched now: deferred, never rejected (an MTA
+    # piping to `ingest -` keeps the message and tries again; nothing is stored meanwhile)
+    s5 = st.Stsd(extra_config="[checks]\nresolver = %s\n[mail]\nrequire_dkim = on\n" % resolver)
+    r = st.run([st.STSD_BIN, "reports", "-c", s5.config, "ingest", "-"], timeout=60,
+               input=open(EMAILS[0], "rb").read())
+    t.ok(r.returncode == 75 and r.out.startswith("deferred ") and "DKIM temperror d=google.com"
+         in r.out and "try again later" in r.out,
+         "require_dkim, key not fetchable: exit 75 (the MTA defers), a deferred line", r)
+    got = stsd_json(s5.config, "list", "--since", "2000-01-01", "--until", "2030-01-01")
+    t.ok(got.get("reports") == [], "require_dkim, key not fetchable: nothing stored", got)
+
     # ---- a resolver that never answers: one wait for the key, then the cache
     mute = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     mute.bind(("127.0.0.1", 0))
