@@ -32,6 +32,7 @@ struct mail_dkim_verifier {
     struct key_entry *cache; /* a ring of MAIL_DKIM_CACHE entries, the oldest replaced */
     size_t n_cache, next;
     long lookups;
+    int64_t failed_ms; /* time the lookups that failed temporarily have waited, in all */
 };
 
 /* The key lookups of one message's signatures, to tell a missing key from a temporary
@@ -149,9 +150,18 @@ static enum mail_dkim_key lookup(struct msg_ctx *m, const char *name, char *txt,
                  MAIL_DKIM_MESSAGE_MS / 1000);
         return MAIL_DKIM_KEY_TEMPFAIL;
     }
+    if (v->failed_ms >= MAIL_DKIM_RUN_FAIL_MS) {
+        snprintf(why, whysz,
+                 "not asked: this run's lookups have waited %d s for keys that did not come",
+                 MAIL_DKIM_RUN_FAIL_MS / 1000);
+        return MAIL_DKIM_KEY_TEMPFAIL;
+    }
     int64_t timeout = left < MAIL_DKIM_LOOKUP_MS ? left : MAIL_DKIM_LOOKUP_MS;
     v->lookups++;
+    int64_t t0 = now_ms();
     enum mail_dkim_key st = v->fn(name, timeout, txt, txtsz, why, whysz, v->user);
+    if (st == MAIL_DKIM_KEY_TEMPFAIL)
+        v->failed_ms += now_ms() - t0;
     if (st == MAIL_DKIM_KEY_FOUND && strlen(txt) >= MAIL_DKIM_KEY_MAX) {
         st = MAIL_DKIM_KEY_MISSING;
         txt[0] = '\0';
