@@ -26,8 +26,8 @@ static const char usage_fetch[] =
     "\n"
     "One line per report on stdout, as 'reports ingest' prints them (file= is the folder,\n"
     "message= the message's UID), then:\n"
-    "  fetched messages=N stored=N duplicates=N conflicts=N rejected=N moved_done=N\n"
-    "          moved_rejected=N\n"
+    "  fetched messages=N stored=N duplicates=N conflicts=N rejected=N deferred=N\n"
+    "          moved_done=N moved_rejected=N\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file\n"
@@ -36,8 +36,10 @@ static const char usage_fetch[] =
     "exit: 0 every report stored or a duplicate, 1 something was rejected (its message is in\n"
     "the rejected folder), 69 the server cannot be reached, TLS failed or the login was\n"
     "refused (nothing moved), or a command failed, 75 the database could not be written\n"
-    "(what was not committed stays in the folder), 78 no [mail] imap, or its password_file\n"
-    "is missing, unreadable or empty.\n";
+    "(what was not committed stays in the folder) or a message was deferred ([mail]\n"
+    "require_dkim = on and its DKIM key could not be fetched now: it stays in the folder for\n"
+    "the next pass), 78 no [mail] imap, or its password_file is missing, unreadable or\n"
+    "empty.\n";
 
 int cmd_reports_fetch(int argc, char **argv, const char *config)
 {
@@ -83,8 +85,8 @@ int cmd_reports_fetch(int argc, char **argv, const char *config)
     mail_ingest_finish(in, &n);
     db_close(db);
     printf("fetched messages=%ld stored=%ld duplicates=%ld conflicts=%ld rejected=%ld "
-           "moved_done=%ld moved_rejected=%ld\n",
-           r.messages, r.stored, r.duplicates, r.conflicts, r.rejected, r.moved_done,
+           "deferred=%ld moved_done=%ld moved_rejected=%ld\n",
+           r.messages, r.stored, r.duplicates, r.conflicts, r.rejected, r.deferred, r.moved_done,
            r.moved_rejected);
     fflush(stdout);
     if (r.capped)
@@ -102,7 +104,8 @@ int cmd_reports_fetch(int argc, char **argv, const char *config)
     free(password);
     config_free(&cfg);
     curl_global_cleanup();
-    if (n.dberror || r.status == MAIL_IMAP_DATABASE || r.status == MAIL_IMAP_CANCELLED)
+    if (n.dberror || r.status == MAIL_IMAP_DATABASE || r.status == MAIL_IMAP_CANCELLED ||
+        (r.status == MAIL_IMAP_OK && r.deferred > 0))
         return EXIT_TEMPFAIL;
     if (r.status == MAIL_IMAP_CONFIG)
         return EXIT_CONFIG;

@@ -32,6 +32,7 @@ struct batch_msg {
     uint32_t uid;
     int ok;       /* some report stored, a duplicate or a conflict */
     int rejected; /* some rejection */
+    int deferred; /* to try again later: it stays in the folder */
 };
 
 struct pass {
@@ -257,6 +258,8 @@ static void on_item(const struct mail_item *it, void *user)
                 p->b[i].ok = 1;
             else if (it->outcome == MAIL_REJECTED)
                 p->b[i].rejected = 1;
+            else if (it->outcome == MAIL_DEFERRED)
+                p->b[i].deferred = 1;
         }
     p->fwd(it, p->fwd_user);
 }
@@ -307,7 +310,8 @@ static int move(struct pass *p, const uint32_t *uids, size_t n, const char *dest
 }
 
 /* Commit the batch, then move its messages: any report stored (or already there) to the done
- * folder, nothing usable to the rejected one. 0, or -1 (the pass stops). */
+ * folder, nothing usable to the rejected one; a deferred message stays where it is, for the next
+ * pass. 0, or -1 (the pass stops). */
 static int end_batch(struct pass *p, int move_too)
 {
     if (mail_ingest_flush(p->in) != 0) {
@@ -320,6 +324,8 @@ static int end_batch(struct pass *p, int move_too)
     uint32_t done[MAIL_IMAP_BATCH], rej[MAIL_IMAP_BATCH];
     size_t nd = 0, nr = 0;
     for (size_t i = 0; i < p->nb; i++) {
+        if (p->b[i].deferred)
+            continue;
         if (p->b[i].ok)
             done[nd++] = p->b[i].uid;
         else if (p->b[i].rejected)
@@ -477,6 +483,7 @@ enum mail_imap_status mail_imap_pass(struct mail_ingest *in, const struct mail_i
     r->duplicates = after->duplicates - before.duplicates;
     r->conflicts = after->conflicts - before.conflicts;
     r->rejected = after->rejected - before.rejected;
+    r->deferred = after->deferred - before.deferred;
     if (p->h != NULL)
         curl_easy_cleanup(p->h);
     free(p->body.p);

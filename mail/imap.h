@@ -79,6 +79,7 @@ struct mail_imap_result {
     enum mail_imap_status status;
     long messages;                                /* fetched (or found too large) this pass */
     long stored, duplicates, conflicts, rejected; /* report outcomes of this pass */
+    long deferred; /* messages left in the folder to try again (MAIL_DEFERRED) */
     long moved_done, moved_rejected;
     long capped; /* 1 when the folder held more than MAIL_IMAP_MAX_UIDS messages */
     char error[600];

@@ -41,15 +41,16 @@ static int cancelled(void *arg)
     return atomic_load(&((struct mail_poll *)arg)->stop);
 }
 
-/* The outcomes of a pass: rejections and database failures are logged one by one (what is
- * stored shows in the pass's counts and in the reports themselves). */
+/* The outcomes of a pass: rejections, deferrals and database failures are logged one by one (what
+ * is stored shows in the pass's counts and in the reports themselves). */
 static void on_item(const struct mail_item *it, void *user)
 {
     (void)user;
     char q1[600], q2[900];
-    if (it->outcome == MAIL_REJECTED)
-        log_event(LOG_INFO, "mail.imap.rejected", "folder=%s uid=%ld reason=%s",
-                  log_field(q1, sizeof(q1), it->file), it->message,
+    if (it->outcome == MAIL_REJECTED || it->outcome == MAIL_DEFERRED)
+        log_event(LOG_INFO,
+                  it->outcome == MAIL_REJECTED ? "mail.imap.rejected" : "mail.imap.deferred",
+                  "folder=%s uid=%ld reason=%s", log_field(q1, sizeof(q1), it->file), it->message,
                   log_quote(q2, sizeof(q2), it->reason));
     else if (it->outcome == MAIL_DBERROR)
         log_event(LOG_ERROR, "mail.imap.database", "reason=%s",
@@ -82,9 +83,9 @@ static void one_pass(struct mail_poll *pl, struct db *db)
         atomic_fetch_add(&passes_ok, 1);
         log_event(LOG_INFO, "mail.imap.pass",
                   "messages=%ld stored=%ld duplicates=%ld conflicts=%ld rejected=%ld "
-                  "moved_done=%ld moved_rejected=%ld seconds=%.3f%s",
-                  r.messages, r.stored, r.duplicates, r.conflicts, r.rejected, r.moved_done,
-                  r.moved_rejected, seconds_since(&t0), capped);
+                  "deferred=%ld moved_done=%ld moved_rejected=%ld seconds=%.3f%s",
+                  r.messages, r.stored, r.duplicates, r.conflicts, r.rejected, r.deferred,
+                  r.moved_done, r.moved_rejected, seconds_since(&t0), capped);
     } else if (r.status != MAIL_IMAP_CANCELLED || !atomic_load(&pl->stop)) {
         atomic_fetch_add(&passes_failed, 1);
         char q[900];

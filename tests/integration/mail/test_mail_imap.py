@@ -67,7 +67,7 @@ def main_pass(t, dv):
     is_(t, len(re.findall(r"^rejected file=INBOX message=\d+: ", r.out, re.M)), 5,
           "5 'rejected' lines")
     is_(t, summary(r.out), {"messages": "50", "stored": "45", "duplicates": "0",
-                           "conflicts": "0", "rejected": "5", "moved_done": "45",
+                           "conflicts": "0", "rejected": "5", "deferred": "0", "moved_done": "45",
                            "moved_rejected": "5"}, "summary line")
     ids = il.stored_reports(cfg)
     is_(t, sorted(ids), sorted(x["report-id"] for x in reps),
@@ -239,7 +239,7 @@ def serve(t, dv):
               il.unusable_messages()[:1])
     t0 = time.monotonic()
     got = s.wait_log("event=mail.imap.pass messages=7 stored=6 duplicates=0 conflicts=0 "
-                     "rejected=1 moved_done=6 moved_rejected=1", timeout=25)
+                     "rejected=1 deferred=0 moved_done=6 moved_rejected=1", timeout=25)
     took = time.monotonic() - t0
     t.ok(got and took < 15, "serve: 7 messages appended are stored and moved within the "
          "interval (%.1f s)" % took, s.log()[-3000:])
