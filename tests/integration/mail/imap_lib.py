@@ -32,7 +32,8 @@ class Dovecot:
     keeps dovecot's default hierarchy separator ".", so stsd's "TLSRPT/done" is "TLSRPT.done"
     on the server."""
 
-    def __init__(self):
+    def __init__(self, capability=None):
+        """capability: the IMAP capabilities to announce instead of dovecot's own."""
         self.dir = st.tempdir("stsd-dovecot-")
         os.chmod(self.dir, 0o755)  # its auth and mail processes run as other users
         self.ca = st.TestCA(os.path.join(self.dir, "ca"))
@@ -97,6 +98,8 @@ service stats {{
 }}
 """.format(run=run, log=self.log, cert=leaf["chain"], key=leaf["key"], passwd=passwd,
            home=home, port=self.port))
+            if capability:
+                f.write("imap_capability = %s\n" % capability)
         os.chmod(leaf["key"], 0o644)
         out = open(os.path.join(self.dir, "dovecot.out"), "wb")
         # -F: in the foreground, a child of this test, stopped by it

@@ -219,6 +219,29 @@ def crash(t, dv):
     is_(t, db_counts(state), (n, n), "%d reports stored, none twice" % n)
 
 
+def without_move(t):
+    """A server that announces neither MOVE nor UIDPLUS: UID COPY, UID STORE \\Deleted and
+    EXPUNGE move the messages all the same."""
+    dv = il.Dovecot(capability="IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE CHILDREN")
+    c = dv.client()
+    typ, data = c.capability()
+    c.logout()
+    caps = data[0].decode().upper().split()
+    t.ok("MOVE" not in caps and "UIDPLUS" not in caps, "dovecot announces no MOVE, no UIDPLUS",
+         caps)
+    reps = il.distinct_reports(8, "nomove")
+    dv.append([il.report_message(x, i % 2 == 0, i) for i, x in enumerate(reps)] +
+              il.unusable_messages()[:2])
+    cfg = il.write_config(st.tempdir("stsd-imap-nomove-"), dv)
+    r = il.fetch(cfg)
+    s = summary(r.out)
+    is_(t, (r.returncode, s.get("stored"), s.get("moved_done"), s.get("moved_rejected")),
+        (1, "8", "8", "2"), "without MOVE: 8 stored and moved to done, 2 to rejected", r)
+    is_(t, dv.counts(), {"INBOX": 0, "TLSRPT.done": 8, "TLSRPT.rejected": 2},
+        "without MOVE: INBOX empty (expunged), 8 in done, 2 in rejected")
+    dv.stop()
+
+
 def serve(t, dv):
     leaf = dv.ca.issue("mta-sts.a.test")
     wd = st.tempdir("stsd-imap-serve-")
@@ -305,6 +328,7 @@ def main(t):
     oversized(t, dv)
     db_locked(t, dv)
     crash(t, dv)
+    without_move(t)
     serve(t, dv)
     log = dv.logtext()
     t.ok("Fatal" not in log and "Panic" not in log, "dovecot logged no fatal error",
