@@ -27,8 +27,8 @@ DOVECOT = "/usr/sbin/dovecot"
 
 
 class Dovecot:
-    """dovecot (run as root, its mail processes as the dovecot user) with IMAPS only on
-    127.0.0.1:port, the user USER/PASSWORD and its Maildir under the temp dir. The namespace
+    """dovecot (run as root, its mail processes as the dovecot user) with IMAPS on
+    127.0.0.1:port and plain IMAP on 127.0.0.1:plain_port, the user USER/PASSWORD and its Maildir under the temp dir. The namespace
     keeps dovecot's default hierarchy separator ".", so stsd's "TLSRPT/done" is "TLSRPT.done"
     on the server."""
 
@@ -40,6 +40,7 @@ class Dovecot:
         leaf = self.ca.issue("127.0.0.1", sans=["IP:127.0.0.1", "localhost"])
         os.chmod(os.path.join(self.dir, "ca"), 0o755)
         self.port = st.free_port()
+        self.plain_port = st.free_port()  # plain IMAP (loopback: dovecot allows its logins)
         home = os.path.join(self.dir, "home")
         os.makedirs(home)
         dv = pwd.getpwnam("dovecot")
@@ -60,7 +61,7 @@ state_dir = {run}/state
 log_path = {log}
 protocols = imap
 listen = 127.0.0.1
-ssl = required
+ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 ssl_min_protocol = TLSv1.2
@@ -81,7 +82,7 @@ namespace inbox {{
 }}
 service imap-login {{
   inet_listener imap {{
-    port = 0
+    port = {plain_port}
   }}
   inet_listener imaps {{
     port = {port}
@@ -97,7 +98,7 @@ service stats {{
   }}
 }}
 """.format(run=run, log=self.log, cert=leaf["chain"], key=leaf["key"], passwd=passwd,
-           home=home, port=self.port))
+           home=home, port=self.port, plain_port=self.plain_port))
             if capability:
                 f.write("imap_capability = %s\n" % capability)
         os.chmod(leaf["key"], 0o644)

@@ -93,6 +93,23 @@ def main_pass(t, dv):
     return cfg
 
 
+def plain_loopback(t, dv):
+    """imap:// to a loopback server is spoken in plain (no STARTTLS asked for, no CA needed)."""
+    reps = il.distinct_reports(2, "plain")
+    dv.append([il.report_message(x, False, i) for i, x in enumerate(reps)])
+    wd = st.tempdir("stsd-imap-plain-")
+    cfg = il.write_config(wd, dv, ca=False)
+    with open(cfg) as f:
+        text = f.read().replace("imap = imaps://%s@127.0.0.1:%d/" % (il.USER, dv.port),
+                                "imap = imap://%s@127.0.0.1:%d/INBOX" % (il.USER, dv.plain_port))
+    with open(cfg, "w") as f:
+        f.write(text)
+    r = il.fetch(cfg)
+    s = summary(r.out)
+    is_(t, (r.returncode, s.get("stored"), s.get("moved_done")), (0, "2", "2"),
+        "imap:// to 127.0.0.1: plain, 2 stored and moved", r)
+
+
 def refused(t, dv):
     reps = il.distinct_reports(3, "refused")
     dv.append([il.report_message(x, True, i) for i, x in enumerate(reps)])
@@ -324,6 +341,7 @@ def serve(t, dv):
 def main(t):
     dv = il.Dovecot()
     main_pass(t, dv)
+    plain_loopback(t, dv)
     refused(t, dv)
     oversized(t, dv)
     db_locked(t, dv)
