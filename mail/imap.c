@@ -18,7 +18,8 @@
 /* A command's untagged answer kept in memory: 100,000 UIDs of a SEARCH fit. */
 #define ANSWER_CAP (2u * 1024 * 1024)
 #define CONNECT_TIMEOUT_S 30
-/* Less than a byte a second for this long: the server is taken for gone. */
+/* Less than a byte a second, or no answer to a command, for this long: the server is taken
+ * for gone. */
 #define LOW_SPEED_TIME_S 60
 
 struct buf {
@@ -158,6 +159,7 @@ static int setup(struct pass *p)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_TIME_S);
+    curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)LOW_SPEED_TIME_S);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, p->errbuf);
