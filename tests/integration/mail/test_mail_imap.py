@@ -337,6 +337,19 @@ def serve(t, dv):
     t.ok(s2.proc.poll() is None, "serve: still running after the failed pass")
     is_(t, s2.stop(), 0, "serve: stops cleanly")
 
+    # a password file that cannot be read is a configuration error at start
+    s3 = st.Stsd(policies={"a.test": "version: STSv1\nmode: testing\nmx: mx.a.test\n"
+                           "max_age: 86400\n"}, certs={"mta-sts.a.test": leaf},
+                 extra_config="[mail]\nimap = %s\npassword_file = %s-missing\n"
+                              % (dv.url(), pw))
+    s3.start(wait=False)
+    try:
+        rc = s3.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    t.ok(rc == 78 and "cannot read the password file" in s3.log(),
+         "serve: an unreadable password_file stops it at start (exit %r)" % rc, s3.log()[-1500:])
+
 
 def main(t):
     dv = il.Dovecot()
