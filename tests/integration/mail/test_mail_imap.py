@@ -60,8 +60,11 @@ def main_pass(t, dv):
           "50 messages in INBOX, no TLSRPT folders yet")
     wd = st.tempdir("stsd-imap-main-")
     cfg = il.write_config(wd, dv)
+    logins = dv.logtext().count("Login: user=<%s>" % il.USER)
     r = il.fetch(cfg)
     is_(t, r.returncode, 1, "fetch: exit 1 (some messages rejected)", r)
+    is_(t, dv.logtext().count("Login: user=<%s>" % il.USER) - logins, 1,
+        "one login (one connection) for the whole pass")
     is_(t, len(re.findall(r"^stored id=\d+ .* file=INBOX message=\d+( |$)", r.out, re.M)), 45,
           "45 'stored' lines")
     is_(t, len(re.findall(r"^rejected file=INBOX message=\d+: ", r.out, re.M)), 5,
