@@ -10,12 +10,9 @@ import imaplib
 import json
 import os
 import pwd
-import shutil
-import signal
 import ssl
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.environ["STSD_SOURCE_ROOT"], "tests/integration/lib"))
 import stsdtest as st  # noqa: E402
@@ -28,9 +25,9 @@ DOVECOT = "/usr/sbin/dovecot"
 
 class Dovecot:
     """dovecot (run as root, its mail processes as the dovecot user) with IMAPS on
-    127.0.0.1:port and plain IMAP on 127.0.0.1:plain_port, the user USER/PASSWORD and its Maildir under the temp dir. The namespace
-    keeps dovecot's default hierarchy separator ".", so stsd's "TLSRPT/done" is "TLSRPT.done"
-    on the server."""
+    127.0.0.1:port and plain IMAP on 127.0.0.1:plain_port, the user USER/PASSWORD and its
+    Maildir under the temp dir. The namespace keeps dovecot's default hierarchy separator ".",
+    so stsd's "TLSRPT/done" is "TLSRPT.done" on the server."""
 
     def __init__(self, capability=None):
         """capability: the IMAP capabilities to announce instead of dovecot's own."""
