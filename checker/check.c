@@ -115,7 +115,7 @@ int check_run(const struct check_opts *opts, const char *const *domains, size_t 
         return -1;
     }
     char fwd[128];
-    if (opts->resolver != NULL && check_resolver_parse(opts->resolver, fwd, sizeof(fwd)) != 0) {
+    if (opts->resolver != NULL && resolver_parse(opts->resolver, fwd, sizeof(fwd)) != 0) {
         snprintf(err, errlen, "invalid resolver '%s' (use IP, IP@PORT or IP:PORT)", opts->resolver);
         return -1;
     }
@@ -156,7 +156,7 @@ int check_run(const struct check_opts *opts, const char *const *domains, size_t 
     }
 
     int rc = 0, setup_failed = 0;
-    run.ub = check__dns_new(opts->resolver ? fwd : NULL, err, errlen);
+    run.ub = resolver_new(opts->resolver ? fwd : NULL, err, errlen);
     if (run.ub != NULL)
         run.ssl = check__tls_ctx_new(opts->ca_file, err, errlen);
     if (run.ub == NULL || run.ssl == NULL) {

@@ -254,8 +254,6 @@ struct check_result {
  */
 int check_run(const struct check_opts *opts, const char *const *domains, size_t n,
               struct check_result *out, char *err, size_t errlen);
-/* Parse "IP", "IP@PORT", "IP:PORT", "[v6]:PORT" into unbound's "IP@PORT" form. 0 or -1. */
-int check_resolver_parse(const char *s, char *out, size_t outsz);
 
 /* result.c */
 void check_result_free(struct check_result *r);

@@ -190,9 +190,6 @@ struct check__run {
 };
 
 /* dns.c */
-/* A libunbound context set up per opts (forwarder or resolv.conf, local-zone test.
- * transparent, trust anchor when one is installed). NULL with err on failure. */
-struct ub_ctx *check__dns_new(const char *resolver, char *err, size_t errlen);
 /* Start the first queries of a domain (MX, both TXT, A/AAAA of mta-sts.D). */
 void check__dns_start(struct check__run *run, struct check_domain *d);
 /* Number of queries still outstanding. */

@@ -12,8 +12,6 @@
 #include <sys/socket.h>
 #include <unbound.h>
 
-#define TRUST_ANCHOR_FILE "/usr/share/dns/root.key"
-
 enum qkind { Q_MX, Q_STS, Q_RPT, Q_HOST_A, Q_HOST_AAAA, Q_MX_A, Q_MX_AAAA, Q_RUA_A, Q_RUA_AAAA };
 
 struct dns_query {
@@ -25,41 +23,6 @@ struct dns_query {
     int pending;
     int64_t started;
 };
-
-struct ub_ctx *check__dns_new(const char *resolver, char *err, size_t errlen)
-{
-    struct ub_ctx *ctx = ub_ctx_create();
-    int rc;
-    if (ctx == NULL) {
-        snprintf(err, errlen, "cannot create a resolver context");
-        return NULL;
-    }
-    /* A thread, not a forked process, answers the queries: check_run may run inside the
-     * multi-threaded server. */
-    if ((rc = ub_ctx_async(ctx, 1)) != 0)
-        goto fail;
-    /* libunbound answers the special-use zone test. itself with NXDOMAIN (RFC 6761); ask the
-     * configured resolver instead so that test domains work (a local-zone "test. transparent"). */
-    if ((rc = ub_ctx_set_option(ctx, "local-zone:", "test. transparent")) != 0)
-        goto fail;
-    if (resolver != NULL) {
-        if ((rc = ub_ctx_set_fwd(ctx, resolver)) != 0)
-            goto fail;
-    } else {
-        if ((rc = ub_ctx_resolvconf(ctx, NULL)) != 0)
-            goto fail;
-        /* Validate DNSSEC when the root trust anchor is installed (dns-root-data). A test
-         * forwarder serves unsigned local data, so not with --resolver. */
-        if (access(TRUST_ANCHOR_FILE, R_OK) == 0)
-            ub_ctx_add_ta_file(ctx, TRUST_ANCHOR_FILE);
-    }
-    return ctx;
-fail:
-    snprintf(err, errlen, "resolver setup failed (%s): %s", resolver ? resolver : "resolv.conf",
-             ub_strerror(rc));
-    ub_ctx_delete(ctx);
-    return NULL;
-}
 
 static struct dns_answer *answer_of(struct dns_query *q)
 {

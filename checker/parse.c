@@ -1,5 +1,5 @@
 /* parse.c - the checker's parsers of network input, pure and fuzzable: SMTP replies
- * (RFC 5321 §4.2), MX and TXT rdata, domain names and the --resolver argument. */
+ * (RFC 5321 §4.2), MX and TXT rdata, and domain names. */
 #include "checker/checker_int.h"
 #include "common/common.h"
 
@@ -129,56 +129,4 @@ long check__txt_rdata_join(const unsigned char *rd, size_t len, char *out, size_
     }
     out[w] = '\0';
     return total;
-}
-
-int check_resolver_parse(const char *s, char *out, size_t outsz)
-{
-    char ip[INET6_ADDRSTRLEN + 1];
-    const char *port = NULL;
-    size_t iplen;
-    if (s == NULL || s[0] == '\0' || strlen(s) > 80)
-        return -1;
-    if (s[0] == '[') { /* [v6]:port or [v6]@port */
-        const char *e = strchr(s, ']');
-        if (e == NULL)
-            return -1;
-        iplen = (size_t)(e - s - 1);
-        if (iplen >= sizeof(ip))
-            return -1;
-        memcpy(ip, s + 1, iplen);
-        if (e[1] == ':' || e[1] == '@')
-            port = e + 2;
-        else if (e[1] != '\0')
-            return -1;
-    } else {
-        const char *at = strchr(s, '@');
-        const char *colon = strchr(s, ':');
-        if (at != NULL) {
-            iplen = (size_t)(at - s);
-            port = at + 1;
-        } else if (colon != NULL && strchr(colon + 1, ':') == NULL) {
-            iplen = (size_t)(colon - s); /* IPv4:port; a bare IPv6 has several colons */
-            port = colon + 1;
-        } else {
-            iplen = strlen(s);
-        }
-        if (iplen >= sizeof(ip))
-            return -1;
-        memcpy(ip, s, iplen);
-    }
-    ip[iplen] = '\0';
-    unsigned char buf[16];
-    if (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1)
-        return -1;
-    long p = 53;
-    if (port != NULL) {
-        char *end;
-        if (!isdigit((unsigned char)port[0]))
-            return -1;
-        p = strtol(port, &end, 10);
-        if (*end != '\0' || p < 1 || p > 65535)
-            return -1;
-    }
-    int n = snprintf(out, outsz, "%s@%ld", ip, p);
-    return (n > 0 && (size_t)n < outsz) ? 0 : -1;
 }

@@ -70,7 +70,7 @@ int cmd_check(int argc, char **argv)
             json = 1;
             break;
         case O_RESOLVER:
-            if (check_resolver_parse(optarg, fwd, sizeof(fwd)) != 0) {
+            if (resolver_parse(optarg, fwd, sizeof(fwd)) != 0) {
                 cli_error("check: --resolver '%s' is not IP, IP@PORT or IP:PORT", optarg);
                 return EXIT_USAGE;
             }

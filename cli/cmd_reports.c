@@ -190,9 +190,11 @@ static int window_setup(struct window *w, const char *cmd, int argc, char **argv
         return EXIT_USAGE;
     }
     char dom[256];
-    const char *why = w->domain_arg ? domain_normalise_problem(w->domain_arg, strlen(w->domain_arg),
-                                                               dom, sizeof(dom))
-                                    : NULL;
+    const char *why = NULL;
+    if (w->domain_arg != NULL && strcmp(w->domain_arg, REPORT_UNATTRIBUTED) == 0)
+        snprintf(dom, sizeof(dom), "%s", w->domain_arg); /* the policies that named none */
+    else if (w->domain_arg != NULL)
+        why = domain_normalise_problem(w->domain_arg, strlen(w->domain_arg), dom, sizeof(dom));
     if (why != NULL) {
         cli_error("--domain '%s' %s", w->domain_arg, why);
         return EXIT_USAGE;
@@ -280,9 +282,13 @@ static void print_item(const struct mail_item *it, void *user)
         char org[600], rid[600], of[40] = "";
         if (it->outcome == MAIL_CONFLICT)
             snprintf(of, sizeof(of), " conflict_of=%lld", (long long)it->conflict_of);
-        line = xasprintf("%s id=%lld%s org=%s report-id=%s %s", word[it->outcome],
+        char dkim[300] = "";
+        if (it->dkim)
+            snprintf(dkim, sizeof(dkim), " dkim=%s%s%s", it->dkim, it->dkim_domain ? " d=" : "",
+                     it->dkim_domain ? it->dkim_domain : "");
+        line = xasprintf("%s id=%lld%s org=%s report-id=%s %s%s", word[it->outcome],
                          (long long)it->id, of, log_field(org, sizeof(org), it->org),
-                         log_field(rid, sizeof(rid), it->report_id), where);
+                         log_field(rid, sizeof(rid), it->report_id), where, dkim);
     }
     char *esc = text_escape_dup(line); /* a rejection may quote the report */
     printf("%s\n", esc);

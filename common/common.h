@@ -121,4 +121,15 @@ int mkdir_p(const char *path, int mode);
  * 0 or -1 (errno set). */
 int fs_free_bytes(const char *path, uint64_t *out);
 
+/* resolver.c: the one resolver setting (`[checks] resolver`, `stsd check --resolver`). */
+/* Parse "IP", "IP@PORT", "IP:PORT", "[v6]:PORT" into unbound's "IP@PORT" form. 0 or -1. */
+int resolver_parse(const char *s, char *out, size_t outsz);
+/* A libunbound context whose queries a thread answers (ub_fd/ub_process), forwarding to fwd
+ * (unbound's "IP@PORT", from resolver_parse) or, with NULL, to the resolvers of
+ * /etc/resolv.conf with DNSSEC validation when the root trust anchor is installed; the
+ * special-use zone test. is asked like any other. NULL with err on failure; free it with
+ * ub_ctx_delete. */
+struct ub_ctx;
+struct ub_ctx *resolver_new(const char *fwd, char *err, size_t errlen);
+
 #endif

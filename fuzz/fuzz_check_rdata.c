@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s[len] = '\0';
         char fwd[128];
         (void)domain_valid(s);
-        if (check_resolver_parse(s, fwd, sizeof(fwd)) == 0 && strchr(fwd, '@') == NULL)
+        if (resolver_parse(s, fwd, sizeof(fwd)) == 0 && strchr(fwd, '@') == NULL)
             __builtin_trap();
         free(s);
         break;

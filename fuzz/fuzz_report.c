@@ -16,11 +16,14 @@ static void check(const struct report *r)
         abort();
     for (size_t i = 0; i < r->n_policies; i++) {
         const struct report_policy *p = &r->policies[i];
-        if (p->policy_type == NULL || p->policy_domain == NULL || p->total_successful < 0 ||
-            p->total_failure < 0 || p->n_failures > REPORT_MAX_FAILURE_DETAILS ||
-            p->n_mx_host > REPORT_MAX_STRINGS || p->n_policy_string > REPORT_MAX_STRINGS)
+        /* policy_domain NULL only where the report may leave it out: no-policy-found */
+        if (p->policy_type == NULL ||
+            (p->policy_domain == NULL && strcmp(p->policy_type, "no-policy-found") != 0) ||
+            p->total_successful < 0 || p->total_failure < 0 ||
+            p->n_failures > REPORT_MAX_FAILURE_DETAILS || p->n_mx_host > REPORT_MAX_STRINGS ||
+            p->n_policy_string > REPORT_MAX_STRINGS)
             abort();
-        if (strlen(p->policy_domain) > 253)
+        if (p->policy_domain != NULL && strlen(p->policy_domain) > 253)
             abort();
         for (size_t j = 0; j < p->n_failures; j++)
             if (p->failures[j].result_type == NULL || p->failures[j].failed_session_count < 0)
@@ -35,6 +38,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char text[512];
     if (report_parse((const char *)data, size, &r, &err) == 0) {
         check(&r);
+        /* The channel's domain fills every policy that named none, and only those. */
+        report_attribute(&r, "Example.TEST.");
+        for (size_t i = 0; i < r.n_policies; i++)
+            if (r.policies[i].policy_domain == NULL ||
+                (r.policies[i].domain_inferred &&
+                 strcmp(r.policies[i].policy_domain, "example.test") != 0))
+                abort();
         report_clear(&r);
     } else {
         report_error_text(&err, text, sizeof text);

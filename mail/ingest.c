@@ -24,6 +24,8 @@ struct pending {
     char *raw;
     size_t rawlen;
     const char *source;
+    const char *dkim;                /* e-mail: mail_dkim_result_name; NULL for a file */
+    char *dkim_domain, *dkim_detail; /* NULL when empty */
     char *file, *part;
     long message;
     char *reason; /* a rejection, or NULL */
@@ -41,7 +43,24 @@ struct mail_ingest {
     mail_progress_fn progress;
     void *progress_user;
     long done, total;
+    /* the TLS-Report-Domain of the message whose parts are being added, "" otherwise:
+     * report_attribute gives it to policies that name no policy-domain */
+    char report_domain[256];
+    /* DKIM of the message whose reports are being added (NULL otherwise), and the verifier,
+     * made at the first message of the run (NULL before; dkim_err when it could not be). */
+    const struct mail_dkim *dkim;
+    struct mail_dkim_verifier *verifier;
+    int verifier_given; /* mail_ingest_set_dkim: the caller's, not freed here */
+    char *dkim_err;
 };
+
+void mail_ingest_set_dkim(struct mail_ingest *in, struct mail_dkim_verifier *v)
+{
+    if (!in->verifier_given)
+        mail_dkim_free(in->verifier);
+    in->verifier = v;
+    in->verifier_given = 1;
+}
 
 struct mail_ingest *mail_ingest_new(struct db *db, const struct stsd_config *cfg, mail_item_fn fn,
                                     void *user)
@@ -131,13 +150,50 @@ void mail__add_report(struct mail_ingest *in, char *raw, size_t len, const char 
     struct pending *p = push(in, file, message, part);
     p->r = r;
     report_prepare_store(&p->r, in->cfg->max_detail_rows, p->digest);
+    report_attribute(&p->r, in->report_domain); /* after the digest: of the report as sent */
     p->has_report = 1;
     p->raw = raw;
     p->rawlen = len;
     p->source = source;
+    if (in->dkim != NULL && strcmp(source, "email") == 0) {
+        p->dkim = mail_dkim_result_name(in->dkim->result);
+        p->dkim_domain = in->dkim->domain[0] ? xstrdup(in->dkim->domain) : NULL;
+        p->dkim_detail = in->dkim->detail[0] ? xstrdup(in->dkim->detail) : NULL;
+    }
     in->bytes += len;
     if (in->n >= INGEST_BATCH || in->bytes >= INGEST_BATCH_BYTES)
         flush(in);
+}
+
+/* DKIM-verify a message that carries reports (RFC 8460 §5.3) into *dk; the verifier is made
+ * at the first one, with [checks] resolver. 0, or -1 when [mail] require_dkim turns it away
+ * (rejected with the reason). */
+static int verify_message(struct mail_ingest *in, const char *msg, size_t len,
+                          const char *from_domain, struct mail_dkim *dk, const char *file,
+                          long message)
+{
+    memset(dk, 0, sizeof(*dk));
+    if (in->verifier == NULL && in->dkim_err == NULL) {
+        char err[256];
+        in->verifier = mail_dkim_new(in->cfg->check_resolver, err, sizeof(err));
+        if (in->verifier == NULL)
+            in->dkim_err = xstrdup(err);
+    }
+    if (in->verifier != NULL) {
+        mail_dkim_verify(in->verifier, msg, len, from_domain, dk);
+    } else {
+        dk->result = MAIL_DKIM_TEMPERROR;
+        snprintf(dk->detail, sizeof(dk->detail), "%s", in->dkim_err);
+    }
+    if (!in->cfg->mail_require_dkim || dk->result == MAIL_DKIM_PASS)
+        return 0;
+    mail__reject(in, file, message, NULL,
+                 "DKIM %s%s%s%s%s: [mail] require_dkim = on stores only reports whose message "
+                 "has a valid DKIM signature of its From: domain (%s); ask the reporter to sign, "
+                 "or set require_dkim = off",
+                 mail_dkim_result_name(dk->result), dk->domain[0] ? " d=" : "", dk->domain,
+                 dk->detail[0] ? ": " : "", dk->detail, from_domain[0] ? from_domain : "none");
+    return -1;
 }
 
 void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char *file,
@@ -147,6 +203,13 @@ void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char
     struct report_error err;
     struct report_mime_info info;
     int n = report_mime_extract(msg, len, &parts, &info, &err);
+    struct mail_dkim dk;
+    if (n > 0 && verify_message(in, msg, len, info.from_domain, &dk, file, message) != 0) {
+        report_parts_free(parts, n);
+        free(msg);
+        return;
+    }
+    in->dkim = n > 0 ? &dk : NULL;
     free(msg);
     if (n < 0) {
         char buf[512];
@@ -155,12 +218,15 @@ void mail__add_message(struct mail_ingest *in, char *msg, size_t len, const char
     } else if (n == 0) {
         mail__reject(in, file, message, NULL, "no TLS-RPT report in the message");
     }
+    snprintf(in->report_domain, sizeof(in->report_domain), "%s", n > 0 ? info.report_domain : "");
     for (int i = 0; i < n; i++) {
         const char *part = n > 1 ? (parts[i].filename ? parts[i].filename : "?") : NULL;
         char *data = parts[i].data;
         parts[i].data = NULL; /* ownership moves to mail__add_report */
         mail__add_report(in, data, parts[i].len, "email", file, message, part);
     }
+    in->report_domain[0] = '\0';
+    in->dkim = NULL;
     if (n > 0)
         report_parts_free(parts, n);
 }
@@ -179,7 +245,11 @@ static int store_batch(struct mail_ingest *in)
         struct pending *p = &in->items[i];
         if (!p->has_report)
             continue;
-        struct db_report_origin o = {.source = p->source, .received = now};
+        struct db_report_origin o = {.source = p->source,
+                                     .received = now,
+                                     .dkim = p->dkim,
+                                     .dkim_domain = p->dkim_domain,
+                                     .dkim_detail = p->dkim_detail};
         if (db_report_store(in->db, &p->r, p->digest, p->raw, p->rawlen, &o, &p->res) != 0) {
             p->reason = xasprintf("database: %s", db_errmsg(in->db));
             in->counts.rejected++;
@@ -227,6 +297,8 @@ static void flush(struct mail_ingest *in)
         if (p->has_report) {
             it.org = p->r.organization_name;
             it.report_id = p->r.report_id;
+            it.dkim = p->dkim;
+            it.dkim_domain = p->dkim_domain;
         }
         /* After a failed commit nothing of this batch was stored: say nothing false. */
         if (stored || !p->has_report)
@@ -234,6 +306,8 @@ static void flush(struct mail_ingest *in)
         free(p->reason);
         free(p->file);
         free(p->part);
+        free(p->dkim_domain);
+        free(p->dkim_detail);
         free(p->raw);
         if (p->has_report)
             report_clear(&p->r);
@@ -298,5 +372,8 @@ void mail_ingest_finish(struct mail_ingest *in, struct mail_counts *counts)
     if (counts)
         *counts = in->counts;
     free(in->items);
+    if (!in->verifier_given)
+        mail_dkim_free(in->verifier);
+    free(in->dkim_err);
     free(in);
 }

@@ -47,6 +47,74 @@ int mail_mbox_split(FILE *f, size_t max, mail_message_fn fn, void *user);
  */
 long mail_mbox_count(FILE *f);
 
+/* ---- DKIM (dkim.c, dkim_dns.c): RFC 6376 verification of a message's signatures ---- */
+/*
+ * The DKIM result of one message, best of its signatures (pass > unaligned > temperror >
+ * fail):
+ *   MAIL_DKIM_PASS       a valid signature whose d= is aligned with the From: domain
+ *   MAIL_DKIM_UNALIGNED  valid signatures, but only of domains unrelated to the sender
+ *   MAIL_DKIM_FAIL       signatures present, none valid (body hash, signature, key missing
+ *                        or revoked, malformed: detail says which)
+ *   MAIL_DKIM_NONE       no DKIM-Signature header field
+ *   MAIL_DKIM_TEMPERROR  a key could not be fetched (SERVFAIL, no answer in time)
+ */
+enum mail_dkim_result {
+    MAIL_DKIM_NONE,
+    MAIL_DKIM_PASS,
+    MAIL_DKIM_UNALIGNED,
+    MAIL_DKIM_FAIL,
+    MAIL_DKIM_TEMPERROR
+};
+struct mail_dkim {
+    enum mail_dkim_result result;
+    char domain[256]; /* the d= of the signature that decided it; "" for none */
+    char detail[256]; /* why (a failure, a temporary error); "" when there is nothing to say */
+};
+/* "pass", "unaligned", "fail", "none", "temperror". */
+const char *mail_dkim_result_name(enum mail_dkim_result r);
+/* 1 when a signing domain d is aligned with the From: domain: equal, or one is a subdomain
+ * of the other at a label boundary (case-insensitive, a trailing dot ignored); 0 when not or
+ * when either is empty or NULL. The relaxed alignment of DMARC (RFC 7489 §3.1.1) without
+ * the public suffix list: a reporter signs with its own domain or a parent of it. */
+int mail_dkim_aligned(const char *d, const char *from_domain);
+
+/* Hostile-input caps: the message is the sender's. Only the first MAIL_DKIM_MAX_SIGS
+ * DKIM-Signature fields (from the top) reach the verifier, the others are dropped before it
+ * hashes anything (each signature costs a pass over the body); a key lookup waits at most
+ * MAIL_DKIM_LOOKUP_MS, all of a message's lookups together MAIL_DKIM_MESSAGE_MS; the
+ * answers of a run, failures included, are cached (at most MAIL_DKIM_CACHE keys, the oldest
+ * replaced), so an mbox of reports whose keys cannot be fetched waits once per key, not once
+ * per message. A key record longer than MAIL_DKIM_KEY_MAX bytes is not a key. */
+#define MAIL_DKIM_MAX_SIGS 5
+#define MAIL_DKIM_LOOKUP_MS 5000
+#define MAIL_DKIM_MESSAGE_MS 10000
+#define MAIL_DKIM_CACHE 1024
+#define MAIL_DKIM_KEY_MAX 1024
+
+/* What a key lookup found at `name` (selector._domainkey.domain, lowercase, no trailing
+ * dot): the key record's text (the character-strings of one TXT record joined) into
+ * txt[txtsz], or why not into why[whysz]. It returns within timeout_ms. */
+enum mail_dkim_key { MAIL_DKIM_KEY_FOUND, MAIL_DKIM_KEY_MISSING, MAIL_DKIM_KEY_TEMPFAIL };
+typedef enum mail_dkim_key (*mail_dkim_lookup_fn)(const char *name, int64_t timeout_ms, char *txt,
+                                                  size_t txtsz, char *why, size_t whysz,
+                                                  void *user);
+struct mail_dkim_verifier;
+/* A verifier for one run whose keys come from DNS through libunbound: `resolver` is
+ * "IP[@PORT]" (as `[checks] resolver`), NULL for the system's resolvers. NULL with err on
+ * failure (a bad resolver, no resolver context). Free with mail_dkim_free. */
+struct mail_dkim_verifier *mail_dkim_new(const char *resolver, char *err, size_t errlen);
+/* The same with keys from fn (tests, fuzzing): no DNS. */
+struct mail_dkim_verifier *mail_dkim_new_lookup(mail_dkim_lookup_fn fn, void *user, char *err,
+                                                size_t errlen);
+/* Verify the message msg[0..len) (CRLF or LF line ends) whose From: domain is from_domain
+ * ("" or NULL when unknown: no signature can be aligned) into *out. Never fails: what goes
+ * wrong is a result (fail, temperror) with its detail. */
+void mail_dkim_verify(struct mail_dkim_verifier *v, const char *msg, size_t len,
+                      const char *from_domain, struct mail_dkim *out);
+/* Key lookups asked of the DNS or of fn so far (cache misses): for tests. */
+long mail_dkim_lookups(const struct mail_dkim_verifier *v);
+void mail_dkim_free(struct mail_dkim_verifier *v);
+
 /* ---- ingest (ingest.c, read.c) ---- */
 enum mail_outcome {
     MAIL_STORED,    /* a new report: id */
@@ -69,6 +137,9 @@ struct mail_item {
     const char *file, *part;
     long message;
     const char *reason;
+    /* A report from a message: its DKIM result (mail_dkim_result_name) and the d= that
+     * decided it (NULL when none); both NULL for a report file. */
+    const char *dkim, *dkim_domain;
 };
 typedef void (*mail_item_fn)(const struct mail_item *item, void *user);
 
@@ -84,10 +155,16 @@ struct mail_ingest;
  * limits from cfg ([reports] max_json, max_values, max_body for a gzip file,
  * max_detail_rows). fn is called for every outcome, in input order; a report's outcome
  * comes when its batch is committed. Reports are stored as source "file" (a report file)
- * or "email" (a part of a message).
+ * or "email" (a part of a message). Every message that carries reports is DKIM-verified
+ * (keys through [checks] resolver, else the system's resolver) and the result stored with
+ * its reports; with [mail] require_dkim a message without a pass is rejected whole.
  */
 struct mail_ingest *mail_ingest_new(struct db *db, const struct stsd_config *cfg, mail_item_fn fn,
                                     void *user);
+/* Verify messages with v (the caller's; it outlives the run) instead of a verifier made from
+ * [checks] resolver at the first message: keys from a lookup callback (tests), or a cache
+ * kept across runs. */
+void mail_ingest_set_dkim(struct mail_ingest *in, struct mail_dkim_verifier *v);
 /* Ingest one path: a report file, a message, an mbox, a Maildir (cur/ and new/) or a
  * directory of such files (sorted by name; names starting with '.' are skipped), or "-"
  * for stdin (one message, its "From " line dropped, or one report). */

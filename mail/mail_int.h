@@ -24,4 +24,12 @@ int mail__shows_progress(const struct mail_ingest *in);
 /* The configuration the run was started with. */
 const struct stsd_config *mail__config(const struct mail_ingest *in);
 
+/* dkim_dns.c */
+/* The character-strings of one TXT rdata (RFC 1035 §3.3.14) joined into out (NUL-terminated).
+ * 0, or -1 when malformed, when it does not fit or holds a NUL byte. */
+int mail__dkim_txt_join(const unsigned char *rd, size_t len, char *out, size_t outsz);
+/* A mail_dkim_lookup_fn asking the libunbound context `user` (resolver_new). */
+enum mail_dkim_key mail__dkim_dns_lookup(const char *name, int64_t timeout_ms, char *txt,
+                                         size_t txtsz, char *why, size_t whysz, void *user);
+
 #endif

@@ -408,11 +408,17 @@ static int parse_policy_desc(struct pctx *p, const struct field *f, struct repor
         0)
         return -1;
     split_json_array_string(pol);
-    if (req_string(p, "policy-domain", f[2].v, 0, &pol->policy_domain) != 0)
+    /* Postfix 3.10's TLSRPT (libtlsrpt) leaves policy-domain out of no-policy-found policies:
+     * for that type only, absent or null leaves policy_domain NULL (report_attribute may fill
+     * it from the channel). sts and tlsa policies must name theirs. */
+    int optional = strcmp(pol->policy_type, "no-policy-found") == 0;
+    if (optional && (f[2].v == NULL || json_is_null(f[2].v)))
+        pol->policy_domain = NULL;
+    else if (req_string(p, "policy-domain", f[2].v, 0, &pol->policy_domain) != 0)
         return -1;
     /* A domain name in A-labels (RFC 8461 §3.1), stored lowercased without a trailing dot. */
     char *d = pol->policy_domain;
-    if (domain_normalise(d, d, strlen(d) + 1) != 0)
+    if (d != NULL && domain_normalise(d, d, strlen(d) + 1) != 0)
         return fail_key(p, "policy-domain", "not a domain name");
     if (get_string_list(p, "mx-host", f[3].v, &pol->mx_host, &pol->n_mx_host) != 0)
         return -1;

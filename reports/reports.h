@@ -68,7 +68,8 @@ struct report {
  * members are ignored; an empty policies array is a valid report with n_policies 0;
  * null optional strings read as absent (NULL); a leading UTF-8 BOM is skipped; a
  * policy-string that is one string holding a JSON array of strings is split into its
- * entries; mx-host entries lose a "mx:" prefix; counts are 0..2^53.
+ * entries; mx-host entries lose a "mx:" prefix; counts are 0..2^53; a no-policy-found
+ * policy may leave policy-domain out (or null): policy_domain NULL.
  */
 int report_parse(const char *json, size_t len, struct report *out, struct report_error *err);
 /*
@@ -80,6 +81,8 @@ int report_parse(const char *json, size_t len, struct report *out, struct report
  * report_prepare_store, so that the digest is of the report as sent.
  */
 void report_attribute(struct report *r, const char *channel_domain);
+/* How output names the policy-domain of a policy that has none (stored as ''). */
+#define REPORT_UNATTRIBUTED "(unattributed)"
 /* "path: message" into buf (always NUL-terminated); returns buf. */
 const char *report_error_text(const struct report_error *err, char *buf, size_t bufsz);
 

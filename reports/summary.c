@@ -352,6 +352,10 @@ static json_t *listing_json(const struct report_listing *m)
                         m->conflict_of > 0 ? json_integer(m->conflict_of) : json_null());
     json_object_set_new(o, "conflicts", json_integer(m->conflicts));
     json_object_set_new(o, "counted", json_boolean(m->counted));
+    /* The DKIM result of the message it came in: null when it did not come by e-mail. */
+    json_object_set_new(o, "dkim", jstr(m->dkim));
+    json_object_set_new(o, "dkim_domain", jstr(m->dkim_domain));
+    json_object_set_new(o, "dkim_detail", jstr(m->dkim_detail));
     return o;
 }
 
@@ -388,7 +392,7 @@ static char *join_domains(const struct report_listing *m)
 void report_list_csv(const struct report_listing *v, size_t n, FILE *out)
 {
     fputs("id,organization_name,report_id,start,end,received,source,policy_domains,"
-          "successful_sessions,failed_sessions,conflict_of,conflicts\r\n",
+          "successful_sessions,failed_sessions,conflict_of,conflicts,dkim,dkim_domain\r\n",
           out);
     for (size_t i = 0; i < n; i++) {
         const struct report_listing *m = &v[i];
@@ -407,15 +411,19 @@ void report_list_csv(const struct report_listing *v, size_t n, FILE *out)
         csv_field(out, domains);
         fprintf(out, ",%lld,%lld,", (long long)m->successful, (long long)m->failed);
         csv_int(out, m->conflict_of > 0 ? m->conflict_of : -1);
-        fprintf(out, ",%lld\r\n", (long long)m->conflicts);
+        fprintf(out, ",%lld,", (long long)m->conflicts);
+        csv_field(out, m->dkim);
+        fputc(',', out);
+        csv_field(out, m->dkim_domain);
+        fputs("\r\n", out);
         free(domains);
     }
 }
 
 void report_list_text(const struct report_listing *v, size_t n, FILE *out)
 {
-    fprintf(out, "%-6s %-20s %-24s %-24s %10s %8s  %s\n", "ID", "START", "ORGANIZATION",
-            "POLICY-DOMAINS", "SUCCESSFUL", "FAILED", "REPORT-ID");
+    fprintf(out, "%-6s %-20s %-24s %-24s %10s %8s  %-9s %s\n", "ID", "START", "ORGANIZATION",
+            "POLICY-DOMAINS", "SUCCESSFUL", "FAILED", "DKIM", "REPORT-ID");
     for (size_t i = 0; i < n; i++) {
         const struct report_listing *m = &v[i];
         char start[21];
@@ -428,9 +436,10 @@ void report_list_text(const struct report_listing *v, size_t n, FILE *out)
             snprintf(mark, sizeof(mark), "  CONFLICT: %lld other cop%s", (long long)m->conflicts,
                      m->conflicts == 1 ? "y" : "ies");
         struct text_safe ts = {0};
-        fprintf(out, "%-6lld %-20s %-24s %-24s %10lld %8lld  %s%s\n", (long long)m->id, start,
-                text_safe(&ts, m->organization_name ? m->organization_name : ""),
+        fprintf(out, "%-6lld %-20s %-24s %-24s %10lld %8lld  %-9s %s%s\n", (long long)m->id,
+                start, text_safe(&ts, m->organization_name ? m->organization_name : ""),
                 text_safe(&ts, domains), (long long)m->successful, (long long)m->failed,
+                m->dkim ? text_safe(&ts, m->dkim) : "-",
                 text_safe(&ts, m->report_id ? m->report_id : ""), mark);
         text_safe_free(&ts);
         free(domains);
@@ -452,6 +461,13 @@ static void set_opt(json_t *o, const char *key, const char *value)
         json_object_set_new(o, key, jstr(value));
 }
 
+/* Where an inferred policy-domain came from: the channel of the report's source. */
+static const char *domain_from(const struct report_listing *meta)
+{
+    return meta->source != NULL && strcmp(meta->source, "https") == 0 ? "the mta-sts host"
+                                                                      : "TLS-Report-Domain";
+}
+
 json_t *report_detail_json(const struct report_listing *meta, const struct report *r)
 {
     json_t *o = listing_json(meta);
@@ -460,7 +476,11 @@ json_t *report_detail_json(const struct report_listing *meta, const struct repor
         const struct report_policy *p = &r->policies[i];
         json_t *po = json_object();
         json_object_set_new(po, "policy_type", jstr(p->policy_type));
-        json_object_set_new(po, "policy_domain", jstr(p->policy_domain));
+        json_object_set_new(po, "policy_domain", jstr(p->policy_domain)); /* null: none */
+        if (p->domain_inferred) { /* not in the report: the channel named it */
+            json_object_set_new(po, "domain_inferred", json_true());
+            json_object_set_new(po, "domain_from", json_string(domain_from(meta)));
+        }
         json_object_set_new(po, "policy_string",
                             strings_json(p->policy_string, p->n_policy_string));
         json_object_set_new(po, "mx_host", strings_json(p->mx_host, p->n_mx_host));
@@ -512,6 +532,13 @@ void report_detail_text(const struct report_listing *meta, const struct report *
     fprintf(out, "  date-range         %s .. %s\n", start, end);
     fprintf(out, "  received           %s by %s (%lld bytes%s)\n", recv,
             text_safe(&ts, meta->source), (long long)meta->rawsize, meta->gzip ? ", gzip" : "");
+    if (meta->dkim != NULL) /* e-mail: the DKIM result of its message */
+        fprintf(out, "  dkim               %s%s%s%s%s%s\n", text_safe(&ts, meta->dkim),
+                meta->dkim_domain ? " d=" : "",
+                meta->dkim_domain ? text_safe(&ts, meta->dkim_domain) : "",
+                meta->dkim_detail ? " (" : "",
+                meta->dkim_detail ? text_safe(&ts, meta->dkim_detail) : "",
+                meta->dkim_detail ? ")" : "");
     fprintf(out, "  sessions           %lld successful, %lld failed\n", (long long)meta->successful,
             (long long)meta->failed);
     if (meta->conflict_of > 0)
@@ -526,9 +553,12 @@ void report_detail_text(const struct report_listing *meta, const struct report *
                 (long long)meta->conflicts, meta->conflicts == 1 ? "y" : "ies");
     for (size_t i = 0; i < r->n_policies; i++) {
         const struct report_policy *p = &r->policies[i];
-        fprintf(out, "  policy %zu: %s %s, %lld successful, %lld failed\n", i + 1,
-                text_safe(&ts, p->policy_type), text_safe(&ts, p->policy_domain),
-                (long long)p->total_successful, (long long)p->total_failure);
+        fprintf(out, "  policy %zu: %s %s%s%s%s, %lld successful, %lld failed\n", i + 1,
+                text_safe(&ts, p->policy_type),
+                p->policy_domain ? text_safe(&ts, p->policy_domain) : REPORT_UNATTRIBUTED,
+                p->domain_inferred ? " (from " : "", p->domain_inferred ? domain_from(meta) : "",
+                p->domain_inferred ? ")" : "", (long long)p->total_successful,
+                (long long)p->total_failure);
         for (size_t j = 0; j < p->n_policy_string; j++)
             fprintf(out, "    policy-string  %s\n", text_safe(&ts, p->policy_string[j]));
         for (size_t j = 0; j < p->n_mx_host; j++)

@@ -4,10 +4,11 @@
 set -euo pipefail
 build_pkgs="meson ninja-build pkg-config gcc libc6-dev python3 openssl
   libh2o-evloop-dev libssl-dev libjansson-dev zlib1g-dev libsqlite3-dev
-  libcurl4-openssl-dev libunbound-dev libevent-dev libinih-dev libgmime-3.0-dev"
+  libcurl4-openssl-dev libunbound-dev libevent-dev libinih-dev libgmime-3.0-dev
+  libopendkim-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev curl unbound postfix-mta-sts-resolver
   nghttp2-client iproute2 sqlite3 ca-certificates procps psmisc python3-h2 testssl.sh pebble nginx-light
-  postfix"
+  postfix python3-dkim"
 bench_pkgs="wrk time"
 browser_pkgs="chromium chromium-driver"
 want="$build_pkgs"

@@ -271,6 +271,7 @@ static void on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
 static enum srv_endpoint endpoint_of(const char *path, size_t len)
 {
     if ((len == 1 && path[0] == '/') || (len > 9 && memcmp(path, ADMIN_DOMAIN_PAGE, 9) == 0) ||
+        (len > 9 && memcmp(path, ADMIN_REPORT_PAGE, 9) == 0) ||
         (len == 6 && memcmp(path, "/check", 6) == 0))
         return SRV_EP_DASHBOARD;
     if (len == 8 && memcmp(path, "/metrics", 8) == 0)

@@ -66,6 +66,16 @@ static int domain_param(const char *in, char *out, size_t outsz, char *msg, size
     return why != NULL ? -1 : 0;
 }
 
+/* The domain filter of reports and summary: a domain name, or REPORT_UNATTRIBUTED for the
+ * policies that named none. */
+static int filter_param(const char *in, char *out, size_t outsz, char *msg, size_t msglen)
+{
+    if (strcmp(in, REPORT_UNATTRIBUTED) != 0)
+        return domain_param(in, out, outsz, msg, msglen);
+    snprintf(out, outsz, "%s", in);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ checks */
 
 static json_t *check_json(struct db *db, const struct db_check *c, int with_findings)
@@ -192,7 +202,7 @@ static void api_reports(const struct admin_env *env, struct db *db, const struct
     }
     const char *d = srv__admin_param(p, "domain");
     if (d != NULL) {
-        if (domain_param(d, dom, sizeof(dom), msg, sizeof(msg)) != 0) {
+        if (filter_param(d, dom, sizeof(dom), msg, sizeof(msg)) != 0) {
             srv__admin_error(rs, 400, msg);
             return;
         }
@@ -312,7 +322,7 @@ static void api_summary(struct db *db, const struct admin_params *p, time_t now,
     }
     const char *d = srv__admin_param(p, "domain");
     if (d != NULL) {
-        if (domain_param(d, dom, sizeof(dom), msg, sizeof(msg)) != 0) {
+        if (filter_param(d, dom, sizeof(dom), msg, sizeof(msg)) != 0) {
             srv__admin_error(rs, 400, msg);
             return;
         }
@@ -411,6 +421,11 @@ void srv__admin_handle(const struct admin_env *env, struct db *db, const struct 
     if (strncmp(path, ADMIN_DOMAIN_PAGE, sizeof(ADMIN_DOMAIN_PAGE) - 1) == 0 &&
         path[sizeof(ADMIN_DOMAIN_PAGE) - 1] != '\0') {
         srv__admin_domain_page(env, db, path + sizeof(ADMIN_DOMAIN_PAGE) - 1, &p, rq, rs);
+        return;
+    }
+    if (strncmp(path, ADMIN_REPORT_PAGE, sizeof(ADMIN_REPORT_PAGE) - 1) == 0) {
+        if (srv__page_params(&p, (const char *const[]){NULL}, rq, NULL, NULL, rs) == 0)
+            srv__admin_report_page(db, path + sizeof(ADMIN_REPORT_PAGE) - 1, rs);
         return;
     }
     if (strcmp(path, "/check") == 0) {

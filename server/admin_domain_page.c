@@ -250,6 +250,7 @@ static void reports_part(struct admin_buf *b, struct db *db, const char *domain,
     srv__buf_printf(b, "</div>");
     srv__report_charts(b, &s);
     db_report_summary_clear(&s);
+    srv__admin_report_list(b, db, domain, since, until);
     srv__buf_printf(b, "</div>");
 }
 

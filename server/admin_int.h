@@ -371,6 +371,19 @@ void srv__admin_domain_page(const struct admin_env *env, struct db *db, const ch
                             const struct admin_params *p, const struct admin_request *rq,
                             struct admin_response *rs);
 
+/* ---------------------------------------------------------------- admin_report_page.c */
+
+/* The page of each stored report: ADMIN_REPORT_PAGE<id>. */
+#define ADMIN_REPORT_PAGE "/reports/"
+/* Reports listed at most on a domain page (the latest of the window). */
+#define ADMIN_REPORT_ROWS 50
+/* The latest reports of `domain` with start in [since, until): id (a link to its page),
+ * start, organisation, source, sessions, DKIM result and conflict marks. */
+void srv__admin_report_list(struct admin_buf *b, struct db *db, const char *domain, int64_t since,
+                            int64_t until);
+/* /reports/{id}: one stored report (its facts, DKIM result, conflict marks, policies). */
+void srv__admin_report_page(struct db *db, const char *id_text, struct admin_response *rs);
+
 struct hosted_acme;
 /* The certificate card of a domain page: file, issuer, not-after, days left, source (acme,
  * file or none) and, when `acme_on`, the ACME row's state, consecutive failures, last error

@@ -310,6 +310,12 @@ static void totals(struct admin_buf *b, const struct report_summary *all, int db
         srv__card(b, "rate", "success rate", NULL, rate);
         if (all->conflicts > 0) /* copies with other content under a stored report-id */
             srv__card_int(b, "conflicts", "conflicting copies, not counted", "bad", all->conflicts);
+        /* Policies that named no policy-domain and whose channel named none (Postfix 3.10's
+         * no-policy-found): in the totals above, in no domain's row below. */
+        for (size_t i = 0; i < all->groups.n; i++)
+            if (strcmp(all->groups.v[i].key, REPORT_UNATTRIBUTED) == 0)
+                srv__card_int(b, "unattributed", "reports with unattributed policies", NULL,
+                              all->groups.v[i].reports);
     }
     srv__buf_printf(b, "</div>");
 }

@@ -343,6 +343,9 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     job->rawlen = req->entity.len;
     job->received = (int64_t)time(NULL);
     job->t0_ns = mono_ns();
+    if (srv__policy_host(req->authority.base, req->authority.len, job->channel_domain,
+                         sizeof(job->channel_domain)) < 0)
+        job->channel_domain[0] = '\0';
     struct srv_intake_thread *t = conf->thread();
     job->reply = &t->receiver;
 

@@ -88,7 +88,10 @@ struct srv_job {
     char *raw; /* the body exactly as received (gzip or JSON), malloc'd */
     size_t rawlen;
     int64_t received; /* unix time */
-    uint64_t t0_ns;   /* when the body arrived (CLOCK_MONOTONIC), for the log line */
+    /* the <domain> of the mta-sts.<domain> the report was posted to (Host or :authority), ""
+     * for any other name or an IP: report_attribute gives it to policies that name none */
+    char channel_domain[254];
+    uint64_t t0_ns; /* when the body arrived (CLOCK_MONOTONIC), for the log line */
     /* written by the writer thread before the job is sent back */
     enum srv_job_result result;
     int64_t id;

@@ -132,6 +132,8 @@ static void contributions(const struct report *r, int64_t id, void (*fn)(const s
     fn(&c);
     for (size_t i = 0; i < r->n_policies; i++) {
         const struct report_policy *p = &r->policies[i];
+        if (p->policy_domain == NULL)
+            continue; /* unattributed: no domain's series (a NULL domain is the report's) */
         memset(&c, 0, sizeof(c));
         c.id = id;
         c.domain = p->policy_domain;

@@ -75,15 +75,22 @@ static void reply(struct srv_job *job, int status, int retry_after, const char *
     h2o_multithread_send_message(job->reply, &job->super);
 }
 
-/* 1 if one of the report's policy-domains is hosted; lists the domains in `list` else. */
-static int any_hosted(const struct srv_intake_conf *conf, const struct report *r, char *list,
-                      size_t listsz)
+/* 1 if one of the report's policy-domains is hosted; lists the domains in `list` else. A
+ * policy that names none counts as the domain of the mta-sts.<domain> the report was posted
+ * to (`channel`, "" for none; report_attribute gives it that domain); when nothing names one
+ * it is unattributed and accepted: the accept rule turns away reports about other domains,
+ * and this one names no domain at all (Postfix 3.10 sends such reports to the rua URL of a
+ * domain hosted here, whatever host name that URL has). */
+static int any_hosted(const struct srv_intake_conf *conf, const struct report *r,
+                      const char *channel, char *list, size_t listsz)
 {
     size_t o = 0;
     list[0] = '\0';
     for (size_t i = 0; i < r->n_policies; i++) {
         const char *d = r->policies[i].policy_domain;
-        if (conf->is_hosted(d))
+        if (d == NULL && channel[0] != '\0')
+            d = channel;
+        if (d == NULL || conf->is_hosted(d))
             return 1;
         if (o + 4 < listsz) {
             int n = snprintf(list + o, listsz - o, "%s%s", o ? ", " : "", d);
@@ -125,7 +132,7 @@ static void work(struct srv_parse_pool *p, struct srv_job *job, int large)
     else if (st != 0)
         reply(job, st, 0, "%s", err.message);
     else if (!cfg->accept_any && conf->is_hosted != NULL &&
-             !any_hosted(conf, &job->report, list, sizeof(list)))
+             !any_hosted(conf, &job->report, job->channel_domain, list, sizeof(list)))
         reply(job, 422, 0, "no policy-domain of this report is hosted here (%s)", list);
     /* While the store is failing (the last batch did not commit) one batch at a time probes
      * it; everything else is answered at once instead of waiting out the busy timeout. */

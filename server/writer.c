@@ -67,9 +67,13 @@ static void report_domains(const struct report *r, char *buf, size_t bufsz)
     buf[0] = '\0';
     for (size_t i = 0; i < r->n_policies; i++) {
         const char *d = r->policies[i].policy_domain;
+        if (d == NULL)
+            d = REPORT_UNATTRIBUTED;
         int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(r->policies[j].policy_domain, d) == 0;
+        for (size_t j = 0; j < i && !seen; j++) {
+            const char *e = r->policies[j].policy_domain;
+            seen = strcmp(e != NULL ? e : REPORT_UNATTRIBUTED, d) == 0;
+        }
         if (seen)
             continue;
         int n = snprintf(buf + o, bufsz - o, "%s%s", o ? "," : "", d);
@@ -111,6 +115,8 @@ void srv_writer_prepare(struct srv_writer *w, struct srv_job *j)
     if (j->prepared)
         return;
     size_t merged = report_prepare_store(&j->report, w->max_detail_rows, j->digest);
+    /* After the digest, which is of the report as sent. */
+    report_attribute(&j->report, j->channel_domain);
     j->prepared = 1;
     if (merged > 0) {
         char org[160];

@@ -22,13 +22,27 @@ static const char SQL_FIND[] =
     "AND report_id = ?2 LIMIT 1";
 static const char SQL_INSERT_REPORT[] =
     "INSERT INTO reports (organization_name, report_id, contact_info, start_time, end_time, "
-    "received, source, successful, failed, digest, conflict_of, counted) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id";
+    "received, source, successful, failed, digest, conflict_of, counted, dkim, dkim_domain, "
+    "dkim_detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+    "RETURNING id";
+/* A DKIM-verified copy (RFC 8460 §5.3) decides its conflict group: the first of the group to
+ * pass becomes the counted copy, the others are not counted; a later pass leaves it. */
+static const char SQL_GROUP_OF[] = "SELECT COALESCE(conflict_of, id) FROM reports WHERE id = ?1";
+static const char SQL_GROUP_PASS[] = "SELECT 1 FROM reports WHERE (id = ?1 OR conflict_of = ?1) "
+                                     "AND dkim = 'pass' AND id <> ?2 LIMIT 1";
+static const char SQL_GROUP_COUNT[] =
+    "UPDATE reports SET counted = (id = ?2) WHERE (id = ?1 OR conflict_of = ?1) "
+    "AND counted <> (id = ?2)";
+/* The same content arrived again in a message that passes: the stored copy is verified now. */
+static const char SQL_SET_PASS[] =
+    "UPDATE reports SET dkim = 'pass', dkim_domain = ?2, dkim_detail = ?3 WHERE id = ?1 "
+    "AND dkim IS NOT 'pass'";
 static const char SQL_INSERT_RAW[] =
     "INSERT INTO report_raw (report, gzip, data) VALUES (?1, ?2, ?3)";
 static const char SQL_INSERT_POLICY[] =
     "INSERT INTO report_policies (report, policy_type, policy_domain, policy_string, mx_host, "
-    "successful, failed, start_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id";
+    "successful, failed, start_time, domain_inferred) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+    "RETURNING id";
 static const char SQL_INSERT_FAILURE[] =
     "INSERT INTO failure_details (policy, result_type, sending_mta_ip, receiving_mx_hostname, "
     "receiving_mx_helo, receiving_ip, failed_session_count, additional_information, "
@@ -46,7 +60,8 @@ static const char SQL_COUNT[] = "SELECT COUNT(*) FROM reports";
     "r.id, r.organization_name, r.report_id, r.contact_info, r.source, r.start_time, "             \
     "r.end_time, r.received, r.successful, r.failed, w.gzip, length(w.data), "                     \
     "COALESCE(r.conflict_of, 0), r.counted, "                                                      \
-    "(SELECT COUNT(*) FROM reports c WHERE c.conflict_of = r.id)"
+    "(SELECT COUNT(*) FROM reports c WHERE c.conflict_of = r.id), r.dkim, r.dkim_domain, "        \
+    "r.dkim_detail"
 static const char SQL_LIST[] =
     "SELECT " LISTING_COLUMNS " FROM reports r JOIN report_raw w ON w.report = r.id "
     "WHERE r.start_time >= ?1 AND r.start_time < ?2 "
@@ -62,10 +77,18 @@ static const char SQL_GET[] =
     "WHERE r.id = ?1";
 static const char SQL_DOMAINS[] = "SELECT DISTINCT policy_domain FROM report_policies "
                                   "WHERE report = ?1 ORDER BY policy_domain";
+/* The policy-domains of a listing as shown: a policy that named none is REPORT_UNATTRIBUTED,
+ * one the channel named (domain_inferred) says which channel. */
+static const char SQL_DOMAINS_SHOWN[] =
+    "SELECT DISTINCT CASE WHEN p.policy_domain = '' THEN '" REPORT_UNATTRIBUTED "' "
+    "WHEN p.domain_inferred THEN p.policy_domain || CASE r.source WHEN 'https' "
+    "THEN ' (from the mta-sts host)' ELSE ' (from TLS-Report-Domain)' END "
+    "ELSE p.policy_domain END AS d FROM report_policies p JOIN reports r ON r.id = p.report "
+    "WHERE p.report = ?1 ORDER BY d";
 static const char SQL_RAW[] = "SELECT data FROM report_raw WHERE report = ?1";
 static const char SQL_POLICIES[] =
-    "SELECT id, policy_type, policy_domain, policy_string, mx_host, successful, failed "
-    "FROM report_policies WHERE report = ?1 ORDER BY id";
+    "SELECT id, policy_type, policy_domain, policy_string, mx_host, successful, failed, "
+    "domain_inferred FROM report_policies WHERE report = ?1 ORDER BY id";
 static const char SQL_FAILURES[] =
     "SELECT result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, "
     "receiving_ip, failed_session_count, additional_information, failure_reason_code "
@@ -140,6 +163,7 @@ static int insert_policy(struct db *db, int64_t report, int64_t start,
     sqlite3_bind_int64(st, 6, clamp_count(p->total_successful));
     sqlite3_bind_int64(st, 7, clamp_count(p->total_failure));
     sqlite3_bind_int64(st, 8, start);
+    sqlite3_bind_int(st, 9, p->policy_domain != NULL && p->domain_inferred);
     int64_t pid = -1;
     if (sqlite3_step(st) == SQLITE_ROW)
         pid = sqlite3_column_int64(st, 0);
@@ -173,22 +197,62 @@ static int insert_policy(struct db *db, int64_t report, int64_t start,
     return 0;
 }
 
-/*
- * Which copy of a conflict group the summaries count: today the first stored, so a later
- * copy goes in uncounted. This is the hook for a DKIM-verified e-mail copy, which is to win
- * its group (counted here, and counted = 0 set on the other copies of the group).
- */
-static int conflict_copy_counted(const char *source)
+/* One integer of a one-row statement bound to (a, b): *out; 0 with no row (*out 0), -1. */
+static int query_int2(struct db *db, const char *sql, int64_t a, int64_t b, int64_t *out)
 {
-    (void)source;
-    return 0;
+    sqlite3_stmt *st = db__stmt(db, sql);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * Which copy of a conflict group the summaries count: the first stored, unless a copy came
+ * in a message with a DKIM pass: the first such copy becomes the counted one (a forged copy
+ * sent early does not suppress the signed genuine one), and a later pass does not take it.
+ * `id` just passed (stored, or recorded on a stored duplicate). 0 or -1.
+ */
+static int conflict_copy_counted(struct db *db, int64_t id)
+{
+    int64_t group, other;
+    if (query_int2(db, SQL_GROUP_OF, id, 0, &group) != 0 || group == 0 ||
+        query_int2(db, SQL_GROUP_PASS, group, id, &other) != 0)
+        return -1;
+    return other ? 0 : query_int2(db, SQL_GROUP_COUNT, group, id, &other);
+}
+
+static int is_pass(const struct db_report_origin *o)
+{
+    return o->dkim != NULL && strcmp(o->dkim, "pass") == 0;
+}
+
+/* A duplicate whose message passes: the pass is recorded on the stored copy, which may now
+ * decide its conflict group. */
+static int record_pass(struct db *db, int64_t id, const struct db_report_origin *o)
+{
+    sqlite3_stmt *st = db__stmt(db, SQL_SET_PASS);
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    db__bind_opt(st, 2, o->dkim_domain);
+    db__bind_opt(st, 3, o->dkim_detail);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    return sqlite3_changes(db->h) > 0 ? conflict_copy_counted(db, id) : 0;
 }
 
 /* The inserts of one new report; the caller wraps them in a transaction or savepoint.
  * conflict_of: the group's first copy, or 0. */
 static int insert_report(struct db *db, const struct report *r, const unsigned char *digest,
-                         int64_t conflict_of, const void *raw, size_t rawlen, const char *source,
-                         int64_t received, int64_t *id)
+                         int64_t conflict_of, const void *raw, size_t rawlen,
+                         const struct db_report_origin *o, int64_t *id)
 {
     int64_t ok = 0, failed = 0;
     for (size_t i = 0; i < r->n_policies; i++) {
@@ -203,8 +267,8 @@ static int insert_report(struct db *db, const struct report *r, const unsigned c
     db__bind_opt(st, 3, r->contact_info);
     sqlite3_bind_int64(st, 4, (int64_t)r->start);
     sqlite3_bind_int64(st, 5, (int64_t)r->end);
-    sqlite3_bind_int64(st, 6, received);
-    sqlite3_bind_text(st, 7, source ? source : "file", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, o->received);
+    sqlite3_bind_text(st, 7, o->source ? o->source : "file", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, ok);
     sqlite3_bind_int64(st, 9, failed);
     sqlite3_bind_blob(st, 10, digest, REPORT_DIGEST_LEN, SQLITE_STATIC);
@@ -212,7 +276,10 @@ static int insert_report(struct db *db, const struct report *r, const unsigned c
         sqlite3_bind_int64(st, 11, conflict_of);
     else
         sqlite3_bind_null(st, 11);
-    sqlite3_bind_int(st, 12, conflict_of > 0 ? conflict_copy_counted(source) : 1);
+    sqlite3_bind_int(st, 12, conflict_of > 0 ? 0 : 1);
+    db__bind_opt(st, 13, o->dkim);
+    db__bind_opt(st, 14, o->dkim_domain);
+    db__bind_opt(st, 15, o->dkim_detail);
     int64_t rid = -1;
     if (sqlite3_step(st) == SQLITE_ROW)
         rid = sqlite3_column_int64(st, 0);
@@ -237,7 +304,7 @@ static int insert_report(struct db *db, const struct report *r, const unsigned c
         if (insert_policy(db, rid, (int64_t)r->start, &r->policies[i]) != 0)
             return -1;
     *id = rid;
-    return 0;
+    return conflict_of > 0 && is_pass(o) ? conflict_copy_counted(db, rid) : 0;
 }
 
 int db_report_store(struct db *db, const struct report *r,
@@ -254,9 +321,9 @@ int db_report_store(struct db *db, const struct report *r,
         return -1;
     int rc = find_report(db, r, digest, res);
     if (rc == 0 && res->outcome != DB_STORE_DUPLICATE)
-        rc =
-            insert_report(db, r, digest, res->conflict_of, raw, rawlen, origin->source,
-                          origin->received, &res->id);
+        rc = insert_report(db, r, digest, res->conflict_of, raw, rawlen, origin, &res->id);
+    else if (rc == 0 && is_pass(origin))
+        rc = record_pass(db, res->id, origin);
     if (rc < 0) {
         /* The rollback below succeeds and would replace the reason: keep it for db_errmsg. */
         snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
@@ -305,7 +372,10 @@ int db__report_domains(struct db *db, int64_t report, char ***domains, size_t *n
 
 static int load_domains(struct db *db, struct report_listing *m)
 {
-    return db__report_domains(db, m->id, &m->domains, &m->n_domains);
+    int rc;
+    m->domains =
+        db__rows_of(db, SQL_DOMAINS_SHOWN, m->id, &string_rows, SIZE_MAX, &m->n_domains, &rc);
+    return rc;
 }
 
 static void clear_listing_domains(void *m)
@@ -323,7 +393,8 @@ static const struct db__col listing_cols[] = {
     LISTING(successful, I64),  LISTING(failed, I64),
     LISTING(gzip, INT),        LISTING(rawsize, I64),
     LISTING(conflict_of, I64), LISTING(counted, INT),
-    LISTING(conflicts, I64)};
+    LISTING(conflicts, I64),   LISTING(dkim, TEXT),
+    LISTING(dkim_domain, TEXT), LISTING(dkim_detail, TEXT)};
 static const struct db__row_type listing_rows =
     DB__ROW_TYPE(struct report_listing, listing_cols, NULL, clear_listing_domains);
 
@@ -350,8 +421,9 @@ int db_report_list(struct db *db, const struct db_report_filter *f, struct repor
         return -1;
     sqlite3_bind_int64(st, 1, f->since);
     sqlite3_bind_int64(st, 2, f->until);
-    if (f->domain)
-        sqlite3_bind_text(st, 3, f->domain, -1, SQLITE_STATIC);
+    if (f->domain) /* REPORT_UNATTRIBUTED: the policies stored with no domain ('') */
+        sqlite3_bind_text(st, 3, strcmp(f->domain, REPORT_UNATTRIBUTED) ? f->domain : "", -1,
+                          SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, f->limit > 0 ? f->limit : INT64_MAX);
     int rc;
     *out = db__rows(st, &listing_rows, SIZE_MAX, NULL, n, &rc);
@@ -428,7 +500,13 @@ static int load_policies(struct db *db, int64_t id, struct report *r)
         struct report_policy *p = &r->policies[r->n_policies++];
         memset(p, 0, sizeof(*p));
         p->policy_type = db__col_text(st, 1);
+        /* '' is a policy that named no policy-domain: NULL, as report_parse leaves it. */
         p->policy_domain = db__col_text(st, 2);
+        if (p->policy_domain != NULL && p->policy_domain[0] == '\0') {
+            free(p->policy_domain);
+            p->policy_domain = NULL;
+        }
+        p->domain_inferred = sqlite3_column_int(st, 7) != 0;
         p->policy_string =
             json_to_strings((const char *)sqlite3_column_text(st, 3), &p->n_policy_string);
         p->mx_host = json_to_strings((const char *)sqlite3_column_text(st, 4), &p->n_mx_host);

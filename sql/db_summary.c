@@ -19,6 +19,9 @@
 #define MX_KEY                                                                                     \
     "COALESCE(NULLIF(lower(rtrim(f.receiving_mx_hostname, '.')), ''), "                            \
     "NULLIF(f.receiving_ip, ''), '(unknown)')"
+/* The policy-domain of a group; a policy that named none (stored as '') is counted in the
+ * totals like any other and grouped under REPORT_UNATTRIBUTED, which no domain name can be. */
+#define DOMAIN_KEY "COALESCE(NULLIF(p.policy_domain, ''), '" REPORT_UNATTRIBUTED "')"
 /* One copy per conflict group counts (reports.counted); the others are few (a partial
  * index), so leaving them out is one small list read once per query. */
 #define UNCOUNTED "(SELECT id FROM reports WHERE counted = 0)"
@@ -55,10 +58,10 @@ static const struct breakdown {
     [REPORT_BY_DAY] = {GROUPED("r.start_time / 86400", "COUNT(*)", SUMS_R, "reports r" R_WINDOW),
                        GROUPED("p.start_time / 86400", "COUNT(DISTINCT p.report)", SUMS_P,
                                "report_policies p" P_WINDOW_DOM)},
-    [REPORT_BY_DOMAIN] = {GROUPED("p.policy_domain", "COUNT(DISTINCT p.report)", SUMS_P,
+    [REPORT_BY_DOMAIN] = {GROUPED(DOMAIN_KEY, "COUNT(DISTINCT p.report)", SUMS_P,
                                   "report_policies p WHERE p.start_time >= ?1 AND p.start_time "
                                   "< ?2 AND p.report NOT IN " UNCOUNTED),
-                          GROUPED("p.policy_domain", "COUNT(DISTINCT p.report)", SUMS_P,
+                          GROUPED(DOMAIN_KEY, "COUNT(DISTINCT p.report)", SUMS_P,
                                   "report_policies p" P_WINDOW_DOM)},
     [REPORT_BY_MX] = {GROUPED(MX_KEY, "COUNT(DISTINCT f.report)", SUMS_F,
                               "failure_details f" F_WINDOW),
@@ -105,8 +108,9 @@ static sqlite3_stmt *summary_stmt(struct db *db, const char *sql, const char *sq
         return NULL;
     sqlite3_bind_int64(st, 1, s->since);
     sqlite3_bind_int64(st, 2, s->until);
-    if (s->domain)
-        sqlite3_bind_text(st, 3, s->domain, -1, SQLITE_STATIC);
+    if (s->domain) /* REPORT_UNATTRIBUTED: the policies stored with no domain ('') */
+        sqlite3_bind_text(st, 3, strcmp(s->domain, REPORT_UNATTRIBUTED) ? s->domain : "", -1,
+                          SQLITE_STATIC);
     return st;
 }
 

@@ -156,10 +156,99 @@ def valid_cases():
     r["organization-name"] = "Pöstbote GmbH ✉"
     r["report-id"] = "<2026.11.01T00.00.00Z+example.org@sender.example>"
     c["utf8-names"] = r
+    r = base()
+    r["report-id"] = "2026-11-01_no-policy-found"
+    r["policies"][0]["policy"] = {"policy-type": "no-policy-found", "policy-domain": None}
+    r["policies"][0]["failure-details"] = []
+    r["policies"][0]["summary"]["total-failure-session-count"] = 0
+    c["quirk-no-policy-found-null-domain"] = r
+    # A policy whose summary is all zeros (no session of the day touched it).
+    r = base()
+    r["report-id"] = "2026-11-01_zero-summary"
+    r["policies"][0]["summary"] = {"total-successful-session-count": 0, "total-failure-session-count": 0}
+    del r["policies"][0]["failure-details"]
+    c["quirk-zero-summary"] = r
     for name, rep in c.items():
         write(os.path.join(VALID, name + ".json"), json.dumps(rep, indent=1, ensure_ascii=False) + "\n")
+    for name, data in layout_cases().items():
+        write(os.path.join(VALID, name + ".json"), data)
     # A UTF-8 byte order mark before the JSON text (RFC 8259 §8.1 lets parsers ignore it).
     write(os.path.join(VALID, "quirk-bom.json"), b"\xef\xbb\xbf" + json.dumps(base()).encode())
+
+
+# ---------------------------------------------------------------------------------------
+# Reconstructions of real senders' reports, byte layout included (see SOURCES.md).
+def layout_cases():
+    c = {}
+    # Postfix 3.10 with libtlsrpt 0.5.0 and tlsrpt-reporter 0.5.0 (sys4/tlsrpt-reporter issue
+    # 51): tlsrpt-reportd builds the report as a dict (organization-name, date-range,
+    # contact-info, policies, then report-id), each policy as summary, policy, failure-details
+    # (always present, [] when empty), the policy being what libtlsrpt sent without its "t"
+    # and "f" counters: for TLSRPT_NO_POLICY_FOUND with a NULL domain only "policy-type".
+    # json.dumps with the default separators, then gzip.
+    day = "2025-09-21"
+    c["quirk-postfix-no-policy-domain"] = json.dumps({
+        "organization-name": "mail.sender.example",
+        "date-range": {"start-datetime": day + "T00:00:00Z", "end-datetime": day + "T23:59:59Z"},
+        "contact-info": "tlsrpt-noreply@sender.example",
+        "policies": [{
+            "summary": {"total-failure-session-count": 0, "total-successful-session-count": 4},
+            "policy": {"policy-type": "no-policy-found"},
+            "failure-details": [],
+        }],
+        "report-id": day + "T00:00:00Z_idx1_example.test",
+    })
+    # The same reporter reports the delivery of its own report of the day before
+    # (sys4/tlsrpt-reporter issue 50, "reports cause reports"): the only policy is for the
+    # domain of the rua mailbox, one session.
+    c["quirk-report-delivery-only"] = json.dumps({
+        "organization-name": "mail.sender.example",
+        "date-range": {"start-datetime": "2025-09-22T00:00:00Z", "end-datetime": "2025-09-22T23:59:59Z"},
+        "contact-info": "tlsrpt-noreply@sender.example",
+        "policies": [{
+            "summary": {"total-failure-session-count": 0, "total-successful-session-count": 1},
+            "policy": {"policy-type": "sts", "policy-domain": "reports.example.net",
+                       "policy-string": ["version: STSv1", "mode: enforce", "mx: mx.reports.example.net",
+                                         "max_age: 604800"],
+                       "mx-host": ["mx.reports.example.net"]},
+            "failure-details": [],
+        }],
+        "report-id": "2025-09-22T00:00:00Z_idx1_reports.example.net",
+    })
+    # mx.egressif.io (domainaware/parsedmarc issue 575): compact JSON, contact-info null,
+    # empty policy-string, mx-host and failure-details arrays, a range ending at midnight.
+    c["quirk-empty-arrays"] = json.dumps({
+        "organization-name": "mx.egressif.io",
+        "date-range": {"start-datetime": "2024-10-31T00:00:00Z", "end-datetime": "2024-11-01T00:00:00Z"},
+        "contact-info": None, "report-id": "1730332800_11732957880687192466",
+        "policies": [{"policy": {"policy-type": "no-policy-found", "policy-string": [],
+                                 "policy-domain": "example.com", "mx-host": []},
+                      "summary": {"total-successful-session-count": 1, "total-failure-session-count": 0},
+                      "failure-details": []}]}, separators=(",", ":"))
+    # Microsoft's own failure-reason-code values (a report quoted on r/email, 2025-12):
+    # members sorted by name, " : " separators, validation-failure with MX_HOSTS_MISMATCH (no
+    # host, no IP at all) and VALIDATION_FAILURE (receiving host and IP, no sending-mta-ip).
+    ms = {
+        "contact-info": "tlsrpt-noreply@microsoft.com",
+        "date-range": {"end-datetime": "2025-12-13T23:59:59Z", "start-datetime": "2025-12-13T00:00:00Z"},
+        "organization-name": "Microsoft Corporation",
+        "policies": [{
+            "failure-details": [
+                {"failed-session-count": 1, "failure-reason-code": "MX_HOSTS_MISMATCH",
+                 "result-type": "validation-failure"},
+                {"failed-session-count": 1, "failure-reason-code": "VALIDATION_FAILURE",
+                 "receiving-ip": "192.0.2.25", "receiving-mx-hostname": "mail.example.com",
+                 "result-type": "validation-failure"}],
+            "policy": {"policy-domain": "example.com",
+                       "policy-string": ["version: STSv1", "mode: testing", "mx: example.com",
+                                         "max_age: 604800"],
+                       "policy-type": "sts"},
+            "summary": {"total-failure-session-count": 2, "total-successful-session-count": 5}}],
+        "report-id": "134101152000000000+example.com",
+    }
+    c["quirk-ms-failure-reason-codes"] = json.dumps(ms, indent=2, sort_keys=True,
+                                                     separators=(",", " : ")) + "\n"
+    return c
 
 
 # ---------------------------------------------------------------------------------------
@@ -216,6 +305,18 @@ def invalid_cases():
         P0 + ".policy.policy-type: required")
     add("policy-domain-missing", mod(lambda r: r["policies"][0]["policy"].pop("policy-domain")),
         P0 + ".policy.policy-domain: required")
+    add("policy-domain-missing-tlsa", mod(lambda r: r["policies"][0].update(
+        {"policy": {"policy-type": "tlsa", "policy-string": ["3 1 1 00ff"]}})),
+        P0 + ".policy.policy-domain: required")
+    add("policy-domain-null-sts", mod(lambda r: r["policies"][0]["policy"].update({"policy-domain": None})),
+        P0 + ".policy.policy-domain: must be a string")
+    # no-policy-found may leave policy-domain out, but one it names must be a domain name.
+    add("policy-domain-empty-no-policy", mod(lambda r: r["policies"][0].update(
+        {"policy": {"policy-type": "no-policy-found", "policy-domain": ""}})),
+        P0 + ".policy.policy-domain: not a domain name")
+    add("policy-domain-number-no-policy", mod(lambda r: r["policies"][0].update(
+        {"policy": {"policy-type": "no-policy-found", "policy-domain": 7}})),
+        P0 + ".policy.policy-domain: must be a string")
     add("policy-domain-ipv4", mod(lambda r: r["policies"][0]["policy"].update({"policy-domain": "192.0.2.1"})),
         P0 + ".policy.policy-domain: not a domain name")
     add("policy-domain-space", mod(lambda r: r["policies"][0]["policy"].update({"policy-domain": "exa mple.org"})),
@@ -353,7 +454,8 @@ def expect(rep):
     for i, p in enumerate(rep["policies"]):
         pol = p["policy"]
         fds = p.get("failure-details") or []
-        dom = pol["policy-domain"].lower()
+        # Absent (or null) only in no-policy-found policies (Postfix 3.10): "-".
+        dom = (pol.get("policy-domain") or "-").lower()
         if dom.endswith("."):
             dom = dom[:-1]
         out.append("policy[%d]: type=%s domain=%s successful=%d failed=%d failure-details=%d failed-sum=%d" % (

@@ -85,7 +85,8 @@ class Model:
                 host = f.get("receiving-mx-hostname") or ""
                 mx = ascii_lower(host).rstrip(".") or f.get("receiving-ip") or "(unknown)"
                 fails.append((f["result-type"], mx, clamp(f.get("failed-session-count", 0))))
-            dom = p["policy"].get("policy-domain", "").lower().rstrip(".")
+            # a no-policy-found policy may name none (Postfix 3.10): stored '', unattributed
+            dom = (p["policy"].get("policy-domain") or "").lower().rstrip(".")
             pols.append((dom, clamp(s.get("total-successful-session-count", 0)),
                          clamp(s.get("total-failure-session-count", 0)), fails))
         return {"org": d["organization-name"], "rid": d["report-id"], "policies": pols,

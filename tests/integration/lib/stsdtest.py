@@ -35,6 +35,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 STSD_BIN = os.environ.get("STSD_BIN", "stsd")
@@ -422,6 +423,10 @@ class Stsd:
         if not checks:
             # no scheduled self-checks: they would ask the system resolver about test names
             lines += ["[checks]", "interval = off"]
+            if netns is None:
+                # DNS that stsd does on its own (DKIM keys of e-mailed reports) stays on
+                # loopback and fails at once; a test that needs answers sets its resolver.
+                lines += ["resolver = " + refusing_resolver()]
         # The sample reports are years old: [reports] keep would prune them at start. A test
         # of pruning sets keep in extra_config (a later line wins).
         lines += ["[reports]", "keep = off"]
@@ -612,6 +617,38 @@ class Unbound:
             _kill_proc(self.proc)
         if getattr(self, "_log", None):
             self._log.close()
+
+
+_refusing = None
+
+
+def refusing_resolver():
+    """"127.0.0.1@PORT" of a DNS server (a thread of this process) that answers every query
+    with REFUSED at once: a machine whose resolver will not help, without waiting for
+    timeouts and without a packet leaving loopback."""
+    global _refusing
+    if _refusing is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+
+        def serve():
+            while True:
+                try:
+                    q, peer = sock.recvfrom(4096)
+                except OSError:
+                    return
+                end = 12  # the question's name: labels up to the root
+                while end < len(q) and q[end] and q[end] < 64:
+                    end += 1 + q[end]
+                if len(q) < end + 5 or q[2] & 0x80:
+                    continue
+                # the question back: QR, the opcode and RD kept, RA, RCODE 5; no records
+                sock.sendto(q[:2] + bytes([0x80 | (q[2] & 0x79), 0x85]) + b"\0\1" +
+                            b"\0" * 6 + q[12:end + 5], peer)
+
+        threading.Thread(target=serve, daemon=True).start()
+        _refusing = "127.0.0.1@%d" % sock.getsockname()[1]
+    return _refusing
 
 
 _QTYPES = {"A": 1, "NS": 2, "CNAME": 5, "MX": 15, "TXT": 16, "AAAA": 28}

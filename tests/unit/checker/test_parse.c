@@ -1,5 +1,5 @@
 /* test_parse.c - the checker's parsers of network input (checker/parse.c): SMTP replies, MX
- * and TXT rdata, domain names and the --resolver argument. */
+ * and TXT rdata, and domain names. */
 #include "checker/checker_int.h"
 
 #include <stdarg.h>
@@ -143,34 +143,11 @@ static void test_txt_rdata(void **state)
     assert_int_equal(strlen(out), sizeof(out) - 1);
 }
 
-static void test_names(void **state)
-{
-    char out[128];
-    assert_int_equal(check_resolver_parse("127.0.0.1", out, sizeof(out)), 0);
-    assert_string_equal(out, "127.0.0.1@53");
-    assert_int_equal(check_resolver_parse("127.0.0.1@5353", out, sizeof(out)), 0);
-    assert_string_equal(out, "127.0.0.1@5353");
-    assert_int_equal(check_resolver_parse("127.0.0.1:5353", out, sizeof(out)), 0);
-    assert_string_equal(out, "127.0.0.1@5353");
-    assert_int_equal(check_resolver_parse("::1", out, sizeof(out)), 0);
-    assert_string_equal(out, "::1@53");
-    assert_int_equal(check_resolver_parse("[::1]:5353", out, sizeof(out)), 0);
-    assert_string_equal(out, "::1@5353");
-    assert_int_equal(check_resolver_parse("::1@5353", out, sizeof(out)), 0);
-    assert_int_equal(check_resolver_parse("not an address", out, sizeof(out)), -1);
-    assert_int_equal(check_resolver_parse("127.0.0.1:0", out, sizeof(out)), -1);
-    assert_int_equal(check_resolver_parse("127.0.0.1:70000", out, sizeof(out)), -1);
-    assert_int_equal(check_resolver_parse("127.0.0.1@", out, sizeof(out)), -1);
-    assert_int_equal(check_resolver_parse("localhost", out, sizeof(out)), -1);
-    assert_int_equal(check_resolver_parse("", out, sizeof(out)), -1);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_smtp_reply), cmocka_unit_test(test_smtp_caps),
         cmocka_unit_test(test_mx_rdata),   cmocka_unit_test(test_txt_rdata),
-        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

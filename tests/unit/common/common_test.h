@@ -7,5 +7,6 @@ void test_formats(void **state);
 void test_window(void **state);
 void test_domain_table(void **state);
 void test_domain_normalise(void **state);
+void test_resolver_parse(void **state);
 
 #endif

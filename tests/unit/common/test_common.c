@@ -285,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_domain_table),
         cmocka_unit_test(test_domain_normalise),
+        cmocka_unit_test(test_resolver_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

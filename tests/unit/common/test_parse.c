@@ -284,3 +284,26 @@ void test_domain_normalise(void **state)
     assert_string_equal(domain_normalise_problem("Exa_mple.com.", 13, out, sizeof(out)),
                         "has a character other than letters, digits, hyphens and dots");
 }
+
+/* The resolver setting: unbound's IP@PORT form from the forms users type. */
+void test_resolver_parse(void **state)
+{
+    char out[128];
+    assert_int_equal(resolver_parse("127.0.0.1", out, sizeof(out)), 0);
+    assert_string_equal(out, "127.0.0.1@53");
+    assert_int_equal(resolver_parse("127.0.0.1@5353", out, sizeof(out)), 0);
+    assert_string_equal(out, "127.0.0.1@5353");
+    assert_int_equal(resolver_parse("127.0.0.1:5353", out, sizeof(out)), 0);
+    assert_string_equal(out, "127.0.0.1@5353");
+    assert_int_equal(resolver_parse("::1", out, sizeof(out)), 0);
+    assert_string_equal(out, "::1@53");
+    assert_int_equal(resolver_parse("[::1]:5353", out, sizeof(out)), 0);
+    assert_string_equal(out, "::1@5353");
+    assert_int_equal(resolver_parse("::1@5353", out, sizeof(out)), 0);
+    assert_int_equal(resolver_parse("not an address", out, sizeof(out)), -1);
+    assert_int_equal(resolver_parse("127.0.0.1:0", out, sizeof(out)), -1);
+    assert_int_equal(resolver_parse("127.0.0.1:70000", out, sizeof(out)), -1);
+    assert_int_equal(resolver_parse("127.0.0.1@", out, sizeof(out)), -1);
+    assert_int_equal(resolver_parse("localhost", out, sizeof(out)), -1);
+    assert_int_equal(resolver_parse("", out, sizeof(out)), -1);
+}

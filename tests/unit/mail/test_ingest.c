@@ -1,6 +1,7 @@
 /* test_ingest.c - unit tests of mail/ingest.c and read.c on a temporary database: the
  * outcomes a run hands to its callback, in input order, with where they come from, and the
- * counts (stored, duplicate, rejected, missing). */
+ * counts (stored, duplicate, rejected, missing); the DKIM result of a message with its
+ * reports, and [mail] require_dkim. Keys come from the fixture lookup: no DNS. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +10,9 @@
 
 #include "common/common.h"
 #include "mail/mail.h"
+#include "reports/reports.h"
 #include "sql/db.h"
+#include "tests/unit/mail/mail_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,8 @@ struct fixture {
     int n;
     char *owned[16]; /* strings the test made, freed by teardown */
     int n_owned;
+    struct dkim_keys keys;
+    struct mail_dkim_verifier *dkim;
 };
 
 /* s, to be freed by teardown. */
@@ -41,9 +46,11 @@ static void on_item(const struct mail_item *it, void *user)
                                        "rejected", "missing",   "dberror"};
     assert_true(f->n < 32);
     const char *base = strrchr(it->file, '/');
-    f->lines[f->n++] =
-        xasprintf("%s %s %ld %s %s", name[it->outcome], base ? base + 1 : it->file, it->message,
-                  it->part ? it->part : "-", it->reason ? it->reason : it->report_id);
+    f->lines[f->n++] = xasprintf(
+        "%s %s %ld %s %s%s%s%s%s", name[it->outcome], base ? base + 1 : it->file, it->message,
+        it->part ? it->part : "-", it->reason ? it->reason : it->report_id,
+        it->dkim ? " dkim=" : "", it->dkim ? it->dkim : "", it->dkim_domain ? " d=" : "",
+        it->dkim_domain ? it->dkim_domain : "");
 }
 
 static int setup(void **state)
@@ -58,6 +65,7 @@ static int setup(void **state)
     if (f->db == NULL)
         return -1;
     config_defaults(&f->cfg);
+    f->dkim = dkim_keys_verifier(&f->keys);
     *state = f;
     return 0;
 }
@@ -67,6 +75,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     db_close(f->db);
     config_free(&f->cfg);
+    dkim_keys_free(&f->keys, f->dkim);
     for (int i = 0; i < f->n; i++)
         free(f->lines[i]);
     for (int i = 0; i < f->n_owned; i++)
@@ -104,6 +113,7 @@ static const char *write_file(struct fixture *f, const char *name, const char *b
 static struct mail_counts run(struct fixture *f, const char *const *paths, int n)
 {
     struct mail_ingest *in = mail_ingest_new(f->db, &f->cfg, on_item, f);
+    mail_ingest_set_dkim(in, f->dkim);
     for (int i = 0; i < n; i++)
         mail_ingest_path(in, paths[i]);
     struct mail_counts c;
@@ -141,6 +151,8 @@ static void test_outcomes_in_order(void **state)
     assert_string_equal(f->lines[1],
                         "stored phi-rfc.json 0 - 5065427c-23d3-47ca-b6e0-946ea0e8c4be");
     assert_true(strncmp(f->lines[2], "stored two.mbox 1 - ", 20) == 0);
+    /* Google's key cannot be fetched (offline): recorded, stored all the same. */
+    assert_non_null(strstr(f->lines[2], " dkim=temperror d=google.com"));
     assert_string_equal(f->lines[3], "rejected two.mbox 2 - no TLS-RPT report in the message");
     assert_true(strncmp(f->lines[4], "rejected bad.json 0 - ", 22) == 0);
     assert_string_equal(f->lines[5], "rejected empty 0 - empty input");
@@ -221,12 +233,84 @@ static void test_progress_totals(void **state)
     assert_int_equal(s.calls, 10); /* one a message or file, and the final one */
 }
 
+static const char *fixture_path(struct fixture *f, const char *name)
+{
+    return data_path(f, own(f, xasprintf("mail/dkim/%s", name)));
+}
+
+static void test_dkim_results(void **state)
+{
+    struct fixture *f = *state;
+    /* The same report in each message but altered.eml (its content changed: a conflict). */
+    const char *paths[] = {fixture_path(f, "unsigned.eml"), fixture_path(f, "altered.eml"),
+                           fixture_path(f, "unrelated.eml"), fixture_path(f, "pass-lf.eml")};
+    struct mail_counts c = run(f, paths, 4);
+    assert_int_equal(c.stored, 1);
+    assert_int_equal(c.conflicts, 1);
+    assert_int_equal(c.duplicates, 2);
+    assert_int_equal(f->n, 4);
+    assert_string_equal(f->lines[0], "stored unsigned.eml 0 - dkim-fixture dkim=none");
+    assert_string_equal(f->lines[1],
+                        "conflict altered.eml 0 - dkim-fixture dkim=fail d=reporter.test");
+    assert_string_equal(f->lines[2],
+                        "duplicate unrelated.eml 0 - dkim-fixture dkim=unaligned d=unrelated.test");
+    assert_string_equal(f->lines[3], "duplicate pass-lf.eml 0 - dkim-fixture dkim=pass "
+                                     "d=reporter.test");
+    /* Stored with the report; the pass recorded on the stored duplicate, which now counts. */
+    struct report_listing *v;
+    size_t n;
+    struct db_report_filter all = {.since = 0, .until = INT64_MAX};
+    assert_int_equal(db_report_list(f->db, &all, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].dkim, "fail"); /* newest first */
+    assert_string_equal(v[0].dkim_detail, "body hash mismatch: the body changed after signing");
+    assert_int_equal(v[0].counted, 0);
+    assert_string_equal(v[1].dkim, "pass");
+    assert_string_equal(v[1].dkim_domain, "reporter.test");
+    assert_int_equal(v[1].counted, 1);
+    db_report_list_free(v, n);
+    /* A report file is not e-mail: no DKIM. */
+    for (; f->n > 0; f->n--)
+        free(f->lines[f->n - 1]);
+    const char *json[] = {data_path(f, "tlsrpt/valid/phi-rfc.json")};
+    run(f, json, 1);
+    assert_string_equal(f->lines[0],
+                        "stored phi-rfc.json 0 - 5065427c-23d3-47ca-b6e0-946ea0e8c4be");
+}
+
+static void test_require_dkim(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.mail_require_dkim = 1;
+    const char *paths[] = {fixture_path(f, "unsigned.eml"), fixture_path(f, "altered.eml"),
+                           fixture_path(f, "tempfail.eml"), fixture_path(f, "pass.eml")};
+    struct mail_counts c = run(f, paths, 4);
+    assert_int_equal(c.stored, 1);
+    assert_int_equal(c.rejected, 3);
+    assert_int_equal(f->n, 4);
+    assert_string_equal(f->lines[0],
+                        "rejected unsigned.eml 0 - DKIM none: [mail] require_dkim = on stores "
+                        "only reports whose message has a valid DKIM signature of its From: "
+                        "domain (reporter.test); ask the reporter to sign, or set require_dkim "
+                        "= off");
+    assert_true(strncmp(f->lines[1],
+                        "rejected altered.eml 0 - DKIM fail d=reporter.test: body hash mismatch",
+                        70) == 0);
+    assert_true(strncmp(f->lines[2],
+                        "rejected tempfail.eml 0 - DKIM temperror d=reporter.test: key not "
+                        "fetched from slow._domainkey.reporter.test: DNS rcode SERVFAIL: ",
+                        130) == 0);
+    assert_string_equal(f->lines[3], "stored pass.eml 0 - dkim-fixture dkim=pass d=reporter.test");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_outcomes_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maildir_and_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_totals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dkim_results, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_require_dkim, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

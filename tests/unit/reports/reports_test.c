@@ -57,8 +57,8 @@ char *rt_describe(const struct report *r)
         sb_printf(&b,
                   "policy[%zu]: type=%s domain=%s successful=%" PRId64 " failed=%" PRId64
                   " failure-details=%zu failed-sum=%" PRId64 "\n",
-                  i, p->policy_type, p->policy_domain, p->total_successful, p->total_failure,
-                  p->n_failures, sum);
+                  i, p->policy_type, p->policy_domain != NULL ? p->policy_domain : "-",
+                  p->total_successful, p->total_failure, p->n_failures, sum);
         for (size_t j = 0; j < p->n_policy_string; j++)
             sb_printf(&b, "policy[%zu].policy-string[%zu]: %s\n", i, j, p->policy_string[j]);
         for (size_t j = 0; j < p->n_mx_host; j++)

@@ -159,6 +159,67 @@ static void test_api(void **state)
     assert_int_equal(r.n_policies, 0);
 }
 
+/* policy-domain per policy type: optional (absent or null) for no-policy-found only, and
+ * report_attribute filling only the policies that name none, after the digest. */
+static void test_attribute(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "{\"organization-name\":\"o\",\"report-id\":\"r\",\"date-range\":{\"start-datetime\":"
+        "\"2025-09-21T00:00:00Z\",\"end-datetime\":\"2025-09-21T23:59:59Z\"},\"policies\":["
+        "{\"policy\":{\"policy-type\":\"no-policy-found\"},\"summary\":{"
+        "\"total-successful-session-count\":4,\"total-failure-session-count\":0}},"
+        "{\"policy\":{\"policy-type\":\"no-policy-found\",\"policy-domain\":null},\"summary\":{"
+        "\"total-successful-session-count\":1,\"total-failure-session-count\":0}},"
+        "{\"policy\":{\"policy-type\":\"no-policy-found\",\"policy-domain\":\"Named.Example\"},"
+        "\"summary\":{\"total-successful-session-count\":2,\"total-failure-session-count\":0}}]}";
+    struct report r;
+    struct report_error err;
+    char t[512];
+    if (report_parse(doc, sizeof(doc) - 1, &r, &err) != 0)
+        fail_msg("%s", report_error_text(&err, t, sizeof t));
+    assert_null(r.policies[0].policy_domain);
+    assert_null(r.policies[1].policy_domain);
+    assert_string_equal(r.policies[2].policy_domain, "named.example");
+    unsigned char d1[REPORT_DIGEST_LEN], d2[REPORT_DIGEST_LEN];
+    report_digest(&r, d1);
+    /* Nothing a domain name could be leaves them unattributed. */
+    const char *no[] = {NULL, "", "exa mple.test", "192.0.2.1", "a..b"};
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        report_attribute(&r, no[i]);
+        assert_null(r.policies[0].policy_domain);
+        assert_int_equal(r.policies[0].domain_inferred, 0);
+    }
+    report_attribute(&r, "Example.TEST.");
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(r.policies[i].policy_domain, "example.test");
+        assert_int_equal(r.policies[i].domain_inferred, 1);
+    }
+    assert_string_equal(r.policies[2].policy_domain, "named.example");
+    assert_int_equal(r.policies[2].domain_inferred, 0);
+    report_attribute(&r, "other.test"); /* once attributed, kept */
+    assert_string_equal(r.policies[0].policy_domain, "example.test");
+    /* The digest of the report as sent differs from the attributed one: take it first. */
+    report_digest(&r, d2);
+    assert_memory_not_equal(d1, d2, REPORT_DIGEST_LEN);
+    report_clear(&r);
+    /* Only no-policy-found may leave it out. */
+    static const char *types[] = {"sts", "tlsa"};
+    for (size_t i = 0; i < 2; i++) {
+        char *bad =
+            xasprintf("{\"organization-name\":\"o\",\"report-id\":\"r\",\"date-range\":{"
+                      "\"start-datetime\":\"2025-09-21T00:00:00Z\",\"end-datetime\":"
+                      "\"2025-09-21T23:59:59Z\"},\"policies\":[{\"policy\":{\"policy-type\":"
+                      "\"%s\"},\"summary\":{\"total-successful-session-count\":1,"
+                      "\"total-failure-session-count\":0}}]}",
+                      types[i]);
+        assert_int_equal(report_parse(bad, strlen(bad), &r, &err), -1);
+        assert_string_equal(report_error_text(&err, t, sizeof t),
+                            "policies[0].policy.policy-domain: required");
+        free(bad);
+    }
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -216,7 +277,7 @@ int main(void)
         fprintf(stderr, "too few cases: %zu valid, %zu invalid\n", nv, ni);
         return 1;
     }
-    struct CMUnitTest *tests = xcalloc(nv + ni + 1, sizeof *tests);
+    struct CMUnitTest *tests = xcalloc(nv + ni + 2, sizeof *tests);
     for (size_t i = 0; i < nv; i++) {
         tests[i].name = xasprintf("valid/%s", vn[i]);
         tests[i].test_func = test_valid;
@@ -229,8 +290,10 @@ int main(void)
     }
     tests[nv + ni].name = xstrdup("api");
     tests[nv + ni].test_func = test_api;
-    int rc = _cmocka_run_group_tests("report_data", tests, nv + ni + 1, NULL, NULL);
-    for (size_t i = 0; i < nv + ni + 1; i++)
+    tests[nv + ni + 1].name = xstrdup("attribute");
+    tests[nv + ni + 1].test_func = test_attribute;
+    int rc = _cmocka_run_group_tests("report_data", tests, nv + ni + 2, NULL, NULL);
+    for (size_t i = 0; i < nv + ni + 2; i++)
         free((char *)tests[i].name);
     for (size_t i = 0; i < nv; i++) {
         free(vc[i].input);

@@ -252,12 +252,15 @@ static void test_list_and_detail(void **state)
         .gzip = 1,
         .rawsize = 321,
         .counted = 1,
+        .dkim = "pass",
+        .dkim_domain = "google.com",
     };
     json_t *j = report_list_json(&m, 1, T0, T0 + 86400);
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     assert_string_equal(
         text, "{\"reports\":[{\"conflict_of\":null,\"conflicts\":0,\"contact_info\":null,"
-              "\"counted\":true,\"end\":\"2024-01-01T23:59:59Z\","
+              "\"counted\":true,\"dkim\":\"pass\",\"dkim_detail\":null,"
+              "\"dkim_domain\":\"google.com\",\"end\":\"2024-01-01T23:59:59Z\","
               "\"failed_sessions\":2,\"gzip\":true,\"id\":42,\"organization_name\":\"Google Inc.\","
               "\"policy_domains\":[\"example.com\",\"example.net\"],\"raw_size\":321,"
               "\"received\":\"2024-01-02T01:00:00Z\",\"report_id\":\"r,1\",\"source\":\"email\","
@@ -269,13 +272,15 @@ static void test_list_and_detail(void **state)
     char *buf = capture(LIST_CSV, NULL, &m, NULL);
     assert_string_equal(buf, "id,organization_name,report_id,start,end,received,source,"
                              "policy_domains,successful_sessions,failed_sessions,conflict_of,"
-                             "conflicts\r\n"
+                             "conflicts,dkim,dkim_domain\r\n"
                              "42,Google Inc.,\"r,1\",2024-01-01T00:00:00Z,2024-01-01T23:59:59Z,"
-                             "2024-01-02T01:00:00Z,email,example.com example.net,10,2,,0\r\n");
+                             "2024-01-02T01:00:00Z,email,example.com example.net,10,2,,0,pass,"
+                             "google.com\r\n");
     free(buf);
 
     buf = capture(LIST_TEXT, NULL, &m, NULL);
-    has_all(buf, "42     2024-01-01T00:00:00Z Google Inc.", "1 report\n", NULL);
+    has_all(buf, "42     2024-01-01T00:00:00Z Google Inc.", " pass      r,1\n", "1 report\n",
+            NULL);
     free(buf);
 
     char *ps[] = {"version: STSv1", "mode: enforce"};
@@ -314,8 +319,19 @@ static void test_list_and_detail(void **state)
 
     buf = capture(DETAIL_TEXT, NULL, &m, &r);
     has_all(buf, "report 42\n", "  policy 1: sts example.com, 10 successful, 2 failed\n",
-            "    failure: certificate-expired, 2 sessions\n", NULL);
+            "    failure: certificate-expired, 2 sessions\n",
+            "  dkim               pass d=google.com\n", NULL);
     assert_null(strstr(buf, "conflict"));
+    free(buf);
+    /* A failure says why; a report that did not come by e-mail has no DKIM line. */
+    m.dkim = "fail";
+    m.dkim_detail = "body hash mismatch";
+    buf = capture(DETAIL_TEXT, NULL, &m, &r);
+    has_all(buf, "  dkim               fail d=google.com (body hash mismatch)\n", NULL);
+    free(buf);
+    m.dkim = m.dkim_domain = m.dkim_detail = NULL;
+    buf = capture(DETAIL_TEXT, NULL, &m, &r);
+    assert_null(strstr(buf, "dkim"));
     free(buf);
 
     /* A later copy with other content (a forged or a genuine later copy): marked in every form. */
@@ -327,10 +343,10 @@ static void test_list_and_detail(void **state)
     assert_true(json_is_false(json_object_get(l0, "counted")));
     json_decref(j);
     buf = capture(LIST_CSV, NULL, &m, NULL);
-    assert_non_null(strstr(buf, "example.com example.net,10,2,41,0\r\n"));
+    assert_non_null(strstr(buf, "example.com example.net,10,2,41,0,,\r\n"));
     free(buf);
     buf = capture(LIST_TEXT, NULL, &m, NULL);
-    assert_non_null(strstr(buf, "r,1  CONFLICT of 41\n"));
+    assert_non_null(strstr(buf, " -         r,1  CONFLICT of 41\n"));
     free(buf);
     buf = capture(DETAIL_TEXT, NULL, &m, &r);
     assert_non_null(strstr(buf, "  conflict           a copy of report 41 with other content under "
@@ -395,7 +411,7 @@ static void test_hostile_fields(void **state)
                                .n_domains = 1};
     char *buf = capture(LIST_CSV, NULL, &m, NULL);
     has_all(buf, "\r\n7,'=cmd\\x1b]0;t\\x07,\"'+1,2\",2024-01-01T00:00:00Z,",
-            ",https,'@x.test,0,0,,0\r\n", NULL);
+            ",https,'@x.test,0,0,,0,,\r\n", NULL);
     free(buf);
     buf = capture(LIST_TEXT, NULL, &m, NULL);
     assert_non_null(strstr(buf, " =cmd\\x1b]0;t\\x07 "));

@@ -13,6 +13,7 @@
 #include "sql/db.h"
 #include "sql/db_int.h"
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include <stdio.h>
@@ -501,6 +502,125 @@ static void test_summary_numbers(void **state)
     db_report_summary_clear(&e);
 }
 
+/* A no-policy-found policy that named no policy-domain (Postfix 3.10): stored '' and
+ * unattributed, or with the channel's domain and domain_inferred; read back as parsed (NULL);
+ * counted in the totals and grouped as REPORT_UNATTRIBUTED; listings say which is which. */
+static void test_unattributed(void **state)
+{
+    struct fixture *f = *state;
+    struct report r;
+    struct db_store_result res;
+    /* U: by e-mail, no TLS-Report-Domain: an unattributed policy (4 ok, 1 failed) and one
+     * for example.com (10 ok). */
+    make_report(&r, "mail.sender.example", "u1", T0);
+    static const struct fd fu[] = {{"starttls-not-supported", "mx.example.org", NULL, 1}};
+    add_policy(&r, "x", 4, 1, fu, 1);
+    free(r.policies[0].policy_type);
+    r.policies[0].policy_type = xstrdup("no-policy-found");
+    free(r.policies[0].policy_domain);
+    r.policies[0].policy_domain = NULL;
+    add_policy(&r, "example.com", 10, 0, NULL, 0);
+    report_attribute(&r, NULL); /* no channel domain: stays unattributed */
+    assert_null(r.policies[0].policy_domain);
+    assert_int_equal(store_raw(f->db, &r, "{}", 2, "email", T0 + 10, &res), 0);
+    int64_t u = res.id;
+    db_report_clear(&r);
+    /* A: the same shape by HTTPS to mta-sts.example.test, attributed (7 ok). */
+    make_report(&r, "mail.sender.example", "a1", T0 + 60);
+    add_policy(&r, "x", 7, 0, NULL, 0);
+    free(r.policies[0].policy_domain);
+    r.policies[0].policy_domain = NULL;
+    report_attribute(&r, "Example.TEST.");
+    assert_string_equal(r.policies[0].policy_domain, "example.test");
+    assert_int_equal(r.policies[0].domain_inferred, 1);
+    assert_int_equal(store_raw(f->db, &r, "{}", 2, "https", T0 + 70, &res), 0);
+    int64_t a = res.id;
+    db_report_clear(&r);
+
+    /* The rows: '' with domain_inferred 0, the domain with 1, a named one 0. */
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(h,
+                                        "SELECT group_concat(policy_domain || '=' || "
+                                        "domain_inferred, ',') FROM (SELECT * FROM "
+                                        "report_policies ORDER BY id)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0),
+                        "=0,example.com=0,example.test=1");
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+
+    /* Read back: NULL as report_parse leaves it; the inferred flag kept. */
+    struct report_listing m;
+    struct report g;
+    assert_int_equal(db_report_get(f->db, u, &m, &g, NULL, NULL), 1);
+    assert_null(g.policies[0].policy_domain);
+    assert_int_equal(g.policies[0].domain_inferred, 0);
+    assert_string_equal(g.policies[1].policy_domain, "example.com");
+    assert_int_equal(m.n_domains, 2);
+    assert_string_equal(m.domains[0], REPORT_UNATTRIBUTED);
+    assert_string_equal(m.domains[1], "example.com");
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *out = open_memstream(&text, &tlen);
+    report_detail_text(&m, &g, out);
+    fclose(out);
+    assert_non_null(strstr(text, "policy 1: no-policy-found (unattributed), 4 successful"));
+    free(text);
+    db_report_listing_clear(&m);
+    db_report_clear(&g);
+    assert_int_equal(db_report_get(f->db, a, &m, &g, NULL, NULL), 1);
+    assert_string_equal(g.policies[0].policy_domain, "example.test");
+    assert_int_equal(g.policies[0].domain_inferred, 1);
+    assert_int_equal(m.n_domains, 1);
+    assert_string_equal(m.domains[0], "example.test (from the mta-sts host)");
+    json_t *j = report_detail_json(&m, &g);
+    json_t *p0 = json_array_get(json_object_get(j, "policies"), 0);
+    assert_true(json_is_true(json_object_get(p0, "domain_inferred")));
+    assert_string_equal(json_string_value(json_object_get(p0, "domain_from")), "the mta-sts host");
+    json_decref(j);
+    db_report_listing_clear(&m);
+    db_report_clear(&g);
+
+    /* Totals count the unattributed policy; by domain it is a group of its own. */
+    struct report_summary s = {.since = T0, .until = T0 + DAY, .by = REPORT_BY_DOMAIN};
+    assert_int_equal(db_report_summary(f->db, &s), 0);
+    report_summary_sort(&s);
+    totals_are(&s, 2, 21, 1);
+    assert_int_equal(s.groups.n, 3);
+    row_is(find_row(&s.groups, REPORT_UNATTRIBUTED), REPORT_UNATTRIBUTED, 1, 4, 1);
+    row_is(find_row(&s.groups, "example.test"), "example.test", 1, 7, 0);
+    row_is(find_row(&s.groups, "example.com"), "example.com", 1, 10, 0);
+    db_report_summary_clear(&s);
+    /* The inferred domain is a domain like any other for --domain and the list filter. */
+    struct report_summary d = {.since = T0, .until = T0 + DAY, .domain = "example.test"};
+    assert_int_equal(db_report_summary(f->db, &d), 0);
+    totals_are(&d, 1, 7, 0);
+    db_report_summary_clear(&d);
+    struct db_report_filter lf = {.since = T0, .until = T0 + DAY, .domain = "example.test"};
+    struct report_listing *v;
+    size_t n;
+    assert_int_equal(db_report_list(f->db, &lf, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, a);
+    db_report_list_free(v, n);
+    /* REPORT_UNATTRIBUTED as the filter: the policies that named none. */
+    struct report_summary un = {.since = T0, .until = T0 + DAY, .domain = REPORT_UNATTRIBUTED};
+    assert_int_equal(db_report_summary(f->db, &un), 0);
+    totals_are(&un, 1, 4, 1);
+    assert_int_equal(un.by_result_type.n, 1);
+    assert_string_equal(un.by_result_type.v[0].key, "starttls-not-supported");
+    db_report_summary_clear(&un);
+    lf.domain = REPORT_UNATTRIBUTED;
+    assert_int_equal(db_report_list(f->db, &lf, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, u);
+    db_report_list_free(v, n);
+}
+
 static void test_clamp_and_no_policies(void **state)
 {
     struct fixture *f = *state;
@@ -798,6 +918,7 @@ UNIT_TESTS(NULL, cmocka_unit_test_setup_teardown(test_schema_version, setup, tea
            cmocka_unit_test_setup_teardown(test_get_roundtrip, setup, teardown),
            cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
            cmocka_unit_test_setup_teardown(test_summary_numbers, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_unattributed, setup, teardown),
            cmocka_unit_test_setup_teardown(test_clamp_and_no_policies, setup, teardown),
            cmocka_unit_test_setup_teardown(test_batch_speed, setup, teardown),
            cmocka_unit_test_setup_teardown(test_conflicting_copies, setup, teardown),
