@@ -48,6 +48,7 @@ static const char usage_ingest[] =
     "  duplicate id=N org=... report-id=... file=...\n"
     "  conflict id=N conflict_of=M org=... report-id=... file=...\n"
     "  rejected file=... [message=N]: reason\n"
+    "  deferred file=... [message=N]: reason (not stored now; try again later)\n"
     "\n"
     "When stderr is a terminal, a run that lasts shows its progress there, redrawn in place:\n"
     "'N of TOTAL messages: S stored, D duplicate, R rejected' (an mbox is counted first).\n"
@@ -59,8 +60,9 @@ static const char usage_ingest[] =
     "\n"
     "exit: 0 every report stored, a duplicate or a conflict, 1 something was rejected, 66 a\n"
     "PATH does not exist, 75 the database could not be opened or written, or its file\n"
-    "system has less than [reports] min_free free (try again later: an MTA piping to this\n"
-    "command defers the message), 78 configuration error.\n";
+    "system has less than [reports] min_free free, or a message was deferred ([mail]\n"
+    "require_dkim = on and its DKIM key could not be fetched now): try again later, an MTA\n"
+    "piping to this command defers the message; 78 configuration error.\n";
 
 static const char usage_list[] =
     "usage: stsd reports list [-c FILE] [--domain D] [--since 30d|DATE] [--until DATE]\n"
@@ -276,8 +278,9 @@ static void print_item(const struct mail_item *it, void *user)
     static const char *const word[] = {
         [MAIL_STORED] = "stored", [MAIL_DUPLICATE] = "duplicate", [MAIL_CONFLICT] = "conflict"};
     char *where = make_where(it), *line;
-    if (it->outcome == MAIL_REJECTED) {
-        line = xasprintf("rejected %s: %s", where, it->reason);
+    if (it->outcome == MAIL_REJECTED || it->outcome == MAIL_DEFERRED) {
+        line = xasprintf("%s %s: %s", it->outcome == MAIL_REJECTED ? "rejected" : "deferred", where,
+                         it->reason);
     } else {
         char org[600], rid[600], of[40] = "";
         if (it->outcome == MAIL_CONFLICT)
@@ -327,12 +330,15 @@ static int reports_ingest(int argc, char **argv, const char *config)
     mail_ingest_finish(in, &n);
     db_close(db);
     config_free(&cfg);
-    log_event(LOG_INFO, "reports.ingest", "stored=%ld duplicates=%ld conflicts=%ld rejected=%ld",
-              n.stored, n.duplicates, n.conflicts, n.rejected);
+    log_event(LOG_INFO, "reports.ingest",
+              "stored=%ld duplicates=%ld conflicts=%ld rejected=%ld deferred=%ld", n.stored,
+              n.duplicates, n.conflicts, n.rejected, n.deferred);
     if (n.dberror)
         return EXIT_TEMPFAIL;
     if (n.missing)
         return EXIT_NOINPUT;
+    if (n.deferred)
+        return EXIT_TEMPFAIL;
     return n.rejected ? EXIT_PARTIAL : 0;
 }
 

@@ -49,6 +49,13 @@ static int valid_domain(char *v)
     return domain_normalise(v, v, strlen(v) + 1) == 0;
 }
 
+/* The resolver the checker, the self-checks and DKIM key lookups ask. */
+static int valid_resolver(char *v)
+{
+    char fwd[128];
+    return resolver_parse(v, fwd, sizeof(fwd)) == 0;
+}
+
 static const int tls_versions[] = {0x0303, 0x0304};
 
 static const struct config_key server_keys[] = {
@@ -119,7 +126,8 @@ static const struct config_key checks_keys[] = {
      .fix = "must be a duration of at least 60s, e.g. 6h, or off"},
     {"domains", CK_LIST, LIST_AT(check_domains, n_check_domains), .valid = valid_domain,
      .fix = "is not a domain name; write e.g. example.com, example.org"},
-    {"resolver", CK_STR, AT(check_resolver)},
+    {"resolver", CK_STR, AT(check_resolver), .valid = valid_resolver,
+     .fix = "must be IP, IP@PORT or IP:PORT, e.g. 127.0.0.1@53"},
     {"ca_file", CK_STR, AT(check_ca_file)},
     PORT("smtp_port", check_smtp_port, "25"),
     PORT("https_port", check_https_port, "443"),

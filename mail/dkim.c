@@ -28,10 +28,11 @@ struct mail_dkim_verifier {
     DKIM_LIB *lib;
     mail_dkim_lookup_fn fn;
     void *user;
-    struct ub_ctx *ub; /* mail_dkim_new: the lookups' resolver, owned */
+    struct ub_ctx *ub;       /* mail_dkim_new: the lookups' resolver, owned */
     struct key_entry *cache; /* a ring of MAIL_DKIM_CACHE entries, the oldest replaced */
     size_t n_cache, next;
     long lookups;
+    int64_t failed_ms; /* time the lookups that failed temporarily have waited, in all */
 };
 
 /* The key lookups of one message's signatures, to tell a missing key from a temporary
@@ -149,9 +150,18 @@ static enum mail_dkim_key lookup(struct msg_ctx *m, const char *name, char *txt,
                  MAIL_DKIM_MESSAGE_MS / 1000);
         return MAIL_DKIM_KEY_TEMPFAIL;
     }
+    if (v->failed_ms >= MAIL_DKIM_RUN_FAIL_MS) {
+        snprintf(why, whysz,
+                 "not asked: this run's lookups have waited %d s for keys that did not come",
+                 MAIL_DKIM_RUN_FAIL_MS / 1000);
+        return MAIL_DKIM_KEY_TEMPFAIL;
+    }
     int64_t timeout = left < MAIL_DKIM_LOOKUP_MS ? left : MAIL_DKIM_LOOKUP_MS;
     v->lookups++;
+    int64_t t0 = now_ms();
     enum mail_dkim_key st = v->fn(name, timeout, txt, txtsz, why, whysz, v->user);
+    if (st == MAIL_DKIM_KEY_TEMPFAIL)
+        v->failed_ms += now_ms() - t0;
     if (st == MAIL_DKIM_KEY_FOUND && strlen(txt) >= MAIL_DKIM_KEY_MAX) {
         st = MAIL_DKIM_KEY_MISSING;
         txt[0] = '\0';
@@ -293,9 +303,11 @@ static DKIM_STAT feed_body(DKIM *d, const char *b, size_t n)
 
 static int rank(enum mail_dkim_result r)
 {
-    static const int order[] = {[MAIL_DKIM_NONE] = 0,     [MAIL_DKIM_FAIL] = 1,
-                                 [MAIL_DKIM_TEMPERROR] = 2, [MAIL_DKIM_UNALIGNED] = 3,
-                                 [MAIL_DKIM_PASS] = 4};
+    static const int order[] = {[MAIL_DKIM_NONE] = 0,
+                                [MAIL_DKIM_FAIL] = 1,
+                                [MAIL_DKIM_TEMPERROR] = 2,
+                                [MAIL_DKIM_UNALIGNED] = 3,
+                                [MAIL_DKIM_PASS] = 4};
     return order[r];
 }
 
@@ -311,8 +323,9 @@ static void judge(DKIM *d, DKIM_SIGINFO *sig, const struct msg_ctx *m, const cha
     if ((dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED) != 0 && bh == DKIM_SIGBH_MATCH) {
         c->result = mail_dkim_aligned(dom, from_domain) ? MAIL_DKIM_PASS : MAIL_DKIM_UNALIGNED;
         if (c->result == MAIL_DKIM_UNALIGNED)
-            snprintf(c->detail, sizeof(c->detail), "valid, but d=%s is not the From: domain %s",
-                     c->domain, from_domain && *from_domain ? from_domain : "(none)");
+            snprintf(c->detail, sizeof(c->detail),
+                     "valid, but d=%.100s is not the From: domain %.100s", c->domain,
+                     from_domain && *from_domain ? from_domain : "(none)");
         return;
     }
     if (err == DKIM_SIGERROR_NOKEY) {
@@ -321,7 +334,7 @@ static void judge(DKIM *d, DKIM_SIGINFO *sig, const struct msg_ctx *m, const cha
                 continue;
             if (m->keys[i].status == MAIL_DKIM_KEY_TEMPFAIL)
                 c->result = MAIL_DKIM_TEMPERROR;
-            snprintf(c->detail, sizeof(c->detail), "%s %s: %s",
+            snprintf(c->detail, sizeof(c->detail), "%s %.120s: %.100s",
                      c->result == MAIL_DKIM_TEMPERROR ? "key not fetched from" : "no key at",
                      m->keys[i].name, m->keys[i].why);
             return;
@@ -330,13 +343,15 @@ static void judge(DKIM *d, DKIM_SIGINFO *sig, const struct msg_ctx *m, const cha
     } else if (err == DKIM_SIGERROR_KEYREVOKED) {
         snprintf(c->detail, sizeof(c->detail), "key revoked (an empty p= in its key record)");
     } else if (bh == DKIM_SIGBH_MISMATCH) {
-        snprintf(c->detail, sizeof(c->detail), "body hash mismatch: the body changed after "
-                                               "signing");
+        snprintf(c->detail, sizeof(c->detail),
+                 "body hash mismatch: the body changed after "
+                 "signing");
     } else if (err == DKIM_SIGERROR_BADSIG ||
                ((dkim_sig_getflags(sig) & DKIM_SIGFLAG_PROCESSED) != 0 &&
                 err == DKIM_SIGERROR_OK)) {
-        snprintf(c->detail, sizeof(c->detail), "signature mismatch: a signed header field "
-                                               "changed, or another key signed it");
+        snprintf(c->detail, sizeof(c->detail),
+                 "signature mismatch: a signed header field "
+                 "changed, or another key signed it");
     } else if (err != DKIM_SIGERROR_OK && err != DKIM_SIGERROR_UNKNOWN) {
         snprintf(c->detail, sizeof(c->detail), "%s", dkim_sig_geterrorstr(err));
     } else {

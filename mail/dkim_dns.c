@@ -86,8 +86,7 @@ static enum mail_dkim_key pick(const struct ub_result *r, char *txt, size_t txts
     }
     if (chosen)
         return MAIL_DKIM_KEY_FOUND;
-    snprintf(why, whysz, n ? "no usable key record among its %d TXT records" : "no TXT record",
-             n);
+    snprintf(why, whysz, n ? "no usable key record among its %d TXT records" : "no TXT record", n);
     return MAIL_DKIM_KEY_MISSING;
 }
 
@@ -119,7 +118,8 @@ enum mail_dkim_key mail__dkim_dns_lookup(const char *name, int64_t timeout_ms, c
     if (a.err != 0 || r == NULL)
         snprintf(why, whysz, "DNS: %s", ub_strerror(a.err));
     else if (r->bogus)
-        snprintf(why, whysz, "DNSSEC validation failed (%s)", r->why_bogus ? r->why_bogus : "bogus");
+        snprintf(why, whysz, "DNSSEC validation failed (%s)",
+                 r->why_bogus ? r->why_bogus : "bogus");
     else if (r->nxdomain) {
         snprintf(why, whysz, "NXDOMAIN");
         st = MAIL_DKIM_KEY_MISSING;
@@ -128,7 +128,9 @@ enum mail_dkim_key mail__dkim_dns_lookup(const char *name, int64_t timeout_ms, c
         st = MAIL_DKIM_KEY_MISSING;
     } else if (r->rcode != 0)
         snprintf(why, whysz, "DNS rcode %s",
-                 r->rcode == 2 ? "SERVFAIL" : r->rcode == 5 ? "REFUSED" : "error");
+                 r->rcode == 2   ? "SERVFAIL"
+                 : r->rcode == 5 ? "REFUSED"
+                                 : "error");
     else
         st = pick(r, txt, txtsz, why, whysz);
     if (a.res)

@@ -28,7 +28,8 @@ struct pending {
     char *dkim_domain, *dkim_detail; /* NULL when empty */
     char *file, *part;
     long message;
-    char *reason; /* a rejection, or NULL */
+    char *reason; /* a rejection (or a deferral), or NULL */
+    int deferred; /* the reason is a deferral: try again later */
     struct db_store_result res;
 };
 
@@ -113,19 +114,38 @@ void mail__missing(struct mail_ingest *in, const char *file, const char *reason)
 
 static void flush(struct mail_ingest *in);
 
+/* An outcome without a report: a rejection, or a deferral. */
+__attribute__((format(printf, 6, 0))) static void not_stored(struct mail_ingest *in, int deferred, const char *file, long message,
+                       const char *part, const char *fmt, va_list ap)
+{
+    char reason[768];
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    struct pending *p = push(in, file, message, part);
+    p->reason = xstrdup(reason);
+    p->deferred = deferred;
+    if (deferred)
+        in->counts.deferred++;
+    else
+        in->counts.rejected++;
+    if (in->n >= INGEST_BATCH) /* keep memory bounded on inputs that are mostly rejected */
+        flush(in);
+}
+
 void mail__reject(struct mail_ingest *in, const char *file, long message, const char *part,
                   const char *fmt, ...)
 {
-    char reason[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
+    not_stored(in, 0, file, message, part, fmt, ap);
     va_end(ap);
-    struct pending *p = push(in, file, message, part);
-    p->reason = xstrdup(reason);
-    in->counts.rejected++;
-    if (in->n >= INGEST_BATCH) /* keep memory bounded on inputs that are mostly rejected */
-        flush(in);
+}
+
+void mail__defer(struct mail_ingest *in, const char *file, long message, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    not_stored(in, 1, file, message, NULL, fmt, ap);
+    va_end(ap);
 }
 
 void mail__add_report(struct mail_ingest *in, char *raw, size_t len, const char *source,
@@ -166,8 +186,9 @@ void mail__add_report(struct mail_ingest *in, char *raw, size_t len, const char 
 }
 
 /* DKIM-verify a message that carries reports (RFC 8460 §5.3) into *dk; the verifier is made
- * at the first one, with [checks] resolver. 0, or -1 when [mail] require_dkim turns it away
- * (rejected with the reason). */
+ * at the first one, with [checks] resolver. 0, or -1 when [mail] require_dkim turns it away:
+ * rejected with the reason, or deferred when the key could not be fetched now (temperror: a
+ * DNS failure must not cost a genuine report; the MTA or the next IMAP pass tries again). */
 static int verify_message(struct mail_ingest *in, const char *msg, size_t len,
                           const char *from_domain, struct mail_dkim *dk, const char *file,
                           long message)
@@ -187,6 +208,13 @@ static int verify_message(struct mail_ingest *in, const char *msg, size_t len,
     }
     if (!in->cfg->mail_require_dkim || dk->result == MAIL_DKIM_PASS)
         return 0;
+    if (dk->result == MAIL_DKIM_TEMPERROR) {
+        mail__defer(in, file, message,
+                    "DKIM temperror%s%s: %s; [mail] require_dkim = on keeps the message to try "
+                    "again later (nothing stored)",
+                    dk->domain[0] ? " d=" : "", dk->domain, dk->detail[0] ? dk->detail : "no key");
+        return -1;
+    }
     mail__reject(in, file, message, NULL,
                  "DKIM %s%s%s%s%s: [mail] require_dkim = on stores only reports whose message "
                  "has a valid DKIM signature of its From: domain (%s); ask the reporter to sign, "
@@ -287,7 +315,7 @@ static void flush(struct mail_ingest *in)
         struct pending *p = &in->items[i];
         struct mail_item it = {.file = p->file, .part = p->part, .message = p->message};
         if (p->reason) {
-            it.outcome = MAIL_REJECTED;
+            it.outcome = p->deferred ? MAIL_DEFERRED : MAIL_REJECTED;
             it.reason = p->reason;
         } else {
             it.outcome = outcome[p->res.outcome];

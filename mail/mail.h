@@ -84,12 +84,17 @@ int mail_dkim_aligned(const char *d, const char *from_domain);
  * MAIL_DKIM_LOOKUP_MS, all of a message's lookups together MAIL_DKIM_MESSAGE_MS; the
  * answers of a run, failures included, are cached (at most MAIL_DKIM_CACHE keys, the oldest
  * replaced), so an mbox of reports whose keys cannot be fetched waits once per key, not once
- * per message. A key record longer than MAIL_DKIM_KEY_MAX bytes is not a key. */
+ * per message. A key record longer than MAIL_DKIM_KEY_MAX bytes is not a key. A sender can still
+ * name a new domain in every message whose DNS never answers (a wildcard under a zone whose
+ * servers stall): once the lookups of a run that failed temporarily have waited
+ * MAIL_DKIM_RUN_FAIL_MS in all, the run asks no more (an uncached key is a temperror at once),
+ * so such messages cost a run at most that long, not MAIL_DKIM_MESSAGE_MS each. */
 #define MAIL_DKIM_MAX_SIGS 5
 #define MAIL_DKIM_LOOKUP_MS 5000
 #define MAIL_DKIM_MESSAGE_MS 10000
 #define MAIL_DKIM_CACHE 1024
 #define MAIL_DKIM_KEY_MAX 1024
+#define MAIL_DKIM_RUN_FAIL_MS 30000
 
 /* What a key lookup found at `name` (selector._domainkey.domain, lowercase, no trailing
  * dot): the key record's text (the character-strings of one TXT record joined) into
@@ -123,6 +128,8 @@ enum mail_outcome {
     MAIL_REJECTED,  /* not stored: reason */
     MAIL_MISSING,   /* a path given does not exist (or cannot be examined): reason */
     MAIL_DBERROR,   /* the database failed: reason; nothing of the batch was stored */
+    MAIL_DEFERRED,  /* not stored now, for a reason that may pass (a DKIM key that could not be
+                       fetched while [mail] require_dkim is on): reason; try again later */
 };
 /*
  * One outcome. Where it comes from: file (the path, "-" for stdin), message (its number in
@@ -145,7 +152,8 @@ typedef void (*mail_item_fn)(const struct mail_item *item, void *user);
 
 struct mail_counts {
     long stored, duplicates, conflicts, rejected;
-    int missing; /* a path did not exist */
+    long deferred; /* messages to try again later (MAIL_DEFERRED) */
+    int missing;   /* a path did not exist */
     int dberror; /* the database failed: stop, nothing more is stored */
 };
 

@@ -8,6 +8,9 @@
  * none). A rejection, its reason printf-style. */
 void mail__reject(struct mail_ingest *in, const char *file, long message, const char *part,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same for a message to try again later (MAIL_DEFERRED): nothing of it is stored now. */
+void mail__defer(struct mail_ingest *in, const char *file, long message, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* A path that does not exist: reported at once, counted in missing. */
 void mail__missing(struct mail_ingest *in, const char *file, const char *reason);
 /* One report body (gzip or JSON) of source "file" or "email"; takes ownership of raw. */

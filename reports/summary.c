@@ -436,8 +436,8 @@ void report_list_text(const struct report_listing *v, size_t n, FILE *out)
             snprintf(mark, sizeof(mark), "  CONFLICT: %lld other cop%s", (long long)m->conflicts,
                      m->conflicts == 1 ? "y" : "ies");
         struct text_safe ts = {0};
-        fprintf(out, "%-6lld %-20s %-24s %-24s %10lld %8lld  %-9s %s%s\n", (long long)m->id,
-                start, text_safe(&ts, m->organization_name ? m->organization_name : ""),
+        fprintf(out, "%-6lld %-20s %-24s %-24s %10lld %8lld  %-9s %s%s\n", (long long)m->id, start,
+                text_safe(&ts, m->organization_name ? m->organization_name : ""),
                 text_safe(&ts, domains), (long long)m->successful, (long long)m->failed,
                 m->dkim ? text_safe(&ts, m->dkim) : "-",
                 text_safe(&ts, m->report_id ? m->report_id : ""), mark);

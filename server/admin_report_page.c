@@ -39,11 +39,12 @@ static void dkim_html(struct admin_buf *b, const struct report_listing *m)
 static void conflict_html(struct admin_buf *b, const struct report_listing *m)
 {
     if (m->conflict_of > 0)
-        srv__buf_printf(b,
-                        " <span class=\"badge warn conflict\">conflict of <a href=\"" ADMIN_REPORT_PAGE
-                        "%lld\">%lld</a>%s</span>",
-                        (long long)m->conflict_of, (long long)m->conflict_of,
-                        m->counted ? ", counted" : ", not counted");
+        srv__buf_printf(
+            b,
+            " <span class=\"badge warn conflict\">conflict of <a href=\"" ADMIN_REPORT_PAGE
+            "%lld\">%lld</a>%s</span>",
+            (long long)m->conflict_of, (long long)m->conflict_of,
+            m->counted ? ", counted" : ", not counted");
     else if (m->conflicts > 0)
         srv__buf_printf(b, " <span class=\"badge warn conflict\">%lld conflicting cop%s%s</span>",
                         (long long)m->conflicts, m->conflicts == 1 ? "y" : "ies",
@@ -120,8 +121,9 @@ void srv__admin_report_page(struct db *db, const char *id_text, struct admin_res
     report_format_time(m.end, stop);
     report_format_time(m.received, recv);
     snprintf(range, sizeof(range), "%s .. %s", start, stop);
-    srv__buf_printf(&b, "<section class=\"report\" data-id=\"%lld\"><h2>%s</h2><table "
-                        "class=\"facts\">",
+    srv__buf_printf(&b,
+                    "<section class=\"report\" data-id=\"%lld\"><h2>%s</h2><table "
+                    "class=\"facts\">",
                     id, title);
     fact(&b, "organization", "organisation", m.organization_name);
     fact(&b, "report-id", "report-id", m.report_id);
@@ -149,8 +151,9 @@ void srv__admin_report_page(struct db *db, const char *id_text, struct admin_res
         srv__buf_printf(&b, "</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td></tr>",
                         (long long)p->total_successful, (long long)p->total_failure);
     }
-    srv__buf_printf(&b, "</table><p><a href=\"/api/v1/reports/%lld\">JSON</a> &middot; <a "
-                        "href=\"/api/v1/reports/%lld/raw\">as received</a></p></section>",
+    srv__buf_printf(&b,
+                    "</table><p><a href=\"/api/v1/reports/%lld\">JSON</a> &middot; <a "
+                    "href=\"/api/v1/reports/%lld/raw\">as received</a></p></section>",
                     id, id);
     db_report_listing_clear(&m);
     db_report_clear(&r);

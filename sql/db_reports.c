@@ -60,7 +60,7 @@ static const char SQL_COUNT[] = "SELECT COUNT(*) FROM reports";
     "r.id, r.organization_name, r.report_id, r.contact_info, r.source, r.start_time, "             \
     "r.end_time, r.received, r.successful, r.failed, w.gzip, length(w.data), "                     \
     "COALESCE(r.conflict_of, 0), r.counted, "                                                      \
-    "(SELECT COUNT(*) FROM reports c WHERE c.conflict_of = r.id), r.dkim, r.dkim_domain, "        \
+    "(SELECT COUNT(*) FROM reports c WHERE c.conflict_of = r.id), r.dkim, r.dkim_domain, "         \
     "r.dkim_detail"
 static const char SQL_LIST[] =
     "SELECT " LISTING_COLUMNS " FROM reports r JOIN report_raw w ON w.report = r.id "
@@ -386,14 +386,14 @@ static void clear_listing_domains(void *m)
 
 #define LISTING(field, kind) DB__COL(struct report_listing, field, kind)
 static const struct db__col listing_cols[] = {
-    LISTING(id, I64),          LISTING(organization_name, TEXT),
-    LISTING(report_id, TEXT),  LISTING(contact_info, TEXT),
-    LISTING(source, TEXT),     LISTING(start, I64),
-    LISTING(end, I64),         LISTING(received, I64),
-    LISTING(successful, I64),  LISTING(failed, I64),
-    LISTING(gzip, INT),        LISTING(rawsize, I64),
-    LISTING(conflict_of, I64), LISTING(counted, INT),
-    LISTING(conflicts, I64),   LISTING(dkim, TEXT),
+    LISTING(id, I64),           LISTING(organization_name, TEXT),
+    LISTING(report_id, TEXT),   LISTING(contact_info, TEXT),
+    LISTING(source, TEXT),      LISTING(start, I64),
+    LISTING(end, I64),          LISTING(received, I64),
+    LISTING(successful, I64),   LISTING(failed, I64),
+    LISTING(gzip, INT),         LISTING(rawsize, I64),
+    LISTING(conflict_of, I64),  LISTING(counted, INT),
+    LISTING(conflicts, I64),    LISTING(dkim, TEXT),
     LISTING(dkim_domain, TEXT), LISTING(dkim_detail, TEXT)};
 static const struct db__row_type listing_rows =
     DB__ROW_TYPE(struct report_listing, listing_cols, NULL, clear_listing_domains);

@@ -14,6 +14,10 @@ the ingest process's peak RSS (wait4's ru_maxrss).
      SIG_CAP names asked per message, the run quick, RSS bounded.
   3. one message whose header block is 4 MB of 20,000 fields: rejected or stored, quickly,
      with RSS bounded.
+  4. 20 messages each signed by a new domain whose DNS answers SERVFAIL only after 4 s (a
+     wildcard under a stalling zone, behind a resolver that gives up): the run stops asking
+     once its failed lookups have waited RUN_FAIL in all, so it takes about that long, not 20
+     times 4 s; every report is still stored.
 """
 
 import base64
@@ -33,11 +37,13 @@ st, il = hl.st, hl.il
 
 SIG_CAP = 5            # signatures the verifier evaluates per message
 LOOKUP_DEADLINE = 5.0  # seconds one key lookup may wait
+RUN_FAIL = 30.0        # seconds the failed lookups of one run may wait in all
 
 
 class DnsSink:
     """A UDP 'resolver' on 127.0.0.1 that records every question's name; mode 'hang' never
-    answers, 'nxdomain' answers NXDOMAIN at once."""
+    answers, 'nxdomain' answers NXDOMAIN at once, 'slow' answers SERVFAIL after 4 s (a
+    resolver whose upstream stalls: it answers, so it is never taken for down)."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -71,10 +77,20 @@ class DnsSink:
                 continue
             name, end = self._qname(pkt)
             self.names.append(name)
-            if self.mode == "nxdomain":
-                flags = 0x8000 | (struct.unpack(">H", pkt[2:4])[0] & 0x0100) | 0x0080 | 3
+            if self.mode in ("nxdomain", "slow"):
+                rcode = 3 if self.mode == "nxdomain" else 2
+                flags = 0x8000 | (struct.unpack(">H", pkt[2:4])[0] & 0x0100) | 0x0080 | rcode
                 reply = pkt[:2] + struct.pack(">HHHHH", flags, 1, 0, 0, 0) + pkt[12:end]
-                self.sock.sendto(reply, addr)
+                if self.mode == "slow":
+                    threading.Timer(4.0, self._send, (reply, addr)).start()
+                else:
+                    self.sock.sendto(reply, addr)
+
+    def _send(self, reply, addr):
+        try:
+            self.sock.sendto(reply, addr)
+        except OSError:
+            pass
 
     def distinct(self):
         return set(n for n in self.names if "_domainkey" in n)
@@ -202,10 +218,30 @@ def case_headers(t):
          "peak RSS %.1f MB for a %.1f MB message (bound 10x + 40 MB)" % (rss, size / 1e6))
 
 
+def case_new_domains(t):
+    d = st.tempdir()
+    sink = DnsSink("slow")
+    st.Cleanup.add(sink.close)
+    path = os.path.join(d, "stall.mbox")
+    with open(path, "w") as f:
+        f.write(mbox([message(i, [signature("n%d.stall.test" % i)]) for i in range(20)]))
+    rc, secs, rss, out = ingest(d, sink.port, path)
+    names = sink.distinct()
+    t.ok(rc == 0, "20 messages, each a new stalling domain: exit %d" % rc, out[-400:])
+    t.ok(RUN_FAIL - 1 < secs < RUN_FAIL + LOOKUP_DEADLINE + 5,
+         "the run took %.1f s: bounded by the run's %.0f s of failed waits, not 20 x 4 s"
+         % (secs, RUN_FAIL))
+    t.ok(len(names) <= RUN_FAIL / 4 + 1,
+         "%d of the 20 key names asked before the run stopped asking" % len(names))
+    rows = dict(stored(d))
+    t.ok(rows == {"temperror": 20}, "all 20 stored, each with dkim temperror: %s" % rows)
+
+
 def main(t):
     case_hang(t)
     case_flood(t)
     case_headers(t)
+    case_new_domains(t)
 
 
 if __name__ == "__main__":

@@ -146,8 +146,10 @@ static void test_txt_rdata(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_smtp_reply), cmocka_unit_test(test_smtp_caps),
-        cmocka_unit_test(test_mx_rdata),   cmocka_unit_test(test_txt_rdata),
+        cmocka_unit_test(test_smtp_reply),
+        cmocka_unit_test(test_smtp_caps),
+        cmocka_unit_test(test_mx_rdata),
+        cmocka_unit_test(test_txt_rdata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,6 +90,8 @@ static void test_config_errors(void **state)
     expect_error("[server]\nlisten = 443\n", "not an address:port");
     expect_error("[server\n", ":1: syntax error");
     expect_error("[tls]\nsession_tickets = maybe\n", ":2: [tls] session_tickets = 'maybe'");
+    expect_error("[checks]\nresolver = localhost\n",
+                 ":2: [checks] resolver = 'localhost' must be IP, IP@PORT or IP:PORT");
     char err[1024];
     struct stsd_config cfg;
     assert_int_equal(config_load(&cfg, "/nonexistent/stsd.conf", err, sizeof(err)), -1);

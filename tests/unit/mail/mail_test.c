@@ -23,8 +23,8 @@ char *dkim_fixture(const char *name, size_t *len)
     return s;
 }
 
-enum mail_dkim_key dkim_keys_lookup(const char *name, int64_t timeout_ms, char *txt,
-                                    size_t txtsz, char *why, size_t whysz, void *user)
+enum mail_dkim_key dkim_keys_lookup(const char *name, int64_t timeout_ms, char *txt, size_t txtsz,
+                                    char *why, size_t whysz, void *user)
 {
     struct dkim_keys *k = user;
     k->calls++;

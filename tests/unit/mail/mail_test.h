@@ -17,8 +17,8 @@ struct dkim_keys {
     char last[256];
 };
 /* A mail_dkim_lookup_fn over the fixture keys (user: struct dkim_keys). */
-enum mail_dkim_key dkim_keys_lookup(const char *name, int64_t timeout_ms, char *txt,
-                                    size_t txtsz, char *why, size_t whysz, void *user);
+enum mail_dkim_key dkim_keys_lookup(const char *name, int64_t timeout_ms, char *txt, size_t txtsz,
+                                    char *why, size_t whysz, void *user);
 /* A verifier with the fixture keys (k->pub loaded; free it with dkim_keys_free). */
 struct mail_dkim_verifier *dkim_keys_verifier(struct dkim_keys *k);
 void dkim_keys_free(struct dkim_keys *k, struct mail_dkim_verifier *v);

@@ -279,8 +279,7 @@ static void test_list_and_detail(void **state)
     free(buf);
 
     buf = capture(LIST_TEXT, NULL, &m, NULL);
-    has_all(buf, "42     2024-01-01T00:00:00Z Google Inc.", " pass      r,1\n", "1 report\n",
-            NULL);
+    has_all(buf, "42     2024-01-01T00:00:00Z Google Inc.", " pass      r,1\n", "1 report\n", NULL);
     free(buf);
 
     char *ps[] = {"version: STSv1", "mode: enforce"};

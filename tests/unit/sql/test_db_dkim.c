@@ -85,11 +85,11 @@ static char *copies(struct db *db)
     return out;
 }
 
-#define COPIES(db, want)                                                                       \
-    do {                                                                                       \
-        char *got_ = copies(db);                                                               \
-        assert_string_equal(got_, want);                                                       \
-        free(got_);                                                                            \
+#define COPIES(db, want)                                                                           \
+    do {                                                                                           \
+        char *got_ = copies(db);                                                                   \
+        assert_string_equal(got_, want);                                                           \
+        free(got_);                                                                                \
     } while (0)
 
 static void test_stored_and_read(void **state)
