@@ -116,7 +116,8 @@ static void read_mbox(struct mail_ingest *in, FILE *f, const char *file)
             mail__done(in);
             return;
         }
-        mail_ingest_expect(in, n - 1); /* one input announced, n messages (none: one less) */
+        /* announced as one input, it is n messages (at least one: it starts with "From ") */
+        mail_ingest_expect(in, n - 1);
     }
     rewind(f);
     struct mbox_ctx c = {in, file};

@@ -9,12 +9,15 @@ copies of a report before them, 40 messages without a report) with stderr a pseu
   model) holds the 2,000 outcome lines, each on a row of its own from column 0, and the final
   progress line: progress never shares a row with an outcome;
 - with stderr a pipe there is no progress text at all, and the outcomes are the same.
-The seconds of the mbox run with and without a terminal are printed as diagnostics.
+So that each run lasts past the display's first 200 ms however fast the machine, the process
+is stopped (SIGSTOP) for a second once it reads its input. The seconds of the mbox run with
+and without a terminal, not stopped, are printed.
 """
 import base64
 import fcntl
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -74,18 +77,64 @@ def make_mbox(path):
 
 
 def fresh_config():
-    return st.Stsd(policies={})
+    """A configuration with an empty database (created by a first run that stores nothing)."""
+    s = st.Stsd(policies={})
+    empty = os.path.join(s.dir, "empty.json")
+    with open(empty, "w") as f:
+        f.write("{}")
+    st.run([st.STSD_BIN, "reports", "-c", s.config, "ingest", empty], timeout=60)
+    s.db = os.path.join(s.state_dir, "stsd.db")
+    return s
+
+
+class Stall:
+    """Stop process p for `seconds` once it reads a file under `path` (the run has begun and
+    its display is attached), so that the run lasts past the display's first 200 ms however
+    fast the machine."""
+
+    def __init__(self, p, path, seconds=1.0):
+        self.p, self.path, self.seconds = p, path, seconds
+        self.stalled = False
+        self.th = threading.Thread(target=self._watch)
+        self.th.start()
+
+    def _reading(self):
+        fds = "/proc/%d/fd" % self.p.pid
+        try:
+            for n in os.listdir(fds):
+                if os.readlink(os.path.join(fds, n)).startswith(self.path):
+                    return True
+        except OSError:
+            pass
+        return False
+
+    def _watch(self):
+        while self.p.poll() is None:
+            if self._reading():
+                os.kill(self.p.pid, signal.SIGSTOP)
+                time.sleep(self.seconds)
+                os.kill(self.p.pid, signal.SIGCONT)
+                self.stalled = True
+                return
+            time.sleep(0.0005)
+
+    def join(self):
+        self.th.join()
+        return self.stalled
 
 
 def run_ingest(s, path, stderr_tty, stdout_tty=False):
     """Run `stsd reports ingest PATH`; stderr (and stdout if asked) on a pseudo-terminal of
-    120 columns. Returns (returncode, stdout bytes, terminal bytes or stderr bytes, seconds)."""
+    120 columns; stopped for a second once it reads PATH. Returns (returncode, stdout bytes,
+    terminal bytes or stderr bytes, seconds, whether it was stopped)."""
     argv = [st.STSD_BIN, "reports", "-c", s.config, "ingest", path]
     if not stderr_tty:
         t0 = time.monotonic()
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=600)
-        return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        stall = Stall(p, path)
+        out, err = p.communicate(timeout=600)
+        return p.returncode, out, err, time.monotonic() - t0, stall.join()
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
     got = []
@@ -105,12 +154,13 @@ def run_ingest(s, path, stderr_tty, stdout_tty=False):
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                          stdout=slave if stdout_tty else subprocess.PIPE, stderr=slave)
     os.close(slave)
+    stall = Stall(p, path)
     out = b"" if stdout_tty else p.stdout.read()
     rc = p.wait(600)
     secs = time.monotonic() - t0
     th.join(30)
     os.close(master)
-    return rc, out, b"".join(got), secs
+    return rc, out, b"".join(got), secs, stall.join()
 
 
 def screen(data):
@@ -149,14 +199,14 @@ def outcome_counts(text):
 def check_progress(t, what, term, secs):
     """The progress drawn on term: rising N of 2000, rate-limited, the true final line."""
     draws = [tuple(int(x) for x in m.groups()) for m in PROGRESS.finditer(term)]
-    t.ok(len(draws) >= 2, "%s: progress drawn %d times in %.1f s" % (what, len(draws), secs),
+    t.ok(len(draws) >= 2 and draws[0][0] < N, "%s: progress drawn %d times in %.1f s" % (what, len(draws), secs),
          term[-500:])
     if not draws:
         return
     t.ok(all(d[1] == N for d in draws), "%s: every line says 'of %d messages'" % (what, N),
          sorted(set(d[1] for d in draws)))
     dones = [d[0] for d in draws]
-    t.ok(all(a <= b for a, b in zip(dones, dones[1:])) and dones[0] < N,
+    t.ok(all(a <= b for a, b in zip(dones, dones[1:])) and dones[0] < dones[-1],
          "%s: N rises (%s ... %s)" % (what, dones[:3], dones[-3:]))
     t.ok(len(draws) <= secs * 5 + 2,
          "%s: at most five redraws a second (%d in %.1f s)" % (what, len(draws), secs))
@@ -184,7 +234,8 @@ def main(t):
 
     # A Maildir, stdout and stderr on the same terminal: what a person sees.
     s = fresh_config()
-    rc, _, term, secs = run_ingest(s, md, stderr_tty=True, stdout_tty=True)
+    rc, _, term, secs, stalled = run_ingest(s, md, stderr_tty=True, stdout_tty=True)
+    t.ok(stalled, "Maildir run stopped for a second while it read")
     t.is_(rc, 1, "Maildir on a terminal: exit 1 (some messages rejected)")
     check_progress(t, "Maildir, one terminal", term, secs)
     rows = [r for r in screen(term) if r]
@@ -202,9 +253,10 @@ def main(t):
 
     # An mbox, stderr on a terminal, stdout a pipe.
     s = fresh_config()
-    rc, out, term, tty_secs = run_ingest(s, mbox, stderr_tty=True)
+    rc, out, term, secs, stalled = run_ingest(s, mbox, stderr_tty=True)
+    t.ok(stalled, "mbox run stopped for a second while it read")
     t.is_(rc, 1, "mbox, stderr a terminal: exit 1")
-    check_progress(t, "mbox, stderr a terminal", term, tty_secs)
+    check_progress(t, "mbox, stderr a terminal", term, secs)
     t.ok(not re.search(rb"(stored|duplicate|rejected) (id|file)=", term),
          "mbox, stderr a terminal: no outcome line on the terminal (stdout is a pipe)")
     t.is_(outcome_counts(out), (STORED, DUPLICATE, REJECTED),
@@ -213,15 +265,31 @@ def main(t):
 
     # The same mbox, stderr a pipe: no progress text at all.
     s = fresh_config()
-    rc, out, err, pipe_secs = run_ingest(s, mbox, stderr_tty=False)
+    rc, out, err, secs, stalled = run_ingest(s, mbox, stderr_tty=False)
+    t.ok(stalled, "mbox run (stderr a pipe) stopped for a second while it read")
     t.is_(rc, 1, "mbox, stderr a pipe: exit 1")
     t.ok(b"messages" not in err and b"\r" not in err and b"\x1b" not in err,
          "mbox, stderr a pipe: no progress text on stderr", err[-500:])
     t.is_(outcome_counts(out), (STORED, DUPLICATE, REJECTED),
           "mbox, stderr a pipe: the same outcome lines")
     check_db(t, "mbox without a terminal", s)
-    t.diag("mbox of %d messages (%d bytes): %.2f s with a terminal (counting pass and "
-           "progress), %.2f s without" % (N, os.path.getsize(mbox), tty_secs, pipe_secs))
+    # the same not stopped: the cost of the counting pass and the display
+    times = {}
+    for tty in (True, False):
+        s = fresh_config()
+        argv = [st.STSD_BIN, "reports", "-c", s.config, "ingest", mbox]
+        master, slave = os.openpty()
+        t0 = time.monotonic()
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=slave if tty else subprocess.DEVNULL, timeout=600)
+        secs = time.monotonic() - t0
+        os.close(slave)
+        os.close(master)
+        times[tty] = secs
+        t.is_(p.returncode, 1, "mbox, %s, not stopped: exit 1 in %.2f s"
+              % ("stderr a terminal" if tty else "stderr a pipe", secs))
+    t.diag("mbox of %d messages (%d bytes): %.2f s with stderr a terminal (counting pass and "
+           "progress), %.2f s without" % (N, os.path.getsize(mbox), times[True], times[False]))
 
 
 if __name__ == "__main__":

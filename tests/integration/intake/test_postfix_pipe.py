@@ -14,6 +14,8 @@ read from README.md as printed; only paths, the user (nobody for stsd) and the d
   arriving at the sender's mailbox with stsd's reason;
 - the state directory not writable by the stsd user: stsd exits 75, both messages stay
   deferred in the queue (postqueue -j); after the fix `postqueue -f` delivers and stores them;
+- a broken configuration (exit 78): the plain argv bounces (5.3.5), the wrapper defers and
+  the message is stored after the fix;
 - the alias alternative (a |command in an alias file the stsd user owns): stored, run as it.
 """
 import json
@@ -361,7 +363,29 @@ def main(t):
         time.sleep(0.2)
     t.is_(pf.queue(), [], "the queue is empty")
 
-    # 5. The alias alternative: local(8) runs the |command with the alias file owner's rights.
+    # 5. A broken configuration (exit 78): the plain argv bounces (5.3.5); the wrapper defers,
+    # and the message is stored once the configuration is fixed.
+    good = open(s.config).read()
+    with open(s.config, "a") as f:
+        f.write("[reports]\nmin_free = banana\n")
+    code, qc = pf.send("reporter@sender.test", "tlsrpt@example.test", report_message("pf-4"))
+    code, qd = pf.send("reporter@sender.test", "plain@example.test", report_message("pf-5"))
+    sc, whyc = pf.wait_status(qc, "tlsrpt@example.test")
+    sd, whyd = pf.wait_status(qd, "plain@example.test")
+    t.is_(sc, "deferred", "configuration broken, through the wrapper: deferred (%s)" % whyc)
+    t.ok(sd == "bounced" and re.search(r"dsn=5\.3\.5, status=bounced", pf.log()),
+         "configuration broken, plain argv: bounced with 5.3.5", (sd, whyd))
+    with open(s.config, "w") as f:
+        f.write(good)
+    st.run(["postqueue", "-c", pf.conf, "-f"])
+    end = time.monotonic() + 30
+    while time.monotonic() < end and sc != "sent":
+        time.sleep(0.2)
+        sc, _ = pf.wait_status(qc, "tlsrpt@example.test")
+    t.is_((sc, reports_in(db, "pf-4"), reports_in(db, "pf-5")), ("sent", 1, 0),
+          "configuration fixed, postqueue -f: the wrapper's message stored, the bounced one not")
+
+    # 6. The alias alternative: local(8) runs the |command with the alias file owner's rights.
     code, qid = pf.send("reporter@sender.test", "viaalias@alias.test", report_message("pf-a"))
     status, why = pf.wait_status(qid, "viaalias@alias.test")
     t.is_((status, reports_in(db, "pf-a")), ("sent", 1),
@@ -370,7 +394,8 @@ def main(t):
     t.is_((st_db.st_uid, reports_in(db, "pf-1")), (nobody.pw_uid, 1),
           "the database still the user's, every report once")
     bounced = re.findall(r"(\w+): to=<([^>]+)>.*? status=bounced", pf.log())
-    t.is_(bounced, [(qid2, "plain@example.test")], "the only bounce: the plain argv's")
+    t.is_(bounced, [(qid2, "plain@example.test"), (qd, "plain@example.test")],
+          "the only bounces: the plain argv's")
 
 
 if __name__ == "__main__":
