@@ -19,6 +19,7 @@ import stsdtest as st  # noqa: E402
 
 USER = "tlsrpt"
 PASSWORD = "s3cret-pass"
+USER_AT = "tlsrpt@example.com"  # a login with '@': percent-encoded in the URL
 TLSRPT = os.path.join(st.TEST_DATA, "tlsrpt")
 DOVECOT = "/usr/sbin/dovecot"
 
@@ -46,6 +47,7 @@ class Dovecot:
         passwd = os.path.join(self.dir, "passwd")
         with open(passwd, "w") as f:
             f.write("%s:{PLAIN}%s::::::\n" % (USER, PASSWORD))
+            f.write("%s:{PLAIN}%s::::::\n" % (USER_AT, PASSWORD))
         os.chmod(passwd, 0o644)
         run = os.path.join(self.dir, "run")
         os.makedirs(run, mode=0o755)

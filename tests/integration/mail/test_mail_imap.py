@@ -113,6 +113,22 @@ def plain_loopback(t, dv):
         "imap:// to 127.0.0.1: plain, 2 stored and moved", r)
 
 
+def user_with_at(t, dv):
+    """A login with '@' is written percent-encoded in the URL and sent decoded."""
+    wd = st.tempdir("stsd-imap-at-")
+    cfg = il.write_config(wd, dv)
+    with open(cfg) as f:
+        text = f.read().replace("imaps://%s@" % il.USER, "imaps://tlsrpt%40example.com@")
+    with open(cfg, "w") as f:
+        f.write(text)
+    logins = dv.logtext().count("Login: user=<%s>" % il.USER_AT)
+    r = il.fetch(cfg)
+    is_(t, (r.returncode, summary(r.out).get("messages")), (0, "0"),
+        "user tlsrpt%40example.com: logged in (its INBOX is empty)", r)
+    is_(t, dv.logtext().count("Login: user=<%s>" % il.USER_AT) - logins, 1,
+        "dovecot saw the login tlsrpt@example.com")
+
+
 def refused(t, dv):
     reps = il.distinct_reports(3, "refused")
     dv.append([il.report_message(x, True, i) for i, x in enumerate(reps)])
@@ -358,6 +374,7 @@ def main(t):
     dv = il.Dovecot()
     main_pass(t, dv)
     plain_loopback(t, dv)
+    user_with_at(t, dv)
     refused(t, dv)
     oversized(t, dv)
     db_locked(t, dv)
