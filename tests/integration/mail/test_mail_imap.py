@@ -216,6 +216,43 @@ def oversized(t, dv):
         "one moved to rejected, one to done")
 
 
+def deferred(t, dv):
+    """require_dkim = on and a DKIM key that cannot be fetched now (a resolver that refuses):
+    the message is deferred — left in the folder, nothing stored, exit 75 — while an unsigned
+    one beside it is rejected and moved. With require_dkim off the next pass stores the
+    deferred one (temperror) and moves it."""
+    google = open(os.path.join(st.TEST_DATA, "tlsrpt", "email", "mox-google-2022.eml"),
+                  "rb").read()
+    rep = il.distinct_reports(1, "deferred-unsigned")[0]
+    dv.append([google, il.report_message(rep, True, 0)])
+    before = dv.counts()
+    wd = st.tempdir("stsd-imap-deferred-")
+    cfg = il.write_config(wd, dv, extra="require_dkim = on\n")
+    with open(cfg) as f:
+        text = f.read().replace("interval = off", "interval = off\nresolver = %s"
+                                % st.refusing_resolver())
+    with open(cfg, "w") as f:
+        f.write(text)
+    r = il.fetch(cfg)
+    is_(t, r.returncode, 75, "require_dkim, Google's key not fetchable: exit 75", r)
+    t.ok(re.search(r"^deferred file=INBOX message=\d+: DKIM temperror d=google\.com: ", r.out,
+                   re.M), "the Google message is deferred", r.out)
+    t.ok(re.search(r"^rejected file=INBOX message=\d+: DKIM none: ", r.out, re.M),
+         "the unsigned one is rejected", r.out)
+    is_(t, dv.counts(), {"INBOX": 1, "TLSRPT.done": before["TLSRPT.done"],
+                         "TLSRPT.rejected": before["TLSRPT.rejected"] + 1},
+        "the deferred message stays in INBOX, the rejected one is moved")
+    is_(t, il.stored_reports(cfg), [], "nothing stored")
+    with open(cfg) as f:
+        text = f.read().replace("require_dkim = on", "require_dkim = off")
+    with open(cfg, "w") as f:
+        f.write(text)
+    r = il.fetch(cfg)
+    is_(t, (r.returncode, dv.counts()["INBOX"]), (0, 0),
+        "require_dkim off: the next pass stores it (dkim temperror) and moves it", r)
+    t.ok("dkim=temperror d=google.com" in r.out, "stored with dkim=temperror", r.out)
+
+
 def crash(t, dv):
     n = 400
     reps = il.distinct_reports(n, "crash")
@@ -377,6 +414,7 @@ def main(t):
     user_with_at(t, dv)
     refused(t, dv)
     oversized(t, dv)
+    deferred(t, dv)
     db_locked(t, dv)
     crash(t, dv)
     without_move(t)
