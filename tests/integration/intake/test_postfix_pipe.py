@@ -38,7 +38,7 @@ def readme_section():
     with open(os.path.join(st.SOURCE_ROOT, "README.md")) as f:
         text = f.read()
     sec = text[text.index("### Receiving reports at your own Postfix (pipe)"):]
-    return sec[:sec.index("\n## ")]
+    return sec[:min(i for i in (sec.find("\n## "), sec.find("\n### ")) if i > 0)]
 
 
 def snippets(sec):
