@@ -486,11 +486,8 @@ static int reports_summary(int argc, char **argv, const char *config)
 int cmd_reports(int argc, char **argv)
 {
     /* "stsd reports -c FILE ingest ..." as well as "stsd reports ingest -c FILE ..." */
-    static const struct cli_command cmds[] = {{"ingest", reports_ingest},
-                                              {"fetch", cmd_reports_fetch},
-                                              {"list", reports_list},
-                                              {"show", reports_show},
-                                              {"summary", reports_summary},
-                                              {NULL, NULL}};
+    static const struct cli_command cmds[] = {
+        {"ingest", reports_ingest}, {"fetch", cmd_reports_fetch}, {"list", reports_list},
+        {"show", reports_show},     {"summary", reports_summary}, {NULL, NULL}};
     return cli_run_group(argc, argv, usage_main, cmds);
 }

@@ -29,7 +29,6 @@ import ttylib as tl  # noqa: E402
 
 N = 2000
 STORED, DUPLICATE, REJECTED = 1920, 40, 40
-PROGRESS = tl.PROGRESS
 
 
 def message(i, tag):
@@ -104,46 +103,30 @@ def main(t):
     md = make_maildir(os.path.join(work, "Maildir"))
     mbox = make_mbox(os.path.join(work, "big.mbox"))
 
+    counts = (STORED, DUPLICATE, REJECTED)
     # A Maildir, stdout and stderr on the same terminal: what a person sees.
     s = fresh_config()
-    rc, _, term, secs, stalled = run_ingest(s, md, stderr_tty=True, stdout_tty=True)
-    t.ok(stalled, "Maildir run stopped for a second while it read")
-    t.is_(rc, 1, "Maildir on a terminal: exit 1 (some messages rejected)")
-    check_progress(t, "Maildir, one terminal", term, secs)
-    rows = [r for r in tl.screen(term) if r]
-    outcomes = [r for r in rows if re.match(rb"(stored|duplicate|rejected) ", r)]
-    t.is_(len(outcomes), N, "Maildir, one terminal: %d outcome rows on the screen" % N)
-    # besides the outcomes: the final progress line and the log line of the run's end
-    strays = [r for r in rows if r not in outcomes and not r.startswith(b"level=info ")]
-    t.ok(len(strays) == 1 and PROGRESS.fullmatch(strays[0]) and strays[0].startswith(b"2000 of"),
-         "Maildir, one terminal: the only other row is the final progress line", strays[:5])
-    t.ok(not any(PROGRESS.search(r) for r in outcomes),
-         "Maildir, one terminal: no row mixes progress and an outcome")
-    t.is_(tl.outcome_counts(b"\n".join(outcomes)), (STORED, DUPLICATE, REJECTED),
-          "Maildir, one terminal: 1920 stored, 40 duplicate, 40 rejected lines")
+    what = "Maildir, one terminal"
+    _, term, secs = tl.check_run(t, what, run_ingest(s, md, stderr_tty=True, stdout_tty=True))
+    check_progress(t, what, term, secs)
+    tl.check_screen(t, what, term, counts, [b"2000 of 2000 messages: "])
     check_db(t, "Maildir", s)
 
     # An mbox, stderr on a terminal, stdout a pipe.
     s = fresh_config()
-    rc, out, term, secs, stalled = run_ingest(s, mbox, stderr_tty=True)
-    t.ok(stalled, "mbox run stopped for a second while it read")
-    t.is_(rc, 1, "mbox, stderr a terminal: exit 1")
-    check_progress(t, "mbox, stderr a terminal", term, secs)
+    what = "mbox, stderr a terminal"
+    out, term, secs = tl.check_run(t, what, run_ingest(s, mbox, stderr_tty=True))
+    check_progress(t, what, term, secs)
     t.ok(not re.search(rb"(stored|duplicate|rejected) (id|file)=", term),
-         "mbox, stderr a terminal: no outcome line on the terminal (stdout is a pipe)")
-    t.is_(tl.outcome_counts(out), (STORED, DUPLICATE, REJECTED),
-          "mbox, stderr a terminal: the outcome lines on stdout")
+         "%s: no outcome line on the terminal (stdout is a pipe)" % what)
+    t.is_(tl.outcome_counts(out), counts, "%s: the outcome lines on stdout" % what)
     check_db(t, "mbox with a terminal", s)
 
     # The same mbox, stderr a pipe: no progress text at all.
     s = fresh_config()
-    rc, out, err, secs, stalled = run_ingest(s, mbox, stderr_tty=False)
-    t.ok(stalled, "mbox run (stderr a pipe) stopped for a second while it read")
-    t.is_(rc, 1, "mbox, stderr a pipe: exit 1")
-    t.ok(b"messages" not in err and b"\r" not in err and b"\x1b" not in err,
-         "mbox, stderr a pipe: no progress text on stderr", err[-500:])
-    t.is_(tl.outcome_counts(out), (STORED, DUPLICATE, REJECTED),
-          "mbox, stderr a pipe: the same outcome lines")
+    what = "mbox, stderr a pipe"
+    out, err, secs = tl.check_run(t, what, run_ingest(s, mbox, stderr_tty=False))
+    tl.check_quiet(t, what, out, err, counts)
     check_db(t, "mbox without a terminal", s)
     # the same not stopped: the cost of the counting pass and the display
     times = {}

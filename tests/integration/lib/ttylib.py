@@ -152,3 +152,35 @@ def check_progress(t, what, term, secs, n, counts):
          term[-300:])
     t.ok(term.count(final) == 1 and not PROGRESS.search(term, end + len(final) + 1),
          "%s: the final line is drawn once, nothing of the progress after it" % what)
+
+
+def check_run(t, what, result, rc=1):
+    """A result of run(): stopped once begun, exit rc. Returns (stdout, terminal or stderr
+    bytes, seconds)."""
+    code, out, term, secs, stalled = result
+    t.ok(stalled, "%s: stopped for a second once begun" % what)
+    t.is_(code, rc, "%s: exit %d" % (what, rc))
+    return out, term, secs
+
+
+def check_screen(t, what, term, counts, others):
+    """stdout and stderr on one terminal: the outcome rows (stored, duplicate, rejected) as
+    counted, each on a row of its own; the other rows (log lines aside) start with the
+    prefixes of others, in order (the final progress line, a summary)."""
+    rows = [r for r in screen(term) if r]
+    outcomes = [r for r in rows if re.match(rb"(stored|duplicate|rejected) ", r)]
+    t.is_(outcome_counts(b"\n".join(outcomes)), counts,
+          "%s: %d stored, %d duplicate, %d rejected rows" % ((what,) + counts))
+    rest = [r for r in rows if r not in outcomes and not r.startswith(b"level=info ")]
+    t.ok(len(rest) == len(others) and all(r.startswith(p) for r, p in zip(rest, others))
+         and PROGRESS.fullmatch(rest[0]),
+         "%s: besides them only %s" % (what, b", ".join(others).decode()), rest[:6])
+    t.ok(not any(PROGRESS.search(r) for r in outcomes),
+         "%s: no row mixes progress and an outcome" % what)
+
+
+def check_quiet(t, what, out, err, counts):
+    """stderr a pipe: no progress text there; the outcome lines on stdout as counted."""
+    t.ok(b"messages:" not in err and b"\r" not in err and b"\x1b" not in err,
+         "%s: no progress text on stderr" % what, err[-500:])
+    t.is_(outcome_counts(out), counts, "%s: the outcome lines on stdout" % what)

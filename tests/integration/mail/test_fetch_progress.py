@@ -10,7 +10,6 @@ a folder of 300 messages (280 distinct reports, 10 of them sent twice, 10 unusab
 - stderr a pipe: no progress text at all.
 """
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,32 +42,18 @@ def main(t):
     dv.append(messages("tty"))
     t.is_(dv.count("INBOX"), N, "%d messages in INBOX" % N)
     cfg = il.write_config(st.tempdir("stsd-fetch-tty-"), dv)
-    rc, _, term, secs, stalled = fetch(cfg, stderr_tty=True, stdout_tty=True)
-    t.ok(stalled, "fetch stopped for a second once connected")
-    t.is_(rc, 1, "fetch on a terminal: exit 1 (some messages rejected)")
-    tl.check_progress(t, "fetch, one terminal", term, secs, N, (STORED, DUPLICATE, REJECTED))
-    rows = [r for r in tl.screen(term) if r]
-    outcomes = [r for r in rows if re.match(rb"(stored|duplicate|rejected) ", r)]
-    t.is_(tl.outcome_counts(b"\n".join(outcomes)), (STORED, DUPLICATE, REJECTED),
-          "fetch, one terminal: 280 stored, 10 duplicate, 10 rejected rows")
-    others = [r for r in rows if r not in outcomes and not r.startswith(b"level=info ")]
-    t.ok(len(others) == 2 and tl.PROGRESS.fullmatch(others[0])
-         and others[0].startswith(b"300 of 300") and others[1].startswith(b"fetched messages=300 "),
-         "fetch, one terminal: besides them only the final progress line and the summary",
-         others[:6])
-    t.ok(not any(tl.PROGRESS.search(r) for r in outcomes),
-         "fetch, one terminal: no row mixes progress and an outcome")
+    counts = (STORED, DUPLICATE, REJECTED)
+    what = "fetch, one terminal"
+    _, term, secs = tl.check_run(t, what, fetch(cfg, stderr_tty=True, stdout_tty=True))
+    tl.check_progress(t, what, term, secs, N, counts)
+    tl.check_screen(t, what, term, counts, [b"300 of 300 messages: ", b"fetched messages=300 "])
     t.is_(dv.counts(), {"INBOX": 0, "TLSRPT.done": STORED + DUPLICATE,
                         "TLSRPT.rejected": REJECTED}, "every message moved")
 
     dv.append(messages("pipe"))
-    rc, out, err, secs, stalled = fetch(cfg, stderr_tty=False)
-    t.ok(stalled, "fetch (stderr a pipe) stopped for a second once connected")
-    t.is_(rc, 1, "fetch, stderr a pipe: exit 1")
-    t.ok(b"messages:" not in err and b"\r" not in err and b"\x1b" not in err,
-         "fetch, stderr a pipe: no progress text on stderr", err[-500:])
-    t.is_(tl.outcome_counts(out), (STORED, DUPLICATE, REJECTED),
-          "fetch, stderr a pipe: the outcome lines on stdout")
+    what = "fetch, stderr a pipe"
+    out, err, secs = tl.check_run(t, what, fetch(cfg, stderr_tty=False))
+    tl.check_quiet(t, what, out, err, counts)
     dv.stop()
 
 
