@@ -48,16 +48,18 @@ static void show(const struct mail_progress *p, void *user)
         return; /* a run too short to have shown anything says nothing more */
     pr.last = t;
     pr.shown = 1;
-    char line[256], conflicts[48] = "";
-    if (p->conflicts > 0)
-        snprintf(conflicts, sizeof(conflicts), ", %ld conflict", p->conflicts);
+    char line[256]; /* room for every number at its longest */
     int n;
     if (p->total > 0)
         n = snprintf(line, sizeof(line), "%ld of %ld messages: ", p->done, p->total);
     else
         n = snprintf(line, sizeof(line), "%ld messages: ", p->done);
-    snprintf(line + n, sizeof(line) - (size_t)n, "%ld stored, %ld duplicate, %ld rejected%s",
-             p->stored, p->duplicates, p->rejected, conflicts);
+    n += snprintf(line + n, sizeof(line) - (size_t)n, "%ld stored, %ld duplicate, %ld rejected",
+                  p->stored, p->duplicates, p->rejected);
+    if (p->conflicts > 0)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, ", %ld conflict", p->conflicts);
+    if (p->deferred > 0)
+        snprintf(line + n, sizeof(line) - (size_t)n, ", %ld deferred", p->deferred);
     size_t cols = columns();
     if (strlen(line) >= cols)
         line[cols - 1] = '\0'; /* one column free: the cursor stays on the line */

@@ -370,6 +370,7 @@ static void tell_progress(struct mail_ingest *in, int final)
                               .duplicates = in->counts.duplicates,
                               .conflicts = in->counts.conflicts,
                               .rejected = in->counts.rejected,
+                              .deferred = in->counts.deferred,
                               .final = final};
     in->progress(&p, in->progress_user);
 }

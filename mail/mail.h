@@ -190,7 +190,7 @@ int mail_ingest_flush(struct mail_ingest *in);
  * outcomes committed so far. */
 struct mail_progress {
     long done, total;
-    long stored, duplicates, conflicts, rejected;
+    long stored, duplicates, conflicts, rejected, deferred;
     int final; /* 1 on the last call, from mail_ingest_finish */
 };
 typedef void (*mail_progress_fn)(const struct mail_progress *p, void *user);
