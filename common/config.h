@@ -75,22 +75,22 @@ struct stsd_config {
     int digest_daily;          /* 1: a daily digest webhook */
 
     /* [acme] */
-    char *acme_directory;     /* the CA's directory URL; NULL = no ACME */
-    char *acme_contact;       /* mailto: address for the account; NULL = none */
-    int acme_challenge;       /* 0 = http-01, 1 = tls-alpn-01 */
-    char *acme_http_listen;   /* the http-01 listener, "host:port" */
-    char *acme_ca_file;       /* extra trust for the directory; NULL = system trust store */
+    char *acme_directory;      /* the CA's directory URL; NULL = no ACME */
+    char *acme_contact;        /* mailto: address for the account; NULL = none */
+    int acme_challenge;        /* 0 = http-01, 1 = tls-alpn-01 */
+    char *acme_http_listen;    /* the http-01 listener, "host:port" */
+    char *acme_ca_file;        /* extra trust for the directory; NULL = system trust store */
     int64_t acme_renew_before; /* seconds before not-after a certificate is renewed */
-    int acme_concurrency;     /* orders in flight at once */
+    int acme_concurrency;      /* orders in flight at once */
 
     /* [mail]: reports that arrive by e-mail (SPEC §12) */
-    int mail_require_dkim;       /* 1: an e-mailed report needs a DKIM pass to be stored */
-    char *mail_imap;             /* imaps://USER@HOST[:PORT]/FOLDER; NULL = no IMAP pull */
-    char *mail_password_file;    /* the IMAP password, first line of the file */
-    char *mail_ca_file;          /* extra trust for the IMAP server; NULL = system store */
-    int64_t mail_interval;       /* seconds between IMAP passes in serve */
-    char *mail_done_folder;      /* where processed messages are moved */
-    char *mail_rejected_folder;  /* where unusable messages are moved */
+    int mail_require_dkim;      /* 1: an e-mailed report needs a DKIM pass to be stored */
+    char *mail_imap;            /* imaps://USER@HOST[:PORT]/FOLDER; NULL = no IMAP pull */
+    char *mail_password_file;   /* the IMAP password, first line of the file */
+    char *mail_ca_file;         /* extra trust for the IMAP server; NULL = system store */
+    int64_t mail_interval;      /* seconds between IMAP passes in serve */
+    char *mail_done_folder;     /* where processed messages are moved */
+    char *mail_rejected_folder; /* where unusable messages are moved */
 };
 
 /* Fill cfg with the built-in defaults (state_dir /var/lib/stsd, ...). */

@@ -194,7 +194,8 @@ static const struct config_key mail_keys[] = {
     {"done_folder", CK_STR, AT(mail_done_folder), .valid = valid_folder, .def = "TLSRPT/done",
      .fix = "must be a folder name without quotes, * or %, e.g. TLSRPT/done"},
     {"rejected_folder", CK_STR, AT(mail_rejected_folder), .valid = valid_folder,
-     .def = "TLSRPT/rejected", .fix = "must be a folder name without quotes, * or %, e.g. TLSRPT/rejected"},
+     .def = "TLSRPT/rejected",
+     .fix = "must be a folder name without quotes, * or %, e.g. TLSRPT/rejected"},
 };
 
 #define KEYS(s) s##_keys, sizeof(s##_keys) / sizeof(s##_keys[0])

@@ -115,8 +115,10 @@ void mail__missing(struct mail_ingest *in, const char *file, const char *reason)
 static void flush(struct mail_ingest *in);
 
 /* An outcome without a report: a rejection, or a deferral. */
-__attribute__((format(printf, 6, 0))) static void not_stored(struct mail_ingest *in, int deferred, const char *file, long message,
-                       const char *part, const char *fmt, va_list ap)
+__attribute__((format(printf, 6, 0))) static void not_stored(struct mail_ingest *in, int deferred,
+                                                             const char *file, long message,
+                                                             const char *part, const char *fmt,
+                                                             va_list ap)
 {
     char reason[768];
     vsnprintf(reason, sizeof(reason), fmt, ap);

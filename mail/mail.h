@@ -154,7 +154,7 @@ struct mail_counts {
     long stored, duplicates, conflicts, rejected;
     long deferred; /* messages to try again later (MAIL_DEFERRED) */
     int missing;   /* a path did not exist */
-    int dberror; /* the database failed: stop, nothing more is stored */
+    int dberror;   /* the database failed: stop, nothing more is stored */
 };
 
 struct mail_ingest;

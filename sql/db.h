@@ -64,10 +64,10 @@ struct report_summary;
 /*
  * Store one parsed report with its original bytes (`raw`, gzip or JSON exactly as received;
  * gzip is recognised by its magic) and its content digest (report_digest, taken before
- * report_merge_details; see report_prepare_store) and its origin (below). Works inside a transaction opened by the caller
- * (db_begin ... db_commit: the writer thread batches this way; a failed report is rolled
- * back alone through a savepoint and the batch goes on) and alone (then it is its own
- * transaction). Outcomes, in *res:
+ * report_merge_details; see report_prepare_store) and its origin (below). Works inside a
+ * transaction opened by the caller (db_begin ... db_commit: the writer thread batches this
+ * way; a failed report is rolled back alone through a savepoint and the batch goes on) and
+ * alone (then it is its own transaction). Outcomes, in *res:
  *   DB_STORE_STORED     a new (organization-name, report-id): stored as res->id.
  *   DB_STORE_DUPLICATE  a copy with the same digest is stored (or one stored before digests
  *                       were kept): nothing written, res->id is that copy.
