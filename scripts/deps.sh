@@ -8,9 +8,8 @@ build_pkgs="meson ninja-build pkg-config gcc libc6-dev python3 openssl
   libopendkim-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev curl unbound postfix-mta-sts-resolver
   nghttp2-client iproute2 sqlite3 ca-certificates procps psmisc python3-h2 testssl.sh pebble nginx-light
-  postfix python3-dkim"
-test_pkgs="$test_pkgs dovecot-imapd" # the IMAP pull tests start their own dovecot
-bench_pkgs="wrk time"
+  postfix python3-dkim dovecot-imapd"
+bench_pkgs="wrk time bc"
 browser_pkgs="chromium chromium-driver"
 want="$build_pkgs"
 case "${1:-build}" in
