@@ -12,6 +12,7 @@
 #   bench/mail.sh                 N=5000
 #   N=20000 bench/mail.sh
 #   STSD_BIN=path/to/stsd         a release stsd (default: build-bench/, made here)
+#   KEEP=1                        keep bench/out/mail-PID/ (the inputs, for a profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -20,7 +21,7 @@ bench_need unbound /usr/bin/time /usr/bin/python3 openssl bc
 bench_stsd
 n=${N:-5000}
 dir=$(bench_dir "bench/out/mail-$$")
-trap 'cleanup; rm -rf "$dir"' EXIT
+trap 'cleanup; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 
 # The keys, the messages and the unbound configuration, written by python.
 /usr/bin/python3 - "$dir" "$n" <<'EOF'
