@@ -371,17 +371,20 @@ json_t *report_list_json(const struct report_listing *v, size_t n, int64_t since
     return o;
 }
 
-/* The policy-domains of a listing joined with spaces, malloc'd. */
-static char *join_domains(const struct report_listing *m)
+/* The policy-domains of a listing joined with sep (an entry may hold spaces: "example.com (from
+ * TLS-Report-Domain)"), malloc'd. */
+static char *join_domains(const struct report_listing *m, const char *sep)
 {
-    size_t len = 1;
+    size_t len = 1, sl = strlen(sep);
     for (size_t i = 0; i < m->n_domains; i++)
-        len += strlen(m->domains[i]) + 1;
+        len += strlen(m->domains[i]) + sl;
     char *s = xmalloc(len), *p = s;
     *p = '\0';
     for (size_t i = 0; i < m->n_domains; i++) {
-        if (i)
-            *p++ = ' ';
+        if (i) {
+            memcpy(p, sep, sl);
+            p += sl;
+        }
         size_t l = strlen(m->domains[i]);
         memcpy(p, m->domains[i], l + 1);
         p += l;
@@ -400,7 +403,7 @@ void report_list_csv(const struct report_listing *v, size_t n, FILE *out)
         format_rfc3339((time_t)m->start, start);
         format_rfc3339((time_t)m->end, end);
         format_rfc3339((time_t)m->received, recv);
-        char *domains = join_domains(m);
+        char *domains = join_domains(m, ";");
         fprintf(out, "%lld,", (long long)m->id);
         csv_field(out, m->organization_name);
         fputc(',', out);
@@ -428,7 +431,7 @@ void report_list_text(const struct report_listing *v, size_t n, FILE *out)
         const struct report_listing *m = &v[i];
         char start[21];
         format_rfc3339((time_t)m->start, start);
-        char *domains = join_domains(m);
+        char *domains = join_domains(m, ", ");
         char mark[64] = "";
         if (m->conflict_of > 0)
             snprintf(mark, sizeof(mark), "  CONFLICT of %lld", (long long)m->conflict_of);

@@ -274,7 +274,7 @@ static void test_list_and_detail(void **state)
                              "policy_domains,successful_sessions,failed_sessions,conflict_of,"
                              "conflicts,dkim,dkim_domain\r\n"
                              "42,Google Inc.,\"r,1\",2024-01-01T00:00:00Z,2024-01-01T23:59:59Z,"
-                             "2024-01-02T01:00:00Z,email,example.com example.net,10,2,,0,pass,"
+                             "2024-01-02T01:00:00Z,email,example.com;example.net,10,2,,0,pass,"
                              "google.com\r\n");
     free(buf);
 
@@ -342,7 +342,7 @@ static void test_list_and_detail(void **state)
     assert_true(json_is_false(json_object_get(l0, "counted")));
     json_decref(j);
     buf = capture(LIST_CSV, NULL, &m, NULL);
-    assert_non_null(strstr(buf, "example.com example.net,10,2,41,0,,\r\n"));
+    assert_non_null(strstr(buf, "example.com;example.net,10,2,41,0,,\r\n"));
     free(buf);
     buf = capture(LIST_TEXT, NULL, &m, NULL);
     assert_non_null(strstr(buf, " -         r,1  CONFLICT of 41\n"));
