@@ -259,7 +259,7 @@ static int do_list(int argc, char **argv, const char *config)
     char **names = xcalloc(l.n + 1, sizeof(char *));
     for (size_t i = 0; i < l.n; i++) {
         const char *d = l.items[i].domain;
-        if (hosted_cert_for(c.certs, c.n_certs, d) >= 0)
+        if (hosted_cert_for(c.h, d) >= 0)
             continue;
         names[i] = xasprintf("mta-sts.%s", d);
         v[n++] = (struct entry){names[i], d, NULL, acme_find(c.acme, c.n_acme, d)};
@@ -453,7 +453,7 @@ static int do_renew(int argc, char **argv, const char *config)
         const char *d = l.items[i].domain;
         char host[262];
         snprintf(host, sizeof(host), "mta-sts.%s", d);
-        int k = hosted_cert_for(c.certs, c.n_certs, d);
+        int k = hosted_cert_for(c.h, d);
         int covers = k >= 0 && X509_check_host(c.certs[k].x509, host, 0,
                                                X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
         int64_t not_after = k >= 0 ? c.certs[k].not_after : 0;

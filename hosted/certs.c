@@ -44,6 +44,8 @@ void hosted__certs_free(struct hosted *h)
     h->certs = NULL;
     h->certs_seen = NULL;
     h->n_certs = 0;
+    hosted_cert_index_free(&h->index);
+    h->index_stale = 1;
 }
 
 int64_t hosted__asn1_unix(const ASN1_TIME *a)
@@ -193,7 +195,7 @@ int hosted_certs(struct hosted *h, const struct hosted_cert **out, size_t *n)
         return e == ENOENT ? 0 : -1;
     }
     struct hosted__cert_seen *seen = xcalloc(nf ? nf : 1, sizeof(*seen));
-    size_t k = 0, j = 0;
+    size_t k = 0, j = 0, old_n = h->n_certs, same = 0;
     for (size_t i = 0; i < nf; i++) {
         struct hosted_cert *c = &v[i];
         struct stat st;
@@ -213,6 +215,7 @@ int hosted_certs(struct hosted *h, const struct hosted_cert **out, size_t *n)
             cert_clear(c);
             *c = *old;        /* unchanged since the last call: moved, not decoded again */
             old->x509 = NULL; /* marks it moved; its strings now belong to c */
+            same += (size_t)(old - h->certs) == k; /* and at the same position */
         } else if (cert_read(c) != 0) {
             cert_clear(c);
             continue;
@@ -229,21 +232,12 @@ int hosted_certs(struct hosted *h, const struct hosted_cert **out, size_t *n)
     h->certs_seen = seen;
     h->n_certs = k;
     mark_sources(h, v, k);
+    /* the index names certificates by position: built again when any changed, came or went */
+    if (same != k || k != old_n)
+        h->index_stale = 1;
+    h->index.certs = v;
+    h->index.n_certs = k;
     *out = v;
     *n = k;
     return 0;
-}
-
-int hosted_cert_for(const struct hosted_cert *v, size_t n, const char *domain)
-{
-    char host[300];
-    snprintf(host, sizeof(host), "mta-sts.%s", domain);
-    for (size_t i = 0; i < n; i++)
-        if (strcasecmp(v[i].name, host) == 0)
-            return (int)i;
-    /* RFC 6125 §6.4 name check, e.g. a wildcard or multi-name certificate. */
-    for (size_t i = 0; i < n; i++)
-        if (X509_check_host(v[i].x509, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1)
-            return (int)i;
-    return -1;
 }

@@ -164,9 +164,31 @@ int hosted_certs(struct hosted *h, const struct hosted_cert **out, size_t *n);
 int hosted_cert_files(const char *dir, struct hosted_cert **out, size_t *n, char ***skipped,
                       size_t *n_skipped);
 void hosted_cert_files_free(struct hosted_cert *v, size_t n);
-/* The certificate serving mta-sts.<domain>: by file name, else one whose SAN matches.
- * Index or -1. */
-int hosted_cert_for(const struct hosted_cert *v, size_t n, const char *domain);
+/* Which certificate serves a host name (cert_index.c): the DNS SANs of a list, lowercased
+ * ("*.example.com" for a wildcard), sorted. */
+struct hosted_cert_name {
+    char *name;
+    size_t cert; /* index in certs */
+};
+struct hosted_cert_index {
+    const struct hosted_cert *certs; /* the list (sorted by name), not owned */
+    size_t n_certs;
+    struct hosted_cert_name *v; /* sorted by name */
+    size_t n;
+};
+void hosted_cert_index_build(const struct hosted_cert *v, size_t n, struct hosted_cert_index *ix);
+void hosted_cert_index_free(struct hosted_cert_index *ix);
+/* The certificate serving `host` (lowercase), as the SNI callback picks it: the one whose
+ * file is named after it, else one with a DNS SAN naming it (the latest to end), else one
+ * with a wildcard SAN for its parent. Its index, or -1; *covers = 1 when it is valid for the
+ * name (a certificate found by file name may not be). */
+long hosted_cert_pick(const struct hosted_cert_index *ix, const char *host, int *covers);
+/* The index of the list hosted_certs last returned, built again only after that list
+ * changed (call hosted_certs first). Owned by h. */
+const struct hosted_cert_index *hosted_cert_index(struct hosted *h);
+/* The certificate serving mta-sts.<domain> (any case) in the list hosted_certs last returned,
+ * as hosted_cert_pick finds it. Index or -1. */
+int hosted_cert_for(struct hosted *h, const char *domain);
 /*
  * Install a PEM chain + private key for mta-sts.<domain> (the API's upload): the key must
  * match the leaf, the leaf must cover mta-sts.<domain> and be valid at `now`. Written

@@ -25,6 +25,9 @@ struct hosted {
     struct hosted_cert *certs;
     struct hosted__cert_seen *certs_seen;
     size_t n_certs;
+    /* cert_index.c: the names of that listing, built when asked after it changed */
+    struct hosted_cert_index index;
+    int index_stale;
 };
 
 /* Audit rows (manage.c; the table is sql/'s). `now` unix seconds; old_id, new_id, detail may

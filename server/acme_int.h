@@ -133,25 +133,6 @@ void srv__acme_failed(struct hosted *h, const char *domain, int64_t started, enu
                       const struct acme_error *e, int64_t *retry_until, int64_t *next_attempt);
 /* An order thread: orders the queued domains one at a time until the scheduler stops. */
 void *srv__acme_worker_main(void *arg);
-/* acme_plan.c: the certificate serving each name, indexed by DNS SAN. */
-struct hosted_cert;
-struct srv_acme_name {
-    char *name;  /* a DNS SAN, lowercased ("*.example.com" for a wildcard) */
-    size_t cert; /* index in certs */
-};
-struct srv_acme_names {
-    const struct hosted_cert *certs; /* hosted_certs' list (sorted by name), not owned */
-    size_t n_certs;
-    struct srv_acme_name *v; /* sorted by name */
-    size_t n;
-};
-void srv__acme_names_build(const struct hosted_cert *v, size_t n, struct srv_acme_names *ix);
-void srv__acme_names_free(struct srv_acme_names *ix);
-/* The certificate serving `host` (lowercase), as the SNI callback picks it: the one whose
- * file is named after it, else one with a DNS SAN naming it (the latest to end), else one
- * with a wildcard SAN for its parent. Its index, or -1; *covers = 1 when it is valid for the
- * name (a certificate found by file name may not be). */
-long srv__acme_cert_pick(const struct srv_acme_names *ix, const char *host, int *covers);
 /* The hosted domains to order now (appended to *due, a strv): certificate missing, not
  * covering the name or within renew_before of its end, or a forced renewal asked; back-off
  * over; not queued or being ordered already. Renew-if-due requests that are not due are

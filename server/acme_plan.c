@@ -155,15 +155,14 @@ void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now, char ***d
         hosted_acme_free(rows, n_rows);
         return;
     }
-    struct srv_acme_names ix;
-    srv__acme_names_build(certs, n_certs, &ix);
+    const struct hosted_cert_index *ix = hosted_cert_index(h);
     for (size_t i = 0; i < pl.n && !atomic_load(&a->stop); i++) {
         const char *d = pl.items[i].domain;
         const struct hosted_acme *row = row_of(rows, n_rows, d);
         char host[300];
         snprintf(host, sizeof(host), "mta-sts.%s", d);
         int covers;
-        long c = srv__acme_cert_pick(&ix, host, &covers);
+        long c = hosted_cert_pick(ix, host, &covers);
         int64_t not_after = c >= 0 ? certs[c].not_after : 0;
         int needed = acme_needs_cert(now, not_after, covers, a->cfg->acme_renew_before);
         int forced = row != NULL && row->request == 2;
@@ -185,7 +184,6 @@ void srv__acme_plan(struct srv_acme *a, struct hosted *h, int64_t now, char ***d
     }
     log_event(LOG_DEBUG, "acme.plan", "domains=%zu certs=%zu rows=%zu queued=%zu", pl.n, n_certs,
               n_rows, queued);
-    srv__acme_names_free(&ix);
     hosted_policy_list_free(&pl);
     hosted_acme_free(rows, n_rows);
 }

@@ -277,7 +277,7 @@ void srv__manage_certificate(const struct admin_env *env, const struct admin_req
     json_t *o = json_pack("{s:s,s:s+}", "domain", dom, "host", "mta-sts.", dom);
     const struct hosted_cert *v = NULL;
     size_t n = 0;
-    int i = hosted_certs(rq->hosted, &v, &n) == 0 ? hosted_cert_for(v, n, dom) : -1;
+    int i = hosted_certs(rq->hosted, &v, &n) == 0 ? hosted_cert_for(rq->hosted, dom) : -1;
     if (i >= 0) {
         const char *base = strrchr(v[i].file, '/');
         json_object_set_new(o, "file", json_string(base ? base + 1 : v[i].file));

@@ -165,7 +165,7 @@ static void scan_renewals(struct srv__alerts *sc, struct hosted *h, time_t now)
     for (size_t i = 0; i < na; i++) {
         if (!srv__acme_failing(a[i].state, a[i].failures) || !is_hosted(h, a[i].domain))
             continue;
-        int k = hosted_cert_for(c, nc, a[i].domain);
+        int k = nc > 0 ? hosted_cert_for(h, a[i].domain) : -1;
         int64_t left_s = k >= 0 ? c[k].not_after - (int64_t)now : 0;
         if (k < 0 || left_s >= (int64_t)sc->cfg->alert_cert_days * DAY ||
             !first_today(sc->renewals, &sc->n_renewals, a[i].domain, today))

@@ -34,7 +34,7 @@ void srv_check_facts(void *ctx, const char *domain, struct check_hosted_facts *o
         }
         const struct hosted_cert *certs = NULL;
         size_t nc = 0;
-        int k = hosted_certs(h, &certs, &nc) == 0 ? hosted_cert_for(certs, nc, domain) : -1;
+        int k = hosted_certs(h, &certs, &nc) == 0 ? hosted_cert_for(h, domain) : -1;
         if (k >= 0) {
             out->cert_found = 1;
             out->cert_not_after = certs[k].not_after;

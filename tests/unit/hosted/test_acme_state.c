@@ -171,7 +171,7 @@ static const struct hosted_cert *cert_of(struct fixture *fx, const char *d)
     const struct hosted_cert *v;
     size_t n;
     assert_int_equal(hosted_certs(fx->h, &v, &n), 0);
-    int i = hosted_cert_for(v, n, d);
+    int i = hosted_cert_for(fx->h, d);
     assert_true(i >= 0);
     return &v[i];
 }

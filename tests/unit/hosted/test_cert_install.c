@@ -91,7 +91,7 @@ static void test_install(void **state)
     const struct hosted_cert *cv = NULL;
     size_t nc = 0;
     assert_int_equal(hosted_certs(fx->h, &cv, &nc), 0);
-    int i = hosted_cert_for(cv, nc, "a.test");
+    int i = hosted_cert_for(fx->h, "a.test");
     assert_true(i >= 0);
     assert_string_equal(cv[i].name, "mta-sts.a.test");
     /* one audit row */

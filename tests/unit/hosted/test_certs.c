@@ -79,17 +79,22 @@ static void test_certs(void **state)
     free(skipped);
     hosted_cert_files_free(files, nf);
 
-    assert_int_equal(hosted_cert_for(v, n, "a.test"), 0);
-    assert_int_equal(hosted_cert_for(v, n, "B.test"), 1);
-    assert_int_equal(hosted_cert_for(v, n, "c.test"), 2); /* by its SAN */
-    assert_int_equal(hosted_cert_for(v, n, "d.test"), -1);
+    assert_int_equal(hosted_cert_for(fx->h, "a.test"), 0);
+    assert_int_equal(hosted_cert_for(fx->h, "B.test"), 1);
+    assert_int_equal(hosted_cert_for(fx->h, "c.test"), 2); /* by its SAN */
+    assert_int_equal(hosted_cert_for(fx->h, "d.test"), -1);
 
-    /* Unchanged files are not decoded again: the same X509 object comes back. */
+    /* Unchanged files are not decoded again: the same X509 object comes back, and the name
+     * index is not built again. */
     void *x_a = v[0].x509, *x_b = v[1].x509;
+    const void *names = hosted_cert_index(fx->h)->v;
+    assert_int_equal(hosted_cert_index(fx->h)->n, 4); /* DNS SANs: other.test has two */
     assert_int_equal(hosted_certs(fx->h, &v, &n), 0);
     assert_int_equal(n, 3);
     assert_ptr_equal(v[0].x509, x_a);
     assert_ptr_equal(v[1].x509, x_b);
+    assert_ptr_equal(hosted_cert_index(fx->h)->v, names);
+    assert_ptr_equal(hosted_cert_index(fx->h)->certs, v);
     /* A file replaced (other size or mtime) is read again; one removed goes. */
     make_cert(fx, "mta-sts.a.test", "A2", "DNS:mta-sts.a.test", 60, 0);
     char *p = xasprintf("%s/other.test.pem", hosted_cert_dir(fx->h));
@@ -100,7 +105,7 @@ static void test_certs(void **state)
     assert_string_equal(v[0].issuer, "CN=A2, O=Test CA");
     assert_true(v[0].not_after - v[0].not_before == 60 * 86400);
     assert_ptr_equal(v[1].x509, x_b);
-    assert_int_equal(hosted_cert_for(v, n, "c.test"), -1);
+    assert_int_equal(hosted_cert_for(fx->h, "c.test"), -1);
 
     /* cert_dir gone: nothing, not an error */
     char *cmd = xasprintf("rm -rf '%s'", hosted_cert_dir(fx->h));

@@ -204,39 +204,39 @@ static void test_cert_pick(void **state)
         {.name = "broken", .not_after = 0, .x509 = NULL},
     };
     size_t n = sizeof(v) / sizeof(v[0]) - 1; /* "broken" is looked at separately */
-    struct srv_acme_names ix;
-    srv__acme_names_build(v, n, &ix);
+    struct hosted_cert_index ix;
+    hosted_cert_index_build(v, n, &ix);
     assert_int_equal((int)ix.n, 7); /* every DNS SAN, the IP address left out */
     int covers = -1;
     /* by file name */
-    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.a.test", &covers), 3);
+    assert_int_equal(hosted_cert_pick(&ix, "mta-sts.a.test", &covers), 3);
     assert_int_equal(covers, 1);
     /* by file name, not covering: it is what is served, so it counts (and is not valid) */
-    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.c.test", &covers), 4);
+    assert_int_equal(hosted_cert_pick(&ix, "mta-sts.c.test", &covers), 4);
     assert_int_equal(covers, 0);
     /* by SAN (case-insensitive in the certificate): the one that ends last */
-    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.b.test", &covers), 2);
+    assert_int_equal(hosted_cert_pick(&ix, "mta-sts.b.test", &covers), 2);
     assert_int_equal(covers, 1);
     /* by wildcard SAN: one label only */
-    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.d.test", &covers), 5);
+    assert_int_equal(hosted_cert_pick(&ix, "mta-sts.d.test", &covers), 5);
     assert_int_equal(covers, 1);
-    assert_int_equal(srv__acme_cert_pick(&ix, "a.mta-sts.d.test", &covers), -1);
+    assert_int_equal(hosted_cert_pick(&ix, "a.mta-sts.d.test", &covers), -1);
     assert_int_equal(covers, 0);
     /* default.pem's SAN names e.test: found by SAN like any other */
-    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.e.test", &covers), 0);
+    assert_int_equal(hosted_cert_pick(&ix, "mta-sts.e.test", &covers), 0);
     /* none */
-    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.f.test", &covers), -1);
+    assert_int_equal(hosted_cert_pick(&ix, "mta-sts.f.test", &covers), -1);
     assert_int_equal(covers, 0);
-    srv__acme_names_free(&ix);
+    hosted_cert_index_free(&ix);
     /* a certificate that could not be read names nothing and covers nothing */
-    srv__acme_names_build(&v[n], 1, &ix);
+    hosted_cert_index_build(&v[n], 1, &ix);
     assert_int_equal((int)ix.n, 0);
-    assert_int_equal(srv__acme_cert_pick(&ix, "broken", &covers), 0);
+    assert_int_equal(hosted_cert_pick(&ix, "broken", &covers), 0);
     assert_int_equal(covers, 0);
-    srv__acme_names_free(&ix);
-    srv__acme_names_build(NULL, 0, &ix);
-    assert_int_equal(srv__acme_cert_pick(&ix, "mta-sts.a.test", &covers), -1);
-    srv__acme_names_free(&ix);
+    hosted_cert_index_free(&ix);
+    hosted_cert_index_build(NULL, 0, &ix);
+    assert_int_equal(hosted_cert_pick(&ix, "mta-sts.a.test", &covers), -1);
+    hosted_cert_index_free(&ix);
     for (size_t i = 0; i < n; i++)
         X509_free(v[i].x509);
 }

@@ -1,9 +1,8 @@
-/* acme_certs.c - which certificate serves an mta-sts name, for the ACME scheduler: by file
- * name, else by DNS SAN through an index built once per planning pass (not a scan of every
- * certificate for every name). */
-#include "server/acme_int.h"
+/* cert_index.c - which certificate serves a host name: the names of cert_dir's certificates
+ * (DNS SANs) in one sorted index, so that finding the certificate of each of 10,000 names is
+ * a binary search, not a scan of every certificate for every name. */
+#include "hosted/hosted_int.h"
 #include "common/common.h"
-#include "hosted/hosted.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +12,11 @@
 
 static int name_cmp(const void *x, const void *y)
 {
-    return strcmp(((const struct srv_acme_name *)x)->name, ((const struct srv_acme_name *)y)->name);
+    return strcmp(((const struct hosted_cert_name *)x)->name,
+                  ((const struct hosted_cert_name *)y)->name);
 }
 
-void srv__acme_names_build(const struct hosted_cert *v, size_t n, struct srv_acme_names *ix)
+void hosted_cert_index_build(const struct hosted_cert *v, size_t n, struct hosted_cert_index *ix)
 {
     memset(ix, 0, sizeof(*ix));
     ix->certs = v;
@@ -51,7 +51,7 @@ void srv__acme_names_build(const struct hosted_cert *v, size_t n, struct srv_acm
         qsort(ix->v, ix->n, sizeof(*ix->v), name_cmp);
 }
 
-void srv__acme_names_free(struct srv_acme_names *ix)
+void hosted_cert_index_free(struct hosted_cert_index *ix)
 {
     for (size_t i = 0; i < ix->n; i++)
         free(ix->v[i].name);
@@ -60,7 +60,7 @@ void srv__acme_names_free(struct srv_acme_names *ix)
 }
 
 /* Of the certificates whose SAN is exactly `name`, the one that ends last; -1 when none. */
-static long san_best(const struct srv_acme_names *ix, const char *name)
+static long san_best(const struct hosted_cert_index *ix, const char *name)
 {
     size_t lo = 0, hi = ix->n;
     while (lo < hi) { /* the first entry >= name */
@@ -77,7 +77,7 @@ static long san_best(const struct srv_acme_names *ix, const char *name)
     return best;
 }
 
-long srv__acme_cert_pick(const struct srv_acme_names *ix, const char *host, int *covers)
+long hosted_cert_pick(const struct hosted_cert_index *ix, const char *host, int *covers)
 {
     *covers = 0;
     /* by file name first, as the server's SNI callback picks it (the list is sorted by name) */
@@ -106,4 +106,25 @@ long srv__acme_cert_pick(const struct srv_acme_names *ix, const char *host, int 
     }
     *covers = best >= 0;
     return best;
+}
+
+const struct hosted_cert_index *hosted_cert_index(struct hosted *h)
+{
+    if (h->index_stale) {
+        hosted_cert_index_free(&h->index);
+        hosted_cert_index_build(h->certs, h->n_certs, &h->index);
+        h->index_stale = 0;
+    }
+    return &h->index;
+}
+
+int hosted_cert_for(struct hosted *h, const char *domain)
+{
+    char host[300];
+    snprintf(host, sizeof(host), "mta-sts.%s", domain);
+    for (char *p = host; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    int covers;
+    return (int)hosted_cert_pick(hosted_cert_index(h), host, &covers);
 }
