@@ -186,28 +186,34 @@ static void api_domains(const struct admin_env *env, struct db *db, const char *
     reply_json(rs, json_pack("{s:o}", "domains", a));
 }
 
+/* The parameters reports and summary share: only `allowed` ones, the window [since, until)
+ * and the domain filter (*domain = dom, or NULL without one). 0, or -1 with the 400 answered. */
+static int report_query(const struct admin_params *p, const char *const *allowed, time_t now,
+                        int64_t *since, int64_t *until, const char **domain, char dom[256],
+                        struct admin_response *rs)
+{
+    char msg[400];
+    const char *d = srv__admin_param(p, "domain");
+    *domain = NULL;
+    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0 ||
+        srv__admin_window(p, now, since, until, msg, sizeof(msg)) != 0 ||
+        (d != NULL && filter_param(d, dom, 256, msg, sizeof(msg)) != 0)) {
+        srv__admin_error(rs, 400, msg);
+        return -1;
+    }
+    if (d != NULL)
+        *domain = dom;
+    return 0;
+}
+
 static void api_reports(const struct admin_env *env, struct db *db, const struct admin_params *p,
                         time_t now, struct admin_response *rs)
 {
     static const char *const allowed[] = {"domain", "since", "until", "limit", NULL};
     char msg[400], dom[256];
-    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
-        srv__admin_error(rs, 400, msg);
-        return;
-    }
     struct db_report_filter f = {0};
-    if (srv__admin_window(p, now, &f.since, &f.until, msg, sizeof(msg)) != 0) {
-        srv__admin_error(rs, 400, msg);
+    if (report_query(p, allowed, now, &f.since, &f.until, &f.domain, dom, rs) != 0)
         return;
-    }
-    const char *d = srv__admin_param(p, "domain");
-    if (d != NULL) {
-        if (filter_param(d, dom, sizeof(dom), msg, sizeof(msg)) != 0) {
-            srv__admin_error(rs, 400, msg);
-            return;
-        }
-        f.domain = dom;
-    }
     f.limit = ADMIN_LIST_LIMIT;
     const char *l = srv__admin_param(p, "limit");
     if (l != NULL) {
@@ -309,25 +315,11 @@ static void api_summary(struct db *db, const struct admin_params *p, time_t now,
                         struct admin_response *rs)
 {
     static const char *const allowed[] = {"domain", "since", "until", "by", NULL};
-    char msg[400], dom[256];
-    if (srv__admin_params_allowed(p, allowed, msg, sizeof(msg)) != 0) {
-        srv__admin_error(rs, 400, msg);
-        return;
-    }
+    char dom[256];
     struct report_summary s;
     memset(&s, 0, sizeof(s));
-    if (srv__admin_window(p, now, &s.since, &s.until, msg, sizeof(msg)) != 0) {
-        srv__admin_error(rs, 400, msg);
+    if (report_query(p, allowed, now, &s.since, &s.until, &s.domain, dom, rs) != 0)
         return;
-    }
-    const char *d = srv__admin_param(p, "domain");
-    if (d != NULL) {
-        if (filter_param(d, dom, sizeof(dom), msg, sizeof(msg)) != 0) {
-            srv__admin_error(rs, 400, msg);
-            return;
-        }
-        s.domain = dom;
-    }
     const char *by = srv__admin_param(p, "by");
     if (by != NULL && report_group_parse(by, &s.by) != 0) {
         srv__admin_error(rs, 400, "by: must be day, domain, mx, reporter or result");
