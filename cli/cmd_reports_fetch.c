@@ -58,10 +58,6 @@ int cmd_reports_fetch(int argc, char **argv, const char *config)
     if (cfg.mail_imap == NULL || cfg.mail_imap[0] == '\0') {
         cli_error("no [mail] imap is configured: set it to imaps://USER@HOST/FOLDER");
         rc = EXIT_CONFIG;
-    } else if (cfg.mail_password_file == NULL) {
-        cli_error("[mail] imap needs [mail] password_file (a file whose first line is the "
-                  "password)");
-        rc = EXIT_CONFIG;
     } else if (mail_imap_password(cfg.mail_password_file, &password, err, sizeof(err)) != 0) {
         cli_error("%s", err);
         rc = EXIT_CONFIG;

@@ -60,6 +60,11 @@ struct pass {
 int mail_imap_password(const char *path, char **out, char *err, size_t errlen)
 {
     *out = NULL;
+    if (path == NULL) {
+        snprintf(err, errlen, "[mail] imap needs [mail] password_file (a file whose first line "
+                              "is the password)");
+        return -1;
+    }
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         snprintf(err, errlen, "cannot read the password file %s: %s", path, strerror(errno));

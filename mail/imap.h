@@ -85,8 +85,8 @@ struct mail_imap_result {
     char error[600];
 };
 
-/* The password: the first line of path (CR/LF stripped), malloc'd in *out. 0, or -1 with err
- * (unreadable, empty). */
+/* The password: the first line of path ([mail] password_file; CR/LF stripped), malloc'd in
+ * *out. 0, or -1 with err (no file configured, unreadable, empty). */
 int mail_imap_password(const char *path, char **out, char *err, size_t errlen);
 
 /*

@@ -135,12 +135,6 @@ static int mail_secrets(struct srv *s, int idx, char *err, size_t errlen)
         snprintf(err, errlen, "[mail] imap %s", e);
         return -1;
     }
-    if (cfg->mail_password_file == NULL) {
-        snprintf(err, errlen,
-                 "[mail] imap needs [mail] password_file (a file whose first line "
-                 "is the password)");
-        return -1;
-    }
     struct mail_poll *pl = xcalloc(1, sizeof(*pl));
     if (mail_imap_password(cfg->mail_password_file, &pl->password, e, sizeof(e)) != 0) {
         snprintf(err, errlen, "%s", e);
